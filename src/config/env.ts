@@ -1,0 +1,38 @@
+import os from 'node:os';
+import path from 'node:path';
+
+/**
+ * Every environment variable kfarm reads, in one place (the README has the same table).
+ *
+ * | variable          | meaning                                                      | default                |
+ * |-------------------|--------------------------------------------------------------|------------------------|
+ * | REDIS_URL         | use this Redis and external `kfarm worker`s (distributed mode) | unset: private Redis |
+ * | DOCKER_HOST       | Docker engine to talk to (dockerode honours it)              | /var/run/docker.sock   |
+ * | KFARM_STATE_DIR   | private Redis socket, its data, scratch files                | ~/.kfarm               |
+ * | KFARM_QUEUE       | BullMQ queue name (lets several farms share one Redis)        | kfarm-builds           |
+ * | KFARM_LOG_LEVEL   | pino level for the structured log on stderr                  | warn                   |
+ * | KFARM_HOSTNAME    | name a worker reports in job results                        | os.hostname()          |
+ */
+export interface Env {
+  redisUrl: string | undefined;
+  stateDir: string;
+  queueName: string;
+  logLevel: string;
+  hostname: string;
+}
+
+export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
+  return {
+    redisUrl: nonEmpty(source.REDIS_URL),
+    stateDir: nonEmpty(source.KFARM_STATE_DIR) ?? path.join(os.homedir(), '.kfarm'),
+    queueName: nonEmpty(source.KFARM_QUEUE) ?? 'kfarm-builds',
+    logLevel: nonEmpty(source.KFARM_LOG_LEVEL) ?? 'warn',
+    hostname: nonEmpty(source.KFARM_HOSTNAME) ?? os.hostname(),
+  };
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value;
+}
+
+export const env: Env = readEnv();

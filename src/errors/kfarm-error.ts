@@ -1,0 +1,53 @@
+/**
+ * One error type for the whole tool. `code` is stable (scripts and tests match on it),
+ * `context` carries what the error is about (module, kernel, image, job id), `hint` says what
+ * the user can do about it. Only the CLI turns these into exit codes.
+ */
+export type ErrorCode =
+  | 'SOURCE_NOT_FOUND'
+  | 'DKMS_CONF_MISSING'
+  | 'DKMS_CONF_INVALID'
+  | 'KERNEL_SELECTOR_EMPTY'
+  | 'NO_IMAGES'
+  | 'IMAGE_NOT_FOUND'
+  | 'IMAGE_BUILD_FAILED'
+  | 'DOCKER_UNREACHABLE'
+  | 'REDIS_UNREACHABLE'
+  | 'REDIS_START_FAILED'
+  | 'CONTAINER_FAILED'
+  | 'UNSAFE_ARCHIVE'
+  | 'OUTPUT_TOO_LARGE'
+  | 'COMMAND_FAILED'
+  | 'BAD_OPTION'
+  | 'JOB_FAILED'
+  | 'INTERRUPTED';
+
+export type ErrorContext = Record<string, string | number | boolean | undefined>;
+
+export class KfarmError extends Error {
+  readonly code: ErrorCode;
+  readonly context: ErrorContext;
+  readonly hint: string | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { context?: ErrorContext; hint?: string; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'KfarmError';
+    this.code = code;
+    this.context = options.context ?? {};
+    this.hint = options.hint;
+  }
+}
+
+export function isKfarmError(err: unknown, code?: ErrorCode): err is KfarmError {
+  return err instanceof KfarmError && (code === undefined || err.code === code);
+}
+
+/** A short text for any thrown value, for logs and reports. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

@@ -1,0 +1,66 @@
+import { execa } from 'execa';
+import { KfarmError } from '../errors/kfarm-error.js';
+
+/** The one door to child processes. */
+export interface RunResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  cwd?: string;
+  input?: string;
+  env?: Record<string, string>;
+  timeoutMs?: number;
+  /** Do not throw on a non-zero exit; the caller reads exitCode. */
+  allowFailure?: boolean;
+}
+
+export async function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  try {
+    const result = await execa(file, args, {
+      cwd: options.cwd,
+      input: options.input,
+      env: options.env,
+      timeout: options.timeoutMs,
+      reject: false,
+      stripFinalNewline: true,
+    });
+    if (result.failed && result.exitCode === undefined) {
+      throw new KfarmError('COMMAND_FAILED', `${file} could not run: ${result.shortMessage}`, {
+        context: { command: [file, ...args].join(' ') },
+        hint: result.timedOut ? 'It timed out.' : `Is ${file} installed and on PATH?`,
+      });
+    }
+    const out = { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
+    if (out.exitCode !== 0 && !options.allowFailure) {
+      throw new KfarmError('COMMAND_FAILED', `${file} exited with status ${out.exitCode}: ${lastLine(out.stderr || out.stdout)}`, {
+        context: { command: [file, ...args].join(' ') },
+      });
+    }
+    return out;
+  } catch (err) {
+    if (err instanceof KfarmError) throw err;
+    throw new KfarmError('COMMAND_FAILED', `${file} could not run`, { cause: err, context: { command: file } });
+  }
+}
+
+/** Starts a long-lived process (a private redis-server) and hands back a way to stop it. */
+export function spawnDaemon(file: string, args: readonly string[]): { pid: number | undefined; stop: () => Promise<void>; exited: Promise<number | undefined> } {
+  const child = execa(file, args, { reject: false, stdio: 'ignore', detached: false, cleanup: true });
+  const exited = child.then((r) => r.exitCode);
+  return {
+    pid: child.pid,
+    exited,
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+function lastLine(text: string): string {
+  const lines = text.trim().split('\n');
+  return lines[lines.length - 1] ?? '';
+}
