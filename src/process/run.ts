@@ -64,3 +64,17 @@ function lastLine(text: string): string {
   const lines = text.trim().split('\n');
   return lines[lines.length - 1] ?? '';
 }
+
+/** Runs a command whose stdout is a stream (tar of a debootstrap root), for piping. */
+export function runStream(file: string, args: readonly string[]): { stdout: NodeJS.ReadableStream; done: Promise<void> } {
+  const child = execa(file, args, { reject: false, stdout: 'pipe', stderr: 'pipe', buffer: { stdout: false, stderr: true } });
+  const done = child.then((result) => {
+    if (result.exitCode !== 0) {
+      throw new KfarmError('COMMAND_FAILED', `${file} exited with status ${result.exitCode}: ${String(result.stderr).trim().split('\n').pop() ?? ''}`, {
+        context: { command: [file, ...args].join(' ') },
+      });
+    }
+  });
+  if (!child.stdout) throw new KfarmError('COMMAND_FAILED', `${file}: no stdout`);
+  return { stdout: child.stdout, done };
+}

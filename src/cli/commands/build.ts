@@ -1,0 +1,39 @@
+import { Command } from 'commander';
+import { buildOptions } from '../../config/build-options.js';
+import { env } from '../../config/env.js';
+import { runBuild } from '../../coordinator/build.js';
+import { DockerRuntime } from '../../executor/docker-runtime.js';
+import { rootLogger } from '../../logging/logger.js';
+import { EXIT } from '../exit-codes.js';
+import { positiveInt } from '../options.js';
+import { progressPrinter, reportTable } from '../render.js';
+import type { CliContext } from '../context.js';
+
+export function buildCommand(ctx: CliContext): Command {
+  return new Command('build')
+    .description('build a DKMS module for many kernels and pack the results')
+    .argument('<source-dir>', 'module source with a dkms.conf')
+    .option('-k, --kernels <selector>', 'kernels to build for: all, a release, globs like 6.1.*, image:glob, !glob (default: all)')
+    .option('-o, --out <dir>', 'output directory', 'dist')
+    .option('-c, --concurrency <n>', 'builds at once in this process (local mode)', positiveInt, 2)
+    .option('-t, --timeout <seconds>', 'wall-clock limit of one kernel build', positiveInt, 1800)
+    .option('--memory <MiB>', 'memory limit of one build container', positiveInt, 4096)
+    .option('--cpus <n>', 'CPUs one build container may use', positiveInt, 2)
+    .option('--no-cache', 'rebuild even when an identical job already finished')
+    .action(async (sourceDir: string, opts: { kernels?: string; out: string; concurrency: number; timeout: number; memory: number; cpus: number; cache: boolean }) => {
+      const report = await runBuild(
+        {
+          sourceDir,
+          kernels: opts.kernels,
+          outDir: opts.out,
+          options: buildOptions({ timeoutSec: opts.timeout, memoryMiB: opts.memory, cpus: opts.cpus }),
+          concurrency: opts.concurrency,
+          noCache: !opts.cache,
+        },
+        { env, runtime: new DockerRuntime(), logger: rootLogger, signal: ctx.signal, onEvent: progressPrinter(ctx.progress) },
+      );
+      ctx.out(reportTable(report));
+      ctx.out(`report: ${opts.out}/report.json`);
+      ctx.setExitCode(report.summary.failed > 0 ? EXIT.kernelsFailed : EXIT.ok);
+    });
+}

@@ -1,0 +1,42 @@
+import { Command } from 'commander';
+import { env } from '../../config/env.js';
+import { KfarmError } from '../../errors/kfarm-error.js';
+import { DockerRuntime } from '../../executor/docker-runtime.js';
+import { rootLogger } from '../../logging/logger.js';
+import { BlobStore } from '../../queue/blob-store.js';
+import { startBuildWorker } from '../../queue/build-queue.js';
+import { connectChecked } from '../../queue/redis-connection.js';
+import { BLOB_PREFIX } from '../../coordinator/farm-session.js';
+import { buildProcessor, reapOrphans } from '../../worker/build-worker.js';
+import { positiveInt } from '../options.js';
+import type { CliContext } from '../context.js';
+
+export function workerCommand(ctx: CliContext): Command {
+  return new Command('worker')
+    .description('run builds from the queue at REDIS_URL until stopped (SIGINT/SIGTERM)')
+    .option('-c, --concurrency <n>', 'builds at once', positiveInt, 2)
+    .action(async (opts: { concurrency: number }) => {
+      if (!env.redisUrl) {
+        throw new KfarmError('BAD_OPTION', 'kfarm worker needs REDIS_URL', {
+          hint: 'Point it at the farm\'s Redis: REDIS_URL=redis://host:6379 kfarm worker. (`kfarm build` without REDIS_URL runs its own workers.)',
+        });
+      }
+      const runtime = new DockerRuntime();
+      await runtime.ping();
+      const logger = rootLogger.child({ worker: env.hostname });
+      await reapOrphans(runtime, env.hostname, logger);
+      const redis = await connectChecked({ url: env.redisUrl });
+      const worker = startBuildWorker({ url: env.redisUrl }, env.queueName, opts.concurrency, buildProcessor({
+        runtime,
+        blobs: new BlobStore(redis, BLOB_PREFIX),
+        logger,
+        hostname: env.hostname,
+        signal: ctx.signal,
+      }));
+      ctx.progress(`kfarm worker ${env.hostname} (pid ${process.pid}) waiting for builds on queue ${env.queueName}, ${opts.concurrency} at once`);
+      await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+      ctx.progress('stopping: running builds are killed and go back to the queue');
+      await worker.close(true);
+      redis.disconnect();
+    });
+}

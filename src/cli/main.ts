@@ -1,0 +1,62 @@
+import { Command, CommanderError } from 'commander';
+import { isKfarmError, describeError } from '../errors/kfarm-error.js';
+import { rootLogger } from '../logging/logger.js';
+import { toolVersion } from '../version.js';
+import { buildCommand } from './commands/build.js';
+import { imagesCommand, kernelsCommand } from './commands/images.js';
+import { workerCommand } from './commands/worker.js';
+import type { CliContext } from './context.js';
+import { EXIT, exitCodeFor } from './exit-codes.js';
+
+/**
+ * The CLI is the one error boundary: commands throw KfarmError, this turns them into a
+ * message, a hint and an exit status. Nothing below here prints or exits.
+ */
+export async function main(argv: readonly string[]): Promise<number> {
+  const controller = new AbortController();
+  let exitCode: number = EXIT.ok;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) process.exit(EXIT.interrupted); // second Ctrl-C: leave now
+    process.stderr.write(`\nkfarm: ${signal}: stopping, removing containers...\n`);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const ctx: CliContext = {
+    out: (text) => process.stdout.write(`${text}\n`),
+    progress: (line) => process.stderr.write(`${line}\n`),
+    signal: controller.signal,
+    setExitCode: (code) => {
+      exitCode = code;
+    },
+  };
+  const program = new Command('kfarm')
+    .description('a containerized build farm for out-of-tree Linux kernel modules (DKMS)')
+    .version(toolVersion)
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .addCommand(buildCommand(ctx))
+    .addCommand(workerCommand(ctx))
+    .addCommand(imagesCommand(ctx))
+    .addCommand(kernelsCommand(ctx));
+  for (const cmd of program.commands) cmd.exitOverride();
+
+  try {
+    await program.parseAsync(argv as string[], { from: 'user' });
+    return controller.signal.aborted && exitCode === EXIT.ok ? EXIT.interrupted : exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.badInput;
+    if (isKfarmError(err)) {
+      process.stderr.write(`kfarm: error: ${err.message}\n`);
+      if (err.hint) process.stderr.write(`${err.hint}\n`);
+      rootLogger.debug({ err, code: err.code, context: err.context }, 'command failed');
+      return exitCodeFor(err.code);
+    }
+    process.stderr.write(`kfarm: unexpected error: ${describeError(err)}\n${err instanceof Error ? (err.stack ?? '') : ''}\n`);
+    return EXIT.internal;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

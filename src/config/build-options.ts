@@ -1,0 +1,28 @@
+import { z } from 'zod';
+
+/**
+ * Options that change what a build produces or whether it may finish: they are part of the
+ * job id, so two builds that differ here never share a result.
+ */
+export const buildOptionsSchema = z.object({
+  /** wall-clock limit of one kernel's build, seconds (default 1800) */
+  timeoutSec: z.number().int().positive().default(1800),
+  /** memory limit of a build container, MiB (default 4096) */
+  memoryMiB: z.number().int().min(256).default(4096),
+  /** process limit of a build container (default 1024): stops fork bombs */
+  pids: z.number().int().min(64).default(1024),
+  /** CPUs a build container may use (default 2) */
+  cpus: z.number().positive().default(2),
+  /** make -j for dkms's make line; 0 means as many as the container sees (default: cpus) */
+  makeJobs: z.number().int().min(0).optional(),
+  /** size cap of one kernel's build log, bytes (default 16 MiB); the rest is dropped */
+  logLimitBytes: z.number().int().positive().default(16 * 1024 * 1024),
+  /** size cap of what one build may hand back (modules + make.log), bytes (default 256 MiB) */
+  outputLimitBytes: z.number().int().positive().default(256 * 1024 * 1024),
+});
+
+export type BuildOptions = z.infer<typeof buildOptionsSchema>;
+
+export function buildOptions(input: Partial<BuildOptions> = {}): BuildOptions {
+  return buildOptionsSchema.parse(input);
+}

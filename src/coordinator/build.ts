@@ -1,0 +1,211 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { BuildOptions } from '../config/build-options.js';
+import type { Env } from '../config/env.js';
+import { driverScript } from '../dkms/driver-script.js';
+import { KfarmError } from '../errors/kfarm-error.js';
+import type { ContainerRuntime } from '../executor/runtime.js';
+import { kernelTargets, listKfarmImages } from '../images/catalog.js';
+import { selectKernels } from '../matrix/kernel-selector.js';
+import type { KernelTarget } from '../matrix/kernel-target.js';
+import type { JobPayload, KernelRecord } from '../queue/job-payload.js';
+import { buildReport, type BuildReport, type KernelResult } from '../report/report.js';
+import { packSource, type SourceArchive } from '../source/source-archive.js';
+import { toolVersion } from '../version.js';
+import { openFarmSession, type FarmSession } from './farm-session.js';
+import { packageOutputs } from './package-outputs.js';
+
+export interface BuildRequest {
+  sourceDir: string;
+  /** kernel selector (see matrix/kernel-selector.ts); default: every kernel of every image */
+  kernels: string | undefined;
+  outDir: string;
+  options: BuildOptions;
+  /** builds at once in this process (local mode) */
+  concurrency: number;
+  /** ignore finished results of earlier builds */
+  noCache: boolean;
+}
+
+export type BuildEvent =
+  | { type: 'note'; text: string }
+  | { type: 'plan'; module: string; version: string; targets: KernelTarget[]; where: string }
+  | { type: 'kernel'; kernel: string; state: 'queued' | 'running' | 'retrying'; detail?: string }
+  | { type: 'kernel-done'; kernel: string; record: KernelRecord; cached: boolean };
+
+export interface BuildDeps {
+  env: Env;
+  runtime: ContainerRuntime;
+  logger: Logger;
+  signal: AbortSignal;
+  onEvent: (event: BuildEvent) => void;
+}
+
+/**
+ * `kfarm build`: pack the source, read dkms.conf (in a container, like every build), fan
+ * out one job per kernel, collect, package, report. Compile failures are in the report, not
+ * thrown; bad input and a broken environment throw KfarmError before any work is queued.
+ */
+export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<BuildReport> {
+  const startedAt = new Date();
+  const source = await packSource(request.sourceDir);
+  await deps.runtime.ping();
+  const images = await listKfarmImages(deps.runtime);
+  if (images.length === 0) {
+    throw new KfarmError('NO_IMAGES', 'there is no kfarm build image on this Docker engine', {
+      hint: 'Build one: `kfarm images build debian-12` (or run `sudo bash scripts/setup.sh`).',
+    });
+  }
+  const targets = selectKernels(request.kernels ?? 'all', kernelTargets(images));
+  const outDir = path.resolve(request.outDir);
+
+  const session = await openFarmSession({ ...deps, concurrency: request.concurrency });
+  try {
+    const sourceBlob = await session.blobs.put(source.tar);
+    deps.logger.info({ source: source.dir, sha256: sourceBlob.sha256, files: source.files }, 'source uploaded');
+    const identity = await inspect(session, source, targets[0] as KernelTarget, request, deps);
+    deps.onEvent({ type: 'plan', module: identity.name, version: identity.version, targets, where: session.where });
+
+    const buildId = `${identity.name}-${Date.now().toString(36)}`;
+    const payloads = targets.map((t) => payloadFor('build', source, t, request.options, buildId, identity));
+    const results = await runJobs(session, payloads, request.noCache, deps);
+    if (deps.signal.aborted) throw new KfarmError('INTERRUPTED', 'build interrupted; its containers were removed');
+
+    const outputs = await packageOutputs({
+      outDir,
+      pkg: { name: identity.name, version: identity.version, dkmsConf: source.dkmsConf },
+      source,
+      results,
+      blobs: session.blobs,
+    });
+    const report = buildReport({
+      toolVersion,
+      module: identity.name,
+      version: identity.version,
+      source: { dir: source.dir, sha256: source.sha256 },
+      startedAt,
+      finishedAt: new Date(),
+      outDir,
+      results: outputs.results,
+      fullTarball: outputs.fullTarball,
+    });
+    await mkdir(outDir, { recursive: true });
+    await writeFile(path.join(outDir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+    return report;
+  } finally {
+    await session.close();
+  }
+}
+
+async function inspect(
+  session: FarmSession,
+  source: SourceArchive,
+  target: KernelTarget,
+  request: BuildRequest,
+  deps: BuildDeps,
+): Promise<{ name: string; version: string }> {
+  const payload = payloadFor('inspect', source, target, request.options, 'inspect', undefined);
+  const [result] = await runJobs(session, [payload], request.noCache, deps, false);
+  const record = result?.record;
+  if (!record || record.verdict === 'failed') {
+    const why = record?.message ?? 'the inspection job failed';
+    const log = record ? (await session.blobs.get(record.log.sha256)).toString('utf8').trim().split('\n').slice(-8).join('\n') : '';
+    throw new KfarmError('DKMS_CONF_INVALID', `dkms.conf in ${request.sourceDir} is not usable: ${why}`, {
+      context: { source: source.dir, kernel: target.kernel },
+      hint: `Fix dkms.conf; DKMS needs PACKAGE_NAME, PACKAGE_VERSION and DEST_MODULE_LOCATION[i] for every module.${log ? `\nWhat evaluating it printed:\n${log}` : ''}`,
+    });
+  }
+  if (!record.packageName || !record.packageVersion) throw new KfarmError('DKMS_CONF_INVALID', 'dkms.conf gave no name or version');
+  return { name: record.packageName, version: record.packageVersion };
+}
+
+function payloadFor(
+  action: JobPayload['action'],
+  source: SourceArchive,
+  target: KernelTarget,
+  options: BuildOptions,
+  buildId: string,
+  identity: { name: string; version: string } | undefined,
+): JobPayload {
+  return {
+    schemaVersion: 1,
+    action,
+    sourceSha256: source.sha256,
+    kernel: target.kernel,
+    arch: target.arch,
+    image: target.image,
+    imageRef: target.imageRef,
+    ...(identity ? { packageName: identity.name, packageVersion: identity.version } : {}),
+    driverSha256: driverScript().sha256,
+    options,
+    buildId,
+  };
+}
+
+interface JobResult {
+  record: KernelRecord;
+  cached: boolean;
+}
+
+/** Submits jobs, reuses cached results, waits for the rest; every kernel ends with a record. */
+async function runJobs(session: FarmSession, payloads: JobPayload[], noCache: boolean, deps: BuildDeps, announce = true): Promise<JobResult[]> {
+  const reuse = async (record: KernelRecord) =>
+    !noCache && (await Promise.all([record.log, ...record.modules.flatMap((m) => (m.file ? [m.file] : []))].map((a) => session.blobs.has(a.sha256)))).every(Boolean);
+  const submitted = await Promise.all(payloads.map(async (p) => ({ payload: p, ...(await session.queue.submit(p, reuse)) })));
+  const byJob = new Map(submitted.map((s) => [s.jobId, s.payload]));
+  const results = new Map<string, JobResult>();
+  for (const s of submitted) {
+    if (s.cached) {
+      results.set(s.jobId, { record: s.cached, cached: true });
+      if (announce) deps.onEvent({ type: 'kernel-done', kernel: s.payload.kernel, record: s.cached, cached: true });
+    } else if (announce) deps.onEvent({ type: 'kernel', kernel: s.payload.kernel, state: 'queued' });
+  }
+  const pending = submitted.filter((s) => !s.cached).map((s) => s.jobId);
+  if (pending.length > 0 && session.distributed && (await session.queue.workerCount()) === 0) {
+    deps.onEvent({ type: 'note', text: `no kfarm worker is connected to ${session.where} yet: start one with \`REDIS_URL=... kfarm worker\`` });
+  }
+  const abort = new Promise<void>((resolve) => deps.signal.addEventListener('abort', () => resolve(), { once: true }));
+  const outcomes = await Promise.race([
+    session.queue.waitAll(pending, (u) => {
+      const kernel = byJob.get(u.jobId)?.kernel ?? u.jobId;
+      if (!announce) return;
+      if (u.kind === 'active') deps.onEvent({ type: 'kernel', kernel, state: 'running' });
+      else if (u.kind === 'progress') deps.onEvent({ type: 'kernel', kernel, state: 'running', detail: u.phase });
+      else deps.onEvent({ type: 'kernel', kernel, state: 'retrying', detail: u.error });
+    }),
+    abort.then(() => []),
+  ]);
+  for (const outcome of outcomes) {
+    const payload = byJob.get(outcome.jobId) as JobPayload;
+    const record = 'record' in outcome ? outcome.record : await failedRecord(session, payload, outcome.error);
+    results.set(outcome.jobId, { record, cached: false });
+    if (announce) deps.onEvent({ type: 'kernel-done', kernel: payload.kernel, record, cached: false });
+  }
+  return submitted.map((s) => results.get(s.jobId)).filter((r): r is JobResult => r !== undefined);
+}
+
+/** A job the farm could not run (after retries) still gets a line in the report. */
+async function failedRecord(session: FarmSession, payload: JobPayload, error: string): Promise<KernelRecord> {
+  const log = await session.blobs.put(Buffer.from(`[kfarm] the job failed on the farm: ${error}\n`));
+  return {
+    schemaVersion: 1,
+    action: payload.action,
+    kernel: payload.kernel,
+    arch: payload.arch,
+    image: payload.image,
+    verdict: 'failed',
+    reason: 'worker-error',
+    message: error,
+    firstError: error.split('\n')[0] ?? error,
+    modules: [],
+    log,
+    logTruncated: false,
+    durationMs: 0,
+    worker: '',
+    finishedAt: new Date().toISOString(),
+    cacheable: false,
+  };
+}
+
+export type { KernelResult };

@@ -1,0 +1,71 @@
+import type { Logger } from 'pino';
+import type { Env } from '../config/env.js';
+import type { ContainerRuntime } from '../executor/runtime.js';
+import { BlobStore } from '../queue/blob-store.js';
+import { BuildQueue, startBuildWorker, type BuildWorker } from '../queue/build-queue.js';
+import { startPrivateRedis, type PrivateRedis } from '../queue/private-redis.js';
+import { connectChecked, describeTarget, type RedisTarget } from '../queue/redis-connection.js';
+import { buildProcessor } from '../worker/build-worker.js';
+
+/**
+ * The queue side of a build: with REDIS_URL, an external Redis and external workers; without
+ * it, a private redis-server and workers in this process. The same BullMQ path either way.
+ */
+export interface FarmSession {
+  queue: BuildQueue;
+  blobs: BlobStore;
+  distributed: boolean;
+  where: string;
+  close(): Promise<void>;
+}
+
+export const BLOB_PREFIX = 'kfarm';
+
+export async function openFarmSession(deps: {
+  env: Env;
+  runtime: ContainerRuntime;
+  logger: Logger;
+  concurrency: number;
+  signal: AbortSignal;
+}): Promise<FarmSession> {
+  const { env, logger } = deps;
+  let privateRedis: PrivateRedis | undefined;
+  let target: RedisTarget;
+  if (env.redisUrl) {
+    target = { url: env.redisUrl };
+    (await connectChecked(target)).disconnect();
+  } else {
+    privateRedis = await startPrivateRedis(env.stateDir, logger);
+    target = privateRedis.target;
+  }
+  const queue = new BuildQueue(target, env.queueName);
+  let worker: BuildWorker | undefined;
+  try {
+    await queue.ready();
+    const blobs = new BlobStore(queue.redis, BLOB_PREFIX);
+    if (!env.redisUrl) {
+      worker = startBuildWorker(target, env.queueName, deps.concurrency, buildProcessor({
+        runtime: deps.runtime,
+        blobs,
+        logger: logger.child({ worker: 'in-process' }),
+        hostname: env.hostname,
+        signal: deps.signal,
+      }));
+    }
+    return {
+      queue,
+      blobs,
+      distributed: Boolean(env.redisUrl),
+      where: describeTarget(target),
+      close: async () => {
+        await worker?.close(deps.signal.aborted).catch(() => undefined);
+        await queue.close().catch(() => undefined);
+        await privateRedis?.stop();
+      },
+    };
+  } catch (err) {
+    await queue.close().catch(() => undefined);
+    await privateRedis?.stop();
+    throw err;
+  }
+}

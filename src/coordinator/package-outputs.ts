@@ -1,0 +1,52 @@
+import { rm, writeFile, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { BlobStore } from '../queue/blob-store.js';
+import type { KernelRecord } from '../queue/job-payload.js';
+import { binariesOnlyLayout, fullLayout, fullTarballName, perKernelTarballName, type DkmsPackage, type KernelBinaries } from '../packaging/dkms-tarball/layout.js';
+import { writeTarGz, type WrittenFile } from '../packaging/write-file.js';
+import type { KernelResult } from '../report/report.js';
+import { sourceEntries, type SourceArchive } from '../source/source-archive.js';
+
+/**
+ * Writes what a build produced into the output dir: logs/<kernel>.log for every kernel, a
+ * binaries-only DKMS tarball per built kernel, and one full tarball (source + every kernel).
+ * A kernel that no longer builds loses its stale tarball from an earlier run.
+ */
+export async function packageOutputs(input: {
+  outDir: string;
+  pkg: DkmsPackage;
+  source: SourceArchive;
+  results: ReadonlyArray<{ record: KernelRecord; cached: boolean }>;
+  blobs: BlobStore;
+}): Promise<{ results: KernelResult[]; fullTarball: WrittenFile | undefined }> {
+  const { outDir, pkg, blobs } = input;
+  await mkdir(path.join(outDir, 'logs'), { recursive: true });
+  const binaries: KernelBinaries[] = [];
+  const results: KernelResult[] = [];
+  for (const { record, cached } of input.results) {
+    const logPath = path.join(outDir, 'logs', `${record.kernel}.log`);
+    await writeFile(logPath, await blobs.get(record.log.sha256));
+    const tarPath = path.join(outDir, perKernelTarballName(pkg, record.kernel, record.arch));
+    let tarball: WrittenFile | undefined;
+    if (record.verdict === 'built') {
+      const kernel: KernelBinaries = {
+        kernel: record.kernel,
+        arch: record.arch,
+        modules: await Promise.all(record.modules.map(async (m) => ({ destName: m.destName, data: await blobs.get(m.file?.sha256 ?? '') }))),
+        makeLog: record.makeLog ? await blobs.get(record.makeLog.sha256) : undefined,
+      };
+      binaries.push(kernel);
+      tarball = await writeTarGz(tarPath, binariesOnlyLayout(pkg, kernel));
+    } else {
+      await rm(tarPath, { force: true });
+    }
+    results.push({ record, cached, logPath, tarball });
+  }
+  const fullPath = path.join(outDir, fullTarballName(pkg));
+  if (binaries.length === 0) {
+    await rm(fullPath, { force: true });
+    return { results, fullTarball: undefined };
+  }
+  const fullTarball = await writeTarGz(fullPath, fullLayout(binaries, await sourceEntries(input.source.tar)));
+  return { results, fullTarball };
+}

@@ -1,0 +1,224 @@
+import Docker from 'dockerode';
+import { PassThrough, type Readable } from 'node:stream';
+import { KfarmError, describeError } from '../errors/kfarm-error.js';
+import type { BuildImageRequest, ContainerRuntime, ImageInfo, IsolatedOutcome, IsolatedRun } from './runtime.js';
+
+/** dockerode behind the ContainerRuntime port. DOCKER_HOST is honoured by dockerode itself. */
+export class DockerRuntime implements ContainerRuntime {
+  private readonly docker: Docker;
+
+  constructor(docker: Docker = new Docker()) {
+    this.docker = docker;
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.docker.ping();
+    } catch (err) {
+      const where = process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
+      throw new KfarmError('DOCKER_UNREACHABLE', `cannot reach the Docker engine at ${where}: ${describeError(err)}`, {
+        cause: err,
+        hint: 'Start it (`sudo systemctl start docker`, or `sudo dockerd &` where there is no systemd), or run `sudo bash scripts/setup.sh`, which installs and starts it. Set DOCKER_HOST to use another engine.',
+      });
+    }
+  }
+
+  async listImages(label: string): Promise<ImageInfo[]> {
+    const images = await this.docker.listImages({ filters: JSON.stringify({ label: [label] }) });
+    return images.map((i) => ({ id: i.Id, tags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>'), labels: i.Labels ?? {} }));
+  }
+
+  async inspectImage(ref: string): Promise<ImageInfo | undefined> {
+    try {
+      const info = await this.docker.getImage(ref).inspect();
+      return { id: info.Id, tags: info.RepoTags ?? [], labels: info.Config?.Labels ?? {} };
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async buildImage(request: BuildImageRequest): Promise<void> {
+    const stream = await this.docker.buildImage(bufferStream(request.context), {
+      t: request.tag,
+      buildargs: request.buildArgs,
+      labels: request.labels,
+      rm: true,
+      forcerm: true,
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.docker.modem.followProgress(
+        stream,
+        (err: Error | null, output: Array<{ error?: string }>) => {
+          const failed = err ?? output.find((o) => o.error);
+          if (failed) {
+            const message = failed instanceof Error ? failed.message : (failed.error ?? 'unknown error');
+            reject(new KfarmError('IMAGE_BUILD_FAILED', `docker build of ${request.tag} failed: ${message.trim()}`, { context: { image: request.tag } }));
+          } else resolve();
+        },
+        (event: { stream?: string; status?: string }) => {
+          const text = event.stream ?? event.status;
+          if (text) for (const line of text.split('\n')) if (line.trim()) request.onLine(line);
+        },
+      );
+    });
+  }
+
+  async importImage(rootfs: Readable, repo: string, tag: string): Promise<void> {
+    const stream = await this.docker.importImage(rootfs as unknown as string, { repo, tag });
+    await new Promise<void>((resolve, reject) => {
+      this.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  async pullImage(ref: string, timeoutMs: number): Promise<boolean> {
+    try {
+      const pulled = (async () => {
+        const stream = await this.docker.pull(ref);
+        await new Promise<void>((resolve, reject) => {
+          this.docker.modem.followProgress(stream, (err: Error | null, output: Array<{ error?: string }>) =>
+            err || output.some((o) => o.error) ? reject(err ?? new Error('pull failed')) : resolve(),
+          );
+        });
+      })();
+      const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('pull timed out')), timeoutMs).unref());
+      await Promise.race([pulled, timeout]);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async tagImage(ref: string, repo: string, tag: string): Promise<void> {
+    await this.docker.getImage(ref).tag({ repo, tag });
+  }
+
+  async runHelper(image: string, cmd: string[], input?: Buffer): Promise<{ exitCode: number; output: string }> {
+    const container = await this.docker.createContainer({
+      Image: image,
+      Cmd: cmd,
+      Labels: { 'kfarm.helper': '1' },
+      HostConfig: { AutoRemove: false },
+    });
+    try {
+      if (input) await container.putArchive(input, { path: '/' });
+      const chunks: Buffer[] = [];
+      const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+      const sink = new PassThrough();
+      sink.on('data', (c: Buffer) => chunks.push(c));
+      container.modem.demuxStream(stream, sink, sink);
+      await container.start();
+      const { StatusCode } = (await container.wait()) as { StatusCode: number };
+      await new Promise((r) => setTimeout(r, 50));
+      return { exitCode: StatusCode, output: Buffer.concat(chunks).toString('utf8') };
+    } finally {
+      await container.remove({ force: true, v: true }).catch(() => undefined);
+    }
+  }
+
+  async runIsolated(run: IsolatedRun): Promise<IsolatedOutcome> {
+    const container = await this.docker.createContainer({
+      Image: run.image,
+      Cmd: run.cmd,
+      User: run.user,
+      Env: Object.entries(run.env).map(([k, v]) => `${k}=${v}`),
+      Labels: run.labels,
+      NetworkDisabled: true,
+      HostConfig: {
+        NetworkMode: 'none',
+        CapDrop: ['ALL'],
+        SecurityOpt: ['no-new-privileges'],
+        Memory: run.limits.memoryBytes,
+        MemorySwap: run.limits.memoryBytes,
+        PidsLimit: run.limits.pids,
+        NanoCpus: Math.round(run.limits.cpus * 1e9),
+        Tmpfs: run.tmpfs,
+        // The stream is read live through attach and capped by the caller; docker keeps no copy.
+        LogConfig: { Type: 'none', Config: {} },
+        AutoRemove: false,
+      },
+    });
+    let timedOut = false;
+    let aborted = false;
+    const onAbort = () => {
+      aborted = true;
+      container.kill().catch(() => undefined);
+    };
+    try {
+      if (run.signal?.aborted) throw new KfarmError('INTERRUPTED', 'interrupted before the container started');
+      run.signal?.addEventListener('abort', onAbort, { once: true });
+      for (const part of run.input) await container.putArchive(part.tar, { path: part.path });
+      const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+      const sink = new PassThrough();
+      sink.on('data', run.onOutput);
+      const streamEnded = new Promise<void>((resolve) => stream.on('end', resolve).on('close', resolve).on('error', () => resolve()));
+      container.modem.demuxStream(stream, sink, sink);
+      await container.start();
+      const timer = setTimeout(() => {
+        timedOut = true;
+        container.kill().catch(() => undefined);
+      }, run.timeoutMs);
+      let exitCode: number;
+      try {
+        exitCode = ((await container.wait()) as { StatusCode: number }).StatusCode;
+      } finally {
+        clearTimeout(timer);
+      }
+      // The attach stream can trail the exit by a moment; wait for it briefly.
+      await Promise.race([streamEnded, new Promise((r) => setTimeout(r, 2000))]);
+      const output = timedOut || aborted ? undefined : await this.copyOut(container, run.outputPath, run.outputLimitBytes);
+      return { exitCode, timedOut, aborted, output, containerId: container.id };
+    } finally {
+      run.signal?.removeEventListener('abort', onAbort);
+      await container.remove({ force: true, v: true }).catch(() => undefined);
+    }
+  }
+
+  async removeContainer(id: string): Promise<void> {
+    await this.docker.getContainer(id).remove({ force: true, v: true }).catch((err) => {
+      if (statusOf(err) !== 404) throw err;
+    });
+  }
+
+  async removeContainers(labels: Record<string, string>): Promise<number> {
+    const found = await this.listContainers(labels);
+    await Promise.all(found.map((c) => this.docker.getContainer(c.id).remove({ force: true, v: true }).catch(() => undefined)));
+    return found.length;
+  }
+
+  async listContainers(labels: Record<string, string>): Promise<Array<{ id: string; labels: Record<string, string> }>> {
+    const label = Object.entries(labels).map(([k, v]) => (v === '' ? k : `${k}=${v}`));
+    const list = await this.docker.listContainers({ all: true, filters: JSON.stringify({ label }) });
+    return list.map((c) => ({ id: c.Id, labels: c.Labels ?? {} }));
+  }
+
+  private async copyOut(container: Docker.Container, path: string, limit: number): Promise<Buffer | undefined> {
+    try {
+      const stream = (await container.getArchive({ path })) as unknown as Readable;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of stream) {
+        size += (chunk as Buffer).length;
+        if (size > limit) {
+          stream.destroy();
+          throw new KfarmError('OUTPUT_TOO_LARGE', `the build left more than ${limit} bytes in ${path}`, { context: { container: container.id } });
+        }
+        chunks.push(chunk as Buffer);
+      }
+      return Buffer.concat(chunks);
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw err;
+    }
+  }
+}
+
+function statusOf(err: unknown): number | undefined {
+  return typeof err === 'object' && err !== null && 'statusCode' in err ? Number((err as { statusCode: unknown }).statusCode) : undefined;
+}
+
+function bufferStream(buffer: Buffer): Readable {
+  const stream = new PassThrough();
+  stream.end(buffer);
+  return stream;
+}

@@ -1,0 +1,66 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import type { ContainerRuntime } from '../executor/runtime.js';
+import { KfarmError, describeError } from '../errors/kfarm-error.js';
+import { run, runStream } from '../process/run.js';
+
+export const BASE_IMAGE = 'kfarm/base:bookworm';
+const REGISTRY_IMAGE = 'debian:bookworm';
+
+/**
+ * The bookworm root every Debian build image starts from. Pulled when a registry answers;
+ * otherwise bootstrapped from the Debian archive with debootstrap and `docker import`, which
+ * is how an air-gapped farm (or this project's CI) gets one.
+ */
+export async function ensureBaseImage(runtime: ContainerRuntime, logger: Logger, say: (line: string) => void): Promise<string> {
+  if (await runtime.inspectImage(BASE_IMAGE)) {
+    say(`base image ${BASE_IMAGE} is there`);
+    return BASE_IMAGE;
+  }
+  say(`pulling ${REGISTRY_IMAGE}`);
+  if (await runtime.pullImage(REGISTRY_IMAGE, 30_000)) {
+    await runtime.tagImage(REGISTRY_IMAGE, 'kfarm/base', 'bookworm');
+    return BASE_IMAGE;
+  }
+  const mirror = await debianMirror();
+  say(`no registry answered; bootstrapping bookworm from ${mirror} with debootstrap (about a minute)`);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'kfarm-debootstrap-'));
+  try {
+    await run('debootstrap', ['--variant=minbase', 'bookworm', dir, mirror], { timeoutMs: 30 * 60_000 }).catch((err) => {
+      throw new KfarmError('IMAGE_BUILD_FAILED', `debootstrap failed: ${describeError(err)}`, {
+        cause: err,
+        hint: 'debootstrap needs root and the debootstrap package (`sudo bash scripts/setup.sh` installs it), or pass --base-image with a bookworm image you have.',
+      });
+    });
+    const tar = runStream('tar', ['-C', dir, '-c', '.']);
+    await Promise.all([runtime.importImage(Readable.from(tar.stdout), 'kfarm/base', 'bookworm'), tar.done]);
+    logger.info({ image: BASE_IMAGE }, 'base image imported');
+    return BASE_IMAGE;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The Debian mirror this host uses (deb822 or one-line sources), else deb.debian.org. */
+export async function debianMirror(): Promise<string> {
+  const files = ['/etc/apt/sources.list.d/debian.sources', '/etc/apt/sources.list'];
+  for (const file of files) {
+    const text = await readFile(file, 'utf8').catch(() => '');
+    const url = parseDebianMirror(text);
+    if (url) return url;
+  }
+  return 'http://deb.debian.org/debian';
+}
+
+export function parseDebianMirror(text: string): string | undefined {
+  for (const line of text.split('\n')) {
+    const deb822 = /^URIs:\s*(\S+)/.exec(line.trim());
+    const oneLine = /^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+bookworm\s/.exec(line.trim());
+    const url = deb822?.[1] ?? oneLine?.[1];
+    if (url && /\/debian\/?$/.test(url)) return url.replace(/\/$/, '');
+  }
+  return undefined;
+}

@@ -1,0 +1,60 @@
+import { z } from 'zod';
+import { buildOptionsSchema } from '../config/build-options.js';
+
+/**
+ * What crosses the queue. Versioned: a worker refuses a payload it does not understand
+ * instead of guessing.
+ */
+export const jobPayloadSchema = z.object({
+  schemaVersion: z.literal(1),
+  /** inspect: evaluate dkms.conf only; build: compile for the kernel */
+  action: z.enum(['inspect', 'build']),
+  sourceSha256: z.string().regex(/^[0-9a-f]{64}$/),
+  kernel: z.string().min(1),
+  arch: z.string().min(1),
+  image: z.string().min(1),
+  imageRef: z.string().min(1),
+  packageName: z.string().optional(),
+  packageVersion: z.string().optional(),
+  driverSha256: z.string(),
+  options: buildOptionsSchema,
+  /** the coordinator run that asked; labels containers, never part of the job id */
+  buildId: z.string(),
+});
+export type JobPayload = z.infer<typeof jobPayloadSchema>;
+
+const artifactSchema = z.object({ sha256: z.string(), size: z.number() });
+
+export const kernelRecordSchema = z.object({
+  schemaVersion: z.literal(1),
+  action: z.enum(['inspect', 'build']),
+  kernel: z.string(),
+  arch: z.string(),
+  image: z.string(),
+  verdict: z.enum(['built', 'excluded', 'failed', 'inspected']),
+  reason: z.string().optional(),
+  message: z.string().optional(),
+  firstError: z.string().optional(),
+  packageName: z.string().optional(),
+  packageVersion: z.string().optional(),
+  modules: z.array(
+    z.object({
+      builtName: z.string(),
+      destName: z.string(),
+      destLocation: z.string(),
+      installLocation: z.string(),
+      file: artifactSchema.optional(),
+    }),
+  ),
+  makeInvocation: z.string().optional(),
+  makeLog: artifactSchema.optional(),
+  log: artifactSchema,
+  logTruncated: z.boolean(),
+  durationMs: z.number(),
+  worker: z.string(),
+  finishedAt: z.string(),
+  /** false for verdicts that may change on a rerun (timeout, infrastructure): never reused */
+  cacheable: z.boolean(),
+});
+export type KernelRecord = z.infer<typeof kernelRecordSchema>;
+export type Artifact = z.infer<typeof artifactSchema>;

@@ -1,0 +1,119 @@
+import type { KernelRecord } from '../queue/job-payload.js';
+import type { WrittenFile } from '../packaging/write-file.js';
+
+/** report.json: what a build did, per kernel. Versioned; every artifact carries its sha256. */
+export interface ModuleReport {
+  name: string;
+  builtName: string;
+  file: string;
+  sha256: string;
+  size: number;
+  /** where Debian's dkms installs it on the target */
+  destination: string;
+  /** DEST_MODULE_LOCATION as dkms.conf wrote it */
+  destModuleLocation: string;
+}
+
+export interface KernelReport {
+  kernel: string;
+  arch: string;
+  image: string;
+  verdict: 'built' | 'excluded' | 'failed';
+  reason?: string;
+  message?: string;
+  firstError?: string;
+  durationMs: number;
+  cached: boolean;
+  worker: string;
+  log: string;
+  logTruncated: boolean;
+  modules: ModuleReport[];
+  tarball?: ArtifactReport;
+}
+
+export interface ArtifactReport {
+  path: string;
+  sha256: string;
+  size: number;
+}
+
+export interface BuildReport {
+  schemaVersion: 1;
+  tool: { name: 'kfarm'; version: string };
+  module: string;
+  version: string;
+  source: { dir: string; sha256: string };
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  summary: { built: number; excluded: number; failed: number };
+  kernels: KernelReport[];
+  fullTarball?: ArtifactReport;
+}
+
+export interface KernelResult {
+  record: KernelRecord;
+  cached: boolean;
+  logPath: string;
+  tarball: WrittenFile | undefined;
+}
+
+/** Pure: records and written files → the report, paths relative to the output dir. */
+export function buildReport(input: {
+  toolVersion: string;
+  module: string;
+  version: string;
+  source: { dir: string; sha256: string };
+  startedAt: Date;
+  finishedAt: Date;
+  outDir: string;
+  results: readonly KernelResult[];
+  fullTarball: WrittenFile | undefined;
+}): BuildReport {
+  const rel = (p: string) => (p.startsWith(`${input.outDir}/`) ? p.slice(input.outDir.length + 1) : p);
+  const artifact = (f: WrittenFile): ArtifactReport => ({ path: rel(f.path), sha256: f.sha256, size: f.size });
+  const kernels = input.results.map(({ record, cached, logPath, tarball }): KernelReport => {
+    const verdict = record.verdict === 'inspected' ? 'failed' : record.verdict;
+    return {
+      kernel: record.kernel,
+      arch: record.arch,
+      image: record.image,
+      verdict,
+      ...(record.reason ? { reason: record.reason } : {}),
+      ...(record.message ? { message: record.message } : {}),
+      ...(record.firstError ? { firstError: record.firstError } : {}),
+      durationMs: record.durationMs,
+      cached,
+      worker: record.worker,
+      log: rel(logPath),
+      logTruncated: record.logTruncated,
+      modules:
+        verdict === 'built'
+          ? record.modules.map((m) => ({
+              name: m.destName,
+              builtName: m.builtName,
+              file: `${m.destName}.ko`,
+              sha256: m.file?.sha256 ?? '',
+              size: m.file?.size ?? 0,
+              destination: `/lib/modules/${record.kernel}${m.installLocation}/${m.destName}.ko`,
+              destModuleLocation: m.destLocation,
+            }))
+          : [],
+      ...(tarball ? { tarball: artifact(tarball) } : {}),
+    };
+  });
+  const count = (v: KernelReport['verdict']) => kernels.filter((k) => k.verdict === v).length;
+  return {
+    schemaVersion: 1,
+    tool: { name: 'kfarm', version: input.toolVersion },
+    module: input.module,
+    version: input.version,
+    source: input.source,
+    startedAt: input.startedAt.toISOString(),
+    finishedAt: input.finishedAt.toISOString(),
+    durationMs: input.finishedAt.getTime() - input.startedAt.getTime(),
+    summary: { built: count('built'), excluded: count('excluded'), failed: count('failed') },
+    kernels,
+    ...(input.fullTarball ? { fullTarball: artifact(input.fullTarball) } : {}),
+  };
+}

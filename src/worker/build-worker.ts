@@ -1,0 +1,111 @@
+import type { Logger } from 'pino';
+import type { ContainerRuntime } from '../executor/runtime.js';
+import { KfarmError } from '../errors/kfarm-error.js';
+import type { BlobStore } from '../queue/blob-store.js';
+import type { Processor } from '../queue/build-queue.js';
+import type { KernelRecord } from '../queue/job-payload.js';
+import { runInContainer } from './run-in-container.js';
+
+export interface WorkerDeps {
+  runtime: ContainerRuntime;
+  blobs: BlobStore;
+  logger: Logger;
+  hostname: string;
+  /** aborted on SIGINT/SIGTERM: running containers are killed and removed */
+  signal: AbortSignal;
+}
+
+/** Labels on every build container; orphans are found and removed by them. */
+export const LABEL_HOST = 'kfarm.host';
+export const LABEL_PID = 'kfarm.pid';
+
+/** Turns one queue job into one container run and stores what came out as blobs. */
+export function buildProcessor(deps: WorkerDeps): Processor {
+  return async (payload, job) => {
+    const logger = deps.logger.child({ job: job.id.slice(0, 12), kernel: payload.kernel, image: payload.image, action: payload.action, attempt: job.attempt });
+    const image = await deps.runtime.inspectImage(payload.imageRef);
+    if (!image) {
+      throw new KfarmError('IMAGE_NOT_FOUND', `image ${payload.imageRef} is not on worker ${deps.hostname}`, {
+        context: { image: payload.imageRef, worker: deps.hostname },
+        hint: `Run \`kfarm images build ${payload.image}\` on ${deps.hostname}.`,
+      });
+    }
+    await job.progress('fetching source');
+    const source = await deps.blobs.get(payload.sourceSha256);
+    await job.progress(payload.action === 'inspect' ? 'reading dkms.conf' : 'compiling');
+    logger.info('container starting');
+    const out = await runInContainer(
+      {
+        runtime: deps.runtime,
+        logger,
+        signal: deps.signal,
+        labels: {
+          'kfarm.build': payload.buildId,
+          'kfarm.job': job.id,
+          'kfarm.kernel': payload.kernel,
+          [LABEL_HOST]: deps.hostname,
+          [LABEL_PID]: String(process.pid),
+        },
+      },
+      payload,
+      source,
+    );
+    await job.progress('storing results');
+    const modules = await Promise.all(
+      out.modules.map(async (m) => ({
+        builtName: m.builtName,
+        destName: m.destName,
+        destLocation: m.destLocation,
+        installLocation: m.installLocation,
+        ...(m.data ? { file: await deps.blobs.put(m.data) } : {}),
+      })),
+    );
+    const record: KernelRecord = {
+      schemaVersion: 1,
+      action: payload.action,
+      kernel: payload.kernel,
+      arch: payload.arch,
+      image: payload.image,
+      verdict: out.verdict,
+      ...(out.reason ? { reason: out.reason } : {}),
+      ...(out.message ? { message: out.message } : {}),
+      ...(out.firstError ? { firstError: out.firstError } : {}),
+      ...(out.driver.packageName !== undefined ? { packageName: out.driver.packageName } : {}),
+      ...(out.driver.packageVersion !== undefined ? { packageVersion: out.driver.packageVersion } : {}),
+      modules,
+      ...(out.driver.makeInvocation ? { makeInvocation: out.driver.makeInvocation } : {}),
+      ...(out.makeLog ? { makeLog: await deps.blobs.put(out.makeLog) } : {}),
+      log: await deps.blobs.put(out.log),
+      logTruncated: out.logTruncated,
+      durationMs: out.durationMs,
+      worker: deps.hostname,
+      finishedAt: new Date().toISOString(),
+      cacheable: out.cacheable,
+    };
+    logger.info({ verdict: record.verdict, reason: record.reason, ms: record.durationMs }, 'job done');
+    return record;
+  };
+}
+
+/** Removes build containers a dead kfarm process on this host left behind. */
+export async function reapOrphans(runtime: ContainerRuntime, hostname: string, logger: Logger): Promise<number> {
+  const containers = await runtime.listContainers({ [LABEL_HOST]: hostname });
+  let removed = 0;
+  for (const c of containers) {
+    const pid = Number(c.labels[LABEL_PID]);
+    if (pid === process.pid || (pid && isAlive(pid))) continue;
+    await runtime.removeContainer(c.id);
+    removed++;
+  }
+  if (removed) logger.warn({ removed }, 'removed build containers left by a dead kfarm process');
+  return removed;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

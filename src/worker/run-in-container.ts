@@ -1,0 +1,152 @@
+import type { Logger } from 'pino';
+import { driverScript } from '../dkms/driver-script.js';
+import { parseDriverResult, type DriverResult, type ModuleSpec, type Reason } from '../dkms/driver-result.js';
+import { firstErrorLine } from '../dkms/make-log.js';
+import { extractTar, packTar, type TarEntry } from '../executor/archive.js';
+import type { ContainerRuntime } from '../executor/runtime.js';
+import { KfarmError } from '../errors/kfarm-error.js';
+import type { JobPayload } from '../queue/job-payload.js';
+import { LogBuffer } from './log-buffer.js';
+
+/** uid/gid of nobody in Debian-based images: builds never run as root. */
+const BUILD_USER = 65534;
+
+export interface ContainerBuildOutput {
+  driver: DriverResult;
+  verdict: 'built' | 'excluded' | 'failed' | 'inspected';
+  reason: Reason | undefined;
+  message: string | undefined;
+  firstError: string | undefined;
+  modules: Array<ModuleSpec & { data: Buffer | undefined }>;
+  makeLog: Buffer | undefined;
+  log: Buffer;
+  logTruncated: boolean;
+  durationMs: number;
+  /** timeouts and kills may go the other way next time: never reuse them */
+  cacheable: boolean;
+}
+
+export interface RunContext {
+  runtime: ContainerRuntime;
+  logger: Logger;
+  labels: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+/**
+ * One (module, kernel) pair in one fresh, locked-down container: source and driver in,
+ * driver result, modules and log out. Compile errors are results, not exceptions; only
+ * infrastructure trouble (Docker, an unreadable output) throws, so the queue can retry it.
+ */
+export async function runInContainer(ctx: RunContext, payload: JobPayload, sourceTar: Buffer): Promise<ContainerBuildOutput> {
+  const { options } = payload;
+  const started = Date.now();
+  const log = new LogBuffer(options.logLimitBytes);
+  const scaffold: TarEntry[] = [
+    { path: 'kfarm/driver.sh', type: 'file', mode: 0o755, data: driverScript().script, uid: BUILD_USER, gid: BUILD_USER },
+    { path: 'kfarm/source', type: 'directory', mode: 0o755, uid: BUILD_USER, gid: BUILD_USER },
+  ];
+  const cmd =
+    payload.action === 'inspect'
+      ? ['bash', '/kfarm/driver.sh', 'inspect', payload.kernel, payload.arch]
+      : ['bash', '/kfarm/driver.sh', 'build', payload.kernel, payload.arch, payload.packageName ?? '', payload.packageVersion ?? ''];
+  const jobs = options.makeJobs ?? Math.max(1, Math.floor(options.cpus));
+
+  const outcome = await ctx.runtime.runIsolated({
+    image: payload.imageRef,
+    cmd,
+    user: `${BUILD_USER}:${BUILD_USER}`,
+    env: { KFARM_JOBS: String(jobs), HOME: '/tmp', LANG: 'C.UTF-8' },
+    labels: ctx.labels,
+    input: [
+      { path: '/', tar: await packTar(scaffold) },
+      { path: '/kfarm/source', tar: sourceTar },
+    ],
+    outputPath: '/kfarm/out',
+    outputLimitBytes: options.outputLimitBytes,
+    tmpfs: {
+      '/var/lib/dkms': `rw,exec,size=${Math.min(options.memoryMiB, 8192) >> 1}m,uid=${BUILD_USER},gid=${BUILD_USER},mode=0755`,
+      '/tmp': 'rw,exec,size=512m,mode=1777',
+    },
+    limits: { memoryBytes: options.memoryMiB * 1024 * 1024, pids: options.pids, cpus: options.cpus },
+    timeoutMs: options.timeoutSec * 1000,
+    onOutput: (chunk) => log.push(chunk),
+    ...(ctx.signal ? { signal: ctx.signal } : {}),
+  });
+  ctx.logger.debug({ exitCode: outcome.exitCode, timedOut: outcome.timedOut, container: outcome.containerId }, 'container ended');
+
+  if (outcome.aborted) {
+    throw new KfarmError('INTERRUPTED', `build of ${payload.kernel} interrupted; its container was removed`, { context: { kernel: payload.kernel } });
+  }
+  const durationMs = Date.now() - started;
+  if (outcome.timedOut) {
+    log.note(`killed: the build ran longer than the ${options.timeoutSec} s timeout`);
+    const text = log.toBuffer();
+    return {
+      ...emptyOutput(text, log.truncated, durationMs),
+      reason: 'timeout',
+      message: `the build ran longer than ${options.timeoutSec} s and was killed`,
+      firstError: `timeout after ${options.timeoutSec} s`,
+    };
+  }
+
+  const files = outcome.output
+    ? await extractTar(outcome.output, { maxBytes: options.outputLimitBytes, maxEntries: 10_000, allowSymlinks: false }, `output of the ${payload.kernel} build`)
+    : [];
+  const file = (name: string) => files.find((f) => f.type === 'file' && f.path === name)?.data;
+  const resultText = file('out/result');
+  const logText = log.toBuffer();
+  if (!resultText) {
+    // The driver never wrote its verdict: the container was killed (OOM, pids) or the image is broken.
+    const oom = outcome.exitCode === 137;
+    return {
+      ...emptyOutput(logText, log.truncated, durationMs),
+      reason: oom ? 'killed' : 'driver-error',
+      message: oom
+        ? `the build was killed (exit 137), most likely by the ${options.memoryMiB} MiB memory limit`
+        : `the build driver ended with status ${outcome.exitCode} without a result`,
+      firstError: firstErrorLine(logText.toString('utf8')),
+      cacheable: false,
+    };
+  }
+
+  const driver = parseDriverResult(resultText.toString('utf8'));
+  const verdict = driver.verdict ?? 'failed';
+  const makeLog = file('out/tree/log/make.log');
+  const modules = driver.modules.map((m) => ({ ...m, data: verdict === 'built' ? file(`out/tree/module/${m.destName}.ko`) : undefined }));
+  if (verdict === 'built' && modules.some((m) => !m.data)) {
+    throw new KfarmError('CONTAINER_FAILED', `the ${payload.kernel} build reported success but a module file is missing from its output`, {
+      context: { kernel: payload.kernel },
+    });
+  }
+  const failed = verdict === 'failed';
+  return {
+    driver,
+    verdict,
+    reason: driver.reason ?? (failed ? 'driver-error' : undefined),
+    message: driver.message,
+    firstError: failed ? (firstErrorLine((makeLog ?? logText).toString('utf8')) ?? driver.message) : undefined,
+    modules,
+    makeLog,
+    log: logText,
+    logTruncated: log.truncated,
+    durationMs,
+    cacheable: driver.reason !== 'driver-error',
+  };
+}
+
+function emptyOutput(log: Buffer, truncated: boolean, durationMs: number): ContainerBuildOutput {
+  return {
+    driver: parseDriverResult(''),
+    verdict: 'failed',
+    reason: undefined,
+    message: undefined,
+    firstError: undefined,
+    modules: [],
+    makeLog: undefined,
+    log,
+    logTruncated: truncated,
+    durationMs,
+    cacheable: false,
+  };
+}
