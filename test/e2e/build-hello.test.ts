@@ -1,0 +1,111 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { DockerRuntime } from '../../src/executor/docker-runtime.js';
+import { extractTar } from '../../src/executor/archive.js';
+import { run } from '../../src/process/run.js';
+import type { BuildReport } from '../../src/report/report.js';
+import { runOracle } from '../helpers/dkms-oracle.js';
+import { example, isolatedEnv, kfarm, tempDir, type CliRun } from '../helpers/kfarm-cli.js';
+import { writeFile } from 'node:fs/promises';
+import os from 'node:os';
+
+/** examples/hello through the real CLI, checked with Debian's real dkms and modinfo. */
+describe('kfarm build examples/hello', () => {
+  let out: string;
+  let result: CliRun;
+  let report: BuildReport;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    out = await tempDir('hello-out');
+    env = await isolatedEnv('hello');
+    result = await kfarm(['build', example('hello'), '--out', out], env);
+    report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as BuildReport;
+  }, 900_000);
+
+  it('builds every kernel of the image and exits 0', () => {
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(report.module).toBe('hello');
+    expect(report.version).toBe('1.0.0');
+    expect(report.kernels.length).toBeGreaterThanOrEqual(2);
+    expect(report.kernels.map((k) => k.verdict)).toEqual(report.kernels.map(() => 'built'));
+    expect(result.stdout).toMatch(/KERNEL\s+VERDICT\s+TIME/);
+  });
+
+  it('writes a log per kernel and records module sha256 and destination', async () => {
+    for (const k of report.kernels) {
+      const log = await readFile(path.join(out, k.log), 'utf8');
+      expect(log).toContain(`KERNELRELEASE=${k.kernel}`);
+      expect(k.modules).toHaveLength(1);
+      expect(k.modules[0]?.sha256).toMatch(/^[0-9a-f]{64}$/);
+      expect(k.modules[0]?.destination).toBe(`/lib/modules/${k.kernel}/updates/dkms/hello.ko`);
+    }
+  });
+
+  it('builds modules whose vermagic names their kernel (modinfo)', async () => {
+    for (const k of report.kernels) {
+      const tarball = await readFile(path.join(out, k.tarball?.path ?? 'missing'));
+      const entries = await extractTar(gunzipSync(tarball), { maxBytes: 1 << 26, maxEntries: 100, allowSymlinks: false }, 'tarball');
+      const ko = entries.find((e) => e.path === `dkms_main_tree/${k.kernel}/x86_64/module/hello.ko`);
+      expect(ko?.data, `hello.ko for ${k.kernel}`).toBeDefined();
+      const file = path.join(os.tmpdir(), `hello-${k.kernel}.ko`);
+      await writeFile(file, ko?.data ?? Buffer.alloc(0));
+      const vermagic = (await run('modinfo', ['-F', 'vermagic', file])).stdout;
+      expect(vermagic.split(' ')[0]).toBe(k.kernel);
+    }
+  });
+
+  it('every per-kernel tarball ingests with real dkms: ldtarball, status, install -k', async () => {
+    for (const k of report.kernels) {
+      const name = k.tarball?.path ?? 'missing';
+      const data = await readFile(path.join(out, name));
+      const oracle = await runOracle(
+        [
+          // dkms 3.0.10 exits 1 after loading a binaries-only tarball when /usr/src/<m>-<v> is absent
+          // (upstream issue #362); the load itself must have worked, which status shows.
+          `dkms ldtarball /in/${name}; echo "ldtarball=$?"`,
+          'dkms status',
+          `dkms install -m hello -v 1.0.0 -k ${k.kernel} && echo INSTALL_OK`,
+          `modinfo -F vermagic /lib/modules/${k.kernel}/updates/dkms/hello.ko`,
+        ].join('\n'),
+        { [name]: data },
+      );
+      expect(oracle.output).toMatch(/ldtarball=[01]/);
+      expect(oracle.output).toContain(`hello/1.0.0, ${k.kernel}, x86_64: built`);
+      expect(oracle.output, oracle.output).toContain('INSTALL_OK');
+      expect(oracle.output).toContain(`${k.kernel} SMP`);
+    }
+  });
+
+  it('packs every kernel and the source into the full tarball, and dkms ldtarball accepts it', async () => {
+    const full = report.fullTarball?.path ?? 'missing';
+    const data = await readFile(path.join(out, full));
+    const entries = await extractTar(gunzipSync(data), { maxBytes: 1 << 26, maxEntries: 1000, allowSymlinks: true }, 'full');
+    for (const k of report.kernels) {
+      expect(entries.some((e) => e.path === `dkms_main_tree/${k.kernel}/x86_64/module/hello.ko`)).toBe(true);
+    }
+    expect(entries.some((e) => e.path === 'dkms_source_tree/dkms.conf')).toBe(true);
+    const oracle = await runOracle(`dkms ldtarball /in/${full} && echo LOAD_OK; dkms status; ls /usr/src/hello-1.0.0`, { [full]: data });
+    expect(oracle.output, oracle.output).toContain('LOAD_OK');
+    expect(oracle.output).toMatch(/hello\/1\.0\.0, \S+, x86_64: built/);
+    expect(oracle.output).toContain('hello.c');
+  });
+
+  it('leaves no build container behind', async () => {
+    expect(await new DockerRuntime().listContainers({ 'kfarm.build': '' })).toEqual([]);
+  });
+
+  it('reuses finished results on a second run, and rebuilds with --no-cache', async () => {
+    const again = await kfarm(['build', example('hello'), '--out', out], env);
+    expect(again.exitCode, again.stderr).toBe(0);
+    const second = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as BuildReport;
+    expect(second.kernels.map((k) => k.cached)).toEqual(report.kernels.map(() => true));
+    expect(second.kernels.map((k) => k.modules[0]?.sha256)).toEqual(report.kernels.map((k) => k.modules[0]?.sha256));
+    const fresh = await kfarm(['build', example('hello'), '--out', out, '--no-cache'], env);
+    expect(fresh.exitCode, fresh.stderr).toBe(0);
+    const third = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as BuildReport;
+    expect(third.kernels.map((k) => k.cached)).toEqual(report.kernels.map(() => false));
+  });
+});

@@ -1,0 +1,35 @@
+import path from 'node:path';
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import { execa, type ResultPromise } from 'execa';
+import { packageRoot } from '../../src/paths.js';
+
+/** Runs the real CLI entry point (compiled by `npm run build`, which setup.sh runs). */
+export const KFARM_BIN = path.join(packageRoot, 'bin', 'kfarm.js');
+
+export interface CliRun {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export async function kfarm(args: string[], env: Record<string, string> = {}, timeoutMs = 600_000): Promise<CliRun> {
+  const result = await execa('node', [KFARM_BIN, ...args], { env, reject: false, timeout: timeoutMs, cwd: packageRoot });
+  return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
+}
+
+export function kfarmProcess(args: string[], env: Record<string, string> = {}): ResultPromise {
+  return execa('node', [KFARM_BIN, ...args], { env, reject: false, cwd: packageRoot, buffer: true, all: true });
+}
+
+export async function tempDir(prefix: string): Promise<string> {
+  return mkdtemp(path.join(os.tmpdir(), `kfarm-test-${prefix}-`));
+}
+
+/** Each test file gets its own state dir and queue: no test sees another's cache. */
+export async function isolatedEnv(prefix: string): Promise<Record<string, string>> {
+  return { KFARM_STATE_DIR: await tempDir(`${prefix}-state`), KFARM_QUEUE: `test-${prefix}-${process.pid}` };
+}
+
+export const fixture = (name: string) => path.join(packageRoot, 'test', 'fixtures', 'modules', name);
+export const example = (name: string) => path.join(packageRoot, 'examples', name);
