@@ -1,0 +1,104 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { DockerRuntime } from '../../src/executor/docker-runtime.js';
+import { listKfarmImages } from '../../src/images/catalog.js';
+import type { BuildReport } from '../../src/report/report.js';
+import { example, fixture, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
+
+const runtime = new DockerRuntime();
+const readReport = async (out: string) => JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as BuildReport;
+let kernels: string[];
+
+beforeAll(async () => {
+  kernels = (await listKfarmImages(runtime)).flatMap((i) => i.kernels);
+});
+
+describe('kernels that fail or are excluded', () => {
+  it('a compile error on 6.12 fails only 6.12; the others still build; exit 1', async () => {
+    const out = await tempDir('fails612');
+    const result = await kfarm(['build', fixture('fails-on-612'), '--out', out], await isolatedEnv('fails612'));
+    expect(result.exitCode, result.stderr).toBe(1);
+    const report = await readReport(out);
+    for (const k of report.kernels) {
+      if (k.kernel.startsWith('6.12.')) {
+        expect(k.verdict).toBe('failed');
+        expect(k.reason).toBe('make-failed');
+        expect(k.firstError).toContain('fails612 does not support kernel 6.12');
+        expect(k.tarball).toBeUndefined();
+        expect(await readFile(path.join(out, k.log), 'utf8')).toContain('#error');
+      } else {
+        expect(k.verdict).toBe('built');
+      }
+    }
+    expect(report.summary.failed).toBe(1);
+    expect(report.summary.built).toBe(kernels.length - 1);
+    expect(result.stdout).toContain('make-failed: ');
+  });
+
+  it('BUILD_EXCLUSIVE_KERNEL excludes non-matching kernels, and that is a success', async () => {
+    const out = await tempDir('excl');
+    const result = await kfarm(['build', fixture('exclusive-61'), '--out', out], await isolatedEnv('excl'));
+    expect(result.exitCode, result.stderr).toBe(0);
+    const report = await readReport(out);
+    for (const k of report.kernels) {
+      expect(k.verdict).toBe(k.kernel.startsWith('6.1.') ? 'built' : 'excluded');
+      if (k.verdict === 'excluded') expect(k.message).toContain('BUILD_EXCLUSIVE_KERNEL');
+    }
+  });
+
+  it('a Makefile that hangs is killed at the timeout: verdict failed, reason timeout, no container left', async () => {
+    const out = await tempDir('hang');
+    const kernel = kernels[0] ?? 'none';
+    const started = Date.now();
+    const result = await kfarm(['build', fixture('hangs'), '--out', out, '--kernels', kernel, '--timeout', '8'], await isolatedEnv('hang'));
+    expect(Date.now() - started).toBeLessThan(60_000);
+    expect(result.exitCode, result.stderr).toBe(1);
+    const report = await readReport(out);
+    expect(report.kernels[0]?.verdict).toBe('failed');
+    expect(report.kernels[0]?.reason).toBe('timeout');
+    expect(await readFile(path.join(out, report.kernels[0]?.log ?? ''), 'utf8')).toContain('timeout');
+    expect(await runtime.listContainers({ 'kfarm.build': '' })).toEqual([]);
+  });
+});
+
+describe('bad input gets a clear error and a documented exit status', () => {
+  it('a missing source directory: exit 2', async () => {
+    const r = await kfarm(['build', '/nonexistent/module'], await isolatedEnv('nosrc'));
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('module source directory /nonexistent/module does not exist');
+  });
+
+  it('a source without dkms.conf: exit 2, says what to add', async () => {
+    const r = await kfarm(['build', path.join(example('hello'), '..')], await isolatedEnv('noconf'));
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('has no dkms.conf');
+    expect(r.stderr).toContain('PACKAGE_NAME');
+  });
+
+  it('dkms.conf without PACKAGE_NAME: exit 2, names the directive', async () => {
+    const r = await kfarm(['build', fixture('no-name')], await isolatedEnv('noname'));
+    expect(r.exitCode, r.stderr).toBe(2);
+    expect(r.stderr).toContain("No 'PACKAGE_NAME' directive specified");
+  });
+
+  it('a kernel selector that matches nothing lists what exists: exit 2', async () => {
+    const r = await kfarm(['build', example('hello'), '--kernels', '9.9.*'], await isolatedEnv('sel'));
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('no kernel matches "9.9.*"');
+    expect(r.stderr).toContain(kernels[0] ?? 'none');
+  });
+
+  it('Docker not reachable: exit 3, says how to start it', async () => {
+    const r = await kfarm(['build', example('hello')], { ...(await isolatedEnv('nodocker')), DOCKER_HOST: 'unix:///tmp/no-docker-here.sock' });
+    expect(r.exitCode).toBe(3);
+    expect(r.stderr).toContain('cannot reach the Docker engine');
+    expect(r.stderr).toContain('dockerd');
+  });
+
+  it('Redis not reachable at REDIS_URL: exit 3', async () => {
+    const r = await kfarm(['build', example('hello')], { ...(await isolatedEnv('noredis')), REDIS_URL: 'redis://127.0.0.1:1' });
+    expect(r.exitCode).toBe(3);
+    expect(r.stderr).toContain('cannot reach Redis');
+  });
+});
