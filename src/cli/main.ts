@@ -14,7 +14,7 @@ import { EXIT, exitCodeFor } from './exit-codes.js';
  */
 export async function main(argv: readonly string[]): Promise<number> {
   const controller = new AbortController();
-  let exitCode: number = EXIT.ok;
+  let exitCode: number | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     if (controller.signal.aborted) process.exit(EXIT.interrupted); // second Ctrl-C: leave now
     process.stderr.write(`\nkfarm: ${signal}: stopping, removing containers...\n`);
@@ -44,7 +44,8 @@ export async function main(argv: readonly string[]): Promise<number> {
 
   try {
     await program.parseAsync(argv as string[], { from: 'user' });
-    return controller.signal.aborted && exitCode === EXIT.ok ? EXIT.interrupted : exitCode;
+    // A command that stops on a signal by design (the worker) sets its own status.
+    return exitCode ?? (controller.signal.aborted ? EXIT.interrupted : EXIT.ok);
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.badInput;
     if (isKfarmError(err)) {

@@ -38,5 +38,6 @@ export function workerCommand(ctx: CliContext): Command {
       ctx.progress('stopping: running builds are killed and go back to the queue');
       await worker.close(true);
       redis.disconnect();
+      ctx.setExitCode(0);
     });
 }

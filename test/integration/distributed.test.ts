@@ -1,0 +1,85 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DockerRuntime } from '../../src/executor/docker-runtime.js';
+import { listKfarmImages } from '../../src/images/catalog.js';
+import type { BuildReport } from '../../src/report/report.js';
+import { example, fixture, isolatedEnv, kfarm, kfarmProcess, tempDir } from '../helpers/kfarm-cli.js';
+
+/**
+ * Distributed mode: a real redis-server on loopback, `kfarm build` with REDIS_URL only
+ * enqueues and waits, a separate `kfarm worker` process does the builds.
+ */
+const port = 20000 + (process.pid % 10000);
+const REDIS_URL = `redis://127.0.0.1:${port}`;
+let redis: ReturnType<typeof execa>;
+
+beforeAll(async () => {
+  redis = execa('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { reject: false });
+  for (let i = 0; i < 50; i++) {
+    const ping = await execa('redis-cli', ['-p', String(port), 'ping'], { reject: false });
+    if (ping.stdout === 'PONG') return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('redis-server did not start');
+});
+
+afterAll(async () => {
+  redis.kill('SIGTERM');
+  await redis;
+});
+
+describe('distributed mode', () => {
+  it('kfarm build with REDIS_URL is served by a separate kfarm worker process', async () => {
+    const env = { ...(await isolatedEnv('dist')), REDIS_URL, KFARM_HOSTNAME: 'worker-a' };
+    const worker = kfarmProcess(['worker', '--concurrency', '2'], env);
+    try {
+      const out = await tempDir('dist-out');
+      const result = await kfarm(['build', example('hello'), '--out', out], { ...env, KFARM_HOSTNAME: 'coordinator' });
+      expect(result.exitCode, result.stderr).toBe(0);
+      const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as BuildReport;
+      expect(report.kernels.length).toBeGreaterThanOrEqual(2);
+      for (const k of report.kernels) {
+        expect(k.verdict).toBe('built');
+        expect(k.worker).toBe('worker-a');
+      }
+    } finally {
+      worker.kill('SIGTERM');
+      const ended = await worker;
+      expect(ended.exitCode).toBe(0);
+    }
+  });
+
+  it('a worker stopped with SIGTERM mid-build removes its container; another worker finishes the job', async () => {
+    const env = { ...(await isolatedEnv('dist-kill')), REDIS_URL };
+    const first = kfarmProcess(['worker', '--concurrency', '1'], { ...env, KFARM_HOSTNAME: 'doomed' });
+    const out = await tempDir('dist-kill-out');
+    const runtime = new DockerRuntime();
+    // The hanging module keeps the first worker busy until we stop it.
+    const build = kfarm(['build', fixture('hangs'), '--out', out, '--timeout', '15', '--kernels', (await listKfarmImages(runtime))[0]?.kernels[0] ?? 'none'], { ...env, KFARM_HOSTNAME: 'coordinator' });
+    let seen = false;
+    for (let i = 0; i < 200 && !seen; i++) {
+      seen = (await runtime.listContainers({ 'kfarm.host': 'doomed' })).length > 0;
+      if (!seen) await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(seen).toBe(true);
+    first.kill('SIGTERM');
+    await first;
+    expect(await runtime.listContainers({ 'kfarm.host': 'doomed' })).toEqual([]);
+    const second = kfarmProcess(['worker', '--concurrency', '1'], { ...env, KFARM_HOSTNAME: 'survivor' });
+    try {
+      const result = await build;
+      const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as BuildReport;
+      // The job went back to the queue and ran to its (timeout) verdict on the second worker.
+      expect(report.kernels).toHaveLength(1);
+      expect(report.kernels[0]?.worker).toBe('survivor');
+      expect(report.kernels[0]?.reason).toBe('timeout');
+      expect(result.exitCode).toBe(1);
+    } finally {
+      second.kill('SIGTERM');
+      await second;
+    }
+    expect(await runtime.listContainers({ 'kfarm.build': '' })).toEqual([]);
+  }, 240_000);
+});
