@@ -15,7 +15,7 @@ async function rawTar(entries: Array<{ name: string; type?: 'file' | 'symlink' |
     else pack.entry({ name: e.name }, e.data ?? '');
   }
   pack.finalize();
-  await new Promise((r) => pack.on('end', r));
+  await new Promise<void>((r) => pack.on('end', () => r()));
   return Buffer.concat(chunks);
 }
 
