@@ -60,6 +60,16 @@ describe('kernels that fail or are excluded', () => {
     expect(await readFile(path.join(out, report.kernels[0]?.log ?? ''), 'utf8')).toContain('timeout');
     expect(await runtime.listContainers({ 'kfarm.build': '' })).toEqual([]);
   });
+
+  it('a build that forks without end is held by the pids limit and ended by the timeout', async () => {
+    const out = await tempDir('forkbomb');
+    const result = await kfarm(['build', fixture('forkbomb'), '--out', out, '--kernels', kernels[0] ?? 'none', '--timeout', '10'], await isolatedEnv('forkbomb'));
+    expect(result.exitCode, result.stderr).toBe(1);
+    const report = await readReport(out);
+    expect(report.kernels[0]?.verdict).toBe('failed');
+    expect(['timeout', 'make-failed']).toContain(report.kernels[0]?.reason);
+    expect(await runtime.listContainers({ 'kfarm.build': '' })).toEqual([]);
+  });
 });
 
 describe('bad input gets a clear error and a documented exit status', () => {
