@@ -16,21 +16,8 @@ say() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
 
 # --- root, or re-exec with sudo ------------------------------------------------------------
-if [[ $(id -u) -ne 0 ]]; then
-  if command -v sudo >/dev/null 2>&1; then
-    say "not root: re-running with sudo"
-    # Keep the variables that change what setup and kfarm do.
-    keep=()
-    while IFS= read -r name; do
-      case $name in
-        KFARM_*|REDIS_URL|DOCKER_HOST|http_proxy|https_proxy|no_proxy|HTTP_PROXY|HTTPS_PROXY|NO_PROXY|npm_config_*|NPM_CONFIG_*)
-          keep+=("$name=${!name}") ;;
-      esac
-    done < <(compgen -e)
-    exec sudo env "${keep[@]}" bash "$(readlink -f "${BASH_SOURCE[0]}")" "$@"
-  fi
-  die "kfarm setup must run as root (it installs packages and starts dockerd), and sudo is not available. Run it as root."
-fi
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib/as-root.sh"
+kfarm_as_root "$(readlink -f "${BASH_SOURCE[0]}")" "$@"
 
 REPO_ROOT=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
 readonly REPO_ROOT
