@@ -30,9 +30,11 @@ printf '\n===== kfarm setup %s =====\n' "$(date -u '+%Y-%m-%dT%H:%M:%SZ')" >>"$L
 logged() {
   local what=$1; shift
   printf '\n--- %s: %s\n' "$what" "$*" >>"$LOG"
+  local from
+  from=$(stat -c %s "$LOG")
   if ! "$@" >>"$LOG" 2>&1 </dev/null; then
-    printf '[setup] ERROR: %s failed; last lines of %s:\n' "$what" "$LOG" >&2
-    tail -n 30 "$LOG" | sed 's/^/    /' >&2
+    printf '[setup] ERROR: %s failed; its last lines (all of it in %s):\n' "$what" "$LOG" >&2
+    tail -c "+$((from + 1))" "$LOG" | tail -n 30 | sed 's/^/    /' >&2
     exit 1
   fi
 }

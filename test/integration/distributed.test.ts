@@ -15,7 +15,7 @@ const port = 20000 + (process.pid % 10000);
 const REDIS_URL = `redis://127.0.0.1:${port}`;
 let redis: ReturnType<typeof execa>;
 
-beforeAll(async () => {
+async function startRedis(): Promise<void> {
   redis = execa('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { reject: false });
   for (let i = 0; i < 50; i++) {
     const ping = await execa('redis-cli', ['-p', String(port), 'ping'], { reject: false });
@@ -23,7 +23,9 @@ beforeAll(async () => {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error('redis-server did not start');
-});
+}
+
+beforeAll(startRedis);
 
 afterAll(async () => {
   redis.kill('SIGTERM');
@@ -48,6 +50,25 @@ describe('distributed mode', () => {
       worker.kill('SIGTERM');
       const ended = await worker;
       expect(ended.exitCode).toBe(0);
+    }
+  });
+
+  it('a worker keeps serving after Redis restarts', async () => {
+    const env = { ...(await isolatedEnv('dist-restart')), REDIS_URL, KFARM_HOSTNAME: 'steady' };
+    const worker = kfarmProcess(['worker', '--concurrency', '2'], env);
+    try {
+      await new Promise((r) => setTimeout(r, 2000));
+      redis.kill('SIGTERM');
+      await redis;
+      await startRedis();
+      const out = await tempDir('dist-restart-out');
+      const result = await kfarm(['build', example('hello'), '--out', out], { ...env, KFARM_HOSTNAME: 'coordinator' });
+      expect(result.exitCode, result.stderr).toBe(0);
+      const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as BuildReport;
+      expect(report.kernels.every((k) => k.verdict === 'built' && k.worker === 'steady')).toBe(true);
+    } finally {
+      worker.kill('SIGTERM');
+      await worker;
     }
   });
 

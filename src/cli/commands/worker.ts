@@ -5,7 +5,7 @@ import { DockerRuntime } from '../../executor/docker-runtime.js';
 import { rootLogger } from '../../logging/logger.js';
 import { BlobStore } from '../../queue/blob-store.js';
 import { startBuildWorker } from '../../queue/build-queue.js';
-import { connectChecked } from '../../queue/redis-connection.js';
+import { connect, connectChecked } from '../../queue/redis-connection.js';
 import { BLOB_PREFIX } from '../../coordinator/farm-session.js';
 import { buildProcessor, reapOrphans } from '../../worker/build-worker.js';
 import { positiveInt } from '../options.js';
@@ -25,7 +25,10 @@ export function workerCommand(ctx: CliContext): Command {
       await runtime.ping();
       const logger = rootLogger.child({ worker: env.hostname });
       await reapOrphans(runtime, env.hostname, logger);
-      const redis = await connectChecked({ url: env.redisUrl });
+      // The checked connection only proves Redis is there; the worker's own one reconnects
+      // forever, so a Redis restart does not leave the worker failing every job.
+      (await connectChecked({ url: env.redisUrl })).disconnect();
+      const redis = connect({ url: env.redisUrl });
       const worker = startBuildWorker({ url: env.redisUrl }, env.queueName, opts.concurrency, buildProcessor({
         runtime,
         blobs: new BlobStore(redis, BLOB_PREFIX),
