@@ -6,12 +6,8 @@ set -euo pipefail
 
 source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib/as-root.sh"
 kfarm_as_root "$(readlink -f "${BASH_SOURCE[0]}")" "$@"
-
-REPO_ROOT=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
-cd "$REPO_ROOT"
+kfarm_enter_repo
 
 bash scripts/setup.sh
 echo "[demo] kfarm build examples/hello --out ${1:-dist}"
-status=0
-node bin/kfarm.js build examples/hello --out "${1:-dist}" || status=$?
-exit "$status"
+exec node bin/kfarm.js build examples/hello --out "${1:-dist}"

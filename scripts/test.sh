@@ -6,9 +6,7 @@ set -euo pipefail
 
 source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib/as-root.sh"
 kfarm_as_root "$(readlink -f "${BASH_SOURCE[0]}")" "$@"
-
-REPO_ROOT=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
-cd "$REPO_ROOT"
+kfarm_enter_repo
 
 bash scripts/setup.sh
 echo "[test] vitest run $*"

@@ -208,4 +208,3 @@ async function failedRecord(session: FarmSession, payload: JobPayload, error: st
   };
 }
 
-export type { KernelResult };

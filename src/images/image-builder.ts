@@ -7,7 +7,7 @@ import { packTar, type TarEntry } from '../executor/archive.js';
 import { KfarmError } from '../errors/kfarm-error.js';
 import { parseHeaderPackages, resolveImageKernels } from '../matrix/debian-kernels.js';
 import { imagesDir } from '../paths.js';
-import { BASE_IMAGE, ensureBaseImage } from './base-image.js';
+import { ensureBaseImage } from './base-image.js';
 import { LABEL_RECIPE, imageRef } from './catalog.js';
 
 export interface ImageBuildRequest {
@@ -101,4 +101,3 @@ async function archiveKernels(runtime: ContainerRuntime, base: string, files: re
   return kernels;
 }
 
-export { BASE_IMAGE };
