@@ -13,6 +13,11 @@ export const buildOptionsSchema = z.object({
   pids: z.number().int().min(64).default(1024),
   /** CPUs a build container may use (default 2) */
   cpus: z.number().positive().default(2),
+  /**
+   * what a build container may write outside its in-memory build tree and /tmp, MiB, on top of
+   * the source copied in (default 2048); past it the container is killed (reason disk-full)
+   */
+  diskMiB: z.number().int().min(64).default(2048),
   /** make -j for dkms's make line; 0 means as many as the container sees (default: cpus) */
   makeJobs: z.number().int().min(0).optional(),
   /** size cap of one kernel's build log, bytes (default 16 MiB); the rest is dropped */

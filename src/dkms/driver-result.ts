@@ -15,6 +15,7 @@ export type Reason =
   | 'make-failed'
   | 'missing-module'
   | 'timeout'
+  | 'disk-full'
   | 'output-too-large'
   | 'driver-error'
   | 'killed';
@@ -52,7 +53,7 @@ export interface DriverResult {
 
 const REASONS: ReadonlySet<string> = new Set<Reason>([
   'bad-conf', 'build-exclusive', 'missing-headers', 'patch-missing', 'patch-failed', 'make-failed',
-  'missing-module', 'timeout', 'output-too-large', 'driver-error', 'killed',
+  'missing-module', 'timeout', 'disk-full', 'output-too-large', 'driver-error', 'killed',
 ]);
 
 export function parseDriverResult(text: string): DriverResult {

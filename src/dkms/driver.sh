@@ -307,6 +307,10 @@ fact make_seconds "$(( $(date +%s) - started ))"
 mkdir -p "$out_dir/tree/log"
 if ((make_status != 0)); then
     cp -f "$build_log" "$out_dir/tree/log/make.log"
+    # tee cannot append to a full build tree, so free space is asked as well as the log
+    if grep -q 'No space left on device' "$build_log" || (( $(df -m --output=avail "$dkms_tree" | tail -n1) < 1 )); then
+        finish failed disk-full "No space left on device: the build tree $dkms_tree holds $(df -m --output=size "$dkms_tree" | tail -n1 | tr -d ' ') MiB (half of --memory), /tmp and /var/tmp 512 MiB each; raise --memory, or make the build write less"
+    fi
     finish failed make-failed "Bad return status for module build on kernel: $kernelver ($arch)"
 fi
 

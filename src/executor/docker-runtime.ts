@@ -1,7 +1,7 @@
 import Docker from 'dockerode';
 import { PassThrough, type Readable } from 'node:stream';
 import { KfarmError, describeError } from '../errors/kfarm-error.js';
-import type { BuildImageRequest, ContainerRuntime, ImageInfo, IsolatedOutcome, IsolatedRun } from './runtime.js';
+import type { BuildImageRequest, ContainerRuntime, ImageInfo, IsolatedOutcome, IsolatedRun, StopCause } from './runtime.js';
 
 /** dockerode behind the ContainerRuntime port. DOCKER_HOST is honoured by dockerode itself. */
 export class DockerRuntime implements ContainerRuntime {
@@ -138,12 +138,13 @@ export class DockerRuntime implements ContainerRuntime {
         AutoRemove: false,
       },
     });
-    let timedOut = false;
-    let aborted = false;
-    const onAbort = () => {
-      aborted = true;
+    let stoppedBy: StopCause | undefined;
+    const stop = (cause: StopCause) => {
+      stoppedBy ??= cause;
       container.kill().catch(() => undefined);
     };
+    const onAbort = () => stop('aborted');
+    let watch: DiskWatch | undefined;
     try {
       if (run.signal?.aborted) throw new KfarmError('INTERRUPTED', 'interrupted before the container started');
       run.signal?.addEventListener('abort', onAbort, { once: true });
@@ -154,20 +155,19 @@ export class DockerRuntime implements ContainerRuntime {
       const streamEnded = new Promise<void>((resolve) => stream.on('end', resolve).on('close', resolve).on('error', () => resolve()));
       container.modem.demuxStream(stream, sink, sink);
       await container.start();
-      const timer = setTimeout(() => {
-        timedOut = true;
-        container.kill().catch(() => undefined);
-      }, run.timeoutMs);
+      const timer = setTimeout(() => stop('timeout'), run.timeoutMs);
+      watch = watchWritableLayer(container, run.limits.writableBytes, () => stop('disk-limit'));
       let exitCode: number;
       try {
         exitCode = ((await container.wait()) as { StatusCode: number }).StatusCode;
       } finally {
         clearTimeout(timer);
+        watch.stop();
       }
       // The attach stream can trail the exit by a moment; wait for it briefly.
       await Promise.race([streamEnded, new Promise((r) => setTimeout(r, 2000))]);
-      const output = timedOut || aborted ? undefined : await this.copyOut(container, run.outputPath, run.outputLimitBytes);
-      return { exitCode, timedOut, aborted, output, containerId: container.id };
+      const output = stoppedBy ? undefined : await this.copyOut(container, run.outputPath, run.outputLimitBytes);
+      return { exitCode, stoppedBy, output, containerId: container.id };
     } finally {
       run.signal?.removeEventListener('abort', onAbort);
       await container.remove({ force: true, v: true }).catch(() => undefined);
@@ -221,4 +221,42 @@ function bufferStream(buffer: Buffer): Readable {
   const stream = new PassThrough();
   stream.end(buffer);
   return stream;
+}
+
+/** How often the writable layer of a running build is measured; a runaway writer at disk speed overshoots by about this long. */
+const DISK_WATCH_INTERVAL_MS = 1000;
+
+interface DiskWatch {
+  stop(): void;
+}
+
+/**
+ * Polls the container's writable-layer size (what `docker ps -s` shows) and calls onExceeded
+ * once it passes the limit. overlay2 can only cap it on xfs with project quotas, so this is
+ * the cap that works on every engine; the hot paths (build tree, /tmp) are size-capped tmpfs.
+ */
+function watchWritableLayer(container: Docker.Container, limitBytes: number, onExceeded: () => void): DiskWatch {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const tick = async () => {
+    try {
+      const info = (await container.inspect({ size: true } as Docker.ContainerInspectOptions)) as { SizeRw?: number };
+      // (size=1 is a query parameter the engine honours; the typings do not list it)
+      if (!stopped && (info.SizeRw ?? 0) > limitBytes) {
+        stopped = true;
+        onExceeded();
+        return;
+      }
+    } catch {
+      // the container ended between two ticks: the wait() in runIsolated sees it
+    }
+    if (!stopped) timer = setTimeout(() => void tick(), DISK_WATCH_INTERVAL_MS);
+  };
+  timer = setTimeout(() => void tick(), DISK_WATCH_INTERVAL_MS);
+  return {
+    stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
 }

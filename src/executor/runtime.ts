@@ -24,17 +24,25 @@ export interface IsolatedRun {
   /** the copied-out directory may not be larger than this (a hostile build can write a lot) */
   outputLimitBytes: number;
   tmpfs: Record<string, string>;
-  limits: { memoryBytes: number; pids: number; cpus: number };
+  /**
+   * memory, processes, CPUs, and the bytes the container may add to its writable layer
+   * (everything outside its tmpfs mounts): overlay2 on ext4 cannot cap that, so the runtime
+   * watches it and kills the container past the limit
+   */
+  limits: { memoryBytes: number; pids: number; cpus: number; writableBytes: number };
   timeoutMs: number;
   /** receives stdout+stderr as it comes; the caller caps it */
   onOutput: (chunk: Buffer) => void;
   signal?: AbortSignal;
 }
 
+/** why the runtime killed a container before it ended on its own */
+export type StopCause = 'timeout' | 'disk-limit' | 'aborted';
+
 export interface IsolatedOutcome {
   exitCode: number;
-  timedOut: boolean;
-  aborted: boolean;
+  /** undefined when the container ended by itself */
+  stoppedBy: StopCause | undefined;
   /** the output directory as a tar stream's bytes; undefined when the path did not exist */
   output: Buffer | undefined;
   containerId: string;

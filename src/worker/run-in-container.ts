@@ -67,19 +67,38 @@ export async function runInContainer(ctx: RunContext, payload: JobPayload, sourc
     tmpfs: {
       '/var/lib/dkms': `rw,exec,size=${Math.min(options.memoryMiB, 8192) >> 1}m,uid=${BUILD_USER},gid=${BUILD_USER},mode=0755`,
       '/tmp': 'rw,exec,size=512m,mode=1777',
+      // the other places nobody may write to in a Debian image; /usr/src and /kfarm stay on
+      // the writable layer (the driver links the source there), which the runtime watches
+      '/var/tmp': 'rw,exec,size=512m,mode=1777',
+      '/run/lock': 'rw,noexec,size=1m,mode=1777',
     },
-    limits: { memoryBytes: options.memoryMiB * 1024 * 1024, pids: options.pids, cpus: options.cpus },
+    limits: {
+      memoryBytes: options.memoryMiB * 1024 * 1024,
+      pids: options.pids,
+      cpus: options.cpus,
+      writableBytes: sourceTar.length + options.diskMiB * 1024 * 1024,
+    },
     timeoutMs: options.timeoutSec * 1000,
     onOutput: (chunk) => log.push(chunk),
     ...(ctx.signal ? { signal: ctx.signal } : {}),
   });
-  ctx.logger.debug({ exitCode: outcome.exitCode, timedOut: outcome.timedOut, container: outcome.containerId }, 'container ended');
+  ctx.logger.debug({ exitCode: outcome.exitCode, stoppedBy: outcome.stoppedBy, container: outcome.containerId }, 'container ended');
 
-  if (outcome.aborted) {
+  if (outcome.stoppedBy === 'aborted') {
     throw new KfarmError('INTERRUPTED', `build of ${payload.kernel} interrupted; its container was removed`, { context: { kernel: payload.kernel } });
   }
   const durationMs = Date.now() - started;
-  if (outcome.timedOut) {
+  if (outcome.stoppedBy === 'disk-limit') {
+    const message = `the build wrote more than ${options.diskMiB} MiB outside its build tree and was killed`;
+    log.note(`killed: ${message}`);
+    return {
+      ...emptyOutput(log.toBuffer(), log.truncated, durationMs),
+      reason: 'disk-full',
+      message,
+      firstError: `disk limit: more than ${options.diskMiB} MiB written (raise --disk if the build needs it)`,
+    };
+  }
+  if (outcome.stoppedBy === 'timeout') {
     log.note(`killed: the build ran longer than the ${options.timeoutSec} s timeout`);
     const text = log.toBuffer();
     return {

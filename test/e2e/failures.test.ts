@@ -70,6 +70,28 @@ describe('kernels that fail or are excluded', () => {
     expect(['timeout', 'make-failed']).toContain(report.kernels[0]?.reason);
     expect(await runtime.listContainers({ 'kfarm.build': '' })).toEqual([]);
   });
+
+  it('a build that fills the disk ends with disk-full, in its build tree and on the writable layer', async () => {
+    const out = await tempDir('fillsdisk');
+    const on61 = kernels.find((k) => k.startsWith('6.1.')) ?? 'none';
+    const on612 = kernels.find((k) => k.startsWith('6.12.')) ?? 'none';
+    const started = Date.now();
+    const result = await kfarm(
+      ['build', fixture('fills-disk'), '--out', out, '--kernels', `${on61},${on612}`, '--memory', '512', '--disk', '128', '--timeout', '120'],
+      await isolatedEnv('fillsdisk'),
+    );
+    expect(result.exitCode, result.stderr).toBe(1);
+    expect(Date.now() - started).toBeLessThan(100_000); // stopped by the limits, not the timeout
+    const byKernel = new Map((await readReport(out)).kernels.map((k) => [k.kernel, k]));
+    // 6.1: the in-memory build tree (half of --memory = 256 MiB) is full; the driver says so
+    expect(byKernel.get(on61)).toMatchObject({ verdict: 'failed', reason: 'disk-full' });
+    expect(byKernel.get(on61)?.message).toContain('256 MiB');
+    expect(byKernel.get(on61)?.firstError).toContain('No space left on device');
+    // 6.12: writes to /usr/src on the writable layer; the runtime's watch kills it past --disk
+    expect(byKernel.get(on612)).toMatchObject({ verdict: 'failed', reason: 'disk-full' });
+    expect(byKernel.get(on612)?.message).toContain('more than 128 MiB');
+    expect(await runtime.listContainers({ 'kfarm.build': '' })).toEqual([]);
+  });
 });
 
 describe('bad input gets a clear error and a documented exit status', () => {

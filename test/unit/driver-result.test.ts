@@ -64,4 +64,9 @@ describe('firstErrorLine', () => {
     expect(firstErrorLine('one\ntwo\n\n')).toBe('two');
     expect(firstErrorLine('')).toBeUndefined();
   });
+
+  it('names an operating-system error before a trailing summary line', () => {
+    const log = "writing to ./fill\ndd: error writing './fill': No space left on device\n256+0 records in\n268414976 bytes (268 MB, 256 MiB) copied, 0.12 s, 2.1 GB/s\n";
+    expect(firstErrorLine(log)).toBe("dd: error writing './fill': No space left on device");
+  });
 });

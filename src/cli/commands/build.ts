@@ -17,16 +17,17 @@ export function buildCommand(ctx: CliContext): Command {
     .option('-o, --out <dir>', 'output directory', 'dist')
     .option('-c, --concurrency <n>', 'builds at once in this process (local mode)', positiveInt, 2)
     .option('-t, --timeout <seconds>', 'wall-clock limit of one kernel build', positiveInt, 1800)
-    .option('--memory <MiB>', 'memory limit of one build container', positiveInt, 4096)
+    .option('--memory <MiB>', 'memory limit of one build container; its build tree is a tmpfs of half that', positiveInt, 4096)
+    .option('--disk <MiB>', 'what one build may write outside its build tree and /tmp before it is killed', positiveInt, 2048)
     .option('--cpus <n>', 'CPUs one build container may use', positiveInt, 2)
     .option('--no-cache', 'rebuild even when an identical job already finished')
-    .action(async (sourceDir: string, opts: { kernels?: string; out: string; concurrency: number; timeout: number; memory: number; cpus: number; cache: boolean }) => {
+    .action(async (sourceDir: string, opts: { kernels?: string; out: string; concurrency: number; timeout: number; memory: number; disk: number; cpus: number; cache: boolean }) => {
       const report = await runBuild(
         {
           sourceDir,
           kernels: opts.kernels,
           outDir: opts.out,
-          options: buildOptions({ timeoutSec: opts.timeout, memoryMiB: opts.memory, cpus: opts.cpus }),
+          options: buildOptions({ timeoutSec: opts.timeout, memoryMiB: opts.memory, diskMiB: opts.disk, cpus: opts.cpus }),
           concurrency: opts.concurrency,
           noCache: !opts.cache,
         },
