@@ -29,6 +29,7 @@ export function reportTable(report: BuildReport): string {
     '',
     `${built} built, ${excluded} excluded, ${failed} failed in ${formatDuration(report.durationMs)}` +
       (report.fullTarball ? `; full tarball ${report.fullTarball.path}` : ''),
+    ...report.warnings.map((w) => `warning: ${w}`),
   ].join('\n');
 }
 
@@ -39,7 +40,8 @@ export function progressPrinter(write: (line: string) => void): (event: BuildEve
   return (event) => {
     switch (event.type) {
       case 'note':
-        write(`note: ${event.text}`);
+      case 'warning':
+        write(`${event.type}: ${event.text}`);
         break;
       case 'plan':
         total = event.targets.length;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { KfarmError } from '../errors/kfarm-error.js';
 
 /**
  * Options that change what a build produces or whether it may finish: they are part of the
@@ -28,6 +29,22 @@ export const buildOptionsSchema = z.object({
 
 export type BuildOptions = z.infer<typeof buildOptionsSchema>;
 
+/** The CLI flag of each option, so that a bad value is reported the way the user typed it. */
+const FLAGS: Partial<Record<keyof BuildOptions, string>> = {
+  timeoutSec: '--timeout',
+  memoryMiB: '--memory',
+  diskMiB: '--disk',
+  cpus: '--cpus',
+};
+
 export function buildOptions(input: Partial<BuildOptions> = {}): BuildOptions {
-  return buildOptionsSchema.parse(input);
+  const parsed = buildOptionsSchema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => {
+    const key = String(issue.path[0]) as keyof BuildOptions;
+    return `${FLAGS[key] ?? key}: ${issue.message.replace(/^Number must be/, 'must be')}`;
+  });
+  throw new KfarmError('BAD_OPTION', `bad build option: ${problems.join('; ')}`, {
+    hint: 'See `kfarm build --help` for the options and their defaults.',
+  });
 }

@@ -29,7 +29,7 @@ export interface BuildRequest {
 }
 
 export type BuildEvent =
-  | { type: 'note'; text: string }
+  | { type: 'note' | 'warning'; text: string }
   | { type: 'plan'; module: string; version: string; targets: KernelTarget[]; where: string }
   | { type: 'kernel'; kernel: string; state: 'queued' | 'running' | 'retrying'; detail?: string }
   | { type: 'kernel-done'; kernel: string; record: KernelRecord; cached: boolean };
@@ -65,6 +65,7 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
     const sourceBlob = await session.blobs.put(source.tar);
     deps.logger.info({ source: source.dir, sha256: sourceBlob.sha256, files: source.files }, 'source uploaded');
     const identity = await inspect(session, source, targets[0] as KernelTarget, request, deps);
+    for (const warning of identity.warnings) deps.onEvent({ type: 'warning', text: warning });
     deps.onEvent({ type: 'plan', module: identity.name, version: identity.version, targets, where: session.where });
 
     const buildId = `${identity.name}-${Date.now().toString(36)}`;
@@ -89,6 +90,7 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
       outDir,
       results: outputs.results,
       fullTarball: outputs.fullTarball,
+      warnings: identity.warnings,
     });
     await mkdir(outDir, { recursive: true });
     await writeFile(path.join(outDir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
@@ -104,7 +106,7 @@ async function inspect(
   target: KernelTarget,
   request: BuildRequest,
   deps: BuildDeps,
-): Promise<{ name: string; version: string }> {
+): Promise<{ name: string; version: string; warnings: string[] }> {
   const payload = payloadFor('inspect', source, target, request.options, 'inspect', undefined);
   const [result] = await runJobs(session, [payload], request.noCache, deps, false);
   const record = result?.record;
@@ -117,7 +119,7 @@ async function inspect(
     });
   }
   if (!record.packageName || !record.packageVersion) throw new KfarmError('DKMS_CONF_INVALID', 'dkms.conf gave no name or version');
-  return { name: record.packageName, version: record.packageVersion };
+  return { name: record.packageName, version: record.packageVersion, warnings: record.warnings ?? [] };
 }
 
 function payloadFor(

@@ -49,6 +49,8 @@ export interface DriverResult {
   makeExit: number | undefined;
   exclusion: string | undefined;
   autoinstall: string | undefined;
+  /** things DKMS would accept silently but a person should know (a syntax error in dkms.conf) */
+  warnings: string[];
 }
 
 const REASONS: ReadonlySet<string> = new Set<Reason>([
@@ -60,7 +62,7 @@ export function parseDriverResult(text: string): DriverResult {
   const result: DriverResult = {
     verdict: undefined, reason: undefined, message: undefined, packageName: undefined,
     packageVersion: undefined, modules: [], makeCommand: undefined, makeInvocation: undefined,
-    makeExit: undefined, exclusion: undefined, autoinstall: undefined,
+    makeExit: undefined, exclusion: undefined, autoinstall: undefined, warnings: [],
   };
   for (const line of text.split('\n')) {
     if (line === '') continue;
@@ -81,6 +83,7 @@ export function parseDriverResult(text: string): DriverResult {
       case 'make_exit': result.makeExit = Number(value); break;
       case 'exclusion': result.exclusion = value; break;
       case 'autoinstall': result.autoinstall = value; break;
+      case 'warning': result.warnings.push(value); break;
       case 'module': {
         const [index, builtName, builtLocation, destName, destLocation, installLocation, strip] = values;
         result.modules.push({

@@ -246,6 +246,13 @@ run_build_script() {
 # --- evaluate dkms.conf ---
 [[ -r $src_dir/dkms.conf ]] || finish failed bad-conf "no dkms.conf at the top of the source tree"
 say "dkms.conf evaluated for kernel $kernelver ($arch)"
+# DKMS sources dkms.conf and keeps whatever was assigned before a syntax error, so this is
+# not fatal there either; kfarm says it out loud instead of building from half a file.
+if ! syntax=$(bash -n "$src_dir/dkms.conf" 2>&1); then
+    syntax=${syntax//$src_dir\//}
+    say "warning: $syntax"
+    fact warning "dkms.conf has a bash syntax error; DKMS ignores the rest of the file from there: ${syntax//$'\n'/; }"
+fi
 read_conf
 if ((${#conf_errors[@]})); then
     for e in "${conf_errors[@]}"; do say "dkms.conf: Error! $e"; done

@@ -47,6 +47,8 @@ export const kernelRecordSchema = z.object({
     }),
   ),
   makeInvocation: z.string().optional(),
+  /** optional: records stored by older versions have none */
+  warnings: z.array(z.string()).optional(),
   makeLog: artifactSchema.optional(),
   log: artifactSchema,
   logTruncated: z.boolean(),

@@ -49,6 +49,8 @@ export interface BuildReport {
   summary: { built: number; excluded: number; failed: number };
   kernels: KernelReport[];
   fullTarball?: ArtifactReport;
+  /** what evaluating dkms.conf printed that DKMS would not stop on (a bash syntax error) */
+  warnings: string[];
 }
 
 export interface KernelResult {
@@ -69,6 +71,7 @@ export function buildReport(input: {
   outDir: string;
   results: readonly KernelResult[];
   fullTarball: WrittenFile | undefined;
+  warnings: readonly string[];
 }): BuildReport {
   const rel = (p: string) => (p.startsWith(`${input.outDir}/`) ? p.slice(input.outDir.length + 1) : p);
   const artifact = (f: WrittenFile): ArtifactReport => ({ path: rel(f.path), sha256: f.sha256, size: f.size });
@@ -115,5 +118,6 @@ export function buildReport(input: {
     summary: { built: count('built'), excluded: count('excluded'), failed: count('failed') },
     kernels,
     ...(input.fullTarball ? { fullTarball: artifact(input.fullTarball) } : {}),
+    warnings: [...input.warnings],
   };
 }

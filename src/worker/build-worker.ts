@@ -74,6 +74,7 @@ export function buildProcessor(deps: WorkerDeps): Processor {
       ...(out.driver.packageVersion !== undefined ? { packageVersion: out.driver.packageVersion } : {}),
       modules,
       ...(out.driver.makeInvocation ? { makeInvocation: out.driver.makeInvocation } : {}),
+      ...(out.driver.warnings.length ? { warnings: out.driver.warnings } : {}),
       ...(out.makeLog ? { makeLog: await deps.blobs.put(out.makeLog) } : {}),
       log: await deps.blobs.put(out.log),
       logTruncated: out.logTruncated,

@@ -114,6 +114,18 @@ describe('bad input gets a clear error and a documented exit status', () => {
     expect(r.stderr).toContain("No 'PACKAGE_NAME' directive specified");
   });
 
+  it('a dkms.conf with a bash syntax error builds what DKMS would build, and says so', async () => {
+    // Real dkms 3.0.10 sources the file up to the error and goes on: only module [0] is declared.
+    const out = await tempDir('syntaxerr');
+    const r = await kfarm(['build', fixture('syntax-error'), '--out', out, '--kernels', kernels[0] ?? 'none'], await isolatedEnv('syntaxerr'));
+    expect(r.exitCode, r.stderr).toBe(0);
+    const report = await readReport(out);
+    expect(report.warnings).toEqual([expect.stringContaining('dkms.conf: line 7: syntax error')]);
+    expect(report.kernels[0]?.modules.map((m) => m.name)).toEqual(['syntaxerr']);
+    expect(r.stderr).toContain('warning: dkms.conf has a bash syntax error');
+    expect(r.stdout).toContain('warning: dkms.conf has a bash syntax error');
+  });
+
   it('a kernel selector that matches nothing lists what exists: exit 2', async () => {
     const r = await kfarm(['build', example('hello'), '--kernels', '9.9.*'], await isolatedEnv('sel'));
     expect(r.exitCode).toBe(2);

@@ -41,6 +41,12 @@ describe('parseDriverResult', () => {
     expect(r.reason).toBe('driver-error');
   });
 
+  it('collects warnings', () => {
+    const r = parseDriverResult('warning\tdkms.conf has a bash syntax error: line 7\nverdict\tinspected\n');
+    expect(r.warnings).toEqual(['dkms.conf has a bash syntax error: line 7']);
+    expect(parseDriverResult('verdict\tbuilt\n').warnings).toEqual([]);
+  });
+
   it('has no verdict for an empty file (the driver was killed)', () => {
     expect(parseDriverResult('').verdict).toBeUndefined();
   });
