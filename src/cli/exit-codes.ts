@@ -27,6 +27,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'IMAGE_NOT_FOUND':
     case 'IMAGE_BUILD_FAILED':
     case 'DOCKER_UNREACHABLE':
+    case 'DOCKER_ERROR':
     case 'REDIS_UNREACHABLE':
     case 'REDIS_START_FAILED':
       return EXIT.environment;

@@ -24,50 +24,58 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async listImages(label: string): Promise<ImageInfo[]> {
-    const images = await this.docker.listImages({ filters: JSON.stringify({ label: [label] }) });
-    return images.map((i) => ({ id: i.Id, tags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>'), labels: i.Labels ?? {} }));
+    return engineCall('a list of images', async () => {
+      const images = await this.docker.listImages({ filters: JSON.stringify({ label: [label] }) });
+      return images.map((i) => ({ id: i.Id, tags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>'), labels: i.Labels ?? {} }));
+    });
   }
 
   async inspectImage(ref: string): Promise<ImageInfo | undefined> {
-    try {
-      const info = await this.docker.getImage(ref).inspect();
-      return { id: info.Id, tags: info.RepoTags ?? [], labels: info.Config?.Labels ?? {} };
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      throw err;
-    }
+    return engineCall(`an inspect of image ${ref}`, async () => {
+      try {
+        const info = await this.docker.getImage(ref).inspect();
+        return { id: info.Id, tags: info.RepoTags ?? [], labels: info.Config?.Labels ?? {} };
+      } catch (err) {
+        if (statusOf(err) === 404) return undefined;
+        throw err;
+      }
+    });
   }
 
   async buildImage(request: BuildImageRequest): Promise<void> {
-    const stream = await this.docker.buildImage(bufferStream(request.context), {
-      t: request.tag,
-      buildargs: request.buildArgs,
-      labels: request.labels,
-      rm: true,
-      forcerm: true,
-    });
-    await new Promise<void>((resolve, reject) => {
-      this.docker.modem.followProgress(
-        stream,
-        (err: Error | null, output: Array<{ error?: string }>) => {
-          const failed = err ?? output.find((o) => o.error);
-          if (failed) {
-            const message = failed instanceof Error ? failed.message : (failed.error ?? 'unknown error');
-            reject(new KfarmError('IMAGE_BUILD_FAILED', `docker build of ${request.tag} failed: ${message.trim()}`, { context: { image: request.tag } }));
-          } else resolve();
-        },
-        (event: { stream?: string; status?: string }) => {
-          const text = event.stream ?? event.status;
-          if (text) for (const line of text.split('\n')) if (line.trim()) request.onLine(line);
-        },
-      );
+    return engineCall(`the build of image ${request.tag}`, async () => {
+      const stream = await this.docker.buildImage(bufferStream(request.context), {
+        t: request.tag,
+        buildargs: request.buildArgs,
+        labels: request.labels,
+        rm: true,
+        forcerm: true,
+      });
+      await new Promise<void>((resolve, reject) => {
+        this.docker.modem.followProgress(
+          stream,
+          (err: Error | null, output: Array<{ error?: string }>) => {
+            const failed = err ?? output.find((o) => o.error);
+            if (failed) {
+              const message = failed instanceof Error ? failed.message : (failed.error ?? 'unknown error');
+              reject(new KfarmError('IMAGE_BUILD_FAILED', `docker build of ${request.tag} failed: ${message.trim()}`, { context: { image: request.tag } }));
+            } else resolve();
+          },
+          (event: { stream?: string; status?: string }) => {
+            const text = event.stream ?? event.status;
+            if (text) for (const line of text.split('\n')) if (line.trim()) request.onLine(line);
+          },
+        );
+      });
     });
   }
 
   async importImage(rootfs: Readable, repo: string, tag: string): Promise<void> {
-    const stream = await this.docker.importImage(rootfs as unknown as string, { repo, tag });
-    await new Promise<void>((resolve, reject) => {
-      this.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve()));
+    return engineCall(`the import of image ${repo}:${tag}`, async () => {
+      const stream = await this.docker.importImage(rootfs as unknown as string, { repo, tag });
+      await new Promise<void>((resolve, reject) => {
+        this.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve()));
+      });
     });
   }
 
@@ -90,106 +98,118 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async tagImage(ref: string, repo: string, tag: string): Promise<void> {
-    await this.docker.getImage(ref).tag({ repo, tag });
+    return engineCall(`tagging ${ref} as ${repo}:${tag}`, async () => {
+      await this.docker.getImage(ref).tag({ repo, tag });
+    });
   }
 
   async runHelper(image: string, cmd: string[], input?: Buffer): Promise<{ exitCode: number; output: string }> {
-    const container = await this.docker.createContainer({
-      Image: image,
-      Cmd: cmd,
-      Labels: { 'kfarm.helper': '1' },
-      HostConfig: { AutoRemove: false },
+    return engineCall(`a helper container from ${image}`, async () => {
+      const container = await this.docker.createContainer({
+        Image: image,
+        Cmd: cmd,
+        Labels: { 'kfarm.helper': '1' },
+        HostConfig: { AutoRemove: false },
+      });
+      try {
+        if (input) await container.putArchive(input, { path: '/' });
+        const chunks: Buffer[] = [];
+        const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+        const sink = new PassThrough();
+        sink.on('data', (c: Buffer) => chunks.push(c));
+        container.modem.demuxStream(stream, sink, sink);
+        await container.start();
+        const { StatusCode } = (await container.wait()) as { StatusCode: number };
+        await new Promise((r) => setTimeout(r, 50));
+        return { exitCode: StatusCode, output: Buffer.concat(chunks).toString('utf8') };
+      } finally {
+        await container.remove({ force: true, v: true }).catch(() => undefined);
+      }
     });
-    try {
-      if (input) await container.putArchive(input, { path: '/' });
-      const chunks: Buffer[] = [];
-      const stream = await container.attach({ stream: true, stdout: true, stderr: true });
-      const sink = new PassThrough();
-      sink.on('data', (c: Buffer) => chunks.push(c));
-      container.modem.demuxStream(stream, sink, sink);
-      await container.start();
-      const { StatusCode } = (await container.wait()) as { StatusCode: number };
-      await new Promise((r) => setTimeout(r, 50));
-      return { exitCode: StatusCode, output: Buffer.concat(chunks).toString('utf8') };
-    } finally {
-      await container.remove({ force: true, v: true }).catch(() => undefined);
-    }
   }
 
   async runIsolated(run: IsolatedRun): Promise<IsolatedOutcome> {
-    const container = await this.docker.createContainer({
-      Image: run.image,
-      Cmd: run.cmd,
-      User: run.user,
-      Env: Object.entries(run.env).map(([k, v]) => `${k}=${v}`),
-      Labels: run.labels,
-      NetworkDisabled: true,
-      HostConfig: {
-        NetworkMode: 'none',
-        CapDrop: ['ALL'],
-        SecurityOpt: ['no-new-privileges'],
-        Memory: run.limits.memoryBytes,
-        MemorySwap: run.limits.memoryBytes,
-        PidsLimit: run.limits.pids,
-        NanoCpus: Math.round(run.limits.cpus * 1e9),
-        Tmpfs: run.tmpfs,
-        // The stream is read live through attach and capped by the caller; docker keeps no copy.
-        LogConfig: { Type: 'none', Config: {} },
-        AutoRemove: false,
-      },
-    });
-    let stoppedBy: StopCause | undefined;
-    const stop = (cause: StopCause) => {
-      stoppedBy ??= cause;
-      container.kill().catch(() => undefined);
-    };
-    const onAbort = () => stop('aborted');
-    let watch: DiskWatch | undefined;
-    try {
-      if (run.signal?.aborted) throw new KfarmError('INTERRUPTED', 'interrupted before the container started');
-      run.signal?.addEventListener('abort', onAbort, { once: true });
-      for (const part of run.input) await container.putArchive(part.tar, { path: part.path });
-      const stream = await container.attach({ stream: true, stdout: true, stderr: true });
-      const sink = new PassThrough();
-      sink.on('data', run.onOutput);
-      const streamEnded = new Promise<void>((resolve) => stream.on('end', resolve).on('close', resolve).on('error', () => resolve()));
-      container.modem.demuxStream(stream, sink, sink);
-      await container.start();
-      const timer = setTimeout(() => stop('timeout'), run.timeoutMs);
-      watch = watchWritableLayer(container, run.limits.writableBytes, () => stop('disk-limit'));
-      let exitCode: number;
+    return engineCall(`a build container from ${run.image}`, async () => {
+      const container = await this.docker.createContainer({
+        Image: run.image,
+        Cmd: run.cmd,
+        User: run.user,
+        Env: Object.entries(run.env).map(([k, v]) => `${k}=${v}`),
+        Labels: run.labels,
+        NetworkDisabled: true,
+        HostConfig: {
+          NetworkMode: 'none',
+          CapDrop: ['ALL'],
+          SecurityOpt: ['no-new-privileges'],
+          Memory: run.limits.memoryBytes,
+          MemorySwap: run.limits.memoryBytes,
+          PidsLimit: run.limits.pids,
+          NanoCpus: Math.round(run.limits.cpus * 1e9),
+          Tmpfs: run.tmpfs,
+          // The stream is read live through attach and capped by the caller; docker keeps no copy.
+          LogConfig: { Type: 'none', Config: {} },
+          AutoRemove: false,
+        },
+      });
+      let stoppedBy: StopCause | undefined;
+      const stop = (cause: StopCause) => {
+        stoppedBy ??= cause;
+        container.kill().catch(() => undefined);
+      };
+      const onAbort = () => stop('aborted');
+      let watch: DiskWatch | undefined;
       try {
-        exitCode = ((await container.wait()) as { StatusCode: number }).StatusCode;
+        if (run.signal?.aborted) throw new KfarmError('INTERRUPTED', 'interrupted before the container started');
+        run.signal?.addEventListener('abort', onAbort, { once: true });
+        for (const part of run.input) await container.putArchive(part.tar, { path: part.path });
+        const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+        const sink = new PassThrough();
+        sink.on('data', run.onOutput);
+        const streamEnded = new Promise<void>((resolve) => stream.on('end', resolve).on('close', resolve).on('error', () => resolve()));
+        container.modem.demuxStream(stream, sink, sink);
+        await container.start();
+        const timer = setTimeout(() => stop('timeout'), run.timeoutMs);
+        watch = watchWritableLayer(container, run.limits.writableBytes, () => stop('disk-limit'));
+        let exitCode: number;
+        try {
+          exitCode = ((await container.wait()) as { StatusCode: number }).StatusCode;
+        } finally {
+          clearTimeout(timer);
+          watch.stop();
+        }
+        // The attach stream can trail the exit by a moment; wait for it briefly.
+        await Promise.race([streamEnded, new Promise((r) => setTimeout(r, 2000))]);
+        const output = stoppedBy ? undefined : await this.copyOut(container, run.outputPath, run.outputLimitBytes);
+        return { exitCode, stoppedBy, output, containerId: container.id };
       } finally {
-        clearTimeout(timer);
-        watch.stop();
+        run.signal?.removeEventListener('abort', onAbort);
+        await container.remove({ force: true, v: true }).catch(() => undefined);
       }
-      // The attach stream can trail the exit by a moment; wait for it briefly.
-      await Promise.race([streamEnded, new Promise((r) => setTimeout(r, 2000))]);
-      const output = stoppedBy ? undefined : await this.copyOut(container, run.outputPath, run.outputLimitBytes);
-      return { exitCode, stoppedBy, output, containerId: container.id };
-    } finally {
-      run.signal?.removeEventListener('abort', onAbort);
-      await container.remove({ force: true, v: true }).catch(() => undefined);
-    }
+    });
   }
 
   async removeContainer(id: string): Promise<void> {
-    await this.docker.getContainer(id).remove({ force: true, v: true }).catch((err) => {
-      if (statusOf(err) !== 404) throw err;
+    return engineCall(`the removal of container ${id}`, async () => {
+      await this.docker.getContainer(id).remove({ force: true, v: true }).catch((err) => {
+        if (statusOf(err) !== 404) throw err;
+      });
     });
   }
 
   async removeContainers(labels: Record<string, string>): Promise<number> {
-    const found = await this.listContainers(labels);
-    await Promise.all(found.map((c) => this.docker.getContainer(c.id).remove({ force: true, v: true }).catch(() => undefined)));
-    return found.length;
+    return engineCall('the removal of containers', async () => {
+      const found = await this.listContainers(labels);
+      await Promise.all(found.map((c) => this.docker.getContainer(c.id).remove({ force: true, v: true }).catch(() => undefined)));
+      return found.length;
+    });
   }
 
   async listContainers(labels: Record<string, string>): Promise<Array<{ id: string; labels: Record<string, string> }>> {
-    const label = Object.entries(labels).map(([k, v]) => (v === '' ? k : `${k}=${v}`));
-    const list = await this.docker.listContainers({ all: true, filters: JSON.stringify({ label }) });
-    return list.map((c) => ({ id: c.Id, labels: c.Labels ?? {} }));
+    return engineCall('a list of containers', async () => {
+      const label = Object.entries(labels).map(([k, v]) => (v === '' ? k : `${k}=${v}`));
+      const list = await this.docker.listContainers({ all: true, filters: JSON.stringify({ label }) });
+      return list.map((c) => ({ id: c.Id, labels: c.Labels ?? {} }));
+    });
   }
 
   private async copyOut(container: Docker.Container, path: string, limit: number): Promise<Buffer | undefined> {
@@ -259,4 +279,22 @@ function watchWritableLayer(container: Docker.Container, limitBytes: number, onE
       if (timer) clearTimeout(timer);
     },
   };
+}
+
+/**
+ * An engine call that fails for a reason of the engine's (HTTP 500, a broken connection) becomes
+ * a DOCKER_ERROR that names the operation; errors kfarm raised itself pass through unchanged.
+ */
+async function engineCall<T>(operation: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (err instanceof KfarmError) throw err;
+    const status = statusOf(err);
+    throw new KfarmError('DOCKER_ERROR', `the Docker engine failed during ${operation}${status ? ` (HTTP ${status})` : ''}: ${describeError(err)}`, {
+      cause: err,
+      context: { operation, ...(status ? { status } : {}) },
+      hint: 'See `docker info` and the engine log (`journalctl -u docker`, or dockerd\'s own output). Restarting the engine clears most of these; kernels that finished are kept, so rerunning redoes only the rest.',
+    });
+  }
 }

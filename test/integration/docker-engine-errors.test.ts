@@ -1,0 +1,50 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Docker from 'dockerode';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isKfarmError } from '../../src/errors/kfarm-error.js';
+import { DockerRuntime } from '../../src/executor/docker-runtime.js';
+import { kfarm, isolatedEnv } from '../helpers/kfarm-cli.js';
+
+/**
+ * A real engine cannot be made to answer HTTP 500 on demand, so this one HTTP server stands in
+ * for an engine in trouble: it answers the ping and fails every other call, as dockerd does
+ * when its storage or containerd breaks.
+ */
+let server: http.Server;
+let port: number;
+
+beforeAll(async () => {
+  server = http.createServer((req, res) => {
+    if (req.url?.includes('/_ping')) {
+      res.writeHead(200, { 'Content-Type': 'text/plain' }).end('OK');
+      return;
+    }
+    res.writeHead(500, { 'Content-Type': 'application/json' }).end(JSON.stringify({ message: 'simulated engine failure' }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  port = (server.address() as AddressInfo).port;
+});
+
+afterAll(async () => {
+  await new Promise((resolve) => server.close(resolve));
+});
+
+describe('an engine that answers 500', () => {
+  it('becomes DOCKER_ERROR naming the operation and the status', async () => {
+    const runtime = new DockerRuntime(new Docker({ host: '127.0.0.1', port, protocol: 'http' }));
+    await runtime.ping();
+    const err = await runtime.listImages('io.kfarm.image').catch((e: unknown) => e);
+    expect(isKfarmError(err, 'DOCKER_ERROR')).toBe(true);
+    expect((err as Error).message).toContain('a list of images (HTTP 500)');
+    expect((err as Error).message).toContain('simulated engine failure');
+  });
+
+  it('makes the CLI exit 3 with what to do, not a stack trace', async () => {
+    const r = await kfarm(['images', 'list'], { ...(await isolatedEnv('engine500')), DOCKER_HOST: `tcp://127.0.0.1:${port}` });
+    expect(r.exitCode, r.stderr).toBe(3);
+    expect(r.stderr).toContain('kfarm: error: the Docker engine failed during a list of images (HTTP 500)');
+    expect(r.stderr).toContain('journalctl -u docker');
+    expect(r.stderr).not.toContain('    at ');
+  });
+});
