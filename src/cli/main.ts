@@ -61,3 +61,16 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.off('SIGTERM', onSignal);
   }
 }
+
+/**
+ * Sets the exit status and lets Node exit once nothing is pending. Every connection and timer
+ * is closed by then; should one be left open anyway (a bug), a CLI must still end: after a
+ * grace period it exits and logs what was still open, so the leak can be found.
+ */
+export function exitWhenDrained(code: number, graceMs = 5000): void {
+  process.exitCode = code;
+  setTimeout(() => {
+    rootLogger.warn({ open: process.getActiveResourcesInfo() }, `still running ${graceMs} ms after the command ended: exiting`);
+    process.exit(code);
+  }, graceMs).unref();
+}
