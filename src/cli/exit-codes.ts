@@ -28,6 +28,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'IMAGE_BUILD_FAILED':
     case 'DOCKER_UNREACHABLE':
     case 'DOCKER_ERROR':
+    case 'NO_WORKERS':
     case 'REDIS_UNREACHABLE':
     case 'REDIS_START_FAILED':
       return EXIT.environment;

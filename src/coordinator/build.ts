@@ -6,13 +6,14 @@ import type { Env } from '../config/env.js';
 import { driverScript } from '../dkms/driver-script.js';
 import { KfarmError } from '../errors/kfarm-error.js';
 import type { ContainerRuntime } from '../executor/runtime.js';
-import { kernelTargets, listKfarmImages } from '../images/catalog.js';
+import { kernelTargets } from '../images/catalog.js';
 import { selectKernels } from '../matrix/kernel-selector.js';
 import type { KernelTarget } from '../matrix/kernel-target.js';
 import type { JobPayload, KernelRecord } from '../queue/job-payload.js';
 import { buildReport, type BuildReport, type KernelResult } from '../report/report.js';
 import { packSource, type SourceArchive } from '../source/source-archive.js';
 import { toolVersion } from '../version.js';
+import { farmCatalog } from './farm-catalog.js';
 import { openFarmSession, type FarmSession } from './farm-session.js';
 import { packageOutputs } from './package-outputs.js';
 
@@ -50,18 +51,17 @@ export interface BuildDeps {
 export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<BuildReport> {
   const startedAt = new Date();
   const source = await packSource(request.sourceDir);
-  await deps.runtime.ping();
-  const images = await listKfarmImages(deps.runtime);
-  if (images.length === 0) {
-    throw new KfarmError('NO_IMAGES', 'there is no kfarm build image on this Docker engine', {
-      hint: 'Build one: `kfarm images build debian-12` (or run `sudo bash scripts/setup.sh`).',
-    });
-  }
-  const targets = selectKernels(request.kernels ?? 'all', kernelTargets(images));
   const outDir = path.resolve(request.outDir);
 
   const session = await openFarmSession({ ...deps, concurrency: request.concurrency });
   try {
+    const catalog = await farmCatalog({
+      runtime: deps.runtime,
+      farm: session.distributed ? { redis: session.queue.redis, queueName: deps.env.queueName, where: session.where } : undefined,
+    });
+    for (const conflict of catalog.conflicts) deps.onEvent({ type: 'warning', text: conflict });
+    deps.logger.info({ from: catalog.from, images: catalog.images.map((i) => i.name) }, 'kernels listed');
+    const targets = selectKernels(request.kernels ?? 'all', kernelTargets(catalog.images));
     const sourceBlob = await session.blobs.put(source.tar);
     deps.logger.info({ source: source.dir, sha256: sourceBlob.sha256, files: source.files }, 'source uploaded');
     const identity = await inspect(session, source, targets[0] as KernelTarget, request, deps);
@@ -138,6 +138,7 @@ function payloadFor(
     arch: target.arch,
     image: target.image,
     imageRef: target.imageRef,
+    imageId: target.imageId,
     ...(identity ? { packageName: identity.name, packageVersion: identity.version } : {}),
     driverSha256: driverScript().sha256,
     options,

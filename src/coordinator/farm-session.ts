@@ -44,7 +44,7 @@ export async function openFarmSession(deps: {
     await queue.ready();
     const blobs = new BlobStore(queue.redis, BLOB_PREFIX);
     if (!env.redisUrl) {
-      worker = startBuildWorker(target, env.queueName, deps.concurrency, buildProcessor({
+      worker = await startBuildWorker(target, env.queueName, deps.concurrency, buildProcessor({
         runtime: deps.runtime,
         blobs,
         logger: logger.child({ worker: 'in-process' }),

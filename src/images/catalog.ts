@@ -40,7 +40,44 @@ export function catalogFromImages(images: readonly ImageInfo[]): KfarmImage[] {
 }
 
 export function kernelTargets(images: readonly KfarmImage[]): KernelTarget[] {
-  return images.flatMap((img) => img.kernels.map((kernel) => ({ kernel, arch: img.arch, image: img.name, imageRef: img.ref })));
+  return images.flatMap((img) => img.kernels.map((kernel) => ({ kernel, arch: img.arch, image: img.name, imageRef: img.ref, imageId: img.id })));
+}
+
+/**
+ * Pure: what the workers advertise → one entry per image name. Workers on different hosts
+ * build their images themselves, so one name can have several ids; the id most workers hold
+ * wins, and the others are named in `conflicts` (a build may then run on either).
+ */
+export function catalogFromAdverts(adverts: ReadonlyArray<{ worker: string; images: readonly KfarmImage[] }>): {
+  images: KfarmImage[];
+  conflicts: string[];
+} {
+  const byName = new Map<string, Map<string, { image: KfarmImage; workers: string[] }>>();
+  for (const advert of adverts) {
+    for (const image of advert.images) {
+      const versions = byName.get(image.name) ?? new Map<string, { image: KfarmImage; workers: string[] }>();
+      const version = versions.get(image.id) ?? { image, workers: [] };
+      version.workers.push(advert.worker);
+      versions.set(image.id, version);
+      byName.set(image.name, versions);
+    }
+  }
+  const images: KfarmImage[] = [];
+  const conflicts: string[] = [];
+  for (const [name, versions] of [...byName.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+    const ranked = [...versions.values()].sort((a, b) => b.workers.length - a.workers.length || a.image.id.localeCompare(b.image.id));
+    const chosen = ranked[0];
+    if (!chosen) continue;
+    images.push(chosen.image);
+    if (ranked.length > 1) {
+      conflicts.push(
+        `workers hold ${ranked.length} different builds of image ${name}: ` +
+          ranked.map((v) => `${v.image.id.replace(/^sha256:/, '').slice(0, 12)} on ${v.workers.join(', ')}`).join('; ') +
+          '; rebuild it with `kfarm images build` from the same base image everywhere',
+      );
+    }
+  }
+  return { images, conflicts };
 }
 
 export async function listKfarmImages(runtime: ContainerRuntime): Promise<KfarmImage[]> {

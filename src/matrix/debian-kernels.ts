@@ -37,6 +37,6 @@ export function defaultDebian12Kernels(available: readonly string[]): string[] {
 /** Resolves `kfarm images build --kernels <selector>` against the archive's list. */
 export function resolveImageKernels(selector: string | undefined, available: readonly string[]): string[] {
   if (selector === undefined) return defaultDebian12Kernels(available);
-  const targets = available.map((kernel) => ({ kernel, arch: 'x86_64', image: 'archive', imageRef: '' }));
+  const targets = available.map((kernel) => ({ kernel, arch: 'x86_64', image: 'archive', imageRef: '', imageId: '' }));
   return selectKernels(selector, targets).map((t) => t.kernel);
 }

@@ -8,6 +8,8 @@ export interface KernelTarget {
   image: string;
   /** the Docker reference to run: kfarm/debian-12:latest */
   imageRef: string;
+  /** the image's id where the build was planned: part of the job key, so a rebuilt image (a new compiler) is never served a result built with the old one */
+  imageId: string;
 }
 
 /** Kernel releases sort by their numeric parts: 6.1.0-9 before 6.1.0-10, 6.1 before 6.12. */

@@ -122,8 +122,12 @@ export interface BuildWorker {
   close(force?: boolean): Promise<void>;
 }
 
-/** Runs jobs from the queue. Infrastructure errors are retried by BullMQ with backoff. */
-export function startBuildWorker(target: RedisTarget, name: string, concurrency: number, process: Processor): BuildWorker {
+/**
+ * Runs jobs from the queue. Infrastructure errors are retried by BullMQ with backoff. Resolves
+ * once the worker's connection is up: closing one that is still connecting makes BullMQ emit
+ * an error nobody can catch.
+ */
+export async function startBuildWorker(target: RedisTarget, name: string, concurrency: number, process: Processor): Promise<BuildWorker> {
   const connection = connect(target);
   const worker = new Worker(
     name,
@@ -148,6 +152,7 @@ export function startBuildWorker(target: RedisTarget, name: string, concurrency:
     },
   );
   worker.on('error', () => undefined); // connection trouble: ioredis reconnects by itself
+  await worker.waitUntilReady();
   return {
     close: async (force = false) => {
       await worker.close(force).catch(() => undefined);

@@ -14,6 +14,7 @@ export const jobPayloadSchema = z.object({
   arch: z.string().min(1),
   image: z.string().min(1),
   imageRef: z.string().min(1),
+  imageId: z.string().min(1),
   packageName: z.string().optional(),
   packageVersion: z.string().optional(),
   driverSha256: z.string(),

@@ -25,6 +25,21 @@ async function startRedis(): Promise<void> {
   throw new Error('redis-server did not start');
 }
 
+/** Resolves when the process prints a line matching `pattern` on stderr (or fails after 60 s). */
+async function waitForLine(proc: ReturnType<typeof kfarmProcess>, pattern: RegExp): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`no line matching ${pattern} in 60 s; stderr so far:\n${seen}`)), 60_000);
+    proc.stderr?.on('data', (chunk: Buffer) => {
+      seen += chunk.toString('utf8');
+      if (pattern.test(seen)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+}
+
 beforeAll(startRedis);
 
 afterAll(async () => {
@@ -33,12 +48,18 @@ afterAll(async () => {
 });
 
 describe('distributed mode', () => {
-  it('kfarm build with REDIS_URL is served by a separate kfarm worker process', async () => {
+  it('kfarm build with REDIS_URL is served by a separate kfarm worker process; the coordinator needs no Docker', async () => {
     const env = { ...(await isolatedEnv('dist')), REDIS_URL, KFARM_HOSTNAME: 'worker-a' };
     const worker = kfarmProcess(['worker', '--concurrency', '2'], env);
     try {
+      await waitForLine(worker, /waiting for builds/);
       const out = await tempDir('dist-out');
-      const result = await kfarm(['build', example('hello'), '--out', out], { ...env, KFARM_HOSTNAME: 'coordinator' });
+      // No engine where the coordinator runs: it learns the kernels from the worker's advert.
+      const noDocker = { DOCKER_HOST: 'unix:///nonexistent/docker.sock' };
+      const kernels = await kfarm(['kernels'], { ...env, ...noDocker });
+      expect(kernels.exitCode, kernels.stderr).toBe(0);
+      expect(kernels.stdout).toMatch(/6\.1\.0-\d+-amd64\s+x86_64\s+debian-12/);
+      const result = await kfarm(['build', example('hello'), '--out', out], { ...env, ...noDocker, KFARM_HOSTNAME: 'coordinator' });
       expect(result.exitCode, result.stderr).toBe(0);
       const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as BuildReport;
       expect(report.kernels.length).toBeGreaterThanOrEqual(2);
@@ -51,6 +72,14 @@ describe('distributed mode', () => {
       const ended = await worker;
       expect(ended.exitCode).toBe(0);
     }
+  });
+
+  it('with REDIS_URL, no worker and no local Docker, kfarm build says to start a worker: exit 3', async () => {
+    const env = { ...(await isolatedEnv('dist-none')), REDIS_URL, DOCKER_HOST: 'unix:///nonexistent/docker.sock' };
+    const result = await kfarm(['build', example('hello'), '--out', await tempDir('dist-none-out')], env);
+    expect(result.exitCode, result.stderr).toBe(3);
+    expect(result.stderr).toContain('no kfarm worker is connected');
+    expect(result.stderr).toContain('kfarm worker');
   });
 
   it('a worker keeps serving after Redis restarts', async () => {

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { binariesOnlyLayout, fullLayout, fullTarballName, perKernelTarballName } from '../../src/packaging/dkms-tarball/layout.js';
 import { jobKey } from '../../src/cache/job-key.js';
 import { buildOptions } from '../../src/config/build-options.js';
-import { catalogFromImages } from '../../src/images/catalog.js';
 import type { JobPayload } from '../../src/queue/job-payload.js';
 
 const pkg = { name: 'hello', version: '1.0.0', dkmsConf: Buffer.from('PACKAGE_NAME=hello\n') };
@@ -36,25 +35,15 @@ describe('DKMS tarball layout', () => {
 describe('job keys', () => {
   const payload: JobPayload = {
     schemaVersion: 1, action: 'build', sourceSha256: 'a'.repeat(64), kernel: '6.1.0-56-amd64', arch: 'x86_64',
-    image: 'debian-12', imageRef: 'kfarm/debian-12:latest', packageName: 'hello', packageVersion: '1.0.0',
+    image: 'debian-12', imageRef: 'kfarm/debian-12:latest', imageId: 'sha256:1', packageName: 'hello', packageVersion: '1.0.0',
     driverSha256: 'd', options: buildOptions(), buildId: 'one',
   };
   it('ignores the build id and key order, and changes with anything decisive', () => {
     expect(jobKey({ ...payload, buildId: 'two' })).toBe(jobKey(payload));
     expect(jobKey({ ...payload, kernel: '6.1.0-55-amd64' })).not.toBe(jobKey(payload));
     expect(jobKey({ ...payload, options: buildOptions({ timeoutSec: 5 }) })).not.toBe(jobKey(payload));
+    expect(jobKey({ ...payload, imageId: 'sha256:2' })).not.toBe(jobKey(payload));
     expect(jobKey({ ...payload, driverSha256: 'e' })).not.toBe(jobKey(payload));
     expect(jobKey(payload)).toMatch(/^[0-9a-f]{64}$/);
-  });
-});
-
-describe('image catalog', () => {
-  it('reads kernels from labels, prefers :latest, skips images with a blank name label', () => {
-    const catalog = catalogFromImages([
-      { id: 'old', tags: ['kfarm/debian-12:abc'], labels: { 'io.kfarm.image': 'debian-12', 'io.kfarm.kernels': '6.1.0-9-amd64' } },
-      { id: 'new', tags: ['kfarm/debian-12:latest'], labels: { 'io.kfarm.image': 'debian-12', 'io.kfarm.kernels': '6.12.1-amd64 6.1.0-10-amd64', 'io.kfarm.arch': 'x86_64' } },
-      { id: 'oracle', tags: ['kfarm-test/dkms-oracle:x'], labels: { 'io.kfarm.image': '' } },
-    ]);
-    expect(catalog).toEqual([{ name: 'debian-12', ref: 'kfarm/debian-12:latest', id: 'new', arch: 'x86_64', kernels: ['6.1.0-10-amd64', '6.12.1-amd64'] }]);
   });
 });

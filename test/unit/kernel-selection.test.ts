@@ -4,7 +4,7 @@ import { selectKernels } from '../../src/matrix/kernel-selector.js';
 import { compareKernels, type KernelTarget } from '../../src/matrix/kernel-target.js';
 import { isKfarmError } from '../../src/errors/kfarm-error.js';
 
-const t = (kernel: string, image = 'debian-12'): KernelTarget => ({ kernel, arch: 'x86_64', image, imageRef: `kfarm/${image}:latest` });
+const t = (kernel: string, image = 'debian-12'): KernelTarget => ({ kernel, arch: 'x86_64', image, imageRef: `kfarm/${image}:latest`, imageId: `sha256:${image}` });
 const AVAILABLE = [t('6.1.0-9-amd64'), t('6.1.0-10-amd64'), t('6.1.0-10-rt-amd64'), t('6.12.117+deb12-amd64'), t('5.10.0-30-amd64', 'debian-11')];
 
 describe('selectKernels', () => {

@@ -1,5 +1,8 @@
 import { Command } from 'commander';
+import { env } from '../../config/env.js';
+import { farmCatalog } from '../../coordinator/farm-catalog.js';
 import { DockerRuntime } from '../../executor/docker-runtime.js';
+import { connectChecked, describeTarget } from '../../queue/redis-connection.js';
 import { listKfarmImages } from '../../images/catalog.js';
 import { buildImage, RECIPES } from '../../images/image-builder.js';
 import { rootLogger } from '../../logging/logger.js';
@@ -40,11 +43,20 @@ export function imagesCommand(ctx: CliContext): Command {
 }
 
 export function kernelsCommand(ctx: CliContext): Command {
-  return new Command('kernels').description('every kernel available to build for').action(async () => {
-    const runtime = new DockerRuntime();
-    await runtime.ping();
-    const list = await listKfarmImages(runtime);
-    const rows = list.flatMap((i) => i.kernels.map((k) => [k, i.arch, i.name]));
-    ctx.out(rows.length ? formatTable(['KERNEL', 'ARCH', 'IMAGE'], rows) : 'no kernels: build an image with `kfarm images build debian-12`');
-  });
+  return new Command('kernels')
+    .description('every kernel available to build for: on this engine, or with REDIS_URL on the farm\'s workers')
+    .action(async () => {
+      const redis = env.redisUrl ? await connectChecked({ url: env.redisUrl }) : undefined;
+      try {
+        const catalog = await farmCatalog({
+          runtime: new DockerRuntime(),
+          farm: redis && env.redisUrl ? { redis, queueName: env.queueName, where: describeTarget({ url: env.redisUrl }) } : undefined,
+        });
+        for (const conflict of catalog.conflicts) ctx.progress(`warning: ${conflict}`);
+        const rows = catalog.images.flatMap((i) => i.kernels.map((k) => [k, i.arch, i.name]));
+        ctx.out(formatTable(['KERNEL', 'ARCH', 'IMAGE'], rows));
+      } finally {
+        redis?.disconnect();
+      }
+    });
 }

@@ -5,6 +5,8 @@ import { DockerRuntime } from '../../executor/docker-runtime.js';
 import { rootLogger } from '../../logging/logger.js';
 import { BlobStore } from '../../queue/blob-store.js';
 import { startBuildWorker } from '../../queue/build-queue.js';
+import { startAdvertising } from '../../queue/worker-registry.js';
+import { listKfarmImages } from '../../images/catalog.js';
 import { connect, connectChecked } from '../../queue/redis-connection.js';
 import { BLOB_PREFIX } from '../../coordinator/farm-session.js';
 import { buildProcessor, reapOrphans } from '../../worker/build-worker.js';
@@ -29,16 +31,25 @@ export function workerCommand(ctx: CliContext): Command {
       // forever, so a Redis restart does not leave the worker failing every job.
       (await connectChecked({ url: env.redisUrl })).disconnect();
       const redis = connect({ url: env.redisUrl });
-      const worker = startBuildWorker({ url: env.redisUrl }, env.queueName, opts.concurrency, buildProcessor({
+      const worker = await startBuildWorker({ url: env.redisUrl }, env.queueName, opts.concurrency, buildProcessor({
         runtime,
         blobs: new BlobStore(redis, BLOB_PREFIX),
         logger,
         hostname: env.hostname,
         signal: ctx.signal,
       }));
+      // Tell coordinators which kernels this host can build, so they need no Docker of their own.
+      const advertiser = await startAdvertising(redis, env.queueName, async () => ({
+        worker: `${env.hostname}:${process.pid}`,
+        hostname: env.hostname,
+        pid: process.pid,
+        concurrency: opts.concurrency,
+        images: await listKfarmImages(runtime),
+      }), logger);
       ctx.progress(`kfarm worker ${env.hostname} (pid ${process.pid}) waiting for builds on queue ${env.queueName}, ${opts.concurrency} at once`);
       await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
       ctx.progress('stopping: running builds are killed and go back to the queue');
+      await advertiser.stop();
       await worker.close(true);
       redis.disconnect();
       ctx.setExitCode(0);

@@ -1,0 +1,82 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+
+/**
+ * Workers say in Redis which build images (and so which kernels) they hold, so a coordinator
+ * with REDIS_URL can plan a build without a Docker engine of its own. Each advert expires
+ * unless its worker renews it: a worker that died drops out within ADVERT_TTL_SECONDS.
+ */
+export const ADVERT_TTL_SECONDS = 60;
+const RENEW_MS = 20_000;
+
+const advertSchema = z.object({
+  worker: z.string(),
+  hostname: z.string(),
+  pid: z.number(),
+  concurrency: z.number(),
+  images: z.array(
+    z.object({ name: z.string(), ref: z.string(), id: z.string(), arch: z.string(), kernels: z.array(z.string()) }),
+  ),
+  seenAt: z.string(),
+});
+
+export type WorkerAdvert = z.infer<typeof advertSchema>;
+
+const keyPrefix = (queue: string) => `kfarm:${queue}:worker:`;
+
+export interface Advertiser {
+  stop(): Promise<void>;
+}
+
+/** Publishes `describe()` now and every RENEW_MS until stopped; stop() withdraws it. */
+export async function startAdvertising(
+  redis: Redis,
+  queue: string,
+  describe: () => Promise<Omit<WorkerAdvert, 'seenAt'>>,
+  logger: Logger,
+): Promise<Advertiser> {
+  let key: string | undefined;
+  const publish = async () => {
+    const advert: WorkerAdvert = { ...(await describe()), seenAt: new Date().toISOString() };
+    key = `${keyPrefix(queue)}${advert.worker}`;
+    await redis.set(key, JSON.stringify(advert), 'EX', ADVERT_TTL_SECONDS);
+  };
+  await publish();
+  const renew = () => {
+    // Redis or Docker may be restarting: the next round tries again, the TTL covers the gap.
+    publish().catch((err: unknown) => logger.warn({ err }, 'could not renew the worker advert'));
+  };
+  const timer = setInterval(renew, RENEW_MS);
+  // A Redis that restarted without its data has forgotten the advert: say it again at once.
+  redis.on('ready', renew);
+  return {
+    async stop() {
+      clearInterval(timer);
+      redis.off('ready', renew);
+      if (key) await redis.del(key).catch(() => undefined);
+    },
+  };
+}
+
+/** Every live advert on this queue; malformed ones (another version's) are skipped. */
+export async function listWorkerAdverts(redis: Redis, queue: string): Promise<WorkerAdvert[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `${keyPrefix(queue)}*`, 'COUNT', 200);
+    cursor = next;
+    keys.push(...batch);
+  } while (cursor !== '0');
+  if (keys.length === 0) return [];
+  const values = await redis.mget(...keys);
+  return values.flatMap((value) => {
+    if (!value) return [];
+    try {
+      const parsed = advertSchema.safeParse(JSON.parse(value));
+      return parsed.success ? [parsed.data] : [];
+    } catch {
+      return [];
+    }
+  });
+}
