@@ -13,6 +13,9 @@ set -euo pipefail
 readonly SETUP_START=$SECONDS
 
 say() { printf '[setup] %s\n' "$*"; }
+# Seconds since the previous call: each finished step says how long it took.
+step_mark=$SECONDS
+took() { TOOK="$((SECONDS - step_mark)) s"; step_mark=$SECONDS; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
 
 # --- root, or re-exec with sudo ------------------------------------------------------------
@@ -36,6 +39,15 @@ logged() {
     printf '[setup] ERROR: %s failed; its last lines (all of it in %s):\n' "$what" "$LOG" >&2
     tail -c "+$((from + 1))" "$LOG" | tail -n 30 | sed 's/^/    /' >&2
     exit 1
+  fi
+}
+
+# Like logged, for long steps whose own output is a few progress lines: shown as they come.
+shown() {
+  local what=$1; shift
+  printf '\n--- %s: %s\n' "$what" "$*" >>"$LOG"
+  if ! "$@" 2>&1 </dev/null | tee -a "$LOG" | sed -u 's/^/[setup]   /'; then
+    die "$what failed: see the lines above (all of it in $LOG)"
   fi
 }
 
@@ -90,7 +102,7 @@ else
   hash -r
   node_ok || die "node $(node --version 2>/dev/null || echo '(none)') is older than 18.19, which kfarm needs; install a newer Node.js (e.g. from nodejs.org) and re-run"
   command -v npm >/dev/null 2>&1 || die "npm is still missing after installing it"
-  say "system packages: installed"
+  took; say "system packages: installed ($TOOK)"
 fi
 
 # --- Docker engine -------------------------------------------------------------------------
@@ -103,7 +115,7 @@ case ${DOCKER_HOST:-} in
 esac
 
 if docker_up 10; then
-  say "docker engine: running"
+  took; say "docker engine: running ($TOOK)"
 elif [[ $local_engine -eq 0 ]]; then
   die "the docker engine at DOCKER_HOST=$DOCKER_HOST does not answer; start it, or unset DOCKER_HOST to use a local one"
 else
@@ -137,7 +149,7 @@ else
 EOF
     exit 1
   fi
-  say "docker engine: running"
+  took; say "docker engine: running ($TOOK)"
 fi
 
 # --- node_modules and the compiled CLI -----------------------------------------------------
@@ -157,15 +169,15 @@ else
 fi
 
 logged "npm run build" npm run build
-say "compiled: npm run build ok"
+took; say "node_modules + compiled: ok ($TOOK)"
 
 # --- kfarm images --------------------------------------------------------------------------
 if [[ ${KFARM_SKIP_IMAGES:-} == 1 ]]; then
   say "images: skipped (KFARM_SKIP_IMAGES=1)"
 else
   say "images: kfarm images build debian-12 (cached; the first run takes a few minutes; log: $LOG)"
-  logged "kfarm images build debian-12" node bin/kfarm.js images build debian-12
-  say "images: debian-12 ready"
+  shown "kfarm images build debian-12" node bin/kfarm.js images build debian-12
+  took; say "images: debian-12 ready ($TOOK)"
 fi
 
 say "done in $((SECONDS - SETUP_START)) s"

@@ -58,7 +58,7 @@ export async function openFarmSession(deps: {
       distributed: Boolean(env.redisUrl),
       where: describeTarget(target),
       close: async () => {
-        await worker?.close(deps.signal.aborted).catch(() => undefined);
+        await worker?.close().catch(() => undefined);
         await queue.close().catch(() => undefined);
         await privateRedis?.stop();
       },

@@ -157,6 +157,8 @@ export class DockerRuntime implements ContainerRuntime {
         container.kill().catch(() => undefined);
       };
       const onAbort = () => stop('aborted');
+      // a function, not an inline test: the abort lands between awaits, out of the compiler's sight
+      const aborted = () => stoppedBy === 'aborted';
       let watch: DiskWatch | undefined;
       try {
         if (run.signal?.aborted) throw new KfarmError('INTERRUPTED', 'interrupted before the container started');
@@ -167,7 +169,11 @@ export class DockerRuntime implements ContainerRuntime {
         sink.on('data', run.onOutput);
         const streamEnded = new Promise<void>((resolve) => stream.on('end', resolve).on('close', resolve).on('error', () => resolve()));
         container.modem.demuxStream(stream, sink, sink);
+        // An abort while the input was being copied found nothing running to kill: stop here.
+        if (aborted()) throw new KfarmError('INTERRUPTED', 'interrupted before the container started');
         await container.start();
+        // ...and one that came while the engine was starting it may have missed it too.
+        if (aborted()) await container.kill().catch(() => undefined);
         const timer = setTimeout(() => stop('timeout'), run.timeoutMs);
         watch = watchWritableLayer(container, run.limits.writableBytes, () => stop('disk-limit'));
         let exitCode: number;

@@ -64,7 +64,11 @@ export async function buildImage(runtime: ContainerRuntime, request: ImageBuildR
     tag: hashRef,
     buildArgs: { BASE_IMAGE: base, KERNELS: kernels.join(' ') },
     labels: { [LABEL_RECIPE]: hash },
-    onLine: (line) => logger.debug({ image: request.name }, line),
+    onLine: (line) => {
+      logger.debug({ image: request.name }, line);
+      // the Dockerfile's steps are the progress a person waiting minutes wants to see
+      if (/^Step \d+\/\d+ : /.test(line)) say(`  ${line.length > 150 ? `${line.slice(0, 147)}...` : line}`);
+    },
   });
   await runtime.tagImage(hashRef, `kfarm/${request.name}`, 'latest');
   say(`built ${ref} with ${kernels.length} kernel(s)`);

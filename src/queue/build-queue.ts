@@ -1,4 +1,5 @@
-import { Queue, QueueEvents, Worker, UnrecoverableError, type Job } from 'bullmq';
+import { Queue, QueueEvents, Worker, UnrecoverableError, WaitingError, type Job } from 'bullmq';
+import { isKfarmError } from '../errors/kfarm-error.js';
 import type { Redis } from 'ioredis';
 import { describeError } from '../errors/kfarm-error.js';
 import { jobKey } from '../cache/job-key.js';
@@ -119,7 +120,11 @@ export class BuildQueue {
 export type Processor = (payload: JobPayload, job: { id: string; attempt: number; progress: (phase: string) => Promise<void> }) => Promise<KernelRecord>;
 
 export interface BuildWorker {
-  close(force?: boolean): Promise<void>;
+  /**
+   * Lets running jobs end (an interrupted one goes back to the queue at once), for at most
+   * graceMs, then stops hard; a job still held then comes back through stall detection.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 /**
@@ -131,16 +136,26 @@ export async function startBuildWorker(target: RedisTarget, name: string, concur
   const connection = connect(target);
   const worker = new Worker(
     name,
-    async (job: Job) => {
+    async (job: Job, token?: string) => {
       const payload = jobPayloadSchema.safeParse(job.data);
       if (!payload.success) {
         throw new UnrecoverableError(`this worker does not understand the job payload: ${payload.error.message}`);
       }
-      return process(payload.data, {
-        id: job.id ?? '',
-        attempt: job.attemptsMade + 1,
-        progress: (phase) => job.updateProgress({ phase }),
-      });
+      try {
+        return await process(payload.data, {
+          id: job.id ?? '',
+          attempt: job.attemptsMade + 1,
+          progress: (phase) => job.updateProgress({ phase }),
+        });
+      } catch (err) {
+        // This worker is stopping, not the build failing: hand the job to another worker now,
+        // without spending one of its attempts.
+        if (isKfarmError(err, 'INTERRUPTED')) {
+          await job.moveToWait(token);
+          throw new WaitingError();
+        }
+        throw err;
+      }
     },
     {
       connection,
@@ -154,8 +169,14 @@ export async function startBuildWorker(target: RedisTarget, name: string, concur
   worker.on('error', () => undefined); // connection trouble: ioredis reconnects by itself
   await worker.waitUntilReady();
   return {
-    close: async (force = false) => {
-      await worker.close(force).catch(() => undefined);
+    close: async (graceMs = 10_000) => {
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<'late'>((resolve) => {
+        timer = setTimeout(() => resolve('late'), graceMs);
+      });
+      const ended = await Promise.race([worker.close().then(() => 'ok' as const, () => 'ok' as const), deadline]);
+      clearTimeout(timer);
+      if (ended === 'late') await worker.close(true).catch(() => undefined);
       connection.disconnect();
     },
   };

@@ -55,6 +55,8 @@ export const kernelRecordSchema = z.object({
   logTruncated: z.boolean(),
   durationMs: z.number(),
   worker: z.string(),
+  /** which try produced it: 1 unless an earlier one hit an infrastructure error */
+  attempt: z.number().int().positive().optional(),
   finishedAt: z.string(),
   /** false for verdicts that may change on a rerun (timeout, infrastructure): never reused */
   cacheable: z.boolean(),

@@ -25,6 +25,8 @@ export interface KernelReport {
   durationMs: number;
   cached: boolean;
   worker: string;
+  /** 1 unless earlier tries hit infrastructure errors (a worker handing a job back does not count) */
+  attempt: number;
   log: string;
   logTruncated: boolean;
   modules: ModuleReport[];
@@ -88,6 +90,7 @@ export function buildReport(input: {
       durationMs: record.durationMs,
       cached,
       worker: record.worker,
+      attempt: record.attempt ?? 1,
       log: rel(logPath),
       logTruncated: record.logTruncated,
       modules:

@@ -80,6 +80,7 @@ export function buildProcessor(deps: WorkerDeps): Processor {
       logTruncated: out.logTruncated,
       durationMs: out.durationMs,
       worker: deps.hostname,
+      attempt: job.attempt,
       finishedAt: new Date().toISOString(),
       cacheable: out.cacheable,
     };

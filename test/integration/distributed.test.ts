@@ -101,16 +101,17 @@ describe('distributed mode', () => {
     }
   });
 
-  it('a worker stopped with SIGTERM mid-build removes its container; another worker finishes the job', async () => {
+  it('a worker stopped with SIGTERM mid-build removes its container and requeues the job at once; another worker finishes it', async () => {
     const env = { ...(await isolatedEnv('dist-kill')), REDIS_URL };
     const first = kfarmProcess(['worker', '--concurrency', '1'], { ...env, KFARM_HOSTNAME: 'doomed' });
     const out = await tempDir('dist-kill-out');
     const runtime = new DockerRuntime();
-    // The hanging module keeps the first worker busy until we stop it.
+    // The hanging module keeps the first worker busy until we stop it. Its build job, that is:
+    // the inspect job that reads dkms.conf runs first, in a container of its own.
     const build = kfarm(['build', fixture('hangs'), '--out', out, '--timeout', '15', '--kernels', (await listKfarmImages(runtime))[0]?.kernels[0] ?? 'none'], { ...env, KFARM_HOSTNAME: 'coordinator' });
     let seen = false;
     for (let i = 0; i < 200 && !seen; i++) {
-      seen = (await runtime.listContainers({ 'kfarm.host': 'doomed' })).length > 0;
+      seen = (await runtime.listContainers({ 'kfarm.host': 'doomed' })).some((c) => c.labels['kfarm.build'] !== 'inspect');
       if (!seen) await new Promise((r) => setTimeout(r, 250));
     }
     expect(seen).toBe(true);
@@ -119,11 +120,22 @@ describe('distributed mode', () => {
     expect(await runtime.listContainers({ 'kfarm.host': 'doomed' })).toEqual([]);
     const second = kfarmProcess(['worker', '--concurrency', '1'], { ...env, KFARM_HOSTNAME: 'survivor' });
     try {
+      // Handed back on SIGTERM, the job starts on the survivor within seconds; left to BullMQ's
+      // stall detection it could not before its 30 s lock ran out (15 s at the very least).
+      const started = Date.now();
+      let picked = false;
+      while (!picked && Date.now() - started < 40_000) {
+        picked = (await runtime.listContainers({ 'kfarm.host': 'survivor' })).length > 0;
+        if (!picked) await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(picked).toBe(true);
+      expect(Date.now() - started).toBeLessThan(10_000);
       const result = await build;
       const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as BuildReport;
       // The job went back to the queue and ran to its (timeout) verdict on the second worker.
       expect(report.kernels).toHaveLength(1);
       expect(report.kernels[0]?.worker).toBe('survivor');
+      expect(report.kernels[0]?.attempt).toBe(1); // handed back, not failed and retried
       expect(report.kernels[0]?.reason).toBe('timeout');
       expect(result.exitCode).toBe(1);
     } finally {

@@ -50,7 +50,7 @@ export function workerCommand(ctx: CliContext): Command {
       await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
       ctx.progress('stopping: running builds are killed and go back to the queue');
       await advertiser.stop();
-      await worker.close(true);
+      await worker.close();
       redis.disconnect();
       ctx.setExitCode(0);
     });
