@@ -5,7 +5,7 @@ import { BlobStore } from '../queue/blob-store.js';
 import { BuildQueue, startBuildWorker, type BuildWorker } from '../queue/build-queue.js';
 import { startPrivateRedis, type PrivateRedis } from '../queue/private-redis.js';
 import { connectChecked, describeTarget, type RedisTarget } from '../queue/redis-connection.js';
-import { buildProcessor } from '../worker/build-worker.js';
+import { buildProcessor, reapOrphans } from '../worker/build-worker.js';
 
 /**
  * The queue side of a build: with REDIS_URL, an external Redis and external workers; without
@@ -44,6 +44,8 @@ export async function openFarmSession(deps: {
     await queue.ready();
     const blobs = new BlobStore(queue.redis, BLOB_PREFIX);
     if (!env.redisUrl) {
+      // A kfarm build killed with SIGKILL on this host left its containers: remove them.
+      await reapOrphans(deps.runtime, env.hostname, logger).catch(() => undefined);
       worker = await startBuildWorker(target, env.queueName, deps.concurrency, buildProcessor({
         runtime: deps.runtime,
         blobs,

@@ -210,11 +210,11 @@ export class DockerRuntime implements ContainerRuntime {
     });
   }
 
-  async listContainers(labels: Record<string, string>): Promise<Array<{ id: string; labels: Record<string, string> }>> {
+  async listContainers(labels: Record<string, string>): Promise<Array<{ id: string; labels: Record<string, string>; running: boolean }>> {
     return engineCall('a list of containers', async () => {
       const label = Object.entries(labels).map(([k, v]) => (v === '' ? k : `${k}=${v}`));
       const list = await this.docker.listContainers({ all: true, filters: JSON.stringify({ label }) });
-      return list.map((c) => ({ id: c.Id, labels: c.Labels ?? {} }));
+      return list.map((c) => ({ id: c.Id, labels: c.Labels ?? {}, running: c.State === 'running' }));
     });
   }
 

@@ -74,5 +74,5 @@ export interface ContainerRuntime {
   removeContainer(id: string): Promise<void>;
   /** removes every container with these labels; returns how many */
   removeContainers(labels: Record<string, string>): Promise<number>;
-  listContainers(labels: Record<string, string>): Promise<Array<{ id: string; labels: Record<string, string> }>>;
+  listContainers(labels: Record<string, string>): Promise<Array<{ id: string; labels: Record<string, string>; running: boolean }>>;
 }

@@ -46,10 +46,14 @@ export async function runInContainer(ctx: RunContext, payload: JobPayload, sourc
     { path: 'kfarm/driver.sh', type: 'file', mode: 0o755, data: driverScript().script, uid: BUILD_USER, gid: BUILD_USER },
     { path: 'kfarm/source', type: 'directory', mode: 0o755, uid: BUILD_USER, gid: BUILD_USER },
   ];
-  const cmd =
+  const driverArgs =
     payload.action === 'inspect'
-      ? ['bash', '/kfarm/driver.sh', 'inspect', payload.kernel, payload.arch]
-      : ['bash', '/kfarm/driver.sh', 'build', payload.kernel, payload.arch, payload.packageName ?? '', payload.packageVersion ?? ''];
+      ? ['inspect', payload.kernel, payload.arch]
+      : ['build', payload.kernel, payload.arch, payload.packageName ?? '', payload.packageVersion ?? ''];
+  // A dead man's switch: the worker kills the build at the timeout, but a worker that dies
+  // (SIGKILL, a lost host) cannot; then the container ends itself a little later.
+  const selfDeadline = options.timeoutSec + Math.min(60, options.timeoutSec);
+  const cmd = ['timeout', '--signal=KILL', String(selfDeadline), 'bash', '/kfarm/driver.sh', ...driverArgs];
   const jobs = options.makeJobs ?? Math.max(1, Math.floor(options.cpus));
 
   const outcome = await ctx.runtime.runIsolated({

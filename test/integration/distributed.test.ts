@@ -144,4 +144,46 @@ describe('distributed mode', () => {
     }
     expect(await runtime.listContainers({ 'kfarm.build': '' })).toEqual([]);
   }, 240_000);
+
+  it('a worker killed with SIGKILL: its container ends itself, the next worker on that host removes it, the job finishes', async () => {
+    const env = { ...(await isolatedEnv('dist-sigkill')), REDIS_URL, KFARM_HOSTNAME: 'crashy' };
+    const runtime = new DockerRuntime();
+    const first = kfarmProcess(['worker', '--concurrency', '1'], env);
+    const out = await tempDir('dist-sigkill-out');
+    const kernel = (await listKfarmImages(runtime))[0]?.kernels[0] ?? 'none';
+    const build = kfarm(['build', fixture('hangs'), '--out', out, '--timeout', '5', '--kernels', kernel], { ...env, KFARM_HOSTNAME: 'coordinator' });
+    const buildContainers = async () => (await runtime.listContainers({ 'kfarm.host': 'crashy' })).filter((c) => c.labels['kfarm.build'] !== 'inspect');
+    let seen = false;
+    for (let i = 0; i < 200 && !seen; i++) {
+      seen = (await buildContainers()).some((c) => c.running);
+      if (!seen) await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(seen).toBe(true);
+    first.kill('SIGKILL');
+    await first;
+    // Nobody is left to enforce the 5 s timeout; the container's own deadline (5 + 5 s) does.
+    const killedAt = Date.now();
+    let stillRunning = true;
+    while (stillRunning && Date.now() - killedAt < 30_000) {
+      stillRunning = (await buildContainers()).some((c) => c.running);
+      if (stillRunning) await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(stillRunning).toBe(false);
+    expect(Date.now() - killedAt).toBeLessThan(15_000);
+    expect(await buildContainers()).not.toEqual([]); // stopped, not yet removed: its worker is gone
+    const second = kfarmProcess(['worker', '--concurrency', '1'], env);
+    try {
+      // The job comes back through stall detection (its lock lapses within 30 s) and runs again.
+      const result = await build;
+      expect(result.exitCode, result.stderr).toBe(1);
+      const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as BuildReport;
+      expect(report.kernels[0]?.reason).toBe('timeout');
+      // The new worker on host "crashy" removed the container its dead predecessor left.
+      expect((await buildContainers()).filter((c) => c.labels['kfarm.pid'] !== String(second.pid))).toEqual([]);
+    } finally {
+      second.kill('SIGTERM');
+      await second;
+    }
+    expect(await runtime.listContainers({ 'kfarm.host': 'crashy' })).toEqual([]);
+  }, 240_000);
 });
