@@ -17,6 +17,7 @@ export type Reason =
   | 'timeout'
   | 'disk-full'
   | 'output-too-large'
+  | 'unsafe-output'
   | 'driver-error'
   | 'killed';
 
@@ -55,7 +56,7 @@ export interface DriverResult {
 
 const REASONS: ReadonlySet<string> = new Set<Reason>([
   'bad-conf', 'build-exclusive', 'missing-headers', 'patch-missing', 'patch-failed', 'make-failed',
-  'missing-module', 'timeout', 'disk-full', 'output-too-large', 'driver-error', 'killed',
+  'missing-module', 'timeout', 'disk-full', 'output-too-large', 'unsafe-output', 'driver-error', 'killed',
 ]);
 
 export function parseDriverResult(text: string): DriverResult {

@@ -3,8 +3,8 @@ import { driverScript } from '../dkms/driver-script.js';
 import { parseDriverResult, type DriverResult, type ModuleSpec, type Reason } from '../dkms/driver-result.js';
 import { firstErrorLine } from '../dkms/make-log.js';
 import { extractTar, packTar, type TarEntry } from '../executor/archive.js';
-import type { ContainerRuntime } from '../executor/runtime.js';
-import { KfarmError } from '../errors/kfarm-error.js';
+import type { ContainerRuntime, IsolatedOutcome } from '../executor/runtime.js';
+import { KfarmError, isKfarmError } from '../errors/kfarm-error.js';
 import type { JobPayload } from '../queue/job-payload.js';
 import { LogBuffer } from './log-buffer.js';
 
@@ -56,7 +56,19 @@ export async function runInContainer(ctx: RunContext, payload: JobPayload, sourc
   const cmd = ['timeout', '--signal=KILL', String(selfDeadline), 'bash', '/kfarm/driver.sh', ...driverArgs];
   const jobs = options.makeJobs ?? Math.max(1, Math.floor(options.cpus));
 
-  const outcome = await ctx.runtime.runIsolated({
+  // What a build hands back is untrusted: too much of it, or links and paths that lead out,
+  // are the build's fault and its verdict (the same input would do it again), not a retry.
+  const refused = (err: unknown): ContainerBuildOutput => {
+    const reason: Reason = isKfarmError(err, 'UNSAFE_ARCHIVE') ? 'unsafe-output' : 'output-too-large';
+    const message = `kfarm refused the build's output: ${(err as Error).message}`;
+    log.note(message);
+    return { ...emptyOutput(log.toBuffer(), log.truncated, Date.now() - started), reason, message, firstError: message, cacheable: true };
+  };
+  const isRefusal = (err: unknown) => isKfarmError(err, 'UNSAFE_ARCHIVE') || isKfarmError(err, 'OUTPUT_TOO_LARGE');
+
+  let outcome: IsolatedOutcome;
+  try {
+    outcome = await ctx.runtime.runIsolated({
     image: payload.imageRef,
     cmd,
     user: `${BUILD_USER}:${BUILD_USER}`,
@@ -85,7 +97,11 @@ export async function runInContainer(ctx: RunContext, payload: JobPayload, sourc
     timeoutMs: options.timeoutSec * 1000,
     onOutput: (chunk) => log.push(chunk),
     ...(ctx.signal ? { signal: ctx.signal } : {}),
-  });
+    });
+  } catch (err) {
+    if (isRefusal(err)) return refused(err);
+    throw err;
+  }
   ctx.logger.debug({ exitCode: outcome.exitCode, stoppedBy: outcome.stoppedBy, container: outcome.containerId }, 'container ended');
 
   if (outcome.stoppedBy === 'aborted') {
@@ -113,9 +129,15 @@ export async function runInContainer(ctx: RunContext, payload: JobPayload, sourc
     };
   }
 
-  const files = outcome.output
-    ? await extractTar(outcome.output, { maxBytes: options.outputLimitBytes, maxEntries: 10_000, allowSymlinks: false }, `output of the ${payload.kernel} build`)
-    : [];
+  let files;
+  try {
+    files = outcome.output
+      ? await extractTar(outcome.output, { maxBytes: options.outputLimitBytes, maxEntries: 10_000, allowSymlinks: false }, `output of the ${payload.kernel} build`)
+      : [];
+  } catch (err) {
+    if (isRefusal(err)) return refused(err);
+    throw err;
+  }
   const file = (name: string) => files.find((f) => f.type === 'file' && f.path === name)?.data;
   const resultText = file('out/result');
   const logText = log.toBuffer();

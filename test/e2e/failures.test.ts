@@ -71,6 +71,17 @@ describe('kernels that fail or are excluded', () => {
     expect(await runtime.listContainers({ 'kfarm.build': '' })).toEqual([]);
   });
 
+  it('a build whose output holds links leading out is refused: failed, unsafe-output, not retried', async () => {
+    const out = await tempDir('escapes');
+    const result = await kfarm(['build', fixture('escapes-output'), '--out', out, '--kernels', kernels[0] ?? 'none'], await isolatedEnv('escapes'));
+    expect(result.exitCode, result.stderr).toBe(1);
+    const k = (await readReport(out)).kernels[0];
+    expect(k).toMatchObject({ verdict: 'failed', reason: 'unsafe-output', attempt: 1 });
+    expect(k?.firstError).toContain('symlink entries are not allowed');
+    expect(k?.modules).toEqual([]);
+    expect(await readFile(path.join(out, k?.log ?? ''), 'utf8')).toContain("kfarm refused the build's output");
+  });
+
   it('a build that fills the disk ends with disk-full, in its build tree and on the writable layer', async () => {
     const out = await tempDir('fillsdisk');
     const on61 = kernels.find((k) => k.startsWith('6.1.')) ?? 'none';
