@@ -4,7 +4,7 @@ import type { ContainerRuntime } from '../executor/runtime.js';
 import { BlobStore } from '../queue/blob-store.js';
 import { BuildQueue, startBuildWorker, type BuildWorker } from '../queue/build-queue.js';
 import { startPrivateRedis, type PrivateRedis } from '../queue/private-redis.js';
-import { connectChecked, describeTarget, type RedisTarget } from '../queue/redis-connection.js';
+import { closeConnection, connectChecked, describeTarget, type RedisTarget } from '../queue/redis-connection.js';
 import { buildProcessor, reapOrphans } from '../worker/build-worker.js';
 
 /**
@@ -33,7 +33,7 @@ export async function openFarmSession(deps: {
   let target: RedisTarget;
   if (env.redisUrl) {
     target = { url: env.redisUrl };
-    (await connectChecked(target)).disconnect();
+    closeConnection(await connectChecked(target));
   } else {
     privateRedis = await startPrivateRedis(env.stateDir, logger);
     target = privateRedis.target;

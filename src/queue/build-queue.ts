@@ -3,7 +3,7 @@ import { isKfarmError } from '../errors/kfarm-error.js';
 import type { Redis } from 'ioredis';
 import { describeError } from '../errors/kfarm-error.js';
 import { jobKey } from '../cache/job-key.js';
-import { connect, type RedisTarget } from './redis-connection.js';
+import { closeConnection, connect, type RedisTarget } from './redis-connection.js';
 import { kernelRecordSchema, jobPayloadSchema, type JobPayload, type KernelRecord } from './job-payload.js';
 
 /**
@@ -112,8 +112,8 @@ export class BuildQueue {
   async close(): Promise<void> {
     await this.events.close().catch(() => undefined);
     await this.queue.close().catch(() => undefined);
-    this.eventsConnection.disconnect();
-    this.connection.disconnect();
+    closeConnection(this.eventsConnection);
+    closeConnection(this.connection);
   }
 }
 
@@ -177,7 +177,7 @@ export async function startBuildWorker(target: RedisTarget, name: string, concur
       const ended = await Promise.race([worker.close().then(() => 'ok' as const, () => 'ok' as const), deadline]);
       clearTimeout(timer);
       if (ended === 'late') await worker.close(true).catch(() => undefined);
-      connection.disconnect();
+      closeConnection(connection);
     },
   };
 }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { KfarmError } from '../errors/kfarm-error.js';
 import { spawnDaemon } from '../process/run.js';
-import { connectChecked, type RedisTarget } from './redis-connection.js';
+import { closeConnection, connectChecked, type RedisTarget } from './redis-connection.js';
 
 /**
  * Without REDIS_URL, `kfarm build` runs its own redis-server on a unix socket in the state
@@ -24,7 +24,7 @@ export async function startPrivateRedis(stateDir: string, logger: Logger): Promi
   // Another kfarm build on this state dir already runs one: share it, leave it running.
   const existing = await connectChecked(target, 500).catch(() => undefined);
   if (existing) {
-    existing.disconnect();
+    closeConnection(existing);
     logger.info({ socket }, 'using the private Redis another kfarm process started');
     return { target, stop: async () => undefined };
   }
@@ -46,7 +46,7 @@ export async function startPrivateRedis(stateDir: string, logger: Logger): Promi
   for (;;) {
     const redis = await connectChecked(target, 500).catch(() => undefined);
     if (redis) {
-      redis.disconnect();
+      closeConnection(redis);
       break;
     }
     const exited = await Promise.race([daemon.exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 100))]);

@@ -17,6 +17,16 @@ export function connect(target: RedisTarget, extra: RedisOptions = {}): Redis {
   return redis;
 }
 
+/**
+ * Closes a connection without leaving a timer behind: ioredis arms a 2 s "destroy the socket"
+ * timer on disconnect() that only a later 'close' event clears, so calling it on a connection
+ * that is already closed (BullMQ closed it, or Redis went away) keeps the process alive 2 s.
+ */
+export function closeConnection(redis: Redis): void {
+  if (redis.status === 'end') return;
+  redis.disconnect();
+}
+
 /** Connects and pings, with an error that says what to do when Redis is not there. */
 export async function connectChecked(target: RedisTarget, timeoutMs = 5000): Promise<Redis> {
   const redis = connect(target, { retryStrategy: () => null, connectTimeout: timeoutMs });
@@ -26,7 +36,7 @@ export async function connectChecked(target: RedisTarget, timeoutMs = 5000): Pro
     await redis.ping();
     return redis;
   } catch (err) {
-    redis.disconnect();
+    closeConnection(redis); // a failed probe (no server yet) must not hold the process 2 s
     throw new KfarmError('REDIS_UNREACHABLE', `cannot reach Redis at ${describeTarget(target)}: ${describeError(err)}`, {
       cause: err,
       hint: 'url' in target

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { ContainerRuntime } from '../executor/runtime.js';
 import { KfarmError } from '../errors/kfarm-error.js';
+import { LABEL_KERNELS } from '../images/catalog.js';
 import type { BlobStore } from '../queue/blob-store.js';
 import type { Processor } from '../queue/build-queue.js';
 import type { KernelRecord } from '../queue/job-payload.js';
@@ -28,6 +29,14 @@ export function buildProcessor(deps: WorkerDeps): Processor {
       throw new KfarmError('IMAGE_NOT_FOUND', `image ${payload.imageRef} is not on worker ${deps.hostname}`, {
         context: { image: payload.imageRef, worker: deps.hostname },
         hint: `Run \`kfarm images build ${payload.image}\` on ${deps.hostname}.`,
+      });
+    }
+    // Hosts build their images themselves and may hold other kernels: a missing one is this
+    // worker's gap (retried, perhaps elsewhere), never a cached "missing-headers" verdict.
+    if (!(image.labels[LABEL_KERNELS] ?? '').split(/\s+/).includes(payload.kernel)) {
+      throw new KfarmError('IMAGE_NOT_FOUND', `image ${payload.imageRef} on worker ${deps.hostname} does not hold kernel ${payload.kernel}`, {
+        context: { image: payload.imageRef, worker: deps.hostname, kernel: payload.kernel },
+        hint: `Run \`kfarm images build ${payload.image} --kernels '${payload.kernel}'\` (with the others it should hold) on ${deps.hostname}.`,
       });
     }
     await job.progress('fetching source');

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { env } from '../../config/env.js';
 import { farmCatalog } from '../../coordinator/farm-catalog.js';
 import { DockerRuntime } from '../../executor/docker-runtime.js';
-import { connectChecked, describeTarget } from '../../queue/redis-connection.js';
+import { closeConnection, connectChecked, describeTarget } from '../../queue/redis-connection.js';
 import { listKfarmImages } from '../../images/catalog.js';
 import { buildImage, RECIPES } from '../../images/image-builder.js';
 import { rootLogger } from '../../logging/logger.js';
@@ -56,7 +56,7 @@ export function kernelsCommand(ctx: CliContext): Command {
         const rows = catalog.images.flatMap((i) => i.kernels.map((k) => [k, i.arch, i.name]));
         ctx.out(formatTable(['KERNEL', 'ARCH', 'IMAGE'], rows));
       } finally {
-        redis?.disconnect();
+        if (redis) closeConnection(redis);
       }
     });
 }

@@ -7,7 +7,7 @@ import { BlobStore } from '../../queue/blob-store.js';
 import { startBuildWorker } from '../../queue/build-queue.js';
 import { startAdvertising } from '../../queue/worker-registry.js';
 import { listKfarmImages } from '../../images/catalog.js';
-import { connect, connectChecked } from '../../queue/redis-connection.js';
+import { closeConnection, connect, connectChecked } from '../../queue/redis-connection.js';
 import { BLOB_PREFIX } from '../../coordinator/farm-session.js';
 import { buildProcessor, reapOrphans } from '../../worker/build-worker.js';
 import { positiveInt } from '../options.js';
@@ -29,7 +29,7 @@ export function workerCommand(ctx: CliContext): Command {
       await reapOrphans(runtime, env.hostname, logger);
       // The checked connection only proves Redis is there; the worker's own one reconnects
       // forever, so a Redis restart does not leave the worker failing every job.
-      (await connectChecked({ url: env.redisUrl })).disconnect();
+      closeConnection(await connectChecked({ url: env.redisUrl }));
       const redis = connect({ url: env.redisUrl });
       const worker = await startBuildWorker({ url: env.redisUrl }, env.queueName, opts.concurrency, buildProcessor({
         runtime,
@@ -51,7 +51,7 @@ export function workerCommand(ctx: CliContext): Command {
       ctx.progress('stopping: running builds are killed and go back to the queue');
       await advertiser.stop();
       await worker.close();
-      redis.disconnect();
+      closeConnection(redis);
       ctx.setExitCode(0);
     });
 }
