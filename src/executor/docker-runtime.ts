@@ -1,6 +1,7 @@
 import Docker from 'dockerode';
 import { PassThrough, type Readable } from 'node:stream';
 import { KfarmError, describeError } from '../errors/kfarm-error.js';
+import { settledWithin } from '../util/settled-within.js';
 import type { BuildImageRequest, ContainerRuntime, ImageInfo, IsolatedOutcome, IsolatedRun, StopCause } from './runtime.js';
 
 /** dockerode behind the ContainerRuntime port. DOCKER_HOST is honoured by dockerode itself. */
@@ -184,7 +185,7 @@ export class DockerRuntime implements ContainerRuntime {
           watch.stop();
         }
         // The attach stream can trail the exit by a moment; wait for it briefly.
-        await Promise.race([streamEnded, new Promise((r) => setTimeout(r, 2000))]);
+        await settledWithin(streamEnded, 2000);
         const output = stoppedBy ? undefined : await this.copyOut(container, run.outputPath, run.outputLimitBytes);
         return { exitCode, stoppedBy, output, containerId: container.id };
       } finally {
@@ -304,3 +305,4 @@ async function engineCall<T>(operation: string, call: () => Promise<T>): Promise
     });
   }
 }
+

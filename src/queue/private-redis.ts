@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { KfarmError } from '../errors/kfarm-error.js';
 import { spawnDaemon } from '../process/run.js';
+import { settledWithin } from '../util/settled-within.js';
 import { closeConnection, connectChecked, type RedisTarget } from './redis-connection.js';
 
 /**
@@ -49,7 +50,7 @@ export async function startPrivateRedis(stateDir: string, logger: Logger): Promi
       closeConnection(redis);
       break;
     }
-    const exited = await Promise.race([daemon.exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 100))]);
+    const exited = await settledWithin(daemon.exited, 100);
     if (exited || Date.now() > deadline) {
       await daemon.stop();
       throw new KfarmError('REDIS_START_FAILED', `could not start a private redis-server on ${socket}`, {

@@ -7,7 +7,7 @@ import { extractTar } from '../../src/executor/archive.js';
 import { run } from '../../src/process/run.js';
 import type { BuildReport } from '../../src/report/report.js';
 import { runOracle } from '../helpers/dkms-oracle.js';
-import { example, isolatedEnv, kfarm, tempDir, type CliRun } from '../helpers/kfarm-cli.js';
+import { example, isolatedEnv, kfarm, kfarmProcess, tempDir, type CliRun } from '../helpers/kfarm-cli.js';
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 
@@ -107,5 +107,21 @@ describe('kfarm build examples/hello', () => {
     expect(fresh.exitCode, fresh.stderr).toBe(0);
     const third = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as BuildReport;
     expect(third.kernels.map((k) => k.cached)).toEqual(report.kernels.map(() => false));
+  });
+
+  it('exits as soon as it has printed its report (no timer or connection left holding it)', async () => {
+    // A forgotten 2 s timer once kept every `kfarm build` alive 2 s after its work was done.
+    for (const args of [[], ['--no-cache']]) {
+      const proc = kfarmProcess(['build', example('hello'), '--out', out, ...args], env);
+      let reportedAt = 0;
+      proc.stdout?.on('data', (chunk: Buffer) => {
+        if (!reportedAt && chunk.toString('utf8').includes('report: ')) reportedAt = Date.now();
+      });
+      const ended = await proc;
+      const lingered = Date.now() - reportedAt;
+      expect(ended.exitCode, String(ended.all)).toBe(0);
+      expect(reportedAt).toBeGreaterThan(0);
+      expect(lingered).toBeLessThan(1000);
+    }
   });
 });
