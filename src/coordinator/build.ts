@@ -169,22 +169,25 @@ async function runJobs(session: FarmSession, payloads: JobPayload[], noCache: bo
     deps.onEvent({ type: 'note', text: `no kfarm worker is connected to ${session.where} yet: start one with \`REDIS_URL=... kfarm worker\`` });
   }
   const abort = new Promise<void>((resolve) => deps.signal.addEventListener('abort', () => resolve(), { once: true }));
-  const outcomes = await Promise.race([
-    session.queue.waitAll(pending, (u) => {
+  const waiting = session.queue.waitAll(
+    pending,
+    (u) => {
       const kernel = byJob.get(u.jobId)?.kernel ?? u.jobId;
       if (!announce) return;
       if (u.kind === 'active') deps.onEvent({ type: 'kernel', kernel, state: 'running' });
       else if (u.kind === 'progress') deps.onEvent({ type: 'kernel', kernel, state: 'running', detail: u.phase });
       else deps.onEvent({ type: 'kernel', kernel, state: 'retrying', detail: u.error });
-    }),
-    abort.then(() => []),
-  ]);
-  for (const outcome of outcomes) {
-    const payload = byJob.get(outcome.jobId) as JobPayload;
-    const record = 'record' in outcome ? outcome.record : await failedRecord(session, payload, outcome.error);
-    results.set(outcome.jobId, { record, cached: false });
-    if (announce) deps.onEvent({ type: 'kernel-done', kernel: payload.kernel, record, cached: false });
-  }
+    },
+    async (outcome) => {
+      const payload = byJob.get(outcome.jobId) as JobPayload;
+      const record = 'record' in outcome ? outcome.record : await failedRecord(session, payload, outcome.error);
+      results.set(outcome.jobId, { record, cached: false });
+      if (announce) deps.onEvent({ type: 'kernel-done', kernel: payload.kernel, record, cached: false });
+    },
+  );
+  // After an interrupt the session closes under it: what it says then is of no interest.
+  waiting.catch(() => undefined);
+  await Promise.race([waiting, abort]);
   return submitted.map((s) => results.get(s.jobId)).filter((r): r is JobResult => r !== undefined);
 }
 

@@ -72,8 +72,15 @@ export class BuildQueue {
     return { jobId, cached: undefined };
   }
 
-  /** Waits for every job; reports progress as it comes. Never throws for a failed job. */
-  async waitAll(jobIds: readonly string[], onUpdate: (update: JobUpdate) => void): Promise<JobOutcome[]> {
+  /**
+   * Waits for every job; reports progress, and each job's outcome, as they come. Never throws
+   * for a failed job.
+   */
+  async waitAll(
+    jobIds: readonly string[],
+    onUpdate: (update: JobUpdate) => void,
+    onOutcome: (outcome: JobOutcome) => Promise<void>,
+  ): Promise<void> {
     const ours = new Set(jobIds);
     const onActive = ({ jobId }: { jobId: string }) => ours.has(jobId) && onUpdate({ jobId, kind: 'active' });
     const onProgress = ({ jobId, data }: { jobId: string; data: unknown }) =>
@@ -84,23 +91,23 @@ export class BuildQueue {
     this.events.on('progress', onProgress);
     this.events.on('failed', onRetry);
     try {
-      return await Promise.all(
-        jobIds.map(async (jobId): Promise<JobOutcome> => {
-          const job = await this.queue.getJob(jobId);
-          if (!job) return { jobId, error: 'the job disappeared from the queue' };
-          try {
-            const value = await job.waitUntilFinished(this.events);
-            const parsed = kernelRecordSchema.safeParse(value);
-            return parsed.success ? { jobId, record: parsed.data, cached: false } : { jobId, error: `the worker returned an unreadable result: ${parsed.error.message}` };
-          } catch (err) {
-            return { jobId, error: describeError(err) };
-          }
-        }),
-      );
+      await Promise.all(jobIds.map(async (jobId) => onOutcome(await this.outcomeOf(jobId))));
     } finally {
       this.events.off('active', onActive);
       this.events.off('progress', onProgress);
       this.events.off('failed', onRetry);
+    }
+  }
+
+  private async outcomeOf(jobId: string): Promise<JobOutcome> {
+    const job = await this.queue.getJob(jobId);
+    if (!job) return { jobId, error: 'the job disappeared from the queue' };
+    try {
+      const value = await job.waitUntilFinished(this.events);
+      const parsed = kernelRecordSchema.safeParse(value);
+      return parsed.success ? { jobId, record: parsed.data, cached: false } : { jobId, error: `the worker returned an unreadable result: ${parsed.error.message}` };
+    } catch (err) {
+      return { jobId, error: describeError(err) };
     }
   }
 

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { DockerRuntime } from '../../src/executor/docker-runtime.js';
 import { listKfarmImages } from '../../src/images/catalog.js';
 import type { BuildReport } from '../../src/report/report.js';
-import { example, fixture, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
+import { example, fixture, isolatedEnv, kfarm, kfarmProcess, tempDir } from '../helpers/kfarm-cli.js';
 
 const runtime = new DockerRuntime();
 const readReport = async (out: string) => JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as BuildReport;
@@ -34,6 +34,22 @@ describe('kernels that fail or are excluded', () => {
     expect(report.summary.failed).toBe(1);
     expect(report.summary.built).toBe(kernels.length - 1);
     expect(result.stdout).toContain('make-failed: ');
+  });
+
+  it('reports each kernel as it finishes, not all at the end', async () => {
+    const out = await tempDir('slow612');
+    const proc = kfarmProcess(['build', fixture('slow-on-612'), '--out', out, '--concurrency', String(kernels.length)], await isolatedEnv('slow612'));
+    const seen: Array<{ line: string; at: number }> = [];
+    proc.stderr?.on('data', (chunk: Buffer) => {
+      for (const line of chunk.toString('utf8').split('\n')) if (/^\[\d+\/\d+\] .*: built/.test(line)) seen.push({ line, at: Date.now() });
+    });
+    const ended = await proc;
+    expect(ended.exitCode, String(ended.all)).toBe(0);
+    const first61 = seen.find((s) => s.line.includes(' 6.1.'));
+    const last612 = seen.find((s) => s.line.includes(' 6.12.'));
+    expect(first61 && last612).toBeTruthy();
+    // 6.12 sleeps 8 s more: a 6.1 kernel's "built" line must come out seconds before it.
+    expect((last612?.at ?? 0) - (first61?.at ?? 0)).toBeGreaterThan(4000);
   });
 
   it('BUILD_EXCLUSIVE_KERNEL excludes non-matching kernels, and that is a success', async () => {
