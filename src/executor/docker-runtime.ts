@@ -186,11 +186,12 @@ export class DockerRuntime implements ContainerRuntime {
         }
         // The attach stream can trail the exit by a moment; wait for it briefly.
         await settledWithin(streamEnded, 2000);
+        const state = ((await container.inspect()) as { State?: { OOMKilled?: boolean } }).State;
         const output = stoppedBy ? undefined : await this.copyOut(container, run.outputPath, run.outputLimitBytes);
-        return { exitCode, stoppedBy, output, containerId: container.id };
+        return { exitCode, stoppedBy, oomKilled: state?.OOMKilled === true, output, containerId: container.id };
       } finally {
         run.signal?.removeEventListener('abort', onAbort);
-        await container.remove({ force: true, v: true }).catch(() => undefined);
+        await removeEventually(container);
       }
     });
   }
@@ -306,3 +307,17 @@ async function engineCall<T>(operation: string, call: () => Promise<T>): Promise
   }
 }
 
+
+/**
+ * Removes a build container; when the engine is away (restarting), keeps trying in the
+ * background for a minute, so an engine restart leaves no stopped containers behind. The
+ * timers are unref'd: they never keep a finished CLI alive (the next kfarm process reaps).
+ */
+async function removeEventually(container: Docker.Container, triesLeft = 20): Promise<void> {
+  try {
+    await container.remove({ force: true, v: true });
+  } catch (err) {
+    if (statusOf(err) === 404 || triesLeft <= 0) return;
+    setTimeout(() => void removeEventually(container, triesLeft - 1), 3000).unref();
+  }
+}

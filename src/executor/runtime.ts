@@ -43,6 +43,8 @@ export interface IsolatedOutcome {
   exitCode: number;
   /** undefined when the container ended by itself */
   stoppedBy: StopCause | undefined;
+  /** the kernel's OOM killer ended a process of the container (its memory limit) */
+  oomKilled: boolean;
   /** the output directory as a tar stream's bytes; undefined when the path did not exist */
   output: Buffer | undefined;
   containerId: string;

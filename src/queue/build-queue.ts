@@ -64,7 +64,8 @@ export class BuildQueue {
     }
     await this.queue.add(payload.action, payload, {
       jobId,
-      attempts: 3,
+      // Infrastructure errors (an engine restarting, a lost connection) get 2+4+8+16 s to pass.
+      attempts: 5,
       backoff: { type: 'exponential', delay: 2000 },
       removeOnComplete: { age: 7 * DAY },
       removeOnFail: { age: DAY },

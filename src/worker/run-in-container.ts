@@ -140,23 +140,28 @@ export async function runInContainer(ctx: RunContext, payload: JobPayload, sourc
   }
   const file = (name: string) => files.find((f) => f.type === 'file' && f.path === name)?.data;
   const resultText = file('out/result');
+  // The driver writes facts as it goes and its verdict last: no verdict means it was cut short.
+  const driver = parseDriverResult(resultText?.toString('utf8') ?? '');
   const logText = log.toBuffer();
-  if (!resultText) {
-    // The driver never wrote its verdict: the container was killed (OOM, pids) or the image is broken.
-    const oom = outcome.exitCode === 137;
-    return {
-      ...emptyOutput(logText, log.truncated, durationMs),
-      reason: oom ? 'killed' : 'driver-error',
-      message: oom
-        ? `the build was killed (exit 137), most likely by the ${options.memoryMiB} MiB memory limit`
-        : `the build driver ended with status ${outcome.exitCode} without a result`,
-      firstError: firstErrorLine(logText.toString('utf8')),
-      cacheable: false,
-    };
+  if (!driver.verdict) {
+    // The driver never wrote its verdict. The memory limit is the build's doing and its verdict;
+    // anything else (the engine restarted under it, a broken image) is the farm's: retried.
+    if (outcome.oomKilled) {
+      return {
+        ...emptyOutput(logText, log.truncated, durationMs),
+        reason: 'killed',
+        message: `the build was killed by the ${options.memoryMiB} MiB memory limit (raise --memory)`,
+        firstError: firstErrorLine(logText.toString('utf8')),
+        cacheable: false,
+      };
+    }
+    throw new KfarmError('CONTAINER_FAILED', `the ${payload.kernel} build container ended with status ${outcome.exitCode} before the driver wrote a result`, {
+      context: { kernel: payload.kernel, exitCode: outcome.exitCode },
+      hint: 'The Docker engine may have restarted, or the image is broken; the job is retried.',
+    });
   }
 
-  const driver = parseDriverResult(resultText.toString('utf8'));
-  const verdict = driver.verdict ?? 'failed';
+  const verdict = driver.verdict;
   const makeLog = file('out/tree/log/make.log');
   const modules = driver.modules.map((m) => ({ ...m, data: verdict === 'built' ? file(`out/tree/module/${m.destName}.ko`) : undefined }));
   if (verdict === 'built' && modules.some((m) => !m.data)) {
@@ -165,11 +170,13 @@ export async function runInContainer(ctx: RunContext, payload: JobPayload, sourc
     });
   }
   const failed = verdict === 'failed';
+  // make failing because the OOM killer took one of its processes is the memory limit's doing
+  const oom = failed && outcome.oomKilled;
   return {
     driver,
     verdict,
-    reason: driver.reason ?? (failed ? 'driver-error' : undefined),
-    message: driver.message,
+    reason: oom ? 'killed' : (driver.reason ?? (failed ? 'driver-error' : undefined)),
+    message: oom ? `a process of the build was killed by the ${options.memoryMiB} MiB memory limit (raise --memory)` : driver.message,
     firstError: failed ? (firstErrorLine((makeLog ?? logText).toString('utf8')) ?? driver.message) : undefined,
     modules,
     makeLog,

@@ -98,6 +98,16 @@ describe('kernels that fail or are excluded', () => {
     expect(await readFile(path.join(out, k?.log ?? ''), 'utf8')).toContain("kfarm refused the build's output");
   });
 
+  it('a build that runs out of memory is killed by the limit: failed, reason killed, says to raise --memory', async () => {
+    const out = await tempDir('eatsmem');
+    const result = await kfarm(['build', fixture('eats-memory'), '--out', out, '--kernels', kernels[0] ?? 'none', '--memory', '256', '--timeout', '120'], await isolatedEnv('eatsmem'));
+    expect(result.exitCode, result.stderr).toBe(1);
+    const k = (await readReport(out)).kernels[0];
+    expect(k).toMatchObject({ verdict: 'failed', reason: 'killed', attempt: 1 });
+    expect(k?.message).toContain('256 MiB memory limit');
+    expect(await runtime.listContainers({ 'kfarm.build': '' })).toEqual([]);
+  });
+
   it('a build that fills the disk ends with disk-full, in its build tree and on the writable layer', async () => {
     const out = await tempDir('fillsdisk');
     const on61 = kernels.find((k) => k.startsWith('6.1.')) ?? 'none';
