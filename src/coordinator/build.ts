@@ -70,7 +70,7 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
 
     const buildId = `${identity.name}-${Date.now().toString(36)}`;
     const payloads = targets.map((t) => payloadFor('build', source, t, request.options, buildId, identity));
-    const results = await runJobs(session, payloads, request.noCache, deps);
+    const results = await runJobs(session, payloads, request.noCache, deps, sourceBlobAgain(session, source));
     if (deps.signal.aborted) throw new KfarmError('INTERRUPTED', 'build interrupted; its containers were removed');
 
     const outputs = await packageOutputs({
@@ -108,7 +108,7 @@ async function inspect(
   deps: BuildDeps,
 ): Promise<{ name: string; version: string; warnings: string[] }> {
   const payload = payloadFor('inspect', source, target, request.options, 'inspect', undefined);
-  const [result] = await runJobs(session, [payload], request.noCache, deps, false);
+  const [result] = await runJobs(session, [payload], request.noCache, deps, sourceBlobAgain(session, source), false);
   const record = result?.record;
   if (!record || record.verdict === 'failed') {
     const why = record?.message ?? 'the inspection job failed';
@@ -151,8 +151,22 @@ interface JobResult {
   cached: boolean;
 }
 
+/** Stores the source blob again: what jobs queued anew after a Redis data loss need. */
+function sourceBlobAgain(session: FarmSession, source: SourceArchive): () => Promise<void> {
+  return async () => {
+    await session.blobs.put(source.tar);
+  };
+}
+
 /** Submits jobs, reuses cached results, waits for the rest; every kernel ends with a record. */
-async function runJobs(session: FarmSession, payloads: JobPayload[], noCache: boolean, deps: BuildDeps, announce = true): Promise<JobResult[]> {
+async function runJobs(
+  session: FarmSession,
+  payloads: JobPayload[],
+  noCache: boolean,
+  deps: BuildDeps,
+  reupload: () => Promise<void>,
+  announce = true,
+): Promise<JobResult[]> {
   const reuse = async (record: KernelRecord) =>
     !noCache && (await Promise.all([record.log, ...record.modules.flatMap((m) => (m.file ? [m.file] : []))].map((a) => session.blobs.has(a.sha256)))).every(Boolean);
   const submitted = await Promise.all(payloads.map(async (p) => ({ payload: p, ...(await session.queue.submit(p, reuse)) })));
@@ -187,7 +201,17 @@ async function runJobs(session: FarmSession, payloads: JobPayload[], noCache: bo
   );
   // After an interrupt the session closes under it: what it says then is of no interest.
   waiting.catch(() => undefined);
-  await Promise.race([waiting, abort]);
+  const watch = watchForLostJobs(pending.filter((id) => !results.has(id)), (id) => results.has(id), async (jobId) => {
+    const payload = byJob.get(jobId) as JobPayload;
+    await reupload();
+    await session.queue.submit(payload, async () => false);
+    deps.onEvent({ type: 'note', text: `the job for ${payload.kernel} vanished from Redis (restarted without its data?): queued it again` });
+  }, session, deps.logger);
+  try {
+    await Promise.race([waiting, abort]);
+  } finally {
+    watch.stop();
+  }
   return submitted.map((s) => results.get(s.jobId)).filter((r): r is JobResult => r !== undefined);
 }
 
@@ -214,3 +238,42 @@ async function failedRecord(session: FarmSession, payload: JobPayload, error: st
   };
 }
 
+
+/** How often the coordinator checks that the jobs it waits for still exist in Redis. */
+const LOST_JOB_CHECK_MS = 10_000;
+
+/**
+ * A Redis that restarts without its data (no persistence) forgets queued and running jobs, and
+ * whoever waits for them would wait forever. Jobs still awaited but gone are queued again.
+ */
+function watchForLostJobs(
+  jobIds: readonly string[],
+  finished: (jobId: string) => boolean,
+  requeue: (jobId: string) => Promise<void>,
+  session: FarmSession,
+  logger: Logger,
+): { stop(): void } {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const check = async () => {
+    for (const jobId of jobIds) {
+      if (stopped) return;
+      if (finished(jobId) || (await session.queue.has(jobId))) continue;
+      await requeue(jobId);
+    }
+  };
+  const schedule = () => {
+    timer = setTimeout(() => {
+      check()
+        .catch((err: unknown) => logger.warn({ err }, 'could not check the queued jobs (Redis away?); trying again'))
+        .finally(() => !stopped && schedule());
+    }, LOST_JOB_CHECK_MS);
+  };
+  schedule();
+  return {
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}

@@ -38,6 +38,11 @@ export class BuildQueue {
     await this.events.waitUntilReady();
   }
 
+  /** false when Redis has no such job (any more) */
+  async has(jobId: string): Promise<boolean> {
+    return (await this.queue.getJob(jobId)) !== undefined;
+  }
+
   /** The connection the coordinator also uses for blobs. */
   get redis(): Redis {
     return this.connection;

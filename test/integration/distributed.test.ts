@@ -101,6 +101,35 @@ describe('distributed mode', () => {
     }
   });
 
+  it('a Redis restart that loses every job mid-build: the coordinator queues them again and the build finishes', async () => {
+    const env = { ...(await isolatedEnv('dist-redis-loss')), REDIS_URL, KFARM_HOSTNAME: 'loser' };
+    const runtime = new DockerRuntime();
+    const worker = kfarmProcess(['worker', '--concurrency', '3'], env);
+    try {
+      await waitForLine(worker, /waiting for builds/);
+      const out = await tempDir('dist-redis-loss-out');
+      // 6.12 sleeps 8 s in its build: Redis goes away while it runs.
+      const build = kfarm(['build', fixture('slow-on-612'), '--out', out], { ...env, KFARM_HOSTNAME: 'coordinator' });
+      let running = false;
+      for (let i = 0; i < 240 && !running; i++) {
+        running = (await runtime.listContainers({ 'kfarm.host': 'loser', 'kfarm.kernel': '' })).some((c) => c.running && c.labels['kfarm.kernel']?.startsWith('6.12.') && c.labels['kfarm.build'] !== 'inspect');
+        if (!running) await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(running).toBe(true);
+      redis.kill('SIGTERM'); // no persistence: every job, blob and advert is gone
+      await redis;
+      await startRedis();
+      const result = await build;
+      expect(result.exitCode, result.stderr).toBe(0);
+      expect(result.stderr).toContain('vanished from Redis');
+      const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as BuildReport;
+      expect(report.kernels.every((k) => k.verdict === 'built')).toBe(true);
+    } finally {
+      worker.kill('SIGTERM');
+      await worker;
+    }
+  }, 240_000);
+
   it('a worker stopped with SIGTERM mid-build removes its container and requeues the job at once; another worker finishes it', async () => {
     const env = { ...(await isolatedEnv('dist-kill')), REDIS_URL };
     const first = kfarmProcess(['worker', '--concurrency', '1'], { ...env, KFARM_HOSTNAME: 'doomed' });
