@@ -35,7 +35,7 @@ export const RECIPES = ['debian-12'] as const;
  */
 export async function buildImage(runtime: ContainerRuntime, request: ImageBuildRequest, logger: Logger, say: (line: string) => void): Promise<ImageBuildResult> {
   if (!(RECIPES as readonly string[]).includes(request.name)) {
-    throw new KfarmError('IMAGE_NOT_FOUND', `no image recipe named ${request.name}`, { hint: `Recipes: ${RECIPES.join(', ')} (folders in images/).` });
+    throw new KfarmError('BAD_OPTION', `no image recipe named ${request.name}`, { hint: `Recipes: ${RECIPES.join(', ')} (folders in images/).` });
   }
   await runtime.ping();
   const base = request.baseImage ?? (await ensureBaseImage(runtime, logger, say));
