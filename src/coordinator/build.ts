@@ -4,12 +4,13 @@ import type { Logger } from 'pino';
 import type { BuildOptions } from '../config/build-options.js';
 import type { Env } from '../config/env.js';
 import { driverScript } from '../dkms/driver-script.js';
-import { KfarmError } from '../errors/kfarm-error.js';
+import { KfarmError, isKfarmError } from '../errors/kfarm-error.js';
 import type { ContainerRuntime } from '../executor/runtime.js';
 import { kernelTargets } from '../images/catalog.js';
 import { selectKernels } from '../matrix/kernel-selector.js';
 import type { KernelTarget } from '../matrix/kernel-target.js';
-import type { JobPayload, KernelRecord } from '../queue/job-payload.js';
+import type { JobOutcome, JobUpdate } from '../queue/build-queue.js';
+import { recordArtifacts, type JobPayload, type KernelRecord } from '../queue/job-payload.js';
 import { buildReport, type BuildReport, type KernelResult } from '../report/report.js';
 import { packSource, type SourceArchive } from '../source/source-archive.js';
 import { toolVersion } from '../version.js';
@@ -78,7 +79,6 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
       pkg: { name: identity.name, version: identity.version, dkmsConf: source.dkmsConf },
       source,
       results,
-      blobs: session.blobs,
     });
     const report = buildReport({
       toolVersion,
@@ -112,7 +112,7 @@ async function inspect(
   const record = result?.record;
   if (!record || record.verdict === 'failed') {
     const why = record?.message ?? 'the inspection job failed';
-    const log = record ? (await session.blobs.get(record.log.sha256)).toString('utf8').trim().split('\n').slice(-8).join('\n') : '';
+    const log = result?.files.get(record?.log.sha256 ?? '')?.toString('utf8').trim().split('\n').slice(-8).join('\n') ?? '';
     throw new KfarmError('DKMS_CONF_INVALID', `dkms.conf in ${request.sourceDir} is not usable: ${why}`, {
       context: { source: source.dir, kernel: target.kernel },
       hint: `Fix dkms.conf; DKMS needs PACKAGE_NAME, PACKAGE_VERSION and DEST_MODULE_LOCATION[i] for every module.${log ? `\nWhat evaluating it printed:\n${log}` : ''}`,
@@ -149,6 +149,8 @@ function payloadFor(
 interface JobResult {
   record: KernelRecord;
   cached: boolean;
+  /** the record's blobs (log, modules), fetched as soon as it finished: Redis may go away later */
+  files: ReadonlyMap<string, Buffer>;
 }
 
 /** Stores the source blob again: what jobs queued anew after a Redis data loss need. */
@@ -168,14 +170,43 @@ async function runJobs(
   announce = true,
 ): Promise<JobResult[]> {
   const reuse = async (record: KernelRecord) =>
-    !noCache && (await Promise.all([record.log, ...record.modules.flatMap((m) => (m.file ? [m.file] : []))].map((a) => session.blobs.has(a.sha256)))).every(Boolean);
+    !noCache && (await Promise.all(recordArtifacts(record).map((a) => session.blobs.has(a.sha256)))).every(Boolean);
   const submitted = await Promise.all(payloads.map(async (p) => ({ payload: p, ...(await session.queue.submit(p, reuse)) })));
   const byJob = new Map(submitted.map((s) => [s.jobId, s.payload]));
+  const onUpdate = (u: JobUpdate) => {
+    const kernel = byJob.get(u.jobId)?.kernel ?? u.jobId;
+    if (!announce) return;
+    if (u.kind === 'active') deps.onEvent({ type: 'kernel', kernel, state: 'running' });
+    else if (u.kind === 'progress') deps.onEvent({ type: 'kernel', kernel, state: 'running', detail: u.phase });
+    else deps.onEvent({ type: 'kernel', kernel, state: 'retrying', detail: u.error });
+  };
+  /** A finished job's record with its blobs in hand; a result whose blobs vanished is built again. */
+  const settle = async (payload: JobPayload, outcome: JobOutcome, cached: boolean, rebuilds = 2): Promise<JobResult> => {
+    const record = 'record' in outcome ? outcome.record : await failedRecord(session, payload, outcome.error);
+    try {
+      return { record, cached, files: await session.blobs.getAll(recordArtifacts(record)) };
+    } catch (err) {
+      if (!isKfarmError(err, 'BLOB_MISSING') || rebuilds === 0) throw err;
+    }
+    deps.onEvent({ type: 'note', text: `the results for ${payload.kernel} vanished from Redis before kfarm fetched them: building it again` });
+    await reupload();
+    const { jobId } = await session.queue.submit(payload, async () => false);
+    let again: JobOutcome = { jobId, error: 'the job disappeared from the queue' };
+    await session.queue.waitAll([jobId], onUpdate, async (o) => {
+      again = o;
+    });
+    return settle(payload, again, false, rebuilds - 1);
+  };
   const results = new Map<string, JobResult>();
+  const finished = new Set<string>();
+  const done = (jobId: string, payload: JobPayload, result: JobResult) => {
+    results.set(jobId, result);
+    if (announce) deps.onEvent({ type: 'kernel-done', kernel: payload.kernel, record: result.record, cached: result.cached });
+  };
   for (const s of submitted) {
     if (s.cached) {
-      results.set(s.jobId, { record: s.cached, cached: true });
-      if (announce) deps.onEvent({ type: 'kernel-done', kernel: s.payload.kernel, record: s.cached, cached: true });
+      finished.add(s.jobId);
+      done(s.jobId, s.payload, await settle(s.payload, { jobId: s.jobId, record: s.cached, cached: true }, true));
     } else if (announce) deps.onEvent({ type: 'kernel', kernel: s.payload.kernel, state: 'queued' });
   }
   const pending = submitted.filter((s) => !s.cached).map((s) => s.jobId);
@@ -183,25 +214,14 @@ async function runJobs(
     deps.onEvent({ type: 'note', text: `no kfarm worker is connected to ${session.where} yet: start one with \`REDIS_URL=... kfarm worker\`` });
   }
   const abort = new Promise<void>((resolve) => deps.signal.addEventListener('abort', () => resolve(), { once: true }));
-  const waiting = session.queue.waitAll(
-    pending,
-    (u) => {
-      const kernel = byJob.get(u.jobId)?.kernel ?? u.jobId;
-      if (!announce) return;
-      if (u.kind === 'active') deps.onEvent({ type: 'kernel', kernel, state: 'running' });
-      else if (u.kind === 'progress') deps.onEvent({ type: 'kernel', kernel, state: 'running', detail: u.phase });
-      else deps.onEvent({ type: 'kernel', kernel, state: 'retrying', detail: u.error });
-    },
-    async (outcome) => {
-      const payload = byJob.get(outcome.jobId) as JobPayload;
-      const record = 'record' in outcome ? outcome.record : await failedRecord(session, payload, outcome.error);
-      results.set(outcome.jobId, { record, cached: false });
-      if (announce) deps.onEvent({ type: 'kernel-done', kernel: payload.kernel, record, cached: false });
-    },
-  );
+  const waiting = session.queue.waitAll(pending, onUpdate, async (outcome) => {
+    finished.add(outcome.jobId);
+    const payload = byJob.get(outcome.jobId) as JobPayload;
+    done(outcome.jobId, payload, await settle(payload, outcome, false));
+  });
   // After an interrupt the session closes under it: what it says then is of no interest.
   waiting.catch(() => undefined);
-  const watch = watchForLostJobs(pending.filter((id) => !results.has(id)), (id) => results.has(id), async (jobId) => {
+  const watch = watchForLostJobs(pending.filter((id) => !finished.has(id)), (id) => finished.has(id), async (jobId) => {
     const payload = byJob.get(jobId) as JobPayload;
     await reupload();
     await session.queue.submit(payload, async () => false);

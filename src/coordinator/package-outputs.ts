@@ -1,7 +1,6 @@
 import { rm, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { BlobStore } from '../queue/blob-store.js';
-import type { KernelRecord } from '../queue/job-payload.js';
+import type { Artifact, KernelRecord } from '../queue/job-payload.js';
 import { binariesOnlyLayout, fullLayout, fullTarballName, perKernelTarballName, type DkmsPackage, type KernelBinaries } from '../packaging/dkms-tarball/layout.js';
 import { writeTarGz, type WrittenFile } from '../packaging/write-file.js';
 import type { KernelResult } from '../report/report.js';
@@ -16,24 +15,29 @@ export async function packageOutputs(input: {
   outDir: string;
   pkg: DkmsPackage;
   source: SourceArchive;
-  results: ReadonlyArray<{ record: KernelRecord; cached: boolean }>;
-  blobs: BlobStore;
+  /** each kernel's record with the blobs it refers to, fetched when it finished */
+  results: ReadonlyArray<{ record: KernelRecord; cached: boolean; files: ReadonlyMap<string, Buffer> }>;
 }): Promise<{ results: KernelResult[]; fullTarball: WrittenFile | undefined }> {
-  const { outDir, pkg, blobs } = input;
+  const { outDir, pkg } = input;
   await mkdir(path.join(outDir, 'logs'), { recursive: true });
   const binaries: KernelBinaries[] = [];
   const results: KernelResult[] = [];
-  for (const { record, cached } of input.results) {
+  for (const { record, cached, files } of input.results) {
+    const blob = (ref: Artifact | undefined): Buffer => {
+      const data = files.get(ref?.sha256 ?? '');
+      if (!data) throw new Error(`${record.kernel}: blob ${ref?.sha256 ?? '(none)'} was not fetched`); // a bug, not bad input
+      return data;
+    };
     const logPath = path.join(outDir, 'logs', `${record.kernel}.log`);
-    await writeFile(logPath, await blobs.get(record.log.sha256));
+    await writeFile(logPath, blob(record.log));
     const tarPath = path.join(outDir, perKernelTarballName(pkg, record.kernel, record.arch));
     let tarball: WrittenFile | undefined;
     if (record.verdict === 'built') {
       const kernel: KernelBinaries = {
         kernel: record.kernel,
         arch: record.arch,
-        modules: await Promise.all(record.modules.map(async (m) => ({ destName: m.destName, data: await blobs.get(m.file?.sha256 ?? '') }))),
-        makeLog: record.makeLog ? await blobs.get(record.makeLog.sha256) : undefined,
+        modules: record.modules.map((m) => ({ destName: m.destName, data: blob(m.file) })),
+        makeLog: record.makeLog ? blob(record.makeLog) : undefined,
       };
       binaries.push(kernel);
       tarball = await writeTarGz(tarPath, binariesOnlyLayout(pkg, kernel));

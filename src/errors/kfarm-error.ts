@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'COMMAND_FAILED'
   | 'BAD_OPTION'
   | 'JOB_FAILED'
+  | 'BLOB_MISSING'
   | 'INTERRUPTED';
 
 export type ErrorContext = Record<string, string | number | boolean | undefined>;

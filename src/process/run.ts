@@ -46,14 +46,19 @@ export async function run(file: string, args: readonly string[], options: RunOpt
   }
 }
 
-/** Starts a long-lived process (a private redis-server) and hands back a way to stop it. */
+/**
+ * Starts a long-lived process (the private redis-server) detached from this one: it outlives
+ * us when other processes still use it, and a terminal's Ctrl-C does not reach it.
+ */
 export function spawnDaemon(file: string, args: readonly string[]): { pid: number | undefined; stop: () => Promise<void>; exited: Promise<number | undefined> } {
-  const child = execa(file, args, { reject: false, stdio: 'ignore', detached: false, cleanup: true });
+  const child = execa(file, args, { reject: false, stdio: 'ignore', detached: true, cleanup: false });
+  child.unref();
   const exited = child.then((r) => r.exitCode);
   return {
     pid: child.pid,
     exited,
     stop: async () => {
+      child.ref(); // keep this process alive until the daemon is gone
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;
     },

@@ -26,13 +26,19 @@ export class BlobStore {
   async get(sha256: string): Promise<Buffer> {
     const data = await this.redis.getBuffer(this.key(sha256));
     if (!data) {
-      throw new KfarmError('JOB_FAILED', `blob ${sha256.slice(0, 12)} is not in Redis (expired or evicted)`, {
+      throw new KfarmError('BLOB_MISSING', `blob ${sha256.slice(0, 12)} is not in Redis (expired, evicted, or lost in a restart)`, {
         hint: 'Run the build again; kfarm re-uploads what it needs.',
       });
     }
     const actual = createHash('sha256').update(data).digest('hex');
     if (actual !== sha256) throw new KfarmError('JOB_FAILED', `blob ${sha256.slice(0, 12)} is corrupt (sha256 ${actual.slice(0, 12)})`);
     return data;
+  }
+
+  /** Every blob a result refers to, by sha256: fetched at once, so Redis can go away after. */
+  async getAll(refs: readonly Artifact[]): Promise<Map<string, Buffer>> {
+    const entries = await Promise.all(refs.map(async (ref) => [ref.sha256, await this.get(ref.sha256)] as const));
+    return new Map(entries);
   }
 
   async has(sha256: string): Promise<boolean> {

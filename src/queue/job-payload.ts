@@ -63,3 +63,8 @@ export const kernelRecordSchema = z.object({
 });
 export type KernelRecord = z.infer<typeof kernelRecordSchema>;
 export type Artifact = z.infer<typeof artifactSchema>;
+
+/** Every blob a record refers to: its log, its make log and its module files. */
+export function recordArtifacts(record: KernelRecord): Artifact[] {
+  return [record.log, ...(record.makeLog ? [record.makeLog] : []), ...record.modules.flatMap((m) => (m.file ? [m.file] : []))];
+}

@@ -1,67 +1,216 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { KfarmError } from '../errors/kfarm-error.js';
+import { KfarmError, describeError } from '../errors/kfarm-error.js';
+import { isAlive } from '../process/pid.js';
 import { spawnDaemon } from '../process/run.js';
 import { settledWithin } from '../util/settled-within.js';
 import { closeConnection, connectChecked, type RedisTarget } from './redis-connection.js';
 
 /**
- * Without REDIS_URL, `kfarm build` runs its own redis-server on a unix socket in the state
- * directory (no TCP port, nothing to configure) and stops it when done. Its data file stays,
- * so finished jobs are cache hits for the next build.
+ * Without REDIS_URL, `kfarm build` runs a private redis-server on a unix socket in the state
+ * directory (no TCP port, nothing to configure). Its data file stays, so finished jobs are
+ * cache hits for the next build.
+ *
+ * Several builds may run at once on one state directory and share that server. Each holds a
+ * lease (a member of a sorted set scored by its expiry, renewed while it runs); the last one
+ * to leave shuts the server down. Leaving and joining are Lua scripts, so they are atomic:
+ * a build that joins while the last one leaves either keeps the server alive or sees it
+ * closing and starts a new one. A build killed with SIGKILL leaves a lease that expires, and
+ * a server nobody stops; the next build joins it and stops it when done.
  */
 export interface PrivateRedis {
   target: RedisTarget;
+  /** Gives up this build's lease; the last build out stops the server (saving its data). */
   stop(): Promise<void>;
 }
 
-export async function startPrivateRedis(stateDir: string, logger: Logger): Promise<PrivateRedis> {
+const LEASES = 'kfarm:private-redis:leases';
+const CLOSING = 'kfarm:private-redis:closing';
+const LEASE_TTL_MS = 30_000;
+const RENEW_MS = 10_000;
+const JOIN_DEADLINE_MS = 30_000;
+
+/** Joins unless the server is closing. KEYS: leases, closing. ARGV: lease id, expiry (ms). */
+const JOIN = `
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+return 1`;
+
+/** The process that started the server: a `closing` left in the data file is stale. */
+const FOUND = `
+redis.call('DEL', KEYS[2])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+return 1`;
+
+/** Leaves; returns 1 when no live lease is left, after marking the server closing. ARGV: lease id, now (ms). */
+const LEAVE = `
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+if redis.call('ZCARD', KEYS[1]) > 0 then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], '1')
+return 1`;
+
+export interface PrivateRedisOptions {
+  /** How often the lease is renewed and the server checked (restarted when it died). */
+  renewMs?: number;
+}
+
+export async function startPrivateRedis(stateDir: string, logger: Logger, options: PrivateRedisOptions = {}): Promise<PrivateRedis> {
   const dir = path.join(stateDir, 'redis');
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const socket = path.join(dir, 'redis.sock');
   const target: RedisTarget = { socket };
+  const leaseId = `${os.hostname()}:${process.pid}:${randomUUID()}`;
+  const expiry = () => String(Date.now() + LEASE_TTL_MS);
 
-  // Another kfarm build on this state dir already runs one: share it, leave it running.
-  const existing = await connectChecked(target, 500).catch(() => undefined);
-  if (existing) {
-    closeConnection(existing);
-    logger.info({ socket }, 'using the private Redis another kfarm process started');
-    return { target, stop: async () => undefined };
-  }
-  await rm(socket, { force: true });
+  /** Joins the running server, or starts one; waits out one that is shutting down. */
+  const join = async (): Promise<{ redis: Redis; pid: number | undefined }> => {
+    const deadline = Date.now() + JOIN_DEADLINE_MS;
+    for (;;) {
+      const existing = await connectChecked(target, 500).catch(() => undefined);
+      if (existing) {
+        if (await existing.eval(JOIN, 2, LEASES, CLOSING, leaseId, expiry()).catch(() => 0) === 1) {
+          logger.info({ socket }, 'sharing the private Redis another kfarm build started');
+          return { redis: existing, pid: await serverProcessId(existing) };
+        }
+        closeConnection(existing); // it is shutting down: wait for it to go, then start a new one
+      } else {
+        const started = await startUnderLock(dir, socket, target, logger, async (fresh) => {
+          await fresh.eval(FOUND, 2, LEASES, CLOSING, leaseId, expiry());
+        });
+        if (started) return { redis: started, pid: await serverProcessId(started) };
+      }
+      if (Date.now() > deadline) {
+        throw new KfarmError('REDIS_START_FAILED', `could not start or join the private redis-server on ${socket}`, {
+          hint: `Another kfarm process may be stuck starting or stopping it. Its log: ${path.join(dir, 'redis.log')}. Or set REDIS_URL to use a running Redis.`,
+        });
+      }
+      await sleep(200);
+    }
+  };
 
-  const daemon = spawnDaemon('redis-server', [
-    '--port', '0',
-    '--unixsocket', socket,
-    '--unixsocketperm', '700',
-    '--dir', dir,
-    '--dbfilename', 'dump.rdb',
-    '--save', '60 1',
-    '--appendonly', 'no',
-    '--daemonize', 'no',
-    '--loglevel', 'warning',
-    '--logfile', path.join(dir, 'redis.log'),
-  ]);
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const redis = await connectChecked(target, 500).catch(() => undefined);
-    if (redis) {
-      closeConnection(redis);
-      break;
-    }
-    const exited = await settledWithin(daemon.exited, 100);
-    if (exited || Date.now() > deadline) {
-      await daemon.stop();
-      throw new KfarmError('REDIS_START_FAILED', `could not start a private redis-server on ${socket}`, {
-        hint: `Is redis-server installed (\`sudo bash scripts/setup.sh\` installs it)? Its log: ${path.join(dir, 'redis.log')}. Or set REDIS_URL to use a running Redis.`,
-      });
-    }
-  }
-  logger.info({ socket, pid: daemon.pid }, 'private Redis started');
+  let server = await join();
+  // Each tick renews the lease (re-adding it if it was pruned while this process was paused).
+  // A server that died (killed, OOM) is started again from its data file; BullMQ reconnects
+  // and the coordinator re-submits the jobs the restart lost.
+  let ticking: Promise<void> | undefined;
+  const tick = async () => {
+    const joined = await server.redis.eval(JOIN, 2, LEASES, CLOSING, leaseId, expiry()).catch(() => 0);
+    if (joined === 1) return;
+    logger.warn({ socket }, 'the private Redis went away; starting it again');
+    closeConnection(server.redis);
+    server = await join();
+  };
+  const renew = setInterval(() => {
+    ticking ??= tick()
+      .catch((err) => logger.error({ err: describeError(err) }, 'could not restart the private Redis'))
+      .finally(() => (ticking = undefined));
+  }, options.renewMs ?? RENEW_MS);
+  renew.unref();
+
   return {
     target,
-    // SIGTERM makes redis-server save its data file and exit.
-    stop: () => daemon.stop(),
+    stop: async () => {
+      clearInterval(renew);
+      await ticking;
+      const { redis, pid } = server;
+      const last = await redis.eval(LEAVE, 2, LEASES, CLOSING, leaseId, String(Date.now())).catch(() => 0);
+      if (last !== 1) {
+        closeConnection(redis);
+        logger.info({ socket }, 'left the private Redis running for the other kfarm builds using it');
+        return;
+      }
+      // SHUTDOWN SAVE writes the data file, removes the socket and exits; the reply never comes.
+      await settledWithin(redis.call('SHUTDOWN', 'SAVE'), 10_000);
+      closeConnection(redis);
+      await waitForExit(pid, 15_000);
+      logger.info({ socket, pid }, 'private Redis stopped');
+    },
   };
+}
+
+/**
+ * Starts the server unless another process is doing so right now: an exclusive lock file
+ * (O_EXCL) holding the starter's pid, removed when it is done or found dead. Returns the
+ * connection, after `found` ran on it, or undefined when the caller should retry joining.
+ */
+async function startUnderLock(
+  dir: string,
+  socket: string,
+  target: RedisTarget,
+  logger: Logger,
+  found: (redis: Redis) => Promise<void>,
+): Promise<Redis | undefined> {
+  const lockPath = path.join(dir, 'start.lock');
+  const lock = await open(lockPath, 'wx', 0o600).catch(async (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST') throw err;
+    const holder = Number((await readFile(lockPath, 'utf8').catch(() => '')).trim());
+    if (!holder || !isAlive(holder)) await rm(lockPath, { force: true }); // a starter that died
+    return undefined;
+  });
+  if (!lock) return undefined;
+  try {
+    await lock.writeFile(String(process.pid));
+    // Started by someone else between our probe and the lock: join it instead.
+    const running = await connectChecked(target, 500).catch(() => undefined);
+    if (running) {
+      closeConnection(running);
+      return undefined;
+    }
+    await rm(socket, { force: true });
+    const daemon = spawnDaemon('redis-server', [
+      '--port', '0',
+      '--unixsocket', socket,
+      '--unixsocketperm', '700',
+      '--dir', dir,
+      '--dbfilename', 'dump.rdb',
+      '--save', '60 1',
+      '--appendonly', 'no',
+      '--daemonize', 'no',
+      '--loglevel', 'warning',
+      '--logfile', path.join(dir, 'redis.log'),
+    ]);
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const redis = await connectChecked(target, 500).catch(() => undefined);
+      if (redis) {
+        await found(redis);
+        logger.info({ socket, pid: daemon.pid }, 'private Redis started');
+        return redis;
+      }
+      const exited = await settledWithin(daemon.exited, 100);
+      if (exited || Date.now() > deadline) {
+        await daemon.stop();
+        throw new KfarmError('REDIS_START_FAILED', `could not start a private redis-server on ${socket}`, {
+          hint: `Is redis-server installed (\`sudo bash scripts/setup.sh\` installs it)? Its log: ${path.join(dir, 'redis.log')}. Or set REDIS_URL to use a running Redis.`,
+        });
+      }
+    }
+  } finally {
+    await lock.close();
+    await rm(lockPath, { force: true });
+  }
+}
+
+async function serverProcessId(redis: Redis): Promise<number | undefined> {
+  const info = await redis.info('server').catch((err) => {
+    throw new KfarmError('REDIS_UNREACHABLE', `the private Redis went away: ${describeError(err)}`, { cause: err });
+  });
+  const pid = Number(/process_id:(\d+)/.exec(info)?.[1]);
+  return pid || undefined;
+}
+
+/** The server may have been started by another process, so its exit is watched by pid. */
+async function waitForExit(pid: number | undefined, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (pid && isAlive(pid) && Date.now() < deadline) await sleep(50);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -5,6 +5,7 @@ import { LABEL_KERNELS } from '../images/catalog.js';
 import type { BlobStore } from '../queue/blob-store.js';
 import type { Processor } from '../queue/build-queue.js';
 import type { KernelRecord } from '../queue/job-payload.js';
+import { isAlive } from '../process/pid.js';
 import { runInContainer } from './run-in-container.js';
 
 export interface WorkerDeps {
@@ -110,13 +111,4 @@ export async function reapOrphans(runtime: ContainerRuntime, hostname: string, l
   }
   if (removed) logger.warn({ removed }, 'removed build containers left by a dead kfarm process');
   return removed;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

@@ -1,8 +1,9 @@
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DockerRuntime } from '../../src/executor/docker-runtime.js';
 import { listKfarmImages } from '../../src/images/catalog.js';
+import { closeConnection, connectChecked } from '../../src/queue/redis-connection.js';
 import type { BuildReport } from '../../src/report/report.js';
 import { example, fixture, isolatedEnv, kfarm, kfarmProcess, tempDir } from '../helpers/kfarm-cli.js';
 
@@ -50,6 +51,49 @@ describe('kernels that fail or are excluded', () => {
     expect(first61 && last612).toBeTruthy();
     // 6.12 sleeps 8 s more: a 6.1 kernel's "built" line must come out seconds before it.
     expect((last612?.at ?? 0) - (first61?.at ?? 0)).toBeGreaterThan(4000);
+  });
+
+  it('two builds at once on one state dir share its private Redis; the one that started it does not stop it under the other', async () => {
+    const env = await isolatedEnv('twobuilds');
+    const socket = path.join(env.KFARM_STATE_DIR ?? '', 'redis', 'redis.sock');
+    const [outA, outB] = [await tempDir('two-a'), await tempDir('two-b')];
+    // A: quick, starts the server. B: joins it and is still building (6.12 sleeps) when A is done.
+    const quick = kfarmProcess(['build', example('hello'), '--out', outA, '--kernels', kernels[0] ?? 'none'], env);
+    for (let i = 0; i < 200 && !(await access(socket).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 50));
+    const slow = kfarmProcess(['build', fixture('slow-on-612'), '--out', outB, '--concurrency', String(kernels.length)], env);
+    const endedA = await quick;
+    expect(endedA.exitCode, String(endedA.all)).toBe(0);
+    const endedB = await slow;
+    expect(endedB.exitCode, String(endedB.all)).toBe(0);
+    expect((await readReport(outB)).summary.built).toBe(kernels.length);
+    // The last one out stopped it: no socket (and so no server) is left in the state dir.
+    await expect(access(socket)).rejects.toThrow();
+  });
+
+  it('the private Redis killed mid-build is started again; results already in hand are kept; the build finishes', async () => {
+    const env = await isolatedEnv('redis-killed');
+    const out = await tempDir('redis-killed');
+    const proc = kfarmProcess(['build', fixture('slow-on-612'), '--out', out, '--concurrency', String(kernels.length)], env);
+    let killed: Promise<number> | undefined;
+    proc.stderr?.on('data', (chunk: Buffer) => {
+      // Once a 6.1 kernel is built (its module is in Redis) and 6.12 still compiles: SIGKILL the server.
+      if (!killed && /^\[\d+\/\d+\] 6\.1\..*: built/m.test(chunk.toString('utf8'))) {
+        killed = (async () => {
+          const redis = await connectChecked({ socket: path.join(env.KFARM_STATE_DIR ?? '', 'redis', 'redis.sock') });
+          const pid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]);
+          closeConnection(redis);
+          process.kill(pid, 'SIGKILL');
+          return pid;
+        })();
+      }
+    });
+    const ended = await proc;
+    expect(await killed).toBeGreaterThan(0);
+    expect(String(ended.all)).toContain('the private Redis went away; starting it again');
+    expect(ended.exitCode, String(ended.all)).toBe(0);
+    const report = await readReport(out);
+    expect(report.summary.built).toBe(kernels.length);
+    for (const k of report.kernels) expect(k.tarball).toBeTruthy();
   });
 
   it('BUILD_EXCLUSIVE_KERNEL excludes non-matching kernels, and that is a success', async () => {
