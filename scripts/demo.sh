@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # First run: prepare the machine (scripts/setup.sh), then build the example module for the
 # kernels of the debian-12 image.
-#   sudo bash scripts/demo.sh [out-dir]      (default out-dir: dist)
+#   bash scripts/demo.sh [out-dir]      (default out-dir: dist)
 set -euo pipefail
 
 source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib/as-root.sh"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepare the machine (scripts/setup.sh), then run the test suite. Arguments go to vitest:
-#   sudo bash scripts/test.sh                 everything
-#   sudo bash scripts/test.sh test/unit       one folder
+#   bash scripts/test.sh                 everything
+#   bash scripts/test.sh test/unit       one folder
 set -euo pipefail
 
 source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib/as-root.sh"

@@ -19,7 +19,7 @@ export class DockerRuntime implements ContainerRuntime {
       const where = process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
       throw new KfarmError('DOCKER_UNREACHABLE', `cannot reach the Docker engine at ${where}: ${describeError(err)}`, {
         cause: err,
-        hint: 'Start it (`sudo systemctl start docker`, or `sudo dockerd &` where there is no systemd), or run `sudo bash scripts/setup.sh`, which installs and starts it. Set DOCKER_HOST to use another engine.',
+        hint: 'Start it (`systemctl start docker`, or `dockerd &` where there is no systemd, as root), or run `bash scripts/setup.sh`, which installs and starts it. Set DOCKER_HOST to use another engine.',
       });
     }
   }

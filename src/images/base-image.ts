@@ -32,7 +32,7 @@ export async function ensureBaseImage(runtime: ContainerRuntime, logger: Logger,
     await run('debootstrap', ['--variant=minbase', 'bookworm', dir, mirror], { timeoutMs: 30 * 60_000 }).catch((err) => {
       throw new KfarmError('IMAGE_BUILD_FAILED', `debootstrap failed: ${describeError(err)}`, {
         cause: err,
-        hint: 'debootstrap needs root and the debootstrap package (`sudo bash scripts/setup.sh` installs it), or pass --base-image with a bookworm image you have.',
+        hint: 'debootstrap needs root and the debootstrap package (`bash scripts/setup.sh` installs it), or pass --base-image with a bookworm image you have.',
       });
     });
     const tar = runStream('tar', ['-C', dir, '-c', '.']);

@@ -187,7 +187,7 @@ async function startUnderLock(
       if (exited || Date.now() > deadline) {
         await daemon.stop();
         throw new KfarmError('REDIS_START_FAILED', `could not start a private redis-server on ${socket}`, {
-          hint: `Is redis-server installed (\`sudo bash scripts/setup.sh\` installs it)? Its log: ${path.join(dir, 'redis.log')}. Or set REDIS_URL to use a running Redis.`,
+          hint: `Is redis-server installed (\`bash scripts/setup.sh\` installs it)? Its log: ${path.join(dir, 'redis.log')}. Or set REDIS_URL to use a running Redis.`,
         });
       }
     }

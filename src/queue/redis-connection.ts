@@ -41,7 +41,7 @@ export async function connectChecked(target: RedisTarget, timeoutMs = 5000): Pro
       cause: err,
       hint: 'url' in target
         ? 'Check REDIS_URL and that the server is running (`redis-server --port 6379 --protected-mode no`), or unset REDIS_URL to let kfarm start a private Redis.'
-        : 'Is redis-server installed? `sudo bash scripts/setup.sh` installs it.',
+        : 'Is redis-server installed? `bash scripts/setup.sh` installs it.',
     });
   }
 }
