@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
@@ -150,7 +150,9 @@ async function startUnderLock(
   const lock = await open(lockPath, 'wx', 0o600).catch(async (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EEXIST') throw err;
     const holder = Number((await readFile(lockPath, 'utf8').catch(() => '')).trim());
-    if (!holder || !isAlive(holder)) await rm(lockPath, { force: true }); // a starter that died
+    // No pid yet: its owner is between creating and writing it, unless that was long ago.
+    const age = Date.now() - ((await stat(lockPath).catch(() => undefined))?.mtimeMs ?? Date.now());
+    if (holder ? !isAlive(holder) : age > 10_000) await rm(lockPath, { force: true }); // a starter that died
     return undefined;
   });
   if (!lock) return undefined;

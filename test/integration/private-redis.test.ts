@@ -1,4 +1,5 @@
-import { access } from 'node:fs/promises';
+import { access, mkdir, writeFile } from 'node:fs/promises';
+import { execa } from 'execa';
 import path from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
@@ -101,5 +102,18 @@ describe('the private Redis shared by concurrent builds', () => {
     closeConnection(again);
     await session.stop();
     expect(isAlive(revived ?? 0)).toBe(false);
+  });
+
+  it('a start lock left by a starter that died does not block the next build', async () => {
+    const state = await tempDir('stale-lock');
+    const child = execa('true');
+    await child;
+    const gone = { pid: child.pid };
+    await mkdir(path.join(state, 'redis'), { recursive: true });
+    await writeFile(path.join(state, 'redis', 'start.lock'), String(gone.pid));
+    const session = await startPrivateRedis(state, logger);
+    expect(await reachable(session.target)).toBe(true);
+    await session.stop();
+    expect(await exists(path.join(state, 'redis', 'start.lock'))).toBe(false);
   });
 });
