@@ -6,7 +6,7 @@
  * Baseline: Debian's dkms 3.0.10 in one container built from the debian-12 image, `dkms build
  * -k <kernel>` for each kernel one after the other (only the builds are timed, not the
  * container start). kfarm: the whole `kfarm build --no-cache` wall time through the CLI
- * (private Redis, inspection, one container per kernel, packing). Medians of N runs.
+ * (private Redis, one container per kernel, packing). Medians of N runs.
  * This is not a test: it prints numbers and never fails on them.
  */
 import { readFile, readdir } from 'node:fs/promises';

@@ -45,7 +45,7 @@ export function progressPrinter(write: (line: string) => void): (event: BuildEve
         break;
       case 'plan':
         total = event.targets.length;
-        write(`building ${event.module} ${event.version} for ${total} kernel(s) via ${event.where}`);
+        write(`building ${event.source} for ${total} kernel(s) via ${event.where}`);
         break;
       case 'kernel':
         if (event.state !== 'queued') write(`[${done}/${total}] ${event.kernel}: ${event.state}${event.detail ? ` (${event.detail})` : ''}`);

@@ -16,6 +16,7 @@ import { packSource, type SourceArchive } from '../source/source-archive.js';
 import { toolVersion } from '../version.js';
 import { farmCatalog } from './farm-catalog.js';
 import { openFarmSession, type FarmSession } from './farm-session.js';
+import { settleIdentity, type ModuleIdentity } from './module-identity.js';
 import { packageOutputs } from './package-outputs.js';
 
 export interface BuildRequest {
@@ -32,7 +33,7 @@ export interface BuildRequest {
 
 export type BuildEvent =
   | { type: 'note' | 'warning'; text: string }
-  | { type: 'plan'; module: string; version: string; targets: KernelTarget[]; where: string }
+  | { type: 'plan'; source: string; targets: KernelTarget[]; where: string }
   | { type: 'kernel'; kernel: string; state: 'queued' | 'running' | 'retrying'; detail?: string }
   | { type: 'kernel-done'; kernel: string; record: KernelRecord; cached: boolean };
 
@@ -45,9 +46,10 @@ export interface BuildDeps {
 }
 
 /**
- * `kfarm build`: pack the source, read dkms.conf (in a container, like every build), fan
- * out one job per kernel, collect, package, report. Compile failures are in the report, not
- * thrown; bad input and a broken environment throw KfarmError before any work is queued.
+ * `kfarm build`: pack the source, fan out one job per kernel (each evaluates dkms.conf in its
+ * container, as DKMS does per kernel), collect, settle the module's name and version, package,
+ * report. Compile failures are in the report, not thrown; a broken environment throws
+ * KfarmError before any work is queued, and a dkms.conf no kernel can use after.
  */
 export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<BuildReport> {
   const startedAt = new Date();
@@ -65,14 +67,14 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
     const targets = selectKernels(request.kernels ?? 'all', kernelTargets(catalog.images));
     const sourceBlob = await session.blobs.put(source.tar);
     deps.logger.info({ source: source.dir, sha256: sourceBlob.sha256, files: source.files }, 'source uploaded');
-    const identity = await inspect(session, source, targets[0] as KernelTarget, request, deps);
-    for (const warning of identity.warnings) deps.onEvent({ type: 'warning', text: warning });
-    deps.onEvent({ type: 'plan', module: identity.name, version: identity.version, targets, where: session.where });
+    deps.onEvent({ type: 'plan', source: request.sourceDir, targets, where: session.where });
 
-    const buildId = `${identity.name}-${Date.now().toString(36)}`;
-    const payloads = targets.map((t) => payloadFor('build', source, t, request.options, buildId, identity));
-    const results = await runJobs(session, payloads, request.noCache, deps, sourceBlobAgain(session, source));
+    const buildId = `${path.basename(source.dir)}-${Date.now().toString(36)}`;
+    const payloads = targets.map((t) => payloadFor(source, t, request.options, buildId));
+    const ran = await runJobs(session, payloads, request.noCache, deps, sourceBlobAgain(session, source));
     if (deps.signal.aborted) throw new KfarmError('INTERRUPTED', 'build interrupted; its containers were removed');
+    const { identity, results, warnings } = moduleOf(ran, request.sourceDir, source);
+    for (const warning of warnings) deps.onEvent({ type: 'warning', text: warning });
 
     const outputs = await packageOutputs({
       outDir,
@@ -90,7 +92,7 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
       outDir,
       results: outputs.results,
       fullTarball: outputs.fullTarball,
-      warnings: identity.warnings,
+      warnings,
     });
     await mkdir(outDir, { recursive: true });
     await writeFile(path.join(outDir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
@@ -100,46 +102,37 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
   }
 }
 
-async function inspect(
-  session: FarmSession,
-  source: SourceArchive,
-  target: KernelTarget,
-  request: BuildRequest,
-  deps: BuildDeps,
-): Promise<{ name: string; version: string; warnings: string[] }> {
-  const payload = payloadFor('inspect', source, target, request.options, 'inspect', undefined);
-  const [result] = await runJobs(session, [payload], request.noCache, deps, sourceBlobAgain(session, source), false);
-  const record = result?.record;
-  if (!record || record.verdict === 'failed') {
-    const why = record?.message ?? 'the inspection job failed';
-    const log = result?.files.get(record?.log.sha256 ?? '')?.toString('utf8').trim().split('\n').slice(-8).join('\n') ?? '';
-    throw new KfarmError('DKMS_CONF_INVALID', `dkms.conf in ${request.sourceDir} is not usable: ${why}`, {
-      context: { source: source.dir, kernel: target.kernel },
+/**
+ * Who the module is, from what dkms.conf said on each kernel. A dkms.conf that no kernel
+ * could use is bad input (exit 2, nothing built); one that fails on some kernels only is
+ * those kernels' verdict.
+ */
+function moduleOf(ran: JobResult[], sourceDir: string, source: SourceArchive): { identity: ModuleIdentity; results: JobResult[]; warnings: string[] } {
+  const first = ran[0];
+  if (first && ran.every((r) => r.record.verdict === 'failed' && r.record.reason === 'bad-conf')) {
+    const log = first.files.get(first.record.log.sha256)?.toString('utf8').trim().split('\n').slice(-8).join('\n') ?? '';
+    throw new KfarmError('DKMS_CONF_INVALID', `dkms.conf in ${sourceDir} is not usable: ${first.record.message ?? 'it could not be evaluated'}`, {
+      context: { source: source.dir, kernel: first.record.kernel },
       hint: `Fix dkms.conf; DKMS needs PACKAGE_NAME, PACKAGE_VERSION and DEST_MODULE_LOCATION[i] for every module.${log ? `\nWhat evaluating it printed:\n${log}` : ''}`,
     });
   }
-  if (!record.packageName || !record.packageVersion) throw new KfarmError('DKMS_CONF_INVALID', 'dkms.conf gave no name or version');
-  return { name: record.packageName, version: record.packageVersion, warnings: record.warnings ?? [] };
+  const settled = settleIdentity(ran);
+  const warnings = [...new Set(ran.flatMap((r) => r.record.warnings ?? []))];
+  if (settled.identity) return { identity: settled.identity, results: settled.results, warnings };
+  // Every kernel ended before dkms.conf gave a name (the farm could not run the jobs).
+  warnings.push('no kernel got as far as reading the name and version from dkms.conf: the report is named after the source directory');
+  return { identity: { name: path.basename(source.dir), version: 'unknown' }, results: settled.results, warnings };
 }
 
-function payloadFor(
-  action: JobPayload['action'],
-  source: SourceArchive,
-  target: KernelTarget,
-  options: BuildOptions,
-  buildId: string,
-  identity: { name: string; version: string } | undefined,
-): JobPayload {
+function payloadFor(source: SourceArchive, target: KernelTarget, options: BuildOptions, buildId: string): JobPayload {
   return {
     schemaVersion: 1,
-    action,
     sourceSha256: source.sha256,
     kernel: target.kernel,
     arch: target.arch,
     image: target.image,
     imageRef: target.imageRef,
     imageId: target.imageId,
-    ...(identity ? { packageName: identity.name, packageVersion: identity.version } : {}),
     driverSha256: driverScript().sha256,
     options,
     buildId,
@@ -167,7 +160,6 @@ async function runJobs(
   noCache: boolean,
   deps: BuildDeps,
   reupload: () => Promise<void>,
-  announce = true,
 ): Promise<JobResult[]> {
   const reuse = async (record: KernelRecord) =>
     !noCache && (await Promise.all(recordArtifacts(record).map((a) => session.blobs.has(a.sha256)))).every(Boolean);
@@ -175,7 +167,6 @@ async function runJobs(
   const byJob = new Map(submitted.map((s) => [s.jobId, s.payload]));
   const onUpdate = (u: JobUpdate) => {
     const kernel = byJob.get(u.jobId)?.kernel ?? u.jobId;
-    if (!announce) return;
     if (u.kind === 'active') deps.onEvent({ type: 'kernel', kernel, state: 'running' });
     else if (u.kind === 'progress') deps.onEvent({ type: 'kernel', kernel, state: 'running', detail: u.phase });
     else deps.onEvent({ type: 'kernel', kernel, state: 'retrying', detail: u.error });
@@ -201,13 +192,13 @@ async function runJobs(
   const finished = new Set<string>();
   const done = (jobId: string, payload: JobPayload, result: JobResult) => {
     results.set(jobId, result);
-    if (announce) deps.onEvent({ type: 'kernel-done', kernel: payload.kernel, record: result.record, cached: result.cached });
+    deps.onEvent({ type: 'kernel-done', kernel: payload.kernel, record: result.record, cached: result.cached });
   };
   for (const s of submitted) {
     if (s.cached) {
       finished.add(s.jobId);
       done(s.jobId, s.payload, await settle(s.payload, { jobId: s.jobId, record: s.cached, cached: true }, true));
-    } else if (announce) deps.onEvent({ type: 'kernel', kernel: s.payload.kernel, state: 'queued' });
+    } else deps.onEvent({ type: 'kernel', kernel: s.payload.kernel, state: 'queued' });
   }
   const pending = submitted.filter((s) => !s.cached).map((s) => s.jobId);
   if (pending.length > 0 && session.distributed && (await session.queue.workerCount()) === 0) {
@@ -240,7 +231,6 @@ async function failedRecord(session: FarmSession, payload: JobPayload, error: st
   const log = await session.blobs.put(Buffer.from(`[kfarm] the job failed on the farm: ${error}\n`));
   return {
     schemaVersion: 1,
-    action: payload.action,
     kernel: payload.kernel,
     arch: payload.arch,
     image: payload.image,

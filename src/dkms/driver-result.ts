@@ -37,7 +37,7 @@ export interface ModuleSpec {
 }
 
 export interface DriverResult {
-  verdict: Verdict | 'inspected' | undefined;
+  verdict: Verdict | undefined;
   reason: Reason | undefined;
   message: string | undefined;
   packageName: string | undefined;
@@ -71,7 +71,7 @@ export function parseDriverResult(text: string): DriverResult {
     const value = values.join('\t');
     switch (key) {
       case 'verdict':
-        if (value === 'built' || value === 'excluded' || value === 'failed' || value === 'inspected') result.verdict = value;
+        if (value === 'built' || value === 'excluded' || value === 'failed') result.verdict = value;
         break;
       case 'reason':
         result.reason = REASONS.has(value) ? (value as Reason) : 'driver-error';

@@ -3,19 +3,19 @@
 # Debian's dkms 3.0.10 does it (read_conf, prepare_build, actual_build), and writes its
 # findings for the worker to collect.
 #
-#   driver.sh inspect <kernelver> <arch>                evaluate dkms.conf only
-#   driver.sh build   <kernelver> <arch> <name> <ver>   evaluate, then build
+#   driver.sh build <kernelver> <arch>      evaluate dkms.conf, then build
 #
 # In:  /kfarm/source   the module source with its dkms.conf
 # Out: /kfarm/out/result       tab-separated facts, one per line (parsed by driver-result.ts)
 #      /kfarm/out/tree/        what dkms keeps in $dkms_tree/<m>/<v>/<k>/<a>: module/, log/
 # The build log goes to stdout; the worker streams it to logs/<kernel>.log.
 #
-# Exit status: 0 built (or inspected), 77 excluded by BUILD_EXCLUSIVE_*, anything else failed.
+# Exit status: 0 built, 77 excluded by BUILD_EXCLUSIVE_*, anything else failed.
 # Deliberately no `set -e`: dkms.conf and the module's scripts are sourced/run as dkms does,
 # and dkms ignores the status of PRE_BUILD and POST_BUILD.
 
-readonly action="$1" kernelver_arg="$2" arch_arg="$3" name_arg="${4:-}" version_arg="${5:-}"
+readonly action="$1" kernelver_arg="$2" arch_arg="$3"
+[[ $action = build ]] || { echo "usage: driver.sh build <kernelver> <arch>" >&2; exit 2; }
 readonly src_dir=/kfarm/source out_dir=/kfarm/out
 readonly result_file="$out_dir/result"
 
@@ -35,7 +35,7 @@ finish() { # finish VERDICT REASON MESSAGE
     [[ $2 ]] && fact reason "$2"
     [[ $3 ]] && fact message "$3"
     case "$1" in
-        built|inspected) exit 0 ;;
+        built) exit 0 ;;
         excluded) exit 77 ;;
         *) exit 1 ;;
     esac
@@ -60,8 +60,8 @@ kernelver="$kernelver_arg"
 arch="$arch_arg"
 kernel_source_dir="/lib/modules/$kernelver/build"
 kernel_config="$kernel_source_dir/.config"
-module="$name_arg"
-module_version="$version_arg"
+module=""
+module_version=""
 
 distro_version() {
     if [[ -r /etc/os-release ]]; then
@@ -253,19 +253,27 @@ if ! syntax=$(bash -n "$src_dir/dkms.conf" 2>&1); then
     say "warning: $syntax"
     fact warning "dkms.conf has a bash syntax error; DKMS ignores the rest of the file from there: ${syntax//$'\n'/; }"
 fi
-read_conf
-if ((${#conf_errors[@]})); then
-    for e in "${conf_errors[@]}"; do say "dkms.conf: Error! $e"; done
-    report_conf
-    finish failed bad-conf "${conf_errors[0]}"
-fi
+# Twice, as dkms does: `dkms add <dir>` reads the name and version with $module unset, then
+# `dkms build -m <name> -v <version>` sources the file again with them set.
+conf_pass() {
+    conf_errors=()
+    read_conf
+    if ((${#conf_errors[@]})); then
+        for e in "${conf_errors[@]}"; do say "dkms.conf: Error! $e"; done
+        report_conf
+        finish failed bad-conf "${conf_errors[0]}"
+    fi
+}
+conf_pass
+module="$package_name"
+module_version="$package_version"
+conf_pass
 report_conf
-[[ $action = inspect ]] && finish inspected "" ""
+if [[ $package_name != "$module" || $package_version != "$module_version" ]]; then
+    finish failed bad-conf "dkms.conf says $package_name/$package_version once \$module is set, $module/$module_version before: the name and version must not depend on \$module"
+fi
 
 # --- build (dkms prepare_build + actual_build) ---
-if [[ $package_name != "$module" || $package_version != "$module_version" ]]; then
-    finish failed bad-conf "dkms.conf now says $package_name/$package_version, it said $module/$module_version when inspected: the name and version must not depend on the kernel"
-fi
 [[ $exclusion ]] && { say "excluded: $exclusion"; finish excluded build-exclusive "$exclusion"; }
 [[ -d $kernel_source_dir/include ]] || \
     finish failed missing-headers "no kernel headers at $kernel_source_dir in this image"

@@ -67,7 +67,7 @@ export class BuildQueue {
         return { jobId, cached: undefined }; // queued or running for someone else: share it
       }
     }
-    await this.queue.add(payload.action, payload, {
+    await this.queue.add('build', payload, {
       jobId,
       // Infrastructure errors (an engine restarting, a lost connection) get 2+4+8+16 s to pass.
       attempts: 5,

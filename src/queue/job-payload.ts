@@ -7,16 +7,12 @@ import { buildOptionsSchema } from '../config/build-options.js';
  */
 export const jobPayloadSchema = z.object({
   schemaVersion: z.literal(1),
-  /** inspect: evaluate dkms.conf only; build: compile for the kernel */
-  action: z.enum(['inspect', 'build']),
   sourceSha256: z.string().regex(/^[0-9a-f]{64}$/),
   kernel: z.string().min(1),
   arch: z.string().min(1),
   image: z.string().min(1),
   imageRef: z.string().min(1),
   imageId: z.string().min(1),
-  packageName: z.string().optional(),
-  packageVersion: z.string().optional(),
   driverSha256: z.string(),
   options: buildOptionsSchema,
   /** the coordinator run that asked; labels containers, never part of the job id */
@@ -28,14 +24,14 @@ const artifactSchema = z.object({ sha256: z.string(), size: z.number() });
 
 export const kernelRecordSchema = z.object({
   schemaVersion: z.literal(1),
-  action: z.enum(['inspect', 'build']),
   kernel: z.string(),
   arch: z.string(),
   image: z.string(),
-  verdict: z.enum(['built', 'excluded', 'failed', 'inspected']),
+  verdict: z.enum(['built', 'excluded', 'failed']),
   reason: z.string().optional(),
   message: z.string().optional(),
   firstError: z.string().optional(),
+  /** what dkms.conf said for this kernel; absent when the build ended before reading it */
   packageName: z.string().optional(),
   packageVersion: z.string().optional(),
   modules: z.array(

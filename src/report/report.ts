@@ -78,12 +78,11 @@ export function buildReport(input: {
   const rel = (p: string) => (p.startsWith(`${input.outDir}/`) ? p.slice(input.outDir.length + 1) : p);
   const artifact = (f: WrittenFile): ArtifactReport => ({ path: rel(f.path), sha256: f.sha256, size: f.size });
   const kernels = input.results.map(({ record, cached, logPath, tarball }): KernelReport => {
-    const verdict = record.verdict === 'inspected' ? 'failed' : record.verdict;
     return {
       kernel: record.kernel,
       arch: record.arch,
       image: record.image,
-      verdict,
+      verdict: record.verdict,
       ...(record.reason ? { reason: record.reason } : {}),
       ...(record.message ? { message: record.message } : {}),
       ...(record.firstError ? { firstError: record.firstError } : {}),
@@ -94,7 +93,7 @@ export function buildReport(input: {
       log: rel(logPath),
       logTruncated: record.logTruncated,
       modules:
-        verdict === 'built'
+        record.verdict === 'built'
           ? record.modules.map((m) => ({
               name: m.destName,
               builtName: m.builtName,

@@ -24,7 +24,7 @@ export const LABEL_PID = 'kfarm.pid';
 /** Turns one queue job into one container run and stores what came out as blobs. */
 export function buildProcessor(deps: WorkerDeps): Processor {
   return async (payload, job) => {
-    const logger = deps.logger.child({ job: job.id.slice(0, 12), kernel: payload.kernel, image: payload.image, action: payload.action, attempt: job.attempt });
+    const logger = deps.logger.child({ job: job.id.slice(0, 12), kernel: payload.kernel, image: payload.image, attempt: job.attempt });
     const image = await deps.runtime.inspectImage(payload.imageRef);
     if (!image) {
       throw new KfarmError('IMAGE_NOT_FOUND', `image ${payload.imageRef} is not on worker ${deps.hostname}`, {
@@ -42,7 +42,7 @@ export function buildProcessor(deps: WorkerDeps): Processor {
     }
     await job.progress('fetching source');
     const source = await deps.blobs.get(payload.sourceSha256);
-    await job.progress(payload.action === 'inspect' ? 'reading dkms.conf' : 'compiling');
+    await job.progress('compiling');
     logger.info('container starting');
     const out = await runInContainer(
       {
@@ -72,7 +72,6 @@ export function buildProcessor(deps: WorkerDeps): Processor {
     );
     const record: KernelRecord = {
       schemaVersion: 1,
-      action: payload.action,
       kernel: payload.kernel,
       arch: payload.arch,
       image: payload.image,

@@ -13,7 +13,7 @@ const BUILD_USER = 65534;
 
 export interface ContainerBuildOutput {
   driver: DriverResult;
-  verdict: 'built' | 'excluded' | 'failed' | 'inspected';
+  verdict: 'built' | 'excluded' | 'failed';
   reason: Reason | undefined;
   message: string | undefined;
   firstError: string | undefined;
@@ -46,10 +46,7 @@ export async function runInContainer(ctx: RunContext, payload: JobPayload, sourc
     { path: 'kfarm/driver.sh', type: 'file', mode: 0o755, data: driverScript().script, uid: BUILD_USER, gid: BUILD_USER },
     { path: 'kfarm/source', type: 'directory', mode: 0o755, uid: BUILD_USER, gid: BUILD_USER },
   ];
-  const driverArgs =
-    payload.action === 'inspect'
-      ? ['inspect', payload.kernel, payload.arch]
-      : ['build', payload.kernel, payload.arch, payload.packageName ?? '', payload.packageVersion ?? ''];
+  const driverArgs = ['build', payload.kernel, payload.arch];
   // A dead man's switch: the worker kills the build at the timeout, but a worker that dies
   // (SIGKILL, a lost host) cannot; then the container ends itself a little later.
   const selfDeadline = options.timeoutSec + Math.min(60, options.timeoutSec);

@@ -107,6 +107,22 @@ describe('kernels that fail or are excluded', () => {
     }
   });
 
+  it('a dkms.conf whose version depends on the kernel: the majority version is built, the other kernels fail bad-conf', async () => {
+    const out = await tempDir('verbykernel');
+    const result = await kfarm(['build', fixture('version-by-kernel'), '--out', out], await isolatedEnv('verbykernel'));
+    expect(result.exitCode, result.stderr).toBe(1);
+    const report = await readReport(out);
+    expect(report.version).toBe('1.0');
+    for (const k of report.kernels) {
+      if (k.kernel.startsWith('6.12.')) {
+        expect(k.verdict).toBe('failed');
+        expect(k.reason).toBe('bad-conf');
+        expect(k.firstError).toContain('verbykernel/2.0 on this kernel but verbykernel/1.0');
+        expect(k.tarball).toBeUndefined();
+      } else expect(k.verdict).toBe('built');
+    }
+  });
+
   it('a Makefile that hangs is killed at the timeout: verdict failed, reason timeout, no container left', async () => {
     const out = await tempDir('hang');
     const kernel = kernels[0] ?? 'none';
