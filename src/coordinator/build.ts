@@ -71,7 +71,9 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
 
     const buildId = `${path.basename(source.dir)}-${Date.now().toString(36)}`;
     const payloads = targets.map((t) => payloadFor(source, t, request.options, buildId));
-    const ran = await runJobs(session, payloads, request.noCache, deps, sourceBlobAgain(session, source));
+    const ran = await runJobs(session, payloads, request.noCache, deps, sourceBlobAgain(session, source), (r) =>
+      r.record.failedStage === 'add' ? unusableConf(r, request.sourceDir, source) : undefined,
+    );
     if (deps.signal.aborted) throw new KfarmError('INTERRUPTED', 'build interrupted; its containers were removed');
     const { identity, results, warnings } = moduleOf(ran, request.sourceDir, source);
     for (const warning of warnings) deps.onEvent({ type: 'warning', text: warning });
@@ -109,19 +111,22 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
  */
 function moduleOf(ran: JobResult[], sourceDir: string, source: SourceArchive): { identity: ModuleIdentity; results: JobResult[]; warnings: string[] } {
   const first = ran[0];
-  if (first && ran.every((r) => r.record.verdict === 'failed' && r.record.reason === 'bad-conf')) {
-    const log = first.files.get(first.record.log.sha256)?.toString('utf8').trim().split('\n').slice(-8).join('\n') ?? '';
-    throw new KfarmError('DKMS_CONF_INVALID', `dkms.conf in ${sourceDir} is not usable: ${first.record.message ?? 'it could not be evaluated'}`, {
-      context: { source: source.dir, kernel: first.record.kernel },
-      hint: `Fix dkms.conf; DKMS needs PACKAGE_NAME, PACKAGE_VERSION and DEST_MODULE_LOCATION[i] for every module.${log ? `\nWhat evaluating it printed:\n${log}` : ''}`,
-    });
-  }
+  if (first && ran.every((r) => r.record.verdict === 'failed' && r.record.reason === 'bad-conf')) throw unusableConf(first, sourceDir, source);
   const settled = settleIdentity(ran);
   const warnings = [...new Set(ran.flatMap((r) => r.record.warnings ?? []))];
   if (settled.identity) return { identity: settled.identity, results: settled.results, warnings };
   // Every kernel ended before dkms.conf gave a name (the farm could not run the jobs).
   warnings.push('no kernel got as far as reading the name and version from dkms.conf: the report is named after the source directory');
   return { identity: { name: path.basename(source.dir), version: 'unknown' }, results: settled.results, warnings };
+}
+
+function unusableConf(result: JobResult, sourceDir: string, source: SourceArchive): KfarmError {
+  const { record } = result;
+  const log = result.files.get(record.log.sha256)?.toString('utf8').trim().split('\n').slice(-8).join('\n') ?? '';
+  return new KfarmError('DKMS_CONF_INVALID', `dkms.conf in ${sourceDir} is not usable: ${record.message ?? 'it could not be evaluated'}`, {
+    context: { source: source.dir, kernel: record.kernel },
+    hint: `Fix dkms.conf; DKMS needs PACKAGE_NAME, PACKAGE_VERSION and DEST_MODULE_LOCATION[i] for every module.${log ? `\nWhat evaluating it printed:\n${log}` : ''}`,
+  });
 }
 
 function payloadFor(source: SourceArchive, target: KernelTarget, options: BuildOptions, buildId: string): JobPayload {
@@ -153,13 +158,18 @@ function sourceBlobAgain(session: FarmSession, source: SourceArchive): () => Pro
   };
 }
 
-/** Submits jobs, reuses cached results, waits for the rest; every kernel ends with a record. */
+/**
+ * Submits jobs, reuses cached results, waits for the rest; every kernel ends with a record.
+ * `fatal` turns a result into an error that ends the whole build at once (a dkms.conf that
+ * no kernel can use); what is still queued then, or after an interrupt, is abandoned.
+ */
 async function runJobs(
   session: FarmSession,
   payloads: JobPayload[],
   noCache: boolean,
   deps: BuildDeps,
   reupload: () => Promise<void>,
+  fatal: (result: JobResult) => KfarmError | undefined,
 ): Promise<JobResult[]> {
   const reuse = async (record: KernelRecord) =>
     !noCache && (await Promise.all(recordArtifacts(record).map((a) => session.blobs.has(a.sha256)))).every(Boolean);
@@ -190,7 +200,12 @@ async function runJobs(
   };
   const results = new Map<string, JobResult>();
   const finished = new Set<string>();
+  let failFast: (err: KfarmError) => void = () => undefined;
+  const failedFast = new Promise<never>((_, reject) => (failFast = reject));
+  failedFast.catch(() => undefined);
   const done = (jobId: string, payload: JobPayload, result: JobResult) => {
+    const error = fatal(result);
+    if (error) failFast(error);
     results.set(jobId, result);
     deps.onEvent({ type: 'kernel-done', kernel: payload.kernel, record: result.record, cached: result.cached });
   };
@@ -219,9 +234,10 @@ async function runJobs(
     deps.onEvent({ type: 'note', text: `the job for ${payload.kernel} vanished from Redis (restarted without its data?): queued it again` });
   }, session, deps.logger);
   try {
-    await Promise.race([waiting, abort]);
+    await Promise.race([waiting, abort, failedFast]);
   } finally {
     watch.stop();
+    session.abandon(pending.filter((id) => !finished.has(id)));
   }
   return submitted.map((s) => results.get(s.jobId)).filter((r): r is JobResult => r !== undefined);
 }

@@ -16,6 +16,8 @@ export interface FarmSession {
   blobs: BlobStore;
   distributed: boolean;
   where: string;
+  /** Jobs this build no longer waits for: removed from the queue on close unless started. */
+  abandon(jobIds: readonly string[]): void;
   close(): Promise<void>;
 }
 
@@ -54,13 +56,18 @@ export async function openFarmSession(deps: {
         signal: deps.signal,
       }));
     }
+    const abandoned = new Set<string>();
     return {
       queue,
       blobs,
       distributed: Boolean(env.redisUrl),
       where: describeTarget(target),
+      abandon: (jobIds) => jobIds.forEach((id) => abandoned.add(id)),
       close: async () => {
+        // The worker first: the jobs it was running go back to the queue, then out of it.
         await worker?.close().catch(() => undefined);
+        const removed = await queue.cancel([...abandoned]).catch(() => 0);
+        if (removed) logger.info({ removed }, 'removed the jobs this build left queued');
         await queue.close().catch(() => undefined);
         await privateRedis?.stop();
       },

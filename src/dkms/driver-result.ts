@@ -42,6 +42,8 @@ export interface DriverResult {
   message: string | undefined;
   packageName: string | undefined;
   packageVersion: string | undefined;
+  /** bad-conf: which pass over dkms.conf failed; `add` is the module's fault, not the kernel's */
+  failedStage: 'add' | 'build' | undefined;
   modules: ModuleSpec[];
   /** MAKE as dkms.conf resolved it for this kernel */
   makeCommand: string | undefined;
@@ -62,7 +64,7 @@ const REASONS: ReadonlySet<string> = new Set<Reason>([
 export function parseDriverResult(text: string): DriverResult {
   const result: DriverResult = {
     verdict: undefined, reason: undefined, message: undefined, packageName: undefined,
-    packageVersion: undefined, modules: [], makeCommand: undefined, makeInvocation: undefined,
+    packageVersion: undefined, failedStage: undefined, modules: [], makeCommand: undefined, makeInvocation: undefined,
     makeExit: undefined, exclusion: undefined, autoinstall: undefined, warnings: [],
   };
   for (const line of text.split('\n')) {
@@ -79,6 +81,7 @@ export function parseDriverResult(text: string): DriverResult {
       case 'message': result.message = value; break;
       case 'package_name': result.packageName = value; break;
       case 'package_version': result.packageVersion = value; break;
+      case 'failed_stage': result.failedStage = value === 'add' || value === 'build' ? value : undefined; break;
       case 'make_command': result.makeCommand = value; break;
       case 'make_invocation': result.makeInvocation = value; break;
       case 'make_exit': result.makeExit = Number(value); break;

@@ -255,19 +255,21 @@ if ! syntax=$(bash -n "$src_dir/dkms.conf" 2>&1); then
 fi
 # Twice, as dkms does: `dkms add <dir>` reads the name and version with $module unset, then
 # `dkms build -m <name> -v <version>` sources the file again with them set.
-conf_pass() {
+# A failure in the first pass is the module's (dkms add would refuse it), not this kernel's.
+conf_pass() { # conf_pass add|build
     conf_errors=()
     read_conf
     if ((${#conf_errors[@]})); then
         for e in "${conf_errors[@]}"; do say "dkms.conf: Error! $e"; done
         report_conf
+        fact failed_stage "$1"
         finish failed bad-conf "${conf_errors[0]}"
     fi
 }
-conf_pass
+conf_pass add
 module="$package_name"
 module_version="$package_version"
-conf_pass
+conf_pass build
 report_conf
 if [[ $package_name != "$module" || $package_version != "$module_version" ]]; then
     finish failed bad-conf "dkms.conf says $package_name/$package_version once \$module is set, $module/$module_version before: the name and version must not depend on \$module"

@@ -117,6 +117,21 @@ export class BuildQueue {
     }
   }
 
+  /**
+   * Removes jobs nobody has started: what an interrupted or failed build leaves queued would
+   * otherwise run before the next build's jobs. A running job (another host's worker has it)
+   * is left to finish. Another build waiting on the same job queues it again (watchForLostJobs).
+   */
+  async cancel(jobIds: readonly string[]): Promise<number> {
+    let removed = 0;
+    for (const jobId of jobIds) {
+      const job = await this.queue.getJob(jobId);
+      if (!job || !['waiting', 'delayed', 'prioritized'].includes(await job.getState())) continue;
+      if (await job.remove().then(() => true, () => false)) removed++;
+    }
+    return removed;
+  }
+
   async workerCount(): Promise<number> {
     return (await this.queue.getWorkers()).length;
   }

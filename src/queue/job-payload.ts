@@ -34,6 +34,8 @@ export const kernelRecordSchema = z.object({
   /** what dkms.conf said for this kernel; absent when the build ended before reading it */
   packageName: z.string().optional(),
   packageVersion: z.string().optional(),
+  /** bad-conf: `add` when dkms.conf failed before the name and version were settled (the module's fault) */
+  failedStage: z.enum(['add', 'build']).optional(),
   modules: z.array(
     z.object({
       builtName: z.string(),

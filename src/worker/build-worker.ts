@@ -81,6 +81,7 @@ export function buildProcessor(deps: WorkerDeps): Processor {
       ...(out.firstError ? { firstError: out.firstError } : {}),
       ...(out.driver.packageName !== undefined ? { packageName: out.driver.packageName } : {}),
       ...(out.driver.packageVersion !== undefined ? { packageVersion: out.driver.packageVersion } : {}),
+      ...(out.driver.failedStage ? { failedStage: out.driver.failedStage } : {}),
       modules,
       ...(out.driver.makeInvocation ? { makeInvocation: out.driver.makeInvocation } : {}),
       ...(out.driver.warnings.length ? { warnings: out.driver.warnings } : {}),

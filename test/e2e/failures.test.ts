@@ -4,12 +4,28 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { DockerRuntime } from '../../src/executor/docker-runtime.js';
 import { listKfarmImages } from '../../src/images/catalog.js';
 import { closeConnection, connectChecked } from '../../src/queue/redis-connection.js';
+import { BuildQueue } from '../../src/queue/build-queue.js';
+import { startPrivateRedis } from '../../src/queue/private-redis.js';
+import { pino } from 'pino';
 import type { BuildReport } from '../../src/report/report.js';
 import { example, fixture, isolatedEnv, kfarm, kfarmProcess, tempDir } from '../helpers/kfarm-cli.js';
 
 const runtime = new DockerRuntime();
 const readReport = async (out: string) => JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as BuildReport;
 let kernels: string[];
+
+/** Jobs still queued in a finished build's private Redis (started again to look). */
+async function jobsLeftQueued(env: Record<string, string>): Promise<number> {
+  const redis = await startPrivateRedis(env.KFARM_STATE_DIR ?? '', pino({ level: 'silent' }));
+  const queue = new BuildQueue(redis.target, env.KFARM_QUEUE ?? '');
+  try {
+    const counts = await queue.queue.getJobCounts('waiting', 'delayed', 'prioritized', 'active');
+    return Object.values(counts).reduce((a, b) => a + b, 0);
+  } finally {
+    await queue.close();
+    await redis.stop();
+  }
+}
 
 beforeAll(async () => {
   kernels = (await listKfarmImages(runtime)).flatMap((i) => i.kernels);
@@ -123,6 +139,22 @@ describe('kernels that fail or are excluded', () => {
     }
   });
 
+  it('kfarm build interrupted with SIGINT: exit 130, its containers removed, nothing left queued', async () => {
+    const env = await isolatedEnv('sigint');
+    const proc = kfarmProcess(['build', fixture('hangs'), '--out', await tempDir('sigint'), '--concurrency', '1'], env);
+    let running = false;
+    for (let i = 0; i < 240 && !running; i++) {
+      running = (await runtime.listContainers({ 'kfarm.pid': String(proc.pid) })).some((c) => c.running);
+      if (!running) await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(running).toBe(true);
+    proc.kill('SIGINT');
+    const ended = await proc;
+    expect(ended.exitCode, String(ended.all)).toBe(130);
+    expect(await runtime.listContainers({ 'kfarm.pid': String(proc.pid) })).toEqual([]);
+    expect(await jobsLeftQueued(env)).toBe(0);
+  });
+
   it('a Makefile that hangs is killed at the timeout: verdict failed, reason timeout, no container left', async () => {
     const out = await tempDir('hang');
     const kernel = kernels[0] ?? 'none';
@@ -205,10 +237,14 @@ describe('bad input gets a clear error and a documented exit status', () => {
     expect(r.stderr).toContain('PACKAGE_NAME');
   });
 
-  it('dkms.conf without PACKAGE_NAME: exit 2, names the directive', async () => {
-    const r = await kfarm(['build', fixture('no-name')], await isolatedEnv('noname'));
+  it('dkms.conf without PACKAGE_NAME: exit 2 without building every kernel, names the directive, leaves nothing queued', async () => {
+    const env = await isolatedEnv('noname');
+    // One at a time: when the first kernel says dkms.conf is unusable the last ones still wait.
+    const r = await kfarm(['build', fixture('no-name'), '--concurrency', '1'], env);
     expect(r.exitCode, r.stderr).toBe(2);
     expect(r.stderr).toContain("No 'PACKAGE_NAME' directive specified");
+    expect((r.stderr.match(/: failed/g) ?? []).length).toBeLessThan(kernels.length);
+    expect(await jobsLeftQueued(env)).toBe(0);
   });
 
   it('a dkms.conf with a bash syntax error builds what DKMS would build, and says so', async () => {

@@ -42,9 +42,15 @@ describe('parseDriverResult', () => {
   });
 
   it('collects warnings', () => {
-    const r = parseDriverResult('warning\tdkms.conf has a bash syntax error: line 7\nverdict\tinspected\n');
+    const r = parseDriverResult('warning\tdkms.conf has a bash syntax error: line 7\nverdict\tbuilt\n');
     expect(r.warnings).toEqual(['dkms.conf has a bash syntax error: line 7']);
     expect(parseDriverResult('verdict\tbuilt\n').warnings).toEqual([]);
+  });
+
+  it('tells a dkms.conf the module cannot be added with from one this kernel cannot build with', () => {
+    expect(parseDriverResult('failed_stage\tadd\nverdict\tfailed\nreason\tbad-conf\n').failedStage).toBe('add');
+    expect(parseDriverResult('failed_stage\tbuild\nverdict\tfailed\n').failedStage).toBe('build');
+    expect(parseDriverResult('failed_stage\tlater\nverdict\tfailed\n').failedStage).toBeUndefined();
   });
 
   it('has no verdict for an empty file (the driver was killed)', () => {
