@@ -67,6 +67,8 @@ else
   missing+=(nodejs npm)
 fi
 { command -v dockerd && command -v docker; } >/dev/null 2>&1 || missing+=(docker.io)
+# compose.yaml (Redis + workers) and its test: Docker's compose plugin, or Debian's docker-compose.
+{ command -v docker-compose || docker compose version; } >/dev/null 2>&1 || missing+=(docker-compose)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v debootstrap  >/dev/null 2>&1 || missing+=(debootstrap)
 command -v modinfo      >/dev/null 2>&1 || missing+=(kmod)
@@ -83,7 +85,7 @@ remove_policy() {
 trap remove_policy EXIT
 
 if [[ ${#missing[@]} -eq 0 ]]; then
-  say "system packages: all present (node $(node --version), docker, redis-server, debootstrap, kmod, rpm, xz, git, ca-certificates)"
+  say "system packages: all present (node $(node --version), docker, docker-compose, redis-server, debootstrap, kmod, rpm, xz, git, ca-certificates)"
 else
   command -v apt-get >/dev/null 2>&1 \
     || die "missing: ${missing[*]}; this script installs them with apt-get (Debian/Ubuntu), which is not here. Install them by hand."

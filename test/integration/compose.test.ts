@@ -1,0 +1,64 @@
+import { readdir, readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packageRoot } from '../../src/paths.js';
+import type { BuildReport } from '../../src/report/report.js';
+import { example, kfarm, tempDir } from '../helpers/kfarm-cli.js';
+
+/**
+ * compose.yaml as a user runs it: Redis and a worker built from the repo by `docker-compose up
+ * --build`, and a coordinator with no Docker engine of its own that builds through them.
+ */
+const project = `kfarmtest${process.pid}`;
+const port = 30000 + (process.pid % 10000);
+const REDIS_URL = `redis://127.0.0.1:${port}`;
+let composeEnv: Record<string, string>;
+
+/** Docker's compose plugin where there is one, else docker-compose 1.x (Debian's package). */
+async function compose(args: string[], timeoutMs = 900_000) {
+  const plugin = (await execa('docker', ['compose', 'version'], { reject: false })).exitCode === 0;
+  const [file, ...pre] = plugin ? ['docker', 'compose'] : ['docker-compose'];
+  return execa(file as string, [...pre, '-p', project, ...args], { cwd: packageRoot, env: composeEnv, reject: false, timeout: timeoutMs, all: true });
+}
+
+/** Behind a TLS-intercepting proxy npm in the image build needs its CA: what a user passes. */
+async function extraCaCerts(): Promise<string> {
+  const dir = '/usr/local/share/ca-certificates';
+  const names = (await readdir(dir).catch(() => [])).filter((n) => n.endsWith('.crt')).sort();
+  return (await Promise.all(names.map((n) => readFile(path.join(dir, n), 'utf8')))).join('\n');
+}
+
+beforeAll(async () => {
+  composeEnv = { KFARM_REDIS_PORT: String(port), KFARM_EXTRA_CA_CERTS: await extraCaCerts() };
+  const up = await compose(['up', '-d', '--build']);
+  if (up.exitCode !== 0) throw new Error(`docker-compose up failed (${up.exitCode}):\n${String(up.all).split('\n').slice(-30).join('\n')}`);
+});
+
+afterAll(async () => {
+  await compose(['down', '-v', '--remove-orphans'], 120_000);
+});
+
+describe('compose.yaml', () => {
+  it('runs Redis and a worker that build for a coordinator without Docker', async () => {
+    // No engine for the coordinator: whatever is built, the compose worker built it.
+    const env = { REDIS_URL, DOCKER_HOST: 'unix:///nonexistent/docker.sock' }; // compose's worker serves the default queue
+    let kernels = await kfarm(['kernels'], env);
+    for (let i = 0; i < 60 && kernels.exitCode !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 1000)); // the worker advertises once it is up
+      kernels = await kfarm(['kernels'], env);
+    }
+    expect(kernels.exitCode, kernels.stderr).toBe(0);
+
+    const out = await tempDir('compose-out');
+    const result = await kfarm(['build', example('hello'), '--out', out], env);
+    expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
+    const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as BuildReport;
+    expect(report.kernels.length).toBeGreaterThanOrEqual(2);
+    for (const k of report.kernels) {
+      expect(k.verdict).toBe('built');
+      expect(k.worker).not.toBe(os.hostname());
+    }
+  });
+});
