@@ -4,20 +4,20 @@ import type { Logger } from 'pino';
 import type { BuildOptions } from '../config/build-options.js';
 import type { Env } from '../config/env.js';
 import { driverScript } from '../dkms/driver-script.js';
-import { KfarmError, isKfarmError } from '../errors/kfarm-error.js';
+import { KfarmError } from '../errors/kfarm-error.js';
 import type { ContainerRuntime } from '../executor/runtime.js';
 import { kernelTargets } from '../images/catalog.js';
 import { selectKernels } from '../matrix/kernel-selector.js';
 import type { KernelTarget } from '../matrix/kernel-target.js';
-import type { JobOutcome, JobUpdate } from '../queue/build-queue.js';
-import { recordArtifacts, type JobPayload, type KernelRecord } from '../queue/job-payload.js';
-import { buildReport, type BuildReport, type KernelResult } from '../report/report.js';
+import type { JobPayload, KernelRecord } from '../queue/job-payload.js';
+import { buildReport, type BuildReport } from '../report/report.js';
 import { packSource, type SourceArchive } from '../source/source-archive.js';
 import { toolVersion } from '../version.js';
 import { farmCatalog } from './farm-catalog.js';
 import { openFarmSession, type FarmSession } from './farm-session.js';
 import { settleIdentity, type ModuleIdentity } from './module-identity.js';
 import { packageOutputs } from './package-outputs.js';
+import { runJobs, type JobResult } from './run-jobs.js';
 
 export interface BuildRequest {
   sourceDir: string;
@@ -144,162 +144,9 @@ function payloadFor(source: SourceArchive, target: KernelTarget, options: BuildO
   };
 }
 
-interface JobResult {
-  record: KernelRecord;
-  cached: boolean;
-  /** the record's blobs (log, modules), fetched as soon as it finished: Redis may go away later */
-  files: ReadonlyMap<string, Buffer>;
-}
-
 /** Stores the source blob again: what jobs queued anew after a Redis data loss need. */
 function sourceBlobAgain(session: FarmSession, source: SourceArchive): () => Promise<void> {
   return async () => {
     await session.blobs.put(source.tar);
-  };
-}
-
-/**
- * Submits jobs, reuses cached results, waits for the rest; every kernel ends with a record.
- * `fatal` turns a result into an error that ends the whole build at once (a dkms.conf that
- * no kernel can use); what is still queued then, or after an interrupt, is abandoned.
- */
-async function runJobs(
-  session: FarmSession,
-  payloads: JobPayload[],
-  noCache: boolean,
-  deps: BuildDeps,
-  reupload: () => Promise<void>,
-  fatal: (result: JobResult) => KfarmError | undefined,
-): Promise<JobResult[]> {
-  const reuse = async (record: KernelRecord) =>
-    !noCache && (await Promise.all(recordArtifacts(record).map((a) => session.blobs.has(a.sha256)))).every(Boolean);
-  const submitted = await Promise.all(payloads.map(async (p) => ({ payload: p, ...(await session.queue.submit(p, reuse)) })));
-  const byJob = new Map(submitted.map((s) => [s.jobId, s.payload]));
-  const onUpdate = (u: JobUpdate) => {
-    const kernel = byJob.get(u.jobId)?.kernel ?? u.jobId;
-    if (u.kind === 'active') deps.onEvent({ type: 'kernel', kernel, state: 'running' });
-    else if (u.kind === 'progress') deps.onEvent({ type: 'kernel', kernel, state: 'running', detail: u.phase });
-    else deps.onEvent({ type: 'kernel', kernel, state: 'retrying', detail: u.error });
-  };
-  /** A finished job's record with its blobs in hand; a result whose blobs vanished is built again. */
-  const settle = async (payload: JobPayload, outcome: JobOutcome, cached: boolean, rebuilds = 2): Promise<JobResult> => {
-    const record = 'record' in outcome ? outcome.record : await failedRecord(session, payload, outcome.error);
-    try {
-      return { record, cached, files: await session.blobs.getAll(recordArtifacts(record)) };
-    } catch (err) {
-      if (!isKfarmError(err, 'BLOB_MISSING') || rebuilds === 0) throw err;
-    }
-    deps.onEvent({ type: 'note', text: `the results for ${payload.kernel} vanished from Redis before kfarm fetched them: building it again` });
-    await reupload();
-    const { jobId } = await session.queue.submit(payload, async () => false);
-    let again: JobOutcome = { jobId, error: 'the job disappeared from the queue' };
-    await session.queue.waitAll([jobId], onUpdate, async (o) => {
-      again = o;
-    });
-    return settle(payload, again, false, rebuilds - 1);
-  };
-  const results = new Map<string, JobResult>();
-  const finished = new Set<string>();
-  let failFast: (err: KfarmError) => void = () => undefined;
-  const failedFast = new Promise<never>((_, reject) => (failFast = reject));
-  failedFast.catch(() => undefined);
-  const done = (jobId: string, payload: JobPayload, result: JobResult) => {
-    const error = fatal(result);
-    if (error) failFast(error);
-    results.set(jobId, result);
-    deps.onEvent({ type: 'kernel-done', kernel: payload.kernel, record: result.record, cached: result.cached });
-  };
-  for (const s of submitted) {
-    if (s.cached) {
-      finished.add(s.jobId);
-      done(s.jobId, s.payload, await settle(s.payload, { jobId: s.jobId, record: s.cached, cached: true }, true));
-    } else deps.onEvent({ type: 'kernel', kernel: s.payload.kernel, state: 'queued' });
-  }
-  const pending = submitted.filter((s) => !s.cached).map((s) => s.jobId);
-  if (pending.length > 0 && session.distributed && (await session.queue.workerCount()) === 0) {
-    deps.onEvent({ type: 'note', text: `no kfarm worker is connected to ${session.where} yet: start one with \`REDIS_URL=... kfarm worker\`` });
-  }
-  const abort = new Promise<void>((resolve) => deps.signal.addEventListener('abort', () => resolve(), { once: true }));
-  const waiting = session.queue.waitAll(pending, onUpdate, async (outcome) => {
-    finished.add(outcome.jobId);
-    const payload = byJob.get(outcome.jobId) as JobPayload;
-    done(outcome.jobId, payload, await settle(payload, outcome, false));
-  });
-  // After an interrupt the session closes under it: what it says then is of no interest.
-  waiting.catch(() => undefined);
-  const watch = watchForLostJobs(pending.filter((id) => !finished.has(id)), (id) => finished.has(id), async (jobId) => {
-    const payload = byJob.get(jobId) as JobPayload;
-    await reupload();
-    await session.queue.submit(payload, async () => false);
-    deps.onEvent({ type: 'note', text: `the job for ${payload.kernel} vanished from Redis (restarted without its data?): queued it again` });
-  }, session, deps.logger);
-  try {
-    await Promise.race([waiting, abort, failedFast]);
-  } finally {
-    watch.stop();
-    session.abandon(pending.filter((id) => !finished.has(id)));
-  }
-  return submitted.map((s) => results.get(s.jobId)).filter((r): r is JobResult => r !== undefined);
-}
-
-/** A job the farm could not run (after retries) still gets a line in the report. */
-async function failedRecord(session: FarmSession, payload: JobPayload, error: string): Promise<KernelRecord> {
-  const log = await session.blobs.put(Buffer.from(`[kfarm] the job failed on the farm: ${error}\n`));
-  return {
-    schemaVersion: 1,
-    kernel: payload.kernel,
-    arch: payload.arch,
-    image: payload.image,
-    verdict: 'failed',
-    reason: 'worker-error',
-    message: error,
-    firstError: error.split('\n')[0] ?? error,
-    modules: [],
-    log,
-    logTruncated: false,
-    durationMs: 0,
-    worker: '',
-    finishedAt: new Date().toISOString(),
-    cacheable: false,
-  };
-}
-
-
-/** How often the coordinator checks that the jobs it waits for still exist in Redis. */
-const LOST_JOB_CHECK_MS = 10_000;
-
-/**
- * A Redis that restarts without its data (no persistence) forgets queued and running jobs, and
- * whoever waits for them would wait forever. Jobs still awaited but gone are queued again.
- */
-function watchForLostJobs(
-  jobIds: readonly string[],
-  finished: (jobId: string) => boolean,
-  requeue: (jobId: string) => Promise<void>,
-  session: FarmSession,
-  logger: Logger,
-): { stop(): void } {
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  const check = async () => {
-    for (const jobId of jobIds) {
-      if (stopped) return;
-      if (finished(jobId) || (await session.queue.has(jobId))) continue;
-      await requeue(jobId);
-    }
-  };
-  const schedule = () => {
-    timer = setTimeout(() => {
-      check()
-        .catch((err: unknown) => logger.warn({ err }, 'could not check the queued jobs (Redis away?); trying again'))
-        .finally(() => !stopped && schedule());
-    }, LOST_JOB_CHECK_MS);
-  };
-  schedule();
-  return {
-    stop() {
-      stopped = true;
-      clearTimeout(timer);
-    },
   };
 }
