@@ -1,10 +1,11 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { BuildOptions } from '../config/build-options.js';
 import type { Env } from '../config/env.js';
 import { driverScript } from '../dkms/driver-script.js';
-import { KfarmError } from '../errors/kfarm-error.js';
+import { KfarmError, describeError } from '../errors/kfarm-error.js';
 import type { ContainerRuntime } from '../executor/runtime.js';
 import { kernelTargets } from '../images/catalog.js';
 import { selectKernels } from '../matrix/kernel-selector.js';
@@ -54,7 +55,7 @@ export interface BuildDeps {
 export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<BuildReport> {
   const startedAt = new Date();
   const source = await packSource(request.sourceDir);
-  const outDir = path.resolve(request.outDir);
+  const outDir = await usableOutDir(request.outDir);
 
   const session = await openFarmSession({ ...deps, concurrency: request.concurrency });
   try {
@@ -96,11 +97,25 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
       fullTarball: outputs.fullTarball,
       warnings,
     });
-    await mkdir(outDir, { recursive: true });
     await writeFile(path.join(outDir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
     return report;
   } finally {
     await session.close();
+  }
+}
+
+/** The output dir is checked before any work: a build must not be lost to a typo in --out. */
+async function usableOutDir(dir: string): Promise<string> {
+  const outDir = path.resolve(dir);
+  try {
+    await mkdir(outDir, { recursive: true });
+    await access(outDir, constants.W_OK);
+    return outDir;
+  } catch (err) {
+    throw new KfarmError('BAD_OPTION', `--out ${dir}: cannot write there (${(err as NodeJS.ErrnoException).code ?? describeError(err)})`, {
+      context: { out: outDir },
+      hint: 'Pass a directory kfarm can create or write to (default: dist).',
+    });
   }
 }
 

@@ -1,4 +1,4 @@
-import { access, readFile } from 'node:fs/promises';
+import { access, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DockerRuntime } from '../../src/executor/docker-runtime.js';
@@ -257,6 +257,15 @@ describe('bad input gets a clear error and a documented exit status', () => {
     expect(report.kernels[0]?.modules.map((m) => m.name)).toEqual(['syntaxerr']);
     expect(r.stderr).toContain('warning: dkms.conf has a bash syntax error');
     expect(r.stdout).toContain('warning: dkms.conf has a bash syntax error');
+  });
+
+  it('an --out that is not a writable directory: exit 2 before any build', async () => {
+    const file = path.join(await tempDir('outfile'), 'a-file');
+    await writeFile(file, 'not a directory');
+    const r = await kfarm(['build', example('hello'), '--out', file], await isolatedEnv('outfile'));
+    expect(r.exitCode, r.stderr).toBe(2);
+    expect(r.stderr).toContain(`--out ${file}: cannot write there`);
+    expect(r.stderr).not.toContain(': built');
   });
 
   it('a kernel selector that matches nothing lists what exists: exit 2', async () => {
