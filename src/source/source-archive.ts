@@ -22,7 +22,7 @@ export async function packSource(dir: string): Promise<SourceArchive> {
   const root = path.resolve(dir);
   const info = await stat(root).catch(() => undefined);
   if (!info?.isDirectory()) {
-    throw new KfarmError('SOURCE_NOT_FOUND', `module source directory ${dir} does not exist`, {
+    throw new KfarmError('SOURCE_NOT_FOUND', info ? `${dir} is not a directory` : `module source directory ${dir} does not exist`, {
       context: { source: root },
       hint: 'Pass the directory that holds the module source and its dkms.conf, e.g. `kfarm build examples/hello`.',
     });
