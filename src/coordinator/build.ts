@@ -66,13 +66,13 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
     for (const conflict of catalog.conflicts) deps.onEvent({ type: 'warning', text: conflict });
     deps.logger.info({ from: catalog.from, images: catalog.images.map((i) => i.name) }, 'kernels listed');
     const targets = selectKernels(request.kernels ?? 'all', kernelTargets(catalog.images));
-    const sourceBlob = await session.blobs.put(source.tar);
+    const sourceBlob = await session.blobs.put(source.tar, SOURCE_TTL_SECONDS);
     deps.logger.info({ source: source.dir, sha256: sourceBlob.sha256, files: source.files }, 'source uploaded');
     deps.onEvent({ type: 'plan', source: request.sourceDir, targets, where: session.where });
 
     const buildId = `${path.basename(source.dir)}-${Date.now().toString(36)}`;
     const payloads = targets.map((t) => payloadFor(source, t, request.options, buildId));
-    const ran = await runJobs(session, payloads, request.noCache, deps, sourceBlobAgain(session, source), (r) =>
+    const ran = await runJobs(session, payloads, request.noCache, deps, keepSource(session, source), (r) =>
       r.record.failedStage === 'add' ? unusableConf(r, request.sourceDir, source) : undefined,
     );
     if (deps.signal.aborted) throw new KfarmError('INTERRUPTED', 'build interrupted; its containers were removed');
@@ -159,9 +159,14 @@ function payloadFor(source: SourceArchive, target: KernelTarget, options: BuildO
   };
 }
 
-/** Stores the source blob again: what jobs queued anew after a Redis data loss need. */
-function sourceBlobAgain(session: FarmSession, source: SourceArchive): () => Promise<void> {
+/**
+ * Sources are the biggest blobs and only needed while jobs wait for them: a day, kept alive
+ * by the coordinator waiting on them, and put again if Redis lost it (a restart without data).
+ */
+const SOURCE_TTL_SECONDS = 24 * 3600;
+
+function keepSource(session: FarmSession, source: SourceArchive): () => Promise<void> {
   return async () => {
-    await session.blobs.put(source.tar);
+    if (!(await session.blobs.touch(source.sha256, SOURCE_TTL_SECONDS))) await session.blobs.put(source.tar, SOURCE_TTL_SECONDS);
   };
 }

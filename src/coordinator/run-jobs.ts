@@ -26,7 +26,8 @@ export async function runJobs(
   payloads: JobPayload[],
   noCache: boolean,
   deps: BuildDeps,
-  reupload: () => Promise<void>,
+  /** makes sure the source blob is in Redis for a while yet: on every check, and before a requeue */
+  keepSource: () => Promise<void>,
   fatal: (result: JobResult) => KfarmError | undefined,
 ): Promise<JobResult[]> {
   const reuse = async (record: KernelRecord) =>
@@ -48,7 +49,7 @@ export async function runJobs(
       if (!isKfarmError(err, 'BLOB_MISSING') || rebuilds === 0) throw err;
     }
     deps.onEvent({ type: 'note', text: `the results for ${payload.kernel} vanished from Redis before kfarm fetched them: building it again` });
-    await reupload();
+    await keepSource();
     const { jobId } = await session.queue.submit(payload, async () => false);
     let again: JobOutcome = { jobId, error: 'the job disappeared from the queue' };
     await session.queue.waitAll([jobId], onUpdate, async (o) => {
@@ -85,9 +86,9 @@ export async function runJobs(
   });
   // After an interrupt the session closes under it: what it says then is of no interest.
   waiting.catch(() => undefined);
-  const watch = watchForLostJobs(pending.filter((id) => !finished.has(id)), (id) => finished.has(id), async (jobId) => {
+  const watch = watchForLostJobs(pending.filter((id) => !finished.has(id)), (id) => finished.has(id), keepSource, async (jobId) => {
     const payload = byJob.get(jobId) as JobPayload;
-    await reupload();
+    await keepSource();
     await session.queue.submit(payload, async () => false);
     deps.onEvent({ type: 'note', text: `the job for ${payload.kernel} vanished from Redis (restarted without its data?): queued it again` });
   }, session, deps.logger);
@@ -122,17 +123,18 @@ async function failedRecord(session: FarmSession, payload: JobPayload, error: st
   };
 }
 
-
 /** How often the coordinator checks that the jobs it waits for still exist in Redis. */
 const LOST_JOB_CHECK_MS = 10_000;
 
 /**
  * A Redis that restarts without its data (no persistence) forgets queued and running jobs, and
  * whoever waits for them would wait forever. Jobs still awaited but gone are queued again.
+ * Each check also keeps the source blob alive for as long as anything waits for it.
  */
 function watchForLostJobs(
   jobIds: readonly string[],
   finished: (jobId: string) => boolean,
+  keepSource: () => Promise<void>,
   requeue: (jobId: string) => Promise<void>,
   session: FarmSession,
   logger: Logger,
@@ -140,6 +142,7 @@ function watchForLostJobs(
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   const check = async () => {
+    if (jobIds.some((id) => !finished(id))) await keepSource();
     for (const jobId of jobIds) {
       if (stopped) return;
       if (finished(jobId) || (await session.queue.has(jobId))) continue;

@@ -6,7 +6,8 @@ import type { Artifact } from './job-payload.js';
 /**
  * Content-addressed blobs in Redis: the module source going out to workers and the modules
  * and logs coming back. Workers on other hosts need no shared file system. Blobs expire so
- * that a busy farm's Redis does not grow without end.
+ * that a busy farm's Redis does not grow without end: results after a week (they are the
+ * cache), a source after a day unless a waiting coordinator keeps it alive (see touch).
  */
 export class BlobStore {
   constructor(
@@ -15,12 +16,17 @@ export class BlobStore {
     private readonly ttlSeconds = 7 * 24 * 3600,
   ) {}
 
-  async put(data: Buffer): Promise<Artifact> {
+  async put(data: Buffer, ttlSeconds = this.ttlSeconds): Promise<Artifact> {
     const sha256 = createHash('sha256').update(data).digest('hex');
     const key = this.key(sha256);
     // Re-putting refreshes the expiry: a blob a new build refers to stays alive.
-    await this.redis.set(key, data, 'EX', this.ttlSeconds);
+    await this.redis.set(key, data, 'EX', ttlSeconds);
     return { sha256, size: data.length };
+  }
+
+  /** Pushes a blob's expiry out without sending it again; false when it is gone. */
+  async touch(sha256: string, ttlSeconds = this.ttlSeconds): Promise<boolean> {
+    return (await this.redis.expire(this.key(sha256), ttlSeconds)) === 1;
   }
 
   async get(sha256: string): Promise<Buffer> {

@@ -7,6 +7,9 @@ import { extractTar } from '../../src/executor/archive.js';
 import { run } from '../../src/process/run.js';
 import type { BuildReport } from '../../src/report/report.js';
 import { runOracle } from '../helpers/dkms-oracle.js';
+import { startPrivateRedis } from '../../src/queue/private-redis.js';
+import { closeConnection, connectChecked } from '../../src/queue/redis-connection.js';
+import { pino } from 'pino';
 import { example, isolatedEnv, kfarm, kfarmProcess, tempDir, type CliRun } from '../helpers/kfarm-cli.js';
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -91,6 +94,22 @@ describe('kfarm build examples/hello', () => {
     expect(oracle.output, oracle.output).toContain('LOAD_OK');
     expect(oracle.output).toMatch(/hello\/1\.0\.0, \S+, x86_64: built/);
     expect(oracle.output).toContain('hello.c');
+  });
+
+  it('keeps the source a day in Redis and the results (the cache) a week', async () => {
+    const redis = await startPrivateRedis(env.KFARM_STATE_DIR ?? '', pino({ level: 'silent' }));
+    const conn = await connectChecked(redis.target);
+    try {
+      const day = 24 * 3600;
+      const sourceTtl = await conn.ttl(`kfarm:blob:${report.source.sha256}`);
+      expect(sourceTtl).toBeGreaterThan(day - 600);
+      expect(sourceTtl).toBeLessThanOrEqual(day);
+      const moduleTtl = await conn.ttl(`kfarm:blob:${report.kernels[0]?.modules[0]?.sha256 ?? ''}`);
+      expect(moduleTtl).toBeGreaterThan(6 * day);
+    } finally {
+      closeConnection(conn);
+      await redis.stop();
+    }
   });
 
   it('leaves no build container behind', async () => {
