@@ -88,7 +88,6 @@ export async function runJobs(
   waiting.catch(() => undefined);
   const watch = watchForLostJobs(pending.filter((id) => !finished.has(id)), (id) => finished.has(id), keepSource, async (jobId) => {
     const payload = byJob.get(jobId) as JobPayload;
-    await keepSource();
     await session.queue.submit(payload, async () => false);
     deps.onEvent({ type: 'note', text: `the job for ${payload.kernel} vanished from Redis (restarted without its data?): queued it again` });
   }, session, deps.logger);
@@ -129,7 +128,8 @@ const LOST_JOB_CHECK_MS = 10_000;
 /**
  * A Redis that restarts without its data (no persistence) forgets queued and running jobs, and
  * whoever waits for them would wait forever. Jobs still awaited but gone are queued again.
- * Each check also keeps the source blob alive for as long as anything waits for it.
+ * Each check first keeps the source blob alive (and puts it back if it is gone), so a job
+ * queued again finds it.
  */
 function watchForLostJobs(
   jobIds: readonly string[],

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { KfarmError, describeError } from '../errors/kfarm-error.js';
@@ -211,8 +212,4 @@ async function serverProcessId(redis: Redis): Promise<number | undefined> {
 async function waitForExit(pid: number | undefined, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   while (pid && isAlive(pid) && Date.now() < deadline) await sleep(50);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
