@@ -19,6 +19,10 @@ export type ErrorCode =
   | 'CONTAINER_FAILED'
   | 'UNSAFE_ARCHIVE'
   | 'OUTPUT_TOO_LARGE'
+  | 'SOURCE_TOO_LARGE'
+  | 'IMAGE_MISMATCH'
+  | 'RECORD_REJECTED'
+  | 'FARM_KEY_MISSING'
   | 'COMMAND_FAILED'
   | 'BAD_OPTION'
   | 'JOB_FAILED'
@@ -31,17 +35,23 @@ export class KfarmError extends Error {
   readonly code: ErrorCode;
   readonly context: ErrorContext;
   readonly hint: string | undefined;
+  /**
+   * What the failed attempt printed (a build container's log), kept so that a job that runs
+   * out of retries still shows the last attempt's log in the report.
+   */
+  readonly log: Buffer | undefined;
 
   constructor(
     code: ErrorCode,
     message: string,
-    options: { context?: ErrorContext; hint?: string; cause?: unknown } = {},
+    options: { context?: ErrorContext; hint?: string; cause?: unknown; log?: Buffer } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'KfarmError';
     this.code = code;
     this.context = options.context ?? {};
     this.hint = options.hint;
+    this.log = options.log;
   }
 }
 

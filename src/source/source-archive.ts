@@ -51,7 +51,7 @@ export async function packSource(dir: string): Promise<SourceArchive> {
         const data = await readFile(abs);
         bytes += data.length;
         if (bytes > MAX_SOURCE_BYTES) {
-          throw new KfarmError('OUTPUT_TOO_LARGE', `${dir} holds more than ${MAX_SOURCE_BYTES >> 20} MiB`, { hint: 'Build from a clean source tree (no build products, no large data files).' });
+          throw new KfarmError('SOURCE_TOO_LARGE', `${dir} holds more than ${MAX_SOURCE_BYTES >> 20} MiB`, { hint: 'Build from a clean source tree (no build products, no large data files).' });
         }
         entries.push({ path: relPath, type: 'file', mode, data, uid: BUILD_UID, gid: BUILD_UID });
       } else if (st.isSymbolicLink()) {
