@@ -15,8 +15,11 @@ export const buildOptionsSchema = z.object({
   /** CPUs a build container may use (default 2) */
   cpus: z.number().positive().default(2),
   /**
-   * what a build container may write outside its in-memory build tree and /tmp, MiB, on top of
-   * the source copied in (default 2048); past it the container is killed (reason disk-full)
+   * scratch space of a build container, MiB (default 2048). Its root filesystem is read-only;
+   * every writable path is a tmpfs capped in bytes and in inodes (64 per MiB): the build tree
+   * /var/lib/dkms gets --disk, /tmp and /var/tmp a quarter of it each (see
+   * worker/container-mounts.ts). A build that fills one ends `disk-full`, naming it.
+   * tmpfs is memory: what a build writes there counts against --memory as well.
    */
   diskMiB: z.number().int().min(64).default(2048),
   /** make -j for dkms's make line; 0 means as many as the container sees (default: cpus) */

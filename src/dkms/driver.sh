@@ -1,68 +1,62 @@
 #!/bin/bash
 # kfarm in-container build driver: does for one kernel what `dkms build` does, the way
-# Debian's dkms 3.0.10 does it (read_conf, prepare_build, actual_build), and writes its
-# findings for the worker to collect.
+# Debian's dkms 3.0.10 does it (read_conf, prepare_build, actual_build).
 #
-#   driver.sh build <kernelver> <arch>      evaluate dkms.conf, then build
+# It is two programs in one file. The container starts it as root with every capability
+# dropped but SETUID/SETGID, the script passed as `bash -c` text:
 #
-# In:  /kfarm/source   the module source with its dkms.conf
-# Out: /kfarm/out/result       tab-separated facts, one per line (parsed by driver-result.ts)
-#      /kfarm/out/tree/        what dkms keeps in $dkms_tree/<m>/<v>/<k>/<a>: module/, log/
-# The build log goes to stdout; the worker streams it to logs/<kernel>.log.
+#   driver.sh build <kernelver> <arch>     the supervisor: trusted, never sources dkms.conf
+#   driver.sh step add|build ...           an untrusted step, run by the supervisor as
+#                                          uid/gid 65534 through setpriv
+#
+# Everything the module ships (dkms.conf, its Makefile, PATCH, PRE_BUILD, POST_BUILD) runs
+# inside a step. A step writes what it found as facts (tab-separated, on fd 3); when it ends
+# the supervisor kills every process of uid 65534, reads the facts as data, checks the names
+# against kfarm's rules (src/dkms/names.ts), looks at the build tree itself, decides the
+# verdict, and writes /kfarm/out (root's, which uid 65534 cannot write).
+#
+# In:  stdin          the module source as a tar (unpacked by uid 65534 into /kfarm/source)
+# Out: stdout         a tar of out/: out/result (facts parsed by driver-result.ts) and
+#                     out/tree/{module,log} (what dkms keeps in $dkms_tree/<m>/<v>/<k>/<a>)
+#      stderr         the build log
+# Env: KFARM_JOBS (make -j), KFARM_LOG_LIMIT (make.log cap, bytes),
+#      KFARM_OUTPUT_LIMIT (modules + make.log cap, bytes)
 #
 # Exit status: 0 built, 77 excluded by BUILD_EXCLUSIVE_*, anything else failed.
 # Deliberately no `set -e`: dkms.conf and the module's scripts are sourced/run as dkms does,
 # and dkms ignores the status of PRE_BUILD and POST_BUILD.
 
-readonly action="$1" kernelver_arg="$2" arch_arg="$3"
-[[ $action = build ]] || { echo "usage: driver.sh build <kernelver> <arch>" >&2; exit 2; }
-readonly src_dir=/kfarm/source out_dir=/kfarm/out
-readonly result_file="$out_dir/result"
-
-exec 2>&1
-mkdir -p "$out_dir" || exit 90
-: >"$result_file"
-
-fact() { # fact KEY VALUE... : one line, tabs and newlines flattened
-    local IFS=$'\t' line
-    line="$*"
-    line="${line//$'\n'/ }"
-    printf '%s\n' "$line" >>"$result_file"
-}
-
-finish() { # finish VERDICT REASON MESSAGE
-    fact verdict "$1"
-    [[ $2 ]] && fact reason "$2"
-    [[ $3 ]] && fact message "$3"
-    case "$1" in
-        built) exit 0 ;;
-        excluded) exit 77 ;;
-        *) exit 1 ;;
-    esac
-}
+readonly role="$1"
+readonly src_dir=/kfarm/source
+readonly NOBODY=65534
+readonly log_limit=${KFARM_LOG_LIMIT:-16777216}
+# LC_ALL=C: the name checks below are byte-wise, whatever the build's locale
+readonly -a DROP=(setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs)
 
 say() { printf '[kfarm] %s\n' "$*"; }
 
-# --- the variables dkms has set when it sources dkms.conf (3.0.10 main section) ---
-dkms_tree=/var/lib/dkms
-source_tree=/usr/src
-install_tree=/lib/modules
-tmp_location=${TMPDIR:-/tmp}
-current_kernel=$(uname -r)
-current_os=$(uname -s)
-parallel_jobs=${KFARM_JOBS:-$(nproc)}
-[[ $parallel_jobs = 0 ]] && parallel_jobs=""
-verbose=""
-force=""
-conf=""
-addon_modules_dir=""
-kernelver="$kernelver_arg"
-arch="$arch_arg"
-kernel_source_dir="/lib/modules/$kernelver/build"
-kernel_config="$kernel_source_dir/.config"
-module=""
-module_version=""
+# kfarm's name rules (src/dkms/names.ts; keep the sets in step)
+readonly NAME_RE='^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}$'
+readonly VERSION_RE='^[A-Za-z0-9_][A-Za-z0-9_.+~:-]{0,63}$'
+readonly LOCATION_RE='^([A-Za-z0-9_+-][A-Za-z0-9_.+-]*/?)*$'
+valid_name() { local LC_ALL=C; [[ $1 =~ $NAME_RE ]]; }
+valid_version() { local LC_ALL=C; [[ $1 =~ $VERSION_RE ]]; }
+valid_location() { # BUILT_MODULE_LOCATION: relative segments of name characters, no `.` or `..`
+    local LC_ALL=C
+    [[ $1 =~ $LOCATION_RE ]] || return 1
+    [[ /$1/ != */../* && /$1/ != */./* ]]
+}
+valid_dest_location() { # DEST_MODULE_LOCATION: /kernel, /updates or /extra, then as above
+    [[ $1 =~ ^/(kernel|updates|extra)(/.*)?$ ]] && valid_location "${1#/}"
+}
+quote() { # a printable, bounded rendering of an untrusted value for messages
+    local v=${1//[[:cntrl:]]/?}
+    ((${#v} > 80)) && v="${v:0:80}..."
+    printf '"%s"' "$v"
+}
 
+
+# --- the variables dkms has set when it sources dkms.conf (3.0.10 main section) ---
 distro_version() {
     if [[ -r /etc/os-release ]]; then
         . /etc/os-release
@@ -73,7 +67,29 @@ distro_version() {
     fi
     echo unknown
 }
-running_distribution="$(distro_version)"
+init_dkms_vars() {
+    dkms_tree=/var/lib/dkms
+    source_tree=/usr/src
+    install_tree=/lib/modules
+    tmp_location=${TMPDIR:-/tmp}
+    current_kernel=$(uname -r)
+    current_os=$(uname -s)
+    parallel_jobs=${KFARM_JOBS:-$(nproc)}
+    [[ $parallel_jobs = 0 ]] && parallel_jobs=""
+    verbose=""
+    force=""
+    conf=""
+    addon_modules_dir=""
+    kernelver="$kernelver_arg"
+    arch="$arch_arg"
+    kernel_source_dir="/lib/modules/$kernelver/build"
+    kernel_config="$kernel_source_dir/.config"
+    module=""
+    module_version=""
+
+    running_distribution="$(distro_version)"
+}
+
 
 readonly dkms_conf_variables="CLEAN PACKAGE_NAME
    PACKAGE_VERSION POST_ADD POST_BUILD POST_INSTALL POST_REMOVE PRE_BUILD
@@ -95,8 +111,8 @@ safe_source() {
     local to_source_file="$1"; shift
     declare -a -r export_envs=("$@")
     local tmpfile
-    tmpfile=$(mktemp) || finish failed driver-error "mktemp failed"
-    ( exec >"$tmpfile"
+    tmpfile=$(mktemp) || { say "error: mktemp failed"; exit 3; }
+    ( exec >"$tmpfile" 3>&-
     . "$to_source_file" >/dev/null
     for _export_env in "${export_envs[@]}"; do
         for _i in $(eval echo \${!$_export_env[@]}); do
@@ -118,7 +134,6 @@ override_dest_module_location() {
 }
 
 # dkms 3.0.10 read_conf, minus the caching and /etc/dkms overrides (a farm has none).
-conf_errors=()
 read_conf() {
     local var index array_size=0 s
     for var in $dkms_conf_variables; do unset "$var"; done
@@ -214,19 +229,6 @@ read_conf() {
     [[ $package_version ]] || conf_errors+=("No 'PACKAGE_VERSION' directive specified.")
 }
 
-report_conf() {
-    local i
-    fact package_name "$package_name"
-    fact package_version "$package_version"
-    for ((i=0; i < ${#built_module_name[@]}; i++)); do
-        fact module "$i" "${built_module_name[$i]}" "${built_module_location[$i]}" \
-            "${dest_module_name[$i]}" "${DEST_MODULE_LOCATION[$i]}" "${dest_module_location[$i]}" "${strip[$i]}"
-    done
-    fact make_command "$make_command"
-    [[ $AUTOINSTALL ]] && fact autoinstall "$AUTOINSTALL"
-    [[ $exclusion ]] && fact exclusion "$exclusion"
-    return 0
-}
 
 # run_build_script from dkms 3.0.10: relative to the build dir, only if executable.
 run_build_script() {
@@ -243,109 +245,442 @@ run_build_script() {
     fi
 }
 
-# --- evaluate dkms.conf ---
-[[ -r $src_dir/dkms.conf ]] || finish failed bad-conf "no dkms.conf at the top of the source tree"
-say "dkms.conf evaluated for kernel $kernelver ($arch)"
-# DKMS sources dkms.conf and keeps whatever was assigned before a syntax error, so this is
-# not fatal there either; kfarm says it out loud instead of building from half a file.
-if ! syntax=$(bash -n "$src_dir/dkms.conf" 2>&1); then
-    syntax=${syntax//$src_dir\//}
-    say "warning: $syntax"
-    fact warning "dkms.conf has a bash syntax error; DKMS ignores the rest of the file from there: ${syntax//$'\n'/; }"
-fi
-# Twice, as dkms does: `dkms add <dir>` reads the name and version with $module unset, then
-# `dkms build -m <name> -v <version>` sources the file again with them set.
-# A failure in the first pass is the module's (dkms add would refuse it), not this kernel's.
-conf_pass() { # conf_pass add|build
-    conf_errors=()
-    read_conf
-    if ((${#conf_errors[@]})); then
-        for e in "${conf_errors[@]}"; do say "dkms.conf: Error! $e"; done
-        report_conf
-        fact failed_stage "$1"
-        finish failed bad-conf "${conf_errors[0]}"
+
+# ======================= the untrusted steps (uid 65534) =======================
+
+fact() { # fact KEY VALUE... : one line on fd 3; control characters in a value become `?`
+    local line="" v
+    for v in "$@"; do line+="${v//[[:cntrl:]]/?}"$'\t'; done
+    printf '%s\n' "${line%$'\t'}" >&3
+}
+
+conf_errors=()
+report_conf() {
+    local i e
+    fact package_name "$package_name"
+    fact package_version "$package_version"
+    for ((i=0; i < ${#built_module_name[@]}; i++)); do
+        fact module "$i" "${built_module_name[$i]}" "${built_module_location[$i]}" \
+            "${dest_module_name[$i]}" "${DEST_MODULE_LOCATION[$i]}" "${dest_module_location[$i]}" "${strip[$i]}"
+    done
+    fact make_command "$make_command"
+    [[ $AUTOINSTALL ]] && fact autoinstall "$AUTOINSTALL"
+    [[ $exclusion ]] && fact exclusion "$exclusion"
+    for e in "${conf_errors[@]}"; do say "dkms.conf: Error! $e"; fact conf_error "$e"; done
+    return 0
+}
+
+# run_build_script from dkms 3.0.10: relative to the build dir, only if executable.
+run_build_script() {
+    local kind="$1" script="$2" run
+    [[ $script ]] || return 0
+    run="$dkms_tree/$module/$module_version/build/$script"
+    if [[ -x ${run%% *} ]]; then
+        say "running the ${kind} script: $script"
+        ( cd "$dkms_tree/$module/$module_version/build/" && exec $run 3>&- )
+        local status=$?
+        ((status == 0)) || say "warning: the ${kind} script exited with status $status (dkms ignores it)"
+    else
+        say "warning: the ${kind} script is not executable: $script"
     fi
 }
-conf_pass add
-module="$package_name"
-module_version="$package_version"
-conf_pass build
-report_conf
-if [[ $package_name != "$module" || $package_version != "$module_version" ]]; then
-    finish failed bad-conf "dkms.conf says $package_name/$package_version once \$module is set, $module/$module_version before: the name and version must not depend on \$module"
-fi
 
-# --- build (dkms prepare_build + actual_build) ---
-[[ $exclusion ]] && { say "excluded: $exclusion"; finish excluded build-exclusive "$exclusion"; }
-[[ -d $kernel_source_dir/include ]] || \
-    finish failed missing-headers "no kernel headers at $kernel_source_dir in this image"
+step_stop() { # step_stop REASON MESSAGE: the build did not get through (the supervisor checks the reason)
+    fact outcome "$1" "$2"
+    exit 0
+}
 
-base_dir="$dkms_tree/$module/$module_version/$kernelver/$arch"
-build_dir="$dkms_tree/$module/$module_version/build"
-mkdir -p "$dkms_tree/$module/$module_version" || finish failed driver-error "cannot create $dkms_tree/$module/$module_version"
-# dkms add: /usr/src/<m>-<v> holds the source, $dkms_tree/<m>/<v>/source links to it.
-ln -sfn "$src_dir" "$source_tree/$module-$module_version" 2>/dev/null || true
-ln -sfn "$source_tree/$module-$module_version" "$dkms_tree/$module/$module_version/source"
-rm -rf "$build_dir"
-cp -a "$dkms_tree/$module/$module_version/source/" "$build_dir" || finish failed driver-error "cannot copy the source to $build_dir"
-cd "$build_dir" || finish failed driver-error "cannot enter $build_dir"
-
-for p in "${patch_array[@]}"; do
-    [[ -e $build_dir/patches/$p ]] || finish failed patch-missing "Patch $p as specified in dkms.conf cannot be found in patches/"
-    say "applying patch $p"
-    patch -p1 < "./patches/$p" || finish failed patch-failed "Application of patch $p failed"
-done
-
-if [[ -e $kernel_source_dir/.config ]]; then
-    cc=$(sed -n 's|^CONFIG_CC_VERSION_TEXT="\([^ ]*\) .*"|\1|p' "$kernel_source_dir/.config")
-    command -v "$cc" >/dev/null && export CC="$cc"
-fi
-export kernelver arch module module_version
-run_build_script pre_build "$pre_build"
-
-if [[ -f "$kernel_source_dir/.kernelvariables" ]]; then
-    export CC=$(echo -e "show-%:\n\t@echo \$(\$*)\ninclude $kernel_source_dir/.kernelvariables" | make -f - show-CC)
-else
-    unset CC
-fi
-
-build_log="$build_dir/make.log"
-say "cleaning build area: $clean"
-( eval "$clean" ) >/dev/null 2>&1
-{ echo "DKMS make.log for $module-$module_version for kernel $kernelver ($arch)"; date; } >>"$build_log"
-the_make_command="${make_command/#make/make -j$parallel_jobs KERNELRELEASE=$kernelver}"
-fact make_invocation "$the_make_command"
-say "building: $the_make_command"
-started=$(date +%s)
-( eval "{ $the_make_command; }" ) 2>&1 | tee -a "$build_log"
-make_status=${PIPESTATUS[0]}
-fact make_exit "$make_status"
-fact make_seconds "$(( $(date +%s) - started ))"
-mkdir -p "$out_dir/tree/log"
-if ((make_status != 0)); then
-    cp -f "$build_log" "$out_dir/tree/log/make.log"
-    # tee cannot append to a full build tree, so free space is asked as well as the log
-    if grep -q 'No space left on device' "$build_log" || (( $(df -m --output=avail "$dkms_tree" | tail -n1) < 1 )); then
-        finish failed disk-full "No space left on device: the build tree $dkms_tree holds $(df -m --output=size "$dkms_tree" | tail -n1 | tr -d ' ') MiB (half of --memory), /tmp and /var/tmp 512 MiB each; raise --memory, or make the build write less"
+# `dkms add <dir>`: reads the name and version with $module unset.
+step_add() {
+    local syntax
+    say "dkms.conf evaluated for kernel $kernelver ($arch)"
+    # DKMS sources dkms.conf and keeps whatever was assigned before a syntax error, so this is
+    # not fatal there either; kfarm says it out loud instead of building from half a file.
+    if ! syntax=$(bash -n "$src_dir/dkms.conf" 2>&1); then
+        syntax=${syntax//$src_dir\//}
+        say "warning: $syntax"
+        fact warning "dkms.conf has a bash syntax error; DKMS ignores the rest of the file from there: ${syntax//$'\n'/; }"
     fi
-    finish failed make-failed "Bad return status for module build on kernel: $kernelver ($arch)"
-fi
+    read_conf
+    report_conf
+    fact outcome done
+}
 
-for ((count=0; count < ${#built_module_name[@]}; count++)); do
-    [[ -e ${built_module_location[$count]}${built_module_name[$count]}.ko ]] && continue
-    cp -f "$build_log" "$out_dir/tree/log/make.log"
-    finish failed missing-module "Build of ${built_module_location[$count]}${built_module_name[$count]}.ko failed for: $kernelver ($arch): make succeeded but the module is not there; check BUILT_MODULE_NAME and BUILT_MODULE_LOCATION"
-done
+# `dkms build -m <name> -v <version>`: sources dkms.conf again with them set, then
+# prepare_build + actual_build.
+step_build() {
+    module="$1" module_version="$2"
+    read_conf
+    report_conf
+    ((${#conf_errors[@]})) && step_stop conf ""
+    [[ $package_name == "$module" && $package_version == "$module_version" ]] || step_stop conf ""
+    [[ $exclusion ]] && step_stop excluded ""
+    [[ -d $kernel_source_dir/include ]] || step_stop headers ""
 
-mkdir -p "$base_dir/log" "$base_dir/module"
-mv -f "$build_log" "$base_dir/log/make.log"
-for ((count=0; count < ${#built_module_name[@]}; count++)); do
-    built_module="$build_dir/${built_module_location[$count]}${built_module_name[$count]}.ko"
-    [[ ${strip[$count]} != no ]] && strip -g "$built_module"
-    cp -f "$built_module" "$base_dir/module/${dest_module_name[$count]}.ko"
-done
-run_build_script post_build "$post_build"
+    local base_dir="$dkms_tree/$module/$module_version/$kernelver/$arch"
+    local build_dir="$dkms_tree/$module/$module_version/build"
+    mkdir -p "$dkms_tree/$module/$module_version" || exit 3
+    # dkms add: /usr/src/<m>-<v> holds the source, $dkms_tree/<m>/<v>/source links to it.
+    # Here /usr/src is read-only (it holds the kernel headers), so the link goes straight
+    # to the unpacked source.
+    ln -sfn "$src_dir" "$dkms_tree/$module/$module_version/source"
+    rm -rf "$build_dir"
+    cp -a "$dkms_tree/$module/$module_version/source/" "$build_dir" || step_stop disk-full "cannot copy the source to $build_dir"
+    cd "$build_dir" || exit 3
 
-cp -a "$base_dir/." "$out_dir/tree/" || finish failed driver-error "cannot copy the results out"
-say "built ${#built_module_name[@]} module(s) for $kernelver"
-finish built "" ""
+    local p
+    for p in "${patch_array[@]}"; do
+        [[ -e $build_dir/patches/$p ]] || step_stop patch-missing "Patch $p as specified in dkms.conf cannot be found in patches/"
+        say "applying patch $p"
+        patch -p1 < "./patches/$p" 3>&- || step_stop patch-failed "Application of patch $p failed"
+    done
+
+    if [[ -e $kernel_source_dir/.config ]]; then
+        cc=$(sed -n 's|^CONFIG_CC_VERSION_TEXT="\([^ ]*\) .*"|\1|p' "$kernel_source_dir/.config")
+        command -v "$cc" >/dev/null && export CC="$cc"
+    fi
+    export kernelver arch module module_version
+    run_build_script pre_build "$pre_build"
+
+    if [[ -f "$kernel_source_dir/.kernelvariables" ]]; then
+        export CC=$(echo -e "show-%:\n\t@echo \$(\$*)\ninclude $kernel_source_dir/.kernelvariables" | make -f - show-CC)
+    else
+        unset CC
+    fi
+
+    local build_log="$build_dir/make.log"
+    say "cleaning build area: $clean"
+    ( eval "$clean" ) >/dev/null 2>&1 3>&-
+    { echo "DKMS make.log for $module-$module_version for kernel $kernelver ($arch)"; date; } >>"$build_log"
+    local the_make_command="${make_command/#make/make -j$parallel_jobs KERNELRELEASE=$kernelver}"
+    fact make_invocation "$the_make_command"
+    say "building: $the_make_command"
+    local started make_status
+    started=$(date +%s)
+    # The log goes to the build log stream whole, to make.log up to the log cap: a build that
+    # prints without end must not fill its own build tree with the copy. (tee -p goes on
+    # writing to the stream once head has had enough; the fifo because the stream, root's,
+    # cannot be reopened by this uid.)
+    local fifo reader
+    fifo=$(mktemp -u /tmp/kfarm-make-log.XXXXXX) && mkfifo -m 0600 "$fifo" || exit 3
+    head -c "$log_limit" <"$fifo" >>"$build_log" &
+    reader=$!
+    ( eval "{ $the_make_command; }" 3>&- ) 2>&1 | tee -p "$fifo"
+    make_status=${PIPESTATUS[0]}
+    wait "$reader"
+    rm -f "$fifo"
+    fact make_exit "$make_status"
+    fact make_seconds "$(( $(date +%s) - started ))"
+    if ((make_status != 0)); then
+        grep -q 'No space left on device' "$build_log" && step_stop disk-full "No space left on device"
+        step_stop make-failed "Bad return status for module build on kernel: $kernelver ($arch)"
+    fi
+
+    local count built_module
+    for ((count=0; count < ${#built_module_name[@]}; count++)); do
+        [[ -e ${built_module_location[$count]}${built_module_name[$count]}.ko ]] && continue
+        step_stop missing-module "Build of ${built_module_location[$count]}${built_module_name[$count]}.ko failed for: $kernelver ($arch): make succeeded but the module is not there; check BUILT_MODULE_NAME and BUILT_MODULE_LOCATION"
+    done
+
+    mkdir -p "$base_dir/log" "$base_dir/module"
+    mv -f "$build_log" "$base_dir/log/make.log"
+    for ((count=0; count < ${#built_module_name[@]}; count++)); do
+        built_module="$build_dir/${built_module_location[$count]}${built_module_name[$count]}.ko"
+        [[ ${strip[$count]} != no ]] && strip -g "$built_module"
+        cp -f "$built_module" "$base_dir/module/${dest_module_name[$count]}.ko"
+    done
+    run_build_script post_build "$post_build"
+    fact outcome done
+}
+
+
+# ======================= the supervisor (root, trusted) =======================
+
+readonly work=/kfarm out_dir=/kfarm/out
+readonly result_file=/kfarm/out/result script_copy=/kfarm/driver.sh
+readonly output_limit=${KFARM_OUTPUT_LIMIT:-268435456}
+# the mounts a build may write to, each a size- and inode-capped tmpfs
+readonly scratch_mounts=(/var/lib/dkms /kfarm/source /tmp /var/tmp /run/lock)
+readonly step_reasons=" make-failed patch-missing patch-failed disk-full missing-module "
+
+result() { # result KEY VALUE... : one line of out/result, control characters flattened
+    local line="" v
+    for v in "$@"; do line+="${v//[[:cntrl:]]/ }"$'\t'; done
+    printf '%s\n' "${line%$'\t'}" >>"$result_file"
+}
+
+# The output tar is written last, on the stdout saved as fd 9; nothing else ever writes there.
+emit_output() {
+    tar -C "$work" --numeric-owner -cf - out >&9 || { say "error: cannot write the output"; exit 90; }
+}
+
+finish() { # finish VERDICT REASON MESSAGE
+    result verdict "$1"
+    [[ $2 ]] && result reason "$2"
+    [[ $3 ]] && result message "${3:0:2000}"
+    emit_output
+    case "$1" in
+        built) exit 0 ;;
+        excluded) exit 77 ;;
+        *) exit 1 ;;
+    esac
+}
+
+# Ends every process of uid 65534: after this nothing of the build can write anywhere.
+# kill(-1) as that uid signals all of them at once (and not the caller); repeated until
+# /proc shows none left but zombies.
+kill_untrusted() {
+    local try d uid state left
+    for ((try=0; try < 50; try++)); do
+        "${DROP[@]}" bash -c 'kill -KILL -1' 2>/dev/null
+        left=0
+        for d in /proc/[0-9]*; do
+            uid="" state=""
+            while read -r key value _; do
+                case $key in Uid:) uid=$value ;; State:) state=$value ;; esac
+            done <"$d/status" 2>/dev/null
+            [[ $uid == "$NOBODY" && $state != Z ]] && left=$((left + 1))
+        done
+        ((left == 0)) && return 0
+        sleep 0.1
+    done
+    finish failed driver-error "processes of the build survived SIGKILL; kfarm cannot trust what it would read"
+}
+
+# run_step NAME ARGS...: one untrusted step as uid 65534, stdin empty, stdout on the log,
+# facts (at most 1 MiB) into $work/steps/NAME; sets step_status.
+run_step() {
+    local name="$1"; shift
+    local facts="$work/steps/$name" fifo="$work/steps/$name.fifo"
+    mkfifo -m 0600 "$fifo" || finish failed driver-error "cannot create $fifo"
+    head -c 1048576 <"$fifo" >"$facts" &
+    local reader=$!
+    ( cd / && exec "${DROP[@]}" bash "$script_copy" step "$name" "$kernelver" "$arch" "$@" \
+        3>"$fifo" </dev/null 9>&- >&2 )
+    step_status=$?
+    kill_untrusted
+    wait "$reader"
+    rm -f "$fifo"
+}
+
+# read_facts NAME: the step's facts as data, never sourced; later keys win, lists append.
+read_facts() {
+    f_package_name="" f_package_version="" f_make_command="" f_autoinstall="" f_exclusion=""
+    f_make_invocation="" f_make_exit="" f_make_seconds="" f_outcome="" f_outcome_message=""
+    f_modules=() f_conf_errors=() f_warnings=()
+    local line key value
+    while IFS= read -r line || [[ $line ]]; do
+        key=${line%%$'\t'*}
+        [[ $line == *$'\t'* ]] && value=${line#*$'\t'} || value=""
+        case $key in
+            package_name) f_package_name=$value ;;
+            package_version) f_package_version=$value ;;
+            module) f_modules+=("$value") ;;
+            make_command) f_make_command=$value ;;
+            autoinstall) f_autoinstall=$value ;;
+            exclusion) f_exclusion=$value ;;
+            conf_error) f_conf_errors+=("$value") ;;
+            warning) f_warnings+=("$value") ;;
+            make_invocation) f_make_invocation=$value ;;
+            make_exit) f_make_exit=$value ;;
+            make_seconds) f_make_seconds=$value ;;
+            outcome) f_outcome=${value%%$'\t'*}; [[ $value == *$'\t'* ]] && f_outcome_message=${value#*$'\t'} ;;
+        esac
+    done <"$work/steps/$1"
+}
+
+split_tabs() { # split_tabs ARRAY VALUE: fields between tabs, empty ones kept
+    local -n _fields=$1
+    local rest=$2
+    _fields=()
+    while [[ $rest == *$'\t'* ]]; do _fields+=("${rest%%$'\t'*}"); rest=${rest#*$'\t'}; done
+    _fields+=("$rest")
+}
+
+# check_names: the names of the facts just read against kfarm's rules; the first bad one
+# in bad_name (empty when all are good). Module records are parsed into m_* arrays.
+check_names() {
+    bad_name=""
+    m_built=() m_built_loc=() m_dest=() m_dest_loc=() m_install_loc=() m_strip=()
+    valid_name "$f_package_name" || { bad_name="PACKAGE_NAME $(quote "$f_package_name") is not a valid module name (letters, digits, _ . + -; at most 64; not starting with . or -)"; return; }
+    valid_version "$f_package_version" || { bad_name="PACKAGE_VERSION $(quote "$f_package_version") is not a valid version (letters, digits, _ . + ~ : -; at most 64)"; return; }
+    local rec fields i
+    for rec in "${f_modules[@]}"; do
+        split_tabs fields "$rec"
+        i=${fields[0]}
+        valid_name "${fields[1]}" || { bad_name="BUILT_MODULE_NAME[$i] $(quote "${fields[1]}") is not a valid module name (letters, digits, _ . + -; at most 64)"; return; }
+        valid_location "${fields[2]}" || { bad_name="BUILT_MODULE_LOCATION[$i] $(quote "${fields[2]}") is not a relative path inside the build dir (no /, . or .. segments)"; return; }
+        valid_name "${fields[3]}" || { bad_name="DEST_MODULE_NAME[$i] $(quote "${fields[3]}") is not a valid module name (letters, digits, _ . + -; at most 64)"; return; }
+        valid_dest_location "${fields[4]}" && valid_dest_location "${fields[5]}" || { bad_name="DEST_MODULE_LOCATION[$i] $(quote "${fields[4]}") is not /kernel, /updates or /extra followed by plain path segments"; return; }
+        m_built+=("${fields[1]}") m_built_loc+=("${fields[2]}") m_dest+=("${fields[3]}")
+        m_dest_loc+=("${fields[4]}") m_install_loc+=("${fields[5]}")
+        [[ ${fields[6]} == no ]] && m_strip+=(no) || m_strip+=(yes)
+    done
+}
+
+# report_facts: what dkms.conf said, as checked; names only when valid
+report_facts() {
+    local i
+    if [[ $bad_name ]]; then
+        valid_name "$f_package_name" && result package_name "$f_package_name" || result package_name ""
+        valid_version "$f_package_version" && result package_version "$f_package_version" || result package_version ""
+    else
+        result package_name "$f_package_name"
+        result package_version "$f_package_version"
+        for ((i=0; i < ${#m_built[@]}; i++)); do
+            result module "$i" "${m_built[$i]}" "${m_built_loc[$i]}" "${m_dest[$i]}" "${m_dest_loc[$i]}" "${m_install_loc[$i]}" "${m_strip[$i]}"
+        done
+    fi
+    result make_command "${f_make_command:0:4000}"
+    [[ $f_autoinstall ]] && result autoinstall "${f_autoinstall:0:100}"
+    [[ $f_exclusion ]] && result exclusion "${f_exclusion:0:1000}"
+    return 0
+}
+
+# full_mount: the first scratch mount that has run out of space or inodes, as a sentence
+full_mount() {
+    local m size avail itotal iavail
+    for m in "${scratch_mounts[@]}"; do
+        read -r size avail itotal iavail < <(df -P --output=size,avail,itotal,iavail "$m" 2>/dev/null | tail -n1)
+        [[ $avail =~ ^[0-9]+$ && $iavail =~ ^[0-9]+$ ]] || continue
+        if ((avail < 1024)); then
+            echo "$m (a $((size / 1024)) MiB tmpfs) ran out of space"; return 0
+        elif ((iavail < 16)); then
+            echo "$m (a tmpfs of $itotal files) ran out of inodes"; return 0
+        fi
+    done
+    return 1
+}
+
+disk_full_message() { # disk_full_message SENTENCE
+    local raise="raise --disk (the scratch mounts are sized from it and live in memory, so raise --memory with it)"
+    [[ $1 == /var/lib/dkms* ]] && raise="raise --disk (the build tree's size; it lives in memory, so raise --memory with it)"
+    echo "No space left on device: the build tree or a scratch mount is full: $1; $raise, or make the build write less"
+}
+
+# copy_out SRC DEST LIMIT: a regular file (not a link) from the frozen build tree, at most LIMIT bytes
+copy_out() {
+    [[ -f $1 && ! -L $1 ]] || return 1
+    head -c "$3" -- "$1" >"$2"
+}
+
+copy_log() { # copy_log MAKE_LOG: into the output, capped, with a note when cut
+    copy_out "$1" "$out_dir/tree/log/make.log" "$log_limit" || return 0
+    (($(stat -c %s -- "$1") > log_limit)) && printf '\n[kfarm] make.log truncated at %s bytes\n' "$log_limit" >>"$out_dir/tree/log/make.log"
+    return 0
+}
+
+supervise() {
+    kernelver="$1" arch="$2"
+    [[ $kernelver && $arch ]] || { say "usage: driver.sh build <kernelver> <arch>"; exit 2; }
+    exec 9>&1 1>&2
+    umask 022
+    mkdir -p "$out_dir/tree" "$work/steps" || { say "error: cannot write $work"; exit 90; }
+    : >"$result_file"
+    if [[ $BASH_EXECUTION_STRING ]]; then printf '%s' "$BASH_EXECUTION_STRING" >"$script_copy"; else cat -- "$0" >"$script_copy"; fi || \
+        finish failed driver-error "cannot write $script_copy"
+
+    # the source, unpacked by uid 65534 into its tmpfs; stdin is not needed after this
+    if ! ( cd / && "${DROP[@]}" tar -x -C "$src_dir" --no-same-owner -f - 9>&- ); then
+        exec </dev/null
+        kill_untrusted
+        local where; where=$(full_mount) && finish failed disk-full "the source does not fit: $where; raise --disk"
+        finish failed driver-error "cannot unpack the module source into $src_dir"
+    fi
+    exec </dev/null
+    kill_untrusted
+    [[ -f $src_dir/dkms.conf ]] || finish failed bad-conf "no dkms.conf at the top of the source tree"
+
+    # Twice, as dkms does: `dkms add <dir>` reads the name and version with $module unset, then
+    # `dkms build -m <name> -v <version>` sources the file again with them set.
+    # A failure in the first pass is the module's (dkms add would refuse it), not this kernel's.
+    run_step add
+    read_facts add
+    local w
+    for w in "${f_warnings[@]}"; do result warning "${w:0:1000}"; done
+    [[ $f_outcome == done ]] || finish failed driver-error "evaluating dkms.conf (as dkms add does) ended early (status $step_status): something in dkms.conf killed it or exited"
+    check_names
+    if ((${#f_conf_errors[@]})) || [[ $bad_name ]]; then
+        [[ $bad_name ]] && say "dkms.conf: Error! $bad_name"
+        report_facts
+        result failed_stage add
+        finish failed bad-conf "${f_conf_errors[0]:-$bad_name}"
+    fi
+    local module="$f_package_name" module_version="$f_package_version"
+
+    run_step build "$module" "$module_version"
+    read_facts build
+    check_names
+    if ((${#f_conf_errors[@]})) || [[ $bad_name ]]; then
+        [[ $bad_name ]] && say "dkms.conf: Error! $bad_name"
+        report_facts
+        result failed_stage build
+        finish failed bad-conf "${f_conf_errors[0]:-$bad_name}"
+    fi
+    report_facts
+    if [[ $f_package_name != "$module" || $f_package_version != "$module_version" ]]; then
+        finish failed bad-conf "dkms.conf says $f_package_name/$f_package_version once \$module is set, $module/$module_version before: the name and version must not depend on \$module"
+    fi
+    [[ $f_exclusion ]] && { say "excluded: $f_exclusion"; finish excluded build-exclusive "${f_exclusion:0:1000}"; }
+    [[ -d /lib/modules/$kernelver/build/include ]] || \
+        finish failed missing-headers "no kernel headers at /lib/modules/$kernelver/build in this image"
+
+    [[ $f_make_invocation ]] && result make_invocation "${f_make_invocation:0:4000}"
+    [[ $f_make_exit =~ ^[0-9]{1,3}$ ]] && result make_exit "$f_make_exit"
+    [[ $f_make_seconds =~ ^[0-9]{1,9}$ ]] && result make_seconds "$f_make_seconds"
+
+    local build_dir="/var/lib/dkms/$module/$module_version/build"
+    local base_dir="/var/lib/dkms/$module/$module_version/$kernelver/$arch"
+    mkdir -p "$out_dir/tree/log" || finish failed driver-error "cannot write $out_dir"
+    if [[ $f_outcome != done ]]; then
+        # what the build printed, for the first error; then whose fault: a full mount first
+        copy_log "$build_dir/make.log"
+        local where
+        where=$(full_mount) && finish failed disk-full "$(disk_full_message "$where")"
+        [[ $f_outcome == disk-full ]] && finish failed disk-full "$(disk_full_message "a write failed")"
+        [[ $step_reasons == *" $f_outcome "* ]] && finish failed "$f_outcome" "${f_outcome_message:0:2000}"
+        finish failed driver-error "the build step ended early (status $step_status) without saying why: something in the module's build killed it"
+    fi
+
+    # The verdict is the supervisor's: each expected module, a regular file, in the module dir.
+    local i m size total=0
+    if [[ -d $base_dir && ! -L $base_dir ]]; then
+        local odd
+        odd=$(cd "$base_dir" 2>/dev/null && find . -mindepth 1 ! -type f ! -type d -printf '%P -> %l\n' 2>&1 | head -n 3)
+        [[ $odd ]] && { say "kfarm refused the build's output: symlink entries are not allowed: $odd"
+            finish failed unsafe-output "kfarm refused the build's output: symlink entries are not allowed: ${odd//$'\n'/; }"; }
+    fi
+    for ((i=0; i < ${#m_dest[@]}; i++)); do
+        m="$base_dir/module/${m_dest[$i]}.ko"
+        if [[ ! -f $m || -L $m ]]; then
+            local where; where=$(full_mount) && finish failed disk-full "$(disk_full_message "$where")"
+            finish failed missing-module "Build of ${m_built_loc[$i]}${m_built[$i]}.ko failed for: $kernelver ($arch): ${m_dest[$i]}.ko is not a file in the module directory; check BUILT_MODULE_NAME and BUILT_MODULE_LOCATION"
+        fi
+        size=$(stat -c %s -- "$m") && total=$((total + size))
+    done
+    ((total > output_limit)) && finish failed output-too-large "the modules take $total bytes, more than the $output_limit-byte output cap"
+    mkdir -p "$out_dir/tree/module"
+    for ((i=0; i < ${#m_dest[@]}; i++)); do
+        copy_out "$base_dir/module/${m_dest[$i]}.ko" "$out_dir/tree/module/${m_dest[$i]}.ko" "$output_limit" || \
+            finish failed missing-module "cannot read the built module ${m_dest[$i]}.ko (the build took its read permission)"
+    done
+    copy_log "$base_dir/log/make.log"
+    say "built ${#m_dest[@]} module(s) for $kernelver"
+    finish built "" ""
+}
+
+# ======================= dispatch =======================
+
+case $role in
+    build) supervise "$2" "$3" ;;
+    step)
+        [[ $(id -u) == "$NOBODY" ]] || { say "error: steps run as uid $NOBODY only"; exit 2; }
+        kernelver_arg="$3" arch_arg="$4"
+        # the DKMS variables, then the step
+        init_dkms_vars
+        case $2 in
+            add) step_add ;;
+            build) step_build "$5" "$6" ;;
+        esac ;;
+    *) say "usage: driver.sh build <kernelver> <arch>"; exit 2 ;;
+esac

@@ -80,21 +80,31 @@ export class DockerRuntime implements ContainerRuntime {
     });
   }
 
-  async pullImage(ref: string, timeoutMs: number): Promise<boolean> {
+  async pullImage(ref: string, timeoutMs: number, onFailure?: (reason: string) => void): Promise<boolean> {
+    // The abort ends the HTTP request, and with it the engine's pull: nothing keeps
+    // downloading after kfarm has moved on to debootstrap.
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), timeoutMs);
+    let stream: Readable | undefined;
     try {
-      const pulled = (async () => {
-        const stream = await this.docker.pull(ref);
-        await new Promise<void>((resolve, reject) => {
-          this.docker.modem.followProgress(stream, (err: Error | null, output: Array<{ error?: string }>) =>
-            err || output.some((o) => o.error) ? reject(err ?? new Error('pull failed')) : resolve(),
-          );
+      stream = (await this.docker.pull(ref, { abortSignal: abort.signal })) as Readable;
+      const pulling = stream;
+      await new Promise<void>((resolve, reject) => {
+        abort.signal.addEventListener('abort', () => reject(new Error(`no answer within ${Math.round(timeoutMs / 1000)} s`)), { once: true });
+        this.docker.modem.followProgress(pulling, (err: Error | null, output: Array<{ error?: string }>) => {
+          const failed = err?.message ?? output.find((o) => o.error)?.error;
+          if (failed) reject(new Error(failed.trim()));
+          else resolve();
         });
-      })();
-      const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('pull timed out')), timeoutMs).unref());
-      await Promise.race([pulled, timeout]);
+      });
       return true;
-    } catch {
+    } catch (err) {
+      const reason = abort.signal.aborted ? `no answer within ${Math.round(timeoutMs / 1000)} s` : describeError(err);
+      onFailure?.(`pulling ${ref} failed: ${reason}`);
       return false;
+    } finally {
+      clearTimeout(timer);
+      stream?.destroy();
     }
   }
 
@@ -104,7 +114,7 @@ export class DockerRuntime implements ContainerRuntime {
     });
   }
 
-  async runHelper(image: string, cmd: string[], input?: Buffer): Promise<{ exitCode: number; output: string }> {
+  async runHelper(image: string, cmd: string[], input?: Buffer, timeoutMs = HELPER_TIMEOUT_MS): Promise<{ exitCode: number; output: string }> {
     return engineCall(`a helper container from ${image}`, async () => {
       const container = await this.docker.createContainer({
         Image: image,
@@ -120,11 +130,28 @@ export class DockerRuntime implements ContainerRuntime {
         sink.on('data', (c: Buffer) => chunks.push(c));
         container.modem.demuxStream(stream, sink, sink);
         await container.start();
-        const { StatusCode } = (await container.wait()) as { StatusCode: number };
+        // A helper that outlives its timeout is killed; the wait is bounded too, so an engine
+        // that neither kills nor answers cannot hang the caller (the finally removes it).
+        const waited = container.wait() as Promise<{ StatusCode: number }>;
+        const timedOut = !(await settledWithin(waited, timeoutMs));
+        if (timedOut) {
+          await container.kill().catch((err: unknown) => {
+            if (statusOf(err) !== 409) chunks.push(Buffer.from(`[kfarm] killing the helper failed: ${describeError(err)}\n`));
+          });
+          await settledWithin(waited, 10_000);
+        }
+        const { StatusCode } = timedOut ? { StatusCode: -1 } : await waited;
         await new Promise((r) => setTimeout(r, 50));
-        return { exitCode: StatusCode, output: Buffer.concat(chunks).toString('utf8') };
+        const output = Buffer.concat(chunks).toString('utf8');
+        if (timedOut) {
+          throw new KfarmError('DOCKER_ERROR', `a helper container from ${image} ran longer than ${Math.round(timeoutMs / 1000)} s and was killed`, {
+            context: { image, timeoutSec: Math.round(timeoutMs / 1000) },
+            hint: `Its last output: ${output.slice(-500).trim() || '(none)'}. A network download that stalls is the usual cause: check the mirror, then run the command again.`,
+          });
+        }
+        return { exitCode: StatusCode, output };
       } finally {
-        await container.remove({ force: true, v: true }).catch(() => undefined);
+        await removeEventually(container);
       }
     });
   }
@@ -138,57 +165,88 @@ export class DockerRuntime implements ContainerRuntime {
         Env: Object.entries(run.env).map(([k, v]) => `${k}=${v}`),
         Labels: run.labels,
         NetworkDisabled: true,
+        // input on stdin, output on stdout, log on stderr: the root filesystem is read-only
+        OpenStdin: true,
+        StdinOnce: true,
+        AttachStdin: true,
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: false,
         HostConfig: {
           NetworkMode: 'none',
           CapDrop: ['ALL'],
+          CapAdd: run.capAdd,
           SecurityOpt: ['no-new-privileges'],
+          ReadonlyRootfs: true,
+          // no /dev/shm: every writable path is one of run.tmpfs, each capped in bytes and inodes
+          IpcMode: 'none',
+          // an init as PID 1 reaps the build's orphans, so killed processes do not linger as zombies
+          Init: true,
           Memory: run.limits.memoryBytes,
           MemorySwap: run.limits.memoryBytes,
           PidsLimit: run.limits.pids,
           NanoCpus: Math.round(run.limits.cpus * 1e9),
           Tmpfs: run.tmpfs,
-          // The stream is read live through attach and capped by the caller; docker keeps no copy.
+          // The streams are read live through attach and capped here; docker keeps no copy.
           LogConfig: { Type: 'none', Config: {} },
           AutoRemove: false,
         },
       });
-      let stoppedBy: StopCause | undefined;
-      const stop = (cause: StopCause) => {
+      let stoppedBy: StopCause | 'output-limit' | undefined;
+      const stop = (cause: StopCause | 'output-limit') => {
         stoppedBy ??= cause;
-        container.kill().catch(() => undefined);
+        container.kill().catch((err: unknown) => {
+          // 404/409: it is already gone or stopped, which is what the kill wanted
+          if (statusOf(err) !== 404 && statusOf(err) !== 409) run.onLog(Buffer.from(`[kfarm] killing the container failed: ${describeError(err)}\n`));
+        });
       };
       const onAbort = () => stop('aborted');
       // a function, not an inline test: the abort lands between awaits, out of the compiler's sight
       const aborted = () => stoppedBy === 'aborted';
-      let watch: DiskWatch | undefined;
       try {
         if (run.signal?.aborted) throw new KfarmError('INTERRUPTED', 'interrupted before the container started');
         run.signal?.addEventListener('abort', onAbort, { once: true });
-        for (const part of run.input) await container.putArchive(part.tar, { path: part.path });
-        const stream = await container.attach({ stream: true, stdout: true, stderr: true });
-        const sink = new PassThrough();
-        sink.on('data', run.onOutput);
+        const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as NodeJS.ReadWriteStream;
+        const stdout = new PassThrough();
+        const stderr = new PassThrough();
+        const output: Buffer[] = [];
+        let outputBytes = 0;
+        stdout.on('data', (chunk: Buffer) => {
+          outputBytes += chunk.length;
+          if (outputBytes > run.outputLimitBytes) stop('output-limit');
+          else output.push(chunk);
+        });
+        stderr.on('data', run.onLog);
         const streamEnded = new Promise<void>((resolve) => stream.on('end', resolve).on('close', resolve).on('error', () => resolve()));
-        container.modem.demuxStream(stream, sink, sink);
-        // An abort while the input was being copied found nothing running to kill: stop here.
+        container.modem.demuxStream(stream, stdout, stderr);
+        // An abort while attaching found nothing running to kill: stop here.
         if (aborted()) throw new KfarmError('INTERRUPTED', 'interrupted before the container started');
         await container.start();
         // ...and one that came while the engine was starting it may have missed it too.
-        if (aborted()) await container.kill().catch(() => undefined);
+        if (aborted()) stop('aborted');
         const timer = setTimeout(() => stop('timeout'), run.timeoutMs);
-        watch = watchWritableLayer(container, run.limits.writableBytes, () => stop('disk-limit'));
+        // the input, then end-of-file (the hijacked connection is half-closed)
+        stream.write(run.stdin);
+        stream.end();
         let exitCode: number;
         try {
           exitCode = ((await container.wait()) as { StatusCode: number }).StatusCode;
         } finally {
           clearTimeout(timer);
-          watch.stop();
         }
         // The attach stream can trail the exit by a moment; wait for it briefly.
         await settledWithin(streamEnded, 2000);
         const state = ((await container.inspect()) as { State?: { OOMKilled?: boolean } }).State;
-        const output = stoppedBy ? undefined : await this.copyOut(container, run.outputPath, run.outputLimitBytes);
-        return { exitCode, stoppedBy, oomKilled: state?.OOMKilled === true, output, containerId: container.id };
+        if (stoppedBy === 'output-limit') {
+          throw new KfarmError('OUTPUT_TOO_LARGE', `the build handed back more than ${run.outputLimitBytes} bytes`, { context: { container: container.id } });
+        }
+        return {
+          exitCode,
+          stoppedBy,
+          oomKilled: state?.OOMKilled === true,
+          output: stoppedBy || outputBytes === 0 ? undefined : Buffer.concat(output),
+          containerId: container.id,
+        };
       } finally {
         run.signal?.removeEventListener('abort', onAbort);
         await removeEventually(container);
@@ -219,26 +277,6 @@ export class DockerRuntime implements ContainerRuntime {
       return list.map((c) => ({ id: c.Id, labels: c.Labels ?? {}, running: c.State === 'running' }));
     });
   }
-
-  private async copyOut(container: Docker.Container, path: string, limit: number): Promise<Buffer | undefined> {
-    try {
-      const stream = (await container.getArchive({ path })) as unknown as Readable;
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of stream) {
-        size += (chunk as Buffer).length;
-        if (size > limit) {
-          stream.destroy();
-          throw new KfarmError('OUTPUT_TOO_LARGE', `the build left more than ${limit} bytes in ${path}`, { context: { container: container.id } });
-        }
-        chunks.push(chunk as Buffer);
-      }
-      return Buffer.concat(chunks);
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      throw err;
-    }
-  }
 }
 
 function statusOf(err: unknown): number | undefined {
@@ -251,43 +289,8 @@ function bufferStream(buffer: Buffer): Readable {
   return stream;
 }
 
-/** How often the writable layer of a running build is measured; a runaway writer at disk speed overshoots by about this long. */
-const DISK_WATCH_INTERVAL_MS = 1000;
-
-interface DiskWatch {
-  stop(): void;
-}
-
-/**
- * Polls the container's writable-layer size (what `docker ps -s` shows) and calls onExceeded
- * once it passes the limit. overlay2 can only cap it on xfs with project quotas, so this is
- * the cap that works on every engine; the hot paths (build tree, /tmp) are size-capped tmpfs.
- */
-function watchWritableLayer(container: Docker.Container, limitBytes: number, onExceeded: () => void): DiskWatch {
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  const tick = async () => {
-    try {
-      const info = (await container.inspect({ size: true } as Docker.ContainerInspectOptions)) as { SizeRw?: number };
-      // (size=1 is a query parameter the engine honours; the typings do not list it)
-      if (!stopped && (info.SizeRw ?? 0) > limitBytes) {
-        stopped = true;
-        onExceeded();
-        return;
-      }
-    } catch {
-      // the container ended between two ticks: the wait() in runIsolated sees it
-    }
-    if (!stopped) timer = setTimeout(() => void tick(), DISK_WATCH_INTERVAL_MS);
-  };
-  timer = setTimeout(() => void tick(), DISK_WATCH_INTERVAL_MS);
-  return {
-    stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-    },
-  };
-}
+/** A helper (apt-get in a base image) that takes longer than this is stuck, not slow. */
+const HELPER_TIMEOUT_MS = 30 * 60_000;
 
 /**
  * An engine call that fails for a reason of the engine's (HTTP 500, a broken connection) becomes

@@ -13,31 +13,30 @@ export interface ImageInfo {
 export interface IsolatedRun {
   image: string;
   cmd: string[];
-  /** uid:gid; builds run as nobody */
+  /** uid:gid the container starts as */
   user: string;
+  /** the only capabilities the container keeps (all others are dropped) */
+  capAdd: string[];
   env: Record<string, string>;
   labels: Record<string, string>;
-  /** tar archives unpacked before the container starts, each at its path (which must exist) */
-  input: Array<{ path: string; tar: Buffer }>;
-  /** directory copied out after the container ends (tar), or undefined when it is absent */
-  outputPath: string;
-  /** the copied-out directory may not be larger than this (a hostile build can write a lot) */
-  outputLimitBytes: number;
-  tmpfs: Record<string, string>;
   /**
-   * memory, processes, CPUs, and the bytes the container may add to its writable layer
-   * (everything outside its tmpfs mounts): overlay2 on ext4 cannot cap that, so the runtime
-   * watches it and kills the container past the limit
+   * written to the container's stdin, then closed: the root filesystem is read-only, so the
+   * engine cannot unpack archives into it, and tmpfs contents vanish when the container stops
    */
-  limits: { memoryBytes: number; pids: number; cpus: number; writableBytes: number };
+  stdin: Buffer;
+  /** stdout (the container's output, a tar) is kept up to this many bytes; past it the container is killed */
+  outputLimitBytes: number;
+  /** the only writable paths (the root filesystem is read-only): path -> tmpfs options with size= and nr_inodes= */
+  tmpfs: Record<string, string>;
+  limits: { memoryBytes: number; pids: number; cpus: number };
   timeoutMs: number;
-  /** receives stdout+stderr as it comes; the caller caps it */
-  onOutput: (chunk: Buffer) => void;
+  /** receives stderr (the build log) as it comes; the caller caps it */
+  onLog: (chunk: Buffer) => void;
   signal?: AbortSignal;
 }
 
 /** why the runtime killed a container before it ended on its own */
-export type StopCause = 'timeout' | 'disk-limit' | 'aborted';
+export type StopCause = 'timeout' | 'aborted';
 
 export interface IsolatedOutcome {
   exitCode: number;
@@ -45,7 +44,7 @@ export interface IsolatedOutcome {
   stoppedBy: StopCause | undefined;
   /** the kernel's OOM killer ended a process of the container (its memory limit) */
   oomKilled: boolean;
-  /** the output directory as a tar stream's bytes; undefined when the path did not exist */
+  /** what the container wrote on stdout; undefined when it wrote nothing */
   output: Buffer | undefined;
   containerId: string;
 }
@@ -67,11 +66,17 @@ export interface ContainerRuntime {
   inspectImage(ref: string): Promise<ImageInfo | undefined>;
   buildImage(request: BuildImageRequest): Promise<void>;
   importImage(rootfs: Readable, repo: string, tag: string): Promise<void>;
-  /** false when no registry answers (offline farms) */
-  pullImage(ref: string, timeoutMs: number): Promise<boolean>;
+  /**
+   * false when no registry answered within timeoutMs (offline farms); the pull is then
+   * abandoned (its request aborted), and onFailure hears why
+   */
+  pullImage(ref: string, timeoutMs: number, onFailure?: (reason: string) => void): Promise<boolean>;
   tagImage(ref: string, repo: string, tag: string): Promise<void>;
-  /** runs a short, trusted helper container (with network) and returns its output */
-  runHelper(image: string, cmd: string[], input?: Buffer): Promise<{ exitCode: number; output: string }>;
+  /**
+   * runs a short, trusted helper container (with network) and returns its output; killed and
+   * removed past timeoutMs (default 30 minutes), which is a DOCKER_ERROR
+   */
+  runHelper(image: string, cmd: string[], input?: Buffer, timeoutMs?: number): Promise<{ exitCode: number; output: string }>;
   runIsolated(run: IsolatedRun): Promise<IsolatedOutcome>;
   removeContainer(id: string): Promise<void>;
   /** removes every container with these labels; returns how many */
