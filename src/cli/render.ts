@@ -1,7 +1,15 @@
 import type { BuildEvent } from '../coordinator/build.js';
 import type { BuildReport } from '../report/report.js';
+import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';
 
-/** Everything the CLI prints: progress on stderr, results on stdout. */
+/**
+ * Everything the CLI prints: progress on stderr, results on stdout. What came from a build
+ * (names, messages, error lines, warnings) was cleaned where it entered; it is cleaned again
+ * here, the last step before a terminal, so no path around those borders can reach one with
+ * an escape sequence.
+ */
+const shown = (text: string, max: number = TEXT_LIMITS.message) => cleanText(text, max);
+
 export function formatTable(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]) =>
@@ -17,19 +25,19 @@ export function formatDuration(ms: number): string {
 
 export function reportTable(report: BuildReport): string {
   const rows = report.kernels.map((k) => [
-    k.kernel,
+    shown(k.kernel, 128),
     k.verdict + (k.cached ? ' (cached)' : ''),
     formatDuration(k.durationMs),
-    k.verdict === 'failed' ? `${k.reason ?? ''}: ${k.firstError ?? k.message ?? ''}` : k.verdict === 'excluded' ? (k.message ?? '') : (k.tarball?.path ?? ''),
+    shown(k.verdict === 'failed' ? `${k.reason ?? ''}: ${k.firstError ?? k.message ?? ''}` : k.verdict === 'excluded' ? (k.message ?? '') : (k.tarball?.path ?? '')),
   ]);
   const { built, excluded, failed } = report.summary;
   return [
-    `${report.module} ${report.version}`,
+    shown(`${report.module} ${report.version}`, 256),
     formatTable(['KERNEL', 'VERDICT', 'TIME', 'DETAIL'], rows),
     '',
     `${built} built, ${excluded} excluded, ${failed} failed in ${formatDuration(report.durationMs)}` +
-      (report.fullTarball ? `; full tarball ${report.fullTarball.path}` : ''),
-    ...report.warnings.map((w) => `warning: ${w}`),
+      (report.fullTarball ? `; full tarball ${shown(report.fullTarball.path, 512)}` : ''),
+    ...report.warnings.map((w) => `warning: ${shown(w, TEXT_LIMITS.warning)}`),
   ].join('\n');
 }
 
@@ -41,18 +49,18 @@ export function progressPrinter(write: (line: string) => void): (event: BuildEve
     switch (event.type) {
       case 'note':
       case 'warning':
-        write(`${event.type}: ${event.text}`);
+        write(`${event.type}: ${shown(event.text, TEXT_LIMITS.warning)}`);
         break;
       case 'plan':
         total = event.targets.length;
         write(`building ${event.source} for ${total} kernel(s) via ${event.where}`);
         break;
       case 'kernel':
-        if (event.state !== 'queued') write(`[${done}/${total}] ${event.kernel}: ${event.state}${event.detail ? ` (${event.detail})` : ''}`);
+        if (event.state !== 'queued') write(`[${done}/${total}] ${shown(event.kernel, 128)}: ${event.state}${event.detail ? ` (${shown(event.detail)})` : ''}`);
         break;
       case 'kernel-done':
         done++;
-        write(`[${done}/${total}] ${event.kernel}: ${event.record.verdict}${event.cached ? ' (cached)' : ''} in ${formatDuration(event.record.durationMs)}${event.record.firstError ? `: ${event.record.firstError}` : ''}`);
+        write(`[${done}/${total}] ${shown(event.kernel, 128)}: ${event.record.verdict}${event.cached ? ' (cached)' : ''} in ${formatDuration(event.record.durationMs)}${event.record.firstError ? `: ${shown(event.record.firstError, TEXT_LIMITS.firstError)}` : ''}`);
         break;
     }
   };

@@ -5,11 +5,15 @@ import { binariesOnlyLayout, fullLayout, fullTarballName, perKernelTarballName, 
 import { writeTarGz, type WrittenFile } from '../packaging/write-file.js';
 import type { KernelResult } from '../report/report.js';
 import { sourceEntries, type SourceArchive } from '../source/source-archive.js';
+import { insideDir } from '../util/inside-dir.js';
 
 /**
  * Writes what a build produced into the output dir: logs/<kernel>.log for every kernel, a
  * binaries-only DKMS tarball per built kernel, and one full tarball (source + every kernel).
  * A kernel that no longer builds loses its stale tarball from an earlier run.
+ * Every file name here is made of names that came back from builds; they were checked where
+ * they entered (driver result, record schema), and each path is checked again to lie inside
+ * the output dir before anything is written or removed.
  */
 export async function packageOutputs(input: {
   outDir: string;
@@ -28,9 +32,9 @@ export async function packageOutputs(input: {
       if (!data) throw new Error(`${record.kernel}: blob ${ref?.sha256 ?? '(none)'} was not fetched`); // a bug, not bad input
       return data;
     };
-    const logPath = path.join(outDir, 'logs', `${record.kernel}.log`);
+    const logPath = insideDir(outDir, 'logs', `${record.kernel}.log`);
     await writeFile(logPath, blob(record.log));
-    const tarPath = path.join(outDir, perKernelTarballName(pkg, record.kernel, record.arch));
+    const tarPath = insideDir(outDir, perKernelTarballName(pkg, record.kernel, record.arch));
     let tarball: WrittenFile | undefined;
     if (record.verdict === 'built') {
       const kernel: KernelBinaries = {
@@ -46,7 +50,7 @@ export async function packageOutputs(input: {
     }
     results.push({ record, cached, logPath, tarball });
   }
-  const fullPath = path.join(outDir, fullTarballName(pkg));
+  const fullPath = insideDir(outDir, fullTarballName(pkg));
   if (binaries.length === 0) {
     await rm(fullPath, { force: true });
     return { results, fullTarball: undefined };

@@ -1,7 +1,15 @@
+import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';
+import { isValidLocation, isValidName, quoteName } from './names.js';
+
 /**
  * What the in-container driver (driver.sh) found: its `result` file is one fact per line,
  * tab-separated, so that bash never has to write JSON. Parsing is pure and tested on
  * recorded files.
+ *
+ * The file is written inside a container that runs the module's own scripts, so it is a
+ * border: names that end up in host paths are checked here (a bad one makes the result a
+ * `bad-conf` failure, never passes through), and free text is cleaned of control characters
+ * and capped.
  */
 export type Verdict = 'built' | 'excluded' | 'failed';
 
@@ -78,16 +86,16 @@ export function parseDriverResult(text: string): DriverResult {
       case 'reason':
         result.reason = REASONS.has(value) ? (value as Reason) : 'driver-error';
         break;
-      case 'message': result.message = value; break;
-      case 'package_name': result.packageName = value; break;
-      case 'package_version': result.packageVersion = value; break;
+      case 'message': result.message = cleanText(value, TEXT_LIMITS.message); break;
+      case 'package_name': result.packageName = value === '' ? undefined : value; break;
+      case 'package_version': result.packageVersion = value === '' ? undefined : value; break;
       case 'failed_stage': result.failedStage = value === 'add' || value === 'build' ? value : undefined; break;
-      case 'make_command': result.makeCommand = value; break;
-      case 'make_invocation': result.makeInvocation = value; break;
+      case 'make_command': result.makeCommand = cleanText(value, TEXT_LIMITS.line); break;
+      case 'make_invocation': result.makeInvocation = cleanText(value, TEXT_LIMITS.line); break;
       case 'make_exit': result.makeExit = Number(value); break;
-      case 'exclusion': result.exclusion = value; break;
-      case 'autoinstall': result.autoinstall = value; break;
-      case 'warning': result.warnings.push(value); break;
+      case 'exclusion': result.exclusion = cleanText(value, TEXT_LIMITS.message); break;
+      case 'autoinstall': result.autoinstall = cleanText(value, TEXT_LIMITS.line); break;
+      case 'warning': if (result.warnings.length < MAX_WARNINGS) result.warnings.push(cleanText(value, TEXT_LIMITS.warning)); break;
       case 'module': {
         const [index, builtName, builtLocation, destName, destLocation, installLocation, strip] = values;
         result.modules.push({
@@ -105,5 +113,67 @@ export function parseDriverResult(text: string): DriverResult {
         break; // newer drivers may add facts; older parsers ignore them
     }
   }
-  return result;
+  return refuseBadNames(result);
+}
+
+/** More warnings than this is a build flooding the report, not dkms.conf talking. */
+const MAX_WARNINGS = 20;
+
+/**
+ * The first name in the result that could not be a file name on the host, as the directive
+ * dkms.conf set it and its value, quoted and escaped; undefined when every name is safe.
+ */
+export function badName(result: Pick<DriverResult, 'packageName' | 'packageVersion' | 'modules'>): string | undefined {
+  const bad = (directive: string, value: string) => `${directive} ${quoteName(value)} is not a usable name`;
+  if (result.packageName !== undefined && !isValidName('module name', result.packageName)) {
+    return `${bad('PACKAGE_NAME', result.packageName)}: use letters, digits and _ . + - (at most 64, not starting with . or -)`;
+  }
+  if (result.packageVersion !== undefined && !isValidName('module version', result.packageVersion)) {
+    return `${bad('PACKAGE_VERSION', result.packageVersion)}: use letters, digits and _ . + ~ : - (at most 64, not starting with . or -)`;
+  }
+  for (const m of result.modules) {
+    const i = `[${m.index}]`;
+    if (!isValidName('module name', m.builtName)) return `${bad(`BUILT_MODULE_NAME${i}`, m.builtName)}: a module name is letters, digits and _ . + -, without .ko`;
+    if (!isValidName('module name', m.destName)) return `${bad(`DEST_MODULE_NAME${i}`, m.destName)}: a module name is letters, digits and _ . + -, without .ko`;
+    const where: Array<[string, string]> = [
+      [`BUILT_MODULE_LOCATION${i}`, m.builtLocation],
+      [`DEST_MODULE_LOCATION${i}`, m.destLocation],
+      [`DEST_MODULE_LOCATION${i} (as installed)`, m.installLocation],
+    ];
+    for (const [directive, value] of where) {
+      if (!isSafeLocation(value)) return `${directive} ${quoteName(value)} is not a usable location: a path of name characters, without .. segments`;
+    }
+  }
+  return undefined;
+}
+
+/** Locations are relative to the build dir or to /lib/modules/<kernel>: a leading / and ./ segments are how dkms.conf writes them. */
+function isSafeLocation(value: string): boolean {
+  const parts = value.split('/').filter((p) => p !== '' && p !== '.');
+  return !value.includes('\\') && isValidLocation(parts.join('/'));
+}
+
+/**
+ * A result with a bad name keeps nothing a name could travel in: no names, no modules; it is
+ * a `bad-conf` failure saying which directive. A bad package name or version is bad on every
+ * kernel (the `add` pass, as dkms add reads them), so the whole build stops as bad input.
+ */
+function refuseBadNames(result: DriverResult): DriverResult {
+  const problem = badName(result);
+  if (!problem) return result;
+  const packageBad = (result.packageName !== undefined && !isValidName('module name', result.packageName)) ||
+    (result.packageVersion !== undefined && !isValidName('module version', result.packageVersion));
+  // dkms.conf already failed its checks (a missing directive leaves empty names): its own
+  // error is the one to show; the names go all the same.
+  const alreadyBadConf = result.verdict === 'failed' && result.reason === 'bad-conf' && result.message !== undefined;
+  return {
+    ...result,
+    verdict: 'failed',
+    reason: 'bad-conf',
+    message: alreadyBadConf ? result.message : cleanText(problem, TEXT_LIMITS.message),
+    packageName: packageBad ? undefined : result.packageName,
+    packageVersion: packageBad ? undefined : result.packageVersion,
+    failedStage: packageBad ? 'add' : (result.failedStage ?? 'build'),
+    modules: [],
+  };
 }

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import path from 'node:path';
 import tar from 'tar-stream';
 import { KfarmError } from '../errors/kfarm-error.js';
+import { findEscapingLink } from '../util/link-tree.js';
 
 /**
  * Tar in memory, both ways, with the checks that make a tarball from outside safe to use:
@@ -112,6 +113,9 @@ export async function extractTar(input: Buffer | Readable, limits: ExtractLimits
   source.on('error', (err) => extract.destroy(err));
   source.pipe(extract);
   await finished;
+  // Each link passed the textual check on its own; a chain of them may still lead out.
+  const escaping = limits.allowSymlinks ? findEscapingLink(entries) : undefined;
+  if (escaping) throw new KfarmError('UNSAFE_ARCHIVE', `${label}: ${escaping}`);
   return entries;
 }
 

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { packTar, type TarEntry } from '../executor/archive.js';
+import { KfarmError } from '../errors/kfarm-error.js';
+import { packTar, safeRelativePath, type TarEntry } from '../executor/archive.js';
 
 export interface WrittenFile {
   path: string;
@@ -26,6 +27,16 @@ export async function writeAtomic(file: string, data: Buffer): Promise<WrittenFi
 
 /** A .tar.gz whose bytes depend only on the entries (fixed mtimes, no gzip timestamp). */
 export async function writeTarGz(file: string, entries: readonly TarEntry[]): Promise<WrittenFile> {
+  // Member names hold module names from builds: a `..` here would escape wherever it is unpacked.
+  for (const entry of entries) {
+    let safe: string;
+    try {
+      safe = safeRelativePath(entry.path);
+    } catch (err) {
+      throw new KfarmError('UNSAFE_ARCHIVE', `refused to pack ${path.basename(file)}: ${(err as Error).message}`, { context: { entry: entry.path } });
+    }
+    if (safe !== entry.path.replace(/\/$/, '')) throw new KfarmError('UNSAFE_ARCHIVE', `refused to pack ${path.basename(file)}: member name ${JSON.stringify(entry.path)} is not plain`, { context: { entry: entry.path } });
+  }
   const tar = await packTar(entries, './');
   return writeAtomic(file, gzipSync(tar, { level: 9 }));
 }

@@ -3,6 +3,7 @@ import { lstat, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { KfarmError } from '../errors/kfarm-error.js';
 import { extractTar, packTar, type TarEntry } from '../executor/archive.js';
+import { findEscapingLink } from '../util/link-tree.js';
 
 /** The module source, packed once: deterministic bytes, so its sha256 names the source. */
 export interface SourceArchive {
@@ -68,6 +69,14 @@ export async function packSource(dir: string): Promise<SourceArchive> {
     }
   };
   await walk('');
+  // A chain of links (`d/l1 -> ..`, `a -> d/l1/..`) can leave the tree where no single one does.
+  const escaping = findEscapingLink(entries);
+  if (escaping) {
+    throw new KfarmError('UNSAFE_ARCHIVE', `${dir}: ${escaping}`, {
+      context: { source: root },
+      hint: 'Replace the link with the file it points to: a build container sees only the source tree.',
+    });
+  }
   const tar = await packTar(entries);
   return { dir: root, tar, sha256: createHash('sha256').update(tar).digest('hex'), files: entries.length, dkmsConf };
 }
