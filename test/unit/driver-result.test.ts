@@ -58,6 +58,71 @@ describe('parseDriverResult', () => {
   });
 });
 
+// What driver.sh reports for a dkms.conf with hostile names: the same facts as BUILT, with
+// one value replaced (the driver flattens a newline to a space, newer drivers control characters to `?`).
+const withFact = (key: string, from: string, to: string) => BUILT.split('\n').map((l) => (l.startsWith(`${key}\t`) ? l.replace(from, to) : l)).join('\n');
+
+describe('parseDriverResult refuses names that are not names', () => {
+  it.each([
+    ['PACKAGE_NAME', 'package_name', 'hello', '../../../x'],
+    ['PACKAGE_NAME', 'package_name', 'hello', 'a/b'],
+    ['PACKAGE_NAME', 'package_name', 'hello', 'two words'],
+    ['PACKAGE_NAME', 'package_name', 'hello', 'esc\u001b[31mred'],
+    ['PACKAGE_NAME', 'package_name', 'hello', '.hidden'],
+    ['PACKAGE_VERSION', 'package_version', '1.0.0', '1.0/../../x'],
+    ['PACKAGE_VERSION', 'package_version', '1.0.0', '1.0\u0007'],
+  ])('%s %j: failed bad-conf at the add pass, no name kept', (directive, key, from, bad) => {
+    const r = parseDriverResult(withFact(key, from, bad));
+    expect(r).toMatchObject({ verdict: 'failed', reason: 'bad-conf', failedStage: 'add', packageName: undefined, packageVersion: undefined, modules: [] });
+    expect(r.message).toContain(`${directive} ${JSON.stringify(bad)} is not a usable name`);
+    expect(r.message).not.toMatch(/[\u0000-\u001f\u007f]/);
+  });
+
+  it.each([
+    ['BUILT_MODULE_NAME[0]', 'module\t0\t../evil\t\thello\t/extra\t/updates/dkms\tyes'],
+    ['DEST_MODULE_NAME[0]', 'module\t0\thello\t\t../../../../tmp/evil\t/extra\t/updates/dkms\tyes'],
+    ['DEST_MODULE_NAME[0]', 'module\t0\thello\t\tsub/dir\t/extra\t/updates/dkms\tyes'],
+    ['DEST_MODULE_NAME[0]', 'module\t0\thello\t\tbell\u0007\t/extra\t/updates/dkms\tyes'],
+    ['BUILT_MODULE_LOCATION[0]', 'module\t0\thello\t../../\thello\t/extra\t/updates/dkms\tyes'],
+    ['DEST_MODULE_LOCATION[0]', 'module\t0\thello\t\thello\t/kernel/../../../etc\t/updates/dkms\tyes'],
+  ])('%s bad in a built result: failed bad-conf for this kernel, no module kept', (directive, moduleLine) => {
+    const text = BUILT.split('\n').map((l) => (l.startsWith('module\t') ? moduleLine : l)).join('\n');
+    const r = parseDriverResult(text);
+    expect(r).toMatchObject({ verdict: 'failed', reason: 'bad-conf', failedStage: 'build', packageName: 'hello', packageVersion: '1.0.0', modules: [] });
+    expect(r.message).toContain(`${directive} "`);
+  });
+
+  it('keeps locations as dkms.conf writes them: a leading /, ./ and a trailing /', () => {
+    const text = BUILT.replace('module\t0\thello\t\thello\t/extra\t', 'module\t0\thello\t./src/\thello\t/kernel/drivers/misc/\t');
+    const r = parseDriverResult(text);
+    expect(r.verdict).toBe('built');
+    expect(r.modules[0]).toMatchObject({ builtLocation: './src/', destLocation: '/kernel/drivers/misc/' });
+  });
+
+  it('keeps the driver\'s own bad-conf message when dkms.conf already failed its checks', () => {
+    const r = parseDriverResult("package_name\thello\npackage_version\t\nmodule\t0\t\t\t\t\t\tyes\nfailed_stage\tadd\nverdict\tfailed\nreason\tbad-conf\nmessage\tNo 'PACKAGE_VERSION' directive specified.\n");
+    expect(r).toMatchObject({ verdict: 'failed', reason: 'bad-conf', failedStage: 'add', message: "No 'PACKAGE_VERSION' directive specified.", packageName: 'hello', packageVersion: undefined, modules: [] });
+  });
+
+  it('a Makefile that rewrote the result to claim success with a hostile name still fails', () => {
+    const r = parseDriverResult('package_name\t../../x\npackage_version\t1\nmodule\t0\tm\t\tm\t/extra\t/updates/dkms\tyes\nverdict\tbuilt\n');
+    expect(r.verdict).toBe('failed');
+    expect(r.packageName).toBeUndefined();
+  });
+
+  it('cleans messages and warnings of escape sequences and caps them', () => {
+    const r = parseDriverResult(`warning\t\u001b]0;title\u0007bash \u001b[1msyntax\u001b[0m error\nmessage\t${'m'.repeat(10_000)}\u001b[2J\nverdict\tfailed\nreason\tmake-failed\n`);
+    expect(r.warnings).toEqual(['bash syntax error']);
+    expect(r.message?.length).toBe(2000);
+    expect(r.message).not.toContain('\u001b');
+  });
+
+  it('keeps at most 20 warnings', () => {
+    const r = parseDriverResult(`${'warning\tw\n'.repeat(1000)}verdict\tbuilt\n`);
+    expect(r.warnings).toHaveLength(20);
+  });
+});
+
 describe('firstErrorLine', () => {
   it('prefers the compiler error over make noise', () => {
     const log = [
