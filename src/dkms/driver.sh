@@ -541,7 +541,7 @@ report_facts() {
 full_mount() {
     local m size avail itotal iavail
     for m in "${scratch_mounts[@]}"; do
-        read -r size avail itotal iavail < <(df -P --output=size,avail,itotal,iavail "$m" 2>/dev/null | tail -n1)
+        read -r size avail itotal iavail < <(df --output=size,avail,itotal,iavail "$m" 2>/dev/null | tail -n1)
         [[ $avail =~ ^[0-9]+$ && $iavail =~ ^[0-9]+$ ]] || continue
         if ((avail < 1024)); then
             echo "$m (a $((size / 1024)) MiB tmpfs) ran out of space"; return 0

@@ -170,7 +170,7 @@ export async function runInContainer(ctx: RunContext, payload: JobPayload, sourc
     verdict,
     reason: oom ? 'killed' : (driver.reason ?? (failed ? 'driver-error' : undefined)),
     message: message === undefined ? undefined : cleanText(message, TEXT_LIMITS.message),
-    firstError: failed ? (cleanFirstError(makeLog ?? logText) ?? (message && cleanText(message, TEXT_LIMITS.firstError))) : undefined,
+    firstError: failed ? firstErrorOf(driver.reason, makeLog ?? logText, message) : undefined,
     modules,
     makeLog,
     log: logText,
@@ -179,6 +179,13 @@ export async function runInContainer(ctx: RunContext, payload: JobPayload, sourc
     // a driver-error or an OOM may go the other way next time
     cacheable: driver.reason !== 'driver-error' && !oom,
   };
+}
+
+/** A refusal of the output is its own first error; otherwise the log's first compiler error, or the message. */
+function firstErrorOf(reason: Reason | undefined, log: Buffer, message: string | undefined): string | undefined {
+  const own = message === undefined ? undefined : cleanText(message, TEXT_LIMITS.firstError);
+  if (reason === 'unsafe-output' || reason === 'output-too-large') return own;
+  return cleanFirstError(log) ?? own;
 }
 
 /** The first compiler error of a log, printable: it is shown on the terminal. */

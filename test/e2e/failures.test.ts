@@ -200,7 +200,7 @@ describe('kernels that fail or are excluded', () => {
     expect(await runtime.listContainers({ 'kfarm.build': '' })).toEqual([]);
   });
 
-  it('a build that fills the disk ends with disk-full, in its build tree and on the writable layer', async () => {
+  it('a build that fills the disk ends with disk-full, in its build tree and in /tmp, naming the mount and what to raise', async () => {
     const out = await tempDir('fillsdisk');
     const on61 = kernels.find((k) => k.startsWith('6.1.')) ?? 'none';
     const on612 = kernels.find((k) => k.startsWith('6.12.')) ?? 'none';
@@ -212,13 +212,14 @@ describe('kernels that fail or are excluded', () => {
     expect(result.exitCode, result.stderr).toBe(1);
     expect(Date.now() - started).toBeLessThan(100_000); // stopped by the limits, not the timeout
     const byKernel = new Map((await readReport(out)).kernels.map((k) => [k.kernel, k]));
-    // 6.1: the in-memory build tree (half of --memory = 256 MiB) is full; the driver says so
-    expect(byKernel.get(on61)).toMatchObject({ verdict: 'failed', reason: 'disk-full' });
-    expect(byKernel.get(on61)?.message).toContain('256 MiB');
+    // 6.1: the build tree (a tmpfs of --disk = 128 MiB) is full; the driver says so
+    expect(byKernel.get(on61)).toMatchObject({ verdict: 'failed', reason: 'disk-full', attempt: 1 });
+    expect(byKernel.get(on61)?.message).toContain('/var/lib/dkms (a 128 MiB tmpfs) ran out of space');
+    expect(byKernel.get(on61)?.message).toContain('raise --disk');
     expect(byKernel.get(on61)?.firstError).toContain('No space left on device');
-    // 6.12: writes to /usr/src on the writable layer; the runtime's watch kills it past --disk
-    expect(byKernel.get(on612)).toMatchObject({ verdict: 'failed', reason: 'disk-full' });
-    expect(byKernel.get(on612)?.message).toContain('more than 128 MiB');
+    // 6.12: writes to /tmp, a quarter of --disk
+    expect(byKernel.get(on612)).toMatchObject({ verdict: 'failed', reason: 'disk-full', attempt: 1 });
+    expect(byKernel.get(on612)?.message).toContain('/tmp (a 32 MiB tmpfs) ran out of space');
     expect(await runtime.listContainers({ 'kfarm.build': '' })).toEqual([]);
   });
 });
