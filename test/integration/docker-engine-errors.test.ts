@@ -13,6 +13,9 @@ import { kfarm, isolatedEnv } from '../helpers/kfarm-cli.js';
  */
 let server: http.Server;
 let port: number;
+/** an engine that takes requests and never answers them */
+let silent: http.Server;
+let silentPort: number;
 
 beforeAll(async () => {
   server = http.createServer((req, res) => {
@@ -24,10 +27,14 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   port = (server.address() as AddressInfo).port;
+  silent = http.createServer(() => undefined);
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  silentPort = (silent.address() as AddressInfo).port;
 });
 
 afterAll(async () => {
-  await new Promise((resolve) => server.close(resolve));
+  silent.closeAllConnections();
+  await Promise.all([new Promise((resolve) => server.close(resolve)), new Promise((resolve) => silent.close(resolve))]);
 });
 
 describe('an engine that answers 500', () => {
@@ -47,4 +54,35 @@ describe('an engine that answers 500', () => {
     expect(r.stderr).toContain('journalctl -u docker');
     expect(r.stderr).not.toContain('    at ');
   });
+});
+
+describe('pulling an image', () => {
+  it('says why it failed when the engine refuses', async () => {
+    const runtime = new DockerRuntime(new Docker({ host: '127.0.0.1', port, protocol: 'http' }));
+    const reasons: string[] = [];
+    expect(await runtime.pullImage('debian:bookworm', 10_000, (r) => reasons.push(r))).toBe(false);
+    expect(reasons).toEqual([expect.stringContaining('simulated engine failure')]);
+  });
+
+  it('gives up at its timeout when nothing answers, and says so', async () => {
+    const runtime = new DockerRuntime(new Docker({ host: '127.0.0.1', port: silentPort, protocol: 'http' }));
+    const reasons: string[] = [];
+    const started = Date.now();
+    expect(await runtime.pullImage('debian:bookworm', 1500, (r) => reasons.push(r))).toBe(false);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(reasons).toEqual(['pulling debian:bookworm failed: no answer within 2 s']);
+  });
+});
+
+describe('a helper container', () => {
+  it('that outlives its timeout is killed and removed, with a clear error', async () => {
+    const runtime = new DockerRuntime();
+    const started = Date.now();
+    const err = await runtime.runHelper('kfarm/debian-12', ['bash', '-c', 'echo started; sleep 300'], undefined, 3000).catch((e: unknown) => e);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(isKfarmError(err, 'DOCKER_ERROR')).toBe(true);
+    expect((err as Error).message).toContain('ran longer than 3 s and was killed');
+    expect((err as { hint?: string }).hint).toContain('started');
+    expect(await runtime.listContainers({ 'kfarm.helper': '1' })).toEqual([]);
+  }, 60_000);
 });
