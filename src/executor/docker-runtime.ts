@@ -265,7 +265,10 @@ export class DockerRuntime implements ContainerRuntime {
   async removeContainers(labels: Record<string, string>): Promise<number> {
     return engineCall('the removal of containers', async () => {
       const found = await this.listContainers(labels);
-      await Promise.all(found.map((c) => this.docker.getContainer(c.id).remove({ force: true, v: true }).catch(() => undefined)));
+      // every one is tried; one already gone (404) is fine, any other failure is reported
+      const removed = await Promise.allSettled(found.map((c) => this.docker.getContainer(c.id).remove({ force: true, v: true })));
+      const failed = removed.find((r): r is PromiseRejectedResult => r.status === 'rejected' && statusOf(r.reason) !== 404);
+      if (failed) throw failed.reason;
       return found.length;
     });
   }
