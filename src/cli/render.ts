@@ -65,3 +65,13 @@ export function progressPrinter(write: (line: string) => void): (event: BuildEve
     }
   };
 }
+
+/**
+ * An error as the CLI prints it. Messages and hints may quote a build (the tail of a log
+ * that evaluated dkms.conf, a name from it): cleaned, line breaks kept.
+ */
+export function errorText(message: string, hint: string | undefined): string {
+  const lines = [`kfarm: error: ${cleanText(message, 4 * TEXT_LIMITS.message, { newlines: true })}`];
+  if (hint) lines.push(cleanText(hint, 8 * TEXT_LIMITS.message, { newlines: true }));
+  return `${lines.join('\n')}\n`;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { progressPrinter, reportTable } from '../../src/cli/render.js';
+import { errorText, progressPrinter, reportTable } from '../../src/cli/render.js';
 import type { KernelRecord } from '../../src/queue/job-payload.js';
 import type { BuildReport } from '../../src/report/report.js';
 
@@ -38,5 +38,17 @@ describe('what the CLI prints from a build holds no control characters', () => {
     print({ type: 'kernel-done', kernel: '6.1.0-56-amd64', record, cached: false } as Parameters<typeof print>[0]);
     expect(lines.join('\n')).not.toMatch(CONTROL);
     expect(lines[1]).toContain(': error');
+  });
+
+  it('an error keeps its lines but loses the escape sequences a quoted build log held', () => {
+    const text = errorText('dkms.conf in /src is not usable: PACKAGE_NAME "hello\\u001b[31m" is not a valid module name', 'Fix dkms.conf.\nWhat evaluating it printed:\n  CC [M]  /var/lib/dkms/hello\u001b[31m/1.0/build/hello.o');
+    expect(text).not.toMatch(CONTROL);
+    expect(text.split('\n')).toEqual([
+      'kfarm: error: dkms.conf in /src is not usable: PACKAGE_NAME "hello\\u001b[31m" is not a valid module name',
+      'Fix dkms.conf.',
+      'What evaluating it printed:',
+      '  CC [M]  /var/lib/dkms/hello/1.0/build/hello.o',
+      '',
+    ]);
   });
 });
