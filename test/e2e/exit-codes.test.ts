@@ -54,8 +54,9 @@ describe('exit 2: bad input', () => {
 });
 
 /**
- * "No images": a real second Docker engine with its own, empty data root, started for this
- * test (no stand-in: what kfarm asks it and what it answers are the real API).
+ * "No images": a real second Docker engine with its own, empty data root and network
+ * namespace, started for this test (no stand-in: what kfarm asks it and what it answers are
+ * the real API).
  */
 describe('exit 3: a Docker engine without kfarm images', () => {
   let dir: string;
@@ -65,7 +66,9 @@ describe('exit 3: a Docker engine without kfarm images', () => {
   beforeAll(async () => {
     dir = await tempDir('empty-engine');
     socket = path.join(dir, 'docker.sock');
-    engine = execa('dockerd', [
+    // Its own network namespace: with --bridge none dockerd deletes the bridge docker0, which
+    // in the host's namespace belongs to the real engine.
+    engine = execa('unshare', ['--net', '--', 'dockerd',
       '--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'exec'), '--pidfile', path.join(dir, 'dockerd.pid'),
       '--host', `unix://${socket}`, '--bridge', 'none', '--iptables=false', '--ip-masq=false',
     ], { reject: false, stdout: 'ignore', stderr: 'ignore' });
