@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { KfarmError, describeError } from '../errors/kfarm-error.js';
+import { lockNote, tryLockFile } from '../process/file-lock.js';
 import { isAlive } from '../process/pid.js';
 import { spawnDaemon } from '../process/run.js';
 import { settledWithin } from '../util/settled-within.js';
@@ -34,6 +35,7 @@ const CLOSING = 'kfarm:private-redis:closing';
 const LEASE_TTL_MS = 30_000;
 const RENEW_MS = 10_000;
 const JOIN_DEADLINE_MS = 30_000;
+const START_LOCK = 'start.lock';
 
 /** Joins unless the server is closing. KEYS: leases, closing. ARGV: lease id, expiry (ms). */
 const JOIN = `
@@ -87,8 +89,10 @@ export async function startPrivateRedis(stateDir: string, logger: Logger, option
         if (started) return { redis: started, pid: await serverProcessId(started) };
       }
       if (Date.now() > deadline) {
+        const holder = await lockNote(path.join(dir, START_LOCK));
         throw new KfarmError('REDIS_START_FAILED', `could not start or join the private redis-server on ${socket}`, {
-          hint: `Another kfarm process may be stuck starting or stopping it. Its log: ${path.join(dir, 'redis.log')}. Or set REDIS_URL to use a running Redis.`,
+          context: { socket, lastStarter: holder || undefined },
+          hint: `Another kfarm process (pid ${holder || 'unknown'} took the start lock last) may be stuck starting or stopping it. Its log: ${path.join(dir, 'redis.log')}. Or set REDIS_URL to use a running Redis.`,
         });
       }
       await sleep(200);
@@ -136,9 +140,10 @@ export async function startPrivateRedis(stateDir: string, logger: Logger, option
 }
 
 /**
- * Starts the server unless another process is doing so right now: an exclusive lock file
- * (O_EXCL) holding the starter's pid, removed when it is done or found dead. Returns the
- * connection, after `found` ran on it, or undefined when the caller should retry joining.
+ * Starts the server unless another process is starting it right now: a kernel lock on
+ * `start.lock` (see process/file-lock.ts), which a starter that dies releases by dying, so no
+ * "dead holder" is ever judged and taken over. Returns the connection, after `found` ran on it,
+ * or undefined when the caller should retry joining.
  */
 async function startUnderLock(
   dir: string,
@@ -147,18 +152,9 @@ async function startUnderLock(
   logger: Logger,
   found: (redis: Redis) => Promise<void>,
 ): Promise<Redis | undefined> {
-  const lockPath = path.join(dir, 'start.lock');
-  const lock = await open(lockPath, 'wx', 0o600).catch(async (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EEXIST') throw err;
-    const holder = Number((await readFile(lockPath, 'utf8').catch(() => '')).trim());
-    // No pid yet: its owner is between creating and writing it, unless that was long ago.
-    const age = Date.now() - ((await stat(lockPath).catch(() => undefined))?.mtimeMs ?? Date.now());
-    if (holder ? !isAlive(holder) : age > 10_000) await rm(lockPath, { force: true }); // a starter that died
-    return undefined;
-  });
+  const lock = await tryLockFile(path.join(dir, START_LOCK), String(process.pid));
   if (!lock) return undefined;
   try {
-    await lock.writeFile(String(process.pid));
     // Started by someone else between our probe and the lock: join it instead.
     const running = await connectChecked(target, 500).catch(() => undefined);
     if (running) {
@@ -195,8 +191,7 @@ async function startUnderLock(
       }
     }
   } finally {
-    await lock.close();
-    await rm(lockPath, { force: true });
+    await lock.release();
   }
 }
 

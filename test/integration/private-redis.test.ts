@@ -1,8 +1,9 @@
-import { access, mkdir, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import path from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
+import { tryLockFile } from '../../src/process/file-lock.js';
 import { isAlive } from '../../src/process/pid.js';
 import { startPrivateRedis, type PrivateRedis } from '../../src/queue/private-redis.js';
 import { closeConnection, connectChecked, type RedisTarget } from '../../src/queue/redis-connection.js';
@@ -106,14 +107,77 @@ describe('the private Redis shared by concurrent builds', () => {
 
   it('a start lock left by a starter that died does not block the next build', async () => {
     const state = await tempDir('stale-lock');
-    const child = execa('true');
-    await child;
-    const gone = { pid: child.pid };
-    await mkdir(path.join(state, 'redis'), { recursive: true });
-    await writeFile(path.join(state, 'redis', 'start.lock'), String(gone.pid));
+    const lockFile = path.join(state, 'redis', 'start.lock');
+    // A starter killed while it held the lock (SIGKILL: nothing of it runs to clean up).
+    const { holder } = await holdStartLock(lockFile);
+    holder.kill('SIGKILL');
+    await holder.catch(() => undefined);
     const session = await startPrivateRedis(state, logger);
     expect(await reachable(session.target)).toBe(true);
     await session.stop();
-    expect(await exists(path.join(state, 'redis', 'start.lock'))).toBe(false);
+    expect(await lockedByNobody(lockFile), 'the start lock is released once the server is up').toBe(true);
+  });
+
+  it('starters waiting on a holder that dies, and one on a lock file naming a dead pid, start exactly one server', async () => {
+    const state = await tempDir('lock-race');
+    const lockFile = path.join(state, 'redis', 'start.lock');
+    const { holder } = await holdStartLock(lockFile);
+    const waiting = [1, 2, 3, 4].map(() => startPrivateRedis(state, logger));
+    await new Promise((r) => setTimeout(r, 700)); // they all find no server and the lock taken
+    expect(await redisServersOn(path.join(state, 'redis', 'redis.sock'))).toEqual([]);
+    holder.kill('SIGKILL'); // the holder dies mid-start: all four now see a dead holder at once
+    await holder.catch(() => undefined);
+    // and a fifth that arrives when the file names a pid that no longer runs (the old lock's stale test)
+    const gone = execa('true');
+    await gone;
+    await writeFile(lockFile, String(gone.pid));
+    const sessions = await Promise.all([...waiting, startPrivateRedis(state, logger)]);
+
+    const servers = await redisServersOn(path.join(state, 'redis', 'redis.sock'));
+    expect(servers, 'exactly one redis-server may run on the socket').toHaveLength(1);
+    const pids = await Promise.all(sessions.map((s) => serverPid(s.target)));
+    expect(new Set(pids)).toEqual(new Set(servers));
+    for (const s of sessions) await s.stop();
+    expect(isAlive(servers[0] ?? 0)).toBe(false);
   });
 });
+
+/**
+ * Another process holding the start lock the way a starter does (the same kernel lock), until
+ * it is killed. Resolves once it holds it (wrapped: the child itself is a promise of its end).
+ */
+async function holdStartLock(lockFile: string) {
+  await mkdir(path.dirname(lockFile), { recursive: true });
+  const script = `
+    const fs = require('node:fs');
+    const fd = fs.openSync(process.argv[1], 'a+');
+    if (!require('fs-native-extensions').tryLock(fd)) process.exit(3);
+    fs.writeSync(fd, String(process.pid));
+    console.log('locked');
+    setInterval(() => {}, 1000);`;
+  const child = execa('node', ['-e', script, lockFile], { cwd: process.cwd() });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.once('data', () => resolve());
+    child.catch(reject);
+  });
+  return { holder: child };
+}
+
+/** True when a fresh open of the file gets the lock (then gives it back). */
+async function lockedByNobody(lockFile: string): Promise<boolean> {
+  const lock = await tryLockFile(lockFile, 'test');
+  await lock?.release();
+  return lock !== undefined;
+}
+
+/** pids of the redis-server processes started for this socket, read from /proc. */
+async function redisServersOn(socket: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    // redis-server retitles itself "redis-server unixsocket:<path>"
+    if (cmdline.startsWith('redis-server') && cmdline.includes(`unixsocket:${socket}\0`) && isAlive(Number(entry))) pids.push(Number(entry));
+  }
+  return pids;
+}
