@@ -42,7 +42,7 @@ export const jobPayloadSchema = z.object({
   driverSha256: z.string().regex(SHA256),
   options: buildOptionsSchema,
   /** the coordinator run that asked; labels containers, never part of the job id */
-  buildId: z.string().max(256),
+  buildId: z.string().max(1024),
 });
 export type JobPayload = z.infer<typeof jobPayloadSchema>;
 

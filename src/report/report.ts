@@ -1,5 +1,6 @@
 import type { KernelRecord } from '../queue/job-payload.js';
 import type { WrittenFile } from '../packaging/write-file.js';
+import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';
 
 /** report.json: what a build did, per kernel. Versioned; every artifact carries its sha256. */
 export interface ModuleReport {
@@ -84,8 +85,10 @@ export function buildReport(input: {
       image: record.image,
       verdict: record.verdict,
       ...(record.reason ? { reason: record.reason } : {}),
-      ...(record.message ? { message: record.message } : {}),
-      ...(record.firstError ? { firstError: record.firstError } : {}),
+      // records were cleaned at the queue's border; messages the coordinator composed (farm
+      // errors, identity conflicts) quote what others said, so they are cleaned here too
+      ...(record.message ? { message: cleanText(record.message, TEXT_LIMITS.message) } : {}),
+      ...(record.firstError ? { firstError: cleanText(record.firstError, TEXT_LIMITS.firstError) } : {}),
       durationMs: record.durationMs,
       cached,
       worker: record.worker,
@@ -120,6 +123,6 @@ export function buildReport(input: {
     summary: { built: count('built'), excluded: count('excluded'), failed: count('failed') },
     kernels,
     ...(input.fullTarball ? { fullTarball: artifact(input.fullTarball) } : {}),
-    warnings: [...input.warnings],
+    warnings: input.warnings.map((w) => cleanText(w, TEXT_LIMITS.warning)),
   };
 }
