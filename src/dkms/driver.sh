@@ -37,7 +37,7 @@ say() { printf '[kfarm] %s\n' "$*"; }
 
 # kfarm's name rules (src/dkms/names.ts; keep the sets in step)
 readonly NAME_RE='^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}$'
-readonly VERSION_RE='^[A-Za-z0-9_][A-Za-z0-9_.+~:-]{0,63}$'
+readonly VERSION_RE='^[A-Za-z0-9_][A-Za-z0-9_.+~-]{0,63}$'
 readonly LOCATION_RE='^([A-Za-z0-9_+-][A-Za-z0-9_.+-]*/?)*$'
 valid_name() { local LC_ALL=C; [[ $1 =~ $NAME_RE ]]; }
 valid_version() { local LC_ALL=C; [[ $1 =~ $VERSION_RE ]]; }

@@ -9,8 +9,11 @@
 
 /** PACKAGE_NAME, BUILT_MODULE_NAME, DEST_MODULE_NAME: letters, digits, `_ - . +`, 1-64 chars, not starting with `.` or `-`. */
 export const MODULE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}$/;
-/** PACKAGE_VERSION: as a name, plus `~` and `:` (Debian-style versions), 1-64 chars. */
-export const MODULE_VERSION = /^[A-Za-z0-9_][A-Za-z0-9_.+~:-]{0,63}$/;
+/**
+ * PACKAGE_VERSION: as a name, plus `~`, 1-64 chars. Not `:` (an epoch): kbuild cannot build in
+ * an M= path that holds one, so DKMS cannot either.
+ */
+export const MODULE_VERSION = /^[A-Za-z0-9_][A-Za-z0-9_.+~-]{0,63}$/;
 /** A kernel release (`uname -r`): 6.1.0-56-amd64, 6.12.117+deb12-amd64, 5.10.0-30-rt-amd64. */
 export const KERNEL_RELEASE = /^[A-Za-z0-9][A-Za-z0-9_.+~-]{0,127}$/;
 /** An arch as `uname -m` and dkms say it: x86_64, aarch64. */

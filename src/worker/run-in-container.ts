@@ -184,7 +184,8 @@ export async function runInContainer(ctx: RunContext, payload: JobPayload, sourc
 /** A refusal of the output is its own first error; otherwise the log's first compiler error, or the message. */
 function firstErrorOf(reason: Reason | undefined, log: Buffer, message: string | undefined): string | undefined {
   const own = message === undefined ? undefined : cleanText(message, TEXT_LIMITS.firstError);
-  if (reason === 'unsafe-output' || reason === 'output-too-large') return own;
+  // these say what is wrong themselves; a make line from the log would hide it
+  if (reason === 'unsafe-output' || reason === 'output-too-large' || reason === 'bad-conf' || reason === 'driver-error') return own ?? cleanFirstError(log);
   return cleanFirstError(log) ?? own;
 }
 
