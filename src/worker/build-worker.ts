@@ -5,6 +5,7 @@ import { LABEL_KERNELS } from '../images/catalog.js';
 import type { BlobStore } from '../queue/blob-store.js';
 import type { Processor } from '../queue/build-queue.js';
 import type { KernelRecord } from '../queue/job-payload.js';
+import { currentInstance, ownerIsGone, ownerPid, processStartTime } from '../process/instance.js';
 import { isAlive } from '../process/pid.js';
 import { runInContainer } from './run-in-container.js';
 
@@ -20,6 +21,8 @@ export interface WorkerDeps {
 /** Labels on every build container; orphans are found and removed by them. */
 export const LABEL_HOST = 'kfarm.host';
 export const LABEL_PID = 'kfarm.pid';
+/** "<pid>:<start time>": which run of the process (a restarted PID 1 keeps its pid) */
+export const LABEL_INSTANCE = 'kfarm.instance';
 
 /** Turns one queue job into one container run and stores what came out as blobs. */
 export function buildProcessor(deps: WorkerDeps): Processor {
@@ -40,6 +43,16 @@ export function buildProcessor(deps: WorkerDeps): Processor {
         hint: `Run \`kfarm images build ${payload.image} --kernels '${payload.kernel}'\` (with the others it should hold) on ${deps.hostname}.`,
       });
     }
+    // The job's key holds the coordinator's image id: a result from another build of this
+    // image (another compiler, other headers) must never be stored under it.
+    if (image.id !== payload.imageId) {
+      throw new KfarmError('IMAGE_MISMATCH', `image ${payload.imageRef} on worker ${deps.hostname} is another build than the one the job asks for`, {
+        context: { image: payload.imageRef, worker: deps.hostname, kernel: payload.kernel, wanted: payload.imageId, found: image.id },
+        hint:
+          `This worker's gap, not the module's: the job is retried, perhaps on another worker, and nothing is built or cached here. ` +
+          `To build on ${deps.hostname}, give it the coordinator's image (\`docker save ${payload.imageRef} | ssh ${deps.hostname} docker load\`).`,
+      });
+    }
     await job.progress('fetching source');
     const source = await deps.blobs.get(payload.sourceSha256);
     await job.progress('compiling');
@@ -55,9 +68,11 @@ export function buildProcessor(deps: WorkerDeps): Processor {
           'kfarm.kernel': payload.kernel,
           [LABEL_HOST]: deps.hostname,
           [LABEL_PID]: String(process.pid),
+          [LABEL_INSTANCE]: currentInstance(),
         },
       },
-      payload,
+      // by id, checked above: the tag may move to another build before the container starts
+      { ...payload, imageRef: image.id },
       source,
     );
     await job.progress('storing results');
@@ -99,16 +114,22 @@ export function buildProcessor(deps: WorkerDeps): Processor {
   };
 }
 
-/** Removes build containers a dead kfarm process on this host left behind. */
+/**
+ * Removes build containers that a kfarm process on this host left behind: one that is dead, or
+ * an earlier run under this process's own pid (a compose worker restarted as PID 1 again).
+ */
 export async function reapOrphans(runtime: ContainerRuntime, hostname: string, logger: Logger): Promise<number> {
   const containers = await runtime.listContainers({ [LABEL_HOST]: hostname });
+  const self = currentInstance();
   let removed = 0;
   for (const c of containers) {
-    const pid = Number(c.labels[LABEL_PID]);
-    if (pid === process.pid || (pid && isAlive(pid))) continue;
+    const owner = { instance: c.labels[LABEL_INSTANCE], pid: c.labels[LABEL_PID] };
+    const pid = ownerPid(owner);
+    const state = pid === undefined ? { alive: false, startTime: undefined } : { alive: isAlive(pid), startTime: processStartTime(pid) };
+    if (!ownerIsGone(owner, self, state)) continue;
     await runtime.removeContainer(c.id);
     removed++;
   }
-  if (removed) logger.warn({ removed }, 'removed build containers left by a dead kfarm process');
+  if (removed) logger.warn({ removed }, 'removed build containers left by a kfarm process that is gone');
   return removed;
 }
