@@ -46,7 +46,8 @@ export function kernelTargets(images: readonly KfarmImage[]): KernelTarget[] {
 /**
  * Pure: what the workers advertise → one entry per image name. Workers on different hosts
  * build their images themselves, so one name can have several ids; the id most workers hold
- * wins, and the others are named in `conflicts` (a build may then run on either).
+ * wins, and the others are named in `conflicts`: a worker holding another id refuses the jobs
+ * (IMAGE_MISMATCH, retried elsewhere), since the id is part of every job's key.
  */
 export function catalogFromAdverts(adverts: ReadonlyArray<{ worker: string; images: readonly KfarmImage[] }>): {
   images: KfarmImage[];
@@ -73,7 +74,8 @@ export function catalogFromAdverts(adverts: ReadonlyArray<{ worker: string; imag
       conflicts.push(
         `workers hold ${ranked.length} different builds of image ${name}: ` +
           ranked.map((v) => `${v.image.id.replace(/^sha256:/, '').slice(0, 12)} on ${v.workers.join(', ')}`).join('; ') +
-          '; rebuild it with `kfarm images build` from the same base image everywhere',
+          `; only the workers holding ${chosen.image.id.replace(/^sha256:/, '').slice(0, 12)} build for it, the others refuse its jobs. ` +
+          `Give every worker that build (\`docker save ${chosen.image.ref} | docker load\` on each)`,
       );
     }
   }
