@@ -12,6 +12,10 @@ import path from 'node:path';
  * | KFARM_QUEUE       | BullMQ queue name (lets several farms share one Redis)        | kfarm-builds           |
  * | KFARM_LOG_LEVEL   | pino level for the structured log on stderr                  | warn                   |
  * | KFARM_HOSTNAME    | name a worker reports in job results                        | os.hostname()          |
+ * | KFARM_FARM_KEY_FILE | the farm key (HMAC of payloads and results); same file on every host | private Redis: $KFARM_STATE_DIR/farm.key, made on first use; REDIS_URL: required |
+ * | REDIS_PASSWORD_FILE (or KFARM_REDIS_PASSWORD_FILE) | Redis password, when REDIS_URL holds none | none |
+ * | KFARM_REDIS_CA_FILE | PEM CA(s) to trust for a rediss:// URL                       | the system's CAs       |
+ * | KFARM_REDIS_CERT_FILE, KFARM_REDIS_KEY_FILE | client certificate and key for rediss:// (PEM) | none          |
  */
 export interface Env {
   redisUrl: string | undefined;
@@ -19,6 +23,11 @@ export interface Env {
   queueName: string;
   logLevel: string;
   hostname: string;
+  farmKeyFile: string | undefined;
+  redisPasswordFile: string | undefined;
+  redisCaFile: string | undefined;
+  redisCertFile: string | undefined;
+  redisKeyFile: string | undefined;
 }
 
 export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
@@ -28,6 +37,11 @@ export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
     queueName: nonEmpty(source.KFARM_QUEUE) ?? 'kfarm-builds',
     logLevel: nonEmpty(source.KFARM_LOG_LEVEL) ?? 'warn',
     hostname: nonEmpty(source.KFARM_HOSTNAME) ?? os.hostname(),
+    farmKeyFile: nonEmpty(source.KFARM_FARM_KEY_FILE),
+    redisPasswordFile: nonEmpty(source.REDIS_PASSWORD_FILE) ?? nonEmpty(source.KFARM_REDIS_PASSWORD_FILE),
+    redisCaFile: nonEmpty(source.KFARM_REDIS_CA_FILE),
+    redisCertFile: nonEmpty(source.KFARM_REDIS_CERT_FILE),
+    redisKeyFile: nonEmpty(source.KFARM_REDIS_KEY_FILE),
   };
 }
 

@@ -72,12 +72,14 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
 
     const buildId = `${path.basename(source.dir)}-${Date.now().toString(36)}`;
     const payloads = targets.map((t) => payloadFor(source, t, request.options, buildId));
-    const ran = await runJobs(session, payloads, request.noCache, deps, keepSource(session, source), (r) =>
+    const { results: ran, warnings: farmWarnings } = await runJobs(session, payloads, request.noCache, deps, keepSource(session, source), (r) =>
       r.record.failedStage === 'add' ? unusableConf(r, request.sourceDir, source) : undefined,
     );
     if (deps.signal.aborted) throw new KfarmError('INTERRUPTED', 'build interrupted; its containers were removed');
-    const { identity, results, warnings } = moduleOf(ran, request.sourceDir, source);
-    for (const warning of warnings) deps.onEvent({ type: 'warning', text: warning });
+    const { identity, results, warnings: moduleWarnings } = moduleOf(ran, request.sourceDir, source);
+    for (const warning of moduleWarnings) deps.onEvent({ type: 'warning', text: warning });
+    // runJobs printed its own (results refused, built again) as they happened
+    const warnings = [...farmWarnings, ...moduleWarnings];
 
     const outputs = await packageOutputs({
       outDir,

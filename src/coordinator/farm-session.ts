@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
 import type { Env } from '../config/env.js';
 import type { ContainerRuntime } from '../executor/runtime.js';
-import { BlobStore } from '../queue/blob-store.js';
+import { BLOB_PREFIX, BlobStore } from '../queue/blob-store.js';
 import { BuildQueue, startBuildWorker, type BuildWorker } from '../queue/build-queue.js';
+import { loadFarmKey } from '../queue/farm-key.js';
 import { startPrivateRedis, type PrivateRedis } from '../queue/private-redis.js';
 import { closeConnection, connectChecked, describeTarget, type RedisTarget } from '../queue/redis-connection.js';
 import { buildProcessor, reapOrphans } from '../worker/build-worker.js';
@@ -21,7 +22,7 @@ export interface FarmSession {
   close(): Promise<void>;
 }
 
-export const BLOB_PREFIX = 'kfarm';
+export { BLOB_PREFIX };
 
 export async function openFarmSession(deps: {
   env: Env;
@@ -31,6 +32,8 @@ export async function openFarmSession(deps: {
   signal: AbortSignal;
 }): Promise<FarmSession> {
   const { env, logger } = deps;
+  // First: a farm without its key is a configuration error, whatever Redis says.
+  const key = await loadFarmKey({ keyFile: env.farmKeyFile, distributed: Boolean(env.redisUrl), stateDir: env.stateDir, logger });
   let privateRedis: PrivateRedis | undefined;
   let target: RedisTarget;
   if (env.redisUrl) {
@@ -40,7 +43,7 @@ export async function openFarmSession(deps: {
     privateRedis = await startPrivateRedis(env.stateDir, logger);
     target = privateRedis.target;
   }
-  const queue = new BuildQueue(target, env.queueName);
+  const queue = new BuildQueue(target, env.queueName, key);
   let worker: BuildWorker | undefined;
   try {
     await queue.ready();
@@ -54,7 +57,7 @@ export async function openFarmSession(deps: {
         logger: logger.child({ worker: 'in-process' }),
         hostname: env.hostname,
         signal: deps.signal,
-      }));
+      }), { key, logger });
     }
     const abandoned = new Set<string>();
     return {

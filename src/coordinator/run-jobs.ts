@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import { KfarmError, isKfarmError } from '../errors/kfarm-error.js';
-import type { JobOutcome, JobUpdate } from '../queue/build-queue.js';
+import type { AttemptTrace, JobOutcome, JobUpdate } from '../queue/build-queue.js';
 import { recordArtifacts, type JobPayload, type KernelRecord } from '../queue/job-payload.js';
+import { acceptRecord } from '../queue/record-check.js';
 import type { BuildDeps } from './build.js';
 import type { FarmSession } from './farm-session.js';
 
@@ -20,6 +21,8 @@ export interface JobResult {
  * Submits jobs, reuses cached results, waits for the rest; every kernel ends with a record.
  * `fatal` turns a result into an error that ends the whole build at once (a dkms.conf that
  * no kernel can use); what is still queued then, or after an interrupt, is abandoned.
+ * A result that fails its integrity check or answers another job is never used: it is built
+ * again (once), and `warnings` (for the report) says so.
  */
 export async function runJobs(
   session: FarmSession,
@@ -29,7 +32,12 @@ export async function runJobs(
   /** makes sure the source blob is in Redis for a while yet: on every check, and before a requeue */
   keepSource: () => Promise<void>,
   fatal: (result: JobResult) => KfarmError | undefined,
-): Promise<JobResult[]> {
+): Promise<{ results: JobResult[]; warnings: string[] }> {
+  const warnings: string[] = [];
+  const warn = (text: string) => {
+    warnings.push(text);
+    deps.onEvent({ type: 'warning', text });
+  };
   const reuse = async (record: KernelRecord) =>
     !noCache && (await Promise.all(recordArtifacts(record).map((a) => session.blobs.has(a.sha256)))).every(Boolean);
   const submitted = await Promise.all(payloads.map(async (p) => ({ payload: p, ...(await session.queue.submit(p, reuse)) })));
@@ -40,22 +48,39 @@ export async function runJobs(
     else if (u.kind === 'progress') deps.onEvent({ type: 'kernel', kernel, state: 'running', detail: u.phase });
     else deps.onEvent({ type: 'kernel', kernel, state: 'retrying', detail: u.error });
   };
-  /** A finished job's record with its blobs in hand; a result whose blobs vanished is built again. */
-  const settle = async (payload: JobPayload, outcome: JobOutcome, cached: boolean, rebuilds = 2): Promise<JobResult> => {
-    const record = 'record' in outcome ? outcome.record : await failedRecord(session, payload, outcome.error);
-    try {
-      return { record, cached, files: await session.blobs.getAll(recordArtifacts(record)) };
-    } catch (err) {
-      if (!isKfarmError(err, 'BLOB_MISSING') || rebuilds === 0) throw err;
-    }
-    deps.onEvent({ type: 'note', text: `the results for ${payload.kernel} vanished from Redis before kfarm fetched them: building it again` });
+  /** Queues a job again (nothing reused) and waits for its outcome. */
+  const buildAgain = async (payload: JobPayload): Promise<JobOutcome> => {
     await keepSource();
     const { jobId } = await session.queue.submit(payload, async () => false);
     let again: JobOutcome = { jobId, error: 'the job disappeared from the queue' };
     await session.queue.waitAll([jobId], onUpdate, async (o) => {
       again = o;
     });
-    return settle(payload, again, false, rebuilds - 1);
+    return again;
+  };
+  /**
+   * A finished job's record with its blobs in hand. A result whose blobs vanished is built
+   * again (twice at most); one that is not to be trusted (bad seal, another job's) once.
+   */
+  const settle = async (payload: JobPayload, outcome: JobOutcome, cached: boolean, rebuilds = { vanished: 2, refused: 1 }): Promise<JobResult> => {
+    const refusal = 'distrusted' in outcome ? 'a result in Redis failed its integrity check' : 'record' in outcome ? rejection(payload, outcome.record) : undefined;
+    if (refusal !== undefined) {
+      deps.logger.warn({ kernel: payload.kernel, job: outcome.jobId.slice(0, 12), why: 'distrusted' in outcome ? outcome.distrusted : refusal }, 'result refused');
+      if (rebuilds.refused === 0) {
+        warn(`${payload.kernel}: ${refusal} again; it was not used`);
+        return settle(payload, { jobId: outcome.jobId, error: `${refusal} twice: not used (is someone else writing to this Redis?)` }, false, { ...rebuilds, refused: 0 });
+      }
+      warn(`${payload.kernel}: ${refusal} and was built again`);
+      return settle(payload, await buildAgain(payload), false, { ...rebuilds, refused: rebuilds.refused - 1 });
+    }
+    const record = 'record' in outcome ? acceptRecord(payload, outcome.record) : await failedRecord(session, payload, outcome as { error: string; last?: AttemptTrace });
+    try {
+      return { record, cached, files: await session.blobs.getAll(recordArtifacts(record)) };
+    } catch (err) {
+      if (!isKfarmError(err, 'BLOB_MISSING') || rebuilds.vanished === 0) throw err;
+    }
+    deps.onEvent({ type: 'note', text: `the results for ${payload.kernel} vanished from Redis before kfarm fetched them: building it again` });
+    return settle(payload, await buildAgain(payload), false, { ...rebuilds, vanished: rebuilds.vanished - 1 });
   };
   const results = new Map<string, JobResult>();
   const finished = new Set<string>();
@@ -69,6 +94,10 @@ export async function runJobs(
     deps.onEvent({ type: 'kernel-done', kernel: payload.kernel, record: result.record, cached: result.cached });
   };
   for (const s of submitted) {
+    if (s.distrusted) {
+      deps.logger.warn({ kernel: s.payload.kernel, job: s.jobId.slice(0, 12), why: s.distrusted }, 'cached result refused');
+      warn(`${s.payload.kernel}: a result in Redis failed its integrity check and was built again`);
+    }
     if (s.cached) {
       finished.add(s.jobId);
       done(s.jobId, s.payload, await settle(s.payload, { jobId: s.jobId, record: s.cached, cached: true }, true));
@@ -97,12 +126,35 @@ export async function runJobs(
     watch.stop();
     session.abandon(pending.filter((id) => !finished.has(id)));
   }
-  return submitted.map((s) => results.get(s.jobId)).filter((r): r is JobResult => r !== undefined);
+  return { results: submitted.map((s) => results.get(s.jobId)).filter((r): r is JobResult => r !== undefined), warnings };
 }
 
-/** A job the farm could not run (after retries) still gets a line in the report. */
-async function failedRecord(session: FarmSession, payload: JobPayload, error: string): Promise<KernelRecord> {
-  const log = await session.blobs.put(Buffer.from(`[kfarm] the job failed on the farm: ${error}\n`));
+/** Why a record cannot stand for this job (it names another kernel, arch or image), if so. */
+function rejection(payload: JobPayload, record: KernelRecord): string | undefined {
+  try {
+    acceptRecord(payload, record);
+    return undefined;
+  } catch (err) {
+    if (!isKfarmError(err, 'RECORD_REJECTED')) throw err;
+    return 'a result in Redis answered another job';
+  }
+}
+
+/**
+ * A job the farm could not run (after retries) still gets a line in the report, and as its log
+ * what the last attempt printed (kept by the worker, checked against its sha256) after the
+ * error and its hint.
+ */
+async function failedRecord(session: FarmSession, payload: JobPayload, outcome: { error: string; last?: AttemptTrace | undefined }): Promise<KernelRecord> {
+  const { error, last } = outcome;
+  const head = [`[kfarm] the job failed on the farm: ${error}`, ...(last?.hint ? [`[kfarm] ${last.hint}`] : [])];
+  let printed: Buffer | undefined;
+  if (last?.log) {
+    printed = await session.blobs.get(last.log.sha256).catch(() => undefined);
+    head.push(printed ? `[kfarm] what attempt ${last.attempt} printed:` : `[kfarm] the log of attempt ${last.attempt} is gone from Redis`);
+  }
+  const log = await session.blobs.put(Buffer.concat([Buffer.from(`${head.join('\n')}\n`), printed ?? Buffer.alloc(0)]));
+  const message = last?.hint ? `${error} (${last.hint.split('\n')[0] ?? ''})` : error;
   return {
     schemaVersion: 1,
     kernel: payload.kernel,
@@ -110,7 +162,7 @@ async function failedRecord(session: FarmSession, payload: JobPayload, error: st
     image: payload.image,
     verdict: 'failed',
     reason: 'worker-error',
-    message: error,
+    message,
     firstError: error.split('\n')[0] ?? error,
     modules: [],
     log,

@@ -3,6 +3,9 @@ import type { Redis } from 'ioredis';
 import { KfarmError } from '../errors/kfarm-error.js';
 import type { Artifact } from './job-payload.js';
 
+/** The key prefix of every farm's blobs (one namespace: blobs are content-addressed). */
+export const BLOB_PREFIX = 'kfarm';
+
 /**
  * Content-addressed blobs in Redis: the module source going out to workers and the modules
  * and logs coming back. Workers on other hosts need no shared file system. Blobs expire so

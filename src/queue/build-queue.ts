@@ -1,22 +1,50 @@
 import { Queue, QueueEvents, Worker, UnrecoverableError, WaitingError, type Job } from 'bullmq';
-import { isKfarmError } from '../errors/kfarm-error.js';
 import type { Redis } from 'ioredis';
-import { describeError } from '../errors/kfarm-error.js';
+import type { Logger } from 'pino';
+import { z } from 'zod';
 import { jobKey } from '../cache/job-key.js';
-import { closeConnection, connect, type RedisTarget } from './redis-connection.js';
-import { kernelRecordSchema, jobPayloadSchema, type JobPayload, type KernelRecord } from './job-payload.js';
+import { describeError, isKfarmError } from '../errors/kfarm-error.js';
+import { settledWithin } from '../util/settled-within.js';
+import { BLOB_PREFIX, BlobStore } from './blob-store.js';
+import { kernelRecordSchema, jobPayloadSchema, type Artifact, type JobPayload, type KernelRecord } from './job-payload.js';
+import { seal, verifySeal } from './record-seal.js';
+import { closeConnection, connect, rateLimited, type RedisTarget } from './redis-connection.js';
 
 /**
  * BullMQ, in every mode. The only module that imports bullmq. A job's id is its key
  * (cache/job-key.ts): the same work is queued once, and a finished, cacheable result is
  * reused by the next build that asks for it.
+ *
+ * Redis is not trusted: a job's data is `{ payload, seal }` and a finished job's value
+ * `{ record, seal }`, each sealed with the farm key (record-seal.ts) by who wrote it. A worker
+ * refuses a payload whose seal fails; the coordinator never uses a record whose seal fails.
  */
 export type JobUpdate =
   | { jobId: string; kind: 'active' }
   | { jobId: string; kind: 'progress'; phase: string }
   | { jobId: string; kind: 'retrying'; error: string };
 
-export type JobOutcome = { jobId: string; record: KernelRecord; cached: boolean } | { jobId: string; error: string };
+/** What the last failed attempt left: its log (a blob) and the error's hint. */
+export interface AttemptTrace {
+  attempt: number;
+  hint?: string | undefined;
+  log?: Artifact | undefined;
+}
+
+export type JobOutcome =
+  | { jobId: string; record: KernelRecord; cached: boolean }
+  | { jobId: string; error: string; last?: AttemptTrace | undefined }
+  /** a finished job whose result failed its integrity check: never used */
+  | { jobId: string; distrusted: string };
+
+/** A job log line that points at an attempt's trace (job.log): `kfarm-attempt <json>`. */
+const ATTEMPT_TAG = 'kfarm-attempt ';
+const attemptSchema = z.object({
+  attempt: z.number().int().positive(),
+  hint: z.string().max(4096).optional(),
+  log: z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), size: z.number().int().nonnegative() }).optional(),
+  seal: z.string(),
+});
 
 const DAY = 24 * 3600;
 
@@ -26,7 +54,8 @@ export class BuildQueue {
   private readonly connection: Redis;
   private readonly eventsConnection: Redis;
 
-  constructor(target: RedisTarget, readonly name: string) {
+  /** `key` seals payloads and checks results; without it the queue can only be inspected. */
+  constructor(target: RedisTarget, readonly name: string, private readonly key?: Buffer) {
     this.connection = connect(target);
     this.eventsConnection = connect(target);
     this.queue = new Queue(name, { connection: this.connection });
@@ -48,18 +77,29 @@ export class BuildQueue {
     return this.connection;
   }
 
+  private get sealKey(): Buffer {
+    if (!this.key) throw new Error('BuildQueue: no farm key given, cannot queue or read results');
+    return this.key;
+  }
+
   /**
    * Queues a job unless the same job exists. Returns the cached record when the job already
-   * finished with a reusable result (and reuse is allowed).
+   * finished with a reusable result (and reuse is allowed). A finished job whose result fails
+   * its integrity check is removed and queued again; `distrusted` says why.
    */
-  async submit(payload: JobPayload, reuse: (record: KernelRecord) => Promise<boolean>): Promise<{ jobId: string; cached: KernelRecord | undefined }> {
+  async submit(
+    payload: JobPayload,
+    reuse: (record: KernelRecord) => Promise<boolean>,
+  ): Promise<{ jobId: string; cached: KernelRecord | undefined; distrusted?: string | undefined }> {
     const jobId = jobKey(payload);
     const existing = await this.queue.getJob(jobId);
+    let distrusted: string | undefined;
     if (existing) {
       const state = await existing.getState();
       if (state === 'completed') {
-        const parsed = kernelRecordSchema.safeParse(existing.returnvalue);
-        if (parsed.success && parsed.data.cacheable && (await reuse(parsed.data))) return { jobId, cached: parsed.data };
+        const opened = this.openResult(jobId, existing.returnvalue);
+        if ('record' in opened && opened.record.cacheable && (await reuse(opened.record))) return { jobId, cached: opened.record };
+        if ('distrusted' in opened) distrusted = opened.distrusted;
         await existing.remove();
       } else if (state === 'failed') {
         await existing.remove();
@@ -67,7 +107,7 @@ export class BuildQueue {
         return { jobId, cached: undefined }; // queued or running for someone else: share it
       }
     }
-    await this.queue.add('build', payload, {
+    await this.queue.add('build', { payload, seal: seal(this.sealKey, 'payload', jobId, payload) }, {
       jobId,
       // Infrastructure errors (an engine restarting, a lost connection) get 2+4+8+16 s to pass.
       attempts: 5,
@@ -75,7 +115,34 @@ export class BuildQueue {
       removeOnComplete: { age: 7 * DAY },
       removeOnFail: { age: DAY },
     });
-    return { jobId, cached: undefined };
+    return { jobId, cached: undefined, distrusted };
+  }
+
+  /** A finished job's value: its record if the seal holds and the schema fits. */
+  private openResult(jobId: string, value: unknown): { record: KernelRecord } | { distrusted: string } | { error: string } {
+    const envelope = value !== null && typeof value === 'object' ? (value as { record?: unknown; seal?: unknown }) : {};
+    if (!verifySeal(this.sealKey, 'record', jobId, envelope.record, envelope.seal)) {
+      return { distrusted: 'its result in Redis failed its integrity check (no valid seal of the farm key)' };
+    }
+    const parsed = kernelRecordSchema.safeParse(envelope.record);
+    return parsed.success ? { record: parsed.data } : { error: `the worker returned an unreadable result: ${parsed.error.message}` };
+  }
+
+  /** The newest attempt trace a worker sealed for this job, if any. */
+  private async lastAttempt(jobId: string): Promise<AttemptTrace | undefined> {
+    const { logs } = await this.queue.getJobLogs(jobId, 0, -1, false);
+    for (const line of logs) {
+      if (!line.startsWith(ATTEMPT_TAG)) continue;
+      try {
+        const parsed = attemptSchema.safeParse(JSON.parse(line.slice(ATTEMPT_TAG.length)));
+        if (!parsed.success) continue;
+        const { seal: claimed, ...trace } = parsed.data;
+        if (verifySeal(this.sealKey, 'attempt', jobId, trace, claimed)) return trace;
+      } catch {
+        // not JSON: not ours
+      }
+    }
+    return undefined;
   }
 
   /**
@@ -108,13 +175,15 @@ export class BuildQueue {
   private async outcomeOf(jobId: string): Promise<JobOutcome> {
     const job = await this.queue.getJob(jobId);
     if (!job) return { jobId, error: 'the job disappeared from the queue' };
+    let value: unknown;
     try {
-      const value = await job.waitUntilFinished(this.events);
-      const parsed = kernelRecordSchema.safeParse(value);
-      return parsed.success ? { jobId, record: parsed.data, cached: false } : { jobId, error: `the worker returned an unreadable result: ${parsed.error.message}` };
+      value = await job.waitUntilFinished(this.events);
     } catch (err) {
-      return { jobId, error: describeError(err) };
+      const last = await this.lastAttempt(jobId).catch(() => undefined);
+      return { jobId, error: describeError(err), last };
     }
+    const opened = this.openResult(jobId, value);
+    return 'record' in opened ? { jobId, record: opened.record, cached: false } : { jobId, ...opened };
   }
 
   /**
@@ -160,28 +229,42 @@ export interface BuildWorker {
  * once the worker's connection is up: closing one that is still connecting makes BullMQ emit
  * an error nobody can catch.
  */
-export async function startBuildWorker(target: RedisTarget, name: string, concurrency: number, process: Processor): Promise<BuildWorker> {
+export async function startBuildWorker(
+  target: RedisTarget,
+  name: string,
+  concurrency: number,
+  process: Processor,
+  opts: { key: Buffer; logger: Logger },
+): Promise<BuildWorker> {
+  const { key, logger } = opts;
   const connection = connect(target);
+  const blobs = new BlobStore(connection, BLOB_PREFIX);
   const worker = new Worker(
     name,
     async (job: Job, token?: string) => {
-      const payload = jobPayloadSchema.safeParse(job.data);
+      const jobId = job.id ?? '';
+      const data = (job.data ?? {}) as { payload?: unknown; seal?: unknown };
+      if (!verifySeal(key, 'payload', jobId, data.payload, data.seal)) {
+        logger.error({ job: jobId.slice(0, 12) }, 'refused a job whose payload failed its integrity check (not sealed with this farm key)');
+        throw new UnrecoverableError('the job payload failed its integrity check: it was not queued by a coordinator holding this farm key (KFARM_FARM_KEY_FILE must be the same file on every host)');
+      }
+      const payload = jobPayloadSchema.safeParse(data.payload);
       if (!payload.success) {
         throw new UnrecoverableError(`this worker does not understand the job payload: ${payload.error.message}`);
       }
+      const attempt = job.attemptsMade + 1;
       try {
-        return await process(payload.data, {
-          id: job.id ?? '',
-          attempt: job.attemptsMade + 1,
-          progress: (phase) => job.updateProgress({ phase }),
-        });
+        const record = await process(payload.data, { id: jobId, attempt, progress: (phase) => job.updateProgress({ phase }) });
+        return { record, seal: seal(key, 'record', jobId, record) };
       } catch (err) {
         // This worker is stopping, not the build failing: hand the job to another worker now,
-        // without spending one of its attempts.
+        // without spending one of its attempts. Bounded: with Redis gone it would wait forever
+        // (the job then comes back through stall detection).
         if (isKfarmError(err, 'INTERRUPTED')) {
-          await job.moveToWait(token);
+          await settledWithin(job.moveToWait(token), 2000);
           throw new WaitingError();
         }
+        await traceAttempt(job, attempt, err, { key, blobs, logger }).catch((e: unknown) => logger.warn({ err: describeError(e) }, 'could not keep the failed attempt\'s log'));
         throw err;
       }
     },
@@ -194,19 +277,38 @@ export async function startBuildWorker(target: RedisTarget, name: string, concur
       maxStalledCount: 2,
     },
   );
-  worker.on('error', () => undefined); // connection trouble: ioredis reconnects by itself
+  // Connection trouble: ioredis reconnects by itself, but the user must be able to see why.
+  const logError = rateLimited(logger, 30_000);
+  worker.on('error', (err) => logError(err, `worker: ${describeError(err)}`));
   await worker.waitUntilReady();
   return {
-    close: async (graceMs = 10_000) => {
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<'late'>((resolve) => {
-        timer = setTimeout(() => resolve('late'), graceMs);
-      });
-      const ended = await Promise.race([worker.close().then(() => 'ok' as const, () => 'ok' as const), deadline]);
-      clearTimeout(timer);
-      if (ended === 'late') await worker.close(true).catch(() => undefined);
+    close: async (graceMs = 3000) => {
+      if (await settledWithin(worker.close(), graceMs)) {
+        closeConnection(connection);
+        return;
+      }
+      // Redis is away (or a job would not let go): a second close() only returns the first
+      // one's promise, so cut BullMQ's own blocking connection and ours instead.
+      logger.warn('the worker did not stop within its grace period (Redis away?): closing its connections');
+      const blocking = (worker as unknown as { blockingConnection?: { disconnect(wait?: boolean): Promise<void> } }).blockingConnection;
+      await settledWithin(blocking?.disconnect(false) ?? Promise.resolve(), 500);
       closeConnection(connection);
     },
   };
+}
+
+/**
+ * A failed attempt's log (KfarmError.log) and hint, kept for the coordinator: the log as a
+ * blob, a sealed pointer in the job's log. The last attempt's is what the report shows if the
+ * job runs out of attempts.
+ */
+async function traceAttempt(job: Job, attempt: number, err: unknown, deps: { key: Buffer; blobs: BlobStore; logger: Logger }): Promise<void> {
+  if (!isKfarmError(err) || (!err.log && !err.hint)) return;
+  const trace: AttemptTrace = {
+    attempt,
+    ...(err.hint ? { hint: err.hint.slice(0, 4096) } : {}),
+    ...(err.log ? { log: await deps.blobs.put(err.log) } : {}),
+  };
+  await job.log(`${ATTEMPT_TAG}${JSON.stringify({ ...trace, seal: seal(deps.key, 'attempt', job.id ?? '', trace) })}`);
 }
 

@@ -1,5 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from 'pino';
+import { env as processEnv, type Env } from '../config/env.js';
 import { KfarmError, describeError } from '../errors/kfarm-error.js';
+import { rootLogger } from '../logging/logger.js';
 
 /** Where Redis is: a URL (distributed mode) or the private server's unix socket. */
 export type RedisTarget = { url: string } | { socket: string };
@@ -8,13 +12,66 @@ export function describeTarget(target: RedisTarget): string {
   return 'url' in target ? redactUrl(target.url) : `unix:${target.socket}`;
 }
 
-/** BullMQ wants maxRetriesPerRequest: null on blocking connections; kfarm uses it everywhere. */
-export function connect(target: RedisTarget, extra: RedisOptions = {}): Redis {
+/**
+ * BullMQ wants maxRetriesPerRequest: null on blocking connections; kfarm uses it everywhere.
+ * A URL target gets its password and TLS files from the environment (urlOptions).
+ */
+export function connect(target: RedisTarget, extra: RedisOptions = {}, quiet = false): Redis {
   const options: RedisOptions = { maxRetriesPerRequest: null, enableReadyCheck: true, lazyConnect: true, ...extra };
-  const redis = 'url' in target ? new Redis(target.url, options) : new Redis({ ...options, path: target.socket });
-  // ioredis reconnects by itself; errors surface through the commands that fail.
-  redis.on('error', () => undefined);
+  const redis = 'url' in target ? new Redis(target.url, { ...urlOptions(target.url), ...options }) : new Redis({ ...options, path: target.socket });
+  // ioredis reconnects by itself and commands wait for it; still, say why it is reconnecting
+  // (Redis gone, a wrong password, a TLS failure), once in a while, never with the URL.
+  const log = rateLimited(rootLogger, 30_000);
+  redis.on('error', quiet ? () => undefined : (err: unknown) => log(err, `Redis at ${describeTarget(target)}: ${describeError(err)} (reconnecting)`));
   return redis;
+}
+
+/**
+ * What a URL cannot say: the password from a file (REDIS_PASSWORD_FILE; a password in the URL
+ * wins) and, for rediss://, the CA to trust and a client certificate. Read once per process.
+ */
+export function urlOptions(url: string, source: Env = processEnv): RedisOptions {
+  const cached = optionsCache.get(url);
+  if (cached) return cached;
+  const options: RedisOptions = {};
+  if (source.redisPasswordFile) options.password = readSecret('REDIS_PASSWORD_FILE', source.redisPasswordFile).toString('utf8').trim();
+  if (/^rediss:\/\//i.test(url)) {
+    options.tls = {
+      ...(source.redisCaFile ? { ca: readSecret('KFARM_REDIS_CA_FILE', source.redisCaFile) } : {}),
+      ...(source.redisCertFile ? { cert: readSecret('KFARM_REDIS_CERT_FILE', source.redisCertFile) } : {}),
+      ...(source.redisKeyFile ? { key: readSecret('KFARM_REDIS_KEY_FILE', source.redisKeyFile) } : {}),
+    };
+  }
+  optionsCache.set(url, options);
+  return options;
+}
+const optionsCache = new Map<string, RedisOptions>();
+
+function readSecret(variable: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new KfarmError('BAD_OPTION', `${variable}=${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? describeError(err)})`, {
+      cause: err,
+      hint: `Point ${variable} at a file this user can read.`,
+    });
+  }
+}
+
+/** Logs the first of a noisy run of errors, then at most one per interval with how many were skipped. */
+export function rateLimited(logger: Logger, intervalMs: number): (err: unknown, message: string) => void {
+  let last = 0;
+  let skipped = 0;
+  return (err, message) => {
+    const now = Date.now();
+    if (now - last < intervalMs) {
+      skipped++;
+      return;
+    }
+    logger.warn({ err: describeError(err), ...(skipped ? { skipped } : {}) }, message);
+    last = now;
+    skipped = 0;
+  };
 }
 
 /**
@@ -29,8 +86,7 @@ export function closeConnection(redis: Redis): void {
 
 /** Connects and pings, with an error that says what to do when Redis is not there. */
 export async function connectChecked(target: RedisTarget, timeoutMs = 5000): Promise<Redis> {
-  const redis = connect(target, { retryStrategy: () => null, connectTimeout: timeoutMs });
-  redis.on('error', () => undefined); // reported through the ping below
+  const redis = connect(target, { retryStrategy: () => null, connectTimeout: timeoutMs }, true); // reported through the ping below
   try {
     await redis.connect();
     await redis.ping();
@@ -40,7 +96,9 @@ export async function connectChecked(target: RedisTarget, timeoutMs = 5000): Pro
     throw new KfarmError('REDIS_UNREACHABLE', `cannot reach Redis at ${describeTarget(target)}: ${describeError(err)}`, {
       cause: err,
       hint: 'url' in target
-        ? 'Check REDIS_URL and that the server is running (`redis-server --port 6379 --protected-mode no`), or unset REDIS_URL to let kfarm start a private Redis.'
+        ? /NOAUTH|WRONGPASS|AUTH/.test(describeError(err))
+          ? 'Redis wants a password: put it in a file (chmod 600) and set REDIS_PASSWORD_FILE to it (compose.yaml keeps it in .kfarm-farm/redis.password).'
+          : 'Check REDIS_URL and that the server is running (compose.yaml, or `redis-server` with a password), or unset REDIS_URL to let kfarm start a private Redis. For rediss:// set KFARM_REDIS_CA_FILE to the CA that signed the server\'s certificate.'
         : 'Is redis-server installed? `bash scripts/setup.sh` installs it.',
     });
   }

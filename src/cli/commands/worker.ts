@@ -1,15 +1,17 @@
 import { Command } from 'commander';
 import { env } from '../../config/env.js';
-import { KfarmError } from '../../errors/kfarm-error.js';
+import { KfarmError, describeError } from '../../errors/kfarm-error.js';
 import { DockerRuntime } from '../../executor/docker-runtime.js';
 import { rootLogger } from '../../logging/logger.js';
-import { BlobStore } from '../../queue/blob-store.js';
+import { currentInstance } from '../../process/instance.js';
+import { BLOB_PREFIX, BlobStore } from '../../queue/blob-store.js';
 import { startBuildWorker } from '../../queue/build-queue.js';
+import { loadFarmKey } from '../../queue/farm-key.js';
 import { startAdvertising } from '../../queue/worker-registry.js';
 import { listKfarmImages } from '../../images/catalog.js';
 import { closeConnection, connect, connectChecked } from '../../queue/redis-connection.js';
-import { BLOB_PREFIX } from '../../coordinator/farm-session.js';
-import { buildProcessor, reapOrphans } from '../../worker/build-worker.js';
+import { settledWithin } from '../../util/settled-within.js';
+import { LABEL_INSTANCE, buildProcessor, reapOrphans } from '../../worker/build-worker.js';
 import { positiveInt } from '../options.js';
 import type { CliContext } from '../context.js';
 
@@ -23,9 +25,10 @@ export function workerCommand(ctx: CliContext): Command {
           hint: 'Point it at the farm\'s Redis: REDIS_URL=redis://host:6379 kfarm worker. (`kfarm build` without REDIS_URL runs its own workers.)',
         });
       }
+      const logger = rootLogger.child({ worker: env.hostname });
+      const key = await loadFarmKey({ keyFile: env.farmKeyFile, distributed: true, stateDir: env.stateDir, logger });
       const runtime = new DockerRuntime();
       await runtime.ping();
-      const logger = rootLogger.child({ worker: env.hostname });
       await reapOrphans(runtime, env.hostname, logger);
       // The checked connection only proves Redis is there; the worker's own one reconnects
       // forever, so a Redis restart does not leave the worker failing every job.
@@ -37,7 +40,7 @@ export function workerCommand(ctx: CliContext): Command {
         logger,
         hostname: env.hostname,
         signal: ctx.signal,
-      }));
+      }), { key, logger });
       // Tell coordinators which kernels this host can build, so they need no Docker of their own.
       const advertiser = await startAdvertising(redis, env.queueName, async () => ({
         worker: `${env.hostname}:${process.pid}`,
@@ -49,9 +52,16 @@ export function workerCommand(ctx: CliContext): Command {
       ctx.progress(`kfarm worker ${env.hostname} (pid ${process.pid}) waiting for builds on queue ${env.queueName}, ${opts.concurrency} at once`);
       await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
       ctx.progress('stopping: running builds are killed and go back to the queue');
-      await advertiser.stop();
-      await worker.close();
+      // Supervisors wait a few seconds after SIGTERM: every step that talks to Redis is bounded,
+      // because with Redis gone its commands would wait for a reconnect that never comes.
+      await Promise.all([settledWithin(advertiser.stop(), 1000), worker.close(3000)]);
       closeConnection(redis);
+      // The abort removed the containers of running builds; whatever is left of this process's
+      // own (a removal that failed, a build that was starting) goes now.
+      const left = await runtime.listContainers({ [LABEL_INSTANCE]: currentInstance() }).catch(() => []);
+      for (const c of left) {
+        await runtime.removeContainer(c.id).catch((err: unknown) => logger.warn({ container: c.id, err: describeError(err) }, 'could not remove a build container'));
+      }
       ctx.setExitCode(0);
     });
 }
