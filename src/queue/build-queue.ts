@@ -239,34 +239,14 @@ export async function startBuildWorker(
   const { key, logger } = opts;
   const connection = connect(target);
   const blobs = new BlobStore(connection, BLOB_PREFIX);
+  /** jobs in this process right now: close() waits for them, not for BullMQ's loop */
+  const running = new Set<Promise<unknown>>();
   const worker = new Worker(
     name,
-    async (job: Job, token?: string) => {
-      const jobId = job.id ?? '';
-      const data = (job.data ?? {}) as { payload?: unknown; seal?: unknown };
-      if (!verifySeal(key, 'payload', jobId, data.payload, data.seal)) {
-        logger.error({ job: jobId.slice(0, 12) }, 'refused a job whose payload failed its integrity check (not sealed with this farm key)');
-        throw new UnrecoverableError('the job payload failed its integrity check: it was not queued by a coordinator holding this farm key (KFARM_FARM_KEY_FILE must be the same file on every host)');
-      }
-      const payload = jobPayloadSchema.safeParse(data.payload);
-      if (!payload.success) {
-        throw new UnrecoverableError(`this worker does not understand the job payload: ${payload.error.message}`);
-      }
-      const attempt = job.attemptsMade + 1;
-      try {
-        const record = await process(payload.data, { id: jobId, attempt, progress: (phase) => job.updateProgress({ phase }) });
-        return { record, seal: seal(key, 'record', jobId, record) };
-      } catch (err) {
-        // This worker is stopping, not the build failing: hand the job to another worker now,
-        // without spending one of its attempts. Bounded: with Redis gone it would wait forever
-        // (the job then comes back through stall detection).
-        if (isKfarmError(err, 'INTERRUPTED')) {
-          await settledWithin(job.moveToWait(token), 2000);
-          throw new WaitingError();
-        }
-        await traceAttempt(job, attempt, err, { key, blobs, logger }).catch((e: unknown) => logger.warn({ err: describeError(e) }, 'could not keep the failed attempt\'s log'));
-        throw err;
-      }
+    (job: Job, token?: string) => {
+      const run = runJob(job, token);
+      running.add(run);
+      return run.finally(() => running.delete(run));
     },
     {
       connection,
@@ -277,24 +257,71 @@ export async function startBuildWorker(
       maxStalledCount: 2,
     },
   );
+  async function runJob(job: Job, token: string | undefined): Promise<{ record: KernelRecord; seal: string }> {
+    const jobId = job.id ?? '';
+    const data = (job.data ?? {}) as { payload?: unknown; seal?: unknown };
+    if (!verifySeal(key, 'payload', jobId, data.payload, data.seal)) {
+      logger.error({ job: jobId.slice(0, 12) }, 'refused a job whose payload failed its integrity check (not sealed with this farm key)');
+      throw new UnrecoverableError('the job payload failed its integrity check: it was not queued by a coordinator holding this farm key (KFARM_FARM_KEY_FILE must be the same file on every host)');
+    }
+    const payload = jobPayloadSchema.safeParse(data.payload);
+    if (!payload.success) {
+      throw new UnrecoverableError(`this worker does not understand the job payload: ${payload.error.message}`);
+    }
+    const attempt = job.attemptsMade + 1;
+    try {
+      const record = await process(payload.data, { id: jobId, attempt, progress: (phase) => job.updateProgress({ phase }) });
+      return { record, seal: seal(key, 'record', jobId, record) };
+    } catch (err) {
+      // This worker is stopping, not the build failing: hand the job to another worker now,
+      // without spending one of its attempts. Bounded: with Redis gone it would wait forever
+      // (the job then comes back through stall detection).
+      if (isKfarmError(err, 'INTERRUPTED')) {
+        await settledWithin(job.moveToWait(token), 2000);
+        throw new WaitingError();
+      }
+      const traced = traceAttempt(job, attempt, err, { key, blobs, logger }).catch((e: unknown) => logger.warn({ err: describeError(e) }, 'could not keep the failed attempt\'s log'));
+      await settledWithin(traced, 5000);
+      throw err;
+    }
+  }
   // Connection trouble: ioredis reconnects by itself, but the user must be able to see why.
   const logError = rateLimited(logger, 30_000);
   worker.on('error', (err) => logError(err, `worker: ${describeError(err)}`));
   await worker.waitUntilReady();
   return {
-    close: async (graceMs = 3000) => {
-      if (await settledWithin(worker.close(), graceMs)) {
+    close: async (graceMs = 10_000) => {
+      // Running jobs end first (the abort signal kills their containers; each hands its job back).
+      await settledWithin(Promise.allSettled([...running]), graceMs);
+      if (connection.status === 'ready' && (await settledWithin(worker.close(), 2000))) {
         closeConnection(connection);
         return;
       }
-      // Redis is away (or a job would not let go): a second close() only returns the first
-      // one's promise, so cut BullMQ's own blocking connection and ours instead.
-      logger.warn('the worker did not stop within its grace period (Redis away?): closing its connections');
-      const blocking = (worker as unknown as { blockingConnection?: { disconnect(wait?: boolean): Promise<void> } }).blockingConnection;
-      await settledWithin(blocking?.disconnect(false) ?? Promise.resolve(), 500);
+      // Redis is away: BullMQ's loop waits on commands that wait for a reconnect, and close()
+      // with it (a second close() only returns the first one's promise). Stop what holds the
+      // process instead; what was not handed back returns through stall detection.
+      logger.warn('Redis is not reachable: the worker stops without it');
       closeConnection(connection);
+      await stopHard(worker);
     },
   };
+}
+
+/**
+ * What close() would reach only after BullMQ's main loop ends, which with Redis gone it never
+ * does (its commands wait for a reconnect): the blocking connection, the lock renewal timer
+ * and the stalled-job checker, whose timers would keep the process alive. BullMQ 5 internals;
+ * test/integration/redis-trust.test.ts (SIGTERM with Redis gone) fails if they change.
+ */
+async function stopHard(worker: Worker): Promise<void> {
+  const internals = worker as unknown as {
+    blockingConnection?: { disconnect(wait?: boolean): Promise<void> };
+    lockManager?: { close(): Promise<void> };
+    stalledCheckStopper?: () => void;
+  };
+  await settledWithin(internals.blockingConnection?.disconnect(false) ?? Promise.resolve(), 500);
+  await settledWithin(internals.lockManager?.close() ?? Promise.resolve(), 500);
+  internals.stalledCheckStopper?.();
 }
 
 /**

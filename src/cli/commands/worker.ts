@@ -54,7 +54,7 @@ export function workerCommand(ctx: CliContext): Command {
       ctx.progress('stopping: running builds are killed and go back to the queue');
       // Supervisors wait a few seconds after SIGTERM: every step that talks to Redis is bounded,
       // because with Redis gone its commands would wait for a reconnect that never comes.
-      await Promise.all([settledWithin(advertiser.stop(), 1000), worker.close(3000)]);
+      await Promise.all([settledWithin(advertiser.stop(), redis.status === 'ready' ? 1000 : 0), worker.close(3000)]);
       closeConnection(redis);
       // The abort removed the containers of running builds; whatever is left of this process's
       // own (a removal that failed, a build that was starting) goes now.
