@@ -87,16 +87,21 @@ export function closeConnection(redis: Redis): void {
 /** Connects and pings, with an error that says what to do when Redis is not there. */
 export async function connectChecked(target: RedisTarget, timeoutMs = 5000): Promise<Redis> {
   const redis = connect(target, { retryStrategy: () => null, connectTimeout: timeoutMs }, true); // reported through the ping below
+  // The ready check's own error (NOAUTH, a TLS failure) arrives as an event; the command that
+  // fails after it only says "Connection is closed".
+  let cause: unknown;
+  redis.on('error', (err: unknown) => (cause ??= err));
   try {
     await redis.connect();
     await redis.ping();
     return redis;
   } catch (err) {
     closeConnection(redis); // a failed probe (no server yet) must not hold the process 2 s
-    throw new KfarmError('REDIS_UNREACHABLE', `cannot reach Redis at ${describeTarget(target)}: ${describeError(err)}`, {
-      cause: err,
+    cause ??= err;
+    throw new KfarmError('REDIS_UNREACHABLE', `cannot reach Redis at ${describeTarget(target)}: ${describeError(cause)}`, {
+      cause,
       hint: 'url' in target
-        ? /NOAUTH|WRONGPASS|AUTH/.test(describeError(err))
+        ? /NOAUTH|WRONGPASS|AUTH/.test(describeError(cause))
           ? 'Redis wants a password: put it in a file (chmod 600) and set REDIS_PASSWORD_FILE to it (compose.yaml keeps it in .kfarm-farm/redis.password).'
           : 'Check REDIS_URL and that the server is running (compose.yaml, or `redis-server` with a password), or unset REDIS_URL to let kfarm start a private Redis. For rediss:// set KFARM_REDIS_CA_FILE to the CA that signed the server\'s certificate.'
         : 'Is redis-server installed? `bash scripts/setup.sh` installs it.',
