@@ -1,20 +1,31 @@
 import { KfarmError } from '../errors/kfarm-error.js';
+import { toUnameArch } from './arch-names.js';
 import { compareKernels, type KernelTarget } from './kernel-target.js';
+import { isNewKernel, type BuiltKernel } from './new-kernels.js';
 
 /**
- * `--kernels` syntax: terms separated by commas or spaces; a kernel is selected when some
- * plain term matches it and no `!term` does.
+ * `--kernels` syntax: terms separated by commas or spaces.
  *   all                     every kernel
  *   6.1.0-28-amd64          exactly that kernel
  *   6.1.*  *-amd64          shell-style globs (* and ?)
  *   debian-12:6.12.*        only kernels of that image
- *   !*-rt-amd64             leave these out
+ *   arch:arm64              by arch, Debian or uname name (amd64 = x86_64, arm64 = aarch64)
+ *   release:debian-12       by release (the image's release label, else its name or name prefix)
+ *   new                     kernels the module was not built for last time in this state dir
+ *   !term                   leave these out (any kind of term)
+ * Terms of one kind are alternatives; the kinds combine: `arch:arm64 release:debian-12 6.1.*`
+ * is the arm64 6.1 kernels of debian-12. A kind with no term does not restrict.
  * Pure: selection happens against the list the images say they hold.
  */
-interface Term {
-  negate: boolean;
-  image: string | undefined;
-  pattern: RegExp;
+type Term =
+  | { kind: 'kernel'; negate: boolean; image: string | undefined; pattern: RegExp }
+  | { kind: 'arch'; negate: boolean; arch: string }
+  | { kind: 'release'; negate: boolean; pattern: RegExp }
+  | { kind: 'new'; negate: boolean };
+
+export interface SelectContext {
+  /** what the module was last built for in this state dir ([] when never): needed by `new` */
+  lastBuilt?: readonly BuiltKernel[];
 }
 
 export function parseSelector(selector: string): Term[] {
@@ -22,24 +33,57 @@ export function parseSelector(selector: string): Term[] {
   if (words.length === 0) {
     throw new KfarmError('BAD_OPTION', 'the kernel selector is empty', { hint: 'Pass --kernels all, a kernel release, or a glob such as 6.1.*' });
   }
-  return words.map((word) => {
+  return words.map((word): Term => {
     const negate = word.startsWith('!');
     const body = negate ? word.slice(1) : word;
+    if (body === 'new') return { kind: 'new', negate };
     const colon = body.indexOf(':');
-    const image = colon >= 0 ? body.slice(0, colon) : undefined;
-    const glob = colon >= 0 ? body.slice(colon + 1) : body;
-    return { negate, image, pattern: globToRegExp(glob === 'all' || glob === '' ? '*' : glob) };
+    const prefix = colon >= 0 ? body.slice(0, colon) : undefined;
+    const value = colon >= 0 ? body.slice(colon + 1) : body;
+    if (prefix === 'arch' || prefix === 'release') {
+      if (value === '') throw new KfarmError('BAD_OPTION', `the selector term "${word}" names no ${prefix}`, { hint: prefix === 'arch' ? 'e.g. arch:arm64 or arch:x86_64' : 'e.g. release:debian-12' });
+      return prefix === 'arch' ? { kind: 'arch', negate, arch: toUnameArch(value) } : { kind: 'release', negate, pattern: globToRegExp(value) };
+    }
+    return { kind: 'kernel', negate, image: prefix, pattern: globToRegExp(value === 'all' || value === '' ? '*' : value) };
   });
 }
 
-export function selectKernels(selector: string, available: readonly KernelTarget[]): KernelTarget[] {
+/** The release a target belongs to: its label, else the image name, whose `debian-12…` prefix names it. */
+function releaseMatches(pattern: RegExp, t: KernelTarget): boolean {
+  if (t.release !== undefined) return pattern.test(t.release);
+  if (pattern.test(t.image)) return true;
+  const prefix = /^([a-z]+-\d+)(?:[-_./:]|$)/.exec(t.image)?.[1];
+  return prefix !== undefined && pattern.test(prefix);
+}
+
+export function selectKernels(selector: string, available: readonly KernelTarget[], context: SelectContext = {}): KernelTarget[] {
   const terms = parseSelector(selector);
-  const matches = (term: Term, t: KernelTarget) =>
-    (term.image === undefined || term.image === t.image) && term.pattern.test(t.kernel);
+  if (terms.some((t) => t.kind === 'new') && context.lastBuilt === undefined) {
+    throw new KfarmError('BAD_OPTION', '"new" in --kernels needs the module\'s build history, which this command does not keep', {
+      hint: 'Use `new` with `kfarm build`; elsewhere name the kernels.',
+    });
+  }
+  const lastBuilt = context.lastBuilt ?? [];
+  const matches = (term: Term, t: KernelTarget): boolean => {
+    switch (term.kind) {
+      case 'kernel':
+        return (term.image === undefined || term.image === t.image) && term.pattern.test(t.kernel);
+      case 'arch':
+        return toUnameArch(t.arch) === term.arch;
+      case 'release':
+        return releaseMatches(term.pattern, t);
+      case 'new':
+        return isNewKernel(t, lastBuilt);
+    }
+  };
   const positives = terms.filter((t) => !t.negate);
   const negatives = terms.filter((t) => t.negate);
+  // `new` narrows like a kernel term: `new` alone is the new kernels, `new,6.1.*` the new ones or the 6.1 ones
+  const kinds = new Set(positives.map((t) => (t.kind === 'new' ? 'kernel' : t.kind)));
   const chosen = available.filter(
-    (t) => (positives.length === 0 || positives.some((p) => matches(p, t))) && !negatives.some((n) => matches(n, t)),
+    (t) =>
+      [...kinds].every((kind) => positives.some((p) => (p.kind === 'new' ? 'kernel' : p.kind) === kind && matches(p, t))) &&
+      !negatives.some((n) => matches(n, t)),
   );
   if (chosen.length === 0) {
     const list = available.map((t) => `${t.image}:${t.kernel}`).join(', ') || '(none: build an image with `kfarm images build debian-12`)';

@@ -10,15 +10,25 @@ export interface KernelTarget {
   imageRef: string;
   /** the image's id where the build was planned: part of the job key, so a rebuilt image (a new compiler) is never served a result built with the old one */
   imageId: string;
+  /** the distro release the image was made for (debian-12), where the image says; else its name tells */
+  release?: string;
 }
 
-/** Kernel releases sort by their numeric parts: 6.1.0-9 before 6.1.0-10, 6.1 before 6.12. */
+/** the kernel's version part and its flavour: 6.12.115+deb13.1 / cloud-arm64-16k (digits in a flavour are not a version) */
+function splitFlavour(kernel: string): [string, string] {
+  const m = /^(.*?)-([A-Za-z][A-Za-z0-9_-]*)$/.exec(kernel);
+  return m?.[1] && m[2] ? [m[1], m[2]] : [kernel, ''];
+}
+
+/** Kernel releases sort by their numeric parts: 6.1.0-9 before 6.1.0-10, 6.1 before 6.12, +deb13 before +deb13.1. */
 export function compareKernels(a: string, b: string): number {
-  const pa = a.split(/[^0-9]+/).filter(Boolean).map(Number);
-  const pb = b.split(/[^0-9]+/).filter(Boolean).map(Number);
+  const [va, fa] = splitFlavour(a);
+  const [vb, fb] = splitFlavour(b);
+  const pa = va.split(/[^0-9]+/).filter(Boolean).map(Number);
+  const pb = vb.split(/[^0-9]+/).filter(Boolean).map(Number);
   for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
     const d = (pa[i] ?? -1) - (pb[i] ?? -1);
     if (d !== 0) return d;
   }
-  return a.localeCompare(b);
+  return fa.localeCompare(fb) || a.localeCompare(b);
 }

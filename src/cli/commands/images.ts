@@ -1,4 +1,9 @@
+import path from 'node:path';
 import { Command } from 'commander';
+import { availableRows, availableSummary } from '../../archive/available.js';
+import { discoverKernels } from '../../archive/discover.js';
+import { RELEASES, resolveArches, resolveReleases } from '../../archive/releases.js';
+import { KfarmError, isKfarmError } from '../../errors/kfarm-error.js';
 import { env } from '../../config/env.js';
 import { farmCatalog } from '../../coordinator/farm-catalog.js';
 import { DockerRuntime } from '../../executor/docker-runtime.js';
@@ -6,7 +11,7 @@ import { closeConnection, connectChecked, describeTarget } from '../../queue/red
 import { listKfarmImages } from '../../images/catalog.js';
 import { buildImage, RECIPES } from '../../images/image-builder.js';
 import { rootLogger } from '../../logging/logger.js';
-import { formatTable } from '../render.js';
+import { formatDuration, formatTable } from '../render.js';
 import type { CliContext } from '../context.js';
 
 export function imagesCommand(ctx: CliContext): Command {
@@ -44,8 +49,19 @@ export function imagesCommand(ctx: CliContext): Command {
 
 export function kernelsCommand(ctx: CliContext): Command {
   return new Command('kernels')
-    .description('every kernel available to build for: on this engine, or with REDIS_URL on the farm\'s workers')
-    .action(async () => {
+    .description('every kernel available to build for: on this engine, or with REDIS_URL on the farm\'s workers; with --available, every kernel the Debian archive offers')
+    .argument('[release...]', `with --available: releases to list (${RELEASES_AVAILABLE}; default all)`)
+    .option('--available', 'list the kernels the Debian archive offers, marked held or not, newest first')
+    .option('--arch <list>', 'with --available: arches, comma-separated (amd64,arm64; x86_64 and aarch64 also work; default all)')
+    .option('--json', 'with --available: one JSON array on stdout')
+    .action(async (releases: string[], opts: { available?: boolean; arch?: string; json?: boolean }) => {
+      if (opts.available) {
+        await listAvailable(ctx, releases, opts);
+        return;
+      }
+      if (releases.length > 0 || opts.arch || opts.json) {
+        throw new KfarmError('BAD_OPTION', 'releases, --arch and --json go with --available', { hint: 'e.g. `kfarm kernels --available debian-12 --arch arm64`' });
+      }
       const redis = env.redisUrl ? await connectChecked({ url: env.redisUrl }) : undefined;
       try {
         const catalog = await farmCatalog({
@@ -59,4 +75,52 @@ export function kernelsCommand(ctx: CliContext): Command {
         if (redis) closeConnection(redis);
       }
     });
+}
+
+const RELEASES_AVAILABLE = RELEASES.map((r) => r.name).join(', ');
+
+/** `kfarm kernels --available`: the archive (cached in the state dir) against the kernels held. */
+async function listAvailable(ctx: CliContext, releaseNames: readonly string[], opts: { arch?: string; json?: boolean }): Promise<void> {
+  const releases = resolveReleases(releaseNames);
+  const arches = resolveArches(opts.arch);
+  const started = Date.now();
+  const discovery = await discoverKernels(releases, arches, { cacheDir: path.join(env.stateDir, 'archive'), logger: rootLogger });
+  for (const w of discovery.warnings) ctx.progress(`warning: ${w}`);
+  const held = await heldKernels(ctx);
+  const rows = availableRows(discovery.kernels, held);
+  if (opts.json) {
+    ctx.out(JSON.stringify(rows, null, 2));
+  } else {
+    ctx.out(
+      formatTable(
+        ['KERNEL', 'RELEASE', 'ARCH', 'FLAVOUR', 'SUITE', 'HEADERS VERSION', 'HELD', 'FETCHABLE'],
+        rows.map((r) => [r.kernel, r.release, r.arch, r.flavour, r.suite, r.headersVersion, r.held ? 'held' : '-', r.fetchable ? 'yes' : `no: ${r.reason ?? ''}`]),
+      ),
+    );
+  }
+  for (const line of availableSummary(rows)) ctx.progress(line);
+  const fresh = discovery.indexes.filter((i) => !i.fromCache).length;
+  ctx.progress(`${rows.length} kernels in ${formatDuration(Date.now() - started)} (${fresh} of ${discovery.indexes.length} indexes downloaded, the rest cached)`);
+}
+
+/** What the farm holds; no engine, no worker or no image means none held (said on stderr), not a failure: the archive is the subject. */
+async function heldKernels(ctx: CliContext): Promise<Array<{ kernel: string; arch: string }>> {
+  let redis: Awaited<ReturnType<typeof connectChecked>> | undefined;
+  try {
+    redis = env.redisUrl ? await connectChecked({ url: env.redisUrl }) : undefined;
+    const catalog = await farmCatalog({
+      runtime: new DockerRuntime(),
+      farm: redis && env.redisUrl ? { redis, queueName: env.queueName, where: describeTarget({ url: env.redisUrl }) } : undefined,
+    });
+    return catalog.images.flatMap((i) => i.kernels.map((kernel) => ({ kernel, arch: i.arch })));
+  } catch (err) {
+    if (isKfarmError(err, 'NO_IMAGES')) return [];
+    if (isKfarmError(err, 'DOCKER_UNREACHABLE') || isKfarmError(err, 'NO_WORKERS') || isKfarmError(err, 'REDIS_UNREACHABLE')) {
+      ctx.progress(`warning: ${err.message}: every kernel is shown as not held`);
+      return [];
+    }
+    throw err;
+  } finally {
+    if (redis) closeConnection(redis);
+  }
 }
