@@ -32,8 +32,6 @@ export async function openFarmSession(deps: {
   signal: AbortSignal;
 }): Promise<FarmSession> {
   const { env, logger } = deps;
-  // First: a farm without its key is a configuration error, whatever Redis says.
-  const key = await loadFarmKey({ keyFile: env.farmKeyFile, distributed: Boolean(env.redisUrl), stateDir: env.stateDir, logger });
   let privateRedis: PrivateRedis | undefined;
   let target: RedisTarget;
   if (env.redisUrl) {
@@ -43,6 +41,11 @@ export async function openFarmSession(deps: {
     privateRedis = await startPrivateRedis(env.stateDir, logger);
     target = privateRedis.target;
   }
+  // After Redis answered: "cannot reach Redis" is the more basic news.
+  const key = await loadFarmKey({ keyFile: env.farmKeyFile, distributed: Boolean(env.redisUrl), stateDir: env.stateDir, logger }).catch(async (err: unknown) => {
+    await privateRedis?.stop();
+    throw err;
+  });
   const queue = new BuildQueue(target, env.queueName, key);
   let worker: BuildWorker | undefined;
   try {

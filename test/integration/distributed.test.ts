@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +15,8 @@ import { example, fixture, isolatedEnv, kfarm, kfarmProcess, tempDir } from '../
 const port = 20000 + (process.pid % 10000);
 const REDIS_URL = `redis://127.0.0.1:${port}`;
 let redis: ReturnType<typeof execa>;
+/** the farm key every worker and coordinator of a distributed farm shares */
+let KFARM_FARM_KEY_FILE: string;
 
 async function startRedis(): Promise<void> {
   redis = execa('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { reject: false });
@@ -40,7 +43,11 @@ async function waitForLine(proc: ReturnType<typeof kfarmProcess>, pattern: RegEx
   });
 }
 
-beforeAll(startRedis);
+beforeAll(async () => {
+  KFARM_FARM_KEY_FILE = path.join(await tempDir('dist-key'), 'farm.key');
+  await writeFile(KFARM_FARM_KEY_FILE, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+  await startRedis();
+});
 
 afterAll(async () => {
   redis.kill('SIGTERM');
@@ -49,7 +56,7 @@ afterAll(async () => {
 
 describe('distributed mode', () => {
   it('kfarm build with REDIS_URL is served by a separate kfarm worker process; the coordinator needs no Docker', async () => {
-    const env = { ...(await isolatedEnv('dist')), REDIS_URL, KFARM_HOSTNAME: 'worker-a' };
+    const env = { ...(await isolatedEnv('dist')), REDIS_URL, KFARM_FARM_KEY_FILE, KFARM_HOSTNAME: 'worker-a' };
     const worker = kfarmProcess(['worker', '--concurrency', '2'], env);
     try {
       await waitForLine(worker, /waiting for builds/);
@@ -75,7 +82,7 @@ describe('distributed mode', () => {
   });
 
   it('with REDIS_URL, no worker and no local Docker, kfarm build says to start a worker: exit 3', async () => {
-    const env = { ...(await isolatedEnv('dist-none')), REDIS_URL, DOCKER_HOST: 'unix:///nonexistent/docker.sock' };
+    const env = { ...(await isolatedEnv('dist-none')), REDIS_URL, KFARM_FARM_KEY_FILE, DOCKER_HOST: 'unix:///nonexistent/docker.sock' };
     const result = await kfarm(['build', example('hello'), '--out', await tempDir('dist-none-out')], env);
     expect(result.exitCode, result.stderr).toBe(3);
     expect(result.stderr).toContain('no kfarm worker is connected');
@@ -83,7 +90,7 @@ describe('distributed mode', () => {
   });
 
   it('a worker keeps serving after Redis restarts', async () => {
-    const env = { ...(await isolatedEnv('dist-restart')), REDIS_URL, KFARM_HOSTNAME: 'steady' };
+    const env = { ...(await isolatedEnv('dist-restart')), REDIS_URL, KFARM_FARM_KEY_FILE, KFARM_HOSTNAME: 'steady' };
     const worker = kfarmProcess(['worker', '--concurrency', '2'], env);
     try {
       await new Promise((r) => setTimeout(r, 2000));
@@ -102,7 +109,7 @@ describe('distributed mode', () => {
   });
 
   it('a Redis restart that loses every job mid-build: the coordinator queues them again and the build finishes', async () => {
-    const env = { ...(await isolatedEnv('dist-redis-loss')), REDIS_URL, KFARM_HOSTNAME: 'loser' };
+    const env = { ...(await isolatedEnv('dist-redis-loss')), REDIS_URL, KFARM_FARM_KEY_FILE, KFARM_HOSTNAME: 'loser' };
     const runtime = new DockerRuntime();
     const worker = kfarmProcess(['worker', '--concurrency', '3'], env);
     try {
@@ -131,7 +138,7 @@ describe('distributed mode', () => {
   }, 240_000);
 
   it('a worker stopped with SIGTERM mid-build removes its container and requeues the job at once; another worker finishes it', async () => {
-    const env = { ...(await isolatedEnv('dist-kill')), REDIS_URL };
+    const env = { ...(await isolatedEnv('dist-kill')), REDIS_URL, KFARM_FARM_KEY_FILE };
     const first = kfarmProcess(['worker', '--concurrency', '1'], { ...env, KFARM_HOSTNAME: 'doomed' });
     const out = await tempDir('dist-kill-out');
     const runtime = new DockerRuntime();
@@ -174,7 +181,7 @@ describe('distributed mode', () => {
   }, 240_000);
 
   it('a worker killed with SIGKILL: its container ends itself, the next worker on that host removes it, the job finishes', async () => {
-    const env = { ...(await isolatedEnv('dist-sigkill')), REDIS_URL, KFARM_HOSTNAME: 'crashy' };
+    const env = { ...(await isolatedEnv('dist-sigkill')), REDIS_URL, KFARM_FARM_KEY_FILE, KFARM_HOSTNAME: 'crashy' };
     const runtime = new DockerRuntime();
     const first = kfarmProcess(['worker', '--concurrency', '1'], env);
     const out = await tempDir('dist-sigkill-out');
