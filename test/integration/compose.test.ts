@@ -1,20 +1,25 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { access, readdir, readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isKfarmError } from '../../src/errors/kfarm-error.js';
 import { packageRoot } from '../../src/paths.js';
+import { connectChecked } from '../../src/queue/redis-connection.js';
 import type { BuildReport } from '../../src/report/report.js';
 import { example, kfarm, tempDir } from '../helpers/kfarm-cli.js';
 
 /**
- * compose.yaml as a user runs it: Redis and a worker built from the repo by `docker-compose up
- * --build`, and a coordinator with no Docker engine of its own that builds through them.
+ * compose.yaml as a user runs it: Redis (with the password and farm key it makes at first
+ * start) and a worker built from the repo by `docker-compose up --build`, and a coordinator
+ * with no Docker engine of its own that builds through them with those two files.
  */
 const project = `kfarmtest${process.pid}`;
 const port = 30000 + (process.pid % 10000);
 const REDIS_URL = `redis://127.0.0.1:${port}`;
 let composeEnv: Record<string, string>;
+/** where compose keeps the farm's secrets (./.kfarm-farm by default) */
+let farmDir: string;
 
 /** Docker's compose plugin where there is one, else docker-compose 1.x (Debian's package). */
 async function compose(args: string[], timeoutMs = 900_000) {
@@ -31,7 +36,8 @@ async function extraCaCerts(): Promise<string> {
 }
 
 beforeAll(async () => {
-  composeEnv = { KFARM_REDIS_PORT: String(port), KFARM_EXTRA_CA_CERTS: await extraCaCerts() };
+  farmDir = await tempDir('compose-farm');
+  composeEnv = { KFARM_REDIS_PORT: String(port), KFARM_FARM_DIR: farmDir, KFARM_EXTRA_CA_CERTS: await extraCaCerts() };
   const up = await compose(['up', '-d', '--build']);
   if (up.exitCode !== 0) throw new Error(`docker-compose up failed (${up.exitCode}):\n${String(up.all).split('\n').slice(-30).join('\n')}`);
 });
@@ -41,9 +47,33 @@ afterAll(async () => {
 });
 
 describe('compose.yaml', () => {
-  it('runs Redis and a worker that build for a coordinator without Docker', async () => {
+  it('makes a Redis password and a farm key (0600) at first start; Redis refuses a client without the password and is published on 127.0.0.1 only', async () => {
+    for (const name of ['redis.password', 'farm.key']) {
+      let there = false;
+      for (let i = 0; i < 60 && !there; i++) {
+        there = await access(path.join(farmDir, name)).then(() => true, () => false);
+        if (!there) await new Promise((r) => setTimeout(r, 500));
+      }
+      expect(there, name).toBe(true);
+      expect((await stat(path.join(farmDir, name))).mode & 0o777).toBe(0o600);
+    }
+    const refused = await connectChecked({ url: REDIS_URL }, 3000).then(() => undefined, (err: unknown) => err);
+    expect(isKfarmError(refused, 'REDIS_UNREACHABLE')).toBe(true);
+    expect((refused as Error).message).toMatch(/NOAUTH|Authentication required/i);
+    const published = await compose(['port', 'redis', '6379'], 60_000);
+    expect(published.stdout.trim()).toBe(`127.0.0.1:${port}`);
+    const logs = await compose(['logs', 'redis', 'worker'], 60_000);
+    expect(String(logs.all)).not.toContain((await readFile(path.join(farmDir, 'redis.password'), 'utf8')).trim());
+  });
+
+  it('runs Redis and a worker that build for a coordinator without Docker, given the password and farm key files', async () => {
     // No engine for the coordinator: whatever is built, the compose worker built it.
-    const env = { REDIS_URL, DOCKER_HOST: 'unix:///nonexistent/docker.sock' }; // compose's worker serves the default queue
+    const env = {
+      REDIS_URL,
+      REDIS_PASSWORD_FILE: path.join(farmDir, 'redis.password'),
+      KFARM_FARM_KEY_FILE: path.join(farmDir, 'farm.key'),
+      DOCKER_HOST: 'unix:///nonexistent/docker.sock',
+    }; // compose's worker serves the default queue
     let kernels = await kfarm(['kernels'], env);
     for (let i = 0; i < 60 && kernels.exitCode !== 0; i++) {
       await new Promise((r) => setTimeout(r, 1000)); // the worker advertises once it is up
