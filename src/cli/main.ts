@@ -7,6 +7,7 @@ import { imagesCommand, kernelsCommand } from './commands/images.js';
 import { workerCommand } from './commands/worker.js';
 import type { CliContext } from './context.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
+import { errorText } from './render.js';
 
 /**
  * The CLI is the one error boundary: commands throw KfarmError, this turns them into a
@@ -49,8 +50,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.badInput;
     if (isKfarmError(err)) {
-      process.stderr.write(`kfarm: error: ${err.message}\n`);
-      if (err.hint) process.stderr.write(`${err.hint}\n`);
+      process.stderr.write(errorText(err.message, err.hint));
       rootLogger.debug({ err, code: err.code, context: err.context }, 'command failed');
       return exitCodeFor(err.code);
     }
