@@ -119,6 +119,10 @@ export function kernelsOffered(
   return [...best.values()].sort(newestFirst);
 }
 
-export function newestFirst(a: Pick<ArchiveKernel, 'kernel' | 'arch' | 'release'>, b: Pick<ArchiveKernel, 'kernel' | 'arch' | 'release'>): number {
-  return compareKernels(b.kernel, a.kernel) || a.arch.localeCompare(b.arch) || a.release.localeCompare(b.release);
+/** Newest ABI first; within one ABI, flavours in name order, then arch and release. */
+export function newestFirst(
+  a: Pick<ArchiveKernel, 'abi' | 'flavour' | 'arch' | 'release'>,
+  b: Pick<ArchiveKernel, 'abi' | 'flavour' | 'arch' | 'release'>,
+): number {
+  return compareKernels(b.abi, a.abi) || a.flavour.localeCompare(b.flavour) || a.arch.localeCompare(b.arch) || a.release.localeCompare(b.release);
 }

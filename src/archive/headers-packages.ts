@@ -29,7 +29,7 @@ export interface HeadersPackage {
   common: string;
   /** linux-kbuild-5.10, linux-kbuild-6.12.117+deb12 */
   kbuild: string | undefined;
-  /** gcc major the kernel was built with, and the package naming it (gcc-12, linux-compiler-gcc-10-x86) */
+  /** gcc major the kernel was built with, and the package naming it (gcc-12, linux-compiler-gcc-10-x86, gcc-14-for-host) */
   compiler: { gcc: number; package: string } | undefined;
   /** 6.12 headers depend on linux-image-<kver> (| -unsigned): the image builder must avoid pulling it in */
   dependsOnImage: boolean;
@@ -97,7 +97,7 @@ export function parseDepends(field: string): Dependency[][] {
 
 function compilerOf(names: readonly string[]): { gcc: number; package: string } | undefined {
   for (const name of names) {
-    const m = /^(?:linux-compiler-)?gcc-(\d+)(?:-[a-z0-9]+)?$/.exec(name);
+    const m = /^(?:linux-compiler-)?gcc-(\d+)(?:-[a-z0-9-]+)?$/.exec(name); // gcc-12, linux-compiler-gcc-10-x86, gcc-14-for-host (7.x)
     if (m?.[1]) return { gcc: Number(m[1]), package: name };
   }
   return undefined;

@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest';
+import { isolatedEnv, kfarm } from '../helpers/kfarm-cli.js';
+
+// Runs the compiled CLI (npm run build first). Bad input is refused before any network access.
+describe('kfarm kernels --available: bad input', () => {
+  it('a release kfarm has no recipe for is exit 2 listing the releases', async () => {
+    const run = await kfarm(['kernels', '--available', 'debian-12', 'debian-10'], await isolatedEnv('archive-cli'));
+    expect(run.exitCode).toBe(2);
+    expect(run.stderr).toContain('kfarm has no recipe for release "debian-10"');
+    expect(run.stderr).toContain('debian-11 (bullseye), debian-12 (bookworm), debian-13 (trixie)');
+  });
+
+  it('an arch kfarm has no recipe for is exit 2 listing the arches', async () => {
+    const run = await kfarm(['kernels', '--available', '--arch', 'amd64,riscv64'], await isolatedEnv('archive-cli'));
+    expect(run.exitCode).toBe(2);
+    expect(run.stderr).toContain('kfarm has no recipe for arch "riscv64"');
+    expect(run.stderr).toContain('amd64 (x86_64), arm64 (aarch64)');
+  });
+
+  it('releases or --arch without --available are exit 2', async () => {
+    const run = await kfarm(['kernels', 'debian-12'], await isolatedEnv('archive-cli'));
+    expect(run.exitCode).toBe(2);
+    expect(run.stderr).toContain('go with --available');
+  });
+});
