@@ -22,7 +22,7 @@ const record: KernelRecord = {
   image: 'debian-12',
   verdict: 'built',
   packageName: 'hello',
-  packageVersion: '1:1.0.0~rc1+dfsg',
+  packageVersion: '1.0.0~rc1+dfsg',
   modules: [{ builtName: 'hello', destName: 'hello', destLocation: '/extra', installLocation: '/updates/dkms', file: { sha256: SHA, size: 10 } }],
   log: { sha256: SHA, size: 1 },
   logTruncated: false,
@@ -64,6 +64,7 @@ describe('the record schema: a record that does not fit is refused whole', () =>
     ['packageName', '../../../x'],
     ['packageName', ''],
     ['packageVersion', '1.0/../x'],
+    ['packageVersion', '1:1.0'], // an epoch: kbuild cannot build in an M= path holding ':'
     ['packageVersion', '1.0\u001b[2J'],
     ['reason', 'make-failed\u001b[31m'],
     ['finishedAt', 'x'.repeat(1000)],
