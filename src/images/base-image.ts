@@ -21,12 +21,17 @@ export async function ensureBaseImage(runtime: ContainerRuntime, logger: Logger,
     return BASE_IMAGE;
   }
   say(`pulling ${REGISTRY_IMAGE}`);
-  if (await runtime.pullImage(REGISTRY_IMAGE, 30_000)) {
+  let pullFailure = '';
+  const pulled = await runtime.pullImage(REGISTRY_IMAGE, 30_000, (reason) => {
+    pullFailure = reason;
+    logger.warn({ image: REGISTRY_IMAGE, reason }, 'pull failed');
+  });
+  if (pulled) {
     await runtime.tagImage(REGISTRY_IMAGE, 'kfarm/base', 'bookworm');
     return BASE_IMAGE;
   }
   const mirror = await debianMirror();
-  say(`no registry answered; bootstrapping bookworm from ${mirror} with debootstrap (about a minute)`);
+  say(`no registry answered${pullFailure ? ` (${pullFailure})` : ''}; bootstrapping bookworm from ${mirror} with debootstrap (about a minute)`);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'kfarm-debootstrap-'));
   try {
     await run('debootstrap', ['--variant=minbase', 'bookworm', dir, mirror], { timeoutMs: 30 * 60_000 }).catch((err) => {
