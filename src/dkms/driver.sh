@@ -230,22 +230,6 @@ read_conf() {
 }
 
 
-# run_build_script from dkms 3.0.10: relative to the build dir, only if executable.
-run_build_script() {
-    local kind="$1" script="$2" run
-    [[ $script ]] || return 0
-    run="$dkms_tree/$module/$module_version/build/$script"
-    if [[ -x ${run%% *} ]]; then
-        say "running the ${kind} script: $script"
-        ( cd "$dkms_tree/$module/$module_version/build/" && exec $run )
-        local status=$?
-        ((status == 0)) || say "warning: the ${kind} script exited with status $status (dkms ignores it)"
-    else
-        say "warning: the ${kind} script is not executable: $script"
-    fi
-}
-
-
 # ======================= the untrusted steps (uid 65534) =======================
 
 fact() { # fact KEY VALUE... : one line on fd 3; control characters in a value become `?`
