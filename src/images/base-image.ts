@@ -24,7 +24,7 @@ export async function ensureBaseImage(runtime: ContainerRuntime, logger: Logger,
   let pullFailure = '';
   const pulled = await runtime.pullImage(REGISTRY_IMAGE, 30_000, (reason) => {
     pullFailure = reason;
-    logger.warn({ image: REGISTRY_IMAGE, reason }, 'pull failed');
+    logger.debug({ image: REGISTRY_IMAGE, reason }, 'pull failed');
   });
   if (pulled) {
     await runtime.tagImage(REGISTRY_IMAGE, 'kfarm/base', 'bookworm');
