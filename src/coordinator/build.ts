@@ -5,15 +5,16 @@ import type { Logger } from 'pino';
 import type { BuildOptions } from '../config/build-options.js';
 import type { Env } from '../config/env.js';
 import { driverScript } from '../dkms/driver-script.js';
-import { KfarmError, describeError } from '../errors/kfarm-error.js';
+import { KfarmError, describeError, isKfarmError } from '../errors/kfarm-error.js';
 import type { ContainerRuntime } from '../executor/runtime.js';
 import { kernelTargets } from '../images/catalog.js';
-import { selectKernels } from '../matrix/kernel-selector.js';
+import { parseSelector, selectKernels } from '../matrix/kernel-selector.js';
 import type { KernelTarget } from '../matrix/kernel-target.js';
 import type { JobPayload, KernelRecord } from '../queue/job-payload.js';
 import { buildReport, type BuildReport } from '../report/report.js';
 import { packSource, type SourceArchive } from '../source/source-archive.js';
 import { toolVersion } from '../version.js';
+import { readHistory, recordHistory } from './build-history.js';
 import { farmCatalog } from './farm-catalog.js';
 import { openFarmSession, type FarmSession } from './farm-session.js';
 import { settleIdentity, type ModuleIdentity } from './module-identity.js';
@@ -52,7 +53,13 @@ export interface BuildDeps {
  * report. Compile failures are in the report, not thrown; a broken environment throws
  * KfarmError before any work is queued, and a dkms.conf no kernel can use after.
  */
-export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<BuildReport> {
+/** `--kernels new` found every held kernel covered by an earlier build of this source: nothing ran. */
+export interface NothingNew {
+  nothingNew: true;
+  held: number;
+}
+
+export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<BuildReport | NothingNew> {
   const startedAt = new Date();
   const source = await packSource(request.sourceDir);
   const outDir = await usableOutDir(request.outDir);
@@ -65,7 +72,17 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
     });
     for (const conflict of catalog.conflicts) deps.onEvent({ type: 'warning', text: conflict });
     deps.logger.info({ from: catalog.from, images: catalog.images.map((i) => i.name) }, 'kernels listed');
-    const targets = selectKernels(request.kernels ?? 'all', kernelTargets(catalog.images));
+    const selector = request.kernels ?? 'all';
+    const wantsNew = parseSelector(selector).some((t) => t.kind === 'new');
+    const held = kernelTargets(catalog.images);
+    let targets: KernelTarget[];
+    try {
+      targets = selectKernels(selector, held, wantsNew ? { lastBuilt: (await readHistory(deps.env.stateDir, source.dir))?.kernels ?? [] } : {});
+    } catch (err) {
+      // a nightly `--kernels new` with nothing new has done its job: not an error
+      if (wantsNew && isKfarmError(err, 'KERNEL_SELECTOR_EMPTY')) return { nothingNew: true, held: held.length };
+      throw err;
+    }
     const sourceBlob = await session.blobs.put(source.tar, SOURCE_TTL_SECONDS);
     deps.logger.info({ source: source.dir, sha256: sourceBlob.sha256, files: source.files }, 'source uploaded');
     deps.onEvent({ type: 'plan', source: request.sourceDir, targets, where: session.where });
@@ -100,6 +117,7 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
       warnings,
     });
     await writeFile(path.join(outDir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+    await recordHistory(deps.env.stateDir, source.dir, results.filter((r) => r.record.verdict !== 'failed').map((r) => r.record));
     return report;
   } finally {
     await session.close();

@@ -13,16 +13,16 @@ export function buildCommand(ctx: CliContext): Command {
   return new Command('build')
     .description('build a DKMS module for many kernels and pack the results')
     .argument('<source-dir>', 'module source with a dkms.conf')
-    .option('-k, --kernels <selector>', 'kernels to build for: all, a release, globs like 6.1.*, image:glob, !glob (default: all)')
+    .option('-k, --kernels <selector>', 'kernels to build for: all, a release, globs like 6.1.*, image:glob, arch:arm64, release:debian-12, new, !term (default: all)')
     .option('-o, --out <dir>', 'output directory', 'dist')
     .option('-c, --concurrency <n>', 'builds at once in this process (local mode)', positiveInt, 2)
     .option('-t, --timeout <seconds>', 'wall-clock limit of one kernel build', positiveInt, 1800)
-    .option('--memory <MiB>', 'memory limit of one build container; its build tree is a tmpfs of half that', positiveInt, 4096)
-    .option('--disk <MiB>', 'what one build may write outside its build tree and /tmp before it is killed', positiveInt, 2048)
+    .option('--memory <MiB>', 'memory limit of one build container (its in-memory mounts count against it)', positiveInt, 4096)
+    .option('--disk <MiB>', 'size of one build\'s in-memory build tree (/tmp and /var/tmp get a quarter each)', positiveInt, 2048)
     .option('--cpus <n>', 'CPUs one build container may use', positiveInt, 2)
     .option('--no-cache', 'rebuild even when an identical job already finished')
     .action(async (sourceDir: string, opts: { kernels?: string; out: string; concurrency: number; timeout: number; memory: number; disk: number; cpus: number; cache: boolean }) => {
-      const report = await runBuild(
+      const outcome = await runBuild(
         {
           sourceDir,
           kernels: opts.kernels,
@@ -33,6 +33,12 @@ export function buildCommand(ctx: CliContext): Command {
         },
         { env, runtime: new DockerRuntime(), logger: rootLogger, signal: ctx.signal, onEvent: progressPrinter(ctx.progress) },
       );
+      if ('nothingNew' in outcome) {
+        ctx.out(`no new kernels: the ${outcome.held} held kernel(s) were all covered by earlier builds of ${sourceDir}; nothing to do`);
+        ctx.setExitCode(EXIT.ok);
+        return;
+      }
+      const report = outcome;
       ctx.out(reportTable(report));
       ctx.out(`report: ${opts.out}/report.json`);
       ctx.setExitCode(report.summary.failed > 0 ? EXIT.kernelsFailed : EXIT.ok);
