@@ -486,8 +486,11 @@ split_tabs() { # split_tabs ARRAY VALUE: fields between tabs, empty ones kept
 check_names() {
     bad_name=""
     m_built=() m_built_loc=() m_dest=() m_dest_loc=() m_install_loc=() m_strip=()
-    valid_name "$f_package_name" || { bad_name="PACKAGE_NAME $(quote "$f_package_name") is not a valid module name (letters, digits, _ . + -; at most 64; not starting with . or -)"; return; }
-    valid_version "$f_package_version" || { bad_name="PACKAGE_VERSION $(quote "$f_package_version") is not a valid version (letters, digits, _ . + ~ : -; at most 64)"; return; }
+    # A missing one is dkms's own error (No 'PACKAGE_NAME' directive specified), said already;
+    # the step's word is not taken for it, so an empty name with no such error is still refused.
+    local said=${#f_conf_errors[@]}
+    [[ -z $f_package_name ]] && ((said)) || valid_name "$f_package_name" || { bad_name="PACKAGE_NAME $(quote "$f_package_name") is not a valid module name (letters, digits, _ . + -; at most 64; not starting with . or -)"; return; }
+    [[ -z $f_package_version ]] && ((said)) || valid_version "$f_package_version" || { bad_name="PACKAGE_VERSION $(quote "$f_package_version") is not a valid version (letters, digits, _ . + ~ -; at most 64)"; return; }
     local rec fields i
     for rec in "${f_modules[@]}"; do
         split_tabs fields "$rec"

@@ -291,9 +291,13 @@ export async function startBuildWorker(
   await worker.waitUntilReady();
   return {
     close: async (graceMs = 10_000) => {
-      // Running jobs end first (the abort signal kills their containers; each hands its job back).
+      // BullMQ's close() first: from then on it takes no new job (a finishing job would fetch the
+      // next one with it). Then the running jobs end (the abort signal kills their containers;
+      // each hands its job back).
+      const closing = worker.close();
+      closing.catch(() => undefined);
       await settledWithin(Promise.allSettled([...running]), graceMs);
-      if (connection.status === 'ready' && (await settledWithin(worker.close(), 2000))) {
+      if (connection.status === 'ready' && (await settledWithin(closing, 2000))) {
         closeConnection(connection);
         return;
       }
