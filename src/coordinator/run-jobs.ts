@@ -5,6 +5,7 @@ import { recordArtifacts, type JobPayload, type KernelRecord } from '../queue/jo
 import { acceptRecord } from '../queue/record-check.js';
 import type { BuildDeps } from './build.js';
 import type { FarmSession } from './farm-session.js';
+import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';
 
 /**
  * The waiting half of a build: jobs in, one result per kernel out, with its blobs in hand.
@@ -154,7 +155,8 @@ async function failedRecord(session: FarmSession, payload: JobPayload, outcome: 
     head.push(printed ? `[kfarm] what attempt ${last.attempt} printed:` : `[kfarm] the log of attempt ${last.attempt} is gone from Redis`);
   }
   const log = await session.blobs.put(Buffer.concat([Buffer.from(`${head.join('\n')}\n`), printed ?? Buffer.alloc(0)]));
-  const message = last?.hint ? `${error} (${last.hint.split('\n')[0] ?? ''})` : error;
+  // the error text is a worker's word (BullMQ's failedReason): cleaned like any record's text
+  const message = cleanText(last?.hint ? `${error} (${last.hint.split('\n')[0] ?? ''})` : error, TEXT_LIMITS.message);
   return {
     schemaVersion: 1,
     kernel: payload.kernel,
@@ -163,7 +165,7 @@ async function failedRecord(session: FarmSession, payload: JobPayload, outcome: 
     verdict: 'failed',
     reason: 'worker-error',
     message,
-    firstError: error.split('\n')[0] ?? error,
+    firstError: cleanText(error.split('\n')[0] ?? error, TEXT_LIMITS.firstError),
     modules: [],
     log,
     logTruncated: false,
