@@ -1,14 +1,129 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { discoverKernels, type ArchiveKernel } from '../archive/discover.js';
+import { RELEASES, type ReleaseSpec } from '../archive/releases.js';
 import type { ContainerRuntime } from '../executor/runtime.js';
-import { packTar, type TarEntry } from '../executor/archive.js';
+import { packTar } from '../executor/archive.js';
 import { KfarmError } from '../errors/kfarm-error.js';
-import { parseHeaderPackages, resolveImageKernels } from '../matrix/debian-kernels.js';
+import { mapLimit } from '../archive/map-limit.js';
+import { resolveImageKernels } from '../matrix/debian-kernels.js';
+import { compareKernels } from '../matrix/kernel-target.js';
 import { imagesDir } from '../paths.js';
 import { ensureBaseImage } from './base-image.js';
-import { LABEL_RECIPE, imageRef } from './catalog.js';
+import { LABEL_ARCH, LABEL_FLAVOUR, LABEL_HEADERS_VERSION, LABEL_IMAGE, LABEL_KERNELS, LABEL_RECIPE, LABEL_RELEASE, imageRef } from './catalog.js';
+import { removeImageTags } from './docker-images.js';
+import { aptDependencies, kernelRecipeHash } from './kernel-recipe.js';
+import { kernelImageRef, toolchainRef } from './kernel-ref.js';
+
+/** The recipes kfarm knows; each is a folder in images/ with toolchain.Dockerfile, kernel.Dockerfile and debian.sources. */
+export const RECIPES = ['debian-12'] as const;
+/** arches a recipe builds for today (arm64 cross-builds are not there yet) */
+export const RECIPE_ARCHES = ['amd64'] as const;
+/** kernel images built at once: each is mostly apt download and dpkg, and the machine has 2 cores */
+export const KERNEL_BUILD_CONCURRENCY = 2;
+
+export interface Recipe {
+  release: ReleaseSpec;
+  toolchain: Buffer;
+  kernel: Buffer;
+  sources: Buffer;
+}
+
+export async function loadRecipe(name: string): Promise<Recipe> {
+  const release = RELEASES.find((r) => r.name === name);
+  if (!(RECIPES as readonly string[]).includes(name) || !release) {
+    throw new KfarmError('BAD_OPTION', `no image recipe named ${name}`, { context: { release: name }, hint: `Recipes: ${RECIPES.join(', ')} (folders in images/).` });
+  }
+  const dir = path.join(imagesDir, name);
+  const [toolchain, kernel, sources] = await Promise.all(['toolchain.Dockerfile', 'kernel.Dockerfile', 'debian.sources'].map((f) => readFile(path.join(dir, f))));
+  return { release, toolchain: toolchain as Buffer, kernel: kernel as Buffer, sources: sources as Buffer };
+}
+
+export interface Toolchain {
+  ref: string;
+  id: string;
+}
+
+/** kfarm/<release>-toolchain:latest, rebuilt only when its recipe, sources or base image changed. */
+export async function ensureToolchain(runtime: ContainerRuntime, recipe: Recipe, base: string, logger: Logger, say: (line: string) => void): Promise<Toolchain> {
+  const baseInfo = await runtime.inspectImage(base);
+  if (!baseInfo) throw new KfarmError('IMAGE_NOT_FOUND', `base image ${base} is not present`, { hint: 'Load or build it first, or leave out --base-image.' });
+  const hash = createHash('sha256').update(recipe.toolchain).update('\0').update(recipe.sources).update(`\0base\0${baseInfo.id}`).digest('hex');
+  const ref = toolchainRef(recipe.release.name);
+  const existing = await runtime.inspectImage(ref);
+  if (existing?.labels[LABEL_RECIPE] === hash) return { ref, id: existing.id };
+  say(`building the ${recipe.release.name} toolchain image ${ref}`);
+  await runtime.buildImage({
+    context: await packTar([
+      { path: 'Dockerfile', type: 'file', mode: 0o644, data: recipe.toolchain },
+      { path: 'debian.sources', type: 'file', mode: 0o644, data: recipe.sources },
+    ]),
+    tag: ref,
+    buildArgs: { BASE_IMAGE: base },
+    labels: { [LABEL_RECIPE]: hash, [LABEL_RELEASE]: recipe.release.name, 'io.kfarm.toolchain': recipe.release.name },
+    onLine: (line) => logger.debug({ image: ref }, line),
+  });
+  const built = await runtime.inspectImage(ref);
+  if (!built) throw new KfarmError('IMAGE_BUILD_FAILED', `the build of ${ref} left no image`);
+  return { ref, id: built.id };
+}
+
+export interface KernelImage {
+  kernel: string;
+  ref: string;
+  id: string;
+  built: boolean;
+  ms: number;
+}
+
+/**
+ * One kernel's image FROM the toolchain. Cached by content (recipe, toolchain id, kernel,
+ * headers version): the recipe hash label says whether the image at the kernel's tag is
+ * current. Docker tags an image only once its build succeeded, so a failure leaves none.
+ */
+export async function ensureKernelImage(runtime: ContainerRuntime, recipe: Recipe, toolchain: Toolchain, pkg: ArchiveKernel, logger: Logger): Promise<KernelImage> {
+  const started = Date.now();
+  const hash = kernelRecipeHash(recipe.kernel, toolchain.id, pkg);
+  const ref = kernelImageRef(recipe.release.name, pkg.kernel);
+  const existing = await runtime.inspectImage(ref);
+  if (existing?.labels[LABEL_RECIPE] === hash) return { kernel: pkg.kernel, ref, id: existing.id, built: false, ms: Date.now() - started };
+  const tail: string[] = [];
+  try {
+    await runtime.buildImage({
+      context: await packTar([{ path: 'Dockerfile', type: 'file', mode: 0o644, data: recipe.kernel }]),
+      tag: ref,
+      buildArgs: { TOOLCHAIN: toolchain.ref, KERNEL: pkg.kernel, HEADERS_VERSION: pkg.version, DEPENDS: aptDependencies(pkg).join(' ') },
+      labels: {
+        [LABEL_IMAGE]: recipe.release.name,
+        [LABEL_RELEASE]: recipe.release.name,
+        [LABEL_KERNELS]: pkg.kernel,
+        [LABEL_ARCH]: pkg.arch === 'arm64' ? 'aarch64' : 'x86_64',
+        [LABEL_FLAVOUR]: pkg.flavour,
+        [LABEL_HEADERS_VERSION]: pkg.version,
+        [LABEL_RECIPE]: hash,
+        'io.kfarm.distro': 'debian',
+      },
+      onLine: (line) => {
+        logger.debug({ kernel: pkg.kernel }, line);
+        tail.push(line);
+        if (tail.length > 5) tail.shift();
+      },
+    });
+  } catch (err) {
+    throw new KfarmError('IMAGE_BUILD_FAILED', `the image for ${pkg.kernel} did not build: ${tail.join(' | ').slice(-400)}`, {
+      cause: err,
+      context: { kernel: pkg.kernel, headersVersion: pkg.version },
+      hint: 'Nothing was tagged for it; the other kernels are untouched. Rerun to retry (the archive may have moved on: `kfarm kernels --available`).',
+    });
+  }
+  const built = await runtime.inspectImage(ref);
+  if (!built) throw new KfarmError('IMAGE_BUILD_FAILED', `the build of ${ref} left no image`);
+  // the image the tag named before (an older headers upload) is now untagged: drop it
+  if (existing && existing.id !== built.id && existing.tags.length <= 1) await removeImageTags([existing.id]);
+  return { kernel: pkg.kernel, ref, id: built.id, built: true, ms: Date.now() - started };
+}
 
 export interface ImageBuildRequest {
   name: string;
@@ -16,92 +131,59 @@ export interface ImageBuildRequest {
   kernels?: string;
   /** a bookworm image to start from instead of kfarm/base:bookworm */
   baseImage?: string;
+  /** where the archive's indexes are cached (the state dir's archive/) */
+  archiveCacheDir: string;
 }
 
 export interface ImageBuildResult {
   ref: string;
   kernels: string[];
-  /** false when an image with the same recipe, base and kernels existed: nothing was built */
+  images: KernelImage[];
+  /** false when every kernel's image was current: nothing was built */
   built: boolean;
 }
 
-/** The recipes kfarm knows; each is a folder in images/. */
-export const RECIPES = ['debian-12'] as const;
-
 /**
- * Builds kfarm/<name>:latest from images/<name>/. Cached by content: the tag
- * kfarm/<name>:<hash> names the recipe files, the base image and the kernel list, so a rerun
- * with nothing changed builds nothing.
+ * `kfarm images build <release>`: the toolchain image and one image per selected kernel
+ * (default: the two newest 6.1 ABIs and the newest 6.12, generic amd64). kfarm/<release>:latest
+ * names the oldest of them, for tools that want one image of the release.
  */
 export async function buildImage(runtime: ContainerRuntime, request: ImageBuildRequest, logger: Logger, say: (line: string) => void): Promise<ImageBuildResult> {
-  if (!(RECIPES as readonly string[]).includes(request.name)) {
-    throw new KfarmError('BAD_OPTION', `no image recipe named ${request.name}`, { hint: `Recipes: ${RECIPES.join(', ')} (folders in images/).` });
-  }
+  const recipe = await loadRecipe(request.name);
   await runtime.ping();
-  const base = request.baseImage ?? (await ensureBaseImage(runtime, logger, say));
-  const baseInfo = await runtime.inspectImage(base);
-  if (!baseInfo) throw new KfarmError('IMAGE_NOT_FOUND', `base image ${base} is not present`, { hint: 'Load or build it first, or leave out --base-image.' });
-
-  const recipeDir = path.join(imagesDir, request.name);
-  const files = await recipeFiles(recipeDir);
   say('asking the Debian archive which kernel headers it has');
-  const available = await archiveKernels(runtime, base, files);
-  const kernels = resolveImageKernels(request.kernels, available);
+  const discovery = await discoverKernels([recipe.release], ['amd64'], { cacheDir: request.archiveCacheDir, logger, checkFetch: false });
+  for (const w of discovery.warnings) say(`warning: ${w}`);
+  const byKernel = new Map(discovery.kernels.map((k) => [k.kernel, k]));
+  const kernels = resolveImageKernels(request.kernels, [...byKernel.keys()].sort(compareKernels));
   say(`kernels: ${kernels.join(' ')}`);
-
-  const hash = recipeHash(files, baseInfo.id, kernels);
-  const hashRef = `kfarm/${request.name}:${hash.slice(0, 16)}`;
-  const ref = imageRef(request.name);
-  const existing = await runtime.inspectImage(hashRef);
-  if (existing) {
-    await runtime.tagImage(hashRef, `kfarm/${request.name}`, 'latest');
-    say(`${ref} is up to date (${hashRef})`);
-    return { ref, kernels, built: false };
-  }
-  say(`building ${ref} (a few minutes: each kernel's headers are downloaded and installed)`);
-  await runtime.buildImage({
-    context: await packTar(files),
-    tag: hashRef,
-    buildArgs: { BASE_IMAGE: base, KERNELS: kernels.join(' ') },
-    labels: { [LABEL_RECIPE]: hash },
-    onLine: (line) => {
-      logger.debug({ image: request.name }, line);
-      // the Dockerfile's steps are the progress a person waiting minutes wants to see
-      if (/^Step \d+\/\d+ : /.test(line)) say(`  ${line.length > 150 ? `${line.slice(0, 147)}...` : line}`);
-    },
+  const base = request.baseImage ?? (await ensureBaseImage(runtime, logger, say));
+  const toolchain = await ensureToolchain(runtime, recipe, base, logger, say);
+  const images = await mapLimit(kernels, KERNEL_BUILD_CONCURRENCY, async (kernel) => {
+    const pkg = byKernel.get(kernel);
+    if (!pkg) throw new KfarmError('IMAGE_BUILD_FAILED', `the archive has no headers package for ${kernel}`);
+    const image = await ensureKernelImage(runtime, recipe, toolchain, pkg, logger);
+    say(`  ${kernel}: ${image.built ? `built in ${Math.round(image.ms / 1000)}s` : 'up to date'} (${image.ref})`);
+    return image;
   });
-  await runtime.tagImage(hashRef, `kfarm/${request.name}`, 'latest');
-  say(`built ${ref} with ${kernels.length} kernel(s)`);
-  return { ref, kernels, built: true };
+  const first = images[0];
+  if (first) await runtime.tagImage(first.ref, `kfarm/${recipe.release.name}`, 'latest');
+  await removeOlderLayout(runtime, recipe.release.name, say);
+  const built = images.some((i) => i.built);
+  say(built ? `built ${images.filter((i) => i.built).length} kernel image(s) on ${toolchain.ref}` : `${request.name} is up to date`);
+  return { ref: imageRef(recipe.release.name), kernels, images, built };
 }
 
-async function recipeFiles(dir: string): Promise<TarEntry[]> {
-  const names = (await readdir(dir)).sort();
-  return Promise.all(names.map(async (name) => ({ path: name, type: 'file' as const, mode: 0o644, data: await readFile(path.join(dir, name)) })));
-}
-
-function recipeHash(files: readonly TarEntry[], baseId: string, kernels: readonly string[]): string {
-  const h = createHash('sha256');
-  for (const f of files) h.update(`${f.path}\0`).update(f.data ?? Buffer.alloc(0)).update('\0');
-  h.update(`base\0${baseId}\0kernels\0${kernels.join(' ')}`);
-  return h.digest('hex');
-}
-
-/** Runs apt inside the base image, with the recipe's sources, to list the headers on offer. */
-async function archiveKernels(runtime: ContainerRuntime, base: string, files: readonly TarEntry[]): Promise<string[]> {
-  const sources = files.find((f) => f.path === 'debian.sources');
-  const input = sources?.data
-    ? await packTar([{ path: 'etc/apt/sources.list.d/debian.sources', type: 'file', mode: 0o644, data: sources.data }])
-    : undefined;
-  const script = 'rm -f /etc/apt/sources.list; apt-get update -qq >/dev/null 2>&1 || { echo "apt-get update failed" >&2; apt-get update; exit 1; }; apt-cache pkgnames linux-headers-';
-  const result = await runtime.runHelper(base, ['bash', '-c', script], input);
-  if (result.exitCode !== 0) {
-    throw new KfarmError('IMAGE_BUILD_FAILED', `could not read the Debian archive from ${base}: ${result.output.trim().split('\n').slice(-3).join(' | ')}`, {
-      hint: 'The image build needs the Debian archive (images/debian-12/debian.sources); check the network or point it at a reachable mirror.',
-    });
+/** Images of the one-image-many-kernels layout would hold the same kernels twice: untag them. */
+async function removeOlderLayout(runtime: ContainerRuntime, release: string, say: (line: string) => void): Promise<void> {
+  const old = (await runtime.listImages(LABEL_IMAGE)).filter(
+    (i) => i.labels[LABEL_IMAGE] === release && (i.labels[LABEL_KERNELS] ?? '').trim().split(/\s+/).length > 1,
+  );
+  for (const image of old) {
+    const tags = image.tags.filter((t) => t.startsWith(`kfarm/${release}:`));
+    if (tags.length === 0) continue;
+    const result = await removeImageTags(tags);
+    say(result.ok ? `removed the older many-kernel image ${tags.join(', ')}` : `could not remove the older image ${tags.join(', ')}: ${result.output}`);
   }
-  const kernels = parseHeaderPackages(result.output);
-  if (kernels.length === 0) throw new KfarmError('IMAGE_BUILD_FAILED', 'the Debian archive lists no linux-headers packages');
-  return kernels;
 }
 

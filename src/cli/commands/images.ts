@@ -9,7 +9,8 @@ import { farmCatalog } from '../../coordinator/farm-catalog.js';
 import { DockerRuntime } from '../../executor/docker-runtime.js';
 import { closeConnection, connectChecked, describeTarget } from '../../queue/redis-connection.js';
 import { listKfarmImages } from '../../images/catalog.js';
-import { buildImage, RECIPES } from '../../images/image-builder.js';
+import { buildImage, RECIPE_ARCHES, RECIPES } from '../../images/image-builder.js';
+import { syncImages } from '../../images/image-sync.js';
 import { rootLogger } from '../../logging/logger.js';
 import { formatDuration, formatTable } from '../render.js';
 import type { CliContext } from '../context.js';
@@ -25,11 +26,51 @@ export function imagesCommand(ctx: CliContext): Command {
     .action(async (name: string, opts: { kernels?: string; baseImage?: string }) => {
       const result = await buildImage(
         new DockerRuntime(),
-        { name, ...(opts.kernels ? { kernels: opts.kernels } : {}), ...(opts.baseImage ? { baseImage: opts.baseImage } : {}) },
+        {
+          name,
+          archiveCacheDir: path.join(env.stateDir, 'archive'),
+          ...(opts.kernels ? { kernels: opts.kernels } : {}),
+          ...(opts.baseImage ? { baseImage: opts.baseImage } : {}),
+        },
         rootLogger,
         (line) => ctx.progress(line),
       );
       ctx.out(`${result.ref}: ${result.kernels.join(' ')}${result.built ? '' : ' (unchanged)'}`);
+    });
+  images
+    .command('sync')
+    .description('add an image for every kernel the Debian archive offers and this engine lacks (one image per kernel on the release toolchain); idempotent')
+    .argument('[release...]', `releases (image recipes: ${RECIPES.join(', ')}; default all of them)`)
+    .option('--arch <list>', `arches, comma-separated (${RECIPE_ARCHES.join(', ')})`, RECIPE_ARCHES.join(','))
+    .option('--flavours <list>', 'Debian flavours to add, comma-separated (e.g. amd64,cloud-amd64,rt-amd64; default all)')
+    .option('--prune', 'remove the kernels the archive no longer offers')
+    .option('--base-image <ref>', 'bookworm image to start from (default: kfarm/base:bookworm, pulled or bootstrapped)')
+    .action(async (names: string[], opts: { arch: string; flavours?: string; prune?: boolean; baseImage?: string }) => {
+      const started = Date.now();
+      const flavours = opts.flavours?.split(/[\s,]+/).filter(Boolean);
+      const result = await syncImages(
+        new DockerRuntime(),
+        {
+          releases: resolveReleases(names.length > 0 ? names : [...RECIPES]),
+          arches: resolveArches(opts.arch),
+          prune: opts.prune === true,
+          archiveCacheDir: path.join(env.stateDir, 'archive'),
+          ...(flavours && flavours.length > 0 ? { flavours } : {}),
+          ...(opts.baseImage ? { baseImage: opts.baseImage } : {}),
+        },
+        rootLogger,
+        (line) => ctx.progress(line),
+      );
+      const { plan } = result;
+      ctx.out(
+        `added ${result.added.length}, pruned ${result.pruned.length}, unchanged ${plan.unchanged.length}, ` +
+          `not fetchable ${plan.unfetchable.length}, failed ${result.failed.length} (${formatDuration(Date.now() - started)})`,
+      );
+      if (result.failed.length > 0) {
+        throw new KfarmError('IMAGE_BUILD_FAILED', `${result.failed.length} kernel image(s) did not build: ${result.failed.map((f) => f.kernel).join(', ')}`, {
+          hint: 'No image was left for them and the other kernels are untouched; rerun `kfarm images sync` to retry them.',
+        });
+      }
     });
   images
     .command('list')
@@ -42,7 +83,12 @@ export function imagesCommand(ctx: CliContext): Command {
         ctx.out('no kfarm images; build one with `kfarm images build debian-12`');
         return;
       }
-      ctx.out(formatTable(['IMAGE', 'REF', 'ARCH', 'KERNELS'], list.map((i) => [i.name, i.ref, i.arch, i.kernels.join(' ')])));
+      ctx.out(
+        formatTable(
+          ['RELEASE', 'KERNEL', 'ARCH', 'HEADERS VERSION', 'REF', 'ID'],
+          list.map((i) => [i.name, i.kernels.join(' '), i.arch, i.headersVersion ?? '-', i.ref, i.id.replace(/^sha256:/, '').slice(0, 12)]),
+        ),
+      );
     });
   return images;
 }
