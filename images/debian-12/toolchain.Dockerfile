@@ -5,7 +5,8 @@
 ARG BASE_IMAGE=kfarm/base:bookworm
 FROM ${BASE_IMAGE}
 ARG GCC=gcc-12
-# The -updates and -security suites hold the newest kernel ABIs.
+# The -updates and -security suites hold the newest kernel ABIs, -backports the 6.12+deb12 ones
+# (pinned installs reach them whatever their apt priority).
 COPY debian.sources /etc/apt/sources.list.d/debian.sources
 # util-linux gives setpriv and coreutils timeout: the driver drops privileges and bounds steps with them.
 RUN set -eux; \

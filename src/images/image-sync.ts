@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
-import { discoverKernels } from '../archive/discover.js';
-import type { DebianArch, ReleaseSpec } from '../archive/releases.js';
+import { discoverKernels, type DiscoveredKernel, type Discovery } from '../archive/discover.js';
+import { selectKernels } from '../matrix/kernel-selector.js';
+import type { KernelTarget } from '../matrix/kernel-target.js';
+import { unameArch, type DebianArch, type ReleaseSpec } from '../archive/releases.js';
 import type { ContainerRuntime } from '../executor/runtime.js';
 import { KfarmError, describeError } from '../errors/kfarm-error.js';
 import { mapLimit } from '../archive/map-limit.js';
@@ -14,9 +16,13 @@ export interface SyncRequest {
   releases: readonly ReleaseSpec[];
   arches: readonly DebianArch[];
   flavours?: readonly string[];
+  /** a kernel selector (`--kernels`) limiting what is added */
+  kernels?: string;
   prune: boolean;
   baseImage?: string;
   archiveCacheDir: string;
+  /** what the archive offers, when the caller has already asked it (tests stand in an archive that dropped a kernel) */
+  discovery?: Discovery;
 }
 
 export interface SyncResult {
@@ -43,12 +49,14 @@ export async function syncImages(runtime: ContainerRuntime, request: SyncRequest
     }
   }
   await runtime.ping();
-  const discovery = await discoverKernels(request.releases, request.arches, { cacheDir: request.archiveCacheDir, logger });
+  const discovery = request.discovery ?? (await discoverKernels(request.releases, request.arches, { cacheDir: request.archiveCacheDir, logger }));
   for (const w of discovery.warnings) say(`warning: ${w}`);
+  const selected = request.kernels === undefined ? undefined : selectKernels(request.kernels, discovery.kernels.map(asTarget)).map((t) => t.kernel);
   const plan = planSync(await listKfarmImages(runtime), discovery.kernels, {
     releases: request.releases.map((r) => r.name),
     arches: request.arches,
     ...(request.flavours ? { flavours: request.flavours } : {}),
+    ...(selected ? { kernels: selected } : {}),
     prune: request.prune,
   });
   say(describePlan(plan));
@@ -96,3 +104,5 @@ export async function syncImages(runtime: ContainerRuntime, request: SyncRequest
   }
   return result;
 }
+
+const asTarget = (k: DiscoveredKernel): KernelTarget => ({ kernel: k.kernel, arch: unameArch(k.arch as DebianArch), image: k.release, imageRef: '', imageId: '', release: k.release });

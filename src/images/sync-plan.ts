@@ -8,6 +8,8 @@ export interface SyncScope {
   arches: readonly DebianArch[];
   /** Debian flavours to add (amd64, cloud-amd64, rt-amd64); none: every flavour */
   flavours?: readonly string[];
+  /** kernel releases to add (`--kernels`, resolved against the archive); none: every kernel */
+  kernels?: readonly string[];
   prune: boolean;
 }
 
@@ -24,7 +26,7 @@ export interface SyncPlan {
 
 /**
  * Pure: the kernels held against those the archive offers, for the releases and arches in
- * scope. Flavours limit what is added, never what is pruned or kept; a held kernel whose
+ * scope. Flavours and the kernel selection limit what is added, never what is pruned or kept; a held kernel whose
  * headers package got a new version is rebuilt (its image id changes, the others' do not).
  */
 export function planSync(held: readonly KfarmImage[], offered: readonly DiscoveredKernel[], scope: SyncScope): SyncPlan {
@@ -47,6 +49,7 @@ export function planSync(held: readonly KfarmImage[], offered: readonly Discover
       continue;
     }
     if (!have && scope.flavours && scope.flavours.length > 0 && !scope.flavours.includes(k.flavour)) continue;
+    if (!have && scope.kernels && !scope.kernels.includes(k.kernel)) continue;
     if (!k.fetch.fetchable) {
       if (have) plan.unchanged.push(have);
       else plan.unfetchable.push(k);

@@ -119,3 +119,16 @@ describe('kernel image recipe', () => {
     expect(kernelRecipeHash(Buffer.from('FROM y'), 'sha256:t', pkg)).not.toBe(h);
   });
 });
+
+describe('images sync plan with a kernel selection', () => {
+  it('adds only the selected kernels and still keeps the others held', () => {
+    const plan = planSync(
+      [held('6.1.0-56-amd64', '6.1.192-2')],
+      [offer('6.1.0-57-amd64', '6.1.192-3'), offer('6.1.0-56-amd64', '6.1.192-2'), offer('6.1.0-9-amd64', '6.1.27-1')],
+      { ...scope, kernels: ['6.1.0-9-amd64'], prune: true },
+    );
+    expect(plan.add.map((k) => k.kernel)).toEqual(['6.1.0-9-amd64']);
+    expect(plan.unchanged.map((i) => i.kernels[0])).toEqual(['6.1.0-56-amd64']);
+    expect(plan.prune).toEqual([]);
+  });
+});

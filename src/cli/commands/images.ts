@@ -43,9 +43,10 @@ export function imagesCommand(ctx: CliContext): Command {
     .argument('[release...]', `releases (image recipes: ${RECIPES.join(', ')}; default all of them)`)
     .option('--arch <list>', `arches, comma-separated (${RECIPE_ARCHES.join(', ')})`, RECIPE_ARCHES.join(','))
     .option('--flavours <list>', 'Debian flavours to add, comma-separated (e.g. amd64,cloud-amd64,rt-amd64; default all)')
+    .option('-k, --kernels <selector>', 'add only these kernels (a selector, as for build: 6.1.0-4*-amd64, release:debian-12)')
     .option('--prune', 'remove the kernels the archive no longer offers')
     .option('--base-image <ref>', 'bookworm image to start from (default: kfarm/base:bookworm, pulled or bootstrapped)')
-    .action(async (names: string[], opts: { arch: string; flavours?: string; prune?: boolean; baseImage?: string }) => {
+    .action(async (names: string[], opts: { arch: string; flavours?: string; kernels?: string; prune?: boolean; baseImage?: string }) => {
       const started = Date.now();
       const flavours = opts.flavours?.split(/[\s,]+/).filter(Boolean);
       const result = await syncImages(
@@ -56,6 +57,7 @@ export function imagesCommand(ctx: CliContext): Command {
           prune: opts.prune === true,
           archiveCacheDir: path.join(env.stateDir, 'archive'),
           ...(flavours && flavours.length > 0 ? { flavours } : {}),
+          ...(opts.kernels ? { kernels: opts.kernels } : {}),
           ...(opts.baseImage ? { baseImage: opts.baseImage } : {}),
         },
         rootLogger,

@@ -1,0 +1,103 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { discoverKernels, type Discovery } from '../../src/archive/discover.js';
+import { resolveReleases } from '../../src/archive/releases.js';
+import { DockerRuntime } from '../../src/executor/docker-runtime.js';
+import { listKfarmImages } from '../../src/images/catalog.js';
+import { imageSize, removeImageTags } from '../../src/images/docker-images.js';
+import { syncImages } from '../../src/images/image-sync.js';
+import { kernelImageRef, toolchainRef } from '../../src/images/kernel-ref.js';
+import { compareKernels } from '../../src/matrix/kernel-target.js';
+import type { BuildReport } from '../../src/report/report.js';
+import { example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
+
+/**
+ * `kfarm images sync` against the real Debian archive and Docker: one extra debian-12 kernel
+ * (the oldest generic 6.1 ABI offered, small and fetchable) is added without touching the
+ * other kernels' images, a second sync has nothing to do, hello builds for it, and --prune
+ * removes it once the archive no longer offers it.
+ */
+const runtime = new DockerRuntime();
+const logger = pino({ level: 'silent' });
+const heldIds = async () => new Map((await listKfarmImages(runtime)).map((i) => [i.kernels[0] ?? '', i.id]));
+
+let env: Record<string, string>;
+let discovery: Discovery;
+let target: string;
+let before: Map<string, string>;
+
+beforeAll(async () => {
+  env = await isolatedEnv('sync');
+  before = await heldIds();
+  expect(before.size, 'run `bash scripts/setup.sh` first').toBeGreaterThan(0);
+  discovery = await discoverKernels(resolveReleases(['debian-12']), ['amd64'], { cacheDir: path.join(env.KFARM_STATE_DIR ?? '', 'archive'), logger });
+  const candidates = discovery.kernels
+    .filter((k) => k.flavour === 'amd64' && k.abi.startsWith('6.1.0-') && k.fetch.fetchable && !before.has(k.kernel))
+    .map((k) => k.kernel)
+    .sort(compareKernels);
+  target = candidates[0] ?? 'none';
+  expect(target).not.toBe('none');
+}, 120_000);
+
+afterAll(async () => {
+  if ((await runtime.inspectImage(kernelImageRef('debian-12', target)))?.labels['io.kfarm.kernels'] === target) {
+    await removeImageTags([kernelImageRef('debian-12', target)]);
+  }
+});
+
+describe('kfarm images sync', () => {
+  it('adds one kernel with a progress line, leaving the other kernels’ image ids as they were', async () => {
+    const started = Date.now();
+    const run = await kfarm(['images', 'sync', 'debian-12', '--arch', 'amd64', '--flavours', 'amd64', '--kernels', target], env);
+    const seconds = (Date.now() - started) / 1000;
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stderr).toContain(`[1/1] ${target} (debian-12, headers `);
+    expect(run.stdout).toMatch(/^added 1, pruned 0, /);
+    const after = await heldIds();
+    expect(after.has(target)).toBe(true);
+    for (const [kernel, id] of before) expect(after.get(kernel), kernel).toBe(id);
+    const size = await imageSize(kernelImageRef('debian-12', target));
+    const toolchain = await imageSize(toolchainRef('debian-12'));
+    // the figures the README quotes: one kernel's cost over the shared toolchain
+    console.log(`sync of ${target}: ${seconds.toFixed(1)} s; image ${((size ?? 0) / 1e6).toFixed(0)} MB, of which the toolchain ${((toolchain ?? 0) / 1e6).toFixed(0)} MB`);
+    expect(size).toBeGreaterThan(toolchain ?? 0);
+  }, 600_000);
+
+  it('says there is nothing to do on a second run, in seconds', async () => {
+    const started = Date.now();
+    const run = await kfarm(['images', 'sync', 'debian-12', '--arch', 'amd64', '--flavours', 'amd64', '--kernels', target], env);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/nothing to do/);
+    expect(run.stdout).toMatch(/^added 0, pruned 0, /);
+    expect(Date.now() - started).toBeLessThan(60_000);
+  }, 120_000);
+
+  it('builds hello for the added kernel', async () => {
+    const out = await tempDir('sync-hello');
+    const run = await kfarm(['build', example('hello'), '--out', out, '--kernels', target], env);
+    expect(run.exitCode, run.stderr).toBe(0);
+    const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as BuildReport;
+    expect(report.kernels.map((k) => [k.kernel, k.verdict])).toEqual([[target, 'built']]);
+  }, 600_000);
+
+  it('--prune removes it once the archive no longer offers it, and only it', async () => {
+    // the archive of a later day, which dropped the kernel: the real index minus that kernel
+    const later: Discovery = { ...discovery, kernels: discovery.kernels.filter((k) => k.kernel !== target) };
+    const lines: string[] = [];
+    // adds limited to a kernel already held, so the prune is all this sync does
+    const held = [...before.keys()][0] ?? 'none';
+    const result = await syncImages(
+      runtime,
+      { releases: resolveReleases(['debian-12']), arches: ['amd64'], prune: true, archiveCacheDir: path.join(env.KFARM_STATE_DIR ?? '', 'archive'), discovery: later, kernels: held },
+      logger,
+      (line) => lines.push(line),
+    );
+    expect(result.pruned, lines.join('\n')).toEqual([target]);
+    expect(result.added).toEqual([]);
+    const after = await heldIds();
+    expect(after.has(target)).toBe(false);
+    for (const [kernel, id] of before) expect(after.get(kernel), kernel).toBe(id);
+  }, 120_000);
+});
