@@ -16,3 +16,15 @@ export async function imageSize(ref: string): Promise<number | undefined> {
   const n = Number(result.stdout.trim());
   return result.exitCode === 0 && Number.isFinite(n) ? n : undefined;
 }
+
+/** bytes of each image (by id), in one docker call; images that are gone are left out */
+export async function imageSizes(refs: readonly string[]): Promise<Map<string, number>> {
+  const sizes = new Map<string, number>();
+  if (refs.length === 0) return sizes;
+  const result = await run('docker', ['image', 'inspect', '--format', '{{.Id}} {{.Size}}', ...refs], { allowFailure: true, timeoutMs: 60_000 });
+  for (const line of result.stdout.split('\n')) {
+    const [id, size] = line.trim().split(' ');
+    if (id && size && Number.isFinite(Number(size))) sizes.set(id, Number(size));
+  }
+  return sizes;
+}

@@ -9,6 +9,8 @@ import { farmCatalog } from '../../coordinator/farm-catalog.js';
 import { DockerRuntime } from '../../executor/docker-runtime.js';
 import { closeConnection, connectChecked, describeTarget } from '../../queue/redis-connection.js';
 import { listKfarmImages } from '../../images/catalog.js';
+import { imageSizes } from '../../images/docker-images.js';
+import { toolchainRef } from '../../images/kernel-ref.js';
 import { buildImage, RECIPE_ARCHES, RECIPES } from '../../images/image-builder.js';
 import { syncImages } from '../../images/image-sync.js';
 import { rootLogger } from '../../logging/logger.js';
@@ -76,7 +78,7 @@ export function imagesCommand(ctx: CliContext): Command {
     });
   images
     .command('list')
-    .description('each kfarm image and the kernels it holds')
+    .description('each kernel image: release, kernel, headers version, and the disk its own layer takes over the shared toolchain')
     .action(async () => {
       const runtime = new DockerRuntime();
       await runtime.ping();
@@ -85,12 +87,29 @@ export function imagesCommand(ctx: CliContext): Command {
         ctx.out('no kfarm images; build one with `kfarm images build debian-12`');
         return;
       }
+      // each kernel image is its toolchain plus one layer: the layer is what the kernel costs
+      const toolchains = [...new Set(list.map((i) => toolchainRef(i.name)))];
+      const sizes = await imageSizes([...new Set(list.map((i) => i.id)), ...toolchains]);
+      const toolchainIds = new Map<string, string>();
+      for (const ref of toolchains) {
+        const info = await runtime.inspectImage(ref);
+        if (info) toolchainIds.set(ref, info.id);
+      }
+      const mb = (bytes: number | undefined) => (bytes === undefined ? '-' : `${Math.round(bytes / 1e6)} MB`);
+      const own = (i: (typeof list)[number]) => {
+        const size = sizes.get(i.id);
+        const shared = sizes.get(toolchainIds.get(toolchainRef(i.name)) ?? '');
+        return size === undefined ? undefined : size - (shared ?? 0);
+      };
       ctx.out(
         formatTable(
-          ['RELEASE', 'KERNEL', 'ARCH', 'HEADERS VERSION', 'REF', 'ID'],
-          list.map((i) => [i.name, i.kernels.join(' '), i.arch, i.headersVersion ?? '-', i.ref, i.id.replace(/^sha256:/, '').slice(0, 12)]),
+          ['RELEASE', 'KERNEL', 'ARCH', 'HEADERS VERSION', 'OWN SIZE', 'REF', 'ID'],
+          list.map((i) => [i.name, i.kernels.join(' '), i.arch, i.headersVersion ?? '-', mb(own(i)), i.ref, i.id.replace(/^sha256:/, '').slice(0, 12)]),
         ),
       );
+      const uniqueOwn = [...new Map(list.map((i) => [i.id, own(i) ?? 0])).values()].reduce((a, b) => a + b, 0);
+      for (const [ref, id] of toolchainIds) ctx.progress(`${ref}: ${mb(sizes.get(id))}, shared by its release's kernel images`);
+      ctx.progress(`${list.length} kernel(s); their own layers take ${mb(uniqueOwn)} over the toolchain(s)`);
     });
   return images;
 }
