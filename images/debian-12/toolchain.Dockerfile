@@ -9,7 +9,9 @@ ARG GCC=gcc-12
 # (pinned installs reach them whatever their apt priority).
 COPY debian.sources /etc/apt/sources.list.d/debian.sources
 # util-linux gives setpriv and coreutils timeout: the driver drops privileges and bounds steps with them.
+# apt retries a failed download (a DNS hiccup failed one kernel in 36 here) before the build fails.
 RUN set -eux; \
+    echo 'Acquire::Retries "3";' > /etc/apt/apt.conf.d/80kfarm-retries; \
     rm -f /etc/apt/sources.list; \
     apt-get update; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \

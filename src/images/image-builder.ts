@@ -11,6 +11,7 @@ import { mapLimit } from '../archive/map-limit.js';
 import { resolveImageKernels } from '../matrix/debian-kernels.js';
 import { compareKernels } from '../matrix/kernel-target.js';
 import { imagesDir } from '../paths.js';
+import { cleanText } from '../util/clean-text.js';
 import { ensureBaseImage } from './base-image.js';
 import { LABEL_ARCH, LABEL_FLAVOUR, LABEL_HEADERS_VERSION, LABEL_IMAGE, LABEL_KERNELS, LABEL_RECIPE, LABEL_RELEASE, imageRef } from './catalog.js';
 import { removeImageTags } from './docker-images.js';
@@ -107,7 +108,8 @@ export async function ensureKernelImage(runtime: ContainerRuntime, recipe: Recip
       },
       onLine: (line) => {
         logger.debug({ kernel: pkg.kernel }, line);
-        tail.push(line);
+        const clean = cleanText(line, 300).trim();
+        if (clean) tail.push(clean);
         if (tail.length > 5) tail.shift();
       },
     });
