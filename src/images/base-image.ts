@@ -8,42 +8,43 @@ import { KfarmError, describeError } from '../errors/kfarm-error.js';
 import { run, runStream } from '../process/run.js';
 
 export const BASE_IMAGE = 'kfarm/base:bookworm';
-const REGISTRY_IMAGE = 'debian:bookworm';
 
 /**
- * The bookworm root every Debian build image starts from. Pulled when a registry answers;
+ * The root of one Debian release (bookworm by default) its toolchain image starts from. Pulled when a registry answers;
  * otherwise bootstrapped from the Debian archive with debootstrap and `docker import`, which
  * is how an air-gapped farm (or this project's CI) gets one.
  */
-export async function ensureBaseImage(runtime: ContainerRuntime, logger: Logger, say: (line: string) => void): Promise<string> {
-  if (await runtime.inspectImage(BASE_IMAGE)) {
-    say(`base image ${BASE_IMAGE} is there`);
-    return BASE_IMAGE;
+export async function ensureBaseImage(runtime: ContainerRuntime, logger: Logger, say: (line: string) => void, codename = 'bookworm'): Promise<string> {
+  const baseRef = `kfarm/base:${codename}`;
+  const registryRef = `debian:${codename}`;
+  if (await runtime.inspectImage(baseRef)) {
+    say(`base image ${baseRef} is there`);
+    return baseRef;
   }
-  say(`pulling ${REGISTRY_IMAGE}`);
+  say(`pulling ${registryRef}`);
   let pullFailure = '';
-  const pulled = await runtime.pullImage(REGISTRY_IMAGE, 30_000, (reason) => {
+  const pulled = await runtime.pullImage(registryRef, 30_000, (reason) => {
     pullFailure = reason;
-    logger.debug({ image: REGISTRY_IMAGE, reason }, 'pull failed');
+    logger.debug({ image: registryRef, reason }, 'pull failed');
   });
   if (pulled) {
-    await runtime.tagImage(REGISTRY_IMAGE, 'kfarm/base', 'bookworm');
-    return BASE_IMAGE;
+    await runtime.tagImage(registryRef, 'kfarm/base', codename);
+    return baseRef;
   }
   const mirror = await debianMirror();
-  say(`no registry answered${pullFailure ? ` (${pullFailure})` : ''}; bootstrapping bookworm from ${mirror} with debootstrap (about a minute)`);
+  say(`no registry answered${pullFailure ? ` (${pullFailure})` : ''}; bootstrapping ${codename} from ${mirror} with debootstrap (about a minute)`);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'kfarm-debootstrap-'));
   try {
-    await run('debootstrap', ['--variant=minbase', 'bookworm', dir, mirror], { timeoutMs: 30 * 60_000 }).catch((err) => {
+    await run('debootstrap', ['--variant=minbase', codename, dir, mirror], { timeoutMs: 30 * 60_000 }).catch((err) => {
       throw new KfarmError('IMAGE_BUILD_FAILED', `debootstrap failed: ${describeError(err)}`, {
         cause: err,
-        hint: 'debootstrap needs root and the debootstrap package (`bash scripts/setup.sh` installs it), or pass --base-image with a bookworm image you have.',
+        hint: `debootstrap needs root and the debootstrap package (\`bash scripts/setup.sh\` installs it), or pass --base-image with a Debian ${codename} image you have.`,
       });
     });
     const tar = runStream('tar', ['-C', dir, '-c', '.']);
-    await Promise.all([runtime.importImage(Readable.from(tar.stdout), 'kfarm/base', 'bookworm'), tar.done]);
-    logger.info({ image: BASE_IMAGE }, 'base image imported');
-    return BASE_IMAGE;
+    await Promise.all([runtime.importImage(Readable.from(tar.stdout), 'kfarm/base', codename), tar.done]);
+    logger.info({ image: baseRef }, 'base image imported');
+    return baseRef;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

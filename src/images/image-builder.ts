@@ -159,7 +159,7 @@ export async function buildImage(runtime: ContainerRuntime, request: ImageBuildR
   const byKernel = new Map(discovery.kernels.map((k) => [k.kernel, k]));
   const kernels = resolveImageKernels(request.kernels, [...byKernel.keys()].sort(compareKernels));
   say(`kernels: ${kernels.join(' ')}`);
-  const base = request.baseImage ?? (await ensureBaseImage(runtime, logger, say));
+  const base = request.baseImage ?? (await ensureBaseImage(runtime, logger, say, recipe.release.codename));
   const toolchain = await ensureToolchain(runtime, recipe, base, logger, say);
   const images = await mapLimit(kernels, KERNEL_BUILD_CONCURRENCY, async (kernel) => {
     const pkg = byKernel.get(kernel);

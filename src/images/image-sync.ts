@@ -65,12 +65,12 @@ export async function syncImages(runtime: ContainerRuntime, request: SyncRequest
   const result: SyncResult = { plan, added: [], failed: [], pruned: [] };
 
   if (plan.add.length > 0) {
-    const base = request.baseImage ?? (await ensureBaseImage(runtime, logger, say));
     const toolchains = new Map<string, Awaited<ReturnType<typeof ensureToolchain>>>();
     const recipes = new Map<string, Awaited<ReturnType<typeof loadRecipe>>>();
     for (const release of new Set(plan.add.map((k) => k.release))) {
       const recipe = await loadRecipe(release);
       recipes.set(release, recipe);
+      const base = request.baseImage ?? (await ensureBaseImage(runtime, logger, say, recipe.release.codename));
       toolchains.set(release, await ensureToolchain(runtime, recipe, base, logger, say));
     }
     let done = 0;
