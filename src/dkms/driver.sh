@@ -31,7 +31,10 @@ readonly src_dir=/kfarm/source
 readonly NOBODY=65534
 readonly log_limit=${KFARM_LOG_LIMIT:-16777216}
 # LC_ALL=C: the name checks below are byte-wise, whatever the build's locale
-readonly -a DROP=(setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs)
+# No --bounding-set: dropping it needs CAP_SETPCAP, which the container does not have (trixie's
+# setpriv refuses outright); a step keeps no capability anyway (the uid change empties the
+# permitted and effective sets) and no-new-privs stops it from gaining one.
+readonly -a DROP=(setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups --inh-caps=-all --no-new-privs)
 
 say() { printf '[kfarm] %s\n' "$*"; }
 
