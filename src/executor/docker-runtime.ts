@@ -114,6 +114,33 @@ export class DockerRuntime implements ContainerRuntime {
     });
   }
 
+  async removeImages(refs: readonly string[]): Promise<{ ok: boolean; output: string }> {
+    const problems: string[] = [];
+    for (const ref of refs) {
+      try {
+        await this.docker.getImage(ref).remove();
+      } catch (err) {
+        if (statusOf(err) !== 404) problems.push(`${ref}: ${describeError(err)}`);
+      }
+    }
+    return { ok: problems.length === 0, output: problems.join('; ') };
+  }
+
+  async imageSizes(refs: readonly string[]): Promise<Map<string, number>> {
+    return engineCall('an inspect of image sizes', async () => {
+      const sizes = new Map<string, number>();
+      for (const ref of refs) {
+        try {
+          const info = (await this.docker.getImage(ref).inspect()) as { Id: string; Size?: number };
+          if (typeof info.Size === 'number') sizes.set(info.Id, info.Size);
+        } catch (err) {
+          if (statusOf(err) !== 404) throw err;
+        }
+      }
+      return sizes;
+    });
+  }
+
   async runHelper(image: string, cmd: string[], input?: Buffer, timeoutMs = HELPER_TIMEOUT_MS): Promise<{ exitCode: number; output: string }> {
     return engineCall(`a helper container from ${image}`, async () => {
       const container = await this.docker.createContainer({

@@ -73,6 +73,13 @@ export interface ContainerRuntime {
   pullImage(ref: string, timeoutMs: number, onFailure?: (reason: string) => void): Promise<boolean>;
   tagImage(ref: string, repo: string, tag: string): Promise<void>;
   /**
+   * Removes these tags or ids (a tag of an image others are built FROM only untags it); ok is
+   * false, with what the engine said, when one could not be removed. A ref already gone is fine.
+   */
+  removeImages(refs: readonly string[]): Promise<{ ok: boolean; output: string }>;
+  /** bytes of each image by id, layers shared with others included; refs that are gone are left out */
+  imageSizes(refs: readonly string[]): Promise<Map<string, number>>;
+  /**
    * runs a short, trusted helper container (with network) and returns its output; killed and
    * removed past timeoutMs (default 30 minutes), which is a DOCKER_ERROR
    */

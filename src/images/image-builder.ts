@@ -14,7 +14,6 @@ import { imagesDir } from '../paths.js';
 import { cleanText } from '../util/clean-text.js';
 import { ensureBaseImage } from './base-image.js';
 import { LABEL_ARCH, LABEL_FLAVOUR, LABEL_HEADERS_VERSION, LABEL_IMAGE, LABEL_KERNELS, LABEL_RECIPE, LABEL_RELEASE, imageRef } from './catalog.js';
-import { removeImageTags } from './docker-images.js';
 import { aptDependencies, kernelRecipeHash } from './kernel-recipe.js';
 import { kernelImageRef, toolchainRef } from './kernel-ref.js';
 
@@ -123,7 +122,7 @@ export async function ensureKernelImage(runtime: ContainerRuntime, recipe: Recip
   const built = await runtime.inspectImage(ref);
   if (!built) throw new KfarmError('IMAGE_BUILD_FAILED', `the build of ${ref} left no image`);
   // the image the tag named before (an older headers upload) is now untagged: drop it
-  if (existing && existing.id !== built.id && existing.tags.length <= 1) await removeImageTags([existing.id]);
+  if (existing && existing.id !== built.id && existing.tags.length <= 1) await runtime.removeImages([existing.id]);
   return { kernel: pkg.kernel, ref, id: built.id, built: true, ms: Date.now() - started };
 }
 
@@ -184,7 +183,7 @@ async function removeOlderLayout(runtime: ContainerRuntime, release: string, say
   for (const image of old) {
     const tags = image.tags.filter((t) => t.startsWith(`kfarm/${release}:`));
     if (tags.length === 0) continue;
-    const result = await removeImageTags(tags);
+    const result = await runtime.removeImages(tags);
     say(result.ok ? `removed the older many-kernel image ${tags.join(', ')}` : `could not remove the older image ${tags.join(', ')}: ${result.output}`);
   }
 }

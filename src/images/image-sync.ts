@@ -8,7 +8,6 @@ import { KfarmError, describeError } from '../errors/kfarm-error.js';
 import { mapLimit } from '../archive/map-limit.js';
 import { ensureBaseImage } from './base-image.js';
 import { listKfarmImages } from './catalog.js';
-import { removeImageTags } from './docker-images.js';
 import { KERNEL_BUILD_CONCURRENCY, RECIPE_ARCHES, RECIPES, ensureKernelImage, ensureToolchain, loadRecipe } from './image-builder.js';
 import { describePlan, planSync, type SyncPlan } from './sync-plan.js';
 
@@ -94,7 +93,7 @@ export async function syncImages(runtime: ContainerRuntime, request: SyncRequest
   for (const image of plan.prune) {
     const info = await runtime.inspectImage(image.ref);
     const tags = (info?.tags ?? [image.ref]).filter((t) => t.startsWith(`kfarm/${image.name}:`));
-    const removed = await removeImageTags(tags);
+    const removed = await runtime.removeImages(tags);
     if (removed.ok) {
       result.pruned.push(image.kernels[0] ?? image.ref);
       say(`pruned ${image.kernels[0] ?? '?'} (${tags.join(', ')})`);

@@ -6,7 +6,6 @@ import { discoverKernels, type Discovery } from '../../src/archive/discover.js';
 import { resolveReleases } from '../../src/archive/releases.js';
 import { DockerRuntime } from '../../src/executor/docker-runtime.js';
 import { listKfarmImages } from '../../src/images/catalog.js';
-import { imageSize, removeImageTags } from '../../src/images/docker-images.js';
 import { syncImages } from '../../src/images/image-sync.js';
 import { kernelImageRef, toolchainRef } from '../../src/images/kernel-ref.js';
 import { compareKernels } from '../../src/matrix/kernel-target.js';
@@ -43,7 +42,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if ((await runtime.inspectImage(kernelImageRef('debian-12', target)))?.labels['io.kfarm.kernels'] === target) {
-    await removeImageTags([kernelImageRef('debian-12', target)]);
+    await runtime.removeImages([kernelImageRef('debian-12', target)]);
   }
 });
 
@@ -58,6 +57,7 @@ describe('kfarm images sync', () => {
     const after = await heldIds();
     expect(after.has(target)).toBe(true);
     for (const [kernel, id] of before) expect(after.get(kernel), kernel).toBe(id);
+    const imageSize = async (ref: string) => [...(await runtime.imageSizes([ref])).values()][0];
     const size = await imageSize(kernelImageRef('debian-12', target));
     const toolchain = await imageSize(toolchainRef('debian-12'));
     // the figures the README quotes: one kernel's cost over the shared toolchain

@@ -9,7 +9,6 @@ import { farmCatalog } from '../../coordinator/farm-catalog.js';
 import { DockerRuntime } from '../../executor/docker-runtime.js';
 import { closeConnection, connectChecked, describeTarget } from '../../queue/redis-connection.js';
 import { listKfarmImages } from '../../images/catalog.js';
-import { imageSizes } from '../../images/docker-images.js';
 import { toolchainRef } from '../../images/kernel-ref.js';
 import { buildImage, RECIPE_ARCHES, RECIPES } from '../../images/image-builder.js';
 import { syncImages } from '../../images/image-sync.js';
@@ -89,7 +88,7 @@ export function imagesCommand(ctx: CliContext): Command {
       }
       // each kernel image is its toolchain plus one layer: the layer is what the kernel costs
       const toolchains = [...new Set(list.map((i) => toolchainRef(i.name)))];
-      const sizes = await imageSizes([...new Set(list.map((i) => i.id)), ...toolchains]);
+      const sizes = await runtime.imageSizes([...new Set(list.map((i) => i.id)), ...toolchains]);
       const toolchainIds = new Map<string, string>();
       for (const ref of toolchains) {
         const info = await runtime.inspectImage(ref);
