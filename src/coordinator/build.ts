@@ -164,7 +164,8 @@ function unusableConf(result: JobResult, sourceDir: string, source: SourceArchiv
   });
 }
 
-function payloadFor(source: SourceArchive, target: KernelTarget, options: BuildOptions, buildId: string): JobPayload {
+/** One kernel's job: what decides its result (source, kernel, image id, driver, options) and who asked. */
+export function payloadFor(source: Pick<SourceArchive, 'sha256'>, target: KernelTarget, options: BuildOptions, buildId: string): JobPayload {
   return {
     schemaVersion: 1,
     sourceSha256: source.sha256,

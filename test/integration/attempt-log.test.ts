@@ -10,6 +10,7 @@ import { KfarmError } from '../../src/errors/kfarm-error.js';
 import { BLOB_PREFIX, BlobStore } from '../../src/queue/blob-store.js';
 import { BuildQueue, startBuildWorker, type BuildWorker } from '../../src/queue/build-queue.js';
 import type { JobPayload } from '../../src/queue/job-payload.js';
+import { payloadFor } from '../../src/coordinator/build.js';
 import { startPrivateRedis, type PrivateRedis } from '../../src/queue/private-redis.js';
 import { tempDir } from '../helpers/kfarm-cli.js';
 
@@ -25,18 +26,12 @@ let redis: PrivateRedis;
 let queue: BuildQueue;
 let worker: BuildWorker;
 
-const payload: JobPayload = {
-  schemaVersion: 1,
-  sourceSha256: 'ab'.repeat(32),
-  kernel: '6.1.0-56-amd64',
-  arch: 'x86_64',
-  image: 'debian-12',
-  imageRef: 'kfarm/debian-12:latest',
-  imageId: `sha256:${'cd'.repeat(32)}`,
-  driverSha256: 'ef'.repeat(32),
-  options: buildOptions({}),
-  buildId: 'attempt-log',
-};
+const payload: JobPayload = payloadFor(
+  { sha256: 'ab'.repeat(32) },
+  { kernel: '6.1.0-56-amd64', arch: 'x86_64', image: 'debian-12', imageRef: 'kfarm/debian-12:latest', imageId: `sha256:${'cd'.repeat(32)}` },
+  buildOptions({}),
+  'attempt-log',
+);
 
 beforeAll(async () => {
   redis = await startPrivateRedis(await tempDir('attempt-log-state'), logger);

@@ -10,6 +10,7 @@ import { runJobs } from '../../src/coordinator/run-jobs.js';
 import { BLOB_PREFIX, BlobStore } from '../../src/queue/blob-store.js';
 import { BuildQueue, startBuildWorker, type BuildWorker, type Processor } from '../../src/queue/build-queue.js';
 import type { JobPayload, KernelRecord } from '../../src/queue/job-payload.js';
+import { payloadFor } from '../../src/coordinator/build.js';
 import { startPrivateRedis, type PrivateRedis } from '../../src/queue/private-redis.js';
 import { tempDir } from '../helpers/kfarm-cli.js';
 
@@ -25,18 +26,13 @@ let queue: BuildQueue;
 let blobs: BlobStore;
 const closers: Array<() => Promise<void>> = [];
 
-const payloadFor = (kernel: string): JobPayload => ({
-  schemaVersion: 1,
-  sourceSha256: randomBytes(32).toString('hex'),
-  kernel,
-  arch: 'x86_64',
-  image: 'debian-12',
-  imageRef: 'kfarm/debian-12:latest',
-  imageId: `sha256:${'cd'.repeat(32)}`,
-  driverSha256: 'ef'.repeat(32),
-  options: buildOptions({}),
-  buildId: 'record-trust',
-});
+const jobFor = (kernel: string): JobPayload =>
+  payloadFor(
+    { sha256: randomBytes(32).toString('hex') },
+    { kernel, arch: 'x86_64', image: 'debian-12', imageRef: 'kfarm/debian-12:latest', imageId: `sha256:${'cd'.repeat(32)}` },
+    buildOptions({}),
+    'record-trust',
+  );
 
 async function recordFor(payload: JobPayload, worker: string, kernel = payload.kernel): Promise<KernelRecord> {
   return {
@@ -81,7 +77,7 @@ describe('fresh results the coordinator cannot trust', () => {
     queue = new BuildQueue(redis.target, name, key);
     await queue.ready();
     blobs = new BlobStore(queue.redis, BLOB_PREFIX);
-    const payload = payloadFor('6.1.0-56-amd64');
+    const payload = jobFor('6.1.0-56-amd64');
     let honest: BuildWorker | undefined;
     const honestly: Processor = async (p) => recordFor(p, 'honest');
     // The keyless worker answers first, then leaves; the honest one takes the rebuild.
@@ -111,7 +107,7 @@ describe('fresh results the coordinator cannot trust', () => {
     queue = new BuildQueue(redis.target, name, key);
     await queue.ready();
     blobs = new BlobStore(queue.redis, BLOB_PREFIX);
-    const payload = payloadFor('6.1.0-57-amd64');
+    const payload = jobFor('6.1.0-57-amd64');
     let calls = 0;
     const confused: Processor = async (p) => (++calls === 1 ? recordFor(p, 'confused', '6.12.117+deb12-amd64') : recordFor(p, 'confused'));
     const worker = await startBuildWorker(redis.target, name, 1, confused, { key, logger });

@@ -6,13 +6,13 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobKey } from '../../src/cache/job-key.js';
 import { buildOptions } from '../../src/config/build-options.js';
-import { driverScript } from '../../src/dkms/driver-script.js';
 import { isKfarmError } from '../../src/errors/kfarm-error.js';
 import { DockerRuntime } from '../../src/executor/docker-runtime.js';
 import { kernelTargets, listKfarmImages } from '../../src/images/catalog.js';
 import type { KernelTarget } from '../../src/matrix/kernel-target.js';
 import { BLOB_PREFIX, BlobStore } from '../../src/queue/blob-store.js';
-import type { JobPayload, KernelRecord } from '../../src/queue/job-payload.js';
+import type { KernelRecord } from '../../src/queue/job-payload.js';
+import { payloadFor } from '../../src/coordinator/build.js';
 import { connectChecked } from '../../src/queue/redis-connection.js';
 import type { BuildReport } from '../../src/report/report.js';
 import { packSource } from '../../src/source/source-archive.js';
@@ -118,18 +118,7 @@ describe('a Redis with a password and a farm key', () => {
     // What a writer to Redis without the key can do: a finished job under the id the
     // coordinator will look up, whose record points at its own ".ko".
     const source = await packSource(example('hello'));
-    const payload: JobPayload = {
-      schemaVersion: 1,
-      sourceSha256: source.sha256,
-      kernel: target.kernel,
-      arch: target.arch,
-      image: target.image,
-      imageRef: target.imageRef,
-      imageId: target.imageId,
-      driverSha256: driverScript().sha256,
-      options: buildOptions({ timeoutSec: 1800, memoryMiB: 4096, diskMiB: 2048, cpus: 2 }),
-      buildId: 'planted',
-    };
+    const payload = payloadFor(source, target, buildOptions({ timeoutSec: 1800, memoryMiB: 4096, diskMiB: 2048, cpus: 2 }), 'planted');
     const jobId = jobKey(payload);
     const connection = new Redis(url, { password, maxRetriesPerRequest: null });
     const blobs = new BlobStore(connection, BLOB_PREFIX);
@@ -185,18 +174,7 @@ describe('a Redis with a password and a farm key', () => {
     const connection = new Redis(url, { password, maxRetriesPerRequest: null });
     const queue = new Queue(env.KFARM_QUEUE, { connection });
     const runtime = new DockerRuntime();
-    const payload = {
-      schemaVersion: 1,
-      sourceSha256: 'ef'.repeat(32),
-      kernel: target.kernel,
-      arch: target.arch,
-      image: target.image,
-      imageRef: target.imageRef,
-      imageId: target.imageId,
-      driverSha256: driverScript().sha256,
-      options: buildOptions({}),
-      buildId: 'planted-payload',
-    };
+    const payload = payloadFor({ sha256: 'ef'.repeat(32) }, target, buildOptions({}), 'planted-payload');
     const worker = kfarmProcess(['worker', '--concurrency', '1'], { ...env, KFARM_HOSTNAME: 'careful', KFARM_LOG_LEVEL: 'error' });
     let stderr = '';
     try {
