@@ -508,6 +508,16 @@ check_names() {
     done
 }
 
+# refuse_unusable_conf add|build: the pass's verdict when dkms.conf errs or names a bad name
+refuse_unusable_conf() {
+    check_names
+    ((${#f_conf_errors[@]})) || [[ $bad_name ]] || return 0
+    [[ $bad_name ]] && say "dkms.conf: Error! $bad_name"
+    report_facts
+    result failed_stage "$1"
+    finish failed bad-conf "${f_conf_errors[0]:-$bad_name}"
+}
+
 # report_facts: what dkms.conf said, as checked; names only when valid
 report_facts() {
     local i
@@ -589,24 +599,12 @@ supervise() {
     local w
     for w in "${f_warnings[@]}"; do result warning "${w:0:1000}"; done
     [[ $f_outcome == done ]] || finish failed driver-error "evaluating dkms.conf (as dkms add does) ended early (status $step_status): something in dkms.conf killed it or exited"
-    check_names
-    if ((${#f_conf_errors[@]})) || [[ $bad_name ]]; then
-        [[ $bad_name ]] && say "dkms.conf: Error! $bad_name"
-        report_facts
-        result failed_stage add
-        finish failed bad-conf "${f_conf_errors[0]:-$bad_name}"
-    fi
+    refuse_unusable_conf add
     local module="$f_package_name" module_version="$f_package_version"
 
     run_step build "$module" "$module_version"
     read_facts build
-    check_names
-    if ((${#f_conf_errors[@]})) || [[ $bad_name ]]; then
-        [[ $bad_name ]] && say "dkms.conf: Error! $bad_name"
-        report_facts
-        result failed_stage build
-        finish failed bad-conf "${f_conf_errors[0]:-$bad_name}"
-    fi
+    refuse_unusable_conf build
     report_facts
     if [[ $f_package_name != "$module" || $f_package_version != "$module_version" ]]; then
         finish failed bad-conf "dkms.conf says $f_package_name/$f_package_version once \$module is set, $module/$module_version before: the name and version must not depend on \$module"
