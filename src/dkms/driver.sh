@@ -348,14 +348,15 @@ step_build() {
     # prints without end must not fill its own build tree with the copy. (tee -p goes on
     # writing to the stream once head has had enough; the fifo because the stream, root's,
     # cannot be reopened by this uid.)
-    local fifo reader
-    fifo=$(mktemp -u /tmp/kfarm-make-log.XXXXXX) && mkfifo -m 0600 "$fifo" || exit 3
+    # In a fresh private directory: a name picked with `mktemp -u` could be taken first.
+    local fifo_dir fifo reader
+    fifo_dir=$(mktemp -d) && fifo="$fifo_dir/make-log" && mkfifo -m 0600 "$fifo" || exit 3
     head -c "$log_limit" <"$fifo" >>"$build_log" &
     reader=$!
     ( eval "{ $the_make_command; }" 3>&- ) 2>&1 | tee -p "$fifo"
     make_status=${PIPESTATUS[0]}
     wait "$reader"
-    rm -f "$fifo"
+    rm -rf "$fifo_dir"
     fact make_exit "$make_status"
     fact make_seconds "$(( $(date +%s) - started ))"
     if ((make_status != 0)); then
