@@ -18,7 +18,7 @@ import { aptDependencies, kernelRecipeHash } from './kernel-recipe.js';
 import { kernelImageRef, toolchainRef } from './kernel-ref.js';
 
 /** The recipes kfarm knows; each is a folder in images/ with toolchain.Dockerfile, kernel.Dockerfile and debian.sources. */
-export const RECIPES = ['debian-12', 'debian-13'] as const;
+export const RECIPES = ['debian-11', 'debian-12', 'debian-13'] as const;
 /** arches a recipe builds for today (arm64 cross-builds are not there yet) */
 export const RECIPE_ARCHES = ['amd64'] as const;
 /** kernel images built at once: each is mostly apt download and dpkg, and the machine has 2 cores */
