@@ -41,7 +41,7 @@ export async function farmCatalog(deps: {
   const images = await listKfarmImages(deps.runtime);
   if (images.length === 0) {
     throw new KfarmError('NO_IMAGES', 'there is no kfarm build image on this Docker engine', {
-      hint: 'Build one: `kfarm images build debian-12` (or run `bash scripts/setup.sh`).',
+      hint: 'Add kernels: `kfarm images sync debian-12 --kernels <selector>` (`kfarm kernels --available` lists them), or run `bash scripts/setup.sh` for the default set.',
     });
   }
   return { images, conflicts: [], from: 'the local Docker engine' };

@@ -86,7 +86,7 @@ export function selectKernels(selector: string, available: readonly KernelTarget
       !negatives.some((n) => matches(n, t)),
   );
   if (chosen.length === 0) {
-    const list = available.map((t) => `${t.image}:${t.kernel}`).join(', ') || '(none: build an image with `kfarm images build debian-12`)';
+    const list = available.map((t) => `${t.image}:${t.kernel}`).join(', ') || '(none: add kernels with `kfarm images sync debian-12`)';
     throw new KfarmError('KERNEL_SELECTOR_EMPTY', `no kernel matches "${selector}"`, {
       context: { selector },
       hint: `Kernels available: ${list}`,

@@ -32,7 +32,7 @@ export function buildProcessor(deps: WorkerDeps): Processor {
     if (!image) {
       throw new KfarmError('IMAGE_NOT_FOUND', `image ${payload.imageRef} is not on worker ${deps.hostname}`, {
         context: { image: payload.imageRef, worker: deps.hostname },
-        hint: `Run \`kfarm images build ${payload.image}\` on ${deps.hostname}.`,
+        hint: `Run \`kfarm images sync ${payload.image} --kernels '${payload.kernel}'\` on ${deps.hostname}.`,
       });
     }
     // Hosts build their images themselves and may hold other kernels: a missing one is this
@@ -40,7 +40,7 @@ export function buildProcessor(deps: WorkerDeps): Processor {
     if (!(image.labels[LABEL_KERNELS] ?? '').split(/\s+/).includes(payload.kernel)) {
       throw new KfarmError('IMAGE_NOT_FOUND', `image ${payload.imageRef} on worker ${deps.hostname} does not hold kernel ${payload.kernel}`, {
         context: { image: payload.imageRef, worker: deps.hostname, kernel: payload.kernel },
-        hint: `Run \`kfarm images build ${payload.image} --kernels '${payload.kernel}'\` (with the others it should hold) on ${deps.hostname}.`,
+        hint: `Run \`kfarm images sync ${payload.image} --kernels '${payload.kernel}'\` on ${deps.hostname}.`,
       });
     }
     // The job's key holds the coordinator's image id: a result from another build of this

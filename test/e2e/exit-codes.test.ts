@@ -89,6 +89,6 @@ describe('exit 3: a Docker engine without kfarm images', () => {
     const r = await kfarm(['build', example('hello'), '--out', await tempDir('noimages')], { ...(await isolatedEnv('noimages')), DOCKER_HOST: `unix://${socket}` });
     expect(r.exitCode, r.stderr).toBe(3);
     expect(r.stderr).toContain('kfarm: error: there is no kfarm build image on this Docker engine');
-    expect(r.stderr).toContain('kfarm images build debian-12');
+    expect(r.stderr).toContain('kfarm images sync debian-12');
   });
 });
