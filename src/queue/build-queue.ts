@@ -1,4 +1,4 @@
-import { Queue, QueueEvents, Worker, UnrecoverableError, WaitingError, type Job } from 'bullmq';
+import { DelayedError, Queue, QueueEvents, Worker, UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -280,6 +280,14 @@ export async function startBuildWorker(
         await settledWithin(job.moveToWait(token), 2000);
         throw new WaitingError();
       }
+      // Not this worker's image (a host without the kernel, or with another build of it): pass
+      // the job on for a while without spending an attempt, so the worker that holds it gets it.
+      // A job no worker can take runs out of passes and then spends its attempts as any
+      // infrastructure error does, ending as worker-error with the hint.
+      if ((isKfarmError(err, 'IMAGE_NOT_FOUND') || isKfarmError(err, 'IMAGE_MISMATCH')) && (await passOn(connection, job, token))) {
+        logger.info({ job: jobId.slice(0, 12), err: describeError(err) }, 'passed the job on: this worker does not hold its image');
+        throw new DelayedError();
+      }
       const traced = traceAttempt(job, attempt, err, { key, blobs, logger }).catch((e: unknown) => logger.warn({ err: describeError(e) }, 'could not keep the failed attempt\'s log'));
       await settledWithin(traced, 5000);
       throw err;
@@ -309,6 +317,26 @@ export async function startBuildWorker(
       await stopHard(worker);
     },
   };
+}
+
+/** how often a job may be passed on by workers that lack its image, and how long each waits */
+export const PASSES = { max: 10, delayMs: 1000 } as const;
+
+/**
+ * Moves the job back to the queue (delayed) unless it was passed on PASSES.max times already.
+ * The count lives beside the job in Redis: a tampered count changes only how soon the job
+ * spends attempts, never what is built.
+ */
+async function passOn(connection: Redis, job: Job, token: string | undefined): Promise<boolean> {
+  const counter = `${BLOB_PREFIX}:passes:${job.id ?? ''}`;
+  let count = Number.NaN;
+  const counted = connection.multi().incr(counter).expire(counter, 86_400).exec().then((replies) => {
+    count = Number(replies?.[0]?.[1]);
+  });
+  if (!(await settledWithin(counted, 2000)) || !Number.isFinite(count) || count > PASSES.max) return false;
+  let moved = false;
+  await settledWithin(job.moveToDelayed(Date.now() + PASSES.delayMs, token).then(() => (moved = true)), 2000);
+  return moved;
 }
 
 /**
