@@ -11,6 +11,9 @@ import { networkReason } from './fetchability.js';
 import { HttpTimeoutError, request, type HttpResponse } from './http-client.js';
 import { parseReleaseFile, type ReleaseFile } from './release-file.js';
 
+/** `context.reason` of the error an unreachable archive (network, refused, HTTP 5xx) raises */
+export const ARCHIVE_UNREACHABLE = 'archive-unreachable';
+
 /** Debian's archive keys (debian-archive-keyring): bullseye, bookworm and trixie sign with them. */
 export const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 
@@ -110,7 +113,8 @@ async function get(url: string, options: IndexStoreOptions): Promise<HttpRespons
 
 function unreachable(url: string, why: string, cause?: unknown): KfarmError {
   return new KfarmError('COMMAND_FAILED', `the Debian archive is unreachable: ${url}: ${why}`, {
-    context: { url },
+    // callers that can say more (sync: what it leaves untouched) recognise it by this
+    context: { url, reason: ARCHIVE_UNREACHABLE },
     cause,
     hint: 'Check the network (and proxy) from this machine to deb.debian.org over http, then run the command again.',
   });

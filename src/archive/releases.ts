@@ -26,6 +26,30 @@ export const DEFAULT_MIRRORS: Readonly<Record<Mirror, string>> = {
   'debian-security': 'http://deb.debian.org/debian-security',
 };
 
+/**
+ * The mirrors to read indexes from: Debian's by default, or others (`--mirror`,
+ * `--security-mirror`: a local mirror, a caching proxy). Only http(s) URLs; no trailing slash.
+ */
+export function resolveMirrors(options: { mirror?: string; securityMirror?: string }): Record<Mirror, string> {
+  const check = (option: string, value: string | undefined, fallback: string): string => {
+    if (value === undefined) return fallback;
+    let url: URL | undefined;
+    try {
+      url = new URL(value);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.search || url.hash) {
+      throw new KfarmError('BAD_OPTION', `${option} ${value} is not an http(s) URL`, { context: { [option]: value }, hint: `e.g. ${option} ${fallback}` });
+    }
+    return url.toString().replace(/\/+$/, '');
+  };
+  return {
+    debian: check('--mirror', options.mirror, DEFAULT_MIRRORS.debian),
+    'debian-security': check('--security-mirror', options.securityMirror, DEFAULT_MIRRORS['debian-security']),
+  };
+}
+
 const suitesOf = (codename: string, backports: boolean): ArchiveSuite[] => [
   { suite: codename, mirror: 'debian' },
   { suite: `${codename}-security`, mirror: 'debian-security' },

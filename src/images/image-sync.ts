@@ -2,13 +2,16 @@ import type { Logger } from 'pino';
 import { discoverKernels, type DiscoveredKernel, type Discovery } from '../archive/discover.js';
 import { selectKernels } from '../matrix/kernel-selector.js';
 import type { KernelTarget } from '../matrix/kernel-target.js';
-import { unameArch, type DebianArch, type ReleaseSpec } from '../archive/releases.js';
+import { unameArch, type DebianArch, type Mirror, type ReleaseSpec } from '../archive/releases.js';
+import { ARCHIVE_UNREACHABLE } from '../archive/index-store.js';
 import type { ContainerRuntime } from '../executor/runtime.js';
-import { KfarmError, describeError } from '../errors/kfarm-error.js';
+import { KfarmError, describeError, isKfarmError } from '../errors/kfarm-error.js';
 import { mapLimit } from '../archive/map-limit.js';
 import { ensureBaseImage } from './base-image.js';
 import { listKfarmImages } from './catalog.js';
 import { KERNEL_BUILD_CONCURRENCY, RECIPE_ARCHES, RECIPES, ensureKernelImage, ensureToolchain, loadRecipe } from './image-builder.js';
+import { toolchainRef } from './kernel-ref.js';
+import { errorChainText, saysNoSpace, watchBuildLines } from './sync-faults.js';
 import { describePlan, planSync, type SyncPlan } from './sync-plan.js';
 
 export interface SyncRequest {
@@ -20,6 +23,8 @@ export interface SyncRequest {
   prune: boolean;
   baseImage?: string;
   archiveCacheDir: string;
+  /** the archive mirrors to read indexes from (default Debian's) */
+  mirrors?: Readonly<Record<Mirror, string>>;
   /** what the archive offers, when the caller has already asked it (tests stand in an archive that dropped a kernel) */
   discovery?: Discovery;
 }
@@ -27,16 +32,41 @@ export interface SyncRequest {
 export interface SyncResult {
   plan: SyncPlan;
   added: string[];
-  failed: Array<{ kernel: string; error: string }>;
+  failed: Array<{ kernel: string; error: string; noSpace: boolean }>;
+  /** kernels never started: the engine's disk filled first */
+  notStarted: string[];
   pruned: string[];
+}
+
+/** Where the adding stands, for a live status line. */
+export interface SyncCounts {
+  added: number;
+  running: number;
+  queued: number;
+  failed: number;
+  total: number;
+  /** since the first kernel build started */
+  elapsedMs: number;
+}
+
+export interface SyncOutput {
+  /** a permanent line: the plan, skips, warnings, prunes, and each kernel as it ends */
+  say: (line: string, kind?: 'added' | 'failed') => void;
+  /** the counts changed (a kernel started or ended) */
+  progress?: (counts: SyncCounts) => void;
 }
 
 /**
  * `kfarm images sync`: plan (held against what the archive offers), then add each missing
  * kernel's image, a few at once, and with --prune drop the kernels the archive no longer
- * offers. One kernel failing leaves no image for it and does not stop the others.
+ * offers. One kernel failing leaves no image for it and does not stop the others; a full
+ * engine disk does: no kernel starts after one failed for "no space left on device", and the
+ * sync ends with DISK_FULL's message (code IMAGE_BUILD_FAILED) once the running ones end.
+ * An unreachable archive ends it before any image is touched.
  */
-export async function syncImages(runtime: ContainerRuntime, request: SyncRequest, logger: Logger, say: (line: string) => void): Promise<SyncResult> {
+export async function syncImages(runtime: ContainerRuntime, request: SyncRequest, baseLogger: Logger, output: SyncOutput | ((line: string) => void)): Promise<SyncResult> {
+  const out: SyncOutput = typeof output === 'function' ? { say: output } : output;
+  const say = (line: string) => out.say(line);
   for (const r of request.releases) {
     if (!(RECIPES as readonly string[]).includes(r.name)) {
       throw new KfarmError('BAD_OPTION', `kfarm has no image recipe for ${r.name} yet`, { context: { release: r.name }, hint: `Image recipes: ${RECIPES.join(', ')}.` });
@@ -48,10 +78,11 @@ export async function syncImages(runtime: ContainerRuntime, request: SyncRequest
     }
   }
   await runtime.ping();
-  const discovery = request.discovery ?? (await discoverKernels(request.releases, request.arches, { cacheDir: request.archiveCacheDir, logger }));
+  const held = await listKfarmImages(runtime);
+  const discovery = request.discovery ?? (await discover(request, held.length, baseLogger));
   for (const w of discovery.warnings) say(`warning: ${w}`);
   const selected = request.kernels === undefined ? undefined : selectKernels(request.kernels, discovery.kernels.map(asTarget)).map((t) => t.kernel);
-  const plan = planSync(await listKfarmImages(runtime), discovery.kernels, {
+  const plan = planSync(held, discovery.kernels, {
     releases: request.releases.map((r) => r.name),
     arches: request.arches,
     ...(request.flavours ? { flavours: request.flavours } : {}),
@@ -61,7 +92,14 @@ export async function syncImages(runtime: ContainerRuntime, request: SyncRequest
   say(describePlan(plan));
   for (const k of plan.unfetchable) say(`skipped ${k.kernel} (${k.release}): not fetchable: ${k.fetch.fetchable ? 'unknown' : k.fetch.reason}`);
   for (const image of plan.gone) say(`${image.kernels[0] ?? '?'} (${image.name}) is no longer offered by the archive; \`kfarm images sync --prune\` removes it`);
-  const result: SyncResult = { plan, added: [], failed: [], pruned: [] };
+  const result: SyncResult = { plan, added: [], failed: [], notStarted: [], pruned: [] };
+
+  // build output lines that said "no space", by kernel (or toolchain ref)
+  const noSpace = new Set<string>();
+  const logger = watchBuildLines(baseLogger, (key, line) => {
+    if (saysNoSpace(line)) noSpace.add(key);
+  });
+  let diskFull: { during: string } | undefined;
 
   if (plan.add.length > 0) {
     const toolchains = new Map<string, Awaited<ReturnType<typeof ensureToolchain>>>();
@@ -70,23 +108,46 @@ export async function syncImages(runtime: ContainerRuntime, request: SyncRequest
       const recipe = await loadRecipe(release);
       recipes.set(release, recipe);
       const base = request.baseImage ?? (await ensureBaseImage(runtime, logger, say, recipe.release.codename));
-      toolchains.set(release, await ensureToolchain(runtime, recipe, base, logger, say));
+      try {
+        toolchains.set(release, await ensureToolchain(runtime, recipe, base, logger, say));
+      } catch (err) {
+        if (!noSpace.has(toolchainRef(release)) && !saysNoSpace(errorChainText(err))) throw err;
+        result.notStarted.push(...plan.add.map((k) => k.kernel));
+        throw diskFullError(result, `the ${release} toolchain image`);
+      }
     }
+    const started = Date.now();
+    const counts = { added: 0, running: 0, failed: 0 };
+    const report = () => out.progress?.({ ...counts, queued: plan.add.length - counts.added - counts.failed - counts.running - result.notStarted.length, total: plan.add.length, elapsedMs: Date.now() - started });
     let done = 0;
     await mapLimit(plan.add, KERNEL_BUILD_CONCURRENCY, async (k) => {
       const recipe = recipes.get(k.release);
       const toolchain = toolchains.get(k.release);
       if (!recipe || !toolchain) return;
+      if (diskFull) {
+        result.notStarted.push(k.kernel);
+        report();
+        return;
+      }
+      counts.running++;
+      report();
       try {
         const image = await ensureKernelImage(runtime, recipe, toolchain, k, logger);
         done++;
+        counts.running--;
+        counts.added++;
         result.added.push(k.kernel);
-        say(`[${done}/${plan.add.length}] ${k.kernel} (${k.release}, headers ${k.version}): ${image.built ? `added in ${Math.round(image.ms / 1000)}s` : 'already current'}`);
+        out.say(`[${done}/${plan.add.length}] ${k.kernel} (${k.release}, headers ${k.version}): ${image.built ? `added in ${Math.round(image.ms / 1000)}s` : 'already current'}`, 'added');
       } catch (err) {
         done++;
-        result.failed.push({ kernel: k.kernel, error: describeError(err) });
-        say(`[${done}/${plan.add.length}] ${k.kernel} (${k.release}): FAILED: ${describeError(err)}`);
+        counts.running--;
+        counts.failed++;
+        const full = noSpace.has(k.kernel) || saysNoSpace(errorChainText(err));
+        if (full) diskFull ??= { during: k.kernel };
+        result.failed.push({ kernel: k.kernel, error: describeError(err), noSpace: full });
+        out.say(`[${done}/${plan.add.length}] ${k.kernel} (${k.release}): FAILED${full ? ' (the engine\'s disk is full)' : ''}: ${describeError(err)}`, 'failed');
       }
+      report();
     });
   }
 
@@ -101,7 +162,40 @@ export async function syncImages(runtime: ContainerRuntime, request: SyncRequest
       say(`could not prune ${image.kernels[0] ?? '?'}: ${removed.output}`);
     }
   }
+  if (diskFull) throw diskFullError(result, diskFull.during);
   return result;
 }
 
+/**
+ * The archive's indexes. Unreachable, sync stops before touching any image; it does not go on
+ * from the cached indexes: every kernel it would add downloads its headers from the archive
+ * anyway, and pruning from an index of another day could remove kernels still offered.
+ */
+async function discover(request: SyncRequest, heldCount: number, logger: Logger): Promise<Discovery> {
+  try {
+    return await discoverKernels(request.releases, request.arches, { cacheDir: request.archiveCacheDir, logger, ...(request.mirrors ? { mirrors: request.mirrors } : {}) });
+  } catch (err) {
+    if (!isKfarmError(err, 'COMMAND_FAILED') || err.context.reason !== ARCHIVE_UNREACHABLE) throw err;
+    throw new KfarmError('COMMAND_FAILED', `${err.message}; nothing was synced`, {
+      cause: err,
+      context: { ...err.context },
+      hint:
+        `No image was added or removed: the ${heldCount} kernel(s) held stay as they were and \`kfarm build\` still uses them. ` +
+        'Check the network (and any proxy) from this machine to that host; with --mirror/--security-mirror, that the mirror is up and serves dists/<suite>/InRelease. ' +
+        'Sync does not go on from the indexes cached in $KFARM_STATE_DIR/archive: each kernel it adds downloads its headers from the archive, and a prune needs today\'s index. Rerun once the archive answers.',
+    });
+  }
+}
+
+function diskFullError(result: SyncResult, during: string): KfarmError {
+  const total = result.plan.add.length;
+  const failed = result.failed.map((f) => f.kernel);
+  return new KfarmError('IMAGE_BUILD_FAILED', `the Docker engine's disk is full ("no space left on device" while building ${during}): sync stopped after adding ${result.added.length} of ${total} kernel(s)` +
+    `${failed.length ? `; failed: ${failed.join(', ')}` : ''}${result.notStarted.length ? `; not started: ${result.notStarted.length}` : ''}`, {
+    context: { reason: 'disk-full', added: result.added.length, failed: failed.length, notStarted: result.notStarted.length, total },
+    hint:
+      `The ${result.added.length} kernel(s) added are kept and \`kfarm build\` uses them with those held before; nothing half-built was tagged. ` +
+      'See what takes the space with `docker system df` (the engine\'s data root: `docker info -f \'{{.DockerRootDir}}\'`), free some (`docker builder prune`, remove images you no longer need, or grow the disk), then rerun `kfarm images sync`: it adds only the kernels still missing.',
+  });
+}
 const asTarget = (k: DiscoveredKernel): KernelTarget => ({ kernel: k.kernel, arch: unameArch(k.arch as DebianArch), image: k.release, imageRef: '', imageId: '', release: k.release });

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { availableRows, availableSummary } from '../../archive/available.js';
 import { discoverKernels } from '../../archive/discover.js';
-import { RELEASES, resolveArches, resolveReleases } from '../../archive/releases.js';
+import { DEFAULT_MIRRORS, RELEASES, resolveArches, resolveMirrors, resolveReleases } from '../../archive/releases.js';
 import { KfarmError, isKfarmError } from '../../errors/kfarm-error.js';
 import { env } from '../../config/env.js';
 import { farmCatalog } from '../../coordinator/farm-catalog.js';
@@ -12,6 +12,7 @@ import { listKfarmImages } from '../../images/catalog.js';
 import { toolchainRef } from '../../images/kernel-ref.js';
 import { buildImage, RECIPE_ARCHES, RECIPES } from '../../images/image-builder.js';
 import { syncImages } from '../../images/image-sync.js';
+import { syncProgress } from '../sync-progress.js';
 import { rootLogger } from '../../logging/logger.js';
 import { formatDuration, formatTable } from '../render.js';
 import type { CliContext } from '../context.js';
@@ -47,23 +48,23 @@ export function imagesCommand(ctx: CliContext): Command {
     .option('-k, --kernels <selector>', 'add only these kernels (a selector, as for build: 6.1.0-4*-amd64, release:debian-12)')
     .option('--prune', 'remove the kernels the archive no longer offers')
     .option('--base-image <ref>', 'bookworm image to start from (default: kfarm/base:bookworm, pulled or bootstrapped)')
-    .action(async (names: string[], opts: { arch: string; flavours?: string; kernels?: string; prune?: boolean; baseImage?: string }) => {
+    .option('--mirror <url>', `Debian mirror to read the indexes from (default ${DEFAULT_MIRRORS.debian})`)
+    .option('--security-mirror <url>', `Debian security mirror to read the indexes from (default ${DEFAULT_MIRRORS['debian-security']})`)
+    .action(async (names: string[], opts: { arch: string; flavours?: string; kernels?: string; prune?: boolean; baseImage?: string; mirror?: string; securityMirror?: string }) => {
       const started = Date.now();
       const flavours = opts.flavours?.split(/[\s,]+/).filter(Boolean);
-      const result = await syncImages(
-        new DockerRuntime(),
-        {
-          releases: resolveReleases(names.length > 0 ? names : [...RECIPES]),
-          arches: resolveArches(opts.arch),
-          prune: opts.prune === true,
-          archiveCacheDir: path.join(env.stateDir, 'archive'),
-          ...(flavours && flavours.length > 0 ? { flavours } : {}),
-          ...(opts.kernels ? { kernels: opts.kernels } : {}),
-          ...(opts.baseImage ? { baseImage: opts.baseImage } : {}),
-        },
-        rootLogger,
-        (line) => ctx.progress(line),
-      );
+      const request = {
+        releases: resolveReleases(names.length > 0 ? names : [...RECIPES]),
+        arches: resolveArches(opts.arch),
+        prune: opts.prune === true,
+        archiveCacheDir: path.join(env.stateDir, 'archive'),
+        mirrors: resolveMirrors(opts),
+        ...(flavours && flavours.length > 0 ? { flavours } : {}),
+        ...(opts.kernels ? { kernels: opts.kernels } : {}),
+        ...(opts.baseImage ? { baseImage: opts.baseImage } : {}),
+      };
+      const live = syncProgress(ctx);
+      const result = await syncImages(new DockerRuntime(), request, rootLogger, live.output).finally(() => live.done());
       const { plan } = result;
       ctx.out(
         `added ${result.added.length}, pruned ${result.pruned.length}, unchanged ${plan.unchanged.length}, ` +

@@ -1,0 +1,42 @@
+import type { SyncCounts, SyncOutput } from '../images/image-sync.js';
+import type { CliContext } from './context.js';
+import { formatDuration } from './render.js';
+
+/**
+ * What `kfarm images sync` prints while it adds kernels. On a terminal: one status line
+ * redrawn in place (added / running / queued / failed, elapsed, an estimate of what is left),
+ * failures and the plan as permanent lines. Off a terminal (CI logs): one plain line per
+ * finished kernel, no status.
+ */
+export function syncProgress(ctx: CliContext, stream: NodeJS.WriteStream = process.stderr): { output: SyncOutput; done: () => void } {
+  const tty = stream.isTTY === true;
+  let shown = false;
+  const clear = () => {
+    if (shown) stream.write('\r\x1b[2K');
+    shown = false;
+  };
+  return {
+    output: {
+      say: (line, kind) => {
+        if (tty && kind === 'added') return; // the status counts it
+        clear();
+        ctx.progress(line);
+      },
+      progress: (counts) => {
+        if (!tty) return;
+        clear();
+        stream.write(syncStatusText(counts).slice(0, Math.max(20, (stream.columns ?? 100) - 1)));
+        shown = true;
+      },
+    },
+    done: clear,
+  };
+}
+
+/** Pure: the status line. The estimate is the pace so far (kernels ended per ms) over what is left. */
+export function syncStatusText(c: SyncCounts): string {
+  const ended = c.added + c.failed;
+  const left = c.total - ended;
+  const estimate = ended > 0 && left > 0 ? `, about ${formatDuration(Math.round((c.elapsedMs / ended) * left))} left` : '';
+  return `sync: ${c.added} added, ${c.running} running, ${c.queued} queued, ${c.failed} failed of ${c.total}; ${formatDuration(c.elapsedMs)}${estimate}`;
+}
