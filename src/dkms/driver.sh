@@ -293,6 +293,22 @@ step_add() {
     fact outcome done
 }
 
+# A kernel of another arch than the container's (an arm64 kernel on an amd64 host) is
+# cross-built: make gets the kernel's ARCH and CROSS_COMPILE (Debian's headers name the
+# compiler $(CROSS_COMPILE)gcc-N), also exported for MAKE commands that are not `make`.
+# dkms's own $arch stays the kernel's (aarch64): BUILD_EXCLUSIVE_ARCH and the tree's paths use it.
+cross_environment() {
+    cross_compile="" cross_make_args=""
+    [[ $arch == "$(uname -m)" ]] && return 0
+    case $arch in
+        aarch64) cross_compile=aarch64-linux-gnu- ; export ARCH=arm64 ;;
+        *) say "cannot cross-build for $arch on $(uname -m)"; exit 3 ;;
+    esac
+    export CROSS_COMPILE=$cross_compile
+    cross_make_args="ARCH=$ARCH CROSS_COMPILE=$CROSS_COMPILE"
+    say "cross-building for $arch on $(uname -m): $cross_make_args"
+}
+
 # `dkms build -m <name> -v <version>`: sources dkms.conf again with them set, then
 # prepare_build + actual_build.
 step_build() {
@@ -322,15 +338,18 @@ step_build() {
         patch -p1 < "./patches/$p" 3>&- || step_stop patch-failed "Application of patch $p failed"
     done
 
+    cross_environment
     if [[ -e $kernel_source_dir/.config ]]; then
         cc=$(sed -n 's|^CONFIG_CC_VERSION_TEXT="\([^ ]*\) .*"|\1|p' "$kernel_source_dir/.config")
+        # a kernel built natively names its native compiler: cross-building takes the prefixed one
+        [[ $cross_compile && $cc != "$cross_compile"* ]] && command -v "$cross_compile$cc" >/dev/null && cc="$cross_compile$cc"
         command -v "$cc" >/dev/null && export CC="$cc"
     fi
     export kernelver arch module module_version
     run_build_script pre_build "$pre_build"
 
     if [[ -f "$kernel_source_dir/.kernelvariables" ]]; then
-        export CC=$(echo -e "show-%:\n\t@echo \$(\$*)\ninclude $kernel_source_dir/.kernelvariables" | make -f - show-CC)
+        export CC=$(echo -e "show-%:\n\t@echo \$(\$*)\ninclude $kernel_source_dir/.kernelvariables" | make -f - show-CC $cross_make_args)
     else
         unset CC
     fi
@@ -339,7 +358,7 @@ step_build() {
     say "cleaning build area: $clean"
     ( eval "$clean" ) >/dev/null 2>&1 3>&-
     { echo "DKMS make.log for $module-$module_version for kernel $kernelver ($arch)"; date; } >>"$build_log"
-    local the_make_command="${make_command/#make/make -j$parallel_jobs KERNELRELEASE=$kernelver}"
+    local the_make_command="${make_command/#make/make -j$parallel_jobs KERNELRELEASE=$kernelver${cross_make_args:+ $cross_make_args}}"
     fact make_invocation "$the_make_command"
     say "building: $the_make_command"
     local started make_status
@@ -374,7 +393,7 @@ step_build() {
     mv -f "$build_log" "$base_dir/log/make.log"
     for ((count=0; count < ${#built_module_name[@]}; count++)); do
         built_module="$build_dir/${built_module_location[$count]}${built_module_name[$count]}.ko"
-        [[ ${strip[$count]} != no ]] && strip -g "$built_module"
+        [[ ${strip[$count]} != no ]] && "${cross_compile}strip" -g "$built_module"
         cp -f "$built_module" "$base_dir/module/${dest_module_name[$count]}.ko"
     done
     run_build_script post_build "$post_build"

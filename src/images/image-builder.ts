@@ -14,13 +14,13 @@ import { imagesDir } from '../paths.js';
 import { cleanText } from '../util/clean-text.js';
 import { ensureBaseImage } from './base-image.js';
 import { LABEL_ARCH, LABEL_FLAVOUR, LABEL_HEADERS_VERSION, LABEL_IMAGE, LABEL_KERNELS, LABEL_RECIPE, LABEL_RELEASE, imageRef } from './catalog.js';
-import { aptDependencies, kernelRecipeHash } from './kernel-recipe.js';
+import { aptDependencies, crossBuildArgs, crossGcc, crossKernelRecipeHash, crossToolchainHash, crossToolchainRef, kernelRecipeHash } from './kernel-recipe.js';
 import { kernelImageRef, toolchainRef } from './kernel-ref.js';
 
 /** The recipes kfarm knows; each is a folder in images/ with toolchain.Dockerfile, kernel.Dockerfile and debian.sources. */
 export const RECIPES = ['debian-11', 'debian-12', 'debian-13'] as const;
-/** arches a recipe builds for today (arm64 cross-builds are not there yet) */
-export const RECIPE_ARCHES = ['amd64'] as const;
+/** arches a recipe builds for: amd64 natively, arm64 cross-built on amd64 (images/cross/) */
+export const RECIPE_ARCHES = ['amd64', 'arm64'] as const;
 /** kernel images built at once: each is mostly apt download and dpkg, and the machine has 2 cores */
 export const KERNEL_BUILD_CONCURRENCY = 2;
 
@@ -85,16 +85,33 @@ export interface KernelImage {
  */
 export async function ensureKernelImage(runtime: ContainerRuntime, recipe: Recipe, toolchain: Toolchain, pkg: ArchiveKernel, logger: Logger): Promise<KernelImage> {
   const started = Date.now();
-  const hash = kernelRecipeHash(recipe.kernel, toolchain.id, pkg);
   const ref = kernelImageRef(recipe.release.name, pkg.kernel);
+  let dockerfile: Buffer;
+  let hash: string;
+  let buildArgs: Record<string, string>;
+  if (pkg.arch === 'amd64') {
+    dockerfile = recipe.kernel;
+    hash = kernelRecipeHash(recipe.kernel, toolchain.id, pkg);
+    buildArgs = { TOOLCHAIN: toolchain.ref, KERNEL: pkg.kernel, HEADERS_VERSION: pkg.version, DEPENDS: aptDependencies(pkg).join(' ') };
+  } else if (pkg.arch === 'arm64') {
+    const cross = await crossRecipe();
+    const gcc = crossGcc(pkg);
+    const args = crossBuildArgs('', pkg); // checks the archive's entry before a toolchain is built for it
+    const crossToolchain = await ensureCrossToolchain(runtime, recipe, toolchain, gcc, logger);
+    dockerfile = cross.kernel;
+    hash = crossKernelRecipeHash(cross.kernel, crossToolchain.id, pkg);
+    buildArgs = { ...args, TOOLCHAIN: crossToolchain.ref };
+  } else {
+    throw new KfarmError('BAD_OPTION', `kfarm cannot build images for ${pkg.arch} kernels (${pkg.kernel})`, { context: { kernel: pkg.kernel, arch: pkg.arch }, hint: `Arches: ${RECIPE_ARCHES.join(', ')}.` });
+  }
   const existing = await runtime.inspectImage(ref);
   if (existing?.labels[LABEL_RECIPE] === hash) return { kernel: pkg.kernel, ref, id: existing.id, built: false, ms: Date.now() - started };
   const tail: string[] = [];
   try {
     await runtime.buildImage({
-      context: await packTar([{ path: 'Dockerfile', type: 'file', mode: 0o644, data: recipe.kernel }]),
+      context: await packTar([{ path: 'Dockerfile', type: 'file', mode: 0o644, data: dockerfile }]),
       tag: ref,
-      buildArgs: { TOOLCHAIN: toolchain.ref, KERNEL: pkg.kernel, HEADERS_VERSION: pkg.version, DEPENDS: aptDependencies(pkg).join(' ') },
+      buildArgs,
       labels: {
         [LABEL_IMAGE]: recipe.release.name,
         [LABEL_RELEASE]: recipe.release.name,
@@ -124,6 +141,72 @@ export async function ensureKernelImage(runtime: ContainerRuntime, recipe: Recip
   // the image the tag named before (an older headers upload) is now untagged: drop it
   if (existing && existing.id !== built.id && existing.tags.length <= 1) await runtime.removeImages([existing.id]);
   return { kernel: pkg.kernel, ref, id: built.id, built: true, ms: Date.now() - started };
+}
+
+/** The shared cross recipe (images/cross/), read once: the same files serve every release. */
+interface CrossRecipe {
+  toolchain: Buffer;
+  kernel: Buffer;
+}
+let crossRecipeFiles: Promise<CrossRecipe> | undefined;
+function crossRecipe(): Promise<CrossRecipe> {
+  crossRecipeFiles ??= Promise.all(['arm64-toolchain.Dockerfile', 'arm64-kernel.Dockerfile'].map((f) => readFile(path.join(imagesDir, 'cross', f)))).then(
+    ([toolchain, kernel]) => ({ toolchain: toolchain as Buffer, kernel: kernel as Buffer }),
+  );
+  crossRecipeFiles.catch(() => (crossRecipeFiles = undefined));
+  return crossRecipeFiles;
+}
+
+/** cross toolchains being ensured or ensured, by (release toolchain id, gcc): kernel images built at once share one */
+const crossToolchains = new Map<string, Promise<Toolchain>>();
+
+/**
+ * kfarm/<release>-toolchain:arm64-gcc-N: the release's toolchain with gcc-N-aarch64-linux-gnu,
+ * rebuilt only when the cross recipe or the release toolchain changed. Memoized per process, so
+ * the arm64 kernels of one sync wait for one build of it; a failure is forgotten, so a retry builds again.
+ */
+export function ensureCrossToolchain(runtime: ContainerRuntime, recipe: Recipe, toolchain: Toolchain, gcc: number, logger: Logger): Promise<Toolchain> {
+  const key = `${toolchain.id}\0${gcc}`;
+  let pending = crossToolchains.get(key);
+  if (!pending) {
+    pending = buildCrossToolchain(runtime, recipe, toolchain, gcc, logger);
+    crossToolchains.set(key, pending);
+    pending.catch(() => crossToolchains.delete(key));
+  }
+  return pending;
+}
+
+async function buildCrossToolchain(runtime: ContainerRuntime, recipe: Recipe, toolchain: Toolchain, gcc: number, logger: Logger): Promise<Toolchain> {
+  const cross = await crossRecipe();
+  const hash = crossToolchainHash(cross.toolchain, toolchain.id, gcc);
+  const ref = crossToolchainRef(recipe.release.name, gcc);
+  const existing = await runtime.inspectImage(ref);
+  if (existing?.labels[LABEL_RECIPE] === hash) return { ref, id: existing.id };
+  logger.info({ image: ref }, `building the ${recipe.release.name} arm64 cross toolchain (gcc-${gcc}-aarch64-linux-gnu)`);
+  const tail: string[] = [];
+  try {
+    await runtime.buildImage({
+      context: await packTar([{ path: 'Dockerfile', type: 'file', mode: 0o644, data: cross.toolchain }]),
+      tag: ref,
+      buildArgs: { TOOLCHAIN: toolchain.ref, GCC: String(gcc) },
+      labels: { [LABEL_RECIPE]: hash, [LABEL_RELEASE]: recipe.release.name, 'io.kfarm.toolchain': recipe.release.name, 'io.kfarm.cross': `aarch64-gcc-${gcc}` },
+      onLine: (line) => {
+        logger.debug({ image: ref }, line);
+        const clean = cleanText(line, 300).trim();
+        if (clean) tail.push(clean);
+        if (tail.length > 5) tail.shift();
+      },
+    });
+  } catch (err) {
+    throw new KfarmError('IMAGE_BUILD_FAILED', `the ${recipe.release.name} arm64 cross toolchain (gcc-${gcc}-aarch64-linux-gnu) did not build: ${tail.join(' | ').slice(-400)}`, {
+      cause: err,
+      context: { release: recipe.release.name, gcc },
+      hint: 'No arm64 kernel image of this release can be built without it; rerun to retry (the archive must offer that cross compiler for amd64).',
+    });
+  }
+  const built = await runtime.inspectImage(ref);
+  if (!built) throw new KfarmError('IMAGE_BUILD_FAILED', `the build of ${ref} left no image`);
+  return { ref, id: built.id };
 }
 
 export interface ImageBuildRequest {
