@@ -25,6 +25,6 @@ RUN set -eux; \
     done; \
     rm -rf /tmp/headers /tmp/headers.deb; \
     apt-get clean; rm -rf /var/lib/apt/lists/*; \
-    test "$(readlink "/lib/modules/$KERNEL/build")" = "/usr/src/linux-headers-$KERNEL"; \
+    test "$(readlink -f "/lib/modules/$KERNEL/build")" = "/usr/src/linux-headers-$KERNEL"; \
     test -d "/lib/modules/$KERNEL/build/include" || { echo "no headers for $KERNEL" >&2; exit 1; }; \
     test -x "/lib/modules/$KERNEL/build/scripts/basic/fixdep" || { echo "no amd64 kbuild tools for $KERNEL" >&2; exit 1; }
