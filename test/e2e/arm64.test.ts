@@ -71,7 +71,7 @@ describe('arm64 kernels cross-built on amd64', () => {
     expect(image?.labels['io.kfarm.kernels']).toBe(arm64Kernel);
     const again = await kfarm(['images', 'sync', 'debian-12', '--arch', 'arm64', '--kernels', arm64Kernel], env);
     expect(again.exitCode, again.stderr).toBe(0);
-    expect(`${again.stdout}${again.stderr}`).toMatch(/0 to add/);
+    expect(`${again.stdout}${again.stderr}`).toMatch(/\badded 0\b/);
     expect((await runtime.inspectImage(kernelImageRef('debian-12', arm64Kernel)))?.id).toBe(image?.id);
   }, 600_000);
 
