@@ -25,7 +25,7 @@ export function syncProgress(ctx: CliContext, stream: NodeJS.WriteStream = proce
       progress: (counts) => {
         if (!tty) return;
         clear();
-        stream.write(syncStatusText(counts).slice(0, Math.max(20, (stream.columns ?? 100) - 1)));
+        stream.write(syncStatusText(counts).slice(0, Math.max(20, (stream.columns || 100) - 1)));
         shown = true;
       },
     },

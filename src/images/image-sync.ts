@@ -181,11 +181,20 @@ async function discover(request: SyncRequest, heldCount: number, logger: Logger)
       context: { ...err.context },
       hint:
         `No image was added or removed: the ${heldCount} kernel(s) held stay as they were and \`kfarm build\` still uses them. ` +
-        'Check the network (and any proxy) from this machine to that host; with --mirror/--security-mirror, that the mirror is up and serves dists/<suite>/InRelease. ' +
+        `Check the network (and any proxy) from this machine to ${hostOf(err.context.url)};` +
+        ' with --mirror/--security-mirror, that the mirror is up and serves dists/<suite>/InRelease. ' +
         'Sync does not go on from the indexes cached in $KFARM_STATE_DIR/archive: each kernel it adds downloads its headers from the archive, and a prune needs today\'s index. Rerun once the archive answers.',
     });
   }
 }
+
+const hostOf = (url: unknown): string => {
+  try {
+    return new URL(String(url)).host;
+  } catch {
+    return 'the archive';
+  }
+};
 
 function diskFullError(result: SyncResult, during: string): KfarmError {
   const total = result.plan.add.length;
