@@ -10,7 +10,6 @@ import { mapLimit } from '../archive/map-limit.js';
 import { ensureBaseImage } from './base-image.js';
 import { listKfarmImages } from './catalog.js';
 import { KERNEL_BUILD_CONCURRENCY, RECIPE_ARCHES, RECIPES, ensureKernelImage, ensureToolchain, loadRecipe } from './image-builder.js';
-import { toolchainRef } from './kernel-ref.js';
 import { errorChainText, saysNoSpace, watchBuildLines } from './sync-faults.js';
 import { describePlan, planSync, type SyncPlan } from './sync-plan.js';
 
@@ -91,7 +90,7 @@ export async function syncImages(runtime: ContainerRuntime, request: SyncRequest
   });
   say(describePlan(plan));
   for (const k of plan.unfetchable) say(`skipped ${k.kernel} (${k.release}): not fetchable: ${k.fetch.fetchable ? 'unknown' : k.fetch.reason}`);
-  for (const image of plan.gone) say(`${image.kernels[0] ?? '?'} (${image.name}) is no longer offered by the archive; \`kfarm images sync --prune\` removes it`);
+  for (const image of plan.gone) say(`${image.kernels[0] ?? '?'} (${image.name}) is no longer offered by the archive: kept; \`kfarm images sync ${image.name} --prune\` removes it`);
   const result: SyncResult = { plan, added: [], failed: [], notStarted: [], pruned: [] };
 
   // build output lines that said "no space", by kernel (or toolchain ref)
@@ -111,7 +110,7 @@ export async function syncImages(runtime: ContainerRuntime, request: SyncRequest
       try {
         toolchains.set(release, await ensureToolchain(runtime, recipe, base, logger, say));
       } catch (err) {
-        if (!noSpace.has(toolchainRef(release)) && !saysNoSpace(errorChainText(err))) throw err;
+        if (noSpace.size === 0 && !saysNoSpace(errorChainText(err))) throw err;
         result.notStarted.push(...plan.add.map((k) => k.kernel));
         throw diskFullError(result, `the ${release} toolchain image`);
       }
@@ -142,7 +141,8 @@ export async function syncImages(runtime: ContainerRuntime, request: SyncRequest
         done++;
         counts.running--;
         counts.failed++;
-        const full = noSpace.has(k.kernel) || saysNoSpace(errorChainText(err));
+        // the disk is the engine's: a no-space line from any build (this kernel's, a cross toolchain's) means it is full
+        const full = noSpace.size > 0 || saysNoSpace(errorChainText(err));
         if (full) diskFull ??= { during: k.kernel };
         result.failed.push({ kernel: k.kernel, error: describeError(err), noSpace: full });
         out.say(`[${done}/${plan.add.length}] ${k.kernel} (${k.release}): FAILED${full ? ' (the engine\'s disk is full)' : ''}: ${describeError(err)}`, 'failed');

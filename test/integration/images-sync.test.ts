@@ -85,9 +85,20 @@ describe('kfarm images sync', () => {
   it('--prune removes it once the archive no longer offers it, and only it', async () => {
     // the archive of a later day, which dropped the kernel: the real index minus that kernel
     const later: Discovery = { ...discovery, kernels: discovery.kernels.filter((k) => k.kernel !== target) };
-    const lines: string[] = [];
     // adds limited to a kernel already held, so the prune is all this sync does
     const held = [...before.keys()][0] ?? 'none';
+    // without --prune it is named, kept, and --prune suggested
+    const said: string[] = [];
+    const kept = await syncImages(
+      runtime,
+      { releases: resolveReleases(['debian-12']), arches: ['amd64'], prune: false, archiveCacheDir: path.join(env.KFARM_STATE_DIR ?? '', 'archive'), discovery: later, kernels: held },
+      logger,
+      (line) => said.push(line),
+    );
+    expect(kept.pruned).toEqual([]);
+    expect(said).toContain(`${target} (debian-12) is no longer offered by the archive: kept; \`kfarm images sync debian-12 --prune\` removes it`);
+    expect((await heldIds()).has(target)).toBe(true);
+    const lines: string[] = [];
     const result = await syncImages(
       runtime,
       { releases: resolveReleases(['debian-12']), arches: ['amd64'], prune: true, archiveCacheDir: path.join(env.KFARM_STATE_DIR ?? '', 'archive'), discovery: later, kernels: held },

@@ -5,6 +5,9 @@ import type { KfarmImage } from '../../src/images/catalog.js';
 import { aptDependencies, kernelRecipeHash } from '../../src/images/kernel-recipe.js';
 import { kernelImageRef, kernelTag } from '../../src/images/kernel-ref.js';
 import { describePlan, planSync } from '../../src/images/sync-plan.js';
+import { errorChainText, saysNoSpace, watchBuildLines } from '../../src/images/sync-faults.js';
+import { syncStatusText } from '../../src/cli/sync-progress.js';
+import { pino } from 'pino';
 
 const offer = (kernel: string, version: string, extra: Partial<DiscoveredKernel> = {}): DiscoveredKernel => {
   const m = /^(.*?)-((?:cloud-|rt-)?amd64)$/.exec(kernel);
@@ -130,5 +133,45 @@ describe('images sync plan with a kernel selection', () => {
     expect(plan.add.map((k) => k.kernel)).toEqual(['6.1.0-9-amd64']);
     expect(plan.unchanged.map((i) => i.kernels[0])).toEqual(['6.1.0-56-amd64']);
     expect(plan.prune).toEqual([]);
+  });
+});
+
+describe('images sync faults', () => {
+  it('tells a full disk from other failures, in apt, dpkg and engine words', () => {
+    expect(saysNoSpace('E: Write error - write (28: No space left on device)')).toBe(true);
+    expect(saysNoSpace("unable to create '/var/lib/dpkg/updates/tmp.i': No space left on device")).toBe(true);
+    expect(saysNoSpace('failed to register layer: ENOSPC')).toBe(true);
+    expect(saysNoSpace('E: Unable to locate package linux-headers-6.1.0-99-amd64')).toBe(false);
+    expect(saysNoSpace('The command returned a non-zero code: 100')).toBe(false);
+  });
+
+  it('reads the causes of an error too', () => {
+    const err = new Error('the image for k did not build', { cause: new Error('docker build failed: write /x: no space left on device') });
+    expect(errorChainText(err)).toBe('the image for k did not build | docker build failed: write /x: no space left on device');
+    expect(saysNoSpace(errorChainText(err))).toBe(true);
+  });
+
+  it('shows each build line, keyed by kernel or image, and still logs it', () => {
+    const logged: string[] = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => logged.push(line) });
+    const seen: Array<[string, string]> = [];
+    const watched = watchBuildLines(logger, (key, line) => seen.push([key, line]));
+    watched.debug({ kernel: '6.1.0-56-amd64' }, 'Get:1 http://deb.debian.org ...');
+    watched.debug({ image: 'kfarm/debian-12-toolchain:latest' }, 'Step 1/4');
+    watched.info({ kernel: 'x' }, 'not a build line');
+    expect(seen).toEqual([
+      ['6.1.0-56-amd64', 'Get:1 http://deb.debian.org ...'],
+      ['kfarm/debian-12-toolchain:latest', 'Step 1/4'],
+    ]);
+    expect(logged).toHaveLength(3);
+    expect(logged[0]).toContain('"kernel":"6.1.0-56-amd64"');
+  });
+
+  it('the status line: counts, elapsed and what is left at the pace so far', () => {
+    expect(syncStatusText({ added: 0, running: 2, queued: 34, failed: 0, total: 36, elapsedMs: 4000 })).toBe('sync: 0 added, 2 running, 34 queued, 0 failed of 36; 4.0 s');
+    // 4 ended in 40 s: 32 left take about 320 s
+    expect(syncStatusText({ added: 3, running: 2, queued: 30, failed: 1, total: 36, elapsedMs: 40_000 })).toBe(
+      'sync: 3 added, 2 running, 30 queued, 1 failed of 36; 40.0 s, about 5 min 20 s left',
+    );
   });
 });
