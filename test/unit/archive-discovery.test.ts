@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ARCHIVE_UNREACHABLE } from '../../src/archive/index-store.js';
 import { discoverKernels } from '../../src/archive/discover.js';
 import { checkFetchable } from '../../src/archive/fetchability.js';
 import { RELEASES } from '../../src/archive/releases.js';
@@ -139,7 +140,7 @@ describe('discovery against an archive served over HTTP', () => {
     const opts = await options();
     const closed = 'http://127.0.0.1:9'; // discard port: nothing listens
     await expect(discoverKernels(debian11, ['amd64'], { ...opts, mirrors: { debian: `${closed}/debian`, 'debian-security': `${closed}/debian-security` } })).rejects.toSatisfy(
-      (err) => isKfarmError(err, 'COMMAND_FAILED') && err.message.includes('unreachable') && err.message.includes('127.0.0.1:9'),
+      (err) => isKfarmError(err, 'COMMAND_FAILED') && err.message.includes('unreachable') && err.message.includes('127.0.0.1:9') && err.context.reason === ARCHIVE_UNREACHABLE,
     );
   });
 });
