@@ -16,6 +16,7 @@ import path from 'node:path';
  * | REDIS_PASSWORD_FILE (or KFARM_REDIS_PASSWORD_FILE) | Redis password, when REDIS_URL holds none | none |
  * | KFARM_REDIS_CA_FILE | PEM CA(s) to trust for a rediss:// URL                       | the system's CAs       |
  * | KFARM_REDIS_CERT_FILE, KFARM_REDIS_KEY_FILE | client certificate and key for rediss:// (PEM) | none          |
+ * | KFARM_KERNELS     | the selector `kfarm build` uses without --kernels            | all                    |
  */
 export interface Env {
   redisUrl: string | undefined;
@@ -28,6 +29,8 @@ export interface Env {
   redisCaFile: string | undefined;
   redisCertFile: string | undefined;
   redisKeyFile: string | undefined;
+  /** the selector `kfarm build` uses when --kernels is not given */
+  defaultKernels: string | undefined;
 }
 
 export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
@@ -42,6 +45,7 @@ export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
     redisCaFile: nonEmpty(source.KFARM_REDIS_CA_FILE),
     redisCertFile: nonEmpty(source.KFARM_REDIS_CERT_FILE),
     redisKeyFile: nonEmpty(source.KFARM_REDIS_KEY_FILE),
+    defaultKernels: nonEmpty(source.KFARM_KERNELS),
   };
 }
 

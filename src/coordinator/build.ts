@@ -72,7 +72,7 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
     });
     for (const conflict of catalog.conflicts) deps.onEvent({ type: 'warning', text: conflict });
     deps.logger.info({ from: catalog.from, images: catalog.images.map((i) => i.name) }, 'kernels listed');
-    const selector = request.kernels ?? 'all';
+    const selector = request.kernels ?? deps.env.defaultKernels ?? 'all';
     const wantsNew = parseSelector(selector).some((t) => t.kind === 'new');
     const held = kernelTargets(catalog.images);
     let targets: KernelTarget[];

@@ -16,7 +16,7 @@ const runtime = new DockerRuntime();
 
 export async function oracleImage(): Promise<string> {
   const fixture = await readFile(path.join(packageRoot, 'test', 'fixtures', 'dkms-oracle', 'Dockerfile'), 'utf8');
-  const images = (await listKfarmImages(runtime)).filter((i) => i.name === 'debian-12');
+  const images = (await listKfarmImages(runtime)).filter((i) => i.name === 'debian-12' && i.arch === 'x86_64');
   const first = images[0];
   if (!first) throw new Error('no kfarm debian-12 image: run `bash scripts/setup.sh` first');
   const copies = images.slice(1).flatMap((i) => [`COPY --from=${i.ref} /usr/src/ /usr/src/`, `COPY --from=${i.ref} /usr/lib/modules/ /usr/lib/modules/`]);

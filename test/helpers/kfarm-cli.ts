@@ -2,6 +2,9 @@ import path from 'node:path';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import { execa, type ResultPromise } from 'execa';
+import { DockerRuntime } from '../../src/executor/docker-runtime.js';
+import { listKfarmImages } from '../../src/images/catalog.js';
+import { defaultDebian12Kernels } from '../../src/matrix/debian-kernels.js';
 import { packageRoot } from '../../src/paths.js';
 
 /** Runs the real CLI entry point (compiled by `npm run build`, which setup.sh runs). */
@@ -28,7 +31,22 @@ export async function tempDir(prefix: string): Promise<string> {
 
 /** Each test file gets its own state dir and queue: no test sees another's cache. */
 export async function isolatedEnv(prefix: string): Promise<Record<string, string>> {
-  return { KFARM_STATE_DIR: await tempDir(`${prefix}-state`), KFARM_QUEUE: `test-${prefix}-${process.pid}` };
+  return { KFARM_STATE_DIR: await tempDir(`${prefix}-state`), KFARM_QUEUE: `test-${prefix}-${process.pid}`, KFARM_KERNELS: await defaultKernels() };
+}
+
+let defaultSet: Promise<string> | undefined;
+
+/**
+ * The kernels a `kfarm build` without --kernels builds in tests: setup's default debian-12 set
+ * (two newest 6.1 ABIs, newest 6.12, generic amd64) among the kernels held, whatever other
+ * tests synced (arm64, cloud, rt, every ABI of a release), which have their own tests.
+ */
+export function defaultKernels(): Promise<string> {
+  defaultSet ??= listKfarmImages(new DockerRuntime()).then((images) => {
+    const held = images.filter((i) => i.name === 'debian-12' && i.arch === 'x86_64').flatMap((i) => i.kernels);
+    return held.length > 0 ? defaultDebian12Kernels(held).join(',') : 'all';
+  });
+  return defaultSet;
 }
 
 export const fixture = (name: string) => path.join(packageRoot, 'test', 'fixtures', 'modules', name);
