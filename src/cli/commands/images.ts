@@ -9,6 +9,7 @@ import { farmCatalog } from '../../coordinator/farm-catalog.js';
 import { DockerRuntime } from '../../executor/docker-runtime.js';
 import { closeConnection, connectChecked, describeTarget } from '../../queue/redis-connection.js';
 import { listKfarmImages } from '../../images/catalog.js';
+import { crossToolchainRef } from '../../images/kernel-recipe.js';
 import { toolchainRef } from '../../images/kernel-ref.js';
 import { buildImage, RECIPE_ARCHES, RECIPES } from '../../images/image-builder.js';
 import { syncImages } from '../../images/image-sync.js';
@@ -84,11 +85,17 @@ export function imagesCommand(ctx: CliContext): Command {
       await runtime.ping();
       const list = await listKfarmImages(runtime);
       if (list.length === 0) {
-        ctx.out('no kfarm images; build one with `kfarm images build debian-12`');
+        ctx.out('no kfarm images; add kernels with `kfarm images sync debian-12` (`kfarm kernels --available` lists them)');
         return;
       }
-      // each kernel image is its toolchain plus one layer: the layer is what the kernel costs
-      const toolchains = [...new Set(list.map((i) => toolchainRef(i.name)))];
+      // each kernel image is its toolchain plus one layer: the layer is what the kernel costs.
+      // An arm64 kernel's toolchain is its release's cross toolchain (label io.kfarm.cross=aarch64-gcc-N).
+      const toolchainOf = new Map<string, string>();
+      for (const i of list) {
+        const cross = i.arch === 'aarch64' ? /^aarch64-gcc-(\d+)$/.exec((await runtime.inspectImage(i.id))?.labels['io.kfarm.cross'] ?? '') : null;
+        toolchainOf.set(i.id, cross?.[1] ? crossToolchainRef(i.name, Number(cross[1])) : toolchainRef(i.name));
+      }
+      const toolchains = [...new Set(toolchainOf.values())];
       const sizes = await runtime.imageSizes([...new Set(list.map((i) => i.id)), ...toolchains]);
       const toolchainIds = new Map<string, string>();
       for (const ref of toolchains) {
@@ -98,7 +105,7 @@ export function imagesCommand(ctx: CliContext): Command {
       const mb = (bytes: number | undefined) => (bytes === undefined ? '-' : `${Math.round(bytes / 1e6)} MB`);
       const own = (i: (typeof list)[number]) => {
         const size = sizes.get(i.id);
-        const shared = sizes.get(toolchainIds.get(toolchainRef(i.name)) ?? '');
+        const shared = sizes.get(toolchainIds.get(toolchainOf.get(i.id) ?? '') ?? '');
         return size === undefined ? undefined : size - (shared ?? 0);
       };
       ctx.out(
