@@ -5,8 +5,8 @@
 ARG BASE_IMAGE=kfarm/base:bullseye
 FROM ${BASE_IMAGE}
 ARG GCC=gcc-10
-# The -updates and -security suites hold the newest kernel ABIs, -backports the 6.12+deb12 ones
-# (pinned installs reach them whatever their apt priority).
+# The -updates and -security suites hold the newest kernel ABIs (bullseye-backports is gone
+# from deb.debian.org, and the 6.1 "deb11" kernels of -security are listed but 404).
 COPY debian.sources /etc/apt/sources.list.d/debian.sources
 # util-linux gives setpriv and coreutils timeout: the driver drops privileges and bounds steps with them.
 # apt retries a failed download (a DNS hiccup failed one kernel in 36 here) before the build fails.
