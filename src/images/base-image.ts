@@ -10,7 +10,7 @@ import { run, runStream } from '../process/run.js';
 export const BASE_IMAGE = 'kfarm/base:bookworm';
 
 /**
- * The root of one Debian release (bookworm by default) its toolchain image starts from. Pulled when a registry answers;
+ * The root of one Debian release (any codename debootstrap knows; bookworm by default) its toolchain image starts from. Pulled when a registry answers;
  * otherwise bootstrapped from the Debian archive with debootstrap and `docker import`, which
  * is how an air-gapped farm (or this project's CI) gets one.
  */
@@ -61,12 +61,23 @@ export async function debianMirror(): Promise<string> {
   return 'http://deb.debian.org/debian';
 }
 
+/**
+ * The first Debian archive mirror in apt sources text, deb822 (`URIs:`) or one-line (`deb [opts] URL suite ...`),
+ * whatever suite it serves: the host may run bookworm while kfarm bootstraps bullseye or trixie, and every
+ * release lives under the same /debian root. Security and ports archives (paths not ending in /debian) are
+ * skipped: debootstrap needs the main archive. Disabled deb822 stanzas (`Enabled: no`) are skipped.
+ */
 export function parseDebianMirror(text: string): string | undefined {
-  for (const line of text.split('\n')) {
-    const deb822 = /^URIs:\s*(\S+)/.exec(line.trim());
-    const oneLine = /^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+bookworm\s/.exec(line.trim());
-    const url = deb822?.[1] ?? oneLine?.[1];
-    if (url && /\/debian\/?$/.test(url)) return url.replace(/\/$/, '');
+  for (const stanza of text.split(/\n\s*\n/)) {
+    const lines = stanza.split('\n').map((line) => line.trim()).filter((line) => line && !line.startsWith('#'));
+    if (lines.some((line) => /^Enabled:\s*no\s*$/i.test(line))) continue;
+    for (const line of lines) {
+      const deb822 = /^URIs:\s*(.+)$/i.exec(line)?.[1]?.split(/\s+/) ?? [];
+      const oneLine = /^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+\S+/.exec(line)?.[1];
+      for (const url of oneLine ? [oneLine] : deb822) {
+        if (/^(?:https?|ftp|file):\/\/\S*\/debian\/?$/.test(url)) return url.replace(/\/$/, '');
+      }
+    }
   }
   return undefined;
 }
