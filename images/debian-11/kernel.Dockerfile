@@ -1,8 +1,9 @@
 # One kernel's headers on the release's toolchain image: its linux-headers-<kver> (pinned to
 # the version discovery saw), its -common, its linux-kbuild and its compiler package.
-# 6.12 headers depend on linux-image-<kver> (~100 MB) that a module build never reads: the
-# headers .deb is fetched with `apt-get download` and installed with `dpkg --force-depends`,
-# everything else through apt as usual.
+# On bullseye that is linux-compiler-gcc-10-x86 (gcc-10, the kernel's own compiler). The headers
+# .deb is fetched with `apt-get download` and installed with `dpkg --force-depends`, as on the
+# newer releases whose headers depend on a linux-image a module build never reads; 5.10 headers
+# name no such package, so nothing is skipped here.
 ARG TOOLCHAIN
 FROM ${TOOLCHAIN}
 ARG KERNEL

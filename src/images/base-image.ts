@@ -7,8 +7,6 @@ import type { ContainerRuntime } from '../executor/runtime.js';
 import { KfarmError, describeError } from '../errors/kfarm-error.js';
 import { run, runStream } from '../process/run.js';
 
-export const BASE_IMAGE = 'kfarm/base:bookworm';
-
 /**
  * The root of one Debian release (any codename debootstrap knows; bookworm by default) its toolchain image starts from. Pulled when a registry answers;
  * otherwise bootstrapped from the Debian archive with debootstrap and `docker import`, which
