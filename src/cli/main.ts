@@ -7,6 +7,7 @@ import { imagesCommand, kernelsCommand } from './commands/images.js';
 import { workerCommand } from './commands/worker.js';
 import type { CliContext } from './context.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
+import { liveStatus } from './live-status.js';
 import { errorText } from './render.js';
 
 /**
@@ -27,6 +28,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const ctx: CliContext = {
     out: (text) => process.stdout.write(`${text}\n`),
     progress: (line) => process.stderr.write(`${line}\n`),
+    live: () => liveStatus(process.stderr),
     signal: controller.signal,
     setExitCode: (code) => {
       exitCode = code;
