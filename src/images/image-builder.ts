@@ -213,7 +213,7 @@ export interface ImageBuildRequest {
   name: string;
   /** kernel selector against the archive's headers; default: the recipe's default set */
   kernels?: string;
-  /** a bookworm image to start from instead of kfarm/base:bookworm */
+  /** a Debian image of the release to start from instead of kfarm/base:<codename> */
   baseImage?: string;
   /** where the archive's indexes are cached (the state dir's archive/) */
   archiveCacheDir: string;

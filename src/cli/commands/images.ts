@@ -25,7 +25,7 @@ export function imagesCommand(ctx: CliContext): Command {
     .description(`build an image from images/<name>/ (recipes: ${RECIPES.join(', ')}); cached by content`)
     .argument('<name>', 'recipe name, e.g. debian-12')
     .option('-k, --kernels <selector>', 'kernels to put in it, matched against the archive (default: two newest 6.1 ABIs and the newest 6.12)')
-    .option('--base-image <ref>', 'bookworm image to start from (default: kfarm/base:bookworm, pulled or bootstrapped)')
+    .option('--base-image <ref>', 'Debian base image of the release to start from (default: kfarm/base:<codename>, pulled or bootstrapped)')
     .action(async (name: string, opts: { kernels?: string; baseImage?: string }) => {
       const result = await buildImage(
         new DockerRuntime(),
@@ -48,7 +48,7 @@ export function imagesCommand(ctx: CliContext): Command {
     .option('--flavours <list>', 'Debian flavours to add, comma-separated (e.g. amd64,cloud-amd64,rt-amd64; default all)')
     .option('-k, --kernels <selector>', 'add only these kernels (a selector, as for build: 6.1.0-4*-amd64, release:debian-12)')
     .option('--prune', 'remove the kernels the archive no longer offers')
-    .option('--base-image <ref>', 'bookworm image to start from (default: kfarm/base:bookworm, pulled or bootstrapped)')
+    .option('--base-image <ref>', 'Debian base image of the release to start from (default: kfarm/base:<codename>, pulled or bootstrapped)')
     .option('--mirror <url>', `Debian mirror to read the indexes from (default ${DEFAULT_MIRRORS.debian})`)
     .option('--security-mirror <url>', `Debian security mirror to read the indexes from (default ${DEFAULT_MIRRORS['debian-security']})`)
     .action(async (names: string[], opts: { arch: string; flavours?: string; kernels?: string; prune?: boolean; baseImage?: string; mirror?: string; securityMirror?: string }) => {
