@@ -131,7 +131,14 @@ export async function syncImages(runtime: ContainerRuntime, request: SyncRequest
       counts.running++;
       report();
       try {
-        const image = await ensureKernelImage(runtime, recipe, toolchain, k, logger);
+        const image = await ensureKernelImage(runtime, recipe, toolchain, k, logger).catch(async (err: unknown) => {
+          // A DNS or mirror hiccup fails about one kernel in a hundred here, past apt's own
+          // retries: one more try after a pause, unless the disk is full (that stops the sync).
+          if (diskFull || noSpace.size > 0 || saysNoSpace(errorChainText(err))) throw err;
+          logger.warn({ kernel: k.kernel, err: describeError(err) }, 'kernel image failed; trying once more');
+          await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS));
+          return ensureKernelImage(runtime, recipe, toolchain, k, logger);
+        });
         done++;
         counts.running--;
         counts.added++;
@@ -165,6 +172,9 @@ export async function syncImages(runtime: ContainerRuntime, request: SyncRequest
   if (diskFull) throw diskFullError(result, diskFull.during);
   return result;
 }
+
+/** the pause before a failed kernel image's second try */
+const RETRY_PAUSE_MS = 5_000;
 
 /**
  * The archive's indexes. Unreachable, sync stops before touching any image; it does not go on
