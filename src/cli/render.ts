@@ -1,5 +1,6 @@
 import type { BuildEvent } from '../coordinator/build.js';
-import type { BuildReport } from '../report/report.js';
+import { groupLine, reportGroups } from '../report/groups.js';
+import type { BuildReport, KernelReport } from '../report/report.js';
 import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';
 
 /**
@@ -8,7 +9,7 @@ import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';
  * here, the last step before a terminal, so no path around those borders can reach one with
  * an escape sequence.
  */
-const shown = (text: string, max: number = TEXT_LIMITS.message) => cleanText(text, max);
+export const shown = (text: string, max: number = TEXT_LIMITS.message) => cleanText(text, max);
 
 export function formatTable(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -23,47 +24,46 @@ export function formatDuration(ms: number): string {
   return s < 120 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
 }
 
-export function reportTable(report: BuildReport): string {
-  const rows = report.kernels.map((k) => [
-    shown(k.kernel, 128),
-    k.verdict + (k.cached ? ' (cached)' : ''),
-    formatDuration(k.durationMs),
-    shown(k.verdict === 'failed' ? `${k.reason ?? ''}: ${k.firstError ?? k.message ?? ''}` : k.verdict === 'excluded' ? (k.message ?? '') : (k.tarball?.path ?? '')),
-  ]);
+/**
+ * How the final table shows kernels: `full` a row per kernel; `summary` a line per release and
+ * arch plus a row per failed kernel; `auto` (the default) is full up to AUTO_FULL_MAX kernels,
+ * summary above, where 180 rows would bury the failures. Groups are printed in every view.
+ */
+export const TABLE_VIEWS = ['auto', 'summary', 'full'] as const;
+export type TableView = (typeof TABLE_VIEWS)[number];
+export const AUTO_FULL_MAX = 20;
+
+const kernelRow = (k: KernelReport) => [
+  shown(k.kernel, 128),
+  k.verdict + (k.cached ? ' (cached)' : ''),
+  formatDuration(k.durationMs),
+  shown(k.verdict === 'failed' ? `${k.reason ?? ''}: ${k.firstError ?? k.message ?? ''}` : k.verdict === 'excluded' ? (k.message ?? '') : (k.tarball?.path ?? '')),
+];
+
+export function reportTable(report: BuildReport, view: TableView = 'auto'): string {
+  const full = view === 'full' || (view === 'auto' && report.kernels.length <= AUTO_FULL_MAX);
+  const groups = reportGroups(report.kernels);
+  // grouped, so that a release's kernels read together; within a group the report's order
+  const listed = groups.flatMap((g) => g.kernels).filter((k) => full || k.verdict === 'failed');
   const { built, excluded, failed } = report.summary;
   return [
     shown(`${report.module} ${report.version}`, 256),
-    formatTable(['KERNEL', 'VERDICT', 'TIME', 'DETAIL'], rows),
-    '',
+    ...(listed.length > 0 ? [formatTable(['KERNEL', 'VERDICT', 'TIME', 'DETAIL'], listed.map(kernelRow)), ''] : []),
+    ...groups.map((g) => shown(groupLine(g), 256)),
     `${built} built, ${excluded} excluded, ${failed} failed in ${formatDuration(report.durationMs)}` +
       (report.fullTarball ? `; full tarball ${shown(report.fullTarball.path, 512)}` : ''),
+    ...(full ? [] : [`(failed kernels only; --table full lists all ${report.kernels.length})`]),
     ...report.warnings.map((w) => `warning: ${shown(w, TEXT_LIMITS.warning)}`),
   ].join('\n');
 }
 
-/** One line per change, so that CI logs and terminals read the same. */
-export function progressPrinter(write: (line: string) => void): (event: BuildEvent) => void {
-  let total = 0;
-  let done = 0;
-  return (event) => {
-    switch (event.type) {
-      case 'note':
-      case 'warning':
-        write(`${event.type}: ${shown(event.text, TEXT_LIMITS.warning)}`);
-        break;
-      case 'plan':
-        total = event.targets.length;
-        write(`building ${event.source} for ${total} kernel(s) via ${event.where}`);
-        break;
-      case 'kernel':
-        if (event.state !== 'queued') write(`[${done}/${total}] ${shown(event.kernel, 128)}: ${event.state}${event.detail ? ` (${shown(event.detail)})` : ''}`);
-        break;
-      case 'kernel-done':
-        done++;
-        write(`[${done}/${total}] ${shown(event.kernel, 128)}: ${event.record.verdict}${event.cached ? ' (cached)' : ''} in ${formatDuration(event.record.durationMs)}${event.record.firstError ? `: ${shown(event.record.firstError, TEXT_LIMITS.firstError)}` : ''}`);
-        break;
-    }
-  };
+/** The plain line for one finished kernel: `[3/180] 6.1.0-56-amd64: failed (make-failed) in 4.1 s: hello.c:3: error...` */
+export function finishedLine(done: number, total: number, event: Extract<BuildEvent, { type: 'kernel-done' }>): string {
+  const r = event.record;
+  return (
+    `[${done}/${total}] ${shown(event.kernel, 128)}: ${r.verdict}${r.verdict === 'failed' && r.reason ? ` (${shown(r.reason, 64)})` : ''}` +
+    `${event.cached ? ' (cached)' : ''} in ${formatDuration(r.durationMs)}${r.firstError ? `: ${shown(r.firstError, TEXT_LIMITS.firstError)}` : ''}`
+  );
 }
 
 /**

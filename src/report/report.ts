@@ -1,6 +1,7 @@
 import type { KernelRecord } from '../queue/job-payload.js';
 import type { WrittenFile } from '../packaging/write-file.js';
 import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';
+import { debianArchOf, releaseOfImage } from './groups.js';
 
 /** report.json: what a build did, per kernel. Versioned; every artifact carries its sha256. */
 export interface ModuleReport {
@@ -17,7 +18,12 @@ export interface ModuleReport {
 
 export interface KernelReport {
   kernel: string;
+  /** dkms's arch, `uname -m`: x86_64, aarch64 */
   arch: string;
+  /** the distro release the job's image was made for: debian-12 */
+  release: string;
+  /** Debian's name of the arch: amd64, arm64 (`arch` where Debian has no other name) */
+  debianArch: string;
   image: string;
   verdict: 'built' | 'excluded' | 'failed';
   reason?: string;
@@ -82,6 +88,9 @@ export function buildReport(input: {
     return {
       kernel: record.kernel,
       arch: record.arch,
+      // from the job (the target's image name), never from what a container said
+      release: releaseOfImage(record.image),
+      debianArch: debianArchOf(record.arch),
       image: record.image,
       verdict: record.verdict,
       ...(record.reason ? { reason: record.reason } : {}),

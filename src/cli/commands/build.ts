@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { buildOptions } from '../../config/build-options.js';
 import { env } from '../../config/env.js';
 import { runBuild } from '../../coordinator/build.js';
@@ -6,7 +6,8 @@ import { DockerRuntime } from '../../executor/docker-runtime.js';
 import { rootLogger } from '../../logging/logger.js';
 import { EXIT } from '../exit-codes.js';
 import { positiveInt } from '../options.js';
-import { progressPrinter, reportTable } from '../render.js';
+import { buildProgress } from '../build-progress.js';
+import { AUTO_FULL_MAX, reportTable, TABLE_VIEWS, type TableView } from '../render.js';
 import type { CliContext } from '../context.js';
 
 export function buildCommand(ctx: CliContext): Command {
@@ -21,25 +22,37 @@ export function buildCommand(ctx: CliContext): Command {
     .option('--disk <MiB>', 'size of one build\'s in-memory build tree (/tmp and /var/tmp get a quarter each)', positiveInt, 2048)
     .option('--cpus <n>', 'CPUs one build container may use', positiveInt, 2)
     .option('--no-cache', 'rebuild even when an identical job already finished')
-    .action(async (sourceDir: string, opts: { kernels?: string; out: string; concurrency: number; timeout: number; memory: number; disk: number; cpus: number; cache: boolean }) => {
-      const outcome = await runBuild(
-        {
-          sourceDir,
-          kernels: opts.kernels,
-          outDir: opts.out,
-          options: buildOptions({ timeoutSec: opts.timeout, memoryMiB: opts.memory, diskMiB: opts.disk, cpus: opts.cpus }),
-          concurrency: opts.concurrency,
-          noCache: !opts.cache,
-        },
-        { env, runtime: new DockerRuntime(), logger: rootLogger, signal: ctx.signal, onEvent: progressPrinter(ctx.progress) },
-      );
+    .addOption(
+      new Option('--table <view>', `final table: summary (a line per release/arch, a row per failed kernel), full (a row per kernel), auto (full up to ${AUTO_FULL_MAX} kernels)`)
+        .choices(TABLE_VIEWS)
+        .default('auto'),
+    )
+    .action(async (sourceDir: string, opts: { kernels?: string; out: string; concurrency: number; timeout: number; memory: number; disk: number; cpus: number; cache: boolean; table: TableView }) => {
+      const live = ctx.live();
+      const progress = buildProgress(live, live.tty);
+      let outcome;
+      try {
+        outcome = await runBuild(
+          {
+            sourceDir,
+            kernels: opts.kernels,
+            outDir: opts.out,
+            options: buildOptions({ timeoutSec: opts.timeout, memoryMiB: opts.memory, diskMiB: opts.disk, cpus: opts.cpus }),
+            concurrency: opts.concurrency,
+            noCache: !opts.cache,
+          },
+          { env, runtime: new DockerRuntime(), logger: rootLogger, signal: ctx.signal, onEvent: progress.onEvent },
+        );
+      } finally {
+        progress.done(); // the status line goes before an error or the table is printed
+      }
       if ('nothingNew' in outcome) {
         ctx.out(`no new kernels: the ${outcome.held} held kernel(s) were all covered by earlier builds of ${sourceDir}; nothing to do`);
         ctx.setExitCode(EXIT.ok);
         return;
       }
       const report = outcome;
-      ctx.out(reportTable(report));
+      ctx.out(reportTable(report, opts.table));
       ctx.out(`report: ${opts.out}/report.json`);
       ctx.setExitCode(report.summary.failed > 0 ? EXIT.kernelsFailed : EXIT.ok);
     });
