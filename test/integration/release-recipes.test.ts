@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { discoverKernels } from '../../src/archive/discover.js';
 import { resolveReleases } from '../../src/archive/releases.js';
 import { extractTar } from '../../src/executor/archive.js';
+import { kernelImageRef } from '../../src/images/kernel-ref.js';
 import { compareKernels } from '../../src/matrix/kernel-target.js';
 import { run } from '../../src/process/run.js';
 import type { BuildReport } from '../../src/report/report.js';
@@ -18,6 +19,8 @@ import { example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
  * examples/hello is built for it. The module must name that kernel in its vermagic and be compiled
  * by the gcc major the kernel's headers depend on (linux-compiler-gcc-10-x86 on bullseye,
  * gcc-14-for-host on trixie-backports 7.x), the compiler the kernel itself was built with.
+ * The kernel's image holds its headers but no kernel image, and apt in it is consistent (a
+ * dependency forced past with dpkg would have `apt-get install` anything pull a kernel in).
  */
 const logger = pino({ level: 'silent' });
 
@@ -55,6 +58,14 @@ describe.each(['debian-11', 'debian-13'])('%s recipe', (release) => {
     expect(synced.exitCode, synced.stderr).toBe(0);
     expect(synced.stdout).toMatch(/failed 0/);
   }, 1_200_000);
+
+  it('holds no kernel image, and apt in it is consistent', async () => {
+    const script = 'apt-get check >/dev/null; dpkg-query -W -f \'${Package} ${Status} ${Installed-Size}\\n\' \'linux-image-*\' 2>/dev/null | grep " installed" || true';
+    const probed = await run('docker', ['run', '--rm', '--network', 'none', kernelImageRef(release, kernel), 'sh', '-ec', script], { allowFailure: true });
+    expect(probed.exitCode, `apt-get check in ${kernelImageRef(release, kernel)}: ${probed.stderr}`).toBe(0);
+    // only kfarm's empty placeholder may stand in for the kernel image (Installed-Size empty)
+    for (const line of probed.stdout.split('\n').filter(Boolean)) expect(line).toMatch(new RegExp(`^linux-image-${kernel.replace(/[.+]/g, '\\$&')}-unsigned install ok installed\\s*$`));
+  }, 120_000);
 
   it('builds hello whose vermagic names the kernel and whose .comment names the headers’ gcc', async () => {
     const out = await tempDir(`${release}-hello`);
