@@ -5,9 +5,13 @@ import { selectKernels } from './kernel-selector.js';
 /**
  * Which kernels a Debian archive offers headers for, from `apt-cache pkgnames linux-headers-`
  * output. Only real ABI packages count (linux-headers-6.1.0-28-amd64), not the metapackages
- * (linux-headers-amd64, linux-headers-6.12-amd64) or -common parts.
+ * (linux-headers-amd64, linux-headers-6.12-amd64) or -common parts. A Debian point upload of the
+ * same upstream version gets a dotted suffix (6.12.115+deb13.1-amd64), a kernel of its own; a newer
+ * kernel built for an older release carries it in its ABI (bullseye-security's 6.1.0-0.deb11.52-amd64).
  */
-const HEADERS_PACKAGE = /^linux-headers-(\d+\.\d+\.\d+(?:-\d+)?(?:\+deb\d+)?-(?:cloud-|rt-)?amd64)$/;
+const VERSION_PART = String.raw`\d+\.\d+\.\d+(?:-\d+(?:\.deb\d+\.\d+)?)?(?:\+deb\d+(?:\.\d+)?)?`;
+const HEADERS_PACKAGE = new RegExp(`^linux-headers-(${VERSION_PART}-(?:cloud-|rt-)?amd64)$`);
+const GENERIC_AMD64 = new RegExp(`^${VERSION_PART}-amd64$`);
 
 export function parseHeaderPackages(pkgnames: string): string[] {
   const kernels = new Set<string>();
@@ -23,7 +27,7 @@ export function parseHeaderPackages(pkgnames: string): string[] {
  * generic amd64 flavour. Chosen from what the archive has today, so it does not rot.
  */
 export function defaultDebian12Kernels(available: readonly string[]): string[] {
-  const generic = available.filter((k) => /^\d+\.\d+\.\d+(?:-\d+)?(?:\+deb\d+)?-amd64$/.test(k));
+  const generic = available.filter((k) => GENERIC_AMD64.test(k));
   const series = (prefix: string) => generic.filter((k) => k.startsWith(prefix)).sort(compareKernels);
   const picked = [...series('6.1.').slice(-2), ...series('6.12.').slice(-1)];
   if (picked.length === 0) {
