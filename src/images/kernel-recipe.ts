@@ -37,8 +37,15 @@ const COMPILER = /^(?:linux-compiler-)?gcc-\d+(?:-[a-z0-9-]+)?$/;
  * the compiler; the cross compiler comes from the cross toolchain image.
  */
 export function crossDependencies(pkg: Pick<HeadersPackage, 'depends'>): string[] {
-  return aptDependencies({ depends: pkg.depends.filter((alts) => !alts.some((d) => COMPILER.test(d.name))) });
+  return aptDependencies({ depends: pkg.depends.filter((alts) => !alts.some((d) => COMPILER.test(d.name) || ARCH_ONLY.test(d.name))) });
 }
+
+/**
+ * arm64-only packages apt on amd64 cannot install: 7.x headers depend on linux-base-<kver>
+ * (the installed kernel's System.map, config, modules.builtin), which a module build does not
+ * read (it reads the headers' own .config and Module.symvers).
+ */
+const ARCH_ONLY = /^linux-base-\d/;
 
 /** Pure: the gcc major an arm64 kernel is cross-built with (from its headers' compiler dependency). */
 export function crossGcc(pkg: Pick<HeadersPackage, 'kernel' | 'compiler'>): number {

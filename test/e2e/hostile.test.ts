@@ -2,9 +2,8 @@ import { access, readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DockerRuntime } from '../../src/executor/docker-runtime.js';
-import { listKfarmImages } from '../../src/images/catalog.js';
 import type { BuildReport, KernelReport } from '../../src/report/report.js';
-import { fixture, isolatedEnv, kfarm, tempDir, type CliRun } from '../helpers/kfarm-cli.js';
+import { defaultKernels, fixture, isolatedEnv, kfarm, tempDir, type CliRun } from '../helpers/kfarm-cli.js';
 
 /**
  * Module sources that attack the farm from inside the build container. Each is built by the
@@ -17,7 +16,7 @@ let on61: string;
 let on612: string;
 
 beforeAll(async () => {
-  const kernels = (await listKfarmImages(runtime)).flatMap((i) => i.kernels);
+  const kernels = (await defaultKernels()).split(',');
   on61 = kernels.find((k) => k.startsWith('6.1.')) ?? 'none';
   on612 = kernels.find((k) => k.startsWith('6.12.')) ?? 'none';
 });

@@ -27,6 +27,20 @@ describe('arm64 cross recipe (pure)', () => {
     expect(crossGcc(pkg)).toBe(12);
   });
 
+  it('leaves out the arm64-only linux-base-<kver> of a 7.x arm64 kernel (apt on amd64 cannot install it), keeping linux-base', () => {
+    const dep = (name: string, relation?: string) => [{ name, ...(relation ? { relation } : {}) }];
+    const pkg = {
+      depends: [
+        dep('linux-base', '>= 4.12~'),
+        dep('linux-headers-7.3.4+deb13-common', '= 7.3.4-1~bpo13+1'),
+        dep('linux-kbuild-7.3.4+deb13', '= 7.3.4-1~bpo13+1'),
+        dep('linux-base-7.3.4+deb13-arm64', '= 7.3.4-1~bpo13+1'),
+        dep('gcc-14-for-host'),
+      ],
+    } as unknown as HeadersPackage;
+    expect(crossDependencies(pkg)).toEqual(['linux-base', 'linux-headers-7.3.4+deb13-common=7.3.4-1~bpo13+1', 'linux-kbuild-7.3.4+deb13=7.3.4-1~bpo13+1']);
+  });
+
   it('leaves out the kernel image and the compiler of a 6.12 arm64 kernel (rt: its -common-rt)', async () => {
     const pkgs = await recordedArm64();
     const rt = pkgs.find((p) => p.kernel.startsWith('6.12.') && p.flavour === 'rt-arm64');
