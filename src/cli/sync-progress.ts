@@ -1,5 +1,6 @@
 import type { SyncCounts, SyncOutput } from '../images/image-sync.js';
 import type { CliContext } from './context.js';
+import { liveStatus } from './live-status.js';
 import { formatDuration } from './render.js';
 
 /**
@@ -9,27 +10,17 @@ import { formatDuration } from './render.js';
  * finished kernel, no status.
  */
 export function syncProgress(ctx: CliContext, stream: NodeJS.WriteStream = process.stderr): { output: SyncOutput; done: () => void } {
-  const tty = stream.isTTY === true;
-  let shown = false;
-  const clear = () => {
-    if (shown) stream.write('\r\x1b[2K');
-    shown = false;
-  };
+  const live = liveStatus(stream);
   return {
     output: {
       say: (line, kind) => {
-        if (tty && kind === 'added') return; // the status counts it
-        clear();
-        ctx.progress(line);
+        if (live.tty && kind === 'added') return; // the status counts it
+        if (live.tty) live.line(line);
+        else ctx.progress(line);
       },
-      progress: (counts) => {
-        if (!tty) return;
-        clear();
-        stream.write(syncStatusText(counts).slice(0, Math.max(20, (stream.columns || 100) - 1)));
-        shown = true;
-      },
+      progress: (counts) => live.status(syncStatusText(counts)),
     },
-    done: clear,
+    done: () => live.done(),
   };
 }
 
