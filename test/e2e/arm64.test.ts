@@ -11,6 +11,7 @@ import { run } from '../../src/process/run.js';
 import type { BuildReport, KernelReport } from '../../src/report/report.js';
 import { packageRoot } from '../../src/paths.js';
 import { example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
+import type { AvailableKernel } from '../helpers/matrix-checks.js';
 
 const archFixture = (name: string) => path.join(packageRoot, 'test', 'fixtures', 'arch-exclusive', name);
 
@@ -22,13 +23,6 @@ const archFixture = (name: string) => path.join(packageRoot, 'test', 'fixtures',
 const runtime = new DockerRuntime();
 const EM_AARCH64 = 183;
 
-interface Available {
-  kernel: string;
-  release: string;
-  arch: string;
-  flavour: string;
-  fetchable: boolean;
-}
 
 async function buildReport(args: string[], env: Record<string, string>): Promise<{ exitCode: number; stderr: string; report: BuildReport; out: string }> {
   const out = await tempDir('arm64-out');
@@ -55,7 +49,7 @@ describe('arm64 kernels cross-built on amd64', () => {
     const available = await kfarm(['kernels', '--available', 'debian-12', '--arch', 'arm64', '--json'], env);
     expect(available.exitCode, available.stderr).toBe(0);
     // the newest fetchable generic 6.1 arm64 kernel (newest first)
-    const pick = (JSON.parse(available.stdout) as Available[]).find((k) => k.fetchable && k.flavour === 'arm64' && /^6\.1\.0-\d+-arm64$/.test(k.kernel));
+    const pick = (JSON.parse(available.stdout) as AvailableKernel[]).find((k) => k.fetchable && k.flavour === 'arm64' && /^6\.1\.0-\d+-arm64$/.test(k.kernel));
     expect(pick, 'the archive offers a fetchable debian-12 6.1 arm64 kernel').toBeDefined();
     arm64Kernel = pick?.kernel ?? '';
     const sync = await kfarm(['images', 'sync', 'debian-12', '--arch', 'arm64', '--kernels', arm64Kernel], env, 1_800_000);

@@ -1,12 +1,10 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { extractTar } from '../../src/executor/archive.js';
-import { run } from '../../src/process/run.js';
 import type { BuildReport, KernelReport } from '../../src/report/report.js';
 import { ingestPerRelease, type CheckerRelease } from '../helpers/release-dkms.js';
 import { example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
+import { vermagicProblems, type AvailableKernel } from '../helpers/matrix-checks.js';
 
 /**
  * The CI cross-section of the matrix (issue 13 §5): the newest fetchable kernel of every
@@ -22,13 +20,7 @@ const RELEASES = (process.env.KFARM_CROSS_RELEASES?.split(',').filter(Boolean) ?
 /** the release whose every amd64 generic ABI is built: bullseye's 5.10 ABIs span the oldest toolchain */
 const EVERY_ABI = { release: 'debian-11', arch: 'amd64', flavour: 'amd64' };
 
-interface Available {
-  kernel: string;
-  release: string;
-  arch: string;
-  flavour: string;
-  fetchable: boolean;
-}
+type Available = AvailableKernel;
 
 /** Pure: the cross-section from the archive's offer (newest first, as `kernels --available` lists it). */
 function crossSection(available: readonly Available[], releases: readonly string[]): Available[] {
@@ -99,22 +91,7 @@ describe('matrix cross-section: every (release, arch, flavour), every debian-11 
   });
 
   it('every .ko\'s vermagic names its kernel, with aarch64 exactly for the arm64 kernels', async () => {
-    const wrong: string[] = [];
-    for (const k of report.kernels) {
-      const tarball = await readFile(path.join(out, k.tarball?.path ?? 'missing'));
-      const entries = await extractTar(gunzipSync(tarball), { maxBytes: 1 << 26, maxEntries: 100, allowSymlinks: false }, 'tarball');
-      const ko = entries.find((e) => e.path === `dkms_main_tree/${k.kernel}/${k.arch}/module/hello.ko`);
-      if (!ko?.data) {
-        wrong.push(`${k.kernel}: no dkms_main_tree/${k.kernel}/${k.arch}/module/hello.ko in ${k.tarball?.path ?? 'no tarball'}`);
-        continue;
-      }
-      const file = path.join(out, `${k.kernel}-${k.arch}.ko`);
-      await writeFile(file, ko.data);
-      const vermagic = (await run('modinfo', ['-F', 'vermagic', file])).stdout.trim();
-      const words = vermagic.split(/\s+/);
-      if (words[0] !== k.kernel || words.includes('aarch64') !== (k.arch === 'aarch64')) wrong.push(`${k.kernel} (${k.arch}): vermagic "${vermagic}"`);
-    }
-    expect(wrong).toEqual([]);
+    expect(await vermagicProblems(out, report.kernels, out)).toEqual([]);
   }, 300_000);
 
   it('the dkms of each release (bullseye 2.8, bookworm 3.0, trixie 3.2) lists every per-kernel tarball of that release as built', async () => {

@@ -1,11 +1,9 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { extractTar } from '../../src/executor/archive.js';
-import { run } from '../../src/process/run.js';
 import type { BuildReport, KernelReport } from '../../src/report/report.js';
+import { vermagicProblems } from '../helpers/matrix-checks.js';
 import { ingestPerRelease } from '../helpers/release-dkms.js';
 
 /**
@@ -45,22 +43,7 @@ describe('the full matrix', () => {
   });
 
   it('every .ko\'s vermagic names its kernel and arch', async () => {
-    const wrong: string[] = [];
-    for (const k of report.kernels) {
-      const tarball = await readFile(path.join(out, k.tarball?.path ?? 'missing'));
-      const entries = await extractTar(gunzipSync(tarball), { maxBytes: 1 << 26, maxEntries: 100, allowSymlinks: false }, 'tarball');
-      const ko = entries.find((e) => e.path === `dkms_main_tree/${k.kernel}/${k.arch}/module/hello.ko`);
-      if (!ko?.data) {
-        wrong.push(`${k.kernel}: no hello.ko in its tarball`);
-        continue;
-      }
-      const file = path.join(scratch, `${k.kernel}.ko`);
-      await writeFile(file, ko.data);
-      const vermagic = (await run('modinfo', ['-F', 'vermagic', file])).stdout.trim();
-      const archOk = k.arch === 'aarch64' ? vermagic.includes('aarch64') : !vermagic.includes('aarch64');
-      if (vermagic.split(' ')[0] !== k.kernel || !archOk) wrong.push(`${k.kernel} (${k.arch}): vermagic "${vermagic}"`);
-    }
-    expect(wrong).toEqual([]);
+    expect(await vermagicProblems(out, report.kernels, scratch)).toEqual([]);
   });
 
   it('every per-kernel tarball is listed as built by the dkms of its own release', async () => {
