@@ -86,7 +86,7 @@ describe('kfarm images sync', () => {
     // the archive of a later day, which dropped the kernel: the real index minus that kernel
     const later: Discovery = { ...discovery, kernels: discovery.kernels.filter((k) => k.kernel !== target) };
     // adds limited to a kernel already held, so the prune is all this sync does
-    const held = [...before.keys()][0] ?? 'none';
+    const held = (await listKfarmImages(runtime)).find((i) => i.name === 'debian-12' && i.arch === 'x86_64' && i.kernels[0] !== target)?.kernels[0] ?? 'none';
     // without --prune it is named, kept, and --prune suggested
     const said: string[] = [];
     const kept = await syncImages(
