@@ -52,7 +52,7 @@ export function reportTable(report: BuildReport, view: TableView = 'auto'): stri
     ...groups.map((g) => shown(groupLine(g), 256)),
     `${built} built, ${excluded} excluded, ${failed} failed in ${formatDuration(report.durationMs)}` +
       (report.fullTarball ? `; full tarball ${shown(report.fullTarball.path, 512)}` : ''),
-    ...(full ? [] : [`(failed kernels only; --table full lists all ${report.kernels.length})`]),
+    ...(full ? [] : [report.summary.failed > 0 ? `(failed kernels only; --table full lists all ${report.kernels.length})` : `(--table full lists all ${report.kernels.length} kernels)`]),
     ...report.warnings.map((w) => `warning: ${shown(w, TEXT_LIMITS.warning)}`),
   ].join('\n');
 }
