@@ -1,6 +1,5 @@
 import type { SyncCounts, SyncOutput } from '../images/image-sync.js';
 import type { CliContext } from './context.js';
-import { liveStatus } from './live-status.js';
 import { formatDuration } from './render.js';
 
 /**
@@ -9,8 +8,8 @@ import { formatDuration } from './render.js';
  * failures and the plan as permanent lines. Off a terminal (CI logs): one plain line per
  * finished kernel, no status.
  */
-export function syncProgress(ctx: CliContext, stream: NodeJS.WriteStream = process.stderr): { output: SyncOutput; done: () => void } {
-  const live = liveStatus(stream);
+export function syncProgress(ctx: CliContext): { output: SyncOutput; done: () => void } {
+  const live = ctx.live();
   return {
     output: {
       say: (line, kind) => {
