@@ -1,5 +1,6 @@
 import type { SyncCounts, SyncOutput } from '../images/image-sync.js';
 import type { CliContext } from './context.js';
+import { estimateRemainingMs } from './progress-estimate.js';
 import { formatDuration } from './render.js';
 
 /**
@@ -23,10 +24,9 @@ export function syncProgress(ctx: CliContext): { output: SyncOutput; done: () =>
   };
 }
 
-/** Pure: the status line. The estimate is the pace so far (kernels ended per ms) over what is left. */
+/** Pure: the status line, with the same pace estimate as kfarm build's (progress-estimate.ts). */
 export function syncStatusText(c: SyncCounts): string {
-  const ended = c.added + c.failed;
-  const left = c.total - ended;
-  const estimate = ended > 0 && left > 0 ? `, about ${formatDuration(Math.round((c.elapsedMs / ended) * left))} left` : '';
+  const left = estimateRemainingMs(c.added + c.failed, c.total, c.elapsedMs);
+  const estimate = left === undefined ? '' : `, about ${formatDuration(left)} left`;
   return `sync: ${c.added} added, ${c.running} running, ${c.queued} queued, ${c.failed} failed of ${c.total}; ${formatDuration(c.elapsedMs)}${estimate}`;
 }
