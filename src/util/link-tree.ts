@@ -1,10 +1,19 @@
 /**
- * Whether the symlinks of a tree (a tar's entries, a source dir's walk) stay inside it. A
- * textual check of each link alone is not enough: `d/l1 -> ..` is harmless and so, read as
- * text, is `a -> d/l1/..`, but followed on a disk `a` resolves to the parent of the tree.
- * So each link is resolved the way the kernel walks a path: component by component, `..`
- * taken from where the walk really is, every link of the tree on the way followed (up to a
- * depth, as ELOOP does). Pure; the tree is the entry list.
+ * The symlinks of a tree (a tar's entries, a source dir's walk), checked two ways.
+ *
+ * - Layout (findLayoutProblem): no path is named twice where one is a link, and nothing lies
+ *   below a link. Unpacking such a tree would write through a link, wherever it points; every
+ *   tree kfarm unpacks or packs must pass this.
+ * - Escape (findEscapingLink): every link stays inside the tree. For what a build hands back
+ *   (its output is unpacked on the host). A module source may hold links leading out (DKMS
+ *   copies them as links: `README.gz -> /usr/share/doc/...`); they are carried, never followed.
+ *   A textual check of each link alone is not enough: `d/l1 -> ..` is harmless and so, read as
+ *   text, is `a -> d/l1/..`, but followed on a disk `a` resolves to the parent of the tree.
+ *   So each link is resolved the way the kernel walks a path: component by component, `..`
+ *   taken from where the walk really is, every link of the tree on the way followed (up to a
+ *   depth, as ELOOP does).
+ *
+ * Pure; the tree is the entry list.
  */
 export interface TreeEntry {
   /** relative, forward slashes, no `.` or `..` segments */
@@ -16,8 +25,29 @@ export interface TreeEntry {
 /** Linux gives up after 40 links in one walk; so does this. */
 export const MAX_LINK_HOPS = 40;
 
-/** A description of the first link that leaves the tree (or loops), or undefined when all stay inside. */
+/** A description of the first entry that would be written through a link, or undefined. */
+export function findLayoutProblem(entries: readonly TreeEntry[]): string | undefined {
+  const links = linksOf(entries);
+  if (typeof links === 'string') return links;
+  return belowLink(entries, links);
+}
+
+/** A description of the first link that leaves the tree (or loops), or undefined when all stay inside (layout problems first). */
 export function findEscapingLink(entries: readonly TreeEntry[]): string | undefined {
+  const links = linksOf(entries);
+  if (typeof links === 'string') return links;
+  const below = belowLink(entries, links);
+  if (below) return below;
+  for (const [linkPath, target] of links) {
+    const where = resolveLink(links, linkPath, target);
+    if (where === 'outside') return `symlink ${linkPath} -> ${target} points outside the tree`;
+    if (where === 'loop') return `symlink ${linkPath} -> ${target} does not resolve (more than ${MAX_LINK_HOPS} links in a row, a loop)`;
+  }
+  return undefined;
+}
+
+/** The links of the tree by path, or a description of a path named twice where one is a link. */
+function linksOf(entries: readonly TreeEntry[]): Map<string, string> | string {
   const links = new Map<string, string>();
   const seen = new Map<string, TreeEntry['type']>();
   for (const entry of entries) {
@@ -27,17 +57,16 @@ export function findEscapingLink(entries: readonly TreeEntry[]): string | undefi
     seen.set(entry.path, entry.type);
     if (entry.type === 'symlink') links.set(entry.path, entry.linkname ?? '');
   }
+  return links;
+}
+
+function belowLink(entries: readonly TreeEntry[], links: ReadonlyMap<string, string>): string | undefined {
   for (const entry of entries) {
     const parts = entry.path.split('/');
     for (let i = 1; i < parts.length; i++) {
       const prefix = parts.slice(0, i).join('/');
       if (links.has(prefix)) return `${entry.path} lies below the symlink ${prefix}: extracting it would write through the link`;
     }
-  }
-  for (const [linkPath, target] of links) {
-    const where = resolveLink(links, linkPath, target);
-    if (where === 'outside') return `symlink ${linkPath} -> ${target} points outside the tree`;
-    if (where === 'loop') return `symlink ${linkPath} -> ${target} does not resolve (more than ${MAX_LINK_HOPS} links in a row, a loop)`;
   }
   return undefined;
 }
