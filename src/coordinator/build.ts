@@ -20,9 +20,11 @@ import { openFarmSession, type FarmSession } from './farm-session.js';
 import { settleIdentity, type ModuleIdentity } from './module-identity.js';
 import { packageOutputs } from './package-outputs.js';
 import { runJobs, type JobResult } from './run-jobs.js';
+import { combineReports } from './combined-report.js';
 
 export interface BuildRequest {
-  sourceDir: string;
+  /** one or more module sources, each with its dkms.conf; several build in one run (one report) */
+  sourceDirs: string[];
   /** kernel selector (see matrix/kernel-selector.ts); default: every kernel of every image */
   kernels: string | undefined;
   outDir: string;
@@ -47,21 +49,40 @@ export interface BuildDeps {
   onEvent: (event: BuildEvent) => void;
 }
 
-/**
- * `kfarm build`: pack the source, fan out one job per kernel (each evaluates dkms.conf in its
- * container, as DKMS does per kernel), collect, settle the module's name and version, package,
- * report. Compile failures are in the report, not thrown; a broken environment throws
- * KfarmError before any work is queued, and a dkms.conf no kernel can use after.
- */
-/** `--kernels new` found every held kernel covered by an earlier build of this source: nothing ran. */
+/** `--kernels new` found every held kernel covered by an earlier build of each source: nothing ran. */
 export interface NothingNew {
   nothingNew: true;
   held: number;
 }
 
-export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<BuildReport | NothingNew> {
+/** The run's report (every module's rows) and each module's own report (for its table). */
+export interface BuildOutcome {
+  report: BuildReport;
+  modules: BuildReport[];
+}
+
+/** One source of the run: packed, with the kernels it builds for. */
+interface PlannedSource {
+  dir: string;
+  source: SourceArchive;
+  targets: KernelTarget[];
+  /** how progress names its jobs: the kernel alone for a single source */
+  label: string | undefined;
+}
+
+/**
+ * `kfarm build <src>...`: pack each source, fan out one job per (source, kernel) (each
+ * evaluates dkms.conf in its container, as DKMS does per kernel), collect, settle each module's
+ * name and version, package, report. Compile failures are in the report, not thrown; a broken
+ * environment throws KfarmError before any work is queued, and a dkms.conf no kernel can use after.
+ */
+export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<BuildOutcome | NothingNew> {
   const startedAt = new Date();
-  const source = await packSource(request.sourceDir);
+  if (request.sourceDirs.length === 0) throw new KfarmError('BAD_OPTION', 'no source directory given', { hint: 'Pass one or more module sources: kfarm build <source-dir>...' });
+  const sources: SourceArchive[] = [];
+  for (const dir of request.sourceDirs) sources.push(await packSource(dir));
+  refuseRepeats(request.sourceDirs, sources);
+  const several = sources.length > 1;
   const outDir = await usableOutDir(request.outDir);
 
   const session = await openFarmSession({ ...deps, concurrency: request.concurrency });
@@ -75,52 +96,119 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
     const selector = request.kernels ?? deps.env.defaultKernels ?? 'all';
     const wantsNew = parseSelector(selector).some((t) => t.kind === 'new');
     const held = kernelTargets(catalog.images);
-    let targets: KernelTarget[];
-    try {
-      targets = selectKernels(selector, held, wantsNew ? { lastBuilt: (await readHistory(deps.env.stateDir, source.dir))?.kernels ?? [] } : {});
-    } catch (err) {
-      // a nightly `--kernels new` with nothing new has done its job: not an error
-      if (wantsNew && isKfarmError(err, 'KERNEL_SELECTOR_EMPTY')) return { nothingNew: true, held: held.length };
-      throw err;
+    const planned: PlannedSource[] = [];
+    for (const [i, source] of sources.entries()) {
+      let targets: KernelTarget[];
+      try {
+        targets = selectKernels(selector, held, wantsNew ? { lastBuilt: (await readHistory(deps.env.stateDir, source.dir))?.kernels ?? [] } : {});
+      } catch (err) {
+        // a nightly `--kernels new` with nothing new for this source has done its job: not an error
+        if (wantsNew && isKfarmError(err, 'KERNEL_SELECTOR_EMPTY')) continue;
+        throw err;
+      }
+      planned.push({ dir: request.sourceDirs[i] as string, source, targets, label: several ? path.basename(source.dir) : undefined });
     }
-    const sourceBlob = await session.blobs.put(source.tar, SOURCE_TTL_SECONDS);
-    deps.logger.info({ source: source.dir, sha256: sourceBlob.sha256, files: source.files }, 'source uploaded');
-    deps.onEvent({ type: 'plan', source: request.sourceDir, targets, where: session.where });
+    if (planned.length === 0) return { nothingNew: true, held: held.length };
+    for (const p of planned) {
+      const blob = await session.blobs.put(p.source.tar, SOURCE_TTL_SECONDS);
+      deps.logger.info({ source: p.source.dir, sha256: blob.sha256, files: p.source.files }, 'source uploaded');
+    }
+    deps.onEvent({
+      type: 'plan',
+      source: planned.map((p) => p.dir).join(' '),
+      targets: planned.flatMap((p) => p.targets),
+      where: session.where,
+    });
 
-    const buildId = `${path.basename(source.dir)}-${Date.now().toString(36)}`;
-    const payloads = targets.map((t) => payloadFor(source, t, request.options, buildId));
-    const { results: ran, warnings: farmWarnings } = await runJobs(session, payloads, request.noCache, deps, keepSource(session, source), (r) =>
-      r.record.failedStage === 'add' ? unusableConf(r, request.sourceDir, source) : undefined,
+    const buildId = `${planned.map((p) => path.basename(p.source.dir)).join('+').slice(0, 200)}-${Date.now().toString(36)}`;
+    const jobs = planned.flatMap((p) => p.targets.map((t) => ({ planned: p, payload: payloadFor(p.source, t, request.options, buildId) })));
+    const ofPayload = new Map(jobs.map((j) => [j.payload, j.planned]));
+    const plannedOf = (payload: JobPayload) => ofPayload.get(payload) as PlannedSource;
+    const { results: ran, warnings: farmWarnings } = await runJobs(
+      session,
+      jobs.map((j) => j.payload),
+      request.noCache,
+      deps,
+      keepSources(session, planned.map((p) => p.source)),
+      (r, payload) => (r.record.failedStage === 'add' ? unusableConf(r, plannedOf(payload).dir, plannedOf(payload).source) : undefined),
+      (payload) => {
+        const label = plannedOf(payload).label;
+        return label ? `${label}: ${payload.kernel}` : payload.kernel;
+      },
     );
     if (deps.signal.aborted) throw new KfarmError('INTERRUPTED', 'build interrupted; its containers were removed');
-    const { identity, results, warnings: moduleWarnings } = moduleOf(ran, request.sourceDir, source);
-    for (const warning of moduleWarnings) deps.onEvent({ type: 'warning', text: warning });
-    // runJobs printed its own (results refused, built again) as they happened
-    const warnings = [...farmWarnings, ...moduleWarnings];
+    // runJobs returns one result per payload, in payload order
+    const ranOf = (p: PlannedSource) => ran.filter((_, i) => jobs[i]?.planned === p);
 
-    const outputs = await packageOutputs({
-      outDir,
-      pkg: { name: identity.name, version: identity.version, dkmsConf: source.dkmsConf },
-      source,
-      results,
-    });
-    const report = buildReport({
-      toolVersion,
-      module: identity.name,
-      version: identity.version,
-      source: { dir: source.dir, sha256: source.sha256 },
-      startedAt,
-      finishedAt: new Date(),
-      outDir,
-      results: outputs.results,
-      fullTarball: outputs.fullTarball,
-      warnings,
-    });
+    const settled = planned.map((p) => ({ planned: p, ...moduleOf(ranOf(p), p.dir, p.source) }));
+    refuseSameModule(settled.map((s) => ({ dir: s.planned.dir, identity: s.identity })));
+    const reports: BuildReport[] = [];
+    for (const { planned: p, identity, results, warnings: moduleWarnings } of settled) {
+      for (const warning of moduleWarnings) deps.onEvent({ type: 'warning', text: several ? `${identity.name}: ${warning}` : warning });
+      const outputs = await packageOutputs({
+        outDir,
+        logDir: several ? ['logs', `${identity.name}-${identity.version}`] : ['logs'],
+        pkg: { name: identity.name, version: identity.version, dkmsConf: p.source.dkmsConf },
+        source: p.source,
+        results,
+      });
+      reports.push(
+        buildReport({
+          toolVersion,
+          module: identity.name,
+          version: identity.version,
+          source: { dir: p.source.dir, sha256: p.source.sha256 },
+          startedAt,
+          finishedAt: new Date(),
+          outDir,
+          results: outputs.results,
+          fullTarball: outputs.fullTarball,
+          // runJobs printed its own (results refused, built again) as they happened
+          warnings: [...(reports.length === 0 ? farmWarnings : []), ...moduleWarnings],
+        }),
+      );
+    }
+    const report = combineReports(reports, { startedAt, finishedAt: new Date() });
     await writeFile(path.join(outDir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
-    await recordHistory(deps.env.stateDir, source.dir, results.filter((r) => r.record.verdict !== 'failed').map((r) => r.record));
-    return report;
+    for (const { planned: p, results } of settled) {
+      await recordHistory(deps.env.stateDir, p.source.dir, results.filter((r) => r.record.verdict !== 'failed').map((r) => r.record));
+    }
+    return { report, modules: reports };
   } finally {
     await session.close();
+  }
+}
+
+/** The same source twice would be the same jobs twice and one module's outputs written twice. */
+function refuseRepeats(dirs: readonly string[], sources: readonly SourceArchive[]): void {
+  const seen = new Map<string, string>();
+  for (const [i, s] of sources.entries()) {
+    const dir = dirs[i] as string;
+    const other = seen.get(s.sha256) ?? seen.get(s.dir);
+    if (other !== undefined) {
+      throw new KfarmError('BAD_OPTION', `${dir} and ${other} are the same module source: give each source once`, {
+        context: { source: s.dir, sha256: s.sha256 },
+        hint: 'kfarm build <source-dir>... builds each source once; a source named twice (or two identical copies) would build the same jobs twice.',
+      });
+    }
+    seen.set(s.sha256, dir);
+    seen.set(s.dir, dir);
+  }
+}
+
+/** DKMS holds one module per name and version: two sources that are both name/version would overwrite each other's outputs. */
+function refuseSameModule(modules: ReadonlyArray<{ dir: string; identity: ModuleIdentity }>): void {
+  const seen = new Map<string, string>();
+  for (const { dir, identity } of modules) {
+    const key = `${identity.name}/${identity.version}`;
+    const other = seen.get(key);
+    if (other !== undefined) {
+      throw new KfarmError('BAD_OPTION', `${dir} and ${other} are both ${key}: DKMS holds one module per name and version`, {
+        context: { module: identity.name, version: identity.version },
+        hint: 'Build them in separate runs (with separate --out), or give one of them another PACKAGE_VERSION.',
+      });
+    }
+    seen.set(key, dir);
   }
 }
 
@@ -186,8 +274,10 @@ export function payloadFor(source: Pick<SourceArchive, 'sha256'>, target: Kernel
  */
 const SOURCE_TTL_SECONDS = 24 * 3600;
 
-function keepSource(session: FarmSession, source: SourceArchive): () => Promise<void> {
+function keepSources(session: FarmSession, sources: readonly SourceArchive[]): () => Promise<void> {
   return async () => {
-    if (!(await session.blobs.touch(source.sha256, SOURCE_TTL_SECONDS))) await session.blobs.put(source.tar, SOURCE_TTL_SECONDS);
+    for (const source of sources) {
+      if (!(await session.blobs.touch(source.sha256, SOURCE_TTL_SECONDS))) await session.blobs.put(source.tar, SOURCE_TTL_SECONDS);
+    }
   };
 }

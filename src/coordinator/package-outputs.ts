@@ -1,5 +1,4 @@
 import { rm, writeFile, mkdir } from 'node:fs/promises';
-import path from 'node:path';
 import type { Artifact, KernelRecord } from '../queue/job-payload.js';
 import { binariesOnlyLayout, fullLayout, fullTarballName, perKernelTarballName, type DkmsPackage, type KernelBinaries } from '../packaging/dkms-tarball/layout.js';
 import { writeTarGz, type WrittenFile } from '../packaging/write-file.js';
@@ -8,7 +7,7 @@ import { sourceEntries, type SourceArchive } from '../source/source-archive.js';
 import { insideDir } from '../util/inside-dir.js';
 
 /**
- * Writes what a build produced into the output dir: logs/<kernel>.log for every kernel, a
+ * Writes what a build of one source produced into the output dir: logs/<kernel>.log for every kernel, a
  * binaries-only DKMS tarball per built kernel, and one full tarball (source + every kernel).
  * A kernel that no longer builds loses its stale tarball from an earlier run.
  * Every file name here is made of names that came back from builds; they were checked where
@@ -17,13 +16,15 @@ import { insideDir } from '../util/inside-dir.js';
  */
 export async function packageOutputs(input: {
   outDir: string;
+  /** where the logs go below outDir: `logs`, or `logs/<name>-<version>` when a run builds several sources */
+  logDir: readonly string[];
   pkg: DkmsPackage;
   source: SourceArchive;
   /** each kernel's record with the blobs it refers to, fetched when it finished */
   results: ReadonlyArray<{ record: KernelRecord; cached: boolean; files: ReadonlyMap<string, Buffer> }>;
 }): Promise<{ results: KernelResult[]; fullTarball: WrittenFile | undefined }> {
   const { outDir, pkg } = input;
-  await mkdir(path.join(outDir, 'logs'), { recursive: true });
+  await mkdir(insideDir(outDir, ...input.logDir), { recursive: true });
   const binaries: KernelBinaries[] = [];
   const results: KernelResult[] = [];
   for (const { record, cached, files } of input.results) {
@@ -32,7 +33,7 @@ export async function packageOutputs(input: {
       if (!data) throw new Error(`${record.kernel}: blob ${ref?.sha256 ?? '(none)'} was not fetched`); // a bug, not bad input
       return data;
     };
-    const logPath = insideDir(outDir, 'logs', `${record.kernel}.log`);
+    const logPath = insideDir(outDir, ...input.logDir, `${record.kernel}.log`);
     await writeFile(logPath, blob(record.log));
     const tarPath = insideDir(outDir, perKernelTarballName(pkg, record.kernel, record.arch));
     let tarball: WrittenFile | undefined;

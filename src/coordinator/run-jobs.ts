@@ -32,7 +32,9 @@ export async function runJobs(
   deps: BuildDeps,
   /** makes sure the source blob is in Redis for a while yet: on every check, and before a requeue */
   keepSource: () => Promise<void>,
-  fatal: (result: JobResult) => KfarmError | undefined,
+  fatal: (result: JobResult, payload: JobPayload) => KfarmError | undefined,
+  /** how progress names a job: its kernel, or `<source>: <kernel>` when a run builds several sources */
+  label: (payload: JobPayload) => string = (p) => p.kernel,
 ): Promise<{ results: JobResult[]; warnings: string[] }> {
   const warnings: string[] = [];
   const warn = (text: string) => {
@@ -44,7 +46,8 @@ export async function runJobs(
   const submitted = await Promise.all(payloads.map(async (p) => ({ payload: p, ...(await session.queue.submit(p, reuse)) })));
   const byJob = new Map(submitted.map((s) => [s.jobId, s.payload]));
   const onUpdate = (u: JobUpdate) => {
-    const kernel = byJob.get(u.jobId)?.kernel ?? u.jobId;
+    const payload = byJob.get(u.jobId);
+    const kernel = payload ? label(payload) : u.jobId;
     if (u.kind === 'active') deps.onEvent({ type: 'kernel', kernel, state: 'running' });
     else if (u.kind === 'progress') deps.onEvent({ type: 'kernel', kernel, state: 'running', detail: u.phase });
     else deps.onEvent({ type: 'kernel', kernel, state: 'retrying', detail: u.error });
@@ -68,10 +71,10 @@ export async function runJobs(
     if (refusal !== undefined) {
       deps.logger.warn({ kernel: payload.kernel, job: outcome.jobId.slice(0, 12), why: 'distrusted' in outcome ? outcome.distrusted : refusal }, 'result refused');
       if (rebuilds.refused === 0) {
-        warn(`${payload.kernel}: ${refusal} again; it was not used`);
+        warn(`${label(payload)}: ${refusal} again; it was not used`);
         return settle(payload, { jobId: outcome.jobId, error: `${refusal} twice: not used (is someone else writing to this Redis?)` }, false, { ...rebuilds, refused: 0 });
       }
-      warn(`${payload.kernel}: ${refusal} and was built again`);
+      warn(`${label(payload)}: ${refusal} and was built again`);
       return settle(payload, await buildAgain(payload), false, { ...rebuilds, refused: rebuilds.refused - 1 });
     }
     const record = 'record' in outcome ? acceptRecord(payload, outcome.record) : await failedRecord(session, payload, outcome as { error: string; last?: AttemptTrace });
@@ -80,7 +83,7 @@ export async function runJobs(
     } catch (err) {
       if (!isKfarmError(err, 'BLOB_MISSING') || rebuilds.vanished === 0) throw err;
     }
-    deps.onEvent({ type: 'note', text: `the results for ${payload.kernel} vanished from Redis before kfarm fetched them: building it again` });
+    deps.onEvent({ type: 'note', text: `the results for ${label(payload)} vanished from Redis before kfarm fetched them: building it again` });
     return settle(payload, await buildAgain(payload), false, { ...rebuilds, vanished: rebuilds.vanished - 1 });
   };
   const results = new Map<string, JobResult>();
@@ -89,20 +92,20 @@ export async function runJobs(
   const failedFast = new Promise<never>((_, reject) => (failFast = reject));
   failedFast.catch(() => undefined);
   const done = (jobId: string, payload: JobPayload, result: JobResult) => {
-    const error = fatal(result);
+    const error = fatal(result, payload);
     if (error) failFast(error);
     results.set(jobId, result);
-    deps.onEvent({ type: 'kernel-done', kernel: payload.kernel, record: result.record, cached: result.cached });
+    deps.onEvent({ type: 'kernel-done', kernel: label(payload), record: result.record, cached: result.cached });
   };
   for (const s of submitted) {
     if (s.distrusted) {
       deps.logger.warn({ kernel: s.payload.kernel, job: s.jobId.slice(0, 12), why: s.distrusted }, 'cached result refused');
-      warn(`${s.payload.kernel}: a result in Redis failed its integrity check and was built again`);
+      warn(`${label(s.payload)}: a result in Redis failed its integrity check and was built again`);
     }
     if (s.cached) {
       finished.add(s.jobId);
       done(s.jobId, s.payload, await settle(s.payload, { jobId: s.jobId, record: s.cached, cached: true }, true));
-    } else deps.onEvent({ type: 'kernel', kernel: s.payload.kernel, state: 'queued' });
+    } else deps.onEvent({ type: 'kernel', kernel: label(s.payload), state: 'queued' });
   }
   const pending = submitted.filter((s) => !s.cached).map((s) => s.jobId);
   if (pending.length > 0 && session.distributed && (await session.queue.workerCount()) === 0) {
@@ -119,7 +122,7 @@ export async function runJobs(
   const watch = watchForLostJobs(pending.filter((id) => !finished.has(id)), (id) => finished.has(id), keepSource, async (jobId) => {
     const payload = byJob.get(jobId) as JobPayload;
     await session.queue.submit(payload, async () => false);
-    deps.onEvent({ type: 'note', text: `the job for ${payload.kernel} vanished from Redis (restarted without its data?): queued it again` });
+    deps.onEvent({ type: 'note', text: `the job for ${label(payload)} vanished from Redis (restarted without its data?): queued it again` });
   }, session, deps.logger);
   try {
     await Promise.race([waiting, abort, failedFast]);

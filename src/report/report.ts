@@ -17,6 +17,9 @@ export interface ModuleReport {
 }
 
 export interface KernelReport {
+  /** which module this row is (PACKAGE_NAME, PACKAGE_VERSION): a build of several sources has rows of each */
+  module?: string;
+  version?: string;
   kernel: string;
   /** dkms's arch, `uname -m`: x86_64, aarch64 */
   arch: string;
@@ -60,6 +63,16 @@ export interface BuildReport {
   fullTarball?: ArtifactReport;
   /** what evaluating dkms.conf printed that DKMS would not stop on (a bash syntax error) */
   warnings: string[];
+  /** every module of the run (`kfarm build <src>...`), in the order given; module/version/source above are the first's */
+  modules?: ModuleEntry[];
+}
+
+export interface ModuleEntry {
+  name: string;
+  version: string;
+  source: { dir: string; sha256: string };
+  summary: { built: number; excluded: number; failed: number };
+  fullTarball?: ArtifactReport;
 }
 
 export interface KernelResult {

@@ -7,13 +7,13 @@ import { rootLogger } from '../../logging/logger.js';
 import { EXIT } from '../exit-codes.js';
 import { positiveInt } from '../options.js';
 import { buildProgress } from '../build-progress.js';
-import { AUTO_FULL_MAX, reportTable, TABLE_VIEWS, type TableView } from '../render.js';
+import { AUTO_FULL_MAX, formatDuration, reportTable, TABLE_VIEWS, type TableView } from '../render.js';
 import type { CliContext } from '../context.js';
 
 export function buildCommand(ctx: CliContext): Command {
   return new Command('build')
-    .description('build a DKMS module for many kernels and pack the results')
-    .argument('<source-dir>', 'module source with a dkms.conf')
+    .description('build DKMS modules for many kernels and pack the results')
+    .argument('<source-dir...>', 'module sources, each with a dkms.conf (several: one run, one report)')
     .option('-k, --kernels <selector>', 'kernels to build for: all, a release, globs like 6.1.*, image:glob, arch:arm64, release:debian-12, new, !term (default: all)')
     .option('-o, --out <dir>', 'output directory', 'dist')
     .option('-c, --concurrency <n>', 'builds at once in this process (local mode)', positiveInt, 2)
@@ -22,22 +22,23 @@ export function buildCommand(ctx: CliContext): Command {
     .option('--disk <MiB>', 'size of one build\'s in-memory build tree (/tmp and /var/tmp get a quarter each)', positiveInt, 2048)
     .option('--cpus <n>', 'CPUs one build container may use', positiveInt, 2)
     .option('--no-cache', 'rebuild even when an identical job already finished')
+    .option('--directive <NAME=value>', 'as `dkms --directive`: set a dkms.conf directive after dkms.conf is read, on every kernel (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
     .addOption(
       new Option('--table <view>', `final table: summary (a line per release/arch, a row per failed kernel), full (a row per kernel), auto (full up to ${AUTO_FULL_MAX} kernels)`)
         .choices(TABLE_VIEWS)
         .default('auto'),
     )
-    .action(async (sourceDir: string, opts: { kernels?: string; out: string; concurrency: number; timeout: number; memory: number; disk: number; cpus: number; cache: boolean; table: TableView }) => {
+    .action(async (sourceDirs: string[], opts: { kernels?: string; out: string; concurrency: number; timeout: number; memory: number; disk: number; cpus: number; cache: boolean; table: TableView; directive: string[] }) => {
       const live = ctx.live();
       const progress = buildProgress(live, live.tty);
       let outcome;
       try {
         outcome = await runBuild(
           {
-            sourceDir,
+            sourceDirs,
             kernels: opts.kernels,
             outDir: opts.out,
-            options: buildOptions({ timeoutSec: opts.timeout, memoryMiB: opts.memory, diskMiB: opts.disk, cpus: opts.cpus }),
+            options: buildOptions({ timeoutSec: opts.timeout, memoryMiB: opts.memory, diskMiB: opts.disk, cpus: opts.cpus, ...(opts.directive.length ? { directives: opts.directive } : {}) }),
             concurrency: opts.concurrency,
             noCache: !opts.cache,
           },
@@ -47,12 +48,17 @@ export function buildCommand(ctx: CliContext): Command {
         progress.done(); // the status line goes before an error or the table is printed
       }
       if ('nothingNew' in outcome) {
-        ctx.out(`no new kernels: the ${outcome.held} held kernel(s) were all covered by earlier builds of ${sourceDir}; nothing to do`);
+        ctx.out(`no new kernels: the ${outcome.held} held kernel(s) were all covered by earlier builds of ${sourceDirs.join(', ')}; nothing to do`);
         ctx.setExitCode(EXIT.ok);
         return;
       }
-      const report = outcome;
-      ctx.out(reportTable(report, opts.table));
+      const { report, modules } = outcome;
+      // a table per module (its rows read as today's single-module table), then the run's total
+      ctx.out(modules.map((m) => reportTable(m, opts.table)).join('\n\n'));
+      if (modules.length > 1) {
+        const { built, excluded, failed } = report.summary;
+        ctx.out(`\n${modules.length} modules: ${built} built, ${excluded} excluded, ${failed} failed in ${formatDuration(report.durationMs)}`);
+      }
       ctx.out(`report: ${opts.out}/report.json`);
       ctx.setExitCode(report.summary.failed > 0 ? EXIT.kernelsFailed : EXIT.ok);
     });
