@@ -40,16 +40,31 @@ describe('exit 2: bad options, named', () => {
 });
 
 describe('exit 2: bad input', () => {
-  it('a source whose symlinks lead out of it only as a chain (d/l1 -> .., a -> d/l1/..): exit 2, names the link', async () => {
-    const src = await tempDir('chain-src');
-    await writeFile(path.join(src, 'dkms.conf'), 'PACKAGE_NAME="chain"\nPACKAGE_VERSION="1"\nBUILT_MODULE_NAME[0]="chain"\nDEST_MODULE_LOCATION[0]="/extra"\n');
-    await mkdir(path.join(src, 'd'));
-    await symlink('..', path.join(src, 'd', 'l1'));
-    await symlink('d/l1/..', path.join(src, 'a'));
-    const r = await kfarm(['build', src, '--out', await tempDir('chain-out')], await isolatedEnv('chain'));
+  // A source's links leading out of it are carried as links and build (source-links.test.ts); what stays
+  // refused is a dkms.conf that is such a link: its target would be the build host's file, never the
+  // one the target machine's DKMS reads. Also a special file (it is neither read nor recreated).
+  it('a source whose dkms.conf is a symlink leading out of it: exit 2, names the link, the host file unread', async () => {
+    const base = await tempDir('conf-link');
+    const src = path.join(base, 'src');
+    await mkdir(src);
+    const hostConf = path.join(base, 'host-dkms.conf');
+    await writeFile(hostConf, 'PACKAGE_NAME="hostconf"\nPACKAGE_VERSION="1"\nBUILT_MODULE_NAME[0]="hostconf"\nDEST_MODULE_LOCATION[0]="/extra"\n');
+    await symlink(hostConf, path.join(src, 'dkms.conf'));
+    const r = await kfarm(['build', src, '--out', await tempDir('conf-link-out')], await isolatedEnv('conflink'));
     expect(r.exitCode, r.stderr).toBe(2);
-    expect(r.stderr).toContain('symlink a -> d/l1/.. points outside the tree');
-    expect(r.stderr).toContain('Replace the link with the file it points to');
+    expect(r.stderr).toContain(`dkms.conf is a symlink (-> ${hostConf}) that leads out of the source tree`);
+    expect(r.stderr).toContain('Put the dkms.conf itself at the top of the source tree');
+    expect(r.stderr).not.toContain('hostconf');
+    expect(r.stderr).not.toContain('building ');
+  });
+
+  it('a source holding a fifo: exit 2, names it (never opened: the build does not hang)', async () => {
+    const src = await tempDir('fifo-src');
+    await writeFile(path.join(src, 'dkms.conf'), 'PACKAGE_NAME="fifo"\nPACKAGE_VERSION="1"\nBUILT_MODULE_NAME[0]="fifo"\nDEST_MODULE_LOCATION[0]="/extra"\n');
+    await execa('mkfifo', [path.join(src, 'pipe')]);
+    const r = await kfarm(['build', src, '--out', await tempDir('fifo-out')], await isolatedEnv('fifo'), 60_000);
+    expect(r.exitCode, r.stderr).toBe(2);
+    expect(r.stderr).toContain('pipe is a fifo: a module source holds only files, directories and symlinks');
   });
 });
 
