@@ -3,7 +3,8 @@ import type { JobPayload } from '../queue/job-payload.js';
 
 /**
  * A job's id is a hash of everything that decides its result: the source, the kernel and
- * its image, the driver, the options. The same work is never queued twice, and a finished
+ * its image, the driver, the options, and for a module with BUILD_DEPENDS its dependencies'
+ * names, versions and Module.symvers hashes (`dependsOn`). The same work is never queued twice, and a finished
  * result is found again by the next build that asks for it.
  */
 export function jobKey(payload: JobPayload): string {

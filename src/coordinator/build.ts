@@ -21,6 +21,7 @@ import { settleIdentity, type ModuleIdentity } from './module-identity.js';
 import { packageOutputs } from './package-outputs.js';
 import { runJobs, type JobResult } from './run-jobs.js';
 import { combineReports } from './combined-report.js';
+import { dependencyWaves, missingDependency, readDependsHint } from './dependency-order.js';
 
 export interface BuildRequest {
   /** one or more module sources, each with its dkms.conf; several build in one run (one report) */
@@ -63,6 +64,8 @@ export interface BuildOutcome {
 
 /** One source of the run: packed, with the kernels it builds for. */
 interface PlannedSource {
+  /** its place on the command line (dependency-order.ts works with these) */
+  index: number;
   dir: string;
   source: SourceArchive;
   targets: KernelTarget[];
@@ -82,6 +85,8 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
   const sources: SourceArchive[] = [];
   for (const dir of request.sourceDirs) sources.push(await packSource(dir));
   refuseRepeats(request.sourceDirs, sources);
+  // before any build: a cycle or a dependency no source provides is bad input (exit 2)
+  const order = dependencyWaves(sources.map((s, i) => ({ dir: request.sourceDirs[i] as string, hint: readDependsHint(s.dkmsConf.toString('utf8')) })));
   const several = sources.length > 1;
   const outDir = await usableOutDir(request.outDir);
 
@@ -106,7 +111,7 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
         if (wantsNew && isKfarmError(err, 'KERNEL_SELECTOR_EMPTY')) continue;
         throw err;
       }
-      planned.push({ dir: request.sourceDirs[i] as string, source, targets, label: several ? path.basename(source.dir) : undefined });
+      planned.push({ index: i, dir: request.sourceDirs[i] as string, source, targets, label: several ? path.basename(source.dir) : undefined });
     }
     if (planned.length === 0) return { nothingNew: true, held: held.length };
     for (const p of planned) {
@@ -121,26 +126,63 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
     });
 
     const buildId = `${planned.map((p) => path.basename(p.source.dir)).join('+').slice(0, 200)}-${Date.now().toString(36)}`;
-    const jobs = planned.flatMap((p) => p.targets.map((t) => ({ planned: p, payload: payloadFor(p.source, t, request.options, buildId) })));
-    const ofPayload = new Map(jobs.map((j) => [j.payload, j.planned]));
-    const plannedOf = (payload: JobPayload) => ofPayload.get(payload) as PlannedSource;
-    const { results: ran, warnings: farmWarnings } = await runJobs(
-      session,
-      jobs.map((j) => j.payload),
-      request.noCache,
-      deps,
-      keepSources(session, planned.map((p) => p.source)),
-      (r, payload) => (r.record.failedStage === 'add' ? unusableConf(r, plannedOf(payload).dir, plannedOf(payload).source) : undefined),
-      (payload) => {
-        const label = plannedOf(payload).label;
-        return label ? `${label}: ${payload.kernel}` : payload.kernel;
-      },
-    );
-    if (deps.signal.aborted) throw new KfarmError('INTERRUPTED', 'build interrupted; its containers were removed');
-    // runJobs returns one result per payload, in payload order
-    const ranOf = (p: PlannedSource) => ran.filter((_, i) => jobs[i]?.planned === p);
-
-    const settled = planned.map((p) => ({ planned: p, ...moduleOf(ranOf(p), p.dir, p.source) }));
+    const label = (payload: JobPayload, p: PlannedSource) => (p.label ? `${p.label}: ${payload.kernel}` : payload.kernel);
+    // BUILD_DEPENDS: one wave of jobs after another, dependencies first (see dependency-order.ts)
+    const settledOf = new Map<PlannedSource, Settled>();
+    const farmWarnings: string[] = [];
+    for (const wave of order.waves) {
+      const inWave = wave.flatMap((i) => planned.filter((p) => p.index === i));
+      if (inWave.length === 0) continue;
+      const jobs: Array<{ planned: PlannedSource; payload: JobPayload }> = [];
+      const blocked = new Map<PlannedSource, JobResult[]>();
+      for (const p of inWave) {
+        const needs = (order.depends[p.index] ?? []).map((d) => ({ dir: request.sourceDirs[d] as string, settled: [...settledOf].find(([q]) => q.index === d)?.[1] }));
+        for (const t of p.targets) {
+          const payload = payloadFor(p.source, t, request.options, buildId);
+          const onKernel = needs.map((n) => ({ ...n, result: n.settled?.results.find((r) => r.record.kernel === t.kernel && r.record.image === t.image) }));
+          const why = missingDependency(
+            onKernel.map((n) => ({
+              name: n.settled?.identity.name ?? n.dir,
+              verdict: n.result?.record.verdict ?? 'failed',
+              reason: n.result ? n.result.record.reason : 'not-in-this-build',
+            })),
+          );
+          if (why !== undefined) {
+            const result = await missingDependencyResult(session, payload, why);
+            blocked.set(p, [...(blocked.get(p) ?? []), result]);
+            deps.onEvent({ type: 'kernel-done', kernel: label(payload, p), record: result.record, cached: false });
+            continue;
+          }
+          if (onKernel.length > 0) {
+            payload.dependsOn = onKernel.map((n) => ({
+              name: n.settled?.identity.name ?? '',
+              version: n.settled?.identity.version ?? '',
+              ...(n.result?.record.symvers ? { symvers: n.result.record.symvers } : {}),
+            }));
+          }
+          jobs.push({ planned: p, payload });
+        }
+      }
+      const ofPayload = new Map(jobs.map((j) => [j.payload, j.planned]));
+      const plannedOf = (payload: JobPayload) => ofPayload.get(payload) as PlannedSource;
+      const { results: ran, warnings } = await runJobs(
+        session,
+        jobs.map((j) => j.payload),
+        request.noCache,
+        deps,
+        keepSources(session, planned.map((p) => p.source)),
+        (r, payload) => (r.record.failedStage === 'add' ? unusableConf(r, plannedOf(payload).dir, plannedOf(payload).source) : undefined),
+        (payload) => label(payload, plannedOf(payload)),
+      );
+      farmWarnings.push(...warnings);
+      if (deps.signal.aborted) throw new KfarmError('INTERRUPTED', 'build interrupted; its containers were removed');
+      for (const p of inWave) {
+        // runJobs returns one result per payload, in payload order
+        const mine = [...ran.filter((_, i) => jobs[i]?.planned === p), ...(blocked.get(p) ?? [])];
+        settledOf.set(p, moduleOf(mine, p.dir, p.source));
+      }
+    }
+    const settled = planned.map((p) => ({ planned: p, ...(settledOf.get(p) as Settled) }));
     refuseSameModule(settled.map((s) => ({ dir: s.planned.dir, identity: s.identity })));
     const reports: BuildReport[] = [];
     for (const { planned: p, identity, results, warnings: moduleWarnings } of settled) {
@@ -232,7 +274,13 @@ async function usableOutDir(dir: string): Promise<string> {
  * could use is bad input (exit 2, nothing built); one that fails on some kernels only is
  * those kernels' verdict.
  */
-function moduleOf(ran: JobResult[], sourceDir: string, source: SourceArchive): { identity: ModuleIdentity; results: JobResult[]; warnings: string[] } {
+interface Settled {
+  identity: ModuleIdentity;
+  results: JobResult[];
+  warnings: string[];
+}
+
+function moduleOf(ran: JobResult[], sourceDir: string, source: SourceArchive): Settled {
   const first = ran[0];
   if (first && ran.every((r) => r.record.verdict === 'failed' && r.record.reason === 'bad-conf')) throw unusableConf(first, sourceDir, source);
   const settled = settleIdentity(ran);
@@ -280,4 +328,31 @@ function keepSources(session: FarmSession, sources: readonly SourceArchive[]): (
       if (!(await session.blobs.touch(source.sha256, SOURCE_TTL_SECONDS))) await session.blobs.put(source.tar, SOURCE_TTL_SECONDS);
     }
   };
+}
+
+/**
+ * A dependent whose dependency did not build on this kernel: failed `missing-dependency`
+ * without a container (DKMS's autoinstall does not try it either), with a log that says why.
+ */
+async function missingDependencyResult(session: FarmSession, payload: JobPayload, why: string): Promise<JobResult> {
+  const text = Buffer.from(`[kfarm] not built: ${why}\n`);
+  const log = await session.blobs.put(text);
+  const record: KernelRecord = {
+    schemaVersion: 1,
+    kernel: payload.kernel,
+    arch: payload.arch,
+    image: payload.image,
+    verdict: 'failed',
+    reason: 'missing-dependency',
+    message: why,
+    firstError: why,
+    modules: [],
+    log,
+    logTruncated: false,
+    durationMs: 0,
+    worker: '',
+    finishedAt: new Date().toISOString(),
+    cacheable: false,
+  };
+  return { record, cached: false, files: new Map([[log.sha256, text]]) };
 }

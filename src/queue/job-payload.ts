@@ -43,6 +43,15 @@ export const jobPayloadSchema = z.object({
   options: buildOptionsSchema,
   /** the coordinator run that asked; labels containers, never part of the job id */
   buildId: z.string().max(1024),
+  /**
+   * BUILD_DEPENDS: the modules of the same run this one needs, each with the Module.symvers its
+   * build on this kernel wrote. Part of the job id: a changed dependency rebuilds the dependent.
+   * Absent for modules without BUILD_DEPENDS (their job ids stay what they were).
+   */
+  dependsOn: z
+    .array(z.object({ name: moduleName, version: moduleVersion, symvers: z.object({ sha256: z.string().regex(SHA256), size: z.number().int().nonnegative() }).optional() }))
+    .max(32)
+    .optional(),
 });
 export type JobPayload = z.infer<typeof jobPayloadSchema>;
 
@@ -77,6 +86,8 @@ export const kernelRecordSchema = z.object({
   /** optional: records stored by older versions have none */
   warnings: z.array(text(TEXT_LIMITS.warning)).max(20).optional(),
   makeLog: artifactSchema.optional(),
+  /** the Module.symvers the build wrote: what a module with BUILD_DEPENDS on this one links against */
+  symvers: artifactSchema.optional(),
   log: artifactSchema,
   logTruncated: z.boolean(),
   durationMs: z.number().nonnegative(),
@@ -91,7 +102,12 @@ export const kernelRecordSchema = z.object({
 export type KernelRecord = z.output<typeof kernelRecordSchema>;
 export type Artifact = z.infer<typeof artifactSchema>;
 
-/** Every blob a record refers to: its log, its make log and its module files. */
+/** Every blob a record refers to: its log, its make log, its Module.symvers and its module files. */
 export function recordArtifacts(record: KernelRecord): Artifact[] {
-  return [record.log, ...(record.makeLog ? [record.makeLog] : []), ...record.modules.flatMap((m) => (m.file ? [m.file] : []))];
+  return [
+    record.log,
+    ...(record.makeLog ? [record.makeLog] : []),
+    ...(record.symvers ? [record.symvers] : []),
+    ...record.modules.flatMap((m) => (m.file ? [m.file] : [])),
+  ];
 }
