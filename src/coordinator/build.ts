@@ -143,8 +143,8 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
           const why = missingDependency(
             onKernel.map((n) => ({
               name: n.settled?.identity.name ?? n.dir,
-              verdict: n.result?.record.verdict ?? 'failed',
-              reason: n.result ? n.result.record.reason : 'not-in-this-build',
+              verdict: n.result?.record.verdict ?? 'absent',
+              reason: n.result?.record.reason,
             })),
           );
           if (why !== undefined) {

@@ -11,6 +11,15 @@ import { KfarmError } from '../errors/kfarm-error.js';
  * assignments, nothing executed) to decide the order of waves. That is a scheduling hint, not
  * the truth: a BUILD_DEPENDS that only bash can compute is not seen here (the driver's own
  * `build_depends` facts are to be checked against the hint once it reports them).
+ *
+ * How a dependent gets its dependency's symbols: no DKMS release passes KBUILD_EXTRA_SYMBOLS or
+ * anything else; the dependent's Makefile (or MAKE[]) names the file itself. DKMS >= 3.1.3 keeps
+ * each build's Module.symvers at `$dkms_tree/<dep>/<version>/<kernel>/<arch>/module/Module.symvers`
+ * (3.2.2, trixie); 2.8.4 and 3.0.10 delete the build dir after a build and keep none, so their
+ * vendors copy it into that same `$dkms_tree/<dep>/<version>/<kernel>/<arch>/` tree in the
+ * dependency's POST_BUILD (ZFS's SPL did). kfarm therefore hands the dependent the Module.symvers
+ * its dependency's job wrote, at the >= 3.1.3 path, for every release: where a vendor's Makefile
+ * looks on a host. (A dependency's own POST_BUILD copy elsewhere is lost: it ran in another container.)
  */
 export interface DependsHint {
   /** PACKAGE_NAME as dkms.conf writes it literally; undefined when it is computed */
@@ -92,7 +101,8 @@ export function dependencyWaves(sources: readonly SourceDepends[]): { waves: num
 /** The dependency's result on one kernel, as the dependent's job needs it. */
 export interface DependencyOutcome {
   name: string;
-  verdict: 'built' | 'excluded' | 'failed';
+  /** absent: the dependency had no job on this kernel in this run (`--kernels new` found nothing new for it) */
+  verdict: 'built' | 'excluded' | 'failed' | 'absent';
   reason: string | undefined;
 }
 
@@ -100,6 +110,6 @@ export interface DependencyOutcome {
 export function missingDependency(outcomes: readonly DependencyOutcome[]): string | undefined {
   const missing = outcomes.filter((o) => o.verdict !== 'built');
   if (missing.length === 0) return undefined;
-  const what = missing.map((o) => `${o.name} (${o.verdict === 'excluded' ? 'excluded' : `failed: ${o.reason ?? 'unknown'}`})`);
+  const what = missing.map((o) => `${o.name} (${o.verdict === 'failed' ? `failed: ${o.reason ?? 'unknown'}` : o.verdict === 'excluded' ? 'excluded' : 'not built in this run'})`);
   return `BUILD_DEPENDS not built on this kernel: ${what.join(', ')}; DKMS would not build this module here either`;
 }

@@ -38,6 +38,7 @@ describe('dependencyWaves', () => {
 describe('missingDependency', () => {
   it('names the dependencies that failed or were excluded', () => {
     expect(missingDependency([{ name: 'a', verdict: 'built', reason: undefined }])).toBeUndefined();
+    expect(missingDependency([{ name: 'a', verdict: 'absent', reason: undefined }])).toMatch(/a \(not built in this run\)/);
     expect(missingDependency([{ name: 'a', verdict: 'failed', reason: 'make-failed' }, { name: 'b', verdict: 'excluded', reason: undefined }])).toBe(
       'BUILD_DEPENDS not built on this kernel: a (failed: make-failed), b (excluded); DKMS would not build this module here either',
     );
