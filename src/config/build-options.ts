@@ -22,8 +22,16 @@ export const buildOptionsSchema = z.object({
    * tmpfs is memory: what a build writes there counts against --memory as well.
    */
   diskMiB: z.number().int().min(64).default(2048),
-  /** make -j for dkms's make line; 0 means as many as the container sees (default: cpus) */
+  /** make -j for dkms's make line; 0 means no limit (default: `nproc` in the container, as dkms) */
   makeJobs: z.number().int().min(0).optional(),
+  /**
+   * `dkms --directive NAME=value`: exported after dkms.conf is read, so it overrides that
+   * directive (index 0 of an array) on every kernel
+   */
+  directives: z
+    .array(z.string().max(4096).regex(/^[A-Za-z_][A-Za-z0-9_]*=[^\n\r\0]*$/, 'must be NAME=value (a shell variable name, one line)'))
+    .max(64)
+    .optional(),
   /** size cap of one kernel's build log, bytes (default 16 MiB); the rest is dropped */
   logLimitBytes: z.number().int().positive().default(16 * 1024 * 1024),
   /** size cap of what one build may hand back (modules + make.log), bytes (default 256 MiB) */
@@ -38,6 +46,7 @@ const FLAGS: Partial<Record<keyof BuildOptions, string>> = {
   memoryMiB: '--memory',
   diskMiB: '--disk',
   cpus: '--cpus',
+  directives: '--directive',
 };
 
 export function buildOptions(input: Partial<BuildOptions> = {}): BuildOptions {

@@ -41,7 +41,7 @@ export async function packageOutputs(input: {
       const kernel: KernelBinaries = {
         kernel: record.kernel,
         arch: record.arch,
-        modules: record.modules.map((m) => ({ destName: m.destName, data: blob(m.file) })),
+        modules: record.modules.map((m) => ({ fileName: `${m.destName}${m.suffix ?? '.ko'}`, data: blob(m.file) })),
         makeLog: record.makeLog ? blob(record.makeLog) : undefined,
       };
       binaries.push(kernel);

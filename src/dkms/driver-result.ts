@@ -20,6 +20,7 @@ export type Reason =
   | 'missing-headers'
   | 'patch-missing'
   | 'patch-failed'
+  | 'script-failed'
   | 'make-failed'
   | 'missing-module'
   | 'timeout'
@@ -62,10 +63,16 @@ export interface DriverResult {
   autoinstall: string | undefined;
   /** things DKMS would accept silently but a person should know (a syntax error in dkms.conf) */
   warnings: string[];
+  /** the built modules' file suffix: compressed as the target kernel's own modules are */
+  moduleSuffix: ModuleSuffix;
 }
 
+export const MODULE_SUFFIXES = ['.ko', '.ko.xz', '.ko.zst', '.ko.gz'] as const;
+export type ModuleSuffix = (typeof MODULE_SUFFIXES)[number];
+const isModuleSuffix = (v: string): v is ModuleSuffix => (MODULE_SUFFIXES as readonly string[]).includes(v);
+
 const REASONS: ReadonlySet<string> = new Set<Reason>([
-  'bad-conf', 'build-exclusive', 'missing-headers', 'patch-missing', 'patch-failed', 'make-failed',
+  'bad-conf', 'build-exclusive', 'missing-headers', 'patch-missing', 'patch-failed', 'script-failed', 'make-failed',
   'missing-module', 'timeout', 'disk-full', 'output-too-large', 'unsafe-output', 'driver-error', 'killed',
 ]);
 
@@ -73,7 +80,7 @@ export function parseDriverResult(text: string): DriverResult {
   const result: DriverResult = {
     verdict: undefined, reason: undefined, message: undefined, packageName: undefined,
     packageVersion: undefined, failedStage: undefined, modules: [], makeCommand: undefined, makeInvocation: undefined,
-    makeExit: undefined, exclusion: undefined, autoinstall: undefined, warnings: [],
+    makeExit: undefined, exclusion: undefined, autoinstall: undefined, warnings: [], moduleSuffix: '.ko',
   };
   for (const line of text.split('\n')) {
     if (line === '') continue;
@@ -94,6 +101,11 @@ export function parseDriverResult(text: string): DriverResult {
       case 'make_invocation': result.makeInvocation = cleanText(value, TEXT_LIMITS.line); break;
       case 'make_exit': result.makeExit = Number(value); break;
       case 'exclusion': result.exclusion = cleanText(value, TEXT_LIMITS.message); break;
+      // anything else would be a file name the build picked: a broken driver, said as such
+      case 'module_suffix':
+        if (isModuleSuffix(value)) result.moduleSuffix = value;
+        else return { ...result, verdict: 'failed', reason: 'driver-error', message: 'the driver named an unknown module suffix', modules: [] };
+        break;
       case 'autoinstall': result.autoinstall = cleanText(value, TEXT_LIMITS.line); break;
       case 'warning': if (result.warnings.length < MAX_WARNINGS) result.warnings.push(cleanText(value, TEXT_LIMITS.warning)); break;
       case 'module': {

@@ -1,6 +1,8 @@
 #!/bin/bash
-# kfarm in-container build driver: does for one kernel what `dkms build` does, the way
-# Debian's dkms 3.0.10 does it (read_conf, prepare_build, actual_build).
+# kfarm in-container build driver: does for one kernel what `dkms build` does, the way the
+# dkms of the image's Debian release does it: bullseye 2.8.4, bookworm 3.0.10, trixie 3.2.2
+# (read_conf, prepare_build, actual_build; where they differ, `dialect` says whose rules
+# apply: docs/dkms-releases.md lists the differences).
 #
 # It is two programs in one file. The container starts it as root with every capability
 # dropped but SETUID/SETGID, the script passed as `bash -c` text:
@@ -19,8 +21,10 @@
 # Out: stdout         a tar of out/: out/result (facts parsed by driver-result.ts) and
 #                     out/tree/{module,log} (what dkms keeps in $dkms_tree/<m>/<v>/<k>/<a>)
 #      stderr         the build log
-# Env: KFARM_JOBS (make -j), KFARM_LOG_LIMIT (make.log cap, bytes),
-#      KFARM_OUTPUT_LIMIT (modules + make.log cap, bytes)
+# Env: KFARM_JOBS (make -j; unset: nproc, as dkms), KFARM_LOG_LIMIT (make.log cap, bytes),
+#      KFARM_OUTPUT_LIMIT (modules + make.log cap, bytes), KFARM_DIRECTIVES (NAME=value
+#      lines, what `dkms --directive` exports), KFARM_CONF_SECONDS (time limit of one
+#      evaluation of dkms.conf)
 #
 # Exit status: 0 built, 77 excluded by BUILD_EXCLUSIVE_*, anything else failed.
 # Deliberately no `set -e`: dkms.conf and the module's scripts are sourced/run as dkms does,
@@ -37,6 +41,18 @@ readonly log_limit=${KFARM_LOG_LIMIT:-16777216}
 readonly -a DROP=(setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups --inh-caps=-all --no-new-privs)
 
 say() { printf '[kfarm] %s\n' "$*"; }
+
+# Whose dkms rules the build follows: the one the image's Debian release ships. Unknown
+# (a newer release) gets the newest.
+dkms_dialect() {
+    case $( . /etc/os-release 2>/dev/null; echo "$VERSION_ID") in
+        11) echo 2.8 ;;
+        12) echo 3.0 ;;
+        *) echo 3.2 ;;
+    esac
+}
+readonly dialect=$(dkms_dialect)
+readonly conf_seconds=${KFARM_CONF_SECONDS:-30}
 
 # kfarm's name rules (src/dkms/names.ts; keep the sets in step)
 readonly NAME_RE='^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}$'
@@ -87,6 +103,9 @@ init_dkms_vars() {
     arch="$arch_arg"
     kernel_source_dir="/lib/modules/$kernelver/build"
     kernel_config="$kernel_source_dir/.config"
+    # 3.2 reads the kernel's configuration from auto.conf when there is one
+    [[ $dialect == 3.2 && -e $kernel_source_dir/include/config/auto.conf ]] && \
+        kernel_config="$kernel_source_dir/include/config/auto.conf"
     module=""
     module_version=""
 
@@ -94,7 +113,22 @@ init_dkms_vars() {
 }
 
 
-readonly dkms_conf_variables="CLEAN PACKAGE_NAME
+# The directives each dkms reads back from dkms.conf (its whitelist): anything else dkms.conf
+# sets is ignored. 3.0 adds BUILD_EXCLUSIVE_CONFIG; 3.2 _KERNEL_MIN/_MAX and BUILD_DEPENDS_REBUILD.
+case $dialect in
+    2.8) dkms_conf_variables="CLEAN REMAKE_INITRD remake_initrd PACKAGE_NAME
+   PACKAGE_VERSION POST_ADD POST_BUILD POST_INSTALL POST_REMOVE PRE_BUILD
+   PRE_INSTALL BUILD_DEPENDS BUILD_EXCLUSIVE_KERNEL BUILD_EXCLUSIVE_ARCH
+   build_exclude OBSOLETE_BY MAKE MAKE_MATCH MODULES_CONF
+   modules_conf_array PATCH PATCH_MATCH patch_array BUILT_MODULE_NAME
+   built_module_name BUILT_MODULE_LOCATION built_module_location
+   DEST_MODULE_NAME dest_module_name MODULES_CONF_OBSOLETES
+   DEST_MODULE_LOCATION dest_module_location
+   modules_conf_obsoletes MODULES_CONF_ALIAS_TYPE
+   modules_conf_alias_type STRIP strip MODULES_CONF_OBSOLETE_ONLY
+   modules_conf_obsolete_only AUTOINSTALL NO_WEAK_MODULES
+   SIGN_TOOL" ;;
+    3.0) dkms_conf_variables="CLEAN PACKAGE_NAME
    PACKAGE_VERSION POST_ADD POST_BUILD POST_INSTALL POST_REMOVE PRE_BUILD
    PRE_INSTALL BUILD_DEPENDS BUILD_EXCLUSIVE_KERNEL BUILD_EXCLUSIVE_ARCH
    BUILD_EXCLUSIVE_CONFIG
@@ -106,25 +140,66 @@ readonly dkms_conf_variables="CLEAN PACKAGE_NAME
    STRIP strip AUTOINSTALL NO_WEAK_MODULES
    SIGN_FILE MOK_SIGNING_KEY MOK_CERTIFICATE
    REMAKE_INITRD MODULES_CONF MODULES_CONF_OBSOLETES
-   MODULES_CONF_ALIAS_TYPE MODULES_CONF_OBSOLETE_ONLY"
+   MODULES_CONF_ALIAS_TYPE MODULES_CONF_OBSOLETE_ONLY" ;;
+    *) dkms_conf_variables="PACKAGE_NAME
+   PACKAGE_VERSION POST_ADD POST_BUILD POST_INSTALL POST_REMOVE PRE_BUILD
+   PRE_INSTALL BUILD_DEPENDS BUILD_EXCLUSIVE_ARCH BUILD_EXCLUSIVE_CONFIG
+   BUILD_EXCLUSIVE_KERNEL BUILD_EXCLUSIVE_KERNEL_MIN BUILD_EXCLUSIVE_KERNEL_MAX
+   build_exclude OBSOLETE_BY MAKE MAKE_MATCH
+   PATCH PATCH_MATCH patch_array BUILT_MODULE_NAME
+   built_module_name BUILT_MODULE_LOCATION built_module_location
+   DEST_MODULE_NAME dest_module_name
+   DEST_MODULE_LOCATION dest_module_location
+   STRIP strip AUTOINSTALL NO_WEAK_MODULES BUILD_DEPENDS_REBUILD
+   CLEAN
+   REMAKE_INITRD MODULES_CONF MODULES_CONF_OBSOLETES
+   MODULES_CONF_ALIAS_TYPE MODULES_CONF_OBSOLETE_ONLY" ;;
+esac
+readonly dkms_conf_variables
 
-# dkms 3.0.10 safe_source, kept to the letter: values come back through a second
-# evaluation inside double quotes, and real packages depend on that behaviour.
+# dkms's safe_source, kept to the letter: values come back through a second evaluation
+# inside double quotes, and real packages depend on that behaviour. On top of dkms:
+# - a trailing CR is dropped from every value (3.2 does; 2.8 and 3.0 break on CRLF files,
+#   kfarm builds them as 3.2 does);
+# - the evaluation has a time limit, and a dkms.conf that exits or is killed is an error
+#   that says so (dkms would go on with no directives and complain they are missing);
+# - UPPERCASE variables dkms.conf sets that are no directive are named (dkms ignores them:
+#   usually a typo, such as BUILT_MODULES_NAME).
 safe_source() {
     local to_source_file="$1"; shift
     declare -a -r export_envs=("$@")
-    local tmpfile
+    local tmpfile status watchdog pid
+    local -r CR=$'\r'
     tmpfile=$(mktemp) || { say "error: mktemp failed"; exit 3; }
-    ( exec >"$tmpfile" 3>&-
+    ( exec >"$tmpfile" 3>&- </dev/null
+    local _before=" $(compgen -v | tr '\n' ' ') "
     . "$to_source_file" >/dev/null
     for _export_env in "${export_envs[@]}"; do
         for _i in $(eval echo \${!$_export_env[@]}); do
-            eval echo '$_export_env[$_i]=\"${'$_export_env'[$_i]}\"'
+            eval echo '$_export_env[$_i]=\"${'$_export_env'[$_i]%$CR}\"'
         done
     done
-    )
+    for _v in $(compgen -v); do
+        [[ $_v =~ ^[A-Z][A-Z0-9_]+$ && $_before != *" $_v "* && " ${export_envs[*]} " != *" $_v "* ]] && \
+            printf '_unknown_directives+=(%q)\n' "$_v"
+    done
+    echo "_read_whole=yes"
+    ) &
+    pid=$!
+    ( sleep "$conf_seconds"; kill -KILL "$pid" 2>/dev/null ) 3>&- >/dev/null 2>&1 &
+    watchdog=$!
+    wait "$pid"
+    status=$?
+    kill -KILL "$watchdog" 2>/dev/null
+    wait "$watchdog" 2>/dev/null
+    local _read_whole=""
     . "$tmpfile"
     rm -f "$tmpfile"
+    if ((status == 137)); then
+        conf_errors+=("${to_source_file##*/} did not finish within ${conf_seconds} s (dkms sources it as bash: a loop, a wait or a command that blocks never ends)")
+    elif [[ $_read_whole != yes ]]; then
+        conf_errors+=("${to_source_file##*/} exited (status $status) while dkms sourced it, so no directive could be read: an \`exit\` in it, or a command that killed the shell")
+    fi
 }
 
 override_dest_module_location() {
@@ -136,22 +211,52 @@ override_dest_module_location() {
     esac
 }
 
-# dkms 3.0.10 read_conf, minus the caching and /etc/dkms overrides (a farm has none).
+# dkms's VER: every number padded to three digits, so versions compare as strings (3.2)
+VER() {
+    echo "$1" | sed -e 's:\([^0-9]\)\([0-9]\):\1 \2:g' -e 's:\([0-9]\)\([^0-9]\):\1 \2:g' \
+        -e 's:\(.*\): \1 :' -e 's: \([0-9]\) : 00\1 :g' -e 's: \([0-9][0-9]\) : 0\1 :g' -e 's: ::g'
+}
+
+# dkms's read_conf (3.2: read_conf_strict) for the image's dialect, minus the caching and the
+# /etc/dkms overrides (a farm has none); `--directive` comes in as KFARM_DIRECTIVES.
 read_conf() {
     local var index array_size=0 s
     for var in $dkms_conf_variables; do unset "$var"; done
+    _unknown_directives=()
     safe_source "$src_dir/dkms.conf" $dkms_conf_variables
+    ((${#_unknown_directives[@]})) && \
+        fact warning "dkms.conf sets ${_unknown_directives[*]:0:5}, which dkms does not read (not a dkms.conf directive: a typo?)"
+    if [[ $dialect != 2.8 ]]; then
+        for var in REMAKE_INITRD MODULES_CONF MODULES_CONF_OBSOLETES MODULES_CONF_ALIAS_TYPE MODULES_CONF_OBSOLETE_ONLY; do
+            eval "((\${#$var[@]}))" && { say "Deprecated feature: $var (dkms.conf)"; fact warning "Deprecated feature: $var (dkms.conf): dkms $dialect ignores it"; }
+        done
+    fi
+    local directive
+    while IFS= read -r directive; do
+        [[ $directive ]] || continue
+        export "${directive%%=*}=${directive#*=}"
+        say "DIRECTIVE: ${directive%%=*}=\"${directive#*=}\""
+    done <<<"${KFARM_DIRECTIVES:-}"
 
     package_name="$PACKAGE_NAME"
     package_version="$PACKAGE_VERSION"
     clean="$CLEAN"
     pre_build="$PRE_BUILD"
     post_build="$POST_BUILD"
+    post_add="$POST_ADD"
 
-    for s in ${#BUILT_MODULE_NAME[@]} ${#BUILT_MODULE_LOCATION[@]} \
-             ${#DEST_MODULE_NAME[@]} ${#DEST_MODULE_LOCATION[@]}; do
-        ((s > array_size)) && array_size=$s
-    done
+    # 2.8 and 3.0 count the longest array; 3.2 takes the highest index (arrays may be sparse)
+    if [[ $dialect == 3.2 ]]; then
+        array_size=0
+        for s in "${!BUILT_MODULE_NAME[@]}" "${!BUILT_MODULE_LOCATION[@]}" "${!DEST_MODULE_NAME[@]}" "${!DEST_MODULE_LOCATION[@]}"; do
+            ((s + 1 > array_size)) && array_size=$((s + 1))
+        done
+    else
+        for s in ${#BUILT_MODULE_NAME[@]} ${#BUILT_MODULE_LOCATION[@]} \
+                 ${#DEST_MODULE_NAME[@]} ${#DEST_MODULE_LOCATION[@]}; do
+            ((s > array_size)) && array_size=$s
+        done
+    fi
     for ((index=0; index < array_size; index++)); do
         built_module_name[$index]=${BUILT_MODULE_NAME[$index]}
         built_module_location[$index]=${BUILT_MODULE_LOCATION[$index]}
@@ -162,8 +267,14 @@ read_conf() {
             [yY]*) strip[$index]="yes" ;;
             '') strip[$index]=${strip[0]:-yes} ;;
         esac
-        [[ ! ${built_module_name[$index]} ]] && ((${#DEST_MODULE_LOCATION[@]} == 1)) && \
-            built_module_name[$index]=$PACKAGE_NAME
+        if [[ ! ${built_module_name[$index]} ]]; then
+            case $dialect in
+                # 2.8: $module, which dkms add has set to PACKAGE_NAME by then
+                2.8) ((${#DEST_MODULE_LOCATION[@]} == 1)) && built_module_name[$index]=${module:-$PACKAGE_NAME} ;;
+                3.0) ((${#DEST_MODULE_LOCATION[@]} == 1)) && built_module_name[$index]=$PACKAGE_NAME ;;
+                3.2) ((array_size == 1)) && built_module_name[$index]=$PACKAGE_NAME ;;
+            esac
+        fi
         [[ ! ${dest_module_name[$index]} ]] && dest_module_name[$index]=${built_module_name[$index]}
         [[ ${built_module_location[$index]} && ${built_module_location[$index]:(-1)} != / ]] && \
             built_module_location[$index]="${built_module_location[$index]}/"
@@ -180,10 +291,35 @@ read_conf() {
         [[ ${DEST_MODULE_LOCATION[$index]} ]] || \
             conf_errors+=("No 'DEST_MODULE_LOCATION' directive specified for record #$index.")
         case ${DEST_MODULE_LOCATION[$index]} in
-            /kernel*|/updates*|/extra*) ;;
+            ''|/kernel*|/updates*|/extra*) ;;
             *) conf_errors+=("Directive 'DEST_MODULE_LOCATION' does not begin with '/kernel', '/updates', or '/extra' in record #$index.") ;;
         esac
     done
+    if [[ $dialect == 3.2 ]]; then
+        # read_conf_strict
+        for s in ${#built_module_name[@]} ${#built_module_location[@]} ${#dest_module_name[@]} ${#dest_module_location[@]}; do
+            ((s != array_size)) && { conf_errors+=("Module name/location array length mismatch."); break; }
+        done
+        ((array_size == 0)) && { say "dkms.conf: Warning! Zero modules specified."; fact warning "dkms.conf: Warning! Zero modules specified."; }
+        local names="" m
+        for ((index=0; index < array_size; index++)); do
+            m="${built_module_location[$index]}${built_module_name[$index]}"
+            [[ " $names " == *" $m "* ]] && conf_errors+=("Duplicate module '$m' in 'BUILT_MODULE_NAME[$index]'.")
+            names+=" $m"
+        done
+        names=""
+        for ((index=0; index < array_size; index++)); do
+            m="${dest_module_name[$index]}"
+            [[ " $names " == *" $m "* ]] && conf_errors+=("Duplicate module '$m' in 'DEST_MODULE_NAME[$index]'.")
+            names+=" $m"
+        done
+        for var in AUTOINSTALL BUILD_DEPENDS_REBUILD NO_WEAK_MODULES; do
+            case ${!var} in
+                ''|[Yy][Ee][Ss]|[Nn][Oo]) ;;
+                *) conf_errors+=("Unsupported $var value '${!var}'") ;;
+            esac
+        done
+    fi
 
     make_command=""
     [[ ${MAKE_MATCH[0]} ]] || make_command="${MAKE[0]}"
@@ -192,13 +328,23 @@ read_conf() {
             make_command="${MAKE[$index]}"
     done
     [[ ! $make_command ]] && make_command="make -C $kernel_source_dir M=$dkms_tree/$module/$module_version/build"
-    [[ ! $clean ]] && clean="make -C $kernel_source_dir M=$dkms_tree/$module/$module_version/build clean"
-    if [[ -e $kernel_source_dir/vmlinux ]]; then
-        readelf -p .comment "$kernel_source_dir/vmlinux" | grep -q clang && make_command="${make_command} CC=clang"
-        readelf -p .comment "$kernel_source_dir/vmlinux" | grep -q LLD && make_command="${make_command} LD=ld.lld"
-    elif [[ -e "${kernel_config}" ]]; then
-        grep -q CONFIG_CC_IS_CLANG=y "${kernel_config}" && make_command="${make_command} CC=clang"
-        grep -q CONFIG_LD_IS_LLD=y "${kernel_config}" && make_command="${make_command} LD=ld.lld"
+    # 3.2 runs no CLEAN at all
+    [[ $dialect != 3.2 && ! $clean ]] && clean="make -C $kernel_source_dir M=$dkms_tree/$module/$module_version/build clean"
+    [[ $dialect == 3.2 ]] && clean=""
+    if [[ $dialect == 3.2 ]]; then
+        if [[ -e $kernel_source_dir/vmlinux ]]; then
+            readelf -p .comment "$kernel_source_dir/vmlinux" 2>&1 | grep -q clang && make_command="${make_command} LLVM=1"
+        elif [[ -e "${kernel_config}" ]]; then
+            grep -q CONFIG_CC_IS_CLANG=y "${kernel_config}" && make_command="${make_command} LLVM=1"
+        fi
+    elif [[ $dialect == 3.0 ]]; then
+        if [[ -e $kernel_source_dir/vmlinux ]]; then
+            readelf -p .comment "$kernel_source_dir/vmlinux" 2>/dev/null | grep -q clang && make_command="${make_command} CC=clang"
+            readelf -p .comment "$kernel_source_dir/vmlinux" 2>/dev/null | grep -q LLD && make_command="${make_command} LD=ld.lld"
+        elif [[ -e "${kernel_config}" ]]; then
+            grep -q CONFIG_CC_IS_CLANG=y "${kernel_config}" && make_command="${make_command} CC=clang"
+            grep -q CONFIG_LD_IS_LLD=y "${kernel_config}" && make_command="${make_command} LD=ld.lld"
+        fi
     fi
 
     patch_array=()
@@ -209,25 +355,33 @@ read_conf() {
     done
 
     # Which BUILD_EXCLUSIVE_* directive excluded this kernel (dkms only says that one did).
+    # 2.8 knows only _KERNEL and _ARCH; 3.2 adds _KERNEL_MIN/_MAX (OBSOLETE_BY is a _MAX).
     exclusion=""
     [[ $BUILD_EXCLUSIVE_KERNEL && ! $kernelver =~ $BUILD_EXCLUSIVE_KERNEL ]] && \
         exclusion="BUILD_EXCLUSIVE_KERNEL=\"$BUILD_EXCLUSIVE_KERNEL\" does not match $kernelver"
+    if [[ $dialect == 3.2 && ! $exclusion ]]; then
+        local max=${BUILD_EXCLUSIVE_KERNEL_MAX:-$OBSOLETE_BY}
+        [[ $BUILD_EXCLUSIVE_KERNEL_MIN && "$(VER "$kernelver")" < "$(VER "$BUILD_EXCLUSIVE_KERNEL_MIN")" ]] && \
+            exclusion="BUILD_EXCLUSIVE_KERNEL_MIN=\"$BUILD_EXCLUSIVE_KERNEL_MIN\": $kernelver is older"
+        [[ ! $exclusion && $max && "$(VER "$kernelver")" > "$(VER "$max")" ]] && \
+            exclusion="BUILD_EXCLUSIVE_KERNEL_MAX=\"$max\": $kernelver is newer"
+    fi
     [[ ! $exclusion && $BUILD_EXCLUSIVE_ARCH && ! $arch =~ $BUILD_EXCLUSIVE_ARCH ]] && \
         exclusion="BUILD_EXCLUSIVE_ARCH=\"$BUILD_EXCLUSIVE_ARCH\" does not match $arch"
-    if [[ ! $exclusion && $BUILD_EXCLUSIVE_CONFIG && -e $kernel_source_dir/.config ]]; then
+    if [[ $dialect != 2.8 && ! $exclusion && $BUILD_EXCLUSIVE_CONFIG && -e $kernel_config ]]; then
         local kconf
         for kconf in $BUILD_EXCLUSIVE_CONFIG; do
             case "$kconf" in
-                !*) grep -q -E "^${kconf#!}=[ym]" "$kernel_source_dir/.config" && \
+                !*) grep -q "^${kconf#!}=[ym]" "$kernel_config" && \
                         exclusion="BUILD_EXCLUSIVE_CONFIG: ${kconf#!} is set in $kernelver" ;;
-                *)  grep -q -E "^${kconf}=[ym]" "$kernel_source_dir/.config" || \
+                *)  grep -q "^${kconf}=[ym]" "$kernel_config" || \
                         exclusion="BUILD_EXCLUSIVE_CONFIG: $kconf is not set in $kernelver" ;;
             esac
             [[ $exclusion ]] && break
         done
     fi
 
-    ((${#dest_module_location[@]} == 0)) && conf_errors+=("No 'DEST_MODULE_LOCATION' directive specified.")
+    [[ $dialect != 3.2 ]] && ((${#dest_module_location[@]} == 0)) && conf_errors+=("No 'DEST_MODULE_LOCATION' directive specified.")
     [[ $package_name ]] || conf_errors+=("No 'PACKAGE_NAME' directive specified.")
     [[ $package_version ]] || conf_errors+=("No 'PACKAGE_VERSION' directive specified.")
 }
@@ -257,19 +411,30 @@ report_conf() {
     return 0
 }
 
-# run_build_script from dkms 3.0.10: relative to the build dir, only if executable.
-run_build_script() {
-    local kind="$1" script="$2" run
+# dkms's run_build_script: PRE_BUILD and POST_BUILD run in the build dir, POST_ADD in the
+# source dir, only if executable. 2.8 and 3.0 ignore the status; 3.2 sends the output to
+# make.log (given as LOG) and stops the build on a failure.
+run_build_script() { # run_build_script KIND SCRIPT [LOG]
+    local kind="$1" script="$2" log="$3" dir run status
     [[ $script ]] || return 0
-    run="$dkms_tree/$module/$module_version/build/$script"
-    if [[ -x ${run%% *} ]]; then
-        say "running the ${kind} script: $script"
-        ( cd "$dkms_tree/$module/$module_version/build/" && exec $run 3>&- )
-        local status=$?
-        ((status == 0)) || say "warning: the ${kind} script exited with status $status (dkms ignores it)"
-    else
+    case $kind in pre_build|post_build) dir=build ;; *) dir=source ;; esac
+    dir="$dkms_tree/$module/$module_version/$dir"
+    run="$dir/$script"
+    if [[ ! -x ${run%% *} ]]; then
         say "warning: the ${kind} script is not executable: $script"
+        return 0
     fi
+    say "running the ${kind} script: $script"
+    if [[ $log ]]; then
+        ( cd "$dir" && exec $run 3>&- ) >>"$log" 2>&1
+        status=$?
+        ((status == 0)) || step_stop script-failed "The ${kind} script $script exited with status $status: dkms $dialect stops the build there (its output is in make.log)"
+    else
+        ( cd "$dir" && exec $run 3>&- )
+        status=$?
+        ((status == 0)) || say "warning: the ${kind} script exited with status $status (dkms $dialect ignores it)"
+    fi
+    return 0
 }
 
 step_stop() { # step_stop REASON MESSAGE: the build did not get through (the supervisor checks the reason)
@@ -280,7 +445,7 @@ step_stop() { # step_stop REASON MESSAGE: the build did not get through (the sup
 # `dkms add <dir>`: reads the name and version with $module unset.
 step_add() {
     local syntax
-    say "dkms.conf evaluated for kernel $kernelver ($arch)"
+    say "dkms.conf evaluated as \`dkms add\` does, for the running kernel $kernelver ($arch)"
     # DKMS sources dkms.conf and keeps whatever was assigned before a syntax error, so this is
     # not fatal there either; kfarm says it out loud instead of building from half a file.
     if ! syntax=$(bash -n "$src_dir/dkms.conf" 2>&1); then
@@ -290,6 +455,13 @@ step_add() {
     fi
     read_conf
     report_conf
+    # dkms add links the source into its tree, then runs POST_ADD (in the source dir)
+    if [[ $post_add && ${#conf_errors[@]} == 0 ]] && valid_name "$package_name" && valid_version "$package_version"; then
+        module="$package_name" module_version="$package_version"
+        mkdir -p "$dkms_tree/$module/$module_version" && ln -sfn "$src_dir" "$dkms_tree/$module/$module_version/source" || exit 3
+        export kernelver arch module module_version
+        run_build_script post_add "$post_add"
+    fi
     fact outcome done
 }
 
@@ -331,33 +503,69 @@ step_build() {
     cp -a "$dkms_tree/$module/$module_version/source/" "$build_dir" || step_stop disk-full "cannot copy the source to $build_dir"
     cd "$build_dir" || exit 3
 
+    local build_log="$build_dir/make.log"
+    make_log_header() {
+        case $dialect in
+            3.2) echo "DKMS (dkms-3.2.2) make.log for $module/$module_version for kernel $kernelver ($arch)" ;;
+            *) echo "DKMS make.log for $module-$module_version for kernel $kernelver ($arch)" ;;
+        esac
+        date
+    }
+    # 3.2 opens make.log first: the patches, PRE_BUILD and make all write there
+    [[ $dialect == 3.2 ]] && make_log_header >>"$build_log"
+
     local p
     for p in "${patch_array[@]}"; do
+        # refused on every release (3.2 does; older ones would read a patch from anywhere)
+        [[ /$p/ == */../* ]] && step_stop patch-missing "Patch $p as specified in dkms.conf contains '..' path component: a patch must be in patches/"
         [[ -e $build_dir/patches/$p ]] || step_stop patch-missing "Patch $p as specified in dkms.conf cannot be found in patches/"
         say "applying patch $p"
-        patch -p1 < "./patches/$p" 3>&- || step_stop patch-failed "Application of patch $p failed"
+        if [[ $dialect == 3.2 ]]; then
+            patch -p1 < "./patches/$p" >>"$build_log" 2>&1 3>&-
+        else
+            patch -p1 < "./patches/$p" 3>&-
+        fi || step_stop patch-failed "Application of patch $p failed"
     done
 
     cross_environment
-    if [[ -e $kernel_source_dir/.config ]]; then
-        cc=$(sed -n 's|^CONFIG_CC_VERSION_TEXT="\([^ ]*\) .*"|\1|p' "$kernel_source_dir/.config")
-        # a kernel built natively names its native compiler: cross-building takes the prefixed one
+    kernel_cc() { # the compiler the kernel's config names (cross-building: its prefixed twin)
+        local cc
+        cc=$(sed -n 's|^CONFIG_CC_VERSION_TEXT="*\([^" ]*\) .*|\1|p' "$1")
         [[ $cross_compile && $cc != "$cross_compile"* ]] && command -v "$cross_compile$cc" >/dev/null && cc="$cross_compile$cc"
-        command -v "$cc" >/dev/null && export CC="$cc"
-    fi
+        command -v "$cc" >/dev/null && echo "$cc"
+    }
+    kernel_variables_cc() { # 2.8-3.2: CC from the kernel's .kernelvariables, or no CC at all
+        if [[ -f "$kernel_source_dir/.kernelvariables" ]]; then
+            export CC=$(echo -e "show-%:\n\t@echo \$(\$*)\ninclude $kernel_source_dir/.kernelvariables" | make -f - show-CC $cross_make_args)
+        else
+            unset CC
+        fi
+    }
+    local cc
     export kernelver arch module module_version
-    run_build_script pre_build "$pre_build"
+    case $dialect in
+        2.8)
+            kernel_variables_cc
+            run_build_script pre_build "$pre_build" ;;
+        3.0)
+            # CC for PRE_BUILD only: actual_build takes it away again before make
+            [[ -e $kernel_source_dir/.config ]] && cc=$(kernel_cc "$kernel_source_dir/.config") && export CC="$cc"
+            run_build_script pre_build "$pre_build"
+            kernel_variables_cc ;;
+        3.2)
+            # CC (and KERNEL_CC) for PRE_BUILD and make
+            kernel_variables_cc
+            if [[ -e $kernel_config ]]; then
+                cc=$(kernel_cc "$kernel_config") && export CC="$cc" KERNEL_CC="$cc"
+            fi
+            run_build_script pre_build "$pre_build" "$build_log" ;;
+    esac
 
-    if [[ -f "$kernel_source_dir/.kernelvariables" ]]; then
-        export CC=$(echo -e "show-%:\n\t@echo \$(\$*)\ninclude $kernel_source_dir/.kernelvariables" | make -f - show-CC $cross_make_args)
-    else
-        unset CC
+    if [[ $clean ]]; then
+        say "cleaning build area: $clean"
+        ( eval "$clean" ) >/dev/null 2>&1 3>&-
     fi
-
-    local build_log="$build_dir/make.log"
-    say "cleaning build area: $clean"
-    ( eval "$clean" ) >/dev/null 2>&1 3>&-
-    { echo "DKMS make.log for $module-$module_version for kernel $kernelver ($arch)"; date; } >>"$build_log"
+    [[ $dialect != 3.2 ]] && make_log_header >>"$build_log"
     local the_make_command="${make_command/#make/make -j$parallel_jobs KERNELRELEASE=$kernelver${cross_make_args:+ $cross_make_args}}"
     fact make_invocation "$the_make_command"
     say "building: $the_make_command"
@@ -396,7 +604,14 @@ step_build() {
         [[ ${strip[$count]} != no ]] && "${cross_compile}strip" -g "$built_module"
         cp -f "$built_module" "$base_dir/module/${dest_module_name[$count]}.ko"
     done
-    run_build_script post_build "$post_build"
+    if [[ $dialect == 3.2 ]]; then
+        # 3.2 keeps the build's Module.symvers next to the modules (modules that use this
+        # one's symbols build against it), and its POST_BUILD writes to make.log, fatally
+        [[ -f $build_dir/Module.symvers ]] && cp -f "$build_dir/Module.symvers" "$base_dir/module/Module.symvers"
+        run_build_script post_build "$post_build" "$base_dir/log/make.log"
+    else
+        run_build_script post_build "$post_build"
+    fi
     fact outcome done
 }
 
@@ -408,7 +623,7 @@ readonly result_file=/kfarm/out/result script_copy=/kfarm/driver.sh
 readonly output_limit=${KFARM_OUTPUT_LIMIT:-268435456}
 # the mounts a build may write to, each a size- and inode-capped tmpfs
 readonly scratch_mounts=(/var/lib/dkms /kfarm/source /tmp /var/tmp /run/lock)
-readonly step_reasons=" make-failed patch-missing patch-failed disk-full missing-module "
+readonly step_reasons=" make-failed patch-missing patch-failed script-failed disk-full missing-module "
 
 result() { # result KEY VALUE... : one line of out/result, control characters flattened
     local line="" v
@@ -590,6 +805,39 @@ copy_log() { # copy_log MAKE_LOG: into the output, capped, with a note when cut
     return 0
 }
 
+# The suffix dkms gives a module on a machine running this kernel: compressed as the kernel's
+# own modules are (Debian's 6.12 kernels: .ko.xz). dkms looks at the installed modules
+# (modules.dep in 2.8 and 3.0, the files in 3.2); an image holds only the headers, so the
+# kernel's config says how its modules are compressed.
+kernel_module_suffix() {
+    local config=/lib/modules/$kernelver/build/.config
+    if grep -q '^CONFIG_MODULE_COMPRESS_XZ=y' "$config" 2>/dev/null; then echo .ko.xz
+    elif grep -q '^CONFIG_MODULE_COMPRESS_ZSTD=y' "$config" 2>/dev/null; then echo .ko.zst
+    elif grep -q '^CONFIG_MODULE_COMPRESS_GZIP=y' "$config" 2>/dev/null; then echo .ko.gz
+    else echo .ko; fi
+}
+
+# compress_modules: the output's modules, compressed by root after the build is dead, with
+# the options the kernel's own `make modules_install` uses. xz with CRC32 on every release:
+# the kernel's in-kernel decompressor refuses CRC64, which 2.8's and 3.0's plain `xz -f`
+# writes (dkms#386). gzip -n: no name or time stamp in the file, so rebuilds are identical.
+compress_modules() {
+    local suffix m tool
+    suffix=$(kernel_module_suffix)
+    result module_suffix "$suffix"
+    [[ $suffix == .ko ]] && return 0
+    case $suffix in
+        .ko.xz) tool=(xz --check=crc32 --lzma2=dict=1MiB -f) ;;
+        .ko.zst) tool=(zstd -q -f -T0 --rm) ;;
+        .ko.gz) tool=(gzip -9 -n -f) ;;
+    esac
+    command -v "${tool[0]}" >/dev/null || finish failed driver-error "$kernelver compresses its modules with ${tool[0]}, which this image lacks: rebuild the image (kfarm images sync)"
+    for m in "${m_dest[@]}"; do
+        "${tool[@]}" "$out_dir/tree/module/$m.ko" || finish failed driver-error "cannot compress $m.ko with ${tool[0]}"
+    done
+    say "compressed as $kernelver's own modules are: ${m_dest[*]/%/$suffix}"
+}
+
 supervise() {
     kernelver="$1" arch="$2"
     [[ $kernelver && $arch ]] || { say "usage: driver.sh build <kernelver> <arch>"; exit 2; }
@@ -672,6 +920,7 @@ supervise() {
         copy_out "$base_dir/module/${m_dest[$i]}.ko" "$out_dir/tree/module/${m_dest[$i]}.ko" "$output_limit" || \
             finish failed missing-module "cannot read the built module ${m_dest[$i]}.ko (the build took its read permission)"
     done
+    compress_modules
     copy_log "$base_dir/log/make.log"
     say "built ${#m_dest[@]} module(s) for $kernelver"
     finish built "" ""
@@ -684,6 +933,12 @@ case $role in
     step)
         [[ $(id -u) == "$NOBODY" ]] || { say "error: steps run as uid $NOBODY only"; exit 2; }
         kernelver_arg="$3" arch_arg="$4"
+        # as dkms starts: whatever the environment says about compilers is not the kernel's
+        umask 022
+        unset CC CXX CFLAGS CXXFLAGS LDFLAGS
+        # `dkms add` runs without -k: it reads dkms.conf for the running kernel (here the
+        # farm host's, as on a build machine), not for the kernel about to be built
+        [[ $2 == add ]] && kernelver_arg=$(uname -r) arch_arg=$(uname -m)
         # the DKMS variables, then the step
         init_dkms_vars
         case $2 in

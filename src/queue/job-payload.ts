@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { buildOptionsSchema } from '../config/build-options.js';
+import { MODULE_SUFFIXES } from '../dkms/driver-result.js';
 import { ARCH, KERNEL_RELEASE, MODULE_NAME, MODULE_VERSION, isValidLocation } from '../dkms/names.js';
 import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';
 
@@ -78,6 +79,8 @@ export const kernelRecordSchema = z.object({
         destName: moduleName,
         destLocation: location,
         installLocation: location,
+        /** .ko unless compressed as the kernel's own modules are; records of older versions have none */
+        suffix: z.enum(MODULE_SUFFIXES).optional(),
         file: artifactSchema.optional(),
       }),
     )

@@ -122,10 +122,10 @@ export function buildReport(input: {
           ? record.modules.map((m) => ({
               name: m.destName,
               builtName: m.builtName,
-              file: `${m.destName}.ko`,
+              file: `${m.destName}${m.suffix ?? '.ko'}`,
               sha256: m.file?.sha256 ?? '',
               size: m.file?.size ?? 0,
-              destination: `/lib/modules/${record.kernel}${m.installLocation}/${m.destName}.ko`,
+              destination: `/lib/modules/${record.kernel}${m.installLocation}/${m.destName}${m.suffix ?? '.ko'}`,
               destModuleLocation: m.destLocation,
             }))
           : [],

@@ -82,6 +82,7 @@ export function buildProcessor(deps: WorkerDeps): Processor {
         destName: m.destName,
         destLocation: m.destLocation,
         installLocation: m.installLocation,
+        suffix: m.suffix,
         ...(m.data ? { file: await deps.blobs.put(m.data) } : {}),
       })),
     );

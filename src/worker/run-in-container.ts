@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { driverScript } from '../dkms/driver-script.js';
-import { parseDriverResult, type DriverResult, type ModuleSpec, type Reason } from '../dkms/driver-result.js';
+import { parseDriverResult, type DriverResult, type ModuleSpec, type ModuleSuffix, type Reason } from '../dkms/driver-result.js';
 import { firstErrorLine } from '../dkms/make-log.js';
 import { extractTar } from '../executor/archive.js';
 import type { ContainerRuntime, IsolatedOutcome } from '../executor/runtime.js';
@@ -24,7 +24,7 @@ export interface ContainerBuildOutput {
   reason: Reason | undefined;
   message: string | undefined;
   firstError: string | undefined;
-  modules: Array<ModuleSpec & { data: Buffer | undefined }>;
+  modules: Array<ModuleSpec & { suffix: ModuleSuffix; data: Buffer | undefined }>;
   makeLog: Buffer | undefined;
   log: Buffer;
   logTruncated: boolean;
@@ -56,7 +56,6 @@ export async function runInContainer(ctx: RunContext, payload: JobPayload, sourc
   const selfDeadline = options.timeoutSec + Math.min(60, options.timeoutSec);
   // The driver travels as `bash -c` text: nothing is copied into the read-only image.
   const cmd = ['timeout', '--signal=KILL', String(selfDeadline), 'bash', '-c', driverScript().script.toString('utf8'), 'driver.sh', 'build', payload.kernel, payload.arch];
-  const jobs = options.makeJobs ?? Math.max(1, Math.floor(options.cpus));
 
   // What a build hands back is untrusted: too much of it, or links and paths that lead out,
   // are the build's fault and its verdict (the same input would do it again), not a retry.
@@ -78,7 +77,9 @@ export async function runInContainer(ctx: RunContext, payload: JobPayload, sourc
       user: '0:0',
       capAdd: SUPERVISOR_CAPS,
       env: {
-        KFARM_JOBS: String(jobs),
+        // dkms's -j is what nproc says in the container unless asked for (`dkms -j`)
+        ...(options.makeJobs !== undefined ? { KFARM_JOBS: String(options.makeJobs) } : {}),
+        ...(options.directives?.length ? { KFARM_DIRECTIVES: options.directives.join('\n') } : {}),
         KFARM_LOG_LIMIT: String(options.logLimitBytes),
         KFARM_OUTPUT_LIMIT: String(options.outputLimitBytes),
         HOME: '/tmp',
@@ -153,11 +154,12 @@ export async function runInContainer(ctx: RunContext, payload: JobPayload, sourc
 
   const verdict = driver.verdict;
   const makeLog = file('out/tree/log/make.log');
-  const modules = driver.modules.map((m) => ({ ...m, data: verdict === 'built' ? file(`out/tree/module/${m.destName}.ko`) : undefined }));
+  const suffix = driver.moduleSuffix;
+  const modules = driver.modules.map((m) => ({ ...m, suffix, data: verdict === 'built' ? file(`out/tree/module/${m.destName}${suffix}`) : undefined }));
   const lost = verdict === 'built' ? modules.find((m) => !m.data) : undefined;
   if (lost) {
     // The supervisor checked every module before it said built; one missing from its own output is its failure.
-    const message = `the driver reported success but ${lost.destName}.ko is not in its output`;
+    const message = `the driver reported success but ${lost.destName}${suffix} is not in its output`;
     log.note(message);
     return { ...emptyOutput(log.toBuffer(), log.truncated, durationMs), driver, reason: 'driver-error', message, firstError: message };
   }

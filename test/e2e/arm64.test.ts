@@ -12,6 +12,7 @@ import type { BuildReport, KernelReport } from '../../src/report/report.js';
 import { packageRoot } from '../../src/paths.js';
 import { example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
 import type { AvailableKernel } from '../helpers/matrix-checks.js';
+import { moduleEntry, plainModule } from '../helpers/module-files.js';
 
 const archFixture = (name: string) => path.join(packageRoot, 'test', 'fixtures', 'arch-exclusive', name);
 
@@ -31,12 +32,13 @@ async function buildReport(args: string[], env: Record<string, string>): Promise
   return { exitCode: result.exitCode, stderr: result.stderr, report, out };
 }
 
+/** The module of one kernel from its tarball, uncompressed (6.12's are .ko.xz). */
 async function koOf(out: string, k: KernelReport, name: string): Promise<Buffer> {
   const tarball = await readFile(path.join(out, k.tarball?.path ?? 'missing'));
   const entries = await extractTar(gunzipSync(tarball), { maxBytes: 1 << 26, maxEntries: 100, allowSymlinks: false }, 'tarball');
-  const ko = entries.find((e) => e.path === `dkms_main_tree/${k.kernel}/aarch64/module/${name}.ko`);
+  const ko = moduleEntry(entries, k.kernel, 'aarch64', name);
   expect(ko?.data, `${name}.ko under .../${k.kernel}/aarch64/module/ in ${k.tarball?.path}`).toBeDefined();
-  return ko?.data ?? Buffer.alloc(0);
+  return plainModule(ko?.data ?? Buffer.alloc(0), ko?.path ?? '.ko');
 }
 
 describe('arm64 kernels cross-built on amd64', () => {
@@ -78,7 +80,8 @@ describe('arm64 kernels cross-built on amd64', () => {
       expect(k.arch).toBe('aarch64');
       expect(k.verdict, `${k.kernel}: ${k.message ?? ''}`).toBe('built');
       expect(k.tarball?.path).toBe(`hello-1.0.0-kernel${k.kernel}-aarch64.dkms.tar.gz`);
-      expect(k.modules[0]?.destination).toBe(`/lib/modules/${k.kernel}/updates/dkms/hello.ko`);
+      expect(k.modules[0]?.destination).toBe(`/lib/modules/${k.kernel}/updates/dkms/${k.modules[0]?.file ?? ''}`);
+      expect(k.modules[0]?.file).toMatch(/^hello\.ko(\.xz)?$/);
       const ko = await koOf(out, k, 'hello');
       // ELF64 little-endian, e_machine (offset 18) EM_AARCH64
       expect(ko.subarray(0, 4).toString('latin1')).toBe('\x7fELF');

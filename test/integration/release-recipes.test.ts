@@ -11,6 +11,7 @@ import { compareKernels } from '../../src/matrix/kernel-target.js';
 import { run } from '../../src/process/run.js';
 import type { BuildReport } from '../../src/report/report.js';
 import { example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
+import { moduleEntry, plainModule } from '../helpers/module-files.js';
 
 /**
  * The debian-11 (bullseye, gcc-10) and debian-13 (trixie, gcc-14) recipes end to end against the
@@ -75,10 +76,11 @@ describe.each(['debian-11', 'debian-13'])('%s recipe', (release) => {
     expect(report.kernels.map((k) => [k.kernel, k.verdict])).toEqual([[kernel, 'built']]);
     const tarball = await readFile(path.join(out, report.kernels[0]?.tarball?.path ?? 'missing'));
     const entries = await extractTar(gunzipSync(tarball), { maxBytes: 1 << 26, maxEntries: 100, allowSymlinks: false }, 'tarball');
-    const ko = entries.find((e) => e.path === `dkms_main_tree/${kernel}/x86_64/module/hello.ko`);
+    const ko = moduleEntry(entries, kernel, 'x86_64', 'hello');
     expect(ko?.data, `hello.ko for ${kernel}`).toBeDefined();
+    // readelf reads ELF only: a module compressed as the kernel's own (.ko.xz) is unpacked first
     const file = path.join(out, 'hello.ko');
-    await writeFile(file, ko?.data ?? Buffer.alloc(0));
+    await writeFile(file, await plainModule(ko?.data ?? Buffer.alloc(0), ko?.path ?? '.ko'));
     const vermagic = (await run('modinfo', ['-F', 'vermagic', file])).stdout;
     expect(vermagic.split(' ')[0]).toBe(kernel);
     const comment = (await run('readelf', ['-p', '.comment', file])).stdout;

@@ -5,7 +5,7 @@ import { buildOptions } from '../../src/config/build-options.js';
 import type { JobPayload } from '../../src/queue/job-payload.js';
 
 const pkg = { name: 'hello', version: '1.0.0', dkmsConf: Buffer.from('PACKAGE_NAME=hello\n') };
-const k = (kernel: string) => ({ kernel, arch: 'x86_64', modules: [{ destName: 'hello', data: Buffer.from(kernel) }], makeLog: Buffer.from('log') });
+const k = (kernel: string) => ({ kernel, arch: 'x86_64', modules: [{ fileName: 'hello.ko', data: Buffer.from(kernel) }], makeLog: Buffer.from('log') });
 
 describe('DKMS tarball layout', () => {
   it('names files the way dkms mktarball and common.postinst do', () => {

@@ -13,8 +13,8 @@ export interface DkmsPackage {
 export interface KernelBinaries {
   kernel: string;
   arch: string;
-  /** file names as dkms stores them: <DEST_MODULE_NAME>.ko */
-  modules: Array<{ destName: string; data: Buffer }>;
+  /** file names as dkms stores them: <DEST_MODULE_NAME>.ko, or .ko.xz where the kernel compresses its modules */
+  modules: Array<{ fileName: string; data: Buffer }>;
   makeLog: Buffer | undefined;
 }
 
@@ -42,7 +42,7 @@ function mainTree(kernels: readonly KernelBinaries[]): TarEntry[] {
   for (const k of kernels) {
     const base = `dkms_main_tree/${k.kernel}/${k.arch}`;
     entries.push(dir(`dkms_main_tree/${k.kernel}`), dir(base), dir(`${base}/module`));
-    for (const m of k.modules) entries.push(file(`${base}/module/${m.destName}.ko`, m.data));
+    for (const m of k.modules) entries.push(file(`${base}/module/${m.fileName}`, m.data));
     if (k.makeLog) entries.push(dir(`${base}/log`), file(`${base}/log/make.log`, k.makeLog));
   }
   return entries;
