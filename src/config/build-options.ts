@@ -28,6 +28,14 @@ export const buildOptionsSchema = z.object({
    * `dkms --directive NAME=value`: exported after dkms.conf is read, so it overrides that
    * directive (index 0 of an array) on every kernel
    */
+  /**
+   * `/etc/dkms/<module>[-<version>[-<kernel>[-<arch>]]].conf` (and 3.2's `<module>--<kernel>[-<arch>].conf`):
+   * sourced after dkms.conf, as on a host that has them
+   */
+  dkmsOverrides: z
+    .array(z.object({ name: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.+~-]{0,200}\.conf$/, 'not an /etc/dkms file name'), text: z.string().max(65536) }))
+    .max(64)
+    .optional(),
   directives: z
     .array(z.string().max(4096).regex(/^[A-Za-z_][A-Za-z0-9_]*=[^\n\r\0]*$/, 'must be NAME=value (a shell variable name, one line)'))
     .max(64)

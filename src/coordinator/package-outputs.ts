@@ -43,6 +43,7 @@ export async function packageOutputs(input: {
         arch: record.arch,
         modules: record.modules.map((m) => ({ fileName: `${m.destName}${m.suffix ?? '.ko'}`, data: blob(m.file) })),
         makeLog: record.makeLog ? blob(record.makeLog) : undefined,
+        kernelConfig: record.kernelConfig ? blob(record.kernelConfig) : undefined,
       };
       binaries.push(kernel);
       tarball = await writeTarGz(tarPath, binariesOnlyLayout(pkg, kernel));

@@ -19,7 +19,8 @@
 #
 # In:  stdin          the module source as a tar (unpacked by uid 65534 into /kfarm/source)
 # Out: stdout         a tar of out/: out/result (facts parsed by driver-result.ts) and
-#                     out/tree/{module,log} (what dkms keeps in $dkms_tree/<m>/<v>/<k>/<a>)
+#                     out/tree/{module,log} (what dkms keeps in $dkms_tree/<m>/<v>/<k>/<a>:
+#                     the modules, make.log and, but for 3.2, the kernel's .config)
 #      stderr         the build log
 # Env: KFARM_JOBS (make -j; unset: nproc, as dkms), KFARM_LOG_LIMIT (make.log cap, bytes),
 #      KFARM_OUTPUT_LIMIT (modules + make.log cap, bytes), KFARM_DIRECTIVES (NAME=value
@@ -52,6 +53,8 @@ dkms_dialect() {
     esac
 }
 readonly dialect=$(dkms_dialect)
+# what the farm has for /etc/dkms (that is read-only here: it belongs to the image)
+readonly overrides_dir=/kfarm/etc-dkms
 readonly conf_seconds=${KFARM_CONF_SECONDS:-30}
 
 # kfarm's name rules (src/dkms/names.ts; keep the sets in step)
@@ -226,6 +229,18 @@ read_conf() {
     safe_source "$src_dir/dkms.conf" $dkms_conf_variables
     ((${#_unknown_directives[@]})) && \
         fact warning "dkms.conf sets ${_unknown_directives[*]:0:5}, which dkms does not read (not a dkms.conf directive: a typo?)"
+    # /etc/dkms overrides, most specific last (`kfarm build --dkms-overrides DIR` puts them in
+    # $overrides_dir); named after the module, so only once $module is known
+    local override
+    if [[ $module ]]; then
+        local -a overrides=("$module.conf" "$module-$module_version.conf" "$module-$module_version-$kernelver.conf" "$module-$module_version-$kernelver-$arch.conf")
+        [[ $dialect == 3.2 ]] && overrides+=("$module--$kernelver.conf" "$module--$kernelver-$arch.conf")
+        for override in "${overrides[@]}"; do
+            [[ -e $overrides_dir/$override ]] || continue
+            say "reading /etc/dkms/$override"
+            safe_source "$overrides_dir/$override" $dkms_conf_variables
+        done
+    fi
     if [[ $dialect != 2.8 ]]; then
         for var in REMAKE_INITRD MODULES_CONF MODULES_CONF_OBSOLETES MODULES_CONF_ALIAS_TYPE MODULES_CONF_OBSOLETE_ONLY; do
             eval "((\${#$var[@]}))" && { say "Deprecated feature: $var (dkms.conf)"; fact warning "Deprecated feature: $var (dkms.conf): dkms $dialect ignores it"; }
@@ -838,6 +853,21 @@ compress_modules() {
     say "compressed as $kernelver's own modules are: ${m_dest[*]/%/$suffix}"
 }
 
+# write_overrides: the /etc/dkms/*.conf files the job carries (KFARM_OVERRIDE_<i>_NAME and
+# KFARM_OVERRIDE_<i>, checked by the coordinator), root's and readable, into $overrides_dir
+write_overrides() {
+    local i name
+    mkdir -p -m 0755 "$overrides_dir" || finish failed driver-error "cannot create $overrides_dir"
+    for ((i=0; i < ${KFARM_OVERRIDE_COUNT:-0}; i++)); do
+        name=KFARM_OVERRIDE_${i}_NAME
+        name=${!name}
+        [[ $name =~ ^[A-Za-z0-9_][A-Za-z0-9_.+~-]*\.conf$ ]] || finish failed driver-error "bad override name $(quote "$name")"
+        local text=KFARM_OVERRIDE_$i
+        printf '%s' "${!text}" >"$overrides_dir/$name" || finish failed driver-error "cannot write $overrides_dir/$name"
+        chmod 0644 "$overrides_dir/$name"
+    done
+}
+
 supervise() {
     kernelver="$1" arch="$2"
     [[ $kernelver && $arch ]] || { say "usage: driver.sh build <kernelver> <arch>"; exit 2; }
@@ -858,6 +888,7 @@ supervise() {
     exec </dev/null
     kill_untrusted
     [[ -f $src_dir/dkms.conf ]] || finish failed bad-conf "no dkms.conf at the top of the source tree"
+    write_overrides
 
     # Twice, as dkms does: `dkms add <dir>` reads the name and version with $module unset, then
     # `dkms build -m <name> -v <version>` sources the file again with them set.
@@ -922,6 +953,8 @@ supervise() {
     done
     compress_modules
     copy_log "$base_dir/log/make.log"
+    # 2.8 and 3.0 keep the kernel's .config in the log dir (and so in their tarballs); 3.2 does not
+    [[ $dialect != 3.2 ]] && copy_out "/lib/modules/$kernelver/build/.config" "$out_dir/tree/log/.config" "$log_limit"
     say "built ${#m_dest[@]} module(s) for $kernelver"
     finish built "" ""
 }

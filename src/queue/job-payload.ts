@@ -89,6 +89,8 @@ export const kernelRecordSchema = z.object({
   /** optional: records stored by older versions have none */
   warnings: z.array(text(TEXT_LIMITS.warning)).max(20).optional(),
   makeLog: artifactSchema.optional(),
+  /** the kernel's .config as dkms 2.8 and 3.0 keep it in the log dir */
+  kernelConfig: artifactSchema.optional(),
   /** the Module.symvers the build wrote: what a module with BUILD_DEPENDS on this one links against */
   symvers: artifactSchema.optional(),
   log: artifactSchema,
@@ -110,6 +112,7 @@ export function recordArtifacts(record: KernelRecord): Artifact[] {
   return [
     record.log,
     ...(record.makeLog ? [record.makeLog] : []),
+    ...(record.kernelConfig ? [record.kernelConfig] : []),
     ...(record.symvers ? [record.symvers] : []),
     ...record.modules.flatMap((m) => (m.file ? [m.file] : [])),
   ];

@@ -102,6 +102,7 @@ export function buildProcessor(deps: WorkerDeps): Processor {
       ...(out.driver.makeInvocation ? { makeInvocation: out.driver.makeInvocation } : {}),
       ...(out.driver.warnings.length ? { warnings: out.driver.warnings } : {}),
       ...(out.makeLog ? { makeLog: await deps.blobs.put(out.makeLog) } : {}),
+      ...(out.kernelConfig ? { kernelConfig: await deps.blobs.put(out.kernelConfig) } : {}),
       log: await deps.blobs.put(out.log),
       logTruncated: out.logTruncated,
       durationMs: out.durationMs,

@@ -26,6 +26,8 @@ export interface ContainerBuildOutput {
   firstError: string | undefined;
   modules: Array<ModuleSpec & { suffix: ModuleSuffix; data: Buffer | undefined }>;
   makeLog: Buffer | undefined;
+  /** the kernel's .config, which dkms 2.8 and 3.0 keep next to make.log */
+  kernelConfig: Buffer | undefined;
   log: Buffer;
   logTruncated: boolean;
   durationMs: number;
@@ -80,6 +82,7 @@ export async function runInContainer(ctx: RunContext, payload: JobPayload, sourc
         // dkms's -j is what nproc says in the container unless asked for (`dkms -j`)
         ...(options.makeJobs !== undefined ? { KFARM_JOBS: String(options.makeJobs) } : {}),
         ...(options.directives?.length ? { KFARM_DIRECTIVES: options.directives.join('\n') } : {}),
+        ...overrideEnv(options.dkmsOverrides ?? []),
         KFARM_LOG_LIMIT: String(options.logLimitBytes),
         KFARM_OUTPUT_LIMIT: String(options.outputLimitBytes),
         HOME: '/tmp',
@@ -175,6 +178,7 @@ export async function runInContainer(ctx: RunContext, payload: JobPayload, sourc
     firstError: failed ? firstErrorOf(driver.reason, makeLog ?? logText, message) : undefined,
     modules,
     makeLog,
+    kernelConfig: verdict === 'built' ? file('out/tree/log/.config') : undefined,
     log: logText,
     logTruncated: log.truncated,
     durationMs,
@@ -206,9 +210,21 @@ function emptyOutput(log: Buffer, truncated: boolean, durationMs: number): Conta
     firstError: undefined,
     modules: [],
     makeLog: undefined,
+    kernelConfig: undefined,
     log,
     logTruncated: truncated,
     durationMs,
     cacheable: false,
   };
+}
+
+/** /etc/dkms override files as the driver reads them from its environment. */
+function overrideEnv(files: ReadonlyArray<{ name: string; text: string }>): Record<string, string> {
+  if (files.length === 0) return {};
+  const env: Record<string, string> = { KFARM_OVERRIDE_COUNT: String(files.length) };
+  files.forEach((f, i) => {
+    env[`KFARM_OVERRIDE_${i}_NAME`] = f.name;
+    env[`KFARM_OVERRIDE_${i}`] = f.text;
+  });
+  return env;
 }

@@ -175,6 +175,36 @@ describe.concurrent('directives', () => {
     expect(await modinfoField(xz.data, xz.suffix, 'vermagic')).toMatch(new RegExp(`^${k612.replace(/[.+]/g, '\\$&')} `));
   }, T);
 
+  it('/etc/dkms overrides are sourced after dkms.conf, most specific last; 3.2 also reads <module>--<kernel>.conf', async () => {
+    const dkmsOverrides = (kernel: string) => [
+      { name: 'hello.conf', text: 'STRIP[0]="no"\n' },
+      // more specific, read later: wins
+      { name: `hello-1.0.0-${kernel}.conf`, text: 'BUILD_EXCLUSIVE_KERNEL="^never$"\n' },
+      { name: 'other.conf', text: 'exit 1\n' },
+    ];
+    const [d12, d13] = await Promise.all([k61, k13].map((kernel) => runDriver({ source: example('hello'), kernel, options: { dkmsOverrides: dkmsOverrides(kernel) } })));
+    expect(d12!.verdict, why(d12!)).toBe('excluded');
+    expect(log(d12!)).toContain('reading /etc/dkms/hello.conf');
+    expect(log(d12!)).toContain(`reading /etc/dkms/hello-1.0.0-${k61}.conf`);
+    expect(log(d12!)).not.toContain('other.conf');
+    expect(d13!.verdict, why(d13!)).toBe('excluded');
+    const only = await runDriver({ source: example('hello'), kernel: k61, options: { dkmsOverrides: [{ name: 'hello.conf', text: 'STRIP[0]="no"\n' }] } });
+    expect(only.verdict, why(only)).toBe('built');
+    expect(await sectionNames(module(only, 'hello').data)).toContain('.debug_info');
+    const byKernel = { name: `hello--${k13}.conf`, text: 'BUILD_EXCLUSIVE_ARCH="^arm"\n' };
+    const [k12run, k13run] = await Promise.all([k61, k13].map((kernel) => runDriver({ source: example('hello'), kernel, options: { dkmsOverrides: [{ ...byKernel, name: `hello--${kernel}.conf` }] } })));
+    expect(k12run!.verdict, '3.0.10 reads no <module>--<kernel>.conf').toBe('built');
+    expect(k13run!.verdict, why(k13run!)).toBe('excluded');
+  }, T);
+
+  it("the kernel's .config goes into log/ next to make.log on 2.8.4 and 3.0.10, not on 3.2.2", async () => {
+    const [d11, d12, d13] = await Promise.all([k11, k61, k13].map((kernel) => runDriver({ source: example('hello'), kernel })));
+    expect(d11!.kernelConfig?.toString()).toContain('CONFIG_MODULES=y');
+    expect(d12!.kernelConfig?.toString()).toContain('CONFIG_MODULES=y');
+    expect(d13!.verdict, why(d13!)).toBe('built');
+    expect(d13!.kernelConfig).toBeUndefined();
+  }, T);
+
   it('CRLF line endings work, as in dkms 3.2', async () => {
     const out = await runDriver({ source: fixture('crlf'), kernel: k61 });
     expect(out.verdict, why(out)).toBe('built');

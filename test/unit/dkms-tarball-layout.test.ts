@@ -23,6 +23,14 @@ describe('DKMS tarball layout', () => {
     expect(paths.some((p) => p.startsWith('dkms_source_tree'))).toBe(false);
   });
 
+  it('keeps a compressed module under its own name and the kernel .config next to make.log, as dkms 3.0 stores them', () => {
+    const kernel = { ...k('6.12.117+deb12-amd64'), modules: [{ fileName: 'hello.ko.xz', data: Buffer.from('xz') }], kernelConfig: Buffer.from('CONFIG_MODULES=y\n') };
+    const entries = binariesOnlyLayout(pkg, kernel);
+    const base = 'dkms_main_tree/6.12.117+deb12-amd64/x86_64';
+    expect(entries.map((e) => e.path)).toEqual(expect.arrayContaining([`${base}/module/hello.ko.xz`, `${base}/log/.config`, `${base}/log/make.log`]));
+    expect(entries.filter((e) => e.path === `${base}/log`)).toHaveLength(1);
+  });
+
   it('full: every kernel, not only the first (unlike dkms 3.0.10 mktarball), plus the source tree', () => {
     const source = [{ path: 'dkms.conf', type: 'file' as const, mode: 0o644, data: pkg.dkmsConf }];
     const paths = fullLayout([k('6.1.0-55-amd64'), k('6.12.117+deb12-amd64')], source).map((e) => e.path);

@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { buildOptions } from '../../config/build-options.js';
+import { readDkmsOverrides } from '../../config/dkms-overrides.js';
 import { env } from '../../config/env.js';
 import { runBuild } from '../../coordinator/build.js';
 import { DockerRuntime } from '../../executor/docker-runtime.js';
@@ -22,13 +23,14 @@ export function buildCommand(ctx: CliContext): Command {
     .option('--disk <MiB>', 'size of one build\'s in-memory build tree (/tmp and /var/tmp get a quarter each)', positiveInt, 2048)
     .option('--cpus <n>', 'CPUs one build container may use', positiveInt, 2)
     .option('--no-cache', 'rebuild even when an identical job already finished')
+    .option('--dkms-overrides <dir>', 'a directory of /etc/dkms-style <module>[-<version>[-<kernel>[-<arch>]]].conf files, sourced after dkms.conf as dkms does')
     .option('--directive <NAME=value>', 'as `dkms --directive`: set a dkms.conf directive after dkms.conf is read, on every kernel (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
     .addOption(
       new Option('--table <view>', `final table: summary (a line per release/arch, a row per failed kernel), full (a row per kernel), auto (full up to ${AUTO_FULL_MAX} kernels)`)
         .choices(TABLE_VIEWS)
         .default('auto'),
     )
-    .action(async (sourceDirs: string[], opts: { kernels?: string; out: string; concurrency: number; timeout: number; memory: number; disk: number; cpus: number; cache: boolean; table: TableView; directive: string[] }) => {
+    .action(async (sourceDirs: string[], opts: { kernels?: string; out: string; concurrency: number; timeout: number; memory: number; disk: number; cpus: number; cache: boolean; table: TableView; directive: string[]; dkmsOverrides?: string }) => {
       const live = ctx.live();
       const progress = buildProgress(live, live.tty);
       let outcome;
@@ -38,7 +40,7 @@ export function buildCommand(ctx: CliContext): Command {
             sourceDirs,
             kernels: opts.kernels,
             outDir: opts.out,
-            options: buildOptions({ timeoutSec: opts.timeout, memoryMiB: opts.memory, diskMiB: opts.disk, cpus: opts.cpus, ...(opts.directive.length ? { directives: opts.directive } : {}) }),
+            options: buildOptions({ timeoutSec: opts.timeout, memoryMiB: opts.memory, diskMiB: opts.disk, cpus: opts.cpus, ...(opts.directive.length ? { directives: opts.directive } : {}), ...(opts.dkmsOverrides ? { dkmsOverrides: await readDkmsOverrides(opts.dkmsOverrides) } : {}) }),
             concurrency: opts.concurrency,
             noCache: !opts.cache,
           },

@@ -16,6 +16,8 @@ export interface KernelBinaries {
   /** file names as dkms stores them: <DEST_MODULE_NAME>.ko, or .ko.xz where the kernel compresses its modules */
   modules: Array<{ fileName: string; data: Buffer }>;
   makeLog: Buffer | undefined;
+  /** the kernel's .config, kept next to make.log by dkms 2.8 and 3.0 */
+  kernelConfig?: Buffer | undefined;
 }
 
 const DIR = 0o755;
@@ -43,7 +45,9 @@ function mainTree(kernels: readonly KernelBinaries[]): TarEntry[] {
     const base = `dkms_main_tree/${k.kernel}/${k.arch}`;
     entries.push(dir(`dkms_main_tree/${k.kernel}`), dir(base), dir(`${base}/module`));
     for (const m of k.modules) entries.push(file(`${base}/module/${m.fileName}`, m.data));
-    if (k.makeLog) entries.push(dir(`${base}/log`), file(`${base}/log/make.log`, k.makeLog));
+    if (k.makeLog || k.kernelConfig) entries.push(dir(`${base}/log`));
+    if (k.kernelConfig) entries.push(file(`${base}/log/.config`, k.kernelConfig));
+    if (k.makeLog) entries.push(file(`${base}/log/make.log`, k.makeLog));
   }
   return entries;
 }
