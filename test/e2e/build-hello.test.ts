@@ -70,14 +70,14 @@ describe('kfarm build examples/hello', () => {
       const data = await readFile(path.join(out, name));
       const oracle = await runOracle(
         [
+          // dkms 3.0.10 reads a module's suffix (status, install) from the kernel's modules.dep: a
+          // machine running this kernel lists its own modules there (.ko.xz for 6.12); the oracle
+          // holds only the headers, so the one line dkms reads is written for compressed kernels
+          ...(k.modules[0]?.file.endsWith('.xz') ? [`echo 'kernel/fs/dummy.ko.xz:' > /lib/modules/${k.kernel}/modules.dep`] : []),
           // dkms 3.0.10 exits 1 after loading a binaries-only tarball when /usr/src/<m>-<v> is absent
           // (upstream issue #362); the load itself must have worked, which status shows.
           `dkms ldtarball /in/${name}; echo "ldtarball=$?"`,
           'dkms status',
-          // dkms 3.0.10 picks the suffix it installs from the kernel's modules.dep: a machine
-          // running this kernel lists its own modules there (.ko.xz for 6.12); the oracle holds
-          // only the headers, so the one line dkms reads is written for compressed kernels
-          ...(k.modules[0]?.file.endsWith('.xz') ? [`echo 'kernel/fs/dummy.ko.xz:' > /lib/modules/${k.kernel}/modules.dep`] : []),
           `dkms install -m hello -v 1.0.0 -k ${k.kernel} && echo INSTALL_OK`,
           `modinfo -F vermagic /lib/modules/${k.kernel}/updates/dkms/${k.modules[0]?.file ?? 'hello.ko'}`,
         ].join('\n'),
