@@ -901,6 +901,20 @@ supervise() {
     refuse_unusable_conf add
     local module="$f_package_name" module_version="$f_package_version"
 
+    # BUILD_DEPENDS: each dependency's Module.symvers where DKMS >= 3.1.3 keeps it on a host
+    # (src/coordinator/dependency-order.ts says why this path, for every release)
+    # (KFARM_DEPEND_<i>_NAME, _VERSION, and KFARM_DEPEND_<i>: the file gzipped, in base64)
+    local i dep_name dep_version dep_data dep_dir
+    for ((i=0; i < ${KFARM_DEPEND_COUNT:-0}; i++)); do
+        dep_name=KFARM_DEPEND_${i}_NAME dep_version=KFARM_DEPEND_${i}_VERSION dep_data=KFARM_DEPEND_$i
+        dep_name=${!dep_name} dep_version=${!dep_version} dep_data=${!dep_data}
+        valid_name "$dep_name" && valid_version "$dep_version" || finish failed driver-error "bad BUILD_DEPENDS name $(quote "$dep_name/$dep_version")"
+        dep_dir="/var/lib/dkms/$dep_name/$dep_version/$kernelver/$arch/module"
+        "${DROP[@]}" mkdir -p "$dep_dir" && printf '%s' "$dep_data" | base64 -d | gzip -dc | "${DROP[@]}" tee "$dep_dir/Module.symvers" >/dev/null || \
+            finish failed driver-error "cannot put $dep_name's Module.symvers at $dep_dir"
+        say "BUILD_DEPENDS $dep_name/$dep_version: its Module.symvers is at $dep_dir/Module.symvers"
+    done
+
     run_step build "$module" "$module_version"
     read_facts build
     refuse_unusable_conf build
@@ -952,6 +966,8 @@ supervise() {
             finish failed missing-module "cannot read the built module ${m_dest[$i]}.ko (the build took its read permission)"
     done
     compress_modules
+    # what a module with BUILD_DEPENDS on this one links against (DKMS >= 3.1.3 keeps it in module/)
+    copy_out "$build_dir/Module.symvers" "$out_dir/tree/module/Module.symvers" "$output_limit" 2>/dev/null || true
     copy_log "$base_dir/log/make.log"
     # 2.8 and 3.0 keep the kernel's .config in the log dir (and so in their tarballs); 3.2 does not
     [[ $dialect != 3.2 ]] && copy_out "/lib/modules/$kernelver/build/.config" "$out_dir/tree/log/.config" "$log_limit"

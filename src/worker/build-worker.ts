@@ -55,6 +55,10 @@ export function buildProcessor(deps: WorkerDeps): Processor {
     }
     await job.progress('fetching source');
     const source = await deps.blobs.get(payload.sourceSha256);
+    // BUILD_DEPENDS: the dependencies' Module.symvers, as their builds on this kernel wrote them
+    const depends = await Promise.all(
+      (payload.dependsOn ?? []).flatMap((d) => (d.symvers ? [{ name: d.name, version: d.version, symvers: d.symvers }] : [])).map(async (d) => ({ ...d, symvers: await deps.blobs.get(d.symvers.sha256) })),
+    );
     await job.progress('compiling');
     logger.info('container starting');
     const out = await runInContainer(
@@ -74,6 +78,7 @@ export function buildProcessor(deps: WorkerDeps): Processor {
       // by id, checked above: the tag may move to another build before the container starts
       { ...payload, imageRef: image.id },
       source,
+      depends,
     );
     await job.progress('storing results');
     const modules = await Promise.all(
@@ -102,6 +107,7 @@ export function buildProcessor(deps: WorkerDeps): Processor {
       ...(out.driver.makeInvocation ? { makeInvocation: out.driver.makeInvocation } : {}),
       ...(out.driver.warnings.length ? { warnings: out.driver.warnings } : {}),
       ...(out.makeLog ? { makeLog: await deps.blobs.put(out.makeLog) } : {}),
+      ...(out.symvers ? { symvers: await deps.blobs.put(out.symvers) } : {}),
       ...(out.kernelConfig ? { kernelConfig: await deps.blobs.put(out.kernelConfig) } : {}),
       log: await deps.blobs.put(out.log),
       logTruncated: out.logTruncated,

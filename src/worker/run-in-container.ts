@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import type { Logger } from 'pino';
 import { driverScript } from '../dkms/driver-script.js';
 import { parseDriverResult, type DriverResult, type ModuleSpec, type ModuleSuffix, type Reason } from '../dkms/driver-result.js';
@@ -26,6 +27,8 @@ export interface ContainerBuildOutput {
   firstError: string | undefined;
   modules: Array<ModuleSpec & { suffix: ModuleSuffix; data: Buffer | undefined }>;
   makeLog: Buffer | undefined;
+  /** the build's Module.symvers (for modules with BUILD_DEPENDS on this one) */
+  symvers?: Buffer | undefined;
   /** the kernel's .config, which dkms 2.8 and 3.0 keep next to make.log */
   kernelConfig: Buffer | undefined;
   log: Buffer;
@@ -49,7 +52,13 @@ export interface RunContext {
  * engine, a container that ended without a result and not by its memory limit) throws, so
  * the queue can retry it, and it carries the attempt's log.
  */
-export async function runInContainer(ctx: RunContext, payload: JobPayload, sourceTar: Buffer): Promise<ContainerBuildOutput> {
+export async function runInContainer(
+  ctx: RunContext,
+  payload: JobPayload,
+  sourceTar: Buffer,
+  /** BUILD_DEPENDS: each dependency's Module.symvers from its build on this kernel */
+  depends: ReadonlyArray<{ name: string; version: string; symvers: Buffer }> = [],
+): Promise<ContainerBuildOutput> {
   const { options } = payload;
   const started = Date.now();
   const log = new LogBuffer(options.logLimitBytes);
@@ -86,6 +95,7 @@ export async function runInContainer(ctx: RunContext, payload: JobPayload, sourc
         KFARM_LOG_LIMIT: String(options.logLimitBytes),
         KFARM_OUTPUT_LIMIT: String(options.outputLimitBytes),
         HOME: '/tmp',
+        ...dependsEnv(payload.kernel, depends),
         LANG: 'C.UTF-8',
       },
       labels: ctx.labels,
@@ -178,6 +188,7 @@ export async function runInContainer(ctx: RunContext, payload: JobPayload, sourc
     firstError: failed ? firstErrorOf(driver.reason, makeLog ?? logText, message) : undefined,
     modules,
     makeLog,
+    symvers: verdict === 'built' ? file('out/tree/module/Module.symvers') : undefined,
     kernelConfig: verdict === 'built' ? file('out/tree/log/.config') : undefined,
     log: logText,
     logTruncated: log.truncated,
@@ -225,6 +236,29 @@ function overrideEnv(files: ReadonlyArray<{ name: string; text: string }>): Reco
   files.forEach((f, i) => {
     env[`KFARM_OVERRIDE_${i}_NAME`] = f.name;
     env[`KFARM_OVERRIDE_${i}`] = f.text;
+  });
+  return env;
+}
+
+/**
+ * BUILD_DEPENDS' Module.symvers files as the driver reads them from its environment: one
+ * variable each, gzipped and in base64, since Linux caps one environment string at 128 KiB.
+ */
+const MAX_ENV_STRING = 120 * 1024;
+function dependsEnv(kernel: string, depends: ReadonlyArray<{ name: string; version: string; symvers: Buffer }>): Record<string, string> {
+  if (depends.length === 0) return {};
+  const env: Record<string, string> = { KFARM_DEPEND_COUNT: String(depends.length) };
+  depends.forEach((d, i) => {
+    const data = gzipSync(d.symvers, { level: 9 }).toString('base64');
+    if (data.length > MAX_ENV_STRING) {
+      throw new KfarmError('OUTPUT_TOO_LARGE', `${d.name}'s Module.symvers for ${kernel} is too large to hand to a dependent build (${d.symvers.length} bytes)`, {
+        context: { kernel, dependency: d.name },
+        hint: 'A Module.symvers of that size exports tens of thousands of symbols; split the module or open an issue with its size.',
+      });
+    }
+    env[`KFARM_DEPEND_${i}_NAME`] = d.name;
+    env[`KFARM_DEPEND_${i}_VERSION`] = d.version;
+    env[`KFARM_DEPEND_${i}`] = data;
   });
   return env;
 }
