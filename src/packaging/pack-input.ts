@@ -1,0 +1,144 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { z } from 'zod';
+import { ARCH, KERNEL_RELEASE, MODULE_NAME, MODULE_VERSION, isValidLocation } from '../dkms/names.js';
+import { MODULE_SUFFIXES } from '../dkms/driver-result.js';
+import { KfarmError } from '../errors/kfarm-error.js';
+import { EPOCH, extractTar, type TarEntry } from '../executor/archive.js';
+import { readSourceTar } from '../source/read-source-tar.js';
+import { insideDir } from '../util/inside-dir.js';
+import type { PackInput, PackKernel } from './packer.js';
+
+/**
+ * `kfarm pack <out-dir>`: an earlier build's results read back from its out dir, one PackInput
+ * per module: report.json says what was built, each built kernel's binaries-only tarball holds
+ * its modules and logs, the full tarball the source. The out dir is a user's directory like
+ * any other input: report.json is checked against a schema (names by kfarm's rules, since they
+ * become paths in packages), every module's bytes against the sha256 report.json gives, and
+ * tarballs are read with the same caps and link rules as everything else.
+ */
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+const fileName = z.string().regex(new RegExp(`^${MODULE_NAME.source.replace(/^\^|\$$/g, '')}(?:${MODULE_SUFFIXES.map((s) => s.replace(/\./g, '\\.')).join('|')})$`));
+const location = z.string().max(1024).refine((v) => isValidLocation(v.split('/').filter((p) => p !== '').join('/')), 'not a safe location');
+const artifact = z.object({ path: z.string().max(1024), sha256, size: z.number().int().nonnegative() });
+
+const reportSchema = z.object({
+  schemaVersion: z.literal(1),
+  module: z.string().regex(MODULE_NAME),
+  version: z.string().regex(MODULE_VERSION),
+  kernels: z.array(
+    z.object({
+      module: z.string().regex(MODULE_NAME).optional(),
+      version: z.string().regex(MODULE_VERSION).optional(),
+      kernel: z.string().regex(KERNEL_RELEASE),
+      arch: z.string().regex(ARCH),
+      release: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/),
+      debianArch: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/),
+      verdict: z.enum(['built', 'excluded', 'failed']),
+      modules: z.array(z.object({ name: z.string().regex(MODULE_NAME), builtName: z.string().regex(MODULE_NAME), file: fileName, sha256, destination: z.string().max(4096), destModuleLocation: location })).max(256),
+      tarball: artifact.optional(),
+    }),
+  ).max(10_000),
+  fullTarball: artifact.optional(),
+  modules: z.array(z.object({ name: z.string().regex(MODULE_NAME), version: z.string().regex(MODULE_VERSION), fullTarball: artifact.optional() })).optional(),
+});
+
+const TAR_LIMITS = { maxBytes: 512 * 1024 * 1024, maxEntries: 200_000 };
+
+/** SOURCE_DATE_EPOCH when set (reproducible-builds.org), else kfarm's fixed tar epoch: never the clock. */
+export function sourceDateEpoch(env: NodeJS.ProcessEnv = process.env): number {
+  const value = env.SOURCE_DATE_EPOCH;
+  if (value === undefined || value === '') return Math.floor(EPOCH.getTime() / 1000);
+  if (!/^\d{1,12}$/.test(value)) {
+    throw new KfarmError('BAD_OPTION', `SOURCE_DATE_EPOCH=${JSON.stringify(value.slice(0, 40))} is not a number of seconds`, {
+      hint: 'Set it to seconds since 1970 (e.g. `git log -1 --format=%ct`) or unset it.',
+    });
+  }
+  return Number(value);
+}
+
+export async function readPackInputs(outDir: string, env: NodeJS.ProcessEnv = process.env): Promise<PackInput[]> {
+  const reportPath = path.join(outDir, 'report.json');
+  const text = await readFile(reportPath, 'utf8').catch(() => {
+    throw new KfarmError('BAD_OPTION', `${outDir} holds no report.json`, {
+      context: { outDir },
+      hint: 'Pass the --out directory of an earlier `kfarm build` (default: dist).',
+    });
+  });
+  const parsed = reportSchema.safeParse(JSON.parse(text));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new KfarmError('BAD_OPTION', `${reportPath} is not a kfarm report: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? ''}`, {
+      context: { report: reportPath },
+      hint: 'Rebuild with `kfarm build` (this kfarm reads report.json schemaVersion 1).',
+    });
+  }
+  const report = parsed.data;
+  const modules = report.modules ?? [{ name: report.module, version: report.version, fullTarball: report.fullTarball }];
+  const epoch = sourceDateEpoch(env);
+  const inputs: PackInput[] = [];
+  for (const m of modules) {
+    const rows = report.kernels.filter((k) => (k.module ?? report.module) === m.name && (k.version ?? report.version) === m.version && k.verdict === 'built');
+    if (rows.length === 0) continue;
+    const kernels: PackKernel[] = [];
+    let dkmsConf: Buffer | undefined;
+    for (const row of rows) {
+      if (!row.tarball) throw corrupt(outDir, `${row.kernel} is built but has no tarball in report.json`);
+      const entries = await readTarball(outDir, row.tarball.path, row.tarball.sha256);
+      const byPath = new Map(entries.map((e) => [e.path, e]));
+      const base = `dkms_main_tree/${row.kernel}/${row.arch}`;
+      dkmsConf ??= byPath.get('dkms_binaries_only/dkms.conf')?.data;
+      kernels.push({
+        kernel: row.kernel,
+        arch: row.arch,
+        debianArch: row.debianArch,
+        release: row.release,
+        makeLog: byPath.get(`${base}/log/make.log`)?.data,
+        kernelConfig: byPath.get(`${base}/log/.config`)?.data,
+        modules: row.modules.map((mod) => {
+          const data = byPath.get(`${base}/module/${mod.file}`)?.data;
+          if (!data) throw corrupt(outDir, `${row.tarball?.path ?? ''} lacks ${mod.file}`);
+          if (createHash('sha256').update(data).digest('hex') !== mod.sha256) throw corrupt(outDir, `${mod.file} of ${row.kernel} does not match the sha256 report.json gives`);
+          const prefix = `/lib/modules/${row.kernel}/`;
+          const installLocation = mod.destination.slice(prefix.length - 1, -(mod.file.length + 1));
+          if (!mod.destination.startsWith(prefix) || !mod.destination.endsWith(`/${mod.file}`) || !isValidLocation(installLocation.replace(/^\//, ''))) {
+            throw corrupt(outDir, `${mod.file} of ${row.kernel} has a destination outside /lib/modules/${row.kernel}: ${JSON.stringify(mod.destination.slice(0, 200))}`);
+          }
+          return { builtName: mod.builtName, destName: mod.name, fileName: mod.file, installLocation, destLocation: mod.destModuleLocation, data };
+        }),
+      });
+    }
+    const source = m.fullTarball ? await sourceOf(outDir, m.fullTarball.path, m.fullTarball.sha256) : [];
+    if (!dkmsConf) throw corrupt(outDir, `the tarballs of ${m.name} hold no dkms.conf`);
+    inputs.push({ name: m.name, version: m.version, dkmsConf, source, kernels, sourceDateEpoch: epoch });
+  }
+  return inputs;
+}
+
+function corrupt(outDir: string, message: string): KfarmError {
+  return new KfarmError('BAD_OPTION', `${outDir}: ${message}`, {
+    context: { outDir },
+    hint: 'The out dir changed since the build wrote it: rebuild with `kfarm build` (finished results come from the cache).',
+  });
+}
+
+async function readVerified(outDir: string, rel: string, expected: string): Promise<Buffer> {
+  const data = await readFile(insideDir(outDir, rel)).catch(() => {
+    throw corrupt(outDir, `${rel} is missing`);
+  });
+  if (createHash('sha256').update(data).digest('hex') !== expected) throw corrupt(outDir, `${rel} does not match the sha256 report.json gives`);
+  return data;
+}
+
+async function readTarball(outDir: string, rel: string, expected: string): Promise<TarEntry[]> {
+  return extractTar(gunzipSync(await readVerified(outDir, rel, expected)), { ...TAR_LIMITS, allowSymlinks: false }, rel);
+}
+
+/** dkms_source_tree/ of a full tarball, links kept as links. */
+async function sourceOf(outDir: string, rel: string, expected: string): Promise<TarEntry[]> {
+  const entries = await readSourceTar(gunzipSync(await readVerified(outDir, rel, expected)), TAR_LIMITS, rel);
+  const prefix = 'dkms_source_tree/';
+  return entries.filter((e) => e.path.startsWith(prefix)).map((e) => ({ ...e, path: e.path.slice(prefix.length) }));
+}
