@@ -32,8 +32,9 @@ export function oracleDockerfile(images: readonly KfarmImage[], facts: ImageFact
     const k = img.kernels[0] ?? '';
     return [
       `RUN set -eux; ${retry('apt-get update -qq')}; mkdir -p /tmp/k/nopin && cd /tmp/k; \\`,
-      `    ${retry(`${download} linux-image-${k}`)} || ${retry(`${download} linux-image-${k}-unsigned`)}; \\`,
-      `    dpkg-deb -x linux-image-*.deb x; \\`,
+      // newer kernels (7.x) ship their modules in linux-modules-<k>; older ones in linux-image-<k>
+      `    ${retry(`${download} linux-modules-${k}`)} || ${retry(`${download} linux-image-${k}`)} || ${retry(`${download} linux-image-${k}-unsigned`)}; \\`,
+      `    for f in ./*.deb; do dpkg-deb -x "$f" x; done; \\`,
       `    for d in x/lib/modules/${k} x/usr/lib/modules/${k}; do if [ -d "$d" ]; then mkdir -p /lib/modules/${k}; cp -a "$d"/. /lib/modules/${k}/; fi; done; \\`,
       `    depmod ${k}; test -s /lib/modules/${k}/modules.dep; \\`,
       `    cd / && rm -rf /tmp/k /var/lib/apt/lists/*`,

@@ -21,8 +21,9 @@ describe("conformance: the oracle image's Dockerfile", () => {
     expect(file).not.toContain(`COPY --from=${a.ref}`);
   });
 
-  it("puts each kernel's real modules in place, past the images' pin on linux-image-*, and runs depmod", () => {
+  it("puts each kernel's real modules in place (linux-modules-<k>, else linux-image-<k>), past the images' pin on linux-image-*, and runs depmod", () => {
     for (const k of ['6.1.0-57-amd64', '6.12.117+deb12-amd64']) {
+      expect(file).toContain(`download linux-modules-${k}`);
       expect(file).toContain(`download linux-image-${k}`);
       expect(file).toContain(`download linux-image-${k}-unsigned`);
       expect(file).toContain(`depmod ${k}; test -s /lib/modules/${k}/modules.dep`);
