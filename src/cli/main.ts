@@ -4,6 +4,7 @@ import { rootLogger } from '../logging/logger.js';
 import { toolVersion } from '../version.js';
 import { buildCommand } from './commands/build.js';
 import { imagesCommand, kernelsCommand } from './commands/images.js';
+import { packCommand } from './commands/pack.js';
 import { workerCommand } from './commands/worker.js';
 import type { CliContext } from './context.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
@@ -40,6 +41,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
     .addCommand(buildCommand(ctx))
+    .addCommand(packCommand(ctx))
     .addCommand(workerCommand(ctx))
     .addCommand(imagesCommand(ctx))
     .addCommand(kernelsCommand(ctx));

@@ -22,6 +22,9 @@ import { packageOutputs } from './package-outputs.js';
 import { runJobs, type JobResult } from './run-jobs.js';
 import { combineReports } from './combined-report.js';
 import { dependencyWaves, missingDependency, readDependsHint } from './dependency-order.js';
+import { writeChecksums } from '../packaging/checksums.js';
+import { packOutDir, type PackedFile } from '../packaging/pack-out-dir.js';
+import type { PackFormat } from '../packaging/packer.js';
 
 export interface BuildRequest {
   /** one or more module sources, each with its dkms.conf; several build in one run (one report) */
@@ -34,6 +37,8 @@ export interface BuildRequest {
   concurrency: number;
   /** ignore finished results of earlier builds */
   noCache: boolean;
+  /** formats besides the DKMS tarballs (always written), packed from them once the build is done */
+  formats?: PackFormat[];
 }
 
 export type BuildEvent =
@@ -60,6 +65,8 @@ export interface NothingNew {
 export interface BuildOutcome {
   report: BuildReport;
   modules: BuildReport[];
+  /** the packages of --format, paths relative to the out dir */
+  packages: PackedFile[];
 }
 
 /** One source of the run: packed, with the kernels it builds for. */
@@ -215,7 +222,10 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
     for (const { planned: p, results } of settled) {
       await recordHistory(deps.env.stateDir, p.source.dir, results.filter((r) => r.record.verdict !== 'failed').map((r) => r.record));
     }
-    return { report, modules: reports };
+    // the other formats are made from what was just written, as `kfarm pack` would
+    const packages = request.formats?.length ? await packOutDir(outDir, request.formats, deps.logger) : [];
+    if (packages.length === 0) await writeChecksums(outDir);
+    return { report, modules: reports, packages };
   } finally {
     await session.close();
   }

@@ -524,7 +524,8 @@ step_build() {
             3.2) echo "DKMS (dkms-3.2.2) make.log for $module/$module_version for kernel $kernelver ($arch)" ;;
             *) echo "DKMS make.log for $module-$module_version for kernel $kernelver ($arch)" ;;
         esac
-        date
+        # reproducible builds: SOURCE_DATE_EPOCH is the build's date when given (gcc honours it too)
+        if [[ $SOURCE_DATE_EPOCH =~ ^[0-9]+$ ]]; then date -u -d "@$SOURCE_DATE_EPOCH"; else date; fi
     }
     # 3.2 opens make.log first: the patches, PRE_BUILD and make all write there
     [[ $dialect == 3.2 ]] && make_log_header >>"$build_log"

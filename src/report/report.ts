@@ -65,6 +65,8 @@ export interface BuildReport {
   warnings: string[];
   /** every module of the run (`kfarm build <src>...`), in the order given; module/version/source above are the first's */
   modules?: ModuleEntry[];
+  /** the packages of `--format` / `kfarm pack`, below the out dir (the DKMS tarballs are above) */
+  packages?: Array<ArtifactReport & { format: string }>;
 }
 
 export interface ModuleEntry {

@@ -1,6 +1,9 @@
 import { Command, Option } from 'commander';
 import { buildOptions } from '../../config/build-options.js';
 import { readDkmsOverrides } from '../../config/dkms-overrides.js';
+import { sourceDateEpoch } from '../../packaging/pack-input.js';
+import { parseFormats } from '../../packaging/pack-out-dir.js';
+import { PACKABLE_FORMATS } from '../../packaging/packers.js';
 import { env } from '../../config/env.js';
 import { runBuild } from '../../coordinator/build.js';
 import { DockerRuntime } from '../../executor/docker-runtime.js';
@@ -17,6 +20,7 @@ export function buildCommand(ctx: CliContext): Command {
     .argument('<source-dir...>', 'module sources, each with a dkms.conf (several: one run, one report)')
     .option('-k, --kernels <selector>', 'kernels to build for: all, a release, globs like 6.1.*, image:glob, arch:arm64, release:debian-12, new, !term (default: all)')
     .option('-o, --out <dir>', 'output directory', 'dist')
+    .option('-f, --format <list>', `formats, comma-separated: dkms-tarball (always written) and ${PACKABLE_FORMATS().join(', ') || 'more to come'}`, 'dkms-tarball')
     .option('-c, --concurrency <n>', 'builds at once in this process (local mode)', positiveInt, 2)
     .option('-t, --timeout <seconds>', 'wall-clock limit of one kernel build', positiveInt, 1800)
     .option('--memory <MiB>', 'memory limit of one build container (its in-memory mounts count against it)', positiveInt, 4096)
@@ -30,7 +34,7 @@ export function buildCommand(ctx: CliContext): Command {
         .choices(TABLE_VIEWS)
         .default('auto'),
     )
-    .action(async (sourceDirs: string[], opts: { kernels?: string; out: string; concurrency: number; timeout: number; memory: number; disk: number; cpus: number; cache: boolean; table: TableView; directive: string[]; dkmsOverrides?: string }) => {
+    .action(async (sourceDirs: string[], opts: { kernels?: string; out: string; concurrency: number; timeout: number; memory: number; disk: number; cpus: number; cache: boolean; table: TableView; directive: string[]; dkmsOverrides?: string; format: string }) => {
       const live = ctx.live();
       const progress = buildProgress(live, live.tty);
       let outcome;
@@ -40,8 +44,9 @@ export function buildCommand(ctx: CliContext): Command {
             sourceDirs,
             kernels: opts.kernels,
             outDir: opts.out,
-            options: buildOptions({ timeoutSec: opts.timeout, memoryMiB: opts.memory, diskMiB: opts.disk, cpus: opts.cpus, ...(opts.directive.length ? { directives: opts.directive } : {}), ...(opts.dkmsOverrides ? { dkmsOverrides: await readDkmsOverrides(opts.dkmsOverrides) } : {}) }),
+            options: buildOptions({ timeoutSec: opts.timeout, memoryMiB: opts.memory, diskMiB: opts.disk, cpus: opts.cpus, ...(opts.directive.length ? { directives: opts.directive } : {}), ...(opts.dkmsOverrides ? { dkmsOverrides: await readDkmsOverrides(opts.dkmsOverrides) } : {}), ...sourceDateOption() }),
             concurrency: opts.concurrency,
+            formats: parseFormats(opts.format),
             noCache: !opts.cache,
           },
           { env, runtime: new DockerRuntime(), logger: rootLogger, signal: ctx.signal, onEvent: progress.onEvent },
@@ -54,14 +59,20 @@ export function buildCommand(ctx: CliContext): Command {
         ctx.setExitCode(EXIT.ok);
         return;
       }
-      const { report, modules } = outcome;
+      const { report, modules, packages } = outcome;
       // a table per module (its rows read as today's single-module table), then the run's total
       ctx.out(modules.map((m) => reportTable(m, opts.table)).join('\n\n'));
       if (modules.length > 1) {
         const { built, excluded, failed } = report.summary;
         ctx.out(`\n${modules.length} modules: ${built} built, ${excluded} excluded, ${failed} failed in ${formatDuration(report.durationMs)}`);
       }
+      for (const p of packages) ctx.out(`${p.format.padEnd(12)} ${opts.out}/${p.path}`);
       ctx.out(`report: ${opts.out}/report.json`);
       ctx.setExitCode(report.summary.failed > 0 ? EXIT.kernelsFailed : EXIT.ok);
     });
+}
+
+/** SOURCE_DATE_EPOCH, when set, dates make.log as reproducible builds expect (and is part of the job id) */
+function sourceDateOption(): { sourceDateEpoch?: number } {
+  return process.env.SOURCE_DATE_EPOCH ? { sourceDateEpoch: sourceDateEpoch(process.env) } : {};
 }

@@ -1,0 +1,10 @@
+import type { PackFormat, Packer } from './packer.js';
+
+/**
+ * Every format kfarm writes besides the DKMS tarballs, by name. The DKMS tarballs are not a
+ * Packer here: `kfarm build` always writes them (they are the build's results, which
+ * `kfarm pack` reads back), the other formats are made from them.
+ */
+export const PACKERS: Partial<Record<PackFormat, Packer>> = {};
+
+export const PACKABLE_FORMATS = (): PackFormat[] => Object.keys(PACKERS) as PackFormat[];
