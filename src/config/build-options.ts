@@ -36,6 +36,8 @@ export const buildOptionsSchema = z.object({
     .array(z.object({ name: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.+~-]{0,200}\.conf$/, 'not an /etc/dkms file name'), text: z.string().max(65536) }))
     .max(64)
     .optional(),
+  /** how built modules are compressed: auto = as the target kernel's own modules are (Debian 6.12: xz) */
+  compress: z.enum(['auto', 'none', 'xz', 'zstd']).optional(),
   /** SOURCE_DATE_EPOCH: the date dkms writes into make.log, so that rebuilds are byte-identical */
   sourceDateEpoch: z.number().int().nonnegative().optional(),
   directives: z

@@ -25,7 +25,8 @@
 # Env: KFARM_JOBS (make -j; unset: nproc, as dkms), KFARM_LOG_LIMIT (make.log cap, bytes),
 #      KFARM_OUTPUT_LIMIT (modules + make.log cap, bytes), KFARM_DIRECTIVES (NAME=value
 #      lines, what `dkms --directive` exports), KFARM_CONF_SECONDS (time limit of one
-#      evaluation of dkms.conf)
+#      evaluation of dkms.conf), KFARM_COMPRESS (auto: as the kernel's own modules; none,
+#      xz, zstd), SOURCE_DATE_EPOCH (the date make.log says)
 #
 # Exit status: 0 built, 77 excluded by BUILD_EXCLUSIVE_*, anything else failed.
 # Deliberately no `set -e`: dkms.conf and the module's scripts are sourced/run as dkms does,
@@ -827,6 +828,12 @@ copy_log() { # copy_log MAKE_LOG: into the output, capped, with a note when cut
 # kernel's config says how its modules are compressed.
 kernel_module_suffix() {
     local config=/lib/modules/$kernelver/build/.config
+    # `kfarm build --compress none|xz|zstd` overrides the kernel's choice
+    case ${KFARM_COMPRESS:-auto} in
+        none) echo .ko; return ;;
+        xz) echo .ko.xz; return ;;
+        zstd) echo .ko.zst; return ;;
+    esac
     if grep -q '^CONFIG_MODULE_COMPRESS_XZ=y' "$config" 2>/dev/null; then echo .ko.xz
     elif grep -q '^CONFIG_MODULE_COMPRESS_ZSTD=y' "$config" 2>/dev/null; then echo .ko.zst
     elif grep -q '^CONFIG_MODULE_COMPRESS_GZIP=y' "$config" 2>/dev/null; then echo .ko.gz
@@ -847,7 +854,7 @@ compress_modules() {
         .ko.zst) tool=(zstd -q -f -T0 --rm) ;;
         .ko.gz) tool=(gzip -9 -n -f) ;;
     esac
-    command -v "${tool[0]}" >/dev/null || finish failed driver-error "$kernelver compresses its modules with ${tool[0]}, which this image lacks: rebuild the image (kfarm images sync)"
+    command -v "${tool[0]}" >/dev/null || finish failed driver-error "$kernelver compresses its modules with ${tool[0]}, which this image lacks (kfarm's images hold xz and gzip): use --compress xz or none"
     for m in "${m_dest[@]}"; do
         "${tool[@]}" "$out_dir/tree/module/$m.ko" || finish failed driver-error "cannot compress $m.ko with ${tool[0]}"
     done

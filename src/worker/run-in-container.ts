@@ -92,6 +92,7 @@ export async function runInContainer(
         ...(options.makeJobs !== undefined ? { KFARM_JOBS: String(options.makeJobs) } : {}),
         ...(options.directives?.length ? { KFARM_DIRECTIVES: options.directives.join('\n') } : {}),
         ...overrideEnv(options.dkmsOverrides ?? []),
+        ...(options.compress ? { KFARM_COMPRESS: options.compress } : {}),
         ...(options.sourceDateEpoch !== undefined ? { SOURCE_DATE_EPOCH: String(options.sourceDateEpoch) } : {}),
         KFARM_LOG_LIMIT: String(options.logLimitBytes),
         KFARM_OUTPUT_LIMIT: String(options.outputLimitBytes),

@@ -205,6 +205,23 @@ describe.concurrent('directives', () => {
     expect(d13!.kernelConfig).toBeUndefined();
   }, T);
 
+  it('--compress none|xz overrides the kernel: .ko on 6.12, .ko.xz on 6.1; zstd where the image lacks it is a clear error', async () => {
+    const [none612, xz61, zstd61] = await Promise.all([
+      runDriver({ source: example('hello'), kernel: k612, options: { compress: 'none' } }),
+      runDriver({ source: example('hello'), kernel: k61, options: { compress: 'xz' } }),
+      runDriver({ source: example('hello'), kernel: k61, options: { compress: 'zstd' } }),
+    ]);
+    expect(module(none612!, 'hello').suffix).toBe('.ko');
+    expect(module(xz61!, 'hello').suffix).toBe('.ko.xz');
+    expect(module(xz61!, 'hello').data[7]).toBe(0x01);
+    if (zstd61!.verdict === 'built') {
+      expect(module(zstd61!, 'hello').suffix).toBe('.ko.zst');
+    } else {
+      expect(zstd61!.reason).toBe('driver-error');
+      expect(zstd61!.message).toContain('compresses its modules with zstd, which this image lacks');
+    }
+  }, T);
+
   it('CRLF line endings work, as in dkms 3.2', async () => {
     const out = await runDriver({ source: fixture('crlf'), kernel: k61 });
     expect(out.verdict, why(out)).toBe('built');
