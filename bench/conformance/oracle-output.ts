@@ -42,6 +42,7 @@ export function verdictOfExit(code: number): Verdict {
 }
 
 const NAME = /^[A-Za-z0-9_.+~:@-]+$/;
+const MODULE_FILE = /\.ko(?:\.(?:xz|gz|zst))?$/;
 const REL_PATH = /^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[A-Za-z0-9_.+~:@/-]+$/;
 
 export function parseOracleOutput(output: string): OracleRun {
@@ -85,7 +86,8 @@ export function parseOracleOutput(output: string): OracleRun {
       case 'built': {
         const cell = cellOf(rest[0] ?? '', rest[1] ?? '');
         const file = rest.slice(2).join(' ');
-        if (cell && NAME.test(file)) cell.files.push(file);
+        // dkms 3.2.x also keeps Module.symvers there (for BUILD_DEPENDS): not a module file
+        if (cell && NAME.test(file) && MODULE_FILE.test(file)) cell.files.push(file);
         break;
       }
       case 'install': {
