@@ -11,18 +11,19 @@ for d in /in/src/*/; do
   id=$(basename "$d")
   # the name and version as dkms reads them: dkms.conf sourced by bash
   m= v=
-  read -r m v < <(cd "$d" && kernelver=$(uname -r) arch=$arch bash -c '. ./dkms.conf >/dev/null 2>&1; echo "$PACKAGE_NAME $PACKAGE_VERSION"' </dev/null)
+  # (every dkms step under a time limit: a dkms.conf that never ends hangs real dkms for good)
+  read -r m v < <(cd "$d" && kernelver=$(uname -r) arch=$arch timeout 60 bash -c '. ./dkms.conf >/dev/null 2>&1; echo "$PACKAGE_NAME $PACKAGE_VERSION"' </dev/null)
   if [ -z "${m:-}" ] || [ -z "${v:-}" ]; then echo "@@module $id unknown unknown"; echo "@@add $id -1"; echo "@@log dkms.conf names no PACKAGE_NAME/PACKAGE_VERSION"; continue; fi
   echo "@@module $id $m $v"
   rm -rf "/usr/src/$m-$v"
   cp -a "$d" "/usr/src/$m-$v"
-  dkms add -m "$m" -v "$v" >/tmp/add.out 2>&1 </dev/null
+  timeout 120 dkms add -m "$m" -v "$v" >/tmp/add.out 2>&1 </dev/null
   rc=$?
   echo "@@add $id $rc"
   [ $rc -ne 0 ] && tail -n 5 /tmp/add.out | sed 's/^/@@log /'
   for k in "$@"; do
     [ $rc -ne 0 ] && break
-    dkms build -m "$m" -v "$v" -k "$k" >/tmp/build.out 2>&1 </dev/null
+    timeout 1800 dkms build -m "$m" -v "$v" -k "$k" >/tmp/build.out 2>&1 </dev/null
     b=$?
     echo "@@build $id $k $b"
     if [ $b -ne 0 ]; then
