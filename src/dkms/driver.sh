@@ -504,7 +504,6 @@ step_build() {
     read_conf
     report_conf
     ((${#conf_errors[@]})) && step_stop conf ""
-    [[ $package_name == "$module" && $package_version == "$module_version" ]] || step_stop conf ""
     [[ $exclusion ]] && step_stop excluded ""
     [[ -d $kernel_source_dir/include ]] || step_stop headers ""
 
@@ -926,10 +925,15 @@ supervise() {
     run_step build "$module" "$module_version"
     read_facts build
     refuse_unusable_conf build
-    report_facts
+    # dkms builds a module as what `dkms add` registered (-m/-v), whatever dkms.conf says for
+    # this kernel; a name or version that changes with the kernel is said, not refused
     if [[ $f_package_name != "$module" || $f_package_version != "$module_version" ]]; then
-        finish failed bad-conf "dkms.conf says $f_package_name/$f_package_version once \$module is set, $module/$module_version before: the name and version must not depend on \$module"
+        local differs="dkms.conf says $f_package_name/$f_package_version for $kernelver but $module/$module_version for \`dkms add\`: dkms builds it as $module/$module_version, the name it was added as"
+        say "warning: $differs"
+        result warning "${differs:0:1000}"
+        f_package_name=$module f_package_version=$module_version
     fi
+    report_facts
     [[ $f_exclusion ]] && { say "excluded: $f_exclusion"; finish excluded build-exclusive "${f_exclusion:0:1000}"; }
     [[ -d /lib/modules/$kernelver/build/include ]] || \
         finish failed missing-headers "no kernel headers at /lib/modules/$kernelver/build in this image"

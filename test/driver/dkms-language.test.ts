@@ -222,6 +222,14 @@ describe.concurrent('directives', () => {
     }
   }, T);
 
+  it('a version that changes with the kernel: built as what `dkms add` registered (for the running kernel), with a warning', async () => {
+    const source = path.join(packageRoot, 'test', 'fixtures', 'modules', 'version-by-kernel');
+    const out = await runDriver({ source, kernel: k612 });
+    expect(out.verdict, why(out)).toBe('built');
+    expect(out.driver.packageVersion).toBe('1.0');
+    expect(out.driver.warnings.join('\n')).toContain(`dkms.conf says verbykernel/2.0 for ${k612} but verbykernel/1.0 for \`dkms add\``);
+  }, T);
+
   it('CRLF line endings work, as in dkms 3.2', async () => {
     const out = await runDriver({ source: fixture('crlf'), kernel: k61 });
     expect(out.verdict, why(out)).toBe('built');

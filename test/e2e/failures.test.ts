@@ -123,20 +123,15 @@ describe('kernels that fail or are excluded', () => {
     }
   });
 
-  it('a dkms.conf whose version depends on the kernel: the majority version is built, the other kernels fail bad-conf', async () => {
+  it('a dkms.conf whose version depends on the kernel: every kernel builds it as the version `dkms add` registered, with a warning', async () => {
     const out = await tempDir('verbykernel');
     const result = await kfarm(['build', fixture('version-by-kernel'), '--out', out], await isolatedEnv('verbykernel'));
-    expect(result.exitCode, result.stderr).toBe(1);
+    expect(result.exitCode, result.stderr).toBe(0);
     const report = await readReport(out);
     expect(report.version).toBe('1.0');
-    for (const k of report.kernels) {
-      if (k.kernel.startsWith('6.12.')) {
-        expect(k.verdict).toBe('failed');
-        expect(k.reason).toBe('bad-conf');
-        expect(k.firstError).toContain('verbykernel/2.0 on this kernel but verbykernel/1.0');
-        expect(k.tarball).toBeUndefined();
-      } else expect(k.verdict).toBe('built');
-    }
+    expect(report.kernels.map((k) => k.verdict)).toEqual(report.kernels.map(() => 'built'));
+    // dkms add reads dkms.conf for the running kernel (the farm host's, never a 6.12 here)
+    expect(`${result.stdout}${result.stderr}${report.warnings.join('\n')}`).toMatch(/dkms\.conf says verbykernel\/2\.0 for 6\.12\.\S+ but verbykernel\/1\.0/);
   });
 
   it('kfarm build interrupted with SIGINT: exit 130, its containers removed, nothing left queued', async () => {
