@@ -6,8 +6,11 @@ import type { Verdict } from './oracle-output.js';
  * their suffix: .ko vs .ko.xz counts) and the same install destinations below /lib/modules/<k>.
  */
 export interface Side {
-  /** `error` when the tool did not get to a verdict (dkms add refused, kfarm wrote no report) */
-  verdict: Verdict | 'error';
+  /**
+   * `refused`: the tool refused the module before any kernel (dkms add failed; kfarm exited 2,
+   * bad input, without a report); `error`: the harness did not get a verdict at all
+   */
+  verdict: Verdict | 'refused' | 'error';
   files: string[];
   destinations: string[];
   /** reason (kfarm), exit code and last log lines (dkms): shown for a disagreement */
@@ -28,9 +31,12 @@ export interface Judged extends Cell {
 
 const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
 
+/** Nothing built for the kernel: a refused module and a failed build are the same outcome there. */
+const outcome = (v: Side['verdict']) => (v === 'refused' ? 'failed' : v);
+
 export function judge(cell: Cell): Judged {
   const why: string[] = [];
-  if (cell.dkms.verdict !== cell.kfarm.verdict) why.push(`verdict: dkms ${cell.dkms.verdict}, kfarm ${cell.kfarm.verdict}`);
+  if (outcome(cell.dkms.verdict) !== outcome(cell.kfarm.verdict)) why.push(`verdict: dkms ${cell.dkms.verdict}, kfarm ${cell.kfarm.verdict}`);
   else if (cell.dkms.verdict === 'built') {
     if (!same(cell.dkms.files, cell.kfarm.files)) why.push(`files: ${diff(cell.dkms.files, cell.kfarm.files)}`);
     if (!same(cell.dkms.destinations, cell.kfarm.destinations)) why.push(`destinations: ${diff(cell.dkms.destinations, cell.kfarm.destinations)}`);

@@ -74,7 +74,7 @@ async function runOracle(image: string, sources: readonly CorpusSource[], kernel
 function dkmsSide(oracle: OracleRun, label: string, kernel: string): Side {
   const m = oracle.modules.find((x) => x.id === label);
   if (!m) return { verdict: 'error', files: [], destinations: [], detail: 'the oracle did not reach this module' };
-  if (m.addExit !== 0) return { verdict: 'error', files: [], destinations: [], detail: `dkms add exited ${m.addExit}: ${m.log.join(' / ')}` };
+  if (m.addExit !== 0) return { verdict: 'refused', files: [], destinations: [], detail: `dkms add exited ${m.addExit}: ${m.log.join(' / ')}` };
   const c = m.cells.find((x) => x.kernel === kernel);
   if (!c) return { verdict: 'error', files: [], destinations: [], detail: 'the oracle did not reach this kernel' };
   const install = c.installExit !== undefined && c.installExit !== 0 ? `; dkms install exited ${c.installExit}` : '';
@@ -84,6 +84,7 @@ function dkmsSide(oracle: OracleRun, label: string, kernel: string): Side {
 function kfarmSide(k: KfarmRun, kernel: string): Side {
   const side = k.sides?.get(kernel);
   if (side) return side;
+  if (!k.sides && k.exitCode === 2) return { verdict: 'refused', files: [], destinations: [], detail: `kfarm build refused the module (exit 2): ${k.stderrTail}` };
   return { verdict: 'error', files: [], destinations: [], detail: k.sides ? 'no entry for this kernel in report.json' : `kfarm build exited ${k.exitCode} without report.json: ${k.stderrTail}` };
 }
 

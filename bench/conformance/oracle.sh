@@ -13,6 +13,9 @@ for d in /in/src/*/; do
   m= v=
   # (every dkms step under a time limit: a dkms.conf that never ends hangs real dkms for good)
   read -r m v < <(cd "$d" && kernelver=$(uname -r) arch=$arch timeout 60 bash -c '. ./dkms.conf >/dev/null 2>&1; echo "$PACKAGE_NAME $PACKAGE_VERSION"' </dev/null)
+  # a CRLF dkms.conf: the name as dkms 3.2 reads it (trailing CR dropped); each dkms then reads
+  # the file itself, CR and all
+  m=${m%$'\r'} v=${v%$'\r'}
   if [ -z "${m:-}" ] || [ -z "${v:-}" ]; then echo "@@module $id unknown unknown"; echo "@@add $id -1"; echo "@@log dkms.conf names no PACKAGE_NAME/PACKAGE_VERSION"; continue; fi
   echo "@@module $id $m $v"
   rm -rf "/usr/src/$m-$v"

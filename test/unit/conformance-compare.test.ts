@@ -21,6 +21,12 @@ describe('conformance: one cell judged', () => {
     expect(c.why).toEqual(['verdict: dkms excluded, kfarm built']);
   });
 
+  it('a module refused before any kernel (dkms add failed, kfarm exit 2) agrees with failed and with refused, not with built', () => {
+    expect(judge({ module: 'm', kernel: 'k', dkms: side('refused'), kfarm: side('refused') }).agree).toBe(true);
+    expect(judge({ module: 'm', kernel: 'k', dkms: side('refused'), kfarm: side('failed') }).agree).toBe(true);
+    expect(judge({ module: 'm', kernel: 'k', dkms: side('built'), kfarm: side('refused') }).agree).toBe(false);
+  });
+
   it('both failed agrees; both without verdict (error) does not', () => {
     expect(judge({ module: 'm', kernel: 'k', dkms: side('failed'), kfarm: side('failed') }).agree).toBe(true);
     expect(judge({ module: 'm', kernel: 'k', dkms: side('error'), kfarm: side('error') }).agree).toBe(false);
