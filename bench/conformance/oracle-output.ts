@@ -36,9 +36,13 @@ export interface OracleRun {
   complete: boolean;
 }
 
-/** exit 0 built, 77 excluded (BUILD_EXCLUSIVE_*), anything else failed: as `dkms autoinstall` reads them */
-export function verdictOfExit(code: number): Verdict {
-  return code === 0 ? 'built' : code === 77 ? 'excluded' : 'failed';
+/**
+ * exit 0 built, 77 excluded (BUILD_EXCLUSIVE_*), anything else failed: as `dkms autoinstall`
+ * reads them. dkms 2.x said "excluded" with exit 9 (prepare_build's `die 9`).
+ */
+export function verdictOfExit(code: number, dkmsVersion = ''): Verdict {
+  const excluded = dkmsVersion.startsWith('2.') ? code === 9 : code === 77;
+  return code === 0 ? 'built' : excluded ? 'excluded' : 'failed';
 }
 
 const NAME = /^[A-Za-z0-9_.+~:@-]+$/;
@@ -78,7 +82,7 @@ export function parseOracleOutput(output: string): OracleRun {
         const code = int(rest[2]);
         const m = modules.get(id);
         if (m && NAME.test(kernel) && code !== undefined) {
-          m.cells.push({ kernel, buildExit: code, verdict: verdictOfExit(code), files: [], installExit: undefined, destinations: [], log: [] });
+          m.cells.push({ kernel, buildExit: code, verdict: verdictOfExit(code, run.dkmsVersion), files: [], installExit: undefined, destinations: [], log: [] });
           current = { id, kernel };
         }
         break;
