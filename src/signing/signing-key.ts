@@ -1,0 +1,89 @@
+import { readFile } from 'node:fs/promises';
+import { KfarmError, describeError } from '../errors/kfarm-error.js';
+import { openssl } from './openssl.js';
+
+/**
+ * The signing key and certificate, read and checked on this host with the real openssl: an
+ * unencrypted PEM key (sign-file's only key format without a PIN prompt) and a PEM certificate
+ * whose public key is the key's. The key's bytes stay in this process's memory; they go to
+ * the signing container on its stdin only.
+ */
+export interface SigningKey {
+  keyPem: Buffer;
+  certPem: Buffer;
+  /** the certificate's subject, as openssl prints it (RFC 2253) */
+  subject: string;
+  /** the certificate's serial in hex, which modinfo shows as sig_key */
+  serial: string;
+}
+
+export interface SigningPaths {
+  keyPath: string;
+  certPath: string;
+  /** KBUILD_SIGN_PIN, as kbuild names it: the passphrase of an encrypted key (default: from process.env) */
+  pin?: string | undefined;
+}
+
+const bad = (message: string, hint: string, context: Record<string, string>) => new KfarmError('BAD_OPTION', message, { context, hint });
+
+async function readInput(file: string, what: '--sign-key' | '--sign-cert'): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    throw bad(`cannot read the ${what === '--sign-key' ? 'signing key' : 'signing certificate'} ${file}: ${describeError(err)}`, `Give ${what} a readable file.`, { [what.slice(2)]: file });
+  }
+}
+
+export async function loadSigningKey(paths: SigningPaths): Promise<SigningKey> {
+  const { keyPath, certPath } = paths;
+  const pin = paths.pin ?? process.env.KBUILD_SIGN_PIN;
+  const [keyFile, certFile] = await Promise.all([readInput(keyPath, '--sign-key'), readInput(certPath, '--sign-cert')]);
+
+  const keyText = keyFile.toString('latin1');
+  if (/^pkcs11:/.test(keyText.trim()) || keyPath.startsWith('pkcs11:')) {
+    throw bad(`the signing key ${keyPath} is a PKCS#11 URI, which kfarm does not sign with`, 'Export the key to a PEM file, or sign the modules on the machine that holds the token.', { 'sign-key': keyPath });
+  }
+  const encrypted = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type:\s*4,ENCRYPTED/.test(keyText);
+  if (encrypted && pin === undefined) {
+    throw bad(
+      `the signing key ${keyPath} is encrypted with a passphrase`,
+      'Set KBUILD_SIGN_PIN to its passphrase (as kbuild does), or write an unencrypted copy in a safe place: `openssl pkey -in key.pem -out key-plain.pem` (it asks for the passphrase).',
+      { 'sign-key': keyPath },
+    );
+  }
+  // Normalised to unencrypted PEM here, so the container never needs the passphrase; the
+  // PIN reaches openssl through its environment, never its arguments.
+  const keyOut = await openssl(['pkey', '-in', keyPath, '-passin', pin === undefined ? 'pass:' : 'env:KBUILD_SIGN_PIN'], pin === undefined ? {} : { env: { KBUILD_SIGN_PIN: pin } });
+  if (keyOut.exitCode !== 0 || !keyOut.stdout.includes('-----BEGIN PRIVATE KEY-----')) {
+    throw bad(
+      `openssl cannot read ${keyPath} as a private key${encrypted ? ' with the passphrase in KBUILD_SIGN_PIN' : ''}: ${firstLine(keyOut.stderr)}`,
+      encrypted ? 'Check KBUILD_SIGN_PIN.' : 'Give --sign-key the private key (PEM or DER) that belongs to --sign-cert.',
+      { 'sign-key': keyPath },
+    );
+  }
+  const keyPem = keyOut.stdout;
+
+  let certOut = await openssl(['x509', '-inform', 'PEM', '-outform', 'PEM'], { input: certFile });
+  if (certOut.exitCode !== 0) certOut = await openssl(['x509', '-inform', 'DER', '-outform', 'PEM'], { input: certFile });
+  if (certOut.exitCode !== 0) {
+    throw bad(`${certPath} is not an X.509 certificate in PEM or DER: ${firstLine(certOut.stderr)}`, 'Give --sign-cert the certificate of the signing key (the one enrolled with `mokutil --import`).', { 'sign-cert': certPath });
+  }
+  const certPem = certOut.stdout;
+
+  const [certPub, keyPub] = await Promise.all([openssl(['x509', '-noout', '-pubkey'], { input: certPem }), openssl(['pkey', '-pubout'], { input: keyPem })]);
+  if (certPub.exitCode !== 0 || keyPub.exitCode !== 0) {
+    throw bad(`openssl cannot read the public key of ${certPub.exitCode !== 0 ? certPath : keyPath}: ${firstLine(certPub.stderr || keyPub.stderr)}`, 'Check the files with `openssl x509 -noout -text` and `openssl pkey -noout -text`.', { 'sign-key': keyPath, 'sign-cert': certPath });
+  }
+  if (!certPub.stdout.equals(keyPub.stdout)) {
+    throw bad(
+      `the certificate ${certPath} does not match the key ${keyPath}: their public keys differ`,
+      'Give --sign-cert the certificate made from --sign-key (compare `openssl x509 -noout -pubkey -in cert` with `openssl pkey -pubout -in key`).',
+      { 'sign-key': keyPath, 'sign-cert': certPath },
+    );
+  }
+  const info = await openssl(['x509', '-noout', '-subject', '-serial', '-nameopt', 'RFC2253'], { input: certPem });
+  const field = (name: string) => new RegExp(`^${name}=\\s*(.*)$`, 'm').exec(info.stdout.toString('utf8'))?.[1]?.trim() ?? '';
+  return { keyPem, certPem, subject: field('subject'), serial: field('serial') };
+}
+
+const firstLine = (text: string) => text.split('\n').find((l) => l.trim())?.trim() ?? 'no reason given';

@@ -1,0 +1,69 @@
+import type { ContainerRuntime } from '../executor/runtime.js';
+import { KfarmError } from '../errors/kfarm-error.js';
+import type { KfarmImage } from '../images/catalog.js';
+import { mapLimit } from '../archive/map-limit.js';
+import { lastLines, runSigner } from './signer-container.js';
+import { loadSigningKey, type SigningKey } from './signing-key.js';
+
+export interface KernelSigner {
+  kernel: string;
+  image: string;
+  /** the sign-file the container found (the kernel's own, from linux-kbuild) */
+  signFile: string;
+  /** CONFIG_MODULE_SIG_HASH of the kernel */
+  hash: string;
+}
+
+export interface SigningSetup {
+  key: SigningKey;
+  /** one per (image, kernel) the build will use */
+  kernels: KernelSigner[];
+}
+
+/** the hashes sign-file accepts that a kernel config names (crypto/Kconfig MODULE_SIG_*) */
+const HASHES = new Set(['sha1', 'sha224', 'sha256', 'sha384', 'sha512', 'sha3-256', 'sha3-384', 'sha3-512']);
+
+/**
+ * Before any build: the key and certificate are readable, unencrypted (or KBUILD_SIGN_PIN
+ * opens them) and belong together, and every kernel the build will use has a sign-file
+ * that runs and a CONFIG_MODULE_SIG_HASH. Anything else is a BAD_OPTION (exit 2) saying
+ * what to do: never a silently unsigned module.
+ */
+export async function checkSigningSetup(request: {
+  keyPath: string;
+  certPath: string;
+  images: readonly KfarmImage[];
+  runtime: ContainerRuntime;
+  pin?: string;
+  labels?: Record<string, string>;
+}): Promise<SigningSetup> {
+  const key = await loadSigningKey({ keyPath: request.keyPath, certPath: request.certPath, pin: request.pin });
+  const targets = request.images.flatMap((image) => image.kernels.map((kernel) => ({ image: image.ref, kernel })));
+  const kernels = await mapLimit(targets, 2, (t) => probeKernel(request.runtime, t.image, t.kernel, request.labels));
+  return { key, kernels };
+}
+
+async function probeKernel(runtime: ContainerRuntime, image: string, kernel: string, labels: Record<string, string> | undefined): Promise<KernelSigner> {
+  const run = await runSigner({ runtime, image, kernel, mode: 'probe', stdin: Buffer.alloc(0), workMiB: 1, outputLimitBytes: 4096, labels });
+  const text = run.output?.toString('utf8') ?? '';
+  const signFile = /^sign_file=(\/[^\n]+)$/m.exec(text)?.[1];
+  const hash = /^hash=([a-z0-9-]+)$/m.exec(text)?.[1];
+  if (run.exitCode !== 0 || !signFile || !hash) {
+    const missing = run.exitCode === 3 || run.exitCode === 5;
+    throw new KfarmError(
+      'BAD_OPTION',
+      missing
+        ? `cannot sign modules for ${kernel}: its image ${image} has no sign-file that runs`
+        : `cannot sign modules for ${kernel}: its image ${image} does not say how (${run.exitCode === 4 ? 'no CONFIG_MODULE_SIG_HASH' : `the probe exited with status ${run.exitCode}`})`,
+      {
+        context: { kernel, image },
+        hint: `sign-file comes with the kernel's linux-kbuild package (/usr/lib/linux-kbuild-<version>/scripts/sign-file). Rebuild the image (\`kfarm images build\`), or leave this kernel out of --kernels. ${lastLines(run.log)}`,
+      },
+    );
+  }
+  if (!HASHES.has(hash)) {
+    throw new KfarmError('BAD_OPTION', `cannot sign modules for ${kernel}: its CONFIG_MODULE_SIG_HASH is ${hash}, which kfarm does not know`, { context: { kernel, image, hash } });
+  }
+  return { kernel, image, signFile, hash };
+}
+
