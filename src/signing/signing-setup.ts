@@ -44,6 +44,13 @@ export async function checkSigningSetup(request: {
 }
 
 async function probeKernel(runtime: ContainerRuntime, image: string, kernel: string, labels: Record<string, string> | undefined): Promise<KernelSigner> {
+  // signing runs on this host's engine, after the build: the image must be here, not only on a worker
+  if (!(await runtime.inspectImage(image))) {
+    throw new KfarmError('BAD_OPTION', `cannot sign modules for ${kernel}: its image ${image} is not on this host`, {
+      context: { kernel, image },
+      hint: 'Modules are signed by the host that runs `kfarm build`, in a container of the kernel\'s image: get it here (`kfarm images sync`, or `docker save <image> | docker load` from a worker).',
+    });
+  }
   const run = await runSigner({ runtime, image, kernel, mode: 'probe', stdin: Buffer.alloc(0), workMiB: 1, outputLimitBytes: 4096, labels });
   const text = run.output?.toString('utf8') ?? '';
   const signFile = /^sign_file=(\/[^\n]+)$/m.exec(text)?.[1];

@@ -187,8 +187,16 @@ describe('checkSigningSetup', () => {
   it('finds each kernel image\'s own sign-file and sha256: debian-11 5.10, debian-12 6.1 and 6.12, debian-13 7.3.4, and an arm64 image', async () => {
     const wanted = ['5.10.0-46-amd64', K61, K612, '7.3.4+deb13-amd64', '6.12.117+deb12-arm64'];
     const use = wanted.map((k) => ({ ...imageOf(k), kernels: [k] }));
-    const setup = await checkSigningSetup({ keyPath: files.key, certPath: files.cert, images: use, runtime });
+    const stdins: Buffer[] = [];
+    const recording = Object.create(runtime) as DockerRuntime;
+    recording.runIsolated = (run) => {
+      stdins.push(run.stdin);
+      return runtime.runIsolated(run);
+    };
+    const setup = await checkSigningSetup({ keyPath: files.key, certPath: files.cert, images: use, runtime: recording });
     expect(setup.kernels.map((k) => k.kernel)).toEqual(wanted);
+    // the probes see no key at all: one fresh container per kernel, with nothing on stdin
+    expect(stdins.map((b) => b.length)).toEqual(wanted.map(() => 0));
     for (const k of setup.kernels) {
       expect(k.hash).toBe('sha256');
       expect(k.signFile).toBe(`/lib/modules/${k.kernel}/build/scripts/sign-file`);
@@ -241,4 +249,10 @@ describe('checkSigningSetup', () => {
     expect(err.message).toBe(`cannot sign modules for ${K61}: its image kfarm/base:bookworm has no sign-file that runs`);
     expect(err.hint).toMatch(/linux-kbuild/);
   }, 60_000);
+
+  it('refuses a kernel whose image is not on this host before any build', async () => {
+    const err = await setupError({ keyPath: files.key, certPath: files.cert, images: [{ name: 'gone', ref: 'kfarm/debian-12:no-such-kernel', id: 'x', arch: 'x86_64', kernels: ['0.0.0-gone'] }] });
+    expect(err.code).toBe('BAD_OPTION');
+    expect(err.message).toBe('cannot sign modules for 0.0.0-gone: its image kfarm/debian-12:no-such-kernel is not on this host');
+  });
 });
