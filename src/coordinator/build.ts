@@ -25,6 +25,10 @@ import { dependencyWaves, missingDependency, readDependsHint } from './dependenc
 import { writeChecksums } from '../packaging/checksums.js';
 import { packOutDir, type PackedFile } from '../packaging/pack-out-dir.js';
 import type { PackFormat } from '../packaging/packer.js';
+import { checkSigningSetup } from '../signing/index.js';
+import { currentInstance } from '../process/instance.js';
+import { LABEL_HOST, LABEL_INSTANCE, LABEL_PID } from '../worker/build-worker.js';
+import { signResults } from './sign-results.js';
 
 export interface BuildRequest {
   /** one or more module sources, each with its dkms.conf; several build in one run (one report) */
@@ -39,6 +43,8 @@ export interface BuildRequest {
   noCache: boolean;
   /** formats besides the DKMS tarballs (always written), packed from them once the build is done */
   formats?: PackFormat[];
+  /** --sign-key/--sign-cert: sign every built module before anything is written (src/signing/) */
+  signing?: { keyPath: string; certPath: string; pin?: string };
 }
 
 export type BuildEvent =
@@ -121,6 +127,17 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
       planned.push({ index: i, dir: request.sourceDirs[i] as string, source, targets, label: several ? path.basename(source.dir) : undefined });
     }
     if (planned.length === 0) return { nothingNew: true, held: held.length };
+    // the key, the certificate and every kernel's sign-file, before any build
+    const signerLabels = { [LABEL_HOST]: deps.env.hostname, [LABEL_PID]: String(process.pid), [LABEL_INSTANCE]: currentInstance() };
+    const wanted = new Set(planned.flatMap((p) => p.targets.map((t) => `${t.image}\0${t.kernel}`)));
+    const signing = request.signing
+      ? await checkSigningSetup({
+          ...request.signing,
+          images: catalog.images.map((i) => ({ ...i, kernels: i.kernels.filter((k) => wanted.has(`${i.name}\0${k}`)) })).filter((i) => i.kernels.length > 0),
+          runtime: deps.runtime,
+          labels: signerLabels,
+        })
+      : undefined;
     for (const p of planned) {
       const blob = await session.blobs.put(p.source.tar, SOURCE_TTL_SECONDS);
       deps.logger.info({ source: p.source.dir, sha256: blob.sha256, files: p.source.files }, 'source uploaded');
@@ -194,12 +211,13 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
     const reports: BuildReport[] = [];
     for (const { planned: p, identity, results, warnings: moduleWarnings } of settled) {
       for (const warning of moduleWarnings) deps.onEvent({ type: 'warning', text: several ? `${identity.name}: ${warning}` : warning });
+      const written = signing ? await signResults(results, signing, { runtime: deps.runtime, logger: deps.logger, labels: signerLabels, signal: deps.signal }) : results;
       const outputs = await packageOutputs({
         outDir,
         logDir: several ? ['logs', `${identity.name}-${identity.version}`] : ['logs'],
         pkg: { name: identity.name, version: identity.version, dkmsConf: p.source.dkmsConf },
         source: p.source,
-        results,
+        results: written,
       });
       reports.push(
         buildReport({

@@ -19,6 +19,6 @@ export async function plainModule(data: Buffer, fileName: string): Promise<Buffe
   if (fileName.endsWith('.ko')) return data;
   if (fileName.endsWith('.ko.gz')) return gunzipSync(data);
   const tool = fileName.endsWith('.ko.xz') ? 'xz' : 'zstd';
-  const { stdout } = await execa(tool, ['-dc'], { input: data, encoding: 'buffer' });
+  const { stdout } = await execa(tool, ['-dc'], { input: data, encoding: 'buffer', stripFinalNewline: false });
   return Buffer.from(stdout);
 }

@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { buildOptions } from '../../config/build-options.js';
+import { KfarmError } from '../../errors/kfarm-error.js';
 import { readDkmsOverrides } from '../../config/dkms-overrides.js';
 import { sourceDateEpoch } from '../../packaging/pack-input.js';
 import { parseFormats } from '../../packaging/pack-out-dir.js';
@@ -29,13 +30,15 @@ export function buildCommand(ctx: CliContext): Command {
     .option('--no-cache', 'rebuild even when an identical job already finished')
     .option('--dkms-overrides <dir>', 'a directory of /etc/dkms-style <module>[-<version>[-<kernel>[-<arch>]]].conf files, sourced after dkms.conf as dkms does')
     .addOption(new Option('--compress <how>', 'compress built modules: auto (as the target kernel\'s own modules: .ko.xz on Debian\'s 6.12 and later), none, xz, zstd').choices(['auto', 'none', 'xz', 'zstd']).default('auto'))
+    .option('--sign-key <file>', 'sign every built module with this key (PEM; KBUILD_SIGN_PIN for an encrypted one), with each kernel\'s own sign-file')
+    .option('--sign-cert <file>', 'the X.509 certificate (PEM or DER) of --sign-key')
     .option('--directive <NAME=value>', 'as `dkms --directive`: set a dkms.conf directive after dkms.conf is read, on every kernel (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
     .addOption(
       new Option('--table <view>', `final table: summary (a line per release/arch, a row per failed kernel), full (a row per kernel), auto (full up to ${AUTO_FULL_MAX} kernels)`)
         .choices(TABLE_VIEWS)
         .default('auto'),
     )
-    .action(async (sourceDirs: string[], opts: { kernels?: string; out: string; concurrency: number; timeout: number; memory: number; disk: number; cpus: number; cache: boolean; table: TableView; directive: string[]; dkmsOverrides?: string; format: string; compress: 'auto' | 'none' | 'xz' | 'zstd' }) => {
+    .action(async (sourceDirs: string[], opts: { kernels?: string; out: string; concurrency: number; timeout: number; memory: number; disk: number; cpus: number; cache: boolean; table: TableView; directive: string[]; dkmsOverrides?: string; format: string; compress: 'auto' | 'none' | 'xz' | 'zstd'; signKey?: string; signCert?: string }) => {
       const live = ctx.live();
       const progress = buildProgress(live, live.tty);
       let outcome;
@@ -48,6 +51,7 @@ export function buildCommand(ctx: CliContext): Command {
             options: buildOptions({ timeoutSec: opts.timeout, memoryMiB: opts.memory, diskMiB: opts.disk, cpus: opts.cpus, ...(opts.directive.length ? { directives: opts.directive } : {}), ...(opts.dkmsOverrides ? { dkmsOverrides: await readDkmsOverrides(opts.dkmsOverrides) } : {}), ...sourceDateOption(), ...(opts.compress !== 'auto' ? { compress: opts.compress } : {}) }),
             concurrency: opts.concurrency,
             formats: parseFormats(opts.format),
+            ...signingOption(opts.signKey, opts.signCert),
             noCache: !opts.cache,
           },
           { env, runtime: new DockerRuntime(), logger: rootLogger, signal: ctx.signal, onEvent: progress.onEvent },
@@ -76,4 +80,16 @@ export function buildCommand(ctx: CliContext): Command {
 /** SOURCE_DATE_EPOCH, when set, dates make.log as reproducible builds expect (and is part of the job id) */
 function sourceDateOption(): { sourceDateEpoch?: number } {
   return process.env.SOURCE_DATE_EPOCH ? { sourceDateEpoch: sourceDateEpoch(process.env) } : {};
+}
+
+/** --sign-key and --sign-cert go together; the key's passphrase comes as kbuild takes it */
+function signingOption(keyPath: string | undefined, certPath: string | undefined): { signing?: { keyPath: string; certPath: string; pin?: string } } {
+  if (keyPath === undefined && certPath === undefined) return {};
+  if (keyPath === undefined || certPath === undefined) {
+    throw new KfarmError('BAD_OPTION', `${keyPath === undefined ? '--sign-cert' : '--sign-key'} given without ${keyPath === undefined ? '--sign-key' : '--sign-cert'}`, {
+      hint: 'Signing needs both: --sign-key key.pem --sign-cert cert.pem (the certificate of that key).',
+    });
+  }
+  const pin = process.env.KBUILD_SIGN_PIN;
+  return { signing: { keyPath, certPath, ...(pin ? { pin } : {}) } };
 }

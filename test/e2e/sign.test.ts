@@ -1,0 +1,82 @@
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { extractTar } from '../../src/executor/archive.js';
+import { run } from '../../src/process/run.js';
+import type { BuildReport } from '../../src/report/report.js';
+import { parseModuleSignature, verifyPkcs7 } from '../../src/signing/index.js';
+import { defaultKernels, example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
+import { moduleEntry, plainModule } from '../helpers/module-files.js';
+
+/**
+ * `kfarm build --sign-key --sign-cert` end to end: every module in the out dir is signed by the
+ * kernel's own sign-file (6.1: .ko, 6.12: .ko.xz), the signature verifies against the cert with
+ * the real openssl, the key's bytes are nowhere in the out dir, and a certificate of another key
+ * is refused before any build (exit 2).
+ */
+let env: Record<string, string>;
+let dir: string;
+let kernels: string;
+
+async function makeKey(name: string): Promise<{ key: string; cert: string }> {
+  const config = path.join(dir, `${name}.genkey`);
+  await writeFile(config, ['[ req ]', 'distinguished_name = dn', 'prompt = no', 'x509_extensions = ext', '[ dn ]', `CN = kfarm e2e ${name}`, '[ ext ]',
+    'basicConstraints=critical,CA:FALSE', 'keyUsage=digitalSignature', 'extendedKeyUsage=codeSigning', 'subjectKeyIdentifier=hash', ''].join('\n'));
+  const key = path.join(dir, `${name}.key.pem`);
+  const cert = path.join(dir, `${name}.cert.pem`);
+  await run('openssl', ['req', '-new', '-nodes', '-utf8', '-sha256', '-days', '36500', '-batch', '-x509', '-newkey', 'rsa:2048', '-config', config, '-outform', 'PEM', '-out', cert, '-keyout', key]);
+  return { key, cert };
+}
+
+beforeAll(async () => {
+  env = await isolatedEnv('sign');
+  dir = await tempDir('sign-keys');
+  const d12 = (await defaultKernels()).split(',');
+  kernels = [d12.filter((k) => k.startsWith('6.1.')).sort().at(-1), d12.find((k) => k.startsWith('6.12.'))].join(',');
+}, 120_000);
+
+describe('kfarm build --sign-key --sign-cert', () => {
+  it('signs every module it writes; the signature verifies; the key is nowhere in --out', async () => {
+    const { key, cert } = await makeKey('main');
+    const out = await tempDir('sign-out');
+    const built = await kfarm(['build', example('hello'), '--kernels', kernels, '--out', out, '--sign-key', key, '--sign-cert', cert], env);
+    expect(built.exitCode, built.stderr).toBe(0);
+    const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as BuildReport;
+    expect(report.kernels.map((k) => k.modules[0]?.file).sort()).toEqual(['hello.ko', 'hello.ko.xz']);
+    const certPem = await readFile(cert);
+    for (const k of report.kernels) {
+      const entries = await extractTar(gunzipSync(await readFile(path.join(out, k.tarball?.path ?? 'missing'))), { maxBytes: 1 << 26, maxEntries: 100, allowSymlinks: false }, 'tarball');
+      const entry = moduleEntry(entries, k.kernel, 'x86_64', 'hello');
+      const file = path.join(out, `check-${path.basename(entry?.path ?? 'x')}`);
+      await writeFile(file, entry?.data ?? Buffer.alloc(0));
+      expect((await run('modinfo', ['-F', 'signer', file])).stdout.trim()).toBe('kfarm e2e main');
+      expect((await run('modinfo', ['-F', 'sig_hashalgo', file])).stdout.trim()).toBe('sha256');
+      const signature = parseModuleSignature(await plainModule(entry?.data ?? Buffer.alloc(0), entry?.path ?? '.ko'));
+      expect(signature, k.kernel).toBeDefined();
+      expect((await verifyPkcs7(signature?.content ?? Buffer.alloc(0), signature?.pkcs7 ?? Buffer.alloc(0), certPem)).ok).toBe(true);
+    }
+    const keyBody = (await readFile(key, 'utf8')).split('\n').filter((l) => l && !l.startsWith('-----'))[3] ?? 'none';
+    for (const name of await readdir(out, { recursive: true })) {
+      const data = await readFile(path.join(out, name)).catch(() => Buffer.alloc(0));
+      expect(data.includes(keyBody), name).toBe(false);
+    }
+  }, 600_000);
+
+  it('a certificate of another key is refused before any build: exit 2, says so', async () => {
+    const { key } = await makeKey('one');
+    const { cert } = await makeKey('two');
+    const out = await tempDir('sign-bad');
+    const built = await kfarm(['build', example('hello'), '--kernels', kernels, '--out', out, '--sign-key', key, '--sign-cert', cert], env);
+    expect(built.exitCode).toBe(2);
+    expect(built.stderr).toMatch(/does not match|not the certificate|different/i);
+    expect(await readdir(out)).toEqual([]);
+  }, 300_000);
+
+  it('--sign-key without --sign-cert is bad input', async () => {
+    const { key } = await makeKey('alone');
+    const built = await kfarm(['build', example('hello'), '--out', await tempDir('sign-alone'), '--sign-key', key], env);
+    expect(built.exitCode).toBe(2);
+    expect(built.stderr).toContain('--sign-key given without --sign-cert');
+  });
+});
