@@ -1,0 +1,63 @@
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { packTar } from '../../executor/archive.js';
+import { KfarmError } from '../../errors/kfarm-error.js';
+import type { PackContext, PackInput, Packer } from '../packer.js';
+import { writeAtomic, type WrittenFile } from '../write-file.js';
+import { runDepmod } from './depmod.js';
+import { imageLabels, kmmArchiveName, kmmModuleYaml, kmmModuleYamlName, kmmRepository, kmmTag, cpLayerEntries, moduleLayerEntries, ociArchiveEntries } from './layout.js';
+import { hostDebianArch, readStaticCp } from './static-cp.js';
+
+export interface KmmPackerOptions {
+  /** the images' repository, `{name}` the module's name; the Module YAML refers to it */
+  imageRepository?: string;
+  /** a static cp (busybox-static's /bin/busybox) per Debian arch */
+  staticCp?: Readonly<Record<string, string>>;
+  /** the depmod to run (Debian's kmod, with xz) */
+  depmod?: string;
+}
+
+export const DEFAULT_KMM_REPOSITORY = 'kfarm.local/{name}-kmm';
+
+/**
+ * `--format kmm`: per built kernel an OCI image archive `<name>-<version>-kmm-<kver>.oci.tar`
+ * (loadable by `docker load` too, see layout.ts), and `<name>-kmm-module.yaml`, the KMM Module
+ * that maps each kernel to its image.
+ */
+export function createKmmPacker(options: KmmPackerOptions = {}): Packer {
+  return {
+    format: 'kmm',
+    async pack(input: PackInput, ctx: PackContext): Promise<WrittenFile[]> {
+      let repository: string;
+      try {
+        repository = kmmRepository(options.imageRepository ?? DEFAULT_KMM_REPOSITORY, input.name);
+      } catch (err) {
+        throw new KfarmError('BAD_OPTION', `the KMM image repository ${(err as Error).message}`, { hint: 'Use a registry path like registry.example.com/team/{name}-kmm (lower case).' });
+      }
+      const firstModule = input.kernels[0]?.modules[0]?.destName;
+      if (!firstModule) throw new KfarmError('BAD_OPTION', `${input.name} ${input.version} has no built module to put in a KMM image`, { hint: 'Build at least one kernel first.' });
+      const staticCp = options.staticCp ?? { [hostDebianArch()]: '/bin/busybox' };
+      const written: WrittenFile[] = [];
+      const mappings: Array<{ kernel: string; image: string }> = [];
+      for (const kernel of [...input.kernels].sort((a, b) => (a.kernel < b.kernel ? -1 : a.kernel > b.kernel ? 1 : 0))) {
+        const tag = kmmTag(input.version, kernel.kernel);
+        const reference = `${repository}:${tag}`;
+        const depmodFiles = await runDepmod(kernel, options.depmod);
+        const tars = [cpLayerEntries(await readStaticCp(staticCp, kernel.debianArch), input.sourceDateEpoch), moduleLayerEntries(kernel, depmodFiles, input.sourceDateEpoch)];
+        const layers = await Promise.all(tars.map(async (entries) => packTar(entries).then((tar) => ({ tar, gz: gzipSync(tar, { level: 9 }) }))));
+        const archive = await packTar(
+          ociArchiveEntries({ layers, labels: imageLabels(input, kernel), debianArch: kernel.debianArch, epoch: input.sourceDateEpoch, reference, tag }),
+        );
+        const name = kmmArchiveName(input, kernel.kernel);
+        written.push({ ...(await writeAtomic(path.join(ctx.outDir, name), archive)), path: name });
+        mappings.push({ kernel: kernel.kernel, image: reference });
+        ctx.logger.info({ kernel: kernel.kernel, image: reference, file: name }, 'KMM image written');
+      }
+      const yamlName = kmmModuleYamlName(input.name);
+      written.push({ ...(await writeAtomic(path.join(ctx.outDir, yamlName), Buffer.from(kmmModuleYaml(input, mappings, firstModule)))), path: yamlName });
+      return written;
+    },
+  };
+}
+
+export const kmmPacker: Packer = createKmmPacker();
