@@ -4,6 +4,7 @@ import { rootLogger } from '../logging/logger.js';
 import { toolVersion } from '../version.js';
 import { buildCommand } from './commands/build.js';
 import { imagesCommand, kernelsCommand } from './commands/images.js';
+import { ldtarballCommand } from './commands/ldtarball.js';
 import { packCommand } from './commands/pack.js';
 import { workerCommand } from './commands/worker.js';
 import type { CliContext } from './context.js';
@@ -42,6 +43,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
     .addCommand(buildCommand(ctx))
     .addCommand(packCommand(ctx))
+    .addCommand(ldtarballCommand(ctx))
     .addCommand(workerCommand(ctx))
     .addCommand(imagesCommand(ctx))
     .addCommand(kernelsCommand(ctx));
