@@ -21,9 +21,9 @@ import { example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
  */
 const K61 = '6.1.0-57-amd64';
 const K612 = '6.12.117+deb12-amd64';
-const KMOD = { [K61]: `kmod-hello-${K61}-1.0.0-1.x86_64.rpm`, [K612]: `kmod-hello-${K612}-1.0.0-1.x86_64.rpm` };
+const KMOD: Record<string, string> = { [K61]: `kmod-hello-${K61}-1.0.0-1.x86_64.rpm`, [K612]: `kmod-hello-${K612}-1.0.0-1.x86_64.rpm` };
 const DKMS = 'hello-dkms-bin-1.0.0-1.noarch.rpm';
-const FILE = { [K61]: 'hello.ko', [K612]: 'hello.ko.xz' };
+const FILE: Record<string, string> = { [K61]: 'hello.ko', [K612]: 'hello.ko.xz' };
 
 const runtime = new DockerRuntime();
 const logger = pino({ level: 'silent' });
@@ -100,6 +100,16 @@ describe('kmod-rpm packer', () => {
     expect(scripts).toContain(`depmod -a '${k}'`);
     expect(scripts).toMatch(/postuninstall scriptlet/);
   });
+
+  it('rpmbuild takes the escaped names: ~ in a kernel release, - in a module version, a multi-dash kernel EVR', async () => {
+    const k = { ...input.kernels[0]!, kernel: '6.1~rc1-1-amd64' };
+    const [w] = await kmodRpmPacker.pack({ ...input, version: '2.0-rc1', kernels: [k] }, { outDir: path.join(dir, 'names'), logger });
+    expect(w!.path).toBe('kmod-hello-6.1_rc1-1-amd64-2.0_rc1-1.x86_64.rpm');
+    const file = path.join(dir, 'names', w!.path);
+    expect(await rpm(['-qp', '--qf', '%{NAME}|%{VERSION}\n', file])).toBe('kmod-hello-6.1_rc1-1-amd64|2.0_rc1');
+    expect((await rpm(['-qp', '--requires', file])).split('\n')).toContain('kernel-uname-r = 6.1~rc1_1-amd64');
+    expect((await rpm(['-qlp', file])).split('\n')).toContain(`/usr/lib/modules/6.1~rc1-1-amd64/extra/hello/${k.modules[0]!.fileName}`);
+  }, 120_000);
 
   it('installs into a --root (no deps, no scripts) with the module where kmodtool puts it, root-owned, mode 644', async () => {
     const root = path.join(dir, 'root');
@@ -188,7 +198,7 @@ describe('dkms-rpm packer', () => {
     expect(r.output).toMatch(/^@@gone$/m);
   }, 900_000);
 
-  it('never fails the install where no kernel of the package is present, and loads nothing it cannot install', async () => {
+  it('never fails the install where no kernel of the package is present: loaded (built), not installed', async () => {
     const r = await inContainer(
       [
         `rm -rf /lib/modules/${K61} /lib/modules/${K612}`,
