@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile, lstat } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,6 +31,9 @@ export async function runDepmod(kernel: PackKernel, depmod = depmodPath()): Prom
       await mkdir(path.dirname(file), { recursive: true });
       await writeFile(file, e.data ?? Buffer.alloc(0));
     }
+    // kmod 34+ built for merged /usr (trixie) looks in <root>/usr/lib/modules: both lead to the same files
+    await mkdir(path.join(root, 'usr', 'lib'), { recursive: true });
+    await symlink('../../lib/modules', path.join(root, 'usr', 'lib', 'modules'));
     const result = await run(depmod, ['-b', root, kernel.kernel], { allowFailure: true, timeoutMs: 120_000 });
     if (result.exitCode !== 0) {
       throw new KfarmError('COMMAND_FAILED', `depmod -b <dir> ${kernel.kernel} exited with status ${result.exitCode}: ${(result.stderr || result.stdout).trim().split('\n').pop() ?? ''}`, {
