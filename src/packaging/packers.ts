@@ -1,3 +1,5 @@
+import { dkmsRpmPacker } from './dkms-rpm/dkms-rpm-packer.js';
+import { kmodRpmPacker } from './kmod-rpm/kmod-rpm-packer.js';
 import type { PackFormat, Packer } from './packer.js';
 
 /**
@@ -5,6 +7,9 @@ import type { PackFormat, Packer } from './packer.js';
  * Packer here: `kfarm build` always writes them (they are the build's results, which
  * `kfarm pack` reads back), the other formats are made from them.
  */
-export const PACKERS: Partial<Record<PackFormat, Packer>> = {};
+export const PACKERS: Partial<Record<PackFormat, Packer>> = {
+  'kmod-rpm': kmodRpmPacker,
+  'dkms-rpm': dkmsRpmPacker,
+};
 
 export const PACKABLE_FORMATS = (): PackFormat[] => Object.keys(PACKERS) as PackFormat[];

@@ -198,6 +198,49 @@ describe('dkms-rpm packer', () => {
     expect(r.output).toMatch(/^@@gone$/m);
   }, 900_000);
 
+  it('installs the prebuilt modules on a kernel without its headers (modules dir only, no build link)', async () => {
+    const r = await inContainer(
+      [
+        `rm -f /lib/modules/${K61}/build; mkdir -p /lib/modules/${K61}/kernel; echo 'kernel/fs/fat/fat.ko:' > /lib/modules/${K61}/modules.dep`,
+        // 6.12 absent (neither headers nor modules): loaded, not installed. Its modules.dep stays
+        // so that dkms status takes .ko.xz as this kernel's suffix and lists it as built.
+        `rm -rf /lib/modules/${K612}; mkdir -p /lib/modules/${K612}; echo 'kernel/fs/fat/fat.ko.xz:' > /lib/modules/${K612}/modules.dep`,
+        'rpm -i --force-debian --nodeps /in/pkg.rpm; echo "@@install $?"',
+        'echo "@@status"; dkms status 2>/dev/null; echo "@@status-end"',
+        `ls /lib/modules/${K61}/updates/dkms/hello.ko && echo "@@file"`,
+        `ls /lib/modules/${K612}/updates 2>/dev/null || echo "@@no-612-install"`,
+      ].join('\n'),
+      { 'pkg.rpm': await readFile(path.join(dir, 'a', DKMS)) },
+    );
+    expect(r.output).toMatch(/^@@install 0$/m);
+    const status = /@@status\n([\s\S]*?)@@status-end/.exec(r.output)?.[1] ?? '';
+    expect(status, r.output).toMatch(new RegExp(`^hello/1\\.0\\.0, ${K61.replace(/[.+]/g, '\\$&')}, x86_64: installed`, 'm'));
+    expect(status, r.output).toMatch(new RegExp(`^hello/1\\.0\\.0, ${K612.replace(/[.+]/g, '\\$&')}, x86_64: built`, 'm'));
+    expect(r.output, r.output).toMatch(/^@@file$/m);
+    expect(r.output, r.output).toMatch(/^@@no-612-install$/m);
+  }, 900_000);
+
+  it('%post takes dkms#362 (ldtarball exits 1 without /usr/src/<m>-<v>/dkms.conf) as loaded when the kernel is in the tree', async () => {
+    const r = await inContainer(
+      [
+        'rpm -i --force-debian --nodeps --noscripts /in/pkg.rpm; echo "@@install $?"',
+        "rpm -q --qf '%{POSTIN}' hello-dkms-bin > /tmp/post.sh",
+        'rm -rf /usr/src/hello-1.0.0',
+        'dkms ldtarball --force /usr/share/hello-dkms-bin/*6.1.0-57*.tar.gz >/dev/null 2>&1; echo "@@raw $?"',
+        'dkms remove -m hello -v 1.0.0 --all >/dev/null 2>&1; rm -rf /var/lib/dkms/hello /usr/src/hello-1.0.0',
+        'sh /tmp/post.sh 2>/tmp/post.err; echo "@@post $?"',
+        'grep -c "exited with status" /tmp/post.err; echo "@@complaints"',
+        'ls -d /var/lib/dkms/hello/1.0.0/*/x86_64/module',
+      ].join('\n'),
+      { 'pkg.rpm': await readFile(path.join(dir, 'a', DKMS)) },
+    );
+    expect(r.output).toMatch(/^@@install 0$/m);
+    expect(r.output, r.output).toMatch(/^@@raw 1$/m); // the bug is there to be tolerated
+    expect(r.output).toMatch(/^@@post 0$/m);
+    expect(r.output, r.output).toMatch(/^0\n@@complaints$/m);
+    for (const k of [K61, K612]) expect(r.output).toContain(`/var/lib/dkms/hello/1.0.0/${k}/x86_64/module`);
+  }, 900_000);
+
   it('never fails the install where no kernel of the package is present: loaded (built), not installed', async () => {
     const r = await inContainer(
       [

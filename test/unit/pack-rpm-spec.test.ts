@@ -121,11 +121,12 @@ describe('dkms-rpm spec', () => {
     expect(new Set(entries.map((e) => e.mtime?.getTime()))).toEqual(new Set([1_700_000_000_000]));
   });
 
-  it('%post loads each tarball of the machine arch with ldtarball --force (0 or 3 is success), installs where the kernel is, exits 0', () => {
+  it('%post loads each tarball of the machine arch with ldtarball --force (0 or 3 is success, 1 only if the kernel landed in the tree), installs where the kernel is, exits 0', () => {
     const post = /%post\n([\s\S]*?)\n\n/.exec(plan.spec)?.[1] ?? '';
     expect(post).toContain('kfarm_out=$(dkms ldtarball --force "$1" 2>&1)');
-    expect(post).toContain('[ "$kfarm_rc" -ne 0 ] && [ "$kfarm_rc" -ne 3 ]');
-    expect(post).toContain(`if [ "$kfarm_machine" = 'aarch64' ]; then kfarm_load '/usr/share/hello-dkms-bin/hello-1.0.0-kernel6.1.0-57-arm64-aarch64.dkms.tar.gz' && kfarm_install '6.1.0-57-arm64'; fi`);
+    expect(post).toContain('if [ "$kfarm_rc" -eq 0 ] || [ "$kfarm_rc" -eq 3 ]; then return 0; fi');
+    expect(post).toContain(`if [ "$kfarm_rc" -eq 1 ] && [ -d '/var/lib/dkms/hello/1.0.0'"/$2/$3/module" ]; then return 0; fi`);
+    expect(post).toContain(`if [ "$kfarm_machine" = 'aarch64' ]; then kfarm_load '/usr/share/hello-dkms-bin/hello-1.0.0-kernel6.1.0-57-arm64-aarch64.dkms.tar.gz' '6.1.0-57-arm64' 'aarch64' && kfarm_install '6.1.0-57-arm64'; fi`);
     expect(post).toContain('[ -d "/lib/modules/$1/build" ] || [ -d "/lib/modules/$1/kernel" ]');
     expect(post).toContain(`dkms install -m 'hello' -v '1.0.0' -k "$1" ||`);
     expect(post).not.toMatch(/set -e/);

@@ -14,11 +14,17 @@ import { rpmNamePart, rpmVersion } from '../kmod-rpm/rpm-names.js';
  * does not list the module. %post is kfarm's own loop rather than common.postinst, which
  * treats that exit 1 as fatal (§4.2): each tarball is loaded with `ldtarball --force` (the
  * first exits 0, later ones exit 3 "DKMS tree already contains" after loading, measured on
- * dkms 2.8.4/3.0.10/3.2.2), then `dkms install` runs for each kernel present on the machine.
+ * dkms 2.8.4/3.0.10/3.2.2; an exit 1 counts as loaded only when the kernel's modules are in
+ * the DKMS tree, #362's case), then `dkms install` runs for each kernel present on the
+ * machine: its headers (`build`) or its modules (`kernel`) are there, since prebuilt modules
+ * install without headers.
  * No scriptlet fails the transaction: a missing kernel or dkms is reported and skipped.
  * Pure: spec text and files.
  */
 export const DKMS_RPM_RELEASE = '1';
+
+/** dkms's default tree (framework.conf `dkms_tree`), where ldtarball puts a kernel's modules. */
+export const DKMS_TREE = '/var/lib/dkms';
 
 export function dkmsRpmPackageName(name: string): string {
   return `${rpmNamePart(name)}-dkms-bin`;
@@ -66,23 +72,24 @@ export function dkmsRpmPlan(input: PackInput, tarballs: ReadonlyMap<string, Buff
     '  exit 0',
     'fi',
     'kfarm_machine=$(uname -m)',
+    '# kfarm_load <tarball> <kernel> <arch>',
     'kfarm_load() {',
     '  kfarm_out=$(dkms ldtarball --force "$1" 2>&1)',
     '  kfarm_rc=$?',
     '  # 0 on the first load; 3 ("DKMS tree already contains") on later ones, after loading',
-    '  if [ "$kfarm_rc" -ne 0 ] && [ "$kfarm_rc" -ne 3 ]; then',
-    `    echo "${pkg}: dkms ldtarball $1 exited with status $kfarm_rc:" >&2`,
-    '    echo "$kfarm_out" >&2',
-    '    return 1',
-    '  fi',
-    '  return 0',
+    '  if [ "$kfarm_rc" -eq 0 ] || [ "$kfarm_rc" -eq 3 ]; then return 0; fi',
+    '  # 1 after loading where dkms#362 strikes: loaded when the kernel\'s modules are in the tree',
+    `  if [ "$kfarm_rc" -eq 1 ] && [ -d ${q(`${DKMS_TREE}/${input.name}/${input.version}`)}"/$2/$3/module" ]; then return 0; fi`,
+    `  echo "${pkg}: dkms ldtarball $1 exited with status $kfarm_rc:" >&2`,
+    '  echo "$kfarm_out" >&2',
+    '  return 1',
     '}',
     'kfarm_install() {',
     '  if [ -d "/lib/modules/$1/build" ] || [ -d "/lib/modules/$1/kernel" ]; then',
     `    dkms install -m ${q(input.name)} -v ${q(input.version)} -k "$1" || echo "${pkg}: dkms install for $1 failed" >&2`,
     '  fi',
     '}',
-    ...packed.map((t) => `if [ "$kfarm_machine" = ${q(t.arch)} ]; then kfarm_load ${q(t.path)} && kfarm_install ${q(t.kernel)}; fi`),
+    ...packed.map((t) => `if [ "$kfarm_machine" = ${q(t.arch)} ]; then kfarm_load ${q(t.path)} ${q(t.kernel)} ${q(t.arch)} && kfarm_install ${q(t.kernel)}; fi`),
     'exit 0',
   ];
   const remove = `dkms remove -m ${q(input.name)} -v ${q(input.version)} --all >/dev/null 2>&1 || :`;
