@@ -87,7 +87,7 @@ export function dkmsDebPostinst(name: string, version: string, tarballs: readonl
     '\t\techo "$NAME-dkms: /etc/dkms/no-autoinstall exists: not loading $NAME $VERSION into DKMS" >&2',
     '\t\texit 0',
     '\tfi',
-    '\tif [ -d "/var/lib/dkms/$NAME/$VERSION" ]; then dkms remove -m "$NAME" -v "$VERSION" --all || true; fi',
+    ...removeAll(tarballs, '\t'),
     ...tarballs.map((t) => `\tload_kernel ${q(t.fileName)} ${q(t.kernel)} ${q(t.arch)}`),
     ...tarballs.map((t) => `\tinstall_kernel ${q(t.kernel)} ${q(t.arch)}`),
     '\t;;',
@@ -97,14 +97,29 @@ export function dkmsDebPostinst(name: string, version: string, tarballs: readonl
   ].join('\n');
 }
 
-export function dkmsDebPrerm(name: string, version: string): string {
+/**
+ * Out of DKMS, kernel by kernel, then `--all` for anything else: dkms 3.0.10's `remove --all`
+ * removes only the first kernel of a module (measured: the others and /var/lib/dkms/<m>/<v>
+ * stay, and dkms status then fails on the missing dkms.conf). Tolerant: a module that is
+ * not there must not stop dpkg.
+ */
+function removeAll(tarballs: readonly KernelTarball[], indent: string): string[] {
+  return [
+    ...tarballs.map((t) => `${indent}if [ -d "/var/lib/dkms/$NAME/$VERSION/${t.kernel}/${t.arch}" ]; then dkms remove -m "$NAME" -v "$VERSION" -k ${q(`${t.kernel}/${t.arch}`)} || true; fi`),
+    `${indent}if [ -d "/var/lib/dkms/$NAME/$VERSION" ]; then dkms remove -m "$NAME" -v "$VERSION" --all || true; fi`,
+  ];
+}
+
+export function dkmsDebPrerm(name: string, version: string, tarballs: readonly KernelTarball[]): string {
   return [
     '#!/bin/sh',
     'set -e',
+    `NAME=${q(name)}`,
+    `VERSION=${q(version)}`,
     'case "$1" in',
     'remove|upgrade|deconfigure)',
-    `\tif [ -d ${q(`/var/lib/dkms/${name}/${version}`)} ] && command -v dkms >/dev/null 2>&1; then`,
-    `\t\tdkms remove -m ${q(name)} -v ${q(version)} --all || true`,
+    '\tif command -v dkms >/dev/null 2>&1; then',
+    ...removeAll(tarballs, '\t\t'),
     '\tfi',
     '\t;;',
     'esac',
@@ -139,5 +154,5 @@ export function dkmsDebLayout(input: PackInput, tarballs: readonly KernelTarball
       `${stem} driver in DKMS format, prebuilt\nThe ${input.name} ${input.version} modules built for ${kernels.length} kernel(s), loaded into DKMS\nand installed for those of them present on this machine. It carries no source:\nDKMS cannot build it for other kernels.\n\nKernels: ${kernels.join(', ')}.`,
     ],
   ]);
-  return { fileName: debFileName(pkg, version, arch), control, scripts: { postinst: dkmsDebPostinst(input.name, input.version, sorted), prerm: dkmsDebPrerm(input.name, input.version) }, entries };
+  return { fileName: debFileName(pkg, version, arch), control, scripts: { postinst: dkmsDebPostinst(input.name, input.version, sorted), prerm: dkmsDebPrerm(input.name, input.version, sorted) }, entries };
 }
