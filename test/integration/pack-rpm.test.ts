@@ -111,6 +111,13 @@ describe('kmod-rpm packer', () => {
     expect((await rpm(['-qlp', file])).split('\n')).toContain(`/usr/lib/modules/6.1~rc1-1-amd64/extra/hello/${k.modules[0]!.fileName}`);
   }, 120_000);
 
+  it('builds an aarch64 package on this host for an arm64 kernel (rpmbuild --target)', async () => {
+    const k = { ...input.kernels[0]!, kernel: '6.1.0-57-arm64', arch: 'aarch64', debianArch: 'arm64' };
+    const [w] = await kmodRpmPacker.pack({ ...input, kernels: [k] }, { outDir: path.join(dir, 'arm64'), logger });
+    expect(w!.path).toBe('kmod-hello-6.1.0-57-arm64-1.0.0-1.aarch64.rpm');
+    expect(await rpm(['-qp', '--qf', '%{NAME}|%{ARCH}|%{OS}\n', path.join(dir, 'arm64', w!.path)])).toBe('kmod-hello-6.1.0-57-arm64|aarch64|linux');
+  }, 120_000);
+
   it('installs into a --root (no deps, no scripts) with the module where kmodtool puts it, root-owned, mode 644', async () => {
     const root = path.join(dir, 'root');
     for (const k of [K61, K612]) await rpm(['-i', '--force-debian', '--root', root, '--nodeps', '--noscripts', path.join(dir, 'a', KMOD[k]!)]);
