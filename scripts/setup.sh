@@ -73,6 +73,11 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v debootstrap  >/dev/null 2>&1 || missing+=(debootstrap)
 command -v modinfo      >/dev/null 2>&1 || missing+=(kmod)
 command -v rpm          >/dev/null 2>&1 || missing+=(rpm)
+command -v rpmbuild     >/dev/null 2>&1 || missing+=(rpm)
+command -v openssl      >/dev/null 2>&1 || missing+=(openssl)
+# the kmm packer's static cp; the tests read its Module YAML with a real YAML parser
+dpkg -s busybox-static  >/dev/null 2>&1 || missing+=(busybox-static)
+python3 -c 'import yaml' >/dev/null 2>&1 || missing+=(python3-yaml)
 command -v xz           >/dev/null 2>&1 || missing+=(xz-utils)
 command -v git          >/dev/null 2>&1 || missing+=(git)
 [[ -s /etc/ssl/certs/ca-certificates.crt ]] || missing+=(ca-certificates)
@@ -85,7 +90,7 @@ remove_policy() {
 trap remove_policy EXIT
 
 if [[ ${#missing[@]} -eq 0 ]]; then
-  say "system packages: all present (node $(node --version), docker, docker-compose, redis-server, debootstrap, kmod, rpm, xz, git, ca-certificates)"
+  say "system packages: all present (node $(node --version), docker, docker-compose, redis-server, debootstrap, kmod, rpm, openssl, busybox-static, python3-yaml, xz, git, ca-certificates)"
 else
   command -v apt-get >/dev/null 2>&1 \
     || die "missing: ${missing[*]}; this script installs them with apt-get (Debian/Ubuntu), which is not here. Install them by hand."

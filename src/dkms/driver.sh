@@ -996,6 +996,9 @@ case $role in
         kernelver_arg="$3" arch_arg="$4"
         # as dkms starts: whatever the environment says about compilers is not the kernel's
         umask 022
+        # reproducible builds: kbuild takes KBUILD_BUILD_TIMESTAMP as asking for one (pahole then
+        # encodes a module's BTF without -j, whose output changes from run to run)
+        [[ $SOURCE_DATE_EPOCH =~ ^[0-9]+$ ]] && export KBUILD_BUILD_TIMESTAMP="$(date -u -d "@$SOURCE_DATE_EPOCH")"
         unset CC CXX CFLAGS CXXFLAGS LDFLAGS
         # `dkms add` runs without -k: it reads dkms.conf for the running kernel (here the
         # farm host's, as on a build machine), not for the kernel about to be built

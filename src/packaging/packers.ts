@@ -1,4 +1,7 @@
+import { bmdebPacker } from './bmdeb/bmdeb-packer.js';
+import { dkmsDebPacker } from './dkms-deb/dkms-deb-packer.js';
 import { dkmsRpmPacker } from './dkms-rpm/dkms-rpm-packer.js';
+import { kmmPacker } from './kmm/kmm-packer.js';
 import { kmodRpmPacker } from './kmod-rpm/kmod-rpm-packer.js';
 import type { PackFormat, Packer } from './packer.js';
 
@@ -10,6 +13,9 @@ import type { PackFormat, Packer } from './packer.js';
 export const PACKERS: Partial<Record<PackFormat, Packer>> = {
   'kmod-rpm': kmodRpmPacker,
   'dkms-rpm': dkmsRpmPacker,
+  bmdeb: bmdebPacker,
+  'dkms-deb': dkmsDebPacker,
+  kmm: kmmPacker,
 };
 
 export const PACKABLE_FORMATS = (): PackFormat[] => Object.keys(PACKERS) as PackFormat[];

@@ -1,13 +1,16 @@
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/process/run.js';
+import { PACKABLE_FORMATS } from '../../src/packaging/packers.js';
 import { example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
 
 /**
  * The same inputs give the same bytes: two builds of examples/hello from nothing (--no-cache:
- * every module compiled again) with SOURCE_DATE_EPOCH set write byte-identical tarballs, and
- * SHA256SUMS in the out dir checks with the real sha256sum.
+ * every module compiled again) with SOURCE_DATE_EPOCH set, in every format kfarm has, write
+ * byte-identical tarballs and packages, and SHA256SUMS in the out dir checks with the real
+ * sha256sum. `kfarm pack` of an out dir makes the same packages again without building, and
+ * refuses an out dir whose tarball no longer matches report.json.
  */
 let env: Record<string, string>;
 
@@ -19,18 +22,43 @@ describe('reproducible outputs', () => {
   it('two cold builds with SOURCE_DATE_EPOCH write identical tarballs and a SHA256SUMS that checks', async () => {
     const outs = [await tempDir('repro-a'), await tempDir('repro-b')];
     for (const out of outs) {
-      const built = await kfarm(['build', example('hello'), '--out', out, '--no-cache'], env);
+      const built = await kfarm(['build', example('hello'), '--out', out, '--no-cache', '--format', ['dkms-tarball', ...PACKABLE_FORMATS()].join(',')], env);
       expect(built.exitCode, built.stderr).toBe(0);
     }
     const sums = await Promise.all(outs.map((out) => readFile(path.join(out, 'SHA256SUMS'), 'utf8')));
     expect(sums[0]).toMatch(/^[0-9a-f]{64} {2}hello-1\.0\.0\.dkms\.tar\.gz$/m);
     expect(sums[0]).toMatch(/^[0-9a-f]{64} {2}report\.json$/m);
+    for (const format of PACKABLE_FORMATS()) expect(sums[0], format).toMatch(new RegExp(`^[0-9a-f]{64} {2}${format}/`, 'm'));
     // report.json holds times and durations; every other deliverable is the same bytes
-    const withoutReport = (s: string) => s.split('\n').filter((l) => !l.endsWith('  report.json')).join('\n');
-    expect(withoutReport(sums[1] ?? '')).toBe(withoutReport(sums[0] ?? ''));
+    const withoutReport = (s: string) => s.split('\n').filter((l) => !l.endsWith('  report.json'));
+    expect(withoutReport(sums[1] ?? '')).toEqual(withoutReport(sums[0] ?? ''));
     for (const out of outs) {
       const check = await run('sha256sum', ['-c', 'SHA256SUMS'], { cwd: out });
       expect(check.exitCode, check.stdout).toBe(0);
     }
+  }, 900_000);
+
+  it('kfarm pack makes the same packages from an out dir without building, and refuses one that changed', async () => {
+    const out = await tempDir('repro-pack');
+    const built = await kfarm(['build', example('hello'), '--out', out], env);
+    expect(built.exitCode, built.stderr).toBe(0);
+    const formats = PACKABLE_FORMATS();
+    const packed = await kfarm(['pack', out, '--format', formats.join(',')], env);
+    expect(packed.exitCode, packed.stderr).toBe(0);
+    const first = await readFile(path.join(out, 'SHA256SUMS'), 'utf8');
+    const again = await kfarm(['pack', out, '--format', formats.join(',')], env);
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(await readFile(path.join(out, 'SHA256SUMS'), 'utf8')).toBe(first);
+    const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as { packages?: Array<{ format: string; path: string }> };
+    expect(new Set(report.packages?.map((p) => p.format))).toEqual(new Set(formats));
+    expect((await run('sha256sum', ['-c', 'SHA256SUMS'], { cwd: out })).exitCode).toBe(0);
+    // a tarball that no longer matches report.json is refused, and the packages stay as they were
+    const tarball = (await readdir(out)).find((f) => f.includes('-kernel') && f.endsWith('.dkms.tar.gz')) ?? 'missing';
+    await writeFile(path.join(out, tarball), Buffer.from('not a tarball'));
+    const refused = await kfarm(['pack', out, '--format', formats.join(',')], env);
+    expect(refused.exitCode).toBe(2);
+    expect(refused.stderr).toContain(`${tarball} does not match the sha256 report.json gives`);
+    const listed = (await readFile(path.join(out, 'SHA256SUMS'), 'utf8')).split('\n').filter((l) => !l.includes('dkms.tar.gz') && !l.endsWith('report.json'));
+    expect(listed).toEqual(first.split('\n').filter((l) => !l.includes('dkms.tar.gz') && !l.endsWith('report.json')));
   }, 900_000);
 });
