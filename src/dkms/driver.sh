@@ -444,7 +444,7 @@ run_build_script() { # run_build_script KIND SCRIPT [LOG]
     if [[ $log ]]; then
         ( cd "$dir" && exec $run 3>&- ) >>"$log" 2>&1
         status=$?
-        ((status == 0)) || step_stop script-failed "The ${kind} script $script exited with status $status: dkms $dialect stops the build there (its output is in make.log)"
+        ((status == 0)) || step_stop script-failed "The ${kind} script $script exited with status $status: dkms $dialect fails the build with that status (its output is in make.log)"
     else
         ( cd "$dir" && exec $run 3>&- )
         status=$?
@@ -475,7 +475,7 @@ step_add() {
     if [[ $post_add && ${#conf_errors[@]} == 0 ]] && valid_name "$package_name" && valid_version "$package_version"; then
         module="$package_name" module_version="$package_version"
         mkdir -p "$dkms_tree/$module/$module_version" && ln -sfn "$src_dir" "$dkms_tree/$module/$module_version/source" || exit 3
-        export kernelver arch module module_version
+        # dkms exports nothing to POST_ADD: $kernelver and the others are its shell's, not the script's
         run_build_script post_add "$post_add"
     fi
     fact outcome done
@@ -981,8 +981,9 @@ supervise() {
     # what a module with BUILD_DEPENDS on this one links against (DKMS >= 3.1.3 keeps it in module/)
     copy_out "$build_dir/Module.symvers" "$out_dir/tree/module/Module.symvers" "$output_limit" 2>/dev/null || true
     copy_log "$base_dir/log/make.log"
-    # 2.8 and 3.0 keep the kernel's .config in the log dir (and so in their tarballs); 3.2 does not
-    [[ $dialect != 3.2 ]] && copy_out "/lib/modules/$kernelver/build/.config" "$out_dir/tree/log/.config" "$log_limit"
+    # 3.0 keeps the kernel's .config in the log dir (and so in its tarballs); 2.8 only with
+    # --config, 3.2 never
+    [[ $dialect == 3.0 ]] && copy_out "/lib/modules/$kernelver/build/.config" "$out_dir/tree/log/.config" "$log_limit"
     say "built ${#m_dest[@]} module(s) for $kernelver"
     finish built "" ""
 }
