@@ -738,7 +738,7 @@ split_tabs() { # split_tabs ARRAY VALUE: fields between tabs, empty ones kept
 # check_names: the names of the facts just read against kfarm's rules; the first bad one
 # in bad_name (empty when all are good). Module records are parsed into m_* arrays.
 check_names() {
-    bad_name=""
+    bad_name="" dup_warning=""
     m_built=() m_built_loc=() m_dest=() m_dest_loc=() m_install_loc=() m_strip=()
     # A missing one is dkms's own error (No 'PACKAGE_NAME' directive specified), said already;
     # the step's word is not taken for it, so an empty name with no such error is still refused.
@@ -753,6 +753,17 @@ check_names() {
         valid_location "${fields[2]}" || { bad_name="BUILT_MODULE_LOCATION[$i] $(quote "${fields[2]}") is not a relative path inside the build dir (no /, . or .. segments)"; return; }
         valid_name "${fields[3]}" || { bad_name="DEST_MODULE_NAME[$i] $(quote "${fields[3]}") is not a valid module name (letters, digits, _ . + -; at most 64)"; return; }
         valid_dest_location "${fields[4]}" && valid_dest_location "${fields[5]}" || { bad_name="DEST_MODULE_LOCATION[$i] $(quote "${fields[4]}") is not /kernel, /updates or /extra followed by plain path segments"; return; }
+        # 2.8 and 3.0 copy two records of one DEST_MODULE_NAME to one file, the last copy
+        # winning (3.2 refuses them): one module, as the last record says
+        local j
+        for ((j=0; j < ${#m_dest[@]}; j++)); do
+            [[ ${m_dest[$j]} == "${fields[3]}" ]] || continue
+            dup_warning="DEST_MODULE_NAME[$i] repeats ${fields[3]}: dkms $dialect builds one ${fields[3]} module, from the last such record"
+            unset 'm_built[j]' 'm_built_loc[j]' 'm_dest[j]' 'm_dest_loc[j]' 'm_install_loc[j]' 'm_strip[j]'
+            m_built=("${m_built[@]}") m_built_loc=("${m_built_loc[@]}") m_dest=("${m_dest[@]}")
+            m_dest_loc=("${m_dest_loc[@]}") m_install_loc=("${m_install_loc[@]}") m_strip=("${m_strip[@]}")
+            break
+        done
         m_built+=("${fields[1]}") m_built_loc+=("${fields[2]}") m_dest+=("${fields[3]}")
         m_dest_loc+=("${fields[4]}") m_install_loc+=("${fields[5]}")
         [[ ${fields[6]} == no ]] && m_strip+=(no) || m_strip+=(yes)
@@ -925,6 +936,7 @@ supervise() {
     run_step build "$module" "$module_version"
     read_facts build
     refuse_unusable_conf build
+    [[ $dup_warning ]] && { say "warning: $dup_warning"; result warning "${dup_warning:0:1000}"; }
     # dkms builds a module as what `dkms add` registered (-m/-v), whatever dkms.conf says for
     # this kernel; a name or version that changes with the kernel is said, not refused
     if [[ $f_package_name != "$module" || $f_package_version != "$module_version" ]]; then

@@ -232,6 +232,16 @@ describe.concurrent('directives', () => {
     expect(out.driver.warnings.join('\n')).toContain(`dkms.conf says verbykernel/2.0 for ${k612} but verbykernel/1.0 for \`dkms add\``);
   }, T);
 
+  it('two records of one module: one module as the last record says on 3.0.10 (with a warning), bad-conf on 3.2.2', async () => {
+    const [d12, d13] = await Promise.all([k61, k13].map((kernel) => runDriver({ source: fixture('duplicate-module'), kernel })));
+    expect(d12!.verdict, why(d12!)).toBe('built');
+    expect(d12!.modules.map((m) => [m.destName, m.destLocation])).toEqual([['dl_duplicate_module', '/updates']]);
+    expect(d12!.driver.warnings.join('\n')).toContain('DEST_MODULE_NAME[1] repeats dl_duplicate_module');
+    expect(d13!.verdict, why(d13!)).toBe('failed');
+    expect(d13!.reason).toBe('bad-conf');
+    expect(d13!.message).toContain("Duplicate module 'dl_duplicate_module'");
+  }, T);
+
   it('CRLF line endings work, as in dkms 3.2', async () => {
     const out = await runDriver({ source: fixture('crlf'), kernel: k61 });
     expect(out.verdict, why(out)).toBe('built');
