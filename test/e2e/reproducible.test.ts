@@ -52,6 +52,15 @@ describe('reproducible outputs', () => {
     const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as { packages?: Array<{ format: string; path: string }> };
     expect(new Set(report.packages?.map((p) => p.format))).toEqual(new Set(formats));
     expect((await run('sha256sum', ['-c', 'SHA256SUMS'], { cwd: out })).exitCode).toBe(0);
+    // --load puts the KMM images into the local engine under the Module's references
+    const loaded = await kfarm(['pack', out, '--format', 'kmm', '--load'], env);
+    expect(loaded.exitCode, loaded.stderr).toBe(0);
+    const refs = [...loaded.stdout.matchAll(/^loaded\s+(\S+)$/gm)].map((m) => m[1] ?? '');
+    expect(refs.length).toBe(report.packages?.filter((p) => p.format === 'kmm' && p.path.endsWith('.oci.tar')).length);
+    for (const ref of refs) {
+      expect((await run('docker', ['image', 'inspect', ref])).exitCode).toBe(0);
+      await run('docker', ['rmi', ref]);
+    }
     // a tarball that no longer matches report.json is refused, and the packages stay as they were
     const tarball = (await readdir(out)).find((f) => f.includes('-kernel') && f.endsWith('.dkms.tar.gz')) ?? 'missing';
     await writeFile(path.join(out, tarball), Buffer.from('not a tarball'));
