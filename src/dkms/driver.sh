@@ -958,8 +958,9 @@ supervise() {
     local base_dir="/var/lib/dkms/$module/$module_version/$kernelver/$arch"
     mkdir -p "$out_dir/tree/log" || finish failed driver-error "cannot write $out_dir"
     if [[ $f_outcome != done ]]; then
-        # what the build printed, for the first error; then whose fault: a full mount first
-        copy_log "$build_dir/make.log"
+        # what the build printed, for the first error (a 3.2 POST_BUILD that failed wrote to the
+        # log already moved beside the modules); then whose fault: a full mount first
+        if [[ -f $build_dir/make.log ]]; then copy_log "$build_dir/make.log"; else copy_log "$base_dir/log/make.log"; fi
         local where
         where=$(full_mount) && finish failed disk-full "$(disk_full_message "$where")"
         [[ $f_outcome == disk-full ]] && finish failed disk-full "$(disk_full_message "a write failed")"
