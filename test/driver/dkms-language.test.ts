@@ -88,6 +88,14 @@ describe.concurrent('directives', () => {
     expect(d13!.makeLog?.toString()).toContain('fail.sh: refusing on purpose');
   }, T);
 
+  it('a failing POST_BUILD: 3.0.10 ignores it, 3.2.2 fails the build with its output in make.log', async () => {
+    const [d12, d13] = await Promise.all([k61, k13].map((kernel) => runDriver({ source: fixture('post-build-fails'), kernel })));
+    expect(d12!.verdict, why(d12!)).toBe('built');
+    expect(d13!.verdict, why(d13!)).toBe('failed');
+    expect(d13!.reason).toBe('script-failed');
+    expect(d13!.makeLog?.toString()).toContain('POST_BUILD refusing on purpose');
+  }, T);
+
   it('POST_ADD runs in the source dir after dkms add, before the build copies it', async () => {
     const out = await runDriver({ source: fixture('post-add'), kernel: k61 });
     expect(out.verdict, why(out)).toBe('built');
