@@ -58,20 +58,21 @@ export async function heldKernels(release: string, arch = 'x86_64'): Promise<str
 }
 
 /**
- * A generic amd64 kernel of the release that an image holds, synced when none is (the newest
- * the archive serves, as release-recipes.test.ts does).
+ * A generic kernel of the release and Debian arch (amd64, arm64) that an image holds, synced
+ * when none is (the newest the archive serves, as release-recipes.test.ts does).
  */
-export async function releaseKernel(release: string): Promise<string> {
-  const generic = (await heldKernels(release)).filter((k) => /^[0-9][^-]*-(?:[0-9]+-)?amd64$/.test(k));
-  if (generic.length > 0) return generic.sort(compareKernels).at(-1) as string;
-  const env = await isolatedEnv(`driver-${release}`);
-  const listed = await kfarm(['kernels', '--available', release, '--arch', 'amd64', '--json'], env);
+export async function releaseKernel(release: string, debianArch: 'amd64' | 'arm64' = 'amd64'): Promise<string> {
+  const generic = new RegExp(`^[0-9][^-]*-(?:[0-9]+-)?${debianArch}$`);
+  const held = (await heldKernels(release, debianArch === 'amd64' ? 'x86_64' : 'aarch64')).filter((k) => generic.test(k));
+  if (held.length > 0) return held.sort(compareKernels).at(-1) as string;
+  const env = await isolatedEnv(`driver-${release}-${debianArch}`);
+  const listed = await kfarm(['kernels', '--available', release, '--arch', debianArch, '--json'], env);
   if (listed.exitCode !== 0) throw new Error(`kfarm kernels --available ${release}: ${listed.stderr}`);
   const available = (JSON.parse(listed.stdout) as Array<{ kernel: string; flavour: string; fetchable: boolean }>)
-    .filter((k) => k.flavour === 'amd64' && k.fetchable).map((k) => k.kernel).sort(compareKernels);
+    .filter((k) => k.flavour === debianArch && k.fetchable).map((k) => k.kernel).sort(compareKernels);
   const kernel = available.at(-1);
-  if (!kernel) throw new Error(`the archive serves no generic amd64 kernel of ${release}`);
-  const synced = await kfarm(['images', 'sync', release, '--arch', 'amd64', '--flavours', 'amd64', '--kernels', kernel], env, 1_200_000);
+  if (!kernel) throw new Error(`the archive serves no generic ${debianArch} kernel of ${release}`);
+  const synced = await kfarm(['images', 'sync', release, '--arch', debianArch, '--flavours', debianArch, '--kernels', kernel], env, 1_200_000);
   if (synced.exitCode !== 0) throw new Error(`kfarm images sync ${release} ${kernel}: ${synced.stderr}`);
   return kernel;
 }

@@ -9,15 +9,17 @@ import { listKfarmImages, type KfarmImage } from '../../src/images/catalog.js';
 import { readPackInputs } from '../../src/packaging/pack-input.js';
 import { checkSigningSetup, signModules, type ModuleFile } from '../../src/signing/index.js';
 import { parseModuleSignature } from '../../src/signing/module-signature.js';
-import { example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
+import { defaultKernels, example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
+import { releaseKernel } from '../helpers/run-driver.js';
 
 /**
  * Signing with the kernels' own sign-file, checked with the host's modinfo and openssl: a
  * throwaway key and self-signed certificate made as the kernel docs make them, hello built
  * for a 6.1 kernel (.ko) and a 6.12 one (.ko.xz).
  */
-const K61 = '6.1.0-57-amd64';
-const K612 = '6.12.117+deb12-amd64';
+// chosen in beforeAll among the kernels held (setup's debian-12 set), as every test does
+let K61 = '';
+let K612 = '';
 const CN = 'kfarm test signing key';
 
 const runtime = new DockerRuntime();
@@ -76,6 +78,9 @@ const unxz = async (data: Buffer) => Buffer.from((await execa('xz', ['-dc'], { i
 
 beforeAll(async () => {
   dir = await tempDir('signing');
+  const d12 = (await defaultKernels()).split(',');
+  K61 = d12.filter((k) => k.startsWith('6.1.')).sort().at(-1) ?? 'none';
+  K612 = d12.find((k) => k.startsWith('6.12.')) ?? 'none';
   images = await listKfarmImages(runtime);
   const main = await makeKey('main');
   const other = await makeKey('other');
@@ -185,7 +190,8 @@ describe('signModules', () => {
 
 describe('checkSigningSetup', () => {
   it('finds each kernel image\'s own sign-file and sha256: debian-11 5.10, debian-12 6.1 and 6.12, debian-13 7.3.4, and an arm64 image', async () => {
-    const wanted = ['5.10.0-46-amd64', K61, K612, '7.3.4+deb13-amd64', '6.12.117+deb12-arm64'];
+    const wanted = [await releaseKernel('debian-11'), K61, K612, await releaseKernel('debian-13'), await releaseKernel('debian-12', 'arm64')];
+    images = await listKfarmImages(runtime);
     const use = wanted.map((k) => ({ ...imageOf(k), kernels: [k] }));
     const stdins: Buffer[] = [];
     const recording = Object.create(runtime) as DockerRuntime;
@@ -202,7 +208,7 @@ describe('checkSigningSetup', () => {
       expect(k.signFile).toBe(`/lib/modules/${k.kernel}/build/scripts/sign-file`);
     }
     expect(setup.key.subject).toBe(`CN=${CN}`);
-  }, 180_000);
+  }, 1_500_000);
 
   const setupError = async (options: { keyPath: string; certPath: string; pin?: string; images?: KfarmImage[] }) => {
     try {
