@@ -5,6 +5,7 @@ import { execa, type ResultPromise } from 'execa';
 import { DockerRuntime } from '../../src/executor/docker-runtime.js';
 import { listKfarmImages } from '../../src/images/catalog.js';
 import { defaultDebian12Kernels } from '../../src/matrix/debian-kernels.js';
+import { compareKernels } from '../../src/matrix/kernel-target.js';
 import { packageRoot } from '../../src/paths.js';
 
 /** Runs the real CLI entry point (compiled by `npm run build`, which setup.sh runs). */
@@ -51,3 +52,14 @@ export function defaultKernels(): Promise<string> {
 
 export const fixture = (name: string) => path.join(packageRoot, 'test', 'fixtures', 'modules', name);
 export const example = (name: string) => path.join(packageRoot, 'examples', name);
+
+/** Setup's debian-12 set by series: the newest 6.1, the one before it, and the 6.12 (top-level await in a test file is fine). */
+export async function debian12Kernels(): Promise<{ k61: string; k61b: string; k612: string }> {
+  const set = (await defaultKernels()).split(',');
+  const sixOne = set.filter((k) => k.startsWith('6.1.')).sort(compareKernels);
+  const pick = (k: string | undefined, what: string) => {
+    if (!k) throw new Error(`setup's debian-12 set holds no ${what}: run scripts/setup.sh`);
+    return k;
+  };
+  return { k61: pick(sixOne.at(-1), '6.1 kernel'), k61b: pick(sixOne.at(-2), 'second 6.1 kernel'), k612: pick(set.find((k) => k.startsWith('6.12.')), '6.12 kernel') };
+}

@@ -128,6 +128,15 @@ m=$1 v=$2 n=$3
 echo "@@dkms $(dpkg-query -W -f='\${Version}' dkms)"
 mkdir -p "/usr/src/$m-$v"
 tar -xzf /in/0.tar.gz -O --wildcards '*dkms_binaries_only/dkms.conf' > "/usr/src/$m-$v/dkms.conf" || echo "@@no-dkms.conf in /in/0.tar.gz"
+# A machine running a kernel whose modules are compressed (6.12 and later: .ko.xz) has them in
+# /lib/modules/<k>/, and dkms reads the suffix from there (3.0: modules.dep, 3.2: the files);
+# this container holds no kernel, so each such kernel gets the one module line and file dkms reads.
+for ((i = 0; i < n; i++)); do
+  tar -tzf "/in/$i.tar.gz" | grep -F '.ko.xz' | sed 's|^[.]/||' | cut -d/ -f2 | sort -u | while read -r k; do
+    mkdir -p "/lib/modules/$k/kernel/fs" && : > "/lib/modules/$k/kernel/fs/dummy.ko.xz"
+    echo 'kernel/fs/dummy.ko.xz:' >> "/lib/modules/$k/modules.dep"
+  done
+done
 for ((i = 0; i < n; i++)); do
   dkms ldtarball --force "/in/$i.tar.gz"
   echo "@@ldtarball $i $?"

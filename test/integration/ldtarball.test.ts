@@ -9,7 +9,8 @@ import { packTar } from '../../src/executor/archive.js';
 import { gzipSync } from 'node:zlib';
 import { oracleImage } from '../helpers/dkms-oracle.js';
 import { parseDkmsStatus } from '../helpers/release-dkms.js';
-import { example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
+import { debian12Kernels, example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
+import { releaseKernel } from '../helpers/run-driver.js';
 
 /**
  * `kfarm ldtarball` through the CLI: hostile tarballs leave both trees exactly as they were,
@@ -18,10 +19,9 @@ import { example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
  * The trees are written on the host, then bind-mounted into the dkms container at the same
  * path and named with --dkmstree/--sourcetree (the source link is absolute, as dkms makes it).
  */
-const K56 = '6.1.0-56-amd64';
-const K57 = '6.1.0-57-amd64';
-const K612 = '6.12.117+deb12-amd64';
-const K510 = '5.10.0-46-amd64';
+// setup's debian-12 set, whatever the archive's newest are today
+const { k61b: K56, k61: K57, k612: K612 } = await debian12Kernels();
+let K510 = ''; // debian-11's newest generic kernel, synced in its test when missing
 const runtime = new DockerRuntime();
 
 let out: string;
@@ -219,6 +219,7 @@ describe('kfarm ldtarball: the real dkms sees every kernel built and installs it
   }, 900_000);
 
   it('a tarball made by debian-11 `dkms mktarball` (2.8.4), into 2.8.4', async () => {
+    K510 = await releaseKernel('debian-11');
     const image = await buildingDkmsImage(`kfarm/debian-11:${K510}`, 'debian-11');
     const work = await tempDir('ldtarball-mk11');
     await mkdir(path.join(work, 'src'));

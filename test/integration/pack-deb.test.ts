@@ -12,7 +12,8 @@ import type { PackInput } from '../../src/packaging/packer.js';
 import type { WrittenFile } from '../../src/packaging/write-file.js';
 import { run } from '../../src/process/run.js';
 import { runOracle } from '../helpers/dkms-oracle.js';
-import { example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
+import { debian12Kernels, example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
+import { releaseKernel } from '../helpers/run-driver.js';
 import { parseDkmsStatus, releaseDkmsImage } from '../helpers/release-dkms.js';
 
 /**
@@ -21,9 +22,8 @@ import { parseDkmsStatus, releaseDkmsImage } from '../helpers/release-dkms.js';
  * built for a 6.1 kernel (.ko) and a 6.12 one (.ko.xz) of debian-12, and a 7.3 one of debian-13
  * for trixie's dkms 3.2.2.
  */
-const K61 = '6.1.0-57-amd64';
-const K612 = '6.12.117+deb12-amd64';
-const K73 = '7.3.4+deb13-amd64';
+const { k61: K61, k612: K612 } = await debian12Kernels();
+let K73 = ''; // debian-13's newest generic kernel, synced in its test when missing
 const kernelImage = (k: string) => `kfarm/debian-12:${k.replace(/\+/g, '_')}`;
 const fileOf = (k: string) => (k === K61 ? 'hello.ko' : 'hello.ko.xz');
 const bmdebOf = (k: string) => `hello-modules-${k}_1.0.0_amd64.deb`;
@@ -171,6 +171,7 @@ describe('dkms-deb: dpkg -i into real dkms', () => {
   }, 600_000);
 
   it("debian-13's dkms 3.2.2: a 7.3 kernel's module loaded and installed, dpkg -r removes it", async () => {
+    K73 = await releaseKernel('debian-13');
     const trixie = await build([K73], path.join(dir, 'build-73'));
     const [deb] = await dkmsDebPacker.pack(trixie, { outDir: path.join(dir, 't'), logger });
     const image = await releaseDkmsImage('debian-13');

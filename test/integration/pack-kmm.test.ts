@@ -10,7 +10,7 @@ import type { PackInput } from '../../src/packaging/packer.js';
 import type { WrittenFile } from '../../src/packaging/write-file.js';
 import { createKmmPacker, kmmPacker } from '../../src/packaging/kmm/kmm-packer.js';
 import { loadKmmImage } from '../../src/packaging/kmm/load.js';
-import { example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
+import { debian12Kernels, example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
 
 /**
  * KMM images of hello for a 6.1 kernel (.ko) and a 6.12 one (.ko.xz), loaded into Docker and
@@ -19,8 +19,8 @@ import { example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
  * KMM image holds no modprobe (KMM's worker brings its own), so /opt is copied out of a
  * container of the loaded image (`docker cp`) into one of the kernel image.
  */
-const K61 = '6.1.0-57-amd64';
-const K612 = '6.12.117+deb12-amd64';
+const { k61: K61, k612: K612 } = await debian12Kernels();
+const tagOf = (k: string) => k.replace(/\+/g, '_');
 const kernelImage = (k: string) => `kfarm/debian-12:${k.replace(/\+/g, '_')}`;
 
 const runtime = new DockerRuntime();
@@ -63,8 +63,8 @@ describe('kmm packer', () => {
   }, 120_000);
 
   it('loads into Docker under the Module YAML reference, labelled with its kernel', async () => {
-    expect(loaded.get(K61)).toBe('kfarm.local/hello-kmm:1.0.0-6.1.0-57-amd64');
-    expect(loaded.get(K612)).toBe('kfarm.local/hello-kmm:1.0.0-6.12.117_deb12-amd64');
+    expect(loaded.get(K61)).toBe(`kfarm.local/hello-kmm:1.0.0-${tagOf(K61)}`);
+    expect(loaded.get(K612)).toBe(`kfarm.local/hello-kmm:1.0.0-${tagOf(K612)}`);
     for (const [k, ref] of loaded) {
       const image = await runtime.inspectImage(ref);
       expect(image?.labels).toMatchObject({ 'io.kfarm.kernel': k, 'io.kfarm.module': 'hello', 'io.kfarm.version': '1.0.0', 'org.opencontainers.image.version': '1.0.0' });
@@ -108,9 +108,9 @@ describe('kmm packer', () => {
   it('takes the image repository from its options', async () => {
     const files = await createKmmPacker({ imageRepository: 'registry.example.com:5000/team/{name}-kmod' }).pack(input, { outDir: path.join(dir, 'c'), logger });
     const yaml = await readFile(path.join(dir, 'c', 'hello-kmm-module.yaml'), 'utf8');
-    expect(yaml).toContain('containerImage: "registry.example.com:5000/team/hello-kmod:1.0.0-6.12.117_deb12-amd64"');
+    expect(yaml).toContain(`containerImage: "registry.example.com:5000/team/hello-kmod:1.0.0-${tagOf(K612)}"`);
     const index = await execa('tar', ['-xOf', path.join(dir, 'c', archiveOf(K61)), 'manifest.json']);
-    expect(JSON.parse(index.stdout)[0].RepoTags).toEqual(['registry.example.com:5000/team/hello-kmod:1.0.0-6.1.0-57-amd64']);
+    expect(JSON.parse(index.stdout)[0].RepoTags).toEqual([`registry.example.com:5000/team/hello-kmod:1.0.0-${tagOf(K61)}`]);
     expect(files).toHaveLength(3);
   }, 120_000);
 });

@@ -12,15 +12,14 @@ import type { WrittenFile } from '../../src/packaging/write-file.js';
 import { kmodRpmPacker } from '../../src/packaging/kmod-rpm/kmod-rpm-packer.js';
 import { dkmsRpmPacker } from '../../src/packaging/dkms-rpm/dkms-rpm-packer.js';
 import { oracleImage } from '../helpers/dkms-oracle.js';
-import { example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
+import { debian12Kernels, example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
 
 /**
  * kmod-rpm and dkms-rpm of hello for a 6.1 kernel (.ko) and a 6.12 one (.ko.xz), checked with
  * the host's real rpm (query, digests, install into a --root) and installed for real, scriptlets
  * and all, into a debian-12 container holding dkms, both kernels' headers and Debian's rpm.
  */
-const K61 = '6.1.0-57-amd64';
-const K612 = '6.12.117+deb12-amd64';
+const { k61: K61, k612: K612 } = await debian12Kernels();
 const KMOD: Record<string, string> = { [K61]: `kmod-hello-${K61}-1.0.0-1.x86_64.rpm`, [K612]: `kmod-hello-${K612}-1.0.0-1.x86_64.rpm` };
 const DKMS = 'hello-dkms-bin-1.0.0-1.noarch.rpm';
 const FILE: Record<string, string> = { [K61]: 'hello.ko', [K612]: 'hello.ko.xz' };
