@@ -19,7 +19,7 @@ import { farmCatalog } from './farm-catalog.js';
 import { openFarmSession, type FarmSession } from './farm-session.js';
 import { settleIdentity, type ModuleIdentity } from './module-identity.js';
 import { packageOutputs } from './package-outputs.js';
-import { runJobs, type JobResult } from './run-jobs.js';
+import { coordinatorFailure, runJobs, type JobResult } from './run-jobs.js';
 import { combineReports } from './combined-report.js';
 import { dependencyWaves, missingDependency, readDependsHint } from './dependency-order.js';
 import { writeChecksums } from '../packaging/checksums.js';
@@ -365,22 +365,6 @@ function keepSources(session: FarmSession, sources: readonly SourceArchive[]): (
 async function missingDependencyResult(session: FarmSession, payload: JobPayload, why: string): Promise<JobResult> {
   const text = Buffer.from(`[kfarm] not built: ${why}\n`);
   const log = await session.blobs.put(text);
-  const record: KernelRecord = {
-    schemaVersion: 1,
-    kernel: payload.kernel,
-    arch: payload.arch,
-    image: payload.image,
-    verdict: 'failed',
-    reason: 'missing-dependency',
-    message: why,
-    firstError: why,
-    modules: [],
-    log,
-    logTruncated: false,
-    durationMs: 0,
-    worker: '',
-    finishedAt: new Date().toISOString(),
-    cacheable: false,
-  };
+  const record = coordinatorFailure(payload, { reason: 'missing-dependency', message: why, firstError: why, log });
   return { record, cached: false, files: new Map([[log.sha256, text]]) };
 }

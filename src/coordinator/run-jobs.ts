@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { KfarmError, isKfarmError } from '../errors/kfarm-error.js';
 import type { AttemptTrace, JobOutcome, JobUpdate } from '../queue/build-queue.js';
-import { recordArtifacts, type JobPayload, type KernelRecord } from '../queue/job-payload.js';
+import { recordArtifacts, type Artifact, type JobPayload, type KernelRecord } from '../queue/job-payload.js';
 import { acceptRecord } from '../queue/record-check.js';
 import type { BuildDeps } from './build.js';
 import type { FarmSession } from './farm-session.js';
@@ -160,17 +160,23 @@ async function failedRecord(session: FarmSession, payload: JobPayload, outcome: 
   const log = await session.blobs.put(Buffer.concat([Buffer.from(`${head.join('\n')}\n`), printed ?? Buffer.alloc(0)]));
   // the error text is a worker's word (BullMQ's failedReason): cleaned like any record's text
   const message = cleanText(last?.hint ? `${error} (${last.hint.split('\n')[0] ?? ''})` : error, TEXT_LIMITS.message);
+  return coordinatorFailure(payload, { reason: 'worker-error', message, firstError: cleanText(error.split('\n')[0] ?? error, TEXT_LIMITS.firstError), log });
+}
+
+/**
+ * A `failed` record the coordinator writes itself, for a job no container finished (the farm
+ * gave up on it, or a dependency kept it from starting): never cached, since the next run may
+ * go the other way.
+ */
+export function coordinatorFailure(payload: JobPayload, why: { reason: string; message: string; firstError: string; log: Artifact }): KernelRecord {
   return {
     schemaVersion: 1,
     kernel: payload.kernel,
     arch: payload.arch,
     image: payload.image,
     verdict: 'failed',
-    reason: 'worker-error',
-    message,
-    firstError: cleanText(error.split('\n')[0] ?? error, TEXT_LIMITS.firstError),
+    ...why,
     modules: [],
-    log,
     logTruncated: false,
     durationMs: 0,
     worker: '',
