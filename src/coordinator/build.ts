@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { access, mkdir, writeFile } from 'node:fs/promises';
+import { access, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { BuildOptions } from '../config/build-options.js';
@@ -12,6 +12,7 @@ import { parseSelector, selectKernels } from '../matrix/kernel-selector.js';
 import type { KernelTarget } from '../matrix/kernel-target.js';
 import type { JobPayload, KernelRecord } from '../queue/job-payload.js';
 import { buildReport, type BuildReport } from '../report/report.js';
+import { writeReports } from '../report/write-reports.js';
 import { packSource, type SourceArchive } from '../source/source-archive.js';
 import { toolVersion } from '../version.js';
 import { readHistory, recordHistory } from './build-history.js';
@@ -236,7 +237,7 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
       );
     }
     const report = combineReports(reports, { startedAt, finishedAt: new Date() });
-    await writeFile(path.join(outDir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+    await writeReports(outDir, report);
     for (const { planned: p, results } of settled) {
       await recordHistory(deps.env.stateDir, p.source.dir, results.filter((r) => r.record.verdict !== 'failed').map((r) => r.record));
     }
