@@ -7,6 +7,7 @@
 # Environment:
 #   KFARM_STATE_DIR     where setup.log goes (default ~/.kfarm)
 #   KFARM_SKIP_IMAGES=1 do not build the kfarm images
+#   KFARM_TEST_TOOLS=1  also what only the test suite uses (scripts/test.sh sets it)
 #   DOCKER_HOST         when it points at a remote engine, no local dockerd is started
 set -euo pipefail
 
@@ -81,6 +82,11 @@ python3 -c 'import yaml' >/dev/null 2>&1 || missing+=(python3-yaml)
 command -v xz           >/dev/null 2>&1 || missing+=(xz-utils)
 command -v git          >/dev/null 2>&1 || missing+=(git)
 [[ -s /etc/ssl/certs/ca-certificates.crt ]] || missing+=(ca-certificates)
+if [[ ${KFARM_TEST_TOOLS:-0} == 1 ]]; then
+  # report.html is checked in a real headless browser, junit.xml against its schema
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v xmllint  >/dev/null 2>&1 || missing+=(libxml2-utils)
+fi
 
 POLICY_RC=/usr/sbin/policy-rc.d
 created_policy=0

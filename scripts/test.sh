@@ -8,6 +8,6 @@ source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib/as-root.sh"
 kfarm_as_root "$(readlink -f "${BASH_SOURCE[0]}")" "$@"
 kfarm_enter_repo
 
-bash scripts/setup.sh
+KFARM_TEST_TOOLS=1 bash scripts/setup.sh
 echo "[test] vitest run $*"
 exec npx vitest run "$@"
