@@ -1,8 +1,12 @@
 import { xmlChars } from './xml-text.js';
 
-/** Pure: text for HTML element content or a double- or single-quoted attribute; control characters removed. */
+// bidi controls would make a line read differently than it is (src/util/clean-text.ts)
+const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** Pure: text for HTML element content or a double- or single-quoted attribute; control and bidi characters removed. */
 export function htmlText(text: string): string {
-  return xmlChars(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+  return xmlChars(text)
+    .replace(BIDI, '').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 }
 
 /**
