@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { compareKernels } from '../matrix/kernel-target.js';
-import { reportGroups } from './groups.js';
+import { groupLine, reportGroups } from './groups.js';
 import type { BuildReport, KernelReport } from './report.js';
 import { htmlText, safeHref } from './html-text.js';
 import { REPORT_CSS, REPORT_SCRIPT } from './html-assets.js';
@@ -93,6 +93,7 @@ export function renderHtml(report: BuildReport): string {
 <h1>kfarm report: ${htmlText(modules)}</h1>
 <p class="meta">kfarm ${htmlText(report.tool.version)} &middot; started ${htmlText(report.startedAt)} &middot; ${htmlText(formatMs(report.durationMs))} &middot; ${report.kernels.length} results</p>
 <ul class="summary" id="summary">${summary.join('')}</ul>
+<p class="meta groups">${groups.map((g) => htmlText(groupLine(g))).join(' &middot; ')}</p>
 ${report.warnings.length ? `<details class="warnings"><summary>${report.warnings.length} warning(s)</summary><ul>${report.warnings.map((w) => `<li>${htmlText(w)}</li>`).join('')}</ul></details>` : ''}
 </header>
 <form class="filters" id="filters">
