@@ -3,7 +3,9 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { XMLParser } from 'fast-xml-parser';
 import { packageRoot } from '../../src/paths.js';
+import { run } from '../../src/process/run.js';
 import { renderHtml } from '../../src/report/html.js';
 import type { BuildReport } from '../../src/report/report.js';
 import { sampleReport } from '../fixtures/junit/sample-report.js';
@@ -102,6 +104,26 @@ describe('report.html of a real build, in chromium', () => {
     expect(await page.locator('tbody tr:not([hidden])').count()).toBe(3);
     expect(requests.length).toBe(1);
     await page.close();
+  });
+});
+
+describe('junit.xml of the same build', () => {
+  it('validates against the JUnit schema and carries make\'s error and the log\'s tail in the failure', async () => {
+    const file = path.join(out, 'junit.xml');
+    const lint = await run('xmllint', ['--noout', '--schema', path.join(packageRoot, 'test', 'fixtures', 'junit', 'junit.xsd'), file], { allowFailure: true });
+    expect(lint.exitCode, lint.stderr).toBe(0);
+    const doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '', isArray: (n) => ['testsuite', 'testcase'].includes(n) }).parse(await readFile(file, 'utf8')) as {
+      testsuites: { tests: string; failures: string; testsuite: Array<{ testcase: Array<{ classname: string; name: string; failure?: { message: string; '#text': string }; skipped?: { message: string } }> }> };
+    };
+    const cases = doc.testsuites.testsuite.flatMap((s) => s.testcase);
+    expect(cases.length).toBe(report.kernels.length);
+    expect([doc.testsuites.tests, doc.testsuites.failures]).toEqual(['6', '1']);
+    const failed = cases.find((c) => c.failure);
+    expect(failed?.classname).toBe('fails612.debian-12-amd64');
+    expect(failed?.name).toBe(k612);
+    expect(failed?.failure?.message).toContain('#error "fails612 does not support kernel 6.12"');
+    expect(failed?.failure?.['#text']).toMatch(/--- last lines of logs\/fails612-0\.1\/.*\.log ---\n[\s\S]*Error 2/);
+    expect(cases.find((c) => c.skipped)?.skipped?.message).toMatch(/^build-exclusive: BUILD_EXCLUSIVE_KERNEL=/);
   });
 });
 
