@@ -18,8 +18,9 @@ h2 { font-size: 1.1rem; margin: 1.5rem 0 .5rem; }
 .matrix-wrap { overflow-x: auto; }
 table.matrix { border-collapse: collapse; }
 .matrix th, .matrix td { border: 1px solid #ccc; padding: 0; text-align: center; vertical-align: top; }
-.matrix th.group { background: #eef; padding: .2rem .4rem; }
-.matrix th.kernel { font-weight: normal; font-size: .8rem; padding: .2rem .3rem; white-space: nowrap; }
+.matrix th.group { background: #eef; padding: .2rem .4rem; white-space: nowrap; }
+.matrix th.kernel { font-weight: normal; font-size: .8rem; padding: .3rem .2rem; white-space: nowrap; vertical-align: bottom; }
+.matrix th.kernel span { writing-mode: vertical-rl; transform: rotate(180deg); }
 .matrix th.module, .matrix th.module-h { text-align: left; padding: .2rem .5rem; white-space: nowrap; }
 .matrix td.none { color: #999; padding: .3rem; }
 .matrix td.cell summary { cursor: pointer; list-style: none; padding: .3rem .5rem; }
