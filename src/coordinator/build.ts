@@ -46,6 +46,8 @@ export interface BuildRequest {
   formats?: PackFormat[];
   /** --sign-key/--sign-cert: sign every built module before anything is written (src/signing/) */
   signing?: { keyPath: string; certPath: string; pin?: string };
+  /** --junit: the JUnit XML also written here (the out dir always has junit.xml) */
+  junitPath?: string;
 }
 
 export type BuildEvent =
@@ -237,7 +239,7 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
       );
     }
     const report = combineReports(reports, { startedAt, finishedAt: new Date() });
-    await writeReports(outDir, report);
+    await writeReports(outDir, report, request.junitPath ? { junit: request.junitPath } : {});
     for (const { planned: p, results } of settled) {
       await recordHistory(deps.env.stateDir, p.source.dir, results.filter((r) => r.record.verdict !== 'failed').map((r) => r.record));
     }

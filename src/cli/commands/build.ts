@@ -21,6 +21,7 @@ export function buildCommand(ctx: CliContext): Command {
     .argument('<source-dir...>', 'module sources, each with a dkms.conf (several: one run, one report)')
     .option('-k, --kernels <selector>', 'kernels to build for: all, a release, globs like 6.1.*, image:glob, arch:arm64, release:debian-12, new, !term (default: all)')
     .option('-o, --out <dir>', 'output directory', 'dist')
+    .option('--junit <file>', 'also write the JUnit XML report here (the output directory always has junit.xml and report.html)')
     .option('-f, --format <list>', `formats, comma-separated: dkms-tarball (always written) and ${PACKABLE_FORMATS().join(', ') || 'more to come'}`, 'dkms-tarball')
     .option('-c, --concurrency <n>', 'builds at once in this process (local mode)', positiveInt, 2)
     .option('-t, --timeout <seconds>', 'wall-clock limit of one kernel build', positiveInt, 1800)
@@ -38,7 +39,7 @@ export function buildCommand(ctx: CliContext): Command {
         .choices(TABLE_VIEWS)
         .default('auto'),
     )
-    .action(async (sourceDirs: string[], opts: { kernels?: string; out: string; concurrency: number; timeout: number; memory: number; disk: number; cpus: number; cache: boolean; table: TableView; directive: string[]; dkmsOverrides?: string; format: string; compress: 'auto' | 'none' | 'xz' | 'zstd'; signKey?: string; signCert?: string }) => {
+    .action(async (sourceDirs: string[], opts: { kernels?: string; out: string; concurrency: number; timeout: number; memory: number; disk: number; cpus: number; cache: boolean; table: TableView; directive: string[]; dkmsOverrides?: string; format: string; compress: 'auto' | 'none' | 'xz' | 'zstd'; signKey?: string; signCert?: string; junit?: string }) => {
       const live = ctx.live();
       const progress = buildProgress(live, live.tty);
       let outcome;
@@ -53,6 +54,7 @@ export function buildCommand(ctx: CliContext): Command {
             formats: parseFormats(opts.format),
             ...signingOption(opts.signKey, opts.signCert),
             noCache: !opts.cache,
+            ...(opts.junit ? { junitPath: opts.junit } : {}),
           },
           { env, runtime: new DockerRuntime(), logger: rootLogger, signal: ctx.signal, onEvent: progress.onEvent },
         );
@@ -72,7 +74,7 @@ export function buildCommand(ctx: CliContext): Command {
         ctx.out(`\n${modules.length} modules: ${built} built, ${excluded} excluded, ${failed} failed in ${formatDuration(report.durationMs)}`);
       }
       for (const p of packages) ctx.out(`${p.format.padEnd(12)} ${opts.out}/${p.path}`);
-      ctx.out(`report: ${opts.out}/report.json`);
+      ctx.out(`report: ${opts.out}/report.json, ${opts.out}/report.html, ${opts.out}/junit.xml${opts.junit ? ` (and ${opts.junit})` : ''}`);
       ctx.setExitCode(report.summary.failed > 0 ? EXIT.kernelsFailed : EXIT.ok);
     });
 }
