@@ -3,6 +3,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { KfarmError, describeError } from '../errors/kfarm-error.js';
 import { settledWithin } from '../util/settled-within.js';
 import type { BuildImageRequest, ContainerRuntime, ImageInfo, IsolatedOutcome, IsolatedRun, StopCause } from './runtime.js';
+import { PhaseClock } from './phase-clock.js';
 
 /** dockerode behind the ContainerRuntime port. DOCKER_HOST is honoured by dockerode itself. */
 export class DockerRuntime implements ContainerRuntime {
@@ -185,6 +186,7 @@ export class DockerRuntime implements ContainerRuntime {
 
   async runIsolated(run: IsolatedRun): Promise<IsolatedOutcome> {
     return engineCall(`a build container from ${run.image}`, async () => {
+      const phases = new PhaseClock();
       const container = await this.docker.createContainer({
         Image: run.image,
         Cmd: run.cmd,
@@ -230,6 +232,7 @@ export class DockerRuntime implements ContainerRuntime {
       const onAbort = () => stop('aborted');
       // a function, not an inline test: the abort lands between awaits, out of the compiler's sight
       const aborted = () => stoppedBy === 'aborted';
+      phases.mark('create');
       try {
         if (run.signal?.aborted) throw new KfarmError('INTERRUPTED', 'interrupted before the container started');
         run.signal?.addEventListener('abort', onAbort, { once: true });
@@ -246,9 +249,11 @@ export class DockerRuntime implements ContainerRuntime {
         stderr.on('data', run.onLog);
         const streamEnded = new Promise<void>((resolve) => stream.on('end', resolve).on('close', resolve).on('error', () => resolve()));
         container.modem.demuxStream(stream, stdout, stderr);
+        phases.mark('attach');
         // An abort while attaching found nothing running to kill: stop here.
         if (aborted()) throw new KfarmError('INTERRUPTED', 'interrupted before the container started');
         await container.start();
+        phases.mark('start');
         // ...and one that came while the engine was starting it may have missed it too.
         if (aborted()) stop('aborted');
         const timer = setTimeout(() => stop('timeout'), run.timeoutMs);
@@ -261,9 +266,12 @@ export class DockerRuntime implements ContainerRuntime {
         } finally {
           clearTimeout(timer);
         }
+        phases.mark('run');
         // The attach stream can trail the exit by a moment; wait for it briefly.
         await settledWithin(streamEnded, 2000);
+        phases.mark('drain');
         const state = ((await container.inspect()) as { State?: { OOMKilled?: boolean } }).State;
+        phases.mark('inspect');
         if (stoppedBy === 'output-limit') {
           throw new KfarmError('OUTPUT_TOO_LARGE', `the build handed back more than ${run.outputLimitBytes} bytes`, { context: { container: container.id } });
         }
@@ -273,10 +281,12 @@ export class DockerRuntime implements ContainerRuntime {
           oomKilled: state?.OOMKilled === true,
           output: stoppedBy || outputBytes === 0 ? undefined : Buffer.concat(output),
           containerId: container.id,
+          phases: phases.done,
         };
       } finally {
         run.signal?.removeEventListener('abort', onAbort);
         await removeEventually(container);
+        phases.mark('remove');
       }
     });
   }

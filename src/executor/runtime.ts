@@ -47,6 +47,8 @@ export interface IsolatedOutcome {
   /** what the container wrote on stdout; undefined when it wrote nothing */
   output: Buffer | undefined;
   containerId: string;
+  /** milliseconds of each phase of the container's life (create, attach, start, run, drain, inspect, remove) */
+  phases?: Record<string, number>;
 }
 
 export interface BuildImageRequest {

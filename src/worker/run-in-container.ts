@@ -117,7 +117,7 @@ export async function runInContainer(
     }
     throw err;
   }
-  ctx.logger.debug({ exitCode: outcome.exitCode, stoppedBy: outcome.stoppedBy, container: outcome.containerId }, 'container ended');
+  ctx.logger.info({ exitCode: outcome.exitCode, stoppedBy: outcome.stoppedBy, container: outcome.containerId, phases: outcome.phases }, 'container ended');
 
   if (outcome.stoppedBy === 'aborted') {
     throw new KfarmError('INTERRUPTED', `build of ${payload.kernel} interrupted; its container was removed`, { context: { kernel: payload.kernel } });

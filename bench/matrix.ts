@@ -1,0 +1,163 @@
+/**
+ * Benchmark: the public DKMS corpus x the default debian-12 kernels, kfarm against real
+ * `dkms build` (baseline A) and against the physical limit (baseline B), all in one run.
+ *
+ *   npm run build && npm run bench:matrix -- [--modules acpi-call-dkms,vpoll-dkms] [--kernels k1,k2]
+ *       [--skip-dkms] [--skip-split] [--skip-all] [--skip-warm] [--cores N]
+ *
+ * A: `dkms build` of each (module, kernel), one after the other, in ONE container of the
+ *    release's oracle image (bench/conformance/oracle-image.ts: the same headers), builds timed.
+ * B: the CPU seconds (user + sys of the children, bash `times`) of the bare kbuild
+ *    `make -C /lib/modules/<k>/build M=<copy of the source>` of each cell, summed, / cores. A
+ *    cell whose bare make builds no .ko (a package whose Kbuild is in a subdirectory) counts its
+ *    `dkms build`'s CPU instead, and the bench says how many did.
+ * kfarm cold: fresh state dir, --no-cache: (i) one `kfarm build` per module, (ii) one call with all.
+ * kfarm warm: (i) again on its state dir, nothing changed: each module's whole process wall time.
+ * Not a test: it prints figures and ratios, never fails on them.
+ */
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { packTar, type TarEntry } from '../src/executor/archive.js';
+import { DockerRuntime } from '../src/executor/docker-runtime.js';
+import { listKfarmImages } from '../src/images/catalog.js';
+import { defaultDebian12Kernels } from '../src/matrix/debian-kernels.js';
+import { packageRoot } from '../src/paths.js';
+import { run } from '../src/process/run.js';
+import { tempDir } from '../test/helpers/kfarm-cli.js';
+import { fetchReleaseCorpus } from './conformance/corpus-fetch.js';
+import { ARCHIVE_PACKAGES, type CorpusSource } from './conformance/corpus.js';
+import { oracleImage } from './conformance/oracle-image.js';
+import { treeEntries } from './conformance/source-tree.js';
+import { flag, has, median, parseTimesLine, targetLine } from './lib/stats.js';
+
+const args = process.argv.slice(2);
+const say = (line: string) => process.stderr.write(`[matrix] ${line}\n`);
+const runtime = new DockerRuntime();
+const cores = Number(flag(args, '--cores', String(os.cpus().length)));
+
+/** one (module, kernel) cell as the baseline container measured it */
+interface Cell {
+  label: string;
+  kernel: string;
+  dkmsExit: number;
+  dkmsWall: number;
+  dkmsCpu: number;
+  bareExit: number;
+  bareCpu: number;
+  bareKos: number;
+}
+
+// Lines: @@dkms <label> <kernel> <rc> <wall s> <children's `times`>, @@bare <label> <kernel> <rc> <.ko count> <times>
+const baselineScript = () => readFile(path.join(packageRoot, 'bench', 'matrix-baseline.sh'), 'utf8');
+
+async function baselines(image: string, sources: readonly CorpusSource[], kernels: readonly string[]): Promise<Cell[]> {
+  const entries: TarEntry[] = [{ path: 'in', type: 'directory', mode: 0o755 }, { path: 'in/src', type: 'directory', mode: 0o755 }];
+  for (const s of sources) entries.push(...(await treeEntries(s.dir, `in/src/${s.label}`)));
+  const { output } = await runtime.runHelper(image, ['bash', '-c', await baselineScript(), 'baseline', ...kernels], await packTar(entries), 4 * 3600_000);
+  if (!output.includes('@@end')) throw new Error(`the baseline container did not run to its end:\n${output.slice(-2000)}`);
+  const cells = new Map<string, Cell>();
+  for (const line of output.split('\n')) {
+    const d = /^@@dkms (\S+) (\S+) (\d+) ([\d.]+) (.*)$/.exec(line);
+    if (d) cells.set(`${d[1]} ${d[2]}`, { label: d[1] as string, kernel: d[2] as string, dkmsExit: Number(d[3]), dkmsWall: Number(d[4]), dkmsCpu: parseTimesLine(d[5] as string) ?? Number.NaN, bareExit: -1, bareCpu: Number.NaN, bareKos: 0 });
+    const b = /^@@bare (\S+) (\S+) (\d+) (\d+) (.*)$/.exec(line);
+    const cell = b ? cells.get(`${b[1]} ${b[2]}`) : undefined;
+    if (b && cell) Object.assign(cell, { bareExit: Number(b[3]), bareKos: Number(b[4]), bareCpu: parseTimesLine(b[5] as string) ?? Number.NaN });
+    if (line.startsWith('@@addfail')) say(`dkms add refused ${line.split(' ')[1]}`);
+  }
+  return [...cells.values()];
+}
+
+async function kfarmBuild(dirs: readonly string[], kernels: readonly string[], env: Record<string, string>, noCache: boolean): Promise<{ seconds: number; exit: number; cells: number; cached: number }> {
+  const out = await tempDir('bench-matrix-out');
+  const t0 = performance.now();
+  const result = await run('node', [path.join(packageRoot, 'bin', 'kfarm.js'), 'build', ...dirs, '--kernels', kernels.join(','), '--out', out, '--table', 'summary', ...(noCache ? ['--no-cache'] : [])], {
+    env,
+    allowFailure: true,
+    timeoutMs: 4 * 3600_000,
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  const report = await readFile(path.join(out, 'report.json'), 'utf8').then((t) => JSON.parse(t) as { kernels?: Array<{ cached?: boolean }> }, () => undefined);
+  const rows = report?.kernels ?? [];
+  if (!report) say(`kfarm build wrote no report (exit ${result.exitCode}): ${result.stderr.slice(-500)}`);
+  return { seconds, exit: result.exitCode, cells: rows.length, cached: rows.filter((r) => r.cached).length };
+}
+
+async function main(): Promise<void> {
+  const images = (await listKfarmImages(runtime)).filter((i) => i.name === 'debian-12' && i.arch === 'x86_64');
+  const held = images.flatMap((i) => i.kernels);
+  const kernels = has(args, '--kernels') ? flag(args, '--kernels', '').split(',').filter(Boolean) : defaultDebian12Kernels(held);
+  const chosen = kernels.map((k) => images.find((i) => i.kernels[0] === k));
+  if (chosen.some((i) => !i) || kernels.length === 0) throw new Error(`kernels ${kernels.join(', ')}: not all held as debian-12 images (held: ${held.join(', ')}); run kfarm images sync debian-12`);
+  const wanted = has(args, '--modules') ? flag(args, '--modules', '').split(',').map((m) => (m.endsWith('-dkms') ? m : `${m}-dkms`)) : [...ARCHIVE_PACKAGES];
+
+  say(`oracle image for ${kernels.join(', ')} (built once, cached by content)`);
+  const oracle = await oracleImage(runtime, 'debian-12', chosen.filter((i) => i !== undefined), () => undefined);
+  const cacheDir = process.env.KFARM_STATE_DIR ? path.join(process.env.KFARM_STATE_DIR, 'conformance') : path.join(os.homedir(), '.cache', 'kfarm', 'conformance');
+  const corpus = await fetchReleaseCorpus(runtime, oracle, 'debian-12', wanted, cacheDir, false);
+  const sources = corpus.sources;
+  if (corpus.missing.length) say(`not in the archive: ${corpus.missing.join(', ')}`);
+  say(`${sources.length} modules x ${kernels.length} kernels = ${sources.length * kernels.length} cells, ${cores} cores`);
+
+  let cells: Cell[] = [];
+  if (!has(args, '--skip-dkms')) {
+    say('baseline A and B: dkms build and the bare make of each cell, one after the other, in one container');
+    cells = await baselines(oracle, sources, kernels);
+  }
+  const tag = `${process.pid}`;
+  const split: number[] = [];
+  const splitEnv = { KFARM_STATE_DIR: await tempDir('bench-matrix-state'), KFARM_QUEUE: `bench-matrix-${tag}` };
+  if (!has(args, '--skip-split')) {
+    for (const s of sources) {
+      const r = await kfarmBuild([s.dir], kernels, splitEnv, true);
+      split.push(r.seconds);
+      say(`kfarm cold (i) ${s.label}: ${r.seconds.toFixed(2)} s, exit ${r.exit}, ${r.cells} cells`);
+    }
+  }
+  let all: number | undefined;
+  if (!has(args, '--skip-all')) {
+    const r = await kfarmBuild(sources.map((s) => s.dir), kernels, { KFARM_STATE_DIR: await tempDir('bench-matrix-state'), KFARM_QUEUE: `bench-matrix-all-${tag}` }, true);
+    all = r.seconds;
+    say(`kfarm cold (ii) all modules: ${r.seconds.toFixed(2)} s, exit ${r.exit}, ${r.cells} cells`);
+  }
+  const warm: Array<{ label: string; seconds: number; cells: number; cached: number }> = [];
+  if (!has(args, '--skip-warm') && !has(args, '--skip-split')) {
+    for (const s of sources) {
+      const r = await kfarmBuild([s.dir], kernels, splitEnv, false);
+      warm.push({ label: s.label, seconds: r.seconds, cells: r.cells, cached: r.cached });
+    }
+  }
+
+  // ---- figures
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const A = sum(cells.map((c) => c.dkmsWall));
+  const fallback = cells.filter((c) => !(c.bareExit === 0 && c.bareKos > 0));
+  const cpuB = sum(cells.map((c) => (c.bareExit === 0 && c.bareKos > 0 ? c.bareCpu : c.dkmsCpu)));
+  const B = cpuB / cores;
+  const I = sum(split);
+  const line = (name: string, s: number | undefined) => console.log(`  ${name.padEnd(46)} ${s === undefined || !Number.isFinite(s) ? '-' : `${s.toFixed(1)} s`}`);
+  console.log(`matrix: ${sources.map((s) => s.label.replace(/-dkms$/, '')).join(', ')}`);
+  console.log(`        x ${kernels.join(', ')} = ${sources.length * kernels.length} cells, ${cores} cores, ${new Date().toISOString()}`);
+  if (cells.length) {
+    const failed = cells.filter((c) => c.dkmsExit !== 0);
+    line('A  dkms build, serial, one container', A);
+    line(`B  bare make CPU ${cpuB.toFixed(1)} s / ${cores} cores (limit)`, B);
+    console.log(`     (dkms build CPU ${sum(cells.map((c) => c.dkmsCpu)).toFixed(1)} s; ${fallback.length} of ${cells.length} cells counted dkms's CPU: bare make built no .ko${fallback.length ? `: ${fallback.map((c) => `${c.label}/${c.kernel}`).join(' ')}` : ''})`);
+    if (failed.length) console.log(`     dkms build failed in ${failed.length} cells: ${failed.map((c) => `${c.label}/${c.kernel}`).join(' ')}`);
+  }
+  if (split.length) line('kfarm cold (i) one call per module, summed', I);
+  if (all !== undefined) line('kfarm cold (ii) one call, all modules', all);
+  const ratios = (name: string, k: number | undefined) => {
+    if (k === undefined || !cells.length) return;
+    console.log(`  ${name}: kfarm/B ${(k / B).toFixed(2)}x, kfarm/A ${(k / A).toFixed(2)}x; target kfarm <= 1.10 x B: ${targetLine(k / B, 1.1)}`);
+  };
+  ratios('(i) ', split.length ? I : undefined);
+  ratios('(ii)', all);
+  if (warm.length) {
+    console.log(`  warm (nothing changed), whole process per module: median ${median(warm.map((w) => w.seconds)).toFixed(2)} s, max ${Math.max(...warm.map((w) => w.seconds)).toFixed(2)} s; target < 1 s: ${targetLine(Math.max(...warm.map((w) => w.seconds)), 1)}`);
+    for (const w of warm) console.log(`     ${w.label.padEnd(24)} ${w.seconds.toFixed(2)} s  ${w.cached}/${w.cells} cells cached`);
+  }
+}
+
+await main();
