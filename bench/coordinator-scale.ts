@@ -20,7 +20,7 @@ import { buildOptions } from '../src/config/build-options.js';
 import { rootLogger } from '../src/logging/logger.js';
 import { BuildQueue, startBuildWorker, type Processor } from '../src/queue/build-queue.js';
 import type { JobPayload, KernelRecord } from '../src/queue/job-payload.js';
-import { flag, targetLine } from './lib/stats.js';
+import { flag } from './lib/stats.js';
 
 const args = process.argv.slice(2);
 const jobs = Number(flag(args, '--jobs', '10000'));
@@ -101,7 +101,7 @@ async function main(): Promise<void> {
         if (ids.length % 1000 === 0) say(`enqueued ${ids.length} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
       }
     };
-    await Promise.all(Array.from({ length: 16 }, submitter));
+    await Promise.all(Array.from({ length: 8 }, submitter));
     const enqueueS = (performance.now() - t0) / 1000;
     let done = 0;
     let failed = 0;
@@ -117,7 +117,7 @@ async function main(): Promise<void> {
     console.log(`coordinator scale: ${jobs} jobs through BullMQ + redis-server, no-op builds, worker concurrency ${concurrency}${boxed ? '' : ` (TIME BOX of ${timeBoxMs / 1000} s hit: partial)`}`);
     console.log(`  enqueue      ${ids.length} jobs in ${enqueueS.toFixed(1)} s = ${(ids.length / enqueueS).toFixed(0)} jobs/s`);
     console.log(`  completion   ${done} built, ${failed} failed in ${allS.toFixed(1)} s from the first enqueue = ${(done / allS).toFixed(0)} jobs/s`);
-    console.log(`  peak RSS     ${(peakRss / MiB).toFixed(0)} MiB (coordinator + in-process worker); target < 300 MB: ${targetLine(peakRss / 1e6 / 300, 1)}`);
+    console.log(`  peak RSS     ${(peakRss / MiB).toFixed(0)} MiB (coordinator + in-process worker); target < 300 MB: ${peakRss / 1e6 < 300 ? 'met' : `missed by ${(peakRss / 1e6 - 300).toFixed(0)} MB`}`);
     console.log(`  Redis        used_memory ${(memBefore / MiB).toFixed(1)} -> ${(memAfter / MiB).toFixed(1)} MiB = ${((memAfter - memBefore) / Math.max(1, ids.length)).toFixed(0)} bytes per job`);
     await worker.close(2000);
     await queue.close();
