@@ -6,6 +6,7 @@ import { buildCommand } from './commands/build.js';
 import { imagesCommand, kernelsCommand } from './commands/images.js';
 import { ldtarballCommand } from './commands/ldtarball.js';
 import { packCommand } from './commands/pack.js';
+import { verifyCommand } from './commands/verify.js';
 import { workerCommand } from './commands/worker.js';
 import type { CliContext } from './context.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
@@ -46,7 +47,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     .addCommand(ldtarballCommand(ctx))
     .addCommand(workerCommand(ctx))
     .addCommand(imagesCommand(ctx))
-    .addCommand(kernelsCommand(ctx));
+    .addCommand(kernelsCommand(ctx))
+    .addCommand(verifyCommand(ctx));
   for (const cmd of program.commands) cmd.exitOverride();
 
   try {

@@ -33,22 +33,40 @@ export const TABLE_VIEWS = ['auto', 'summary', 'full'] as const;
 export type TableView = (typeof TABLE_VIEWS)[number];
 export const AUTO_FULL_MAX = 20;
 
-const kernelRow = (k: KernelReport) => [
+const kernelRow = (k: KernelReport, withLoad: boolean) => [
   shown(k.kernel, 128),
   k.verdict + (k.cached ? ' (cached)' : ''),
   formatDuration(k.durationMs),
-  shown(k.verdict === 'failed' ? `${k.reason ?? ''}: ${k.firstError ?? k.message ?? ''}` : k.verdict === 'excluded' ? (k.message ?? '') : (k.tarball?.path ?? '')),
+  ...(withLoad ? [loadCell(k)] : []),
+  shown(
+    k.verdict === 'failed'
+      ? `${k.reason ?? ''}: ${k.firstError ?? k.message ?? ''}`
+      : k.load?.verdict === 'load-failed'
+        ? `${k.load.reason ?? ''}: ${k.load.firstError ?? ''}`
+        : k.verdict === 'excluded'
+          ? (k.message ?? '')
+          : (k.tarball?.path ?? ''),
+  ),
 ];
+
+/** `loaded (kvm)`, `load-failed: unknown-symbol`, `not-verified: no-kernel-image`; `-` where no check ran */
+function loadCell(k: KernelReport): string {
+  const l = k.load;
+  if (!l) return '-';
+  if (l.verdict === 'loaded') return `loaded (${l.accel ?? '?'})`;
+  return shown(`${l.verdict}${l.reason ? `: ${l.reason}` : ''}`, 64);
+}
 
 export function reportTable(report: BuildReport, view: TableView = 'auto'): string {
   const full = view === 'full' || (view === 'auto' && report.kernels.length <= AUTO_FULL_MAX);
   const groups = reportGroups(report.kernels);
   // grouped, so that a release's kernels read together; within a group the report's order
-  const listed = groups.flatMap((g) => g.kernels).filter((k) => full || k.verdict === 'failed');
+  const listed = groups.flatMap((g) => g.kernels).filter((k) => full || k.verdict === 'failed' || k.load?.verdict === 'load-failed');
+  const withLoad = report.kernels.some((k) => k.load !== undefined);
   const { built, excluded, failed } = report.summary;
   return [
     shown(`${report.module} ${report.version}`, 256),
-    ...(listed.length > 0 ? [formatTable(['KERNEL', 'VERDICT', 'TIME', 'DETAIL'], listed.map(kernelRow)), ''] : []),
+    ...(listed.length > 0 ? [formatTable(['KERNEL', 'VERDICT', 'TIME', ...(withLoad ? ['LOAD'] : []), 'DETAIL'], listed.map((k) => kernelRow(k, withLoad))), ''] : []),
     ...groups.map((g) => shown(groupLine(g), 256)),
     `${built} built, ${excluded} excluded, ${failed} failed in ${formatDuration(report.durationMs)}` +
       (report.fullTarball ? `; full tarball ${shown(report.fullTarball.path, 512)}` : ''),

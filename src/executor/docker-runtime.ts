@@ -216,6 +216,7 @@ export class DockerRuntime implements ContainerRuntime {
           PidsLimit: run.limits.pids,
           NanoCpus: Math.round(run.limits.cpus * 1e9),
           Tmpfs: run.tmpfs,
+          Devices: (run.devices ?? []).map((d) => ({ PathOnHost: d, PathInContainer: d, CgroupPermissions: 'rw' })),
           // The streams are read live through attach and capped here; docker keeps no copy.
           LogConfig: { Type: 'none', Config: {} },
           AutoRemove: false,

@@ -17,6 +17,8 @@ export interface IsolatedRun {
   user: string;
   /** the only capabilities the container keeps (all others are dropped) */
   capAdd: string[];
+  /** host devices passed in as they are (the verifier's /dev/kvm); none for builds */
+  devices?: string[];
   env: Record<string, string>;
   labels: Record<string, string>;
   /**

@@ -14,9 +14,11 @@ import { positiveInt } from '../options.js';
 import { buildProgress } from '../build-progress.js';
 import { AUTO_FULL_MAX, formatDuration, reportTable, TABLE_VIEWS, type TableView } from '../render.js';
 import type { CliContext } from '../context.js';
+import { addVerifyOptions, loadFailed, runVerify, type VerifyCliOptions } from './verify.js';
 
 export function buildCommand(ctx: CliContext): Command {
-  return new Command('build')
+  return addVerifyOptions(new Command('build'))
+    .addOption(new Option('--verify <what>', 'after the build, boot each built kernel in QEMU and load the modules (load)').choices(['load']))
     .description('build DKMS modules for many kernels and pack the results')
     .argument('<source-dir...>', 'module sources, each with a dkms.conf (several: one run, one report)')
     .option('-k, --kernels <selector>', 'kernels to build for: all, a release, globs like 6.1.*, image:glob, arch:arm64, release:debian-12, new, !term (default: all)')
@@ -39,7 +41,7 @@ export function buildCommand(ctx: CliContext): Command {
         .choices(TABLE_VIEWS)
         .default('auto'),
     )
-    .action(async (sourceDirs: string[], opts: { kernels?: string; out: string; concurrency: number; timeout: number; memory: number; disk: number; cpus: number; cache: boolean; table: TableView; directive: string[]; dkmsOverrides?: string; format: string; compress: 'auto' | 'none' | 'xz' | 'zstd'; signKey?: string; signCert?: string; junit?: string }) => {
+    .action(async (sourceDirs: string[], opts: { kernels?: string; out: string; concurrency: number; timeout: number; memory: number; disk: number; cpus: number; cache: boolean; table: TableView; directive: string[]; dkmsOverrides?: string; format: string; compress: 'auto' | 'none' | 'xz' | 'zstd'; signKey?: string; signCert?: string; junit?: string; verify?: 'load' } & VerifyCliOptions) => {
       const live = ctx.live();
       const progress = buildProgress(live, live.tty);
       let outcome;
@@ -66,7 +68,12 @@ export function buildCommand(ctx: CliContext): Command {
         ctx.setExitCode(EXIT.ok);
         return;
       }
-      const { report, modules, packages } = outcome;
+      let { report, modules } = outcome;
+      const { packages } = outcome;
+      if (opts.verify === 'load') {
+        report = await runVerify(ctx, opts.out, opts);
+        modules = modules.map((m) => ({ ...m, kernels: report.kernels.filter((k) => (k.module ?? report.module) === m.module && (k.version ?? report.version) === m.version) }));
+      }
       // a table per module (its rows read as today's single-module table), then the run's total
       ctx.out(modules.map((m) => reportTable(m, opts.table)).join('\n\n'));
       if (modules.length > 1) {
@@ -75,7 +82,7 @@ export function buildCommand(ctx: CliContext): Command {
       }
       for (const p of packages) ctx.out(`${p.format.padEnd(12)} ${opts.out}/${p.path}`);
       ctx.out(`report: ${opts.out}/report.json, ${opts.out}/report.html, ${opts.out}/junit.xml${opts.junit ? ` (and ${opts.junit})` : ''}`);
-      ctx.setExitCode(report.summary.failed > 0 ? EXIT.kernelsFailed : EXIT.ok);
+      ctx.setExitCode(report.summary.failed > 0 || loadFailed(report) ? EXIT.kernelsFailed : EXIT.ok);
     });
 }
 

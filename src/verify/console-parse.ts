@@ -1,0 +1,95 @@
+import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';
+import type { LoadReport } from '../report/report.js';
+
+/**
+ * What a guest's serial console says about one boot. Pure; the console is untrusted text (the
+ * module under test runs in that kernel), so only lines carrying this boot's nonce count as
+ * init's markers, and every quoted line is cleaned and capped.
+ */
+export interface BootOutcome {
+  verdict: LoadReport['verdict'];
+  reason?: string;
+  firstError?: string;
+  bootMs?: number;
+  loadMs?: number;
+  /** per module in load order: insmod's exit status (undefined: it never returned) */
+  results: Array<{ module: string; status: number | undefined }>;
+}
+
+/** How the container's script ended (its own stdout, which the guest cannot write). */
+export type BootStatus = 'ran' | 'timeout' | 'no-kernel-image' | 'no-modules' | 'boot-failed';
+
+/** Kernel log lines that say why a module was refused, most specific first; reason words are stable. */
+const REFUSALS: ReadonlyArray<{ reason: string; pattern: RegExp }> = [
+  { reason: 'key-rejected', pattern: /Loading of (?:unsigned module|module with unavailable key) is rejected|Key was rejected by service|Required key not available/i },
+  { reason: 'version-magic', pattern: /version magic '.*' should be '|disagrees about version of symbol|no symbol version for/i },
+  { reason: 'unknown-symbol', pattern: /Unknown symbol|unknown symbol in module/i },
+  { reason: 'invalid-format', pattern: /Invalid module format|invalid ELF header|module has bad taint|exec format error/i },
+  { reason: 'crashed', pattern: /Kernel panic|BUG: |Oops|general protection fault|RIP: /i },
+];
+
+const TIMESTAMP = /^\[\s*\d+\.\d+\]\s*/;
+
+/** The first line of the console that explains a refusal, with its reason word. */
+export function firstRefusal(lines: readonly string[]): { reason: string; line: string } | undefined {
+  for (const line of lines) {
+    for (const r of REFUSALS) {
+      if (r.pattern.test(line)) return { reason: r.reason, line: cleanText(line.replace(TIMESTAMP, '').trim(), TEXT_LIMITS.firstError) };
+    }
+  }
+  return undefined;
+}
+
+export function parseConsole(text: string, nonce: string, status: BootStatus): BootOutcome {
+  if (status === 'no-kernel-image' || status === 'no-modules') return { verdict: 'not-verified', reason: status, results: [] };
+  const lines = text.replace(/\r/g, '').split('\n');
+  const marker = new RegExp(`@@kfarm-${nonce} (boot|insmod|result|done)((?: [^ ]+)*)\\s*$`);
+  let bootAt: number | undefined;
+  let doneAt: number | undefined;
+  let firstInsmodAt: number | undefined;
+  const results: BootOutcome['results'] = [];
+  const kernelLines: string[] = [];
+  for (const line of lines) {
+    const m = marker.exec(line);
+    if (!m) {
+      kernelLines.push(line);
+      continue;
+    }
+    const args = (m[2] ?? '').trim().split(' ');
+    const seconds = (s: string | undefined) => (s !== undefined && /^\d+(\.\d+)?$/.test(s) ? Math.round(Number(s) * 1000) : undefined);
+    switch (m[1]) {
+      case 'boot':
+        bootAt ??= seconds(args[0]);
+        break;
+      case 'insmod':
+        firstInsmodAt ??= seconds(args[1]);
+        results.push({ module: cleanText(args[0] ?? '', 256), status: undefined });
+        break;
+      case 'result': {
+        const entry = results.find((r) => r.module === cleanText(args[0] ?? '', 256) && r.status === undefined);
+        if (entry && /^\d{1,3}$/.test(args[1] ?? '')) entry.status = Number(args[1]);
+        break;
+      }
+      case 'done':
+        doneAt ??= seconds(args[0]);
+        break;
+    }
+  }
+  const timing = {
+    ...(bootAt !== undefined ? { bootMs: bootAt } : {}),
+    ...(firstInsmodAt !== undefined && doneAt !== undefined ? { loadMs: Math.max(0, doneAt - firstInsmodAt) } : {}),
+  };
+  const refusal = firstRefusal(kernelLines);
+  if (bootAt === undefined) {
+    // the kernel never reached init: nothing of the module ran, so nothing was verified
+    return { verdict: 'not-verified', reason: status === 'timeout' ? 'timeout' : 'boot-failed', ...(refusal ? { firstError: refusal.line } : {}), results };
+  }
+  const failed = results.find((r) => r.status !== undefined && r.status !== 0);
+  if (failed) return { verdict: 'load-failed', reason: refusal?.reason ?? 'insmod-failed', firstError: refusal?.line ?? `insmod ${failed.module} exited with ${failed.status}`, ...timing, results };
+  if (doneAt === undefined || results.some((r) => r.status === undefined) || results.length === 0) {
+    // init started but did not finish loading: the module hung or crashed the guest
+    const reason = refusal?.reason === 'crashed' ? 'crashed' : status === 'timeout' ? 'timeout' : 'crashed';
+    return { verdict: 'load-failed', reason, ...(refusal ? { firstError: refusal.line } : {}), ...timing, results };
+  }
+  return { verdict: 'loaded', ...timing, results };
+}
