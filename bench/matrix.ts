@@ -31,6 +31,7 @@ import { ARCHIVE_PACKAGES, type CorpusSource } from './conformance/corpus.js';
 import { oracleImage } from './conformance/oracle-image.js';
 import { treeEntries } from './conformance/source-tree.js';
 import { flag, has, median, parseTimesLine, targetLine } from './lib/stats.js';
+import { timelineLine, timelineOf, type Timeline } from './lib/timeline.js';
 
 const args = process.argv.slice(2);
 const say = (line: string) => process.stderr.write(`[matrix] ${line}\n`);
@@ -69,19 +70,22 @@ async function baselines(image: string, sources: readonly CorpusSource[], kernel
   return [...cells.values()];
 }
 
-async function kfarmBuild(dirs: readonly string[], kernels: readonly string[], env: Record<string, string>, noCache: boolean): Promise<{ seconds: number; exit: number; cells: number; cached: number }> {
+async function kfarmBuild(dirs: readonly string[], kernels: readonly string[], env: Record<string, string>, noCache: boolean): Promise<{ seconds: number; exit: number; cells: number; cached: number; timeline: Timeline }> {
   const out = await tempDir('bench-matrix-out');
+  const startedAt = Date.now();
   const t0 = performance.now();
   const result = await run('node', [path.join(packageRoot, 'bin', 'kfarm.js'), 'build', ...dirs, '--kernels', kernels.join(','), '--out', out, '--table', 'summary', ...(noCache ? ['--no-cache'] : [])], {
-    env,
+    // info: the worker logs each container's phases, read back into the timeline
+    env: { ...env, KFARM_LOG_LEVEL: 'info' },
     allowFailure: true,
     timeoutMs: 4 * 3600_000,
   });
   const seconds = (performance.now() - t0) / 1000;
+  const timeline = timelineOf(result.stderr, startedAt, Date.now());
   const report = await readFile(path.join(out, 'report.json'), 'utf8').then((t) => JSON.parse(t) as { kernels?: Array<{ cached?: boolean }> }, () => undefined);
   const rows = report?.kernels ?? [];
   if (!report) say(`kfarm build wrote no report (exit ${result.exitCode}): ${result.stderr.slice(-500)}`);
-  return { seconds, exit: result.exitCode, cells: rows.length, cached: rows.filter((r) => r.cached).length };
+  return { seconds, exit: result.exitCode, cells: rows.length, cached: rows.filter((r) => r.cached).length, timeline };
 }
 
 async function main(): Promise<void> {
@@ -107,11 +111,14 @@ async function main(): Promise<void> {
   }
   const tag = `${process.pid}`;
   const split: number[] = [];
+  const splitTimelines: Timeline[] = [];
+  let allTimeline: Timeline | undefined;
   const splitEnv = { KFARM_STATE_DIR: await tempDir('bench-matrix-state'), KFARM_QUEUE: `bench-matrix-${tag}` };
   if (!has(args, '--skip-split')) {
     for (const s of sources) {
       const r = await kfarmBuild([s.dir], kernels, splitEnv, true);
       split.push(r.seconds);
+      splitTimelines.push(r.timeline);
       say(`kfarm cold (i) ${s.label}: ${r.seconds.toFixed(2)} s, exit ${r.exit}, ${r.cells} cells`);
     }
   }
@@ -119,6 +126,7 @@ async function main(): Promise<void> {
   if (!has(args, '--skip-all')) {
     const r = await kfarmBuild(sources.map((s) => s.dir), kernels, { KFARM_STATE_DIR: await tempDir('bench-matrix-state'), KFARM_QUEUE: `bench-matrix-all-${tag}` }, true);
     all = r.seconds;
+    allTimeline = r.timeline;
     say(`kfarm cold (ii) all modules: ${r.seconds.toFixed(2)} s, exit ${r.exit}, ${r.cells} cells`);
   }
   const warm: Array<{ label: string; seconds: number; cells: number; cached: number }> = [];
@@ -154,10 +162,19 @@ async function main(): Promise<void> {
   };
   ratios('(i) ', split.length ? I : undefined);
   ratios('(ii)', all);
+  console.log('  where kfarm\'s time went (from the worker\'s phase timings):');
+  if (splitTimelines.length) console.log(`    (i)  summed over the calls: ${timelineLine(sumTimelines(splitTimelines))}`);
+  if (allTimeline) console.log(`    (ii) ${timelineLine(allTimeline)}`);
   if (warm.length) {
     console.log(`  warm (nothing changed), whole process per module: median ${median(warm.map((w) => w.seconds)).toFixed(2)} s, max ${Math.max(...warm.map((w) => w.seconds)).toFixed(2)} s; target < 1 s: ${targetLine(Math.max(...warm.map((w) => w.seconds)), 1)}`);
     for (const w of warm) console.log(`     ${w.label.padEnd(24)} ${w.seconds.toFixed(2)} s  ${w.cached}/${w.cells} cells cached`);
   }
+}
+
+function sumTimelines(ts: readonly Timeline[]): Timeline {
+  const phases: Record<string, number> = {};
+  for (const t of ts) for (const [n, v] of Object.entries(t.phases)) phases[n] = (phases[n] ?? 0) + v;
+  return { workerS: ts.reduce((a, t) => a + t.workerS, 0), setupS: ts.reduce((a, t) => a + t.setupS, 0), tailS: ts.reduce((a, t) => a + t.tailS, 0), jobs: ts.reduce((a, t) => a + t.jobs, 0), phases };
 }
 
 await main();

@@ -233,6 +233,8 @@ export class DockerRuntime implements ContainerRuntime {
       const onAbort = () => stop('aborted');
       // a function, not an inline test: the abort lands between awaits, out of the compiler's sight
       const aborted = () => stoppedBy === 'aborted';
+      /** the removal went to the caller with the outcome (deferRemoval) */
+      let handedOff = false;
       phases.mark('create');
       try {
         if (run.signal?.aborted) throw new KfarmError('INTERRUPTED', 'interrupted before the container started');
@@ -268,14 +270,21 @@ export class DockerRuntime implements ContainerRuntime {
           clearTimeout(timer);
         }
         phases.mark('run');
-        // The attach stream can trail the exit by a moment; wait for it briefly.
+        // The attach stream can trail the exit by a moment: wait for it briefly, and meanwhile
+        // ask the engine whether the memory limit ended it (one round trip less in series).
+        // (settled into a value at once: a rejection must not go unhandled while the drain waits)
+        const inspected = (container.inspect() as Promise<{ State?: { OOMKilled?: boolean } }>).then((info) => ({ info }), (err: unknown) => ({ err }));
         await settledWithin(streamEnded, 2000);
-        phases.mark('drain');
-        const state = ((await container.inspect()) as { State?: { OOMKilled?: boolean } }).State;
+        const answer = await inspected;
+        if ('err' in answer) throw answer.err;
+        const state = answer.info.State;
         phases.mark('inspect');
         if (stoppedBy === 'output-limit') {
           throw new KfarmError('OUTPUT_TOO_LARGE', `the build handed back more than ${run.outputLimitBytes} bytes`, { context: { container: container.id } });
         }
+        // Ended on its own: removal may run alongside the caller's unpacking and storing.
+        const removed = run.deferRemoval && !stoppedBy ? removeEventually(container).then(() => phases.mark('remove')) : undefined;
+        handedOff = removed !== undefined;
         return {
           exitCode,
           stoppedBy,
@@ -283,11 +292,14 @@ export class DockerRuntime implements ContainerRuntime {
           output: stoppedBy || outputBytes === 0 ? undefined : Buffer.concat(output),
           containerId: container.id,
           phases: phases.done,
+          ...(removed ? { removed } : {}),
         };
       } finally {
         run.signal?.removeEventListener('abort', onAbort);
-        await removeEventually(container);
-        phases.mark('remove');
+        if (!handedOff) {
+          await removeEventually(container);
+          phases.mark('remove');
+        }
       }
     });
   }

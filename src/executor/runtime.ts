@@ -35,6 +35,12 @@ export interface IsolatedRun {
   /** receives stderr (the build log) as it comes; the caller caps it */
   onLog: (chunk: Buffer) => void;
   signal?: AbortSignal;
+  /**
+   * A container that ended on its own is removed while the caller goes on (unpacking, storing
+   * results): the outcome's `removed` settles when it is gone, and the caller must await it
+   * before it reports the job done. Every other ending still removes before returning.
+   */
+  deferRemoval?: boolean;
 }
 
 /** why the runtime killed a container before it ended on its own */
@@ -51,6 +57,8 @@ export interface IsolatedOutcome {
   containerId: string;
   /** milliseconds of each phase of the container's life (create, attach, start, run, drain, inspect, remove) */
   phases?: Record<string, number>;
+  /** with deferRemoval: settles (never rejects) once the container is removed */
+  removed?: Promise<void>;
 }
 
 export interface BuildImageRequest {

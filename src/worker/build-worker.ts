@@ -1,10 +1,11 @@
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { ContainerRuntime } from '../executor/runtime.js';
 import { KfarmError } from '../errors/kfarm-error.js';
 import { LABEL_KERNELS } from '../images/catalog.js';
 import type { BlobStore } from '../queue/blob-store.js';
 import type { Processor } from '../queue/build-queue.js';
-import type { KernelRecord } from '../queue/job-payload.js';
+import type { JobPayload, KernelRecord } from '../queue/job-payload.js';
 import { currentInstance, ownerIsGone, ownerPid, processStartTime } from '../process/instance.js';
 import { isAlive } from '../process/pid.js';
 import { runInContainer } from './run-in-container.js';
@@ -28,6 +29,11 @@ export const LABEL_INSTANCE = 'kfarm.instance';
 export function buildProcessor(deps: WorkerDeps): Processor {
   return async (payload, job) => {
     const logger = deps.logger.child({ job: job.id.slice(0, 12), kernel: payload.kernel, image: payload.image, attempt: job.attempt });
+    const jobStarted = performance.now();
+    // The inputs come from Redis while the engine answers about the image: one round trip
+    // less in series (a remote Redis's source transfer overlaps the inspect). Settled into
+    // values at once, so an image refusal below never leaves a rejection unhandled.
+    const inputs = fetchInputs(deps, payload).then((value) => ({ value }), (err: unknown) => ({ err }));
     const image = await deps.runtime.inspectImage(payload.imageRef);
     if (!image) {
       throw new KfarmError('IMAGE_NOT_FOUND', `image ${payload.imageRef} is not on worker ${deps.hostname}`, {
@@ -54,11 +60,9 @@ export function buildProcessor(deps: WorkerDeps): Processor {
       });
     }
     await job.progress('fetching source');
-    const source = await deps.blobs.get(payload.sourceSha256);
-    // BUILD_DEPENDS: the dependencies' Module.symvers, as their builds on this kernel wrote them
-    const depends = await Promise.all(
-      (payload.dependsOn ?? []).flatMap((d) => (d.symvers ? [{ name: d.name, version: d.version, symvers: d.symvers }] : [])).map(async (d) => ({ ...d, symvers: await deps.blobs.get(d.symvers.sha256) })),
-    );
+    const fetched = await inputs;
+    if ('err' in fetched) throw fetched.err;
+    const { source, depends } = fetched.value;
     await job.progress('compiling');
     logger.info('container starting');
     const out = await runInContainer(
@@ -80,46 +84,70 @@ export function buildProcessor(deps: WorkerDeps): Processor {
       source,
       depends,
     );
-    await job.progress('storing results');
-    const modules = await Promise.all(
-      out.modules.map(async (m) => ({
-        builtName: m.builtName,
-        destName: m.destName,
-        destLocation: m.destLocation,
-        installLocation: m.installLocation,
-        suffix: m.suffix,
-        ...(m.data ? { file: await deps.blobs.put(m.data) } : {}),
-      })),
-    );
-    const record: KernelRecord = {
-      schemaVersion: 1,
-      kernel: payload.kernel,
-      arch: payload.arch,
-      image: payload.image,
-      verdict: out.verdict,
-      ...(out.reason ? { reason: out.reason } : {}),
-      ...(out.message ? { message: out.message } : {}),
-      ...(out.firstError ? { firstError: out.firstError } : {}),
-      ...(out.driver.packageName !== undefined ? { packageName: out.driver.packageName } : {}),
-      ...(out.driver.packageVersion !== undefined ? { packageVersion: out.driver.packageVersion } : {}),
-      ...(out.driver.failedStage ? { failedStage: out.driver.failedStage } : {}),
-      modules,
-      ...(out.driver.makeInvocation ? { makeInvocation: out.driver.makeInvocation } : {}),
-      ...(out.driver.warnings.length ? { warnings: out.driver.warnings } : {}),
-      ...(out.makeLog ? { makeLog: await deps.blobs.put(out.makeLog) } : {}),
-      ...(out.symvers ? { symvers: await deps.blobs.put(out.symvers) } : {}),
-      ...(out.kernelConfig ? { kernelConfig: await deps.blobs.put(out.kernelConfig) } : {}),
-      log: await deps.blobs.put(out.log),
-      logTruncated: out.logTruncated,
-      durationMs: out.durationMs,
-      worker: deps.hostname,
-      attempt: job.attempt,
-      finishedAt: new Date().toISOString(),
-      cacheable: out.cacheable,
-    };
-    logger.info({ verdict: record.verdict, reason: record.reason, ms: record.durationMs }, 'job done');
-    return record;
+    try {
+      await job.progress('storing results');
+      // every blob at once (the container's removal runs alongside): round trips in parallel
+      const put = (data: Buffer | undefined) => (data ? deps.blobs.put(data) : Promise.resolve(undefined));
+      const [modules, makeLog, symvers, kernelConfig, log] = await Promise.all([
+        Promise.all(
+          out.modules.map(async (m) => ({
+            builtName: m.builtName,
+            destName: m.destName,
+            destLocation: m.destLocation,
+            installLocation: m.installLocation,
+            suffix: m.suffix,
+            ...(m.data ? { file: await deps.blobs.put(m.data) } : {}),
+          })),
+        ),
+        put(out.makeLog),
+        put(out.symvers),
+        put(out.kernelConfig),
+        deps.blobs.put(out.log),
+      ]);
+      const record: KernelRecord = {
+        schemaVersion: 1,
+        kernel: payload.kernel,
+        arch: payload.arch,
+        image: payload.image,
+        verdict: out.verdict,
+        ...(out.reason ? { reason: out.reason } : {}),
+        ...(out.message ? { message: out.message } : {}),
+        ...(out.firstError ? { firstError: out.firstError } : {}),
+        ...(out.driver.packageName !== undefined ? { packageName: out.driver.packageName } : {}),
+        ...(out.driver.packageVersion !== undefined ? { packageVersion: out.driver.packageVersion } : {}),
+        ...(out.driver.failedStage ? { failedStage: out.driver.failedStage } : {}),
+        modules,
+        ...(out.driver.makeInvocation ? { makeInvocation: out.driver.makeInvocation } : {}),
+        ...(out.driver.warnings.length ? { warnings: out.driver.warnings } : {}),
+        ...(makeLog ? { makeLog } : {}),
+        ...(symvers ? { symvers } : {}),
+        ...(kernelConfig ? { kernelConfig } : {}),
+        log,
+        logTruncated: out.logTruncated,
+        durationMs: out.durationMs,
+        worker: deps.hostname,
+        attempt: job.attempt,
+        finishedAt: new Date().toISOString(),
+        cacheable: out.cacheable,
+      };
+      // the job is done when its container is gone: none outlives a finished job
+      await out.removed;
+      // jobMs - buildMs: what the worker added to this build (bench/matrix.ts reads it)
+      const jobMs = Math.round(performance.now() - jobStarted);
+      logger.info({ verdict: record.verdict, reason: record.reason, ms: record.durationMs, jobMs, buildMs: Math.round(out.phases?.run ?? 0) }, 'job done');
+      return record;
+    } finally {
+      // a failed store too: the container is gone before the job ends either way
+      await out.removed;
+    }
   };
+}
+
+/** The job's source and, for BUILD_DEPENDS, each dependency's Module.symvers as its build on this kernel wrote it. */
+async function fetchInputs(deps: WorkerDeps, payload: JobPayload): Promise<{ source: Buffer; depends: Array<{ name: string; version: string; symvers: Buffer }> }> {
+  const wanted = (payload.dependsOn ?? []).flatMap((d) => (d.symvers ? [{ name: d.name, version: d.version, sha256: d.symvers.sha256 }] : []));
+  const [source, ...symvers] = await Promise.all([deps.blobs.get(payload.sourceSha256), ...wanted.map((d) => deps.blobs.get(d.sha256))]);
+  return { source: source as Buffer, depends: wanted.map((d, i) => ({ name: d.name, version: d.version, symvers: symvers[i] as Buffer })) };
 }
 
 /**

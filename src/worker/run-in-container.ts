@@ -36,6 +36,10 @@ export interface ContainerBuildOutput {
   durationMs: number;
   /** timeouts and kills may go the other way next time: never reuse them */
   cacheable: boolean;
+  /** settles once the container is removed: await it before the job counts as done */
+  removed?: Promise<void>;
+  /** milliseconds of the container's phases (run: the build itself) */
+  phases?: Record<string, number>;
 }
 
 export interface RunContext {
@@ -108,6 +112,8 @@ export async function runInContainer(
       timeoutMs: options.timeoutSec * 1000,
       onLog: (chunk) => log.push(chunk),
       ...(ctx.signal ? { signal: ctx.signal } : {}),
+      // removed while the output is unpacked and stored; finish() hands the wait on
+      deferRemoval: true,
     });
   } catch (err) {
     if (isRefusal(err)) return refused(err);
@@ -118,86 +124,98 @@ export async function runInContainer(
     throw err;
   }
   ctx.logger.info({ exitCode: outcome.exitCode, stoppedBy: outcome.stoppedBy, container: outcome.containerId, phases: outcome.phases }, 'container ended');
-
-  if (outcome.stoppedBy === 'aborted') {
-    throw new KfarmError('INTERRUPTED', `build of ${payload.kernel} interrupted; its container was removed`, { context: { kernel: payload.kernel } });
-  }
-  const durationMs = Date.now() - started;
-  if (outcome.stoppedBy === 'timeout') {
-    log.note(`killed: the build ran longer than the ${options.timeoutSec} s timeout`);
-    const text = log.toBuffer();
-    return {
-      ...emptyOutput(text, log.truncated, durationMs),
-      reason: 'timeout',
-      message: `the build ran longer than ${options.timeoutSec} s and was killed`,
-      firstError: `timeout after ${options.timeoutSec} s`,
-    };
-  }
-
-  let files;
+  const removed = outcome.removed ?? Promise.resolve();
   try {
-    files = outcome.output
-      ? await extractTar(outcome.output, { maxBytes: options.outputLimitBytes + TAR_OVERHEAD, maxEntries: 10_000, allowSymlinks: false }, `output of the ${payload.kernel} build`)
-      : [];
+    const out = await verdictOf(outcome);
+    return { ...out, removed, ...(outcome.phases ? { phases: outcome.phases } : {}) };
   } catch (err) {
-    if (isRefusal(err)) return refused(err);
+    // a farm fault or an interruption: nothing of this container may outlive the throw
+    await removed;
     throw err;
   }
-  const file = (name: string) => files.find((f) => f.type === 'file' && f.path === name)?.data;
-  const resultText = file('out/result');
-  // The supervisor writes its verdict last, then the output: no verdict means it was cut short.
-  const driver = parseDriverResult(resultText?.toString('utf8') ?? '');
-  const logText = log.toBuffer();
-  if (!driver.verdict) {
-    // The memory limit is the build's doing and its verdict. Anything else (the engine
-    // restarted under it, a broken image) is the farm's: retried, with this attempt's log.
-    if (outcome.oomKilled) {
+
+  /** What the ended container's output says: a verdict, or a throw for the farm's faults. */
+  async function verdictOf(outcome: IsolatedOutcome): Promise<ContainerBuildOutput> {
+    if (outcome.stoppedBy === 'aborted') {
+      throw new KfarmError('INTERRUPTED', `build of ${payload.kernel} interrupted; its container was removed`, { context: { kernel: payload.kernel } });
+    }
+    const durationMs = Date.now() - started;
+    if (outcome.stoppedBy === 'timeout') {
+      log.note(`killed: the build ran longer than the ${options.timeoutSec} s timeout`);
+      const text = log.toBuffer();
       return {
-        ...emptyOutput(logText, log.truncated, durationMs),
-        reason: 'killed',
-        message: `the build was killed by the ${options.memoryMiB} MiB memory limit (raise --memory)`,
-        firstError: cleanFirstError(logText),
-        cacheable: false,
+        ...emptyOutput(text, log.truncated, durationMs),
+        reason: 'timeout',
+        message: `the build ran longer than ${options.timeoutSec} s and was killed`,
+        firstError: `timeout after ${options.timeoutSec} s`,
       };
     }
-    throw farmFault(
-      `the ${payload.kernel} build container ended with status ${outcome.exitCode} before the driver wrote a result`,
-      { exitCode: outcome.exitCode },
-      'The Docker engine may have restarted, or the image is broken (`docker run --rm <image> which setpriv tar timeout`); the job is retried.',
-    );
-  }
 
-  const verdict = driver.verdict;
-  const makeLog = file('out/tree/log/make.log');
-  const suffix = driver.moduleSuffix;
-  const modules = driver.modules.map((m) => ({ ...m, suffix, data: verdict === 'built' ? file(`out/tree/module/${m.destName}${suffix}`) : undefined }));
-  const lost = verdict === 'built' ? modules.find((m) => !m.data) : undefined;
-  if (lost) {
-    // The supervisor checked every module before it said built; one missing from its own output is its failure.
-    const message = `the driver reported success but ${lost.destName}${suffix} is not in its output`;
-    log.note(message);
-    return { ...emptyOutput(log.toBuffer(), log.truncated, durationMs), driver, reason: 'driver-error', message, firstError: message };
+    let files;
+    try {
+      files = outcome.output
+        ? await extractTar(outcome.output, { maxBytes: options.outputLimitBytes + TAR_OVERHEAD, maxEntries: 10_000, allowSymlinks: false }, `output of the ${payload.kernel} build`)
+        : [];
+    } catch (err) {
+      if (isRefusal(err)) return refused(err);
+      throw err;
+    }
+    const file = (name: string) => files.find((f) => f.type === 'file' && f.path === name)?.data;
+    const resultText = file('out/result');
+    // The supervisor writes its verdict last, then the output: no verdict means it was cut short.
+    const driver = parseDriverResult(resultText?.toString('utf8') ?? '');
+    const logText = log.toBuffer();
+    if (!driver.verdict) {
+      // The memory limit is the build's doing and its verdict. Anything else (the engine
+      // restarted under it, a broken image) is the farm's: retried, with this attempt's log.
+      if (outcome.oomKilled) {
+        return {
+          ...emptyOutput(logText, log.truncated, durationMs),
+          reason: 'killed',
+          message: `the build was killed by the ${options.memoryMiB} MiB memory limit (raise --memory)`,
+          firstError: cleanFirstError(logText),
+          cacheable: false,
+        };
+      }
+      throw farmFault(
+        `the ${payload.kernel} build container ended with status ${outcome.exitCode} before the driver wrote a result`,
+        { exitCode: outcome.exitCode },
+        'The Docker engine may have restarted, or the image is broken (`docker run --rm <image> which setpriv tar timeout`); the job is retried.',
+      );
+    }
+
+    const verdict = driver.verdict;
+    const makeLog = file('out/tree/log/make.log');
+    const suffix = driver.moduleSuffix;
+    const modules = driver.modules.map((m) => ({ ...m, suffix, data: verdict === 'built' ? file(`out/tree/module/${m.destName}${suffix}`) : undefined }));
+    const lost = verdict === 'built' ? modules.find((m) => !m.data) : undefined;
+    if (lost) {
+      // The supervisor checked every module before it said built; one missing from its own output is its failure.
+      const message = `the driver reported success but ${lost.destName}${suffix} is not in its output`;
+      log.note(message);
+      return { ...emptyOutput(log.toBuffer(), log.truncated, durationMs), driver, reason: 'driver-error', message, firstError: message };
+    }
+    const failed = verdict === 'failed';
+    // make failing because the OOM killer took one of its processes is the memory limit's doing
+    const oom = failed && outcome.oomKilled;
+    const message = oom ? `a process of the build was killed by the ${options.memoryMiB} MiB memory limit (raise --memory)` : driver.message;
+    return {
+      driver,
+      verdict,
+      reason: oom ? 'killed' : (driver.reason ?? (failed ? 'driver-error' : undefined)),
+      message: message === undefined ? undefined : cleanText(message, TEXT_LIMITS.message),
+      firstError: failed ? firstErrorOf(driver.reason, makeLog ?? logText, message) : undefined,
+      modules,
+      makeLog,
+      symvers: verdict === 'built' ? file('out/tree/module/Module.symvers') : undefined,
+      kernelConfig: verdict === 'built' ? file('out/tree/log/.config') : undefined,
+      log: logText,
+      logTruncated: log.truncated,
+      durationMs,
+      // a driver-error or an OOM may go the other way next time
+      cacheable: driver.reason !== 'driver-error' && !oom,
+    };
   }
-  const failed = verdict === 'failed';
-  // make failing because the OOM killer took one of its processes is the memory limit's doing
-  const oom = failed && outcome.oomKilled;
-  const message = oom ? `a process of the build was killed by the ${options.memoryMiB} MiB memory limit (raise --memory)` : driver.message;
-  return {
-    driver,
-    verdict,
-    reason: oom ? 'killed' : (driver.reason ?? (failed ? 'driver-error' : undefined)),
-    message: message === undefined ? undefined : cleanText(message, TEXT_LIMITS.message),
-    firstError: failed ? firstErrorOf(driver.reason, makeLog ?? logText, message) : undefined,
-    modules,
-    makeLog,
-    symvers: verdict === 'built' ? file('out/tree/module/Module.symvers') : undefined,
-    kernelConfig: verdict === 'built' ? file('out/tree/log/.config') : undefined,
-    log: logText,
-    logTruncated: log.truncated,
-    durationMs,
-    // a driver-error or an OOM may go the other way next time
-    cacheable: driver.reason !== 'driver-error' && !oom,
-  };
 }
 
 /** A refusal of the output is its own first error; otherwise the log's first compiler error, or the message. */
