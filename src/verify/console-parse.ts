@@ -25,13 +25,17 @@ const REFUSALS: ReadonlyArray<{ reason: string; pattern: RegExp }> = [
   { reason: 'version-magic', pattern: /version magic '.*' should be '|disagrees about version of symbol|no symbol version for/i },
   { reason: 'unknown-symbol', pattern: /Unknown symbol|unknown symbol in module/i },
   { reason: 'invalid-format', pattern: /Invalid module format|invalid ELF header|module has bad taint|exec format error/i },
-  { reason: 'crashed', pattern: /Kernel panic|BUG: |Oops|general protection fault|RIP: /i },
+  { reason: 'crashed', pattern: /Kernel panic - not syncing|BUG: |Oops: |general protection fault/ },
 ];
 
 const TIMESTAMP = /^\[\s*\d+\.\d+\]\s*/;
 
-/** The first line of the console that explains a refusal, with its reason word. */
+/** The first line of the console that explains a refusal, with its reason word: the kernel's own lines first, then insmod's. */
 export function firstRefusal(lines: readonly string[]): { reason: string; line: string } | undefined {
+  return refusalIn(lines.filter((l) => TIMESTAMP.test(l))) ?? refusalIn(lines);
+}
+
+function refusalIn(lines: readonly string[]): { reason: string; line: string } | undefined {
   for (const line of lines) {
     for (const r of REFUSALS) {
       if (r.pattern.test(line)) return { reason: r.reason, line: cleanText(line.replace(TIMESTAMP, '').trim(), TEXT_LIMITS.firstError) };
@@ -42,17 +46,23 @@ export function firstRefusal(lines: readonly string[]): { reason: string; line: 
 
 export function parseConsole(text: string, nonce: string, status: BootStatus): BootOutcome {
   if (status === 'no-kernel-image' || status === 'no-modules') return { verdict: 'not-verified', reason: status, results: [] };
-  const lines = text.replace(/\r/g, '').split('\n');
+  // a kernel line can land in the middle of one of init's (both write the console): split there
+  const lines = text.replace(/\r/g, '').split(/\n|(?=\[\s*\d+\.\d{6}\] )/);
   const marker = new RegExp(`@@kfarm-${nonce} (boot|insmod|result|done)((?: [^ ]+)*)\\s*$`);
   let bootAt: number | undefined;
   let doneAt: number | undefined;
   let firstInsmodAt: number | undefined;
   const results: BootOutcome['results'] = [];
+  // the console from the first insmod on: what the kernel said about the modules
+  const loadLines: string[] = [];
+  // the script's own lines (kfarm-verify: booting: ... oops=panic) are not the kernel's
   const kernelLines: string[] = [];
   for (const line of lines) {
     const m = marker.exec(line);
     if (!m) {
+      if (line.startsWith('kfarm-verify: ')) continue;
       kernelLines.push(line);
+      if (firstInsmodAt !== undefined || results.length > 0) loadLines.push(line);
       continue;
     }
     const args = (m[2] ?? '').trim().split(' ');
@@ -79,7 +89,7 @@ export function parseConsole(text: string, nonce: string, status: BootStatus): B
     ...(bootAt !== undefined ? { bootMs: bootAt } : {}),
     ...(firstInsmodAt !== undefined && doneAt !== undefined ? { loadMs: Math.max(0, doneAt - firstInsmodAt) } : {}),
   };
-  const refusal = firstRefusal(kernelLines);
+  const refusal = firstRefusal(bootAt === undefined ? kernelLines : loadLines);
   if (bootAt === undefined) {
     // the kernel never reached init: nothing of the module ran, so nothing was verified
     return { verdict: 'not-verified', reason: status === 'timeout' ? 'timeout' : 'boot-failed', ...(refusal ? { firstError: refusal.line } : {}), results };

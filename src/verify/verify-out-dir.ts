@@ -37,7 +37,7 @@ export interface VerifyOptions {
 /** a boot under TCG takes seconds (measured: 5-10 s for Debian's 6.1 and 6.12); this is far past it */
 export const DEFAULT_BOOT_TIMEOUT_SEC = 300;
 /** under `auto`, a KVM boot that shows no init this soon is retried under TCG (nested hosts where KVM cannot run a Linux guest) */
-const KVM_PROBE_TIMEOUT_SEC = 45;
+const KVM_PROBE_TIMEOUT_SEC = 20;
 /** each boot's container may use up to 3 GiB (its tmpfs and the guest) */
 const BOOT_MEMORY_BYTES = 3.5 * 1024 ** 3;
 
