@@ -259,6 +259,18 @@ export class DockerRuntime implements ContainerRuntime {
         phases.mark('start');
         // ...and one that came while the engine was starting it may have missed it too.
         if (aborted()) stop('aborted');
+        if (run.beforeInput && !aborted()) {
+          // started and ready, its input not yet given; an abort ends the wait (the container is killed)
+          let onWaitAbort = () => undefined as void;
+          const abortedWhileWaiting = new Promise<void>((resolve) => (onWaitAbort = resolve));
+          run.signal?.addEventListener('abort', onWaitAbort, { once: true });
+          try {
+            await Promise.race([run.beforeInput(), abortedWhileWaiting]);
+          } finally {
+            run.signal?.removeEventListener('abort', onWaitAbort);
+          }
+          phases.mark('ready');
+        }
         const timer = setTimeout(() => stop('timeout'), run.timeoutMs);
         // the input, then end-of-file (the hijacked connection is half-closed)
         stream.write(run.stdin);

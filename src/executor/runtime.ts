@@ -41,6 +41,12 @@ export interface IsolatedRun {
    * before it reports the job done. Every other ending still removes before returning.
    */
   deferRemoval?: boolean;
+  /**
+   * Awaited once the container has started and before its input is written and its timeout
+   * runs: the caller holds the container ready (its create and start done) until, say, a
+   * compile slot is free. An abort meanwhile kills it as usual.
+   */
+  beforeInput?: () => Promise<void>;
 }
 
 /** why the runtime killed a container before it ended on its own */

@@ -8,6 +8,7 @@ import type { Processor } from '../queue/build-queue.js';
 import type { JobPayload, KernelRecord } from '../queue/job-payload.js';
 import { currentInstance, ownerIsGone, ownerPid, processStartTime } from '../process/instance.js';
 import { isAlive } from '../process/pid.js';
+import { CompileSlots } from './compile-slots.js';
 import { runInContainer } from './run-in-container.js';
 
 export interface WorkerDeps {
@@ -17,6 +18,13 @@ export interface WorkerDeps {
   hostname: string;
   /** aborted on SIGINT/SIGTERM: running containers are killed and removed */
   signal: AbortSignal;
+  /**
+   * At most this many builds compile at once. Give the queue more jobs than this (one more):
+   * the extra job's container is created and started while the others compile, and gets its
+   * source when a slot frees, so the engine's part of a job is not in series with the builds.
+   * Unset: every job the queue hands over compiles at once.
+   */
+  compileSlots?: number;
 }
 
 /** Labels on every build container; orphans are found and removed by them. */
@@ -27,6 +35,7 @@ export const LABEL_INSTANCE = 'kfarm.instance';
 
 /** Turns one queue job into one container run and stores what came out as blobs. */
 export function buildProcessor(deps: WorkerDeps): Processor {
+  const slots = deps.compileSlots === undefined ? undefined : new CompileSlots(deps.compileSlots);
   return async (payload, job) => {
     const logger = deps.logger.child({ job: job.id.slice(0, 12), kernel: payload.kernel, image: payload.image, attempt: job.attempt });
     const jobStarted = performance.now();
@@ -65,25 +74,33 @@ export function buildProcessor(deps: WorkerDeps): Processor {
     const { source, depends } = fetched.value;
     await job.progress('compiling');
     logger.info('container starting');
-    const out = await runInContainer(
-      {
-        runtime: deps.runtime,
-        logger,
-        signal: deps.signal,
-        labels: {
-          'kfarm.build': payload.buildId,
-          'kfarm.job': job.id,
-          'kfarm.kernel': payload.kernel,
-          [LABEL_HOST]: deps.hostname,
-          [LABEL_PID]: String(process.pid),
-          [LABEL_INSTANCE]: currentInstance(),
+    const slot = slots?.acquire();
+    let out: Awaited<ReturnType<typeof runInContainer>>;
+    try {
+      out = await runInContainer(
+        {
+          runtime: deps.runtime,
+          logger,
+          signal: deps.signal,
+          ...(slot ? { compileSlot: () => slot.granted } : {}),
+          labels: {
+            'kfarm.build': payload.buildId,
+            'kfarm.job': job.id,
+            'kfarm.kernel': payload.kernel,
+            [LABEL_HOST]: deps.hostname,
+            [LABEL_PID]: String(process.pid),
+            [LABEL_INSTANCE]: currentInstance(),
+          },
         },
-      },
-      // by id, checked above: the tag may move to another build before the container starts
-      { ...payload, imageRef: image.id },
-      source,
-      depends,
-    );
+        // by id, checked above: the tag may move to another build before the container starts
+        { ...payload, imageRef: image.id },
+        source,
+        depends,
+      );
+    } finally {
+      // the compile is over (or never came): the next prepared container may go
+      slot?.release();
+    }
     try {
       await job.progress('storing results');
       // every blob at once (the container's removal runs alongside): round trips in parallel
@@ -132,9 +149,9 @@ export function buildProcessor(deps: WorkerDeps): Processor {
       };
       // the job is done when its container is gone: none outlives a finished job
       await out.removed;
-      // jobMs - buildMs: what the worker added to this build (bench/matrix.ts reads it)
+      // jobMs - buildMs - waitMs (for a compile slot): what the worker added (bench/matrix.ts reads it)
       const jobMs = Math.round(performance.now() - jobStarted);
-      logger.info({ verdict: record.verdict, reason: record.reason, ms: record.durationMs, jobMs, buildMs: Math.round(out.phases?.run ?? 0) }, 'job done');
+      logger.info({ verdict: record.verdict, reason: record.reason, ms: record.durationMs, jobMs, buildMs: Math.round(out.phases?.run ?? 0), waitMs: Math.round(out.phases?.ready ?? 0) }, 'job done');
       return record;
     } finally {
       // a failed store too: the container is gone before the job ends either way

@@ -47,6 +47,11 @@ export interface RunContext {
   logger: Logger;
   labels: Record<string, string>;
   signal?: AbortSignal;
+  /**
+   * Resolves when this build may compile: the container is created and started first, and
+   * waits for it with its input not yet given (build-worker.ts compile slots).
+   */
+  compileSlot?: () => Promise<void>;
 }
 
 /**
@@ -68,7 +73,8 @@ export async function runInContainer(
   const log = new LogBuffer(options.logLimitBytes);
   // A dead man's switch: the worker kills the build at the timeout, but a worker that dies
   // (SIGKILL, a lost host) cannot; then the container ends itself a little later.
-  const selfDeadline = options.timeoutSec + Math.min(60, options.timeoutSec);
+  // A container prepared ahead may wait up to one other build's timeout for its slot first.
+  const selfDeadline = (ctx.compileSlot ? 2 * options.timeoutSec : options.timeoutSec) + Math.min(60, options.timeoutSec);
   // The driver travels as `bash -c` text: nothing is copied into the read-only image.
   const cmd = ['timeout', '--signal=KILL', String(selfDeadline), 'bash', '-c', driverScript().script.toString('utf8'), 'driver.sh', 'build', payload.kernel, payload.arch];
 
@@ -112,8 +118,9 @@ export async function runInContainer(
       timeoutMs: options.timeoutSec * 1000,
       onLog: (chunk) => log.push(chunk),
       ...(ctx.signal ? { signal: ctx.signal } : {}),
-      // removed while the output is unpacked and stored; finish() hands the wait on
+      // removed while the output is unpacked and stored; the worker awaits it before the job ends
       deferRemoval: true,
+      ...(ctx.compileSlot ? { beforeInput: ctx.compileSlot } : {}),
     });
   } catch (err) {
     if (isRefusal(err)) return refused(err);
@@ -139,7 +146,8 @@ export async function runInContainer(
     if (outcome.stoppedBy === 'aborted') {
       throw new KfarmError('INTERRUPTED', `build of ${payload.kernel} interrupted; its container was removed`, { context: { kernel: payload.kernel } });
     }
-    const durationMs = Date.now() - started;
+    // the build's time, not the wait for a compile slot before it
+    const durationMs = Date.now() - started - (outcome.phases?.ready ?? 0);
     if (outcome.stoppedBy === 'timeout') {
       log.note(`killed: the build ran longer than the ${options.timeoutSec} s timeout`);
       const text = log.toBuffer();
