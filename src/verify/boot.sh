@@ -57,7 +57,10 @@ done
 # hands the kernel plain ELF), the order, and the init script.
 R="$W/initrd"
 mkdir -p "$R/bin" "$R/proc" "$R/sys" "$R/dev" "$R/kfarm" "$R/lib/modules/$KVER"
-cp /bin/busybox "$R/bin/busybox"
+case "$GUEST_ARCH" in
+  aarch64) cp /usr/lib/kfarm/busybox-aarch64 "$R/bin/busybox" ;;
+  *) cp /bin/busybox "$R/bin/busybox" ;;
+esac
 : > "$R/kfarm/load.list"
 for r in "${ORDER[@]}"; do
   out="$R/lib/modules/$KVER/${r%.xz}"; out="${out%.zst}"; out="${out%.gz}"
