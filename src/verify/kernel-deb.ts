@@ -49,8 +49,21 @@ export function pickKernelDeb(stanzas: ReadonlyArray<{ stanza: Stanza; baseUrl: 
   return undefined;
 }
 
+/** per process, per (release, arch): the kernels of one verify run read each suite's InRelease once */
+const stanzaMemo = new Map<string, Promise<Array<{ stanza: Stanza; baseUrl: string }>>>();
+function imageStanzas(release: string, debianArch: string, options: IndexStoreOptions): Promise<Array<{ stanza: Stanza; baseUrl: string }>> {
+  const key = `${options.cacheDir}\0${release}\0${debianArch}`;
+  let pending = stanzaMemo.get(key);
+  if (!pending) {
+    pending = readImageStanzas(release, debianArch, options);
+    stanzaMemo.set(key, pending);
+    pending.catch(() => stanzaMemo.delete(key)); // a failure is retried by the next caller
+  }
+  return pending;
+}
+
 /** The linux-image stanzas of every suite of `release` for `debianArch`, from the (signed) indexes, cached by index hash. */
-async function imageStanzas(release: string, debianArch: string, options: IndexStoreOptions): Promise<Array<{ stanza: Stanza; baseUrl: string }>> {
+async function readImageStanzas(release: string, debianArch: string, options: IndexStoreOptions): Promise<Array<{ stanza: Stanza; baseUrl: string }>> {
   const spec = RELEASES.find((r) => r.name === release);
   if (!spec) throw new KfarmError('BAD_OPTION', `kfarm knows no release named ${release}`, { context: { release } });
   const out: Array<{ stanza: Stanza; baseUrl: string }> = [];

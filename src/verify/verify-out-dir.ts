@@ -70,7 +70,7 @@ export async function verifyContext(options: VerifyOptions): Promise<VerifyConte
 export async function verifyKernel(
   ctx: VerifyContext,
   target: { kernel: string; arch: string; release: string; debianArch: string; modules: readonly GuestModule[] },
-): Promise<{ load: LoadReport; console: string }> {
+): Promise<{ load: LoadReport; console: string; wallMs?: number }> {
   const key = `${target.release}/${target.debianArch}/${target.kernel}`;
   let deb = ctx.debs.get(key);
   if (!deb) {
@@ -118,7 +118,7 @@ export async function verifyKernel(
     ...(result.bootMs !== undefined ? { bootMs: result.bootMs } : {}),
     ...(result.loadMs !== undefined ? { loadMs: result.loadMs } : {}),
   };
-  return { load, console: note + result.console };
+  return { load, console: note + result.console, wallMs: result.wallMs };
 }
 
 /** Why a row that was not built has no load check. */
@@ -154,7 +154,7 @@ export async function verifyOutDir(outDir: string, options: VerifyOptions): Prom
       row.load = { verdict: 'not-verified', reason: 'no-modules', firstError: `the out dir holds no modules of ${moduleName} for ${row.kernel}` };
       return;
     }
-    const { load, console } = await verifyKernel(ctx, {
+    const { load, console, wallMs } = await verifyKernel(ctx, {
       kernel: row.kernel,
       arch: row.arch,
       release: row.release,
@@ -169,7 +169,7 @@ export async function verifyOutDir(outDir: string, options: VerifyOptions): Prom
       load.log = rel;
     }
     row.load = load;
-    options.say(`  ${row.kernel}: ${load.verdict}${load.reason ? ` (${load.reason})` : ''} [${load.accel ?? '-'}]${load.bootMs !== undefined ? ` boot ${load.bootMs} ms` : ''}${load.loadMs !== undefined ? `, load ${load.loadMs} ms` : ''}`);
+    options.say(`  ${row.kernel}: ${load.verdict}${load.reason ? ` (${load.reason})` : ''} [${load.accel ?? '-'}]${load.bootMs !== undefined ? ` boot ${load.bootMs} ms` : ''}${load.loadMs !== undefined ? `, load ${load.loadMs} ms` : ''}${wallMs !== undefined ? ` (${Math.round(wallMs / 100) / 10} s in its container)` : ''}`);
   });
   await writeReports(outDir, report);
   return report;
