@@ -17,6 +17,7 @@ import path from 'node:path';
  * | KFARM_REDIS_CA_FILE | PEM CA(s) to trust for a rediss:// URL                       | the system's CAs       |
  * | KFARM_REDIS_CERT_FILE, KFARM_REDIS_KEY_FILE | client certificate and key for rediss:// (PEM) | none          |
  * | KFARM_KERNELS     | the selector `kfarm build` uses without --kernels            | all                    |
+ * | KFARM_CACHE_SIZE  | bound of the result store under the state dir (4G, 500M)     | 4G                     |
  */
 export interface Env {
   redisUrl: string | undefined;
@@ -31,6 +32,8 @@ export interface Env {
   redisKeyFile: string | undefined;
   /** the selector `kfarm build` uses when --kernels is not given */
   defaultKernels: string | undefined;
+  /** KFARM_CACHE_SIZE as given (parsed where it is used: a bad value is that command's error) */
+  cacheSize: string | undefined;
 }
 
 export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
@@ -46,6 +49,7 @@ export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
     redisCertFile: nonEmpty(source.KFARM_REDIS_CERT_FILE),
     redisKeyFile: nonEmpty(source.KFARM_REDIS_KEY_FILE),
     defaultKernels: nonEmpty(source.KFARM_KERNELS),
+    cacheSize: nonEmpty(source.KFARM_CACHE_SIZE),
   };
 }
 

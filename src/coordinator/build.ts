@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { access, mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -17,7 +18,9 @@ import { packSource, type SourceArchive } from '../source/source-archive.js';
 import { toolVersion } from '../version.js';
 import { readHistory, recordHistory } from './build-history.js';
 import { farmCatalog } from './farm-catalog.js';
-import { openFarmSession, type FarmSession } from './farm-session.js';
+import type { FarmSession } from './farm-session.js';
+import { ResultStore } from '../store/result-store.js';
+import { cacheBound } from '../store/size.js';
 import { settleIdentity, type ModuleIdentity } from './module-identity.js';
 import { packageOutputs } from './package-outputs.js';
 import { coordinatorFailure, runJobs, type JobResult } from './run-jobs.js';
@@ -106,11 +109,31 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
   const several = sources.length > 1;
   const outDir = await usableOutDir(request.outDir);
 
-  const session = await openFarmSession({ ...deps, concurrency: request.concurrency });
+  // The farm session (Redis, workers) opens on the first job the result store does not hold:
+  // a warm run starts no Redis at all. With REDIS_URL the catalog is the farm's, so it opens now.
+  let opening: Promise<FarmSession> | undefined;
+  let uploads: SourceArchive[] = [];
+  const session = () =>
+    (opening ??= (async () => {
+      const { openFarmSession } = await import('./farm-session.js');
+      const s = await openFarmSession({ ...deps, concurrency: request.concurrency });
+      try {
+        for (const source of uploads) {
+          const blob = await s.blobs.put(source.tar, SOURCE_TTL_SECONDS);
+          deps.logger.info({ source: source.dir, sha256: blob.sha256, files: source.files }, 'source uploaded');
+        }
+      } catch (err) {
+        await s.close();
+        throw err;
+      }
+      return s;
+    })());
+  const store = ResultStore.under(deps.env.stateDir, cacheBound(undefined, deps.env.cacheSize), deps.logger);
   try {
+    const distributed = deps.env.redisUrl ? await session() : undefined;
     const catalog = await farmCatalog({
       runtime: deps.runtime,
-      farm: session.distributed ? { redis: session.queue.redis, queueName: deps.env.queueName, where: session.where } : undefined,
+      farm: distributed ? { redis: distributed.queue.redis, queueName: deps.env.queueName, where: distributed.where } : undefined,
     });
     for (const conflict of catalog.conflicts) deps.onEvent({ type: 'warning', text: conflict });
     deps.logger.info({ from: catalog.from, images: catalog.images.map((i) => i.name) }, 'kernels listed');
@@ -141,15 +164,12 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
           labels: signerLabels,
         })
       : undefined;
-    for (const p of planned) {
-      const blob = await session.blobs.put(p.source.tar, SOURCE_TTL_SECONDS);
-      deps.logger.info({ source: p.source.dir, sha256: blob.sha256, files: p.source.files }, 'source uploaded');
-    }
+    uploads = planned.map((p) => p.source);
     deps.onEvent({
       type: 'plan',
       source: planned.map((p) => p.dir).join(' '),
       targets: planned.flatMap((p) => p.targets),
-      where: session.where,
+      where: distributed?.where ?? 'this machine',
     });
 
     const buildId = `${planned.map((p) => path.basename(p.source.dir)).join('+').slice(0, 200)}-${Date.now().toString(36)}`;
@@ -175,7 +195,7 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
             })),
           );
           if (why !== undefined) {
-            const result = await missingDependencyResult(session, payload, why);
+            const result = missingDependencyResult(payload, why);
             blocked.set(p, [...(blocked.get(p) ?? []), result]);
             deps.onEvent({ type: 'kernel-done', kernel: label(payload, p), record: result.record, cached: false });
             continue;
@@ -193,7 +213,7 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
       const ofPayload = new Map(jobs.map((j) => [j.payload, j.planned]));
       const plannedOf = (payload: JobPayload) => ofPayload.get(payload) as PlannedSource;
       const { results: ran, warnings } = await runJobs(
-        session,
+        { session, store },
         jobs.map((j) => j.payload),
         request.noCache,
         deps,
@@ -248,7 +268,8 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
     if (packages.length === 0) await writeChecksums(outDir);
     return { report, modules: reports, packages };
   } finally {
-    await session.close();
+    const opened = await opening?.catch(() => undefined);
+    await opened?.close();
   }
 }
 
@@ -353,8 +374,9 @@ export function payloadFor(source: Pick<SourceArchive, 'sha256'>, target: Kernel
  */
 const SOURCE_TTL_SECONDS = 24 * 3600;
 
-function keepSources(session: FarmSession, sources: readonly SourceArchive[]): () => Promise<void> {
+function keepSources(open: () => Promise<FarmSession>, sources: readonly SourceArchive[]): () => Promise<void> {
   return async () => {
+    const session = await open();
     for (const source of sources) {
       if (!(await session.blobs.touch(source.sha256, SOURCE_TTL_SECONDS))) await session.blobs.put(source.tar, SOURCE_TTL_SECONDS);
     }
@@ -365,9 +387,9 @@ function keepSources(session: FarmSession, sources: readonly SourceArchive[]): (
  * A dependent whose dependency did not build on this kernel: failed `missing-dependency`
  * without a container (DKMS's autoinstall does not try it either), with a log that says why.
  */
-async function missingDependencyResult(session: FarmSession, payload: JobPayload, why: string): Promise<JobResult> {
+function missingDependencyResult(payload: JobPayload, why: string): JobResult {
   const text = Buffer.from(`[kfarm] not built: ${why}\n`);
-  const log = await session.blobs.put(text);
+  const log = { sha256: createHash('sha256').update(text).digest('hex'), size: text.length };
   const record = coordinatorFailure(payload, { reason: 'missing-dependency', message: why, firstError: why, log });
   return { record, cached: false, files: new Map([[log.sha256, text]]) };
 }

@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
-import { KfarmError, isKfarmError } from '../errors/kfarm-error.js';
+import { jobKey } from '../cache/job-key.js';
+import { KfarmError, describeError, isKfarmError } from '../errors/kfarm-error.js';
+import type { ResultStore } from '../store/result-store.js';
 import type { AttemptTrace, JobOutcome, JobUpdate } from '../queue/build-queue.js';
 import { recordArtifacts, type Artifact, type JobPayload, type KernelRecord } from '../queue/job-payload.js';
 import { acceptRecord } from '../queue/record-check.js';
@@ -18,6 +20,13 @@ export interface JobResult {
   files: ReadonlyMap<string, Buffer>;
 }
 
+export interface FarmAccess {
+  /** opened on the first miss: a run whose every job is in the store starts no Redis */
+  session: () => Promise<FarmSession>;
+  /** results on disk (src/store/); undefined: none kept */
+  store: ResultStore | undefined;
+}
+
 /**
  * Submits jobs, reuses cached results, waits for the rest; every kernel ends with a record.
  * `fatal` turns a result into an error that ends the whole build at once (a dkms.conf that
@@ -26,7 +35,8 @@ export interface JobResult {
  * again (once), and `warnings` (for the report) says so.
  */
 export async function runJobs(
-  session: FarmSession,
+  /** an open session (no store), or a session opened on the first miss and the store */
+  access: FarmSession | FarmAccess,
   payloads: JobPayload[],
   noCache: boolean,
   deps: BuildDeps,
@@ -41,6 +51,71 @@ export async function runJobs(
     warnings.push(text);
     deps.onEvent({ type: 'warning', text });
   };
+  const farm: FarmAccess = 'queue' in access ? { session: async () => access, store: undefined } : access;
+  const { store } = farm;
+  // The store first: a hit is a result with its blobs in hand, checked by hash, no Redis involved.
+  const fromStore = new Map<JobPayload, JobResult>();
+  if (store && !noCache) {
+    for (const p of payloads) {
+      const hit = await store.get(jobKey(p)).catch((err: unknown) => {
+        deps.logger.warn({ err: describeError(err) }, 'result store: could not read; building instead');
+        return undefined;
+      });
+      if (!hit) continue;
+      try {
+        fromStore.set(p, { record: acceptRecord(p, hit.record), cached: true, files: hit.files });
+      } catch (err) {
+        if (!isKfarmError(err, 'RECORD_REJECTED')) throw err;
+        deps.logger.warn({ kernel: p.kernel, err: describeError(err) }, 'result store: an entry names another job; building it again');
+      }
+    }
+  }
+  const storeResults = async (fresh: Array<{ payload: JobPayload; result: JobResult }>) => {
+    if (!store) return;
+    try {
+      for (const { payload, result } of fresh) {
+        if (result.record.cacheable) await store.put(jobKey(payload), result.record, result.files, { evict: false });
+      }
+      await store.evict();
+    } catch (err) {
+      // the results are in hand and the report will be written: a full disk costs only the next run's cache
+      warn(`could not keep results in the result store ${store.dir}: ${describeError(err)}`);
+    }
+  };
+  const settledFromStore = [...fromStore].map(([payload, result]) => ({ payload, result }));
+  for (const { payload, result } of settledFromStore) {
+    const error = fatal(result, payload);
+    if (error) throw error;
+    deps.onEvent({ type: 'kernel-done', kernel: label(payload), record: result.record, cached: true });
+  }
+  const misses = payloads.filter((p) => !fromStore.has(p));
+  if (misses.length === 0) {
+    if (store && settledFromStore.length > 0) await store.evict().catch(() => undefined);
+    return { results: payloads.map((p) => fromStore.get(p) as JobResult), warnings };
+  }
+  const session = await farm.session();
+  const fetched = await runOnFarm(session, misses, noCache, deps, keepSource, fatal, label, warn);
+  await storeResults(misses.flatMap((payload) => {
+    const result = fetched.get(payload);
+    return result ? [{ payload, result }] : [];
+  }));
+  return {
+    results: payloads.map((p) => fromStore.get(p) ?? fetched.get(p)).filter((r): r is JobResult => r !== undefined),
+    warnings,
+  };
+}
+
+/** The jobs the store did not have, through Redis: results by payload (absent when abandoned). */
+async function runOnFarm(
+  session: FarmSession,
+  payloads: JobPayload[],
+  noCache: boolean,
+  deps: BuildDeps,
+  keepSource: () => Promise<void>,
+  fatal: (result: JobResult, payload: JobPayload) => KfarmError | undefined,
+  label: (payload: JobPayload) => string,
+  warn: (text: string) => void,
+): Promise<Map<JobPayload, JobResult>> {
   const reuse = async (record: KernelRecord) =>
     !noCache && (await Promise.all(recordArtifacts(record).map((a) => session.blobs.has(a.sha256)))).every(Boolean);
   const submitted = await Promise.all(payloads.map(async (p) => ({ payload: p, ...(await session.queue.submit(p, reuse)) })));
@@ -79,7 +154,10 @@ export async function runJobs(
     }
     const record = 'record' in outcome ? acceptRecord(payload, outcome.record) : await failedRecord(session, payload, outcome as { error: string; last?: AttemptTrace });
     try {
-      return { record, cached, files: await session.blobs.getAll(recordArtifacts(record)) };
+      const files = await session.blobs.getAll(recordArtifacts(record));
+      // in hand and about to go to disk: Redis keeps them only briefly (another build sharing the job fetches them now)
+      await session.blobs.release(recordArtifacts(record)).catch(() => undefined);
+      return { record, cached, files };
     } catch (err) {
       if (!isKfarmError(err, 'BLOB_MISSING') || rebuilds.vanished === 0) throw err;
     }
@@ -130,7 +208,12 @@ export async function runJobs(
     watch.stop();
     session.abandon(pending.filter((id) => !finished.has(id)));
   }
-  return { results: submitted.map((s) => results.get(s.jobId)).filter((r): r is JobResult => r !== undefined), warnings };
+  const byPayload = new Map<JobPayload, JobResult>();
+  for (const s of submitted) {
+    const r = results.get(s.jobId);
+    if (r) byPayload.set(s.payload, r);
+  }
+  return byPayload;
 }
 
 /** Why a record cannot stand for this job (it names another kernel, arch or image), if so. */

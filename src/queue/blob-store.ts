@@ -6,17 +6,22 @@ import type { Artifact } from './job-payload.js';
 /** The key prefix of every farm's blobs (one namespace: blobs are content-addressed). */
 export const BLOB_PREFIX = 'kfarm';
 
+/** How long a result's blobs stay in Redis once a coordinator fetched them. */
+export const RELEASE_GRACE_SECONDS = 30;
+
 /**
  * Content-addressed blobs in Redis: the module source going out to workers and the modules
- * and logs coming back. Workers on other hosts need no shared file system. Blobs expire so
- * that a busy farm's Redis does not grow without end: results after a week (they are the
- * cache), a source after a day unless a waiting coordinator keeps it alive (see touch).
+ * and logs coming back. Workers on other hosts need no shared file system. Redis is not the
+ * cache (the coordinator's result store on disk is, src/store/): blobs are in flight only, and
+ * expire so that Redis memory stays flat however many builds pass through it. A result's blobs
+ * live a day at most if no coordinator fetches them, and RELEASE_GRACE_SECONDS once one has
+ * (see release); a source a day unless a waiting coordinator keeps it alive (see touch).
  */
 export class BlobStore {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
-    private readonly ttlSeconds = 7 * 24 * 3600,
+    private readonly ttlSeconds = 24 * 3600,
   ) {}
 
   async put(data: Buffer, ttlSeconds = this.ttlSeconds): Promise<Artifact> {
@@ -48,6 +53,17 @@ export class BlobStore {
   async getAll(refs: readonly Artifact[]): Promise<Map<string, Buffer>> {
     const entries = await Promise.all(refs.map(async (ref) => [ref.sha256, await this.get(ref.sha256)] as const));
     return new Map(entries);
+  }
+
+  /**
+   * The coordinator has these blobs in hand: they expire soon (another coordinator waiting on
+   * the same job fetches them at the same moment; one later than that builds again).
+   */
+  async release(refs: readonly Artifact[], graceSeconds = RELEASE_GRACE_SECONDS): Promise<void> {
+    if (refs.length === 0) return;
+    const multi = this.redis.multi();
+    for (const ref of refs) multi.expire(this.key(ref.sha256), graceSeconds);
+    await multi.exec();
   }
 
   async has(sha256: string): Promise<boolean> {

@@ -112,7 +112,9 @@ export class BuildQueue {
       // Infrastructure errors (an engine restarting, a lost connection) get 2+4+8+16 s to pass.
       attempts: 5,
       backoff: { type: 'exponential', delay: 2000 },
-      removeOnComplete: { age: 7 * DAY },
+      // Redis is not the cache (the coordinator's store on disk is): a finished job stays only
+      // for whoever shares it, and its blobs expire once fetched; memory stays flat.
+      removeOnComplete: { age: 3600, count: 1000 },
       removeOnFail: { age: DAY },
     });
     return { jobId, cached: undefined, distrusted };
