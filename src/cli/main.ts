@@ -3,6 +3,7 @@ import { isKfarmError, describeError } from '../errors/kfarm-error.js';
 import { rootLogger } from '../logging/logger.js';
 import { toolVersion } from '../version.js';
 import { buildCommand } from './commands/build.js';
+import { cacheCommand } from './commands/cache.js';
 import { imagesCommand, kernelsCommand } from './commands/images.js';
 import { ldtarballCommand } from './commands/ldtarball.js';
 import { packCommand } from './commands/pack.js';
@@ -48,7 +49,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     .addCommand(workerCommand(ctx))
     .addCommand(imagesCommand(ctx))
     .addCommand(kernelsCommand(ctx))
-    .addCommand(verifyCommand(ctx));
+    .addCommand(verifyCommand(ctx))
+    .addCommand(cacheCommand(ctx));
   for (const cmd of program.commands) cmd.exitOverride();
 
   try {
