@@ -64,6 +64,17 @@ describe('kfarm build --verify load', () => {
     expect(run.stdout).toContain('load-failed: unknown-symbol');
   });
 
+  it('a module whose init never returns is ended by the hard boot timeout: load-failed, timeout', async () => {
+    const out = await tempDir('verify-hang');
+    const started = Date.now();
+    const run = await kfarm(['build', fixture('hangs-on-load'), '-k', k61, '-o', out, '--verify', 'load', '--accel', 'tcg', '--boot-timeout', '45'], env, 600_000);
+    expect(run.exitCode, run.stderr).toBe(1);
+    const r = row(await readReport(out), k61);
+    expect(r.load).toMatchObject({ verdict: 'load-failed', reason: 'timeout' });
+    expect(await readFile(path.join(out, r.load?.log ?? ''), 'utf8')).toContain('kfarm_hang: sleeping');
+    expect(Date.now() - started).toBeLessThan(240_000);
+  });
+
   it('a kernel the module was not built for is not-verified, saying why', async () => {
     const out = await tempDir('verify-excluded');
     const run = await kfarm(['build', fixture('exclusive-61'), '-k', `${k61},${k612}`, '-o', out, '--verify', 'load', '--accel', 'tcg'], env, 600_000);
