@@ -91,7 +91,6 @@ export async function runJobs(
   const misses = payloads.filter((p) => !fromStore.has(p));
   if (misses.length === 0) {
     deps.logger.info({ jobs: payloads.length }, 'every job found in the result store: no farm session opened');
-    if (store && settledFromStore.length > 0) await store.evict().catch(() => undefined);
     return { results: payloads.map((p) => fromStore.get(p) as JobResult), warnings };
   }
   const session = await farm.session();

@@ -7,7 +7,7 @@ import type { Artifact } from './job-payload.js';
 export const BLOB_PREFIX = 'kfarm';
 
 /** How long a result's blobs stay in Redis once a coordinator fetched them. */
-export const RELEASE_GRACE_SECONDS = 30;
+export const RELEASE_GRACE_SECONDS = 10;
 
 /**
  * Content-addressed blobs in Redis: the module source going out to workers and the modules

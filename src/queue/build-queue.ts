@@ -58,7 +58,8 @@ export class BuildQueue {
   constructor(target: RedisTarget, readonly name: string, private readonly key?: Buffer) {
     this.connection = connect(target);
     this.eventsConnection = connect(target);
-    this.queue = new Queue(name, { connection: this.connection });
+    // the event stream is capped too (BullMQ's default keeps 10,000 events): memory stays flat
+    this.queue = new Queue(name, { connection: this.connection, streams: { events: { maxLen: 2000 } } });
     this.events = new QueueEvents(name, { connection: this.eventsConnection });
   }
 
@@ -114,7 +115,7 @@ export class BuildQueue {
       backoff: { type: 'exponential', delay: 2000 },
       // Redis is not the cache (the coordinator's store on disk is): a finished job stays only
       // for whoever shares it, and its blobs expire once fetched; memory stays flat.
-      removeOnComplete: { age: 3600, count: 1000 },
+      removeOnComplete: { age: 3600, count: 200 },
       removeOnFail: { age: DAY },
     });
     return { jobId, cached: undefined, distrusted };

@@ -155,6 +155,12 @@ export class ResultStore {
   }
 
   private async evictLocked(maxBytes: number): Promise<EvictionPlan> {
+    // sizes from stat alone first: reading every entry is needed only when something must go
+    const quick = await this.statSize();
+    if (quick <= maxBytes) {
+      await this.sweepTemp();
+      return { entries: [], blobs: [], before: quick, after: quick };
+    }
     const { entries, blobSizes } = await this.scan();
     const plan = planEviction(entries, blobSizes, maxBytes);
     for (const key of plan.entries) await rm(this.entryPath(key), { force: true });
@@ -164,6 +170,14 @@ export class ResultStore {
     }
     await this.sweepTemp();
     return plan;
+  }
+
+  private async statSize(): Promise<number> {
+    let total = 0;
+    for (const kind of ['blobs', 'entries'] as const) {
+      for (const { file } of await this.listFiles(kind)) total += (await stat(file).catch(() => undefined))?.size ?? 0;
+    }
+    return total;
   }
 
   /** Every entry's use and blobs, and every blob's size. Entries that cannot be read count with no blobs (verify removes them). */

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isKfarmError } from '../../src/errors/kfarm-error.js';
-import { BlobStore } from '../../src/queue/blob-store.js';
+import { BlobStore, RELEASE_GRACE_SECONDS } from '../../src/queue/blob-store.js';
 import { startPrivateRedis, type PrivateRedis } from '../../src/queue/private-redis.js';
 import { closeConnection, connectChecked } from '../../src/queue/redis-connection.js';
 import { tempDir } from '../helpers/kfarm-cli.js';
@@ -33,14 +33,29 @@ describe('BlobStore', () => {
     expect([...(await blobs.getAll([ref, ref])).keys()]).toEqual([ref.sha256]);
   });
 
-  it('expires blobs (a week by default), and touch pushes the expiry out without sending them again', async () => {
+  it('expires blobs (a day by default: Redis is not the cache), and touch pushes the expiry out without sending them again', async () => {
     const week = await blobs.put(Buffer.from('result'));
-    expect(await redis.ttl(`test:blob:${week.sha256}`)).toBeGreaterThan(6 * 24 * 3600);
+    expect(await redis.ttl(`test:blob:${week.sha256}`)).toBeGreaterThan(23 * 3600);
+    expect(await redis.ttl(`test:blob:${week.sha256}`)).toBeLessThanOrEqual(24 * 3600);
     const day = await blobs.put(Buffer.from('source'), 3600);
     expect(await redis.ttl(`test:blob:${day.sha256}`)).toBeLessThanOrEqual(3600);
     expect(await blobs.touch(day.sha256, 7200)).toBe(true);
     expect(await redis.ttl(`test:blob:${day.sha256}`)).toBeGreaterThan(3600);
     expect(await blobs.touch('0'.repeat(64))).toBe(false);
+  });
+
+  it('release: blobs a coordinator has in hand expire within seconds (the result store on disk keeps them)', async () => {
+    const a = await blobs.put(Buffer.from('a module'));
+    const b = await blobs.put(Buffer.from('its log'));
+    await blobs.release([a, b]);
+    for (const ref of [a, b]) {
+      const ttl = await redis.ttl(`test:blob:${ref.sha256}`);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(RELEASE_GRACE_SECONDS);
+    }
+    await blobs.release([a], 1);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await blobs.has(a.sha256)).toBe(false);
   });
 
   it('says which blob is missing, and refuses one whose bytes do not match its name', async () => {
