@@ -53,6 +53,8 @@ async function main(): Promise<void> {
       },
     });
     const out = await runInContainer({ runtime: runtimeSpy, logger: rootLogger, labels }, payload, source.tar);
+    // as the worker does: the job ends once its container is removed (that runs alongside the unpacking)
+    await out.removed;
     const total = performance.now() - t0;
     if (out.verdict !== 'built') throw new Error(`the trivial job did not build: ${out.message ?? out.reason ?? '?'}`);
     return { total, phases: seen ?? {} };
