@@ -112,22 +112,23 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
   // The farm session (Redis, workers) opens on the first job the result store does not hold:
   // a warm run starts no Redis at all. With REDIS_URL the catalog is the farm's, so it opens now.
   let opening: Promise<FarmSession> | undefined;
+  /** the sources jobs will need, once planned; each goes up once the session is open */
   let uploads: SourceArchive[] = [];
-  const session = () =>
+  const uploaded = new Set<string>();
+  const openSession = () =>
     (opening ??= (async () => {
       const { openFarmSession } = await import('./farm-session.js');
-      const s = await openFarmSession({ ...deps, concurrency: request.concurrency });
-      try {
-        for (const source of uploads) {
-          const blob = await s.blobs.put(source.tar, SOURCE_TTL_SECONDS);
-          deps.logger.info({ source: source.dir, sha256: blob.sha256, files: source.files }, 'source uploaded');
-        }
-      } catch (err) {
-        await s.close();
-        throw err;
-      }
-      return s;
+      return openFarmSession({ ...deps, concurrency: request.concurrency });
     })());
+  const session = async () => {
+    const s = await openSession();
+    for (const source of uploads.filter((u) => !uploaded.has(u.sha256))) {
+      const blob = await s.blobs.put(source.tar, SOURCE_TTL_SECONDS);
+      uploaded.add(source.sha256);
+      deps.logger.info({ source: source.dir, sha256: blob.sha256, files: source.files }, 'source uploaded');
+    }
+    return s;
+  };
   const store = ResultStore.under(deps.env.stateDir, cacheBound(undefined, deps.env.cacheSize), deps.logger);
   try {
     const distributed = deps.env.redisUrl ? await session() : undefined;
