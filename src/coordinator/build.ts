@@ -49,6 +49,8 @@ export interface BuildRequest {
   formats?: PackFormat[];
   /** --sign-key/--sign-cert: sign every built module before anything is written (src/signing/) */
   signing?: { keyPath: string; certPath: string; pin?: string };
+  /** --cache-size: the result store's bound (4G, 500M); else $KFARM_CACHE_SIZE, else 4G */
+  cacheSize?: string;
   /** --junit: the JUnit XML also written here (the out dir always has junit.xml) */
   junitPath?: string;
 }
@@ -129,7 +131,7 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
     }
     return s;
   };
-  const store = ResultStore.under(deps.env.stateDir, cacheBound(undefined, deps.env.cacheSize), deps.logger);
+  const store = ResultStore.under(deps.env.stateDir, cacheBound(request.cacheSize, deps.env.cacheSize), deps.logger);
   try {
     const distributed = deps.env.redisUrl ? await session() : undefined;
     const catalog = await farmCatalog({

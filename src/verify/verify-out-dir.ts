@@ -9,6 +9,7 @@ import type { ContainerRuntime } from '../executor/runtime.js';
 import { readPackInputs } from '../packaging/pack-input.js';
 import type { BuildReport, KernelReport, LoadReport } from '../report/report.js';
 import { writeReports } from '../report/write-reports.js';
+import { writeChecksums } from '../packaging/checksums.js';
 import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';
 import { bootKernel, kvmUsable, type BootResult } from './boot-kernel.js';
 import type { Accel, GuestModule } from './initramfs-plan.js';
@@ -29,6 +30,8 @@ export interface VerifyOptions {
   runtime: ContainerRuntime;
   logger: Logger;
   say: (line: string) => void;
+  /** `--junit <file>`: the extra copy of junit.xml, written again with the load testcases */
+  junit?: string;
   signal?: AbortSignal;
   /** boots at once; default from the machine's cores and free memory */
   concurrency?: number;
@@ -171,6 +174,8 @@ export async function verifyOutDir(outDir: string, options: VerifyOptions): Prom
     row.load = load;
     options.say(`  ${row.kernel}: ${load.verdict}${load.reason ? ` (${load.reason})` : ''} [${load.accel ?? '-'}]${load.bootMs !== undefined ? ` boot ${load.bootMs} ms` : ''}${load.loadMs !== undefined ? `, load ${load.loadMs} ms` : ''}${wallMs !== undefined ? ` (${Math.round(wallMs / 100) / 10} s in its container)` : ''}`);
   });
-  await writeReports(outDir, report);
+  await writeReports(outDir, report, options.junit ? { junit: options.junit } : {});
+  // the reports changed: SHA256SUMS must still hold for every deliverable
+  await writeChecksums(outDir);
   return report;
 }

@@ -31,6 +31,7 @@ export function buildCommand(ctx: CliContext): Command {
     .option('--disk <MiB>', 'size of one build\'s in-memory build tree (/tmp and /var/tmp get a quarter each)', positiveInt, 2048)
     .option('--cpus <n>', 'CPUs one build container may use', positiveInt, 2)
     .option('--no-cache', 'rebuild even when an identical job already finished')
+    .option('--cache-size <size>', 'bound of the result store on disk (4G, 500M); least recently used results go first (default $KFARM_CACHE_SIZE or 4G)')
     .option('--dkms-overrides <dir>', 'a directory of /etc/dkms-style <module>[-<version>[-<kernel>[-<arch>]]].conf files, sourced after dkms.conf as dkms does')
     .addOption(new Option('--compress <how>', 'compress built modules: auto (as the target kernel\'s own modules: .ko.xz on Debian\'s 6.12 and later), none, xz, zstd').choices(['auto', 'none', 'xz', 'zstd']).default('auto'))
     .option('--sign-key <file>', 'sign every built module with this key (PEM; KBUILD_SIGN_PIN for an encrypted one), with each kernel\'s own sign-file')
@@ -41,7 +42,7 @@ export function buildCommand(ctx: CliContext): Command {
         .choices(TABLE_VIEWS)
         .default('auto'),
     )
-    .action(async (sourceDirs: string[], opts: { kernels?: string; out: string; concurrency: number; timeout: number; memory: number; disk: number; cpus: number; cache: boolean; table: TableView; directive: string[]; dkmsOverrides?: string; format: string; compress: 'auto' | 'none' | 'xz' | 'zstd'; signKey?: string; signCert?: string; junit?: string; verify?: 'load' } & VerifyCliOptions) => {
+    .action(async (sourceDirs: string[], opts: { kernels?: string; out: string; concurrency: number; timeout: number; memory: number; disk: number; cpus: number; cache: boolean; table: TableView; directive: string[]; dkmsOverrides?: string; format: string; compress: 'auto' | 'none' | 'xz' | 'zstd'; signKey?: string; signCert?: string; junit?: string; cacheSize?: string; verify?: 'load' } & VerifyCliOptions) => {
       const live = ctx.live();
       const progress = buildProgress(live, live.tty);
       let outcome;
@@ -57,6 +58,7 @@ export function buildCommand(ctx: CliContext): Command {
             ...signingOption(opts.signKey, opts.signCert),
             noCache: !opts.cache,
             ...(opts.junit ? { junitPath: opts.junit } : {}),
+            ...(opts.cacheSize !== undefined ? { cacheSize: opts.cacheSize } : {}),
           },
           { env, runtime: new DockerRuntime(), logger: rootLogger, signal: ctx.signal, onEvent: progress.onEvent },
         );

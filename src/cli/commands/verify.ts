@@ -26,12 +26,13 @@ export interface VerifyCliOptions {
 }
 
 /** Runs the load check over an out dir and says so on stderr; the report is rewritten through writeReports. */
-export function runVerify(ctx: CliContext, outDir: string, opts: VerifyCliOptions, kernels?: readonly string[]): Promise<BuildReport> {
+export function runVerify(ctx: CliContext, outDir: string, opts: VerifyCliOptions & { junit?: string }, kernels?: readonly string[]): Promise<BuildReport> {
   return verifyOutDir(outDir, {
     accel: opts.accel,
     cmdline: opts.cmdline,
     timeoutSec: opts.bootTimeout,
     ...(kernels ? { kernels } : {}),
+    ...(opts.junit ? { junit: opts.junit } : {}),
     stateDir: env.stateDir,
     runtime: new DockerRuntime(),
     logger: rootLogger,
@@ -49,8 +50,9 @@ export function verifyCommand(ctx: CliContext): Command {
     new Command('verify')
       .description('boot each built kernel of an earlier build (its --out dir) in QEMU and load the modules there')
       .argument('<out-dir>', 'the --out directory of a `kfarm build`')
-      .option('-k, --kernels <list>', 'only these kernels (comma-separated uname -r)'),
-  ).action(async (outDir: string, opts: VerifyCliOptions & { kernels?: string }) => {
+      .option('-k, --kernels <list>', 'only these kernels (comma-separated uname -r)')
+      .option('--junit <file>', 'also write the JUnit XML report here (the out dir always has junit.xml and report.html)'),
+  ).action(async (outDir: string, opts: VerifyCliOptions & { kernels?: string; junit?: string }) => {
     const kernels = opts.kernels?.split(',').map((k) => k.trim()).filter((k) => k !== '');
     const report = await runVerify(ctx, outDir, opts, kernels);
     ctx.out(reportTable(report, 'full'));
