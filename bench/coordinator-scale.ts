@@ -11,11 +11,11 @@
  * job. Time-boxed: past --time-box seconds it prints what it has. Not a test.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { startBenchRedis, usedMemory } from './lib/bench-redis.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { execa } from 'execa';
 import { buildOptions } from '../src/config/build-options.js';
 import { rootLogger } from '../src/logging/logger.js';
 import { BuildQueue, startBuildWorker, type Processor } from '../src/queue/build-queue.js';
@@ -50,24 +50,19 @@ const noopBuild: Processor = async (payload) => {
   return record;
 };
 
-async function usedMemory(queue: BuildQueue): Promise<number> {
-  return Number(/used_memory:(\d+)/.exec(await queue.redis.info('memory'))?.[1] ?? Number.NaN);
-}
-
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'kfarm-bench-scale-'));
-  const socket = path.join(dir, 'redis.sock');
-  const redis = execa('redis-server', ['--port', '0', '--unixsocket', socket, '--unixsocketperm', '700', '--save', '', '--appendonly', 'no', '--dir', dir], { reject: false });
+  const redis = await startBenchRedis(dir);
+  const { socket } = redis;
   let peakRss = process.memoryUsage().rss;
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 200);
   try {
-    for (let i = 0; i < 100 && !(await import('node:fs').then((fs) => fs.existsSync(socket))); i++) await new Promise((r) => setTimeout(r, 50));
     const target = { socket };
     const key = randomBytes(32);
     const name = `bench-scale-${process.pid}`;
     const queue = new BuildQueue(target, name, key);
     await queue.ready();
-    const memBefore = await usedMemory(queue);
+    const memBefore = await usedMemory(queue.redis);
     const worker = await startBuildWorker(target, name, concurrency, noopBuild, { key, logger: rootLogger });
     const options = buildOptions({});
     const modules = 100;
@@ -112,7 +107,7 @@ async function main(): Promise<void> {
     });
     const boxed = await Promise.race([waited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), Math.max(0, deadline - performance.now())).unref())]);
     const allS = (performance.now() - t0) / 1000;
-    const memAfter = await usedMemory(queue);
+    const memAfter = await usedMemory(queue.redis);
     peakRss = Math.max(peakRss, process.memoryUsage().rss, process.resourceUsage().maxRSS * 1024);
     console.log(`coordinator scale: ${jobs} jobs through BullMQ + redis-server, no-op builds, worker concurrency ${concurrency}${boxed ? '' : ` (TIME BOX of ${timeBoxMs / 1000} s hit: partial)`}`);
     console.log(`  enqueue      ${ids.length} jobs in ${enqueueS.toFixed(1)} s = ${(ids.length / enqueueS).toFixed(0)} jobs/s`);
@@ -123,8 +118,7 @@ async function main(): Promise<void> {
     await queue.close();
   } finally {
     clearInterval(sampler);
-    redis.kill('SIGTERM');
-    await redis;
+    await redis.stop();
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -12,12 +12,11 @@
  * (flat: about 1), and the store's size on disk. Not a test.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { startBenchRedis, usedMemory } from './lib/bench-redis.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { execa } from 'execa';
 import { buildOptions } from '../src/config/build-options.js';
 import { readEnv } from '../src/config/env.js';
 import type { BuildDeps } from '../src/coordinator/build.js';
@@ -40,10 +39,9 @@ const MiB = 1024 * 1024;
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'kfarm-bench-redis-memory-'));
-  const socket = path.join(dir, 'redis.sock');
-  const redis = execa('redis-server', ['--port', '0', '--unixsocket', socket, '--unixsocketperm', '700', '--save', '', '--appendonly', 'no', '--dir', dir], { reject: false });
+  const redis = await startBenchRedis(dir);
+  const { socket } = redis;
   try {
-    for (let i = 0; i < 100 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 50));
     const target = { socket };
     const key = randomBytes(32);
     const name = `bench-redis-memory-${process.pid}`;
@@ -84,7 +82,7 @@ async function main(): Promise<void> {
       onEvent: () => undefined,
     };
     const options = buildOptions({});
-    const used = async () => Number(/used_memory:(\d+)/.exec(await queue.redis.info('memory'))?.[1] ?? Number.NaN);
+    const used = () => usedMemory(queue.redis);
     const samples: Array<{ builds: number; used: number; keys: number }> = [];
     const start = await used();
     const t0 = performance.now();
@@ -120,8 +118,7 @@ async function main(): Promise<void> {
     await worker.close(2000);
     await queue.close();
   } finally {
-    redis.kill('SIGTERM');
-    await redis;
+    await redis.stop();
     await rm(dir, { recursive: true, force: true });
   }
 }

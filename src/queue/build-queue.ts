@@ -48,6 +48,9 @@ const attemptSchema = z.object({
 
 const DAY = 24 * 3600;
 
+/** Finished jobs kept in Redis at most (the newest): more than one matrix's jobs. */
+const COMPLETED_KEPT = 20_000;
+
 export class BuildQueue {
   readonly queue: Queue;
   private readonly events: QueueEvents;
@@ -114,8 +117,11 @@ export class BuildQueue {
       attempts: 5,
       backoff: { type: 'exponential', delay: 2000 },
       // Redis is not the cache (the coordinator's store on disk is): a finished job stays only
-      // for whoever shares it, and its blobs expire once fetched; memory stays flat.
-      removeOnComplete: { age: 3600, count: 200 },
+      // for whoever shares it, and its blobs expire once fetched; memory stays bounded (a record
+      // is a few KB). The count must outlast a big matrix's fast finishers (exclusions, cache
+      // hits) until its coordinator reads them: with 200, 10,000 quick jobs lost 80% of their
+      // results as "disappeared" (bench/coordinator-scale.ts).
+      removeOnComplete: { age: 3600, count: COMPLETED_KEPT },
       removeOnFail: { age: DAY },
     });
     return { jobId, cached: undefined, distrusted };
