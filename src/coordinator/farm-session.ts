@@ -6,6 +6,9 @@ import { BuildQueue, startBuildWorker, type BuildWorker } from '../queue/build-q
 import { loadFarmKey } from '../queue/farm-key.js';
 import { startPrivateRedis, type PrivateRedis } from '../queue/private-redis.js';
 import { closeConnection, connectChecked, describeTarget, type RedisTarget } from '../queue/redis-connection.js';
+import { startVerifyWorker, VerifyQueue, type VerifyWorker } from '../queue/verify-queue.js';
+import { VERIFY_LANES } from '../verify/verify-job.js';
+import { verifyProcessor } from '../verify/verify-worker.js';
 import { buildProcessor, reapOrphans } from '../worker/build-worker.js';
 
 /**
@@ -15,6 +18,8 @@ import { buildProcessor, reapOrphans } from '../worker/build-worker.js';
 export interface FarmSession {
   queue: BuildQueue;
   blobs: BlobStore;
+  /** boots (with deps.verify): in local mode this process's worker takes both lanes */
+  verifyQueue?: VerifyQueue;
   distributed: boolean;
   where: string;
   /** Jobs this build no longer waits for: removed from the queue on close unless started. */
@@ -28,8 +33,11 @@ export async function openFarmSession(deps: {
   env: Env;
   runtime: ContainerRuntime;
   logger: Logger;
+  /** builds at once in this process (local mode); 0: none */
   concurrency: number;
   signal: AbortSignal;
+  /** a session for load verification: boots at once in the local worker */
+  verify?: { concurrency: number };
 }): Promise<FarmSession> {
   const { env, logger } = deps;
   let privateRedis: PrivateRedis | undefined;
@@ -48,30 +56,48 @@ export async function openFarmSession(deps: {
   });
   const queue = new BuildQueue(target, env.queueName, key);
   let worker: BuildWorker | undefined;
+  let verifyWorker: VerifyWorker | undefined;
+  const verifyQueue = deps.verify ? new VerifyQueue(target, env.queueName, key) : undefined;
   try {
     await queue.ready();
+    await verifyQueue?.ready();
     const blobs = new BlobStore(queue.redis, BLOB_PREFIX);
     if (!env.redisUrl) {
       // A kfarm build killed with SIGKILL on this host left its containers: remove them.
       await reapOrphans(deps.runtime, env.hostname, logger).catch(() => undefined);
-      worker = await startBuildWorker(target, env.queueName, deps.concurrency, buildProcessor({
+      // a verify-only session (concurrency 0) runs no builds: it must not take another build's jobs
+      if (deps.concurrency > 0) worker = await startBuildWorker(target, env.queueName, deps.concurrency, buildProcessor({
         runtime: deps.runtime,
         blobs,
         logger: logger.child({ worker: 'in-process' }),
         hostname: env.hostname,
         signal: deps.signal,
       }), { key, logger });
+      if (deps.verify) {
+        verifyWorker = await startVerifyWorker(target, env.queueName, VERIFY_LANES, deps.verify.concurrency, verifyProcessor({
+          runtime: deps.runtime,
+          blobs,
+          stateDir: env.stateDir,
+          logger: logger.child({ worker: 'in-process' }),
+          worker: `${env.hostname}:${process.pid}`,
+          concurrency: deps.verify.concurrency,
+          signal: deps.signal,
+        }), { key, logger });
+      }
     }
     const abandoned = new Set<string>();
     return {
       queue,
       blobs,
+      ...(verifyQueue ? { verifyQueue } : {}),
       distributed: Boolean(env.redisUrl),
       where: describeTarget(target),
       abandon: (jobIds) => jobIds.forEach((id) => abandoned.add(id)),
       close: async () => {
         // The worker first: the jobs it was running go back to the queue, then out of it.
         await worker?.close().catch(() => undefined);
+        await verifyWorker?.close().catch(() => undefined);
+        await verifyQueue?.close();
         const removed = await queue.cancel([...abandoned]).catch(() => 0);
         if (removed) logger.info({ removed }, 'removed the jobs this build left queued');
         await queue.close().catch(() => undefined);
@@ -79,6 +105,8 @@ export async function openFarmSession(deps: {
       },
     };
   } catch (err) {
+    await verifyWorker?.close().catch(() => undefined);
+    await verifyQueue?.close();
     await queue.close().catch(() => undefined);
     await privateRedis?.stop();
     throw err;

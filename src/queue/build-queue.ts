@@ -11,7 +11,7 @@ import { seal, verifySeal } from './record-seal.js';
 import { closeConnection, connect, rateLimited, type RedisTarget } from './redis-connection.js';
 
 /**
- * BullMQ, in every mode. The only module that imports bullmq. A job's id is its key
+ * BullMQ, in every mode. With verify-queue.ts (boots), the only module that imports bullmq. A job's id is its key
  * (cache/job-key.ts): the same work is queued once, and a finished, cacheable result is
  * reused by the next build that asks for it.
  *
@@ -354,7 +354,7 @@ async function passOn(connection: Redis, job: Job, token: string | undefined): P
  * and the stalled-job checker, whose timers would keep the process alive. BullMQ 5 internals;
  * test/integration/redis-trust.test.ts (SIGTERM with Redis gone) fails if they change.
  */
-async function stopHard(worker: Worker): Promise<void> {
+export async function stopHard(worker: Worker): Promise<void> {
   const internals = worker as unknown as {
     blockingConnection?: { disconnect(wait?: boolean): Promise<void> };
     lockManager?: { close(): Promise<void> };

@@ -8,7 +8,7 @@ import { canonicalJson } from '../cache/job-key.js';
  * The kind keeps one kind's seal from passing for another's (a payload's for a record's).
  * Pure: the key is given.
  */
-export type SealKind = 'payload' | 'record' | 'attempt';
+export type SealKind = 'payload' | 'record' | 'attempt' | 'verify-payload' | 'verify-result';
 
 export function seal(key: Buffer, kind: SealKind, jobId: string, value: unknown): string {
   return createHmac('sha256', key).update(`kfarm-seal-v1\n${kind}\n${jobId}\n${canonicalJson(value)}`).digest('hex');

@@ -18,6 +18,8 @@ const advertSchema = z.object({
   images: z.array(
     z.object({ name: z.string(), ref: z.string(), id: z.string(), arch: z.string(), kernels: z.array(z.string()) }),
   ),
+  /** the boot lanes it takes (kfarm worker --verify); absent: none */
+  verify: z.array(z.enum(['kvm', 'tcg'])).optional(),
   seenAt: z.string(),
 });
 

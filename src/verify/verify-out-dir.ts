@@ -1,8 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { mapLimit } from '../archive/map-limit.js';
+import type { Env } from '../config/env.js';
 import { MODULE_NAME } from '../dkms/names.js';
 import { KfarmError, describeError } from '../errors/kfarm-error.js';
 import type { ContainerRuntime } from '../executor/runtime.js';
@@ -11,10 +12,12 @@ import type { BuildReport, KernelReport, LoadReport } from '../report/report.js'
 import { writeReports } from '../report/write-reports.js';
 import { writeChecksums } from '../packaging/checksums.js';
 import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';
-import { bootKernel, kvmUsable, type BootResult } from './boot-kernel.js';
+import { listWorkerAdverts } from '../queue/worker-registry.js';
+import { bootKernel, CONSOLE_LIMIT_BYTES, kvmUsable, type BootResult } from './boot-kernel.js';
 import type { Accel, GuestModule } from './initramfs-plan.js';
 import { kernelDeb } from './kernel-deb.js';
 import { ensureVerifyImage } from './verify-image.js';
+import { loadFromResult, routeBoot, verifyPayloadSchema, type VerifyLane } from './verify-job.js';
 
 export type AccelChoice = 'auto' | Accel;
 
@@ -33,7 +36,7 @@ export interface VerifyOptions {
   /** `--junit <file>`: the extra copy of junit.xml, written again with the load testcases */
   junit?: string;
   signal?: AbortSignal;
-  /** boots at once; default from the machine's cores and free memory */
+  /** boots at once in this process's worker (local mode); default from the machine's cores and free memory */
   concurrency?: number;
 }
 
@@ -132,10 +135,13 @@ const notBuilt = (k: KernelReport): LoadReport => ({ verdict: 'not-verified', re
  * modules (read back from the out dir, each checked against report.json's sha256), fills every
  * row's `load`, saves each console as logs/load/<module>/<kernel>.log and rewrites the reports.
  */
-export async function verifyOutDir(outDir: string, options: VerifyOptions): Promise<BuildReport> {
+export async function verifyOutDir(
+  outDir: string,
+  /** env: where boots run (REDIS_URL's farm, or a private redis-server with this process's worker) */
+  options: VerifyOptions & { env: Env },
+): Promise<BuildReport> {
   const inputs = await readPackInputs(outDir);
   const report = JSON.parse(await readFile(path.join(outDir, 'report.json'), 'utf8')) as BuildReport;
-  const ctx = await verifyContext(options);
   const wanted = (k: KernelReport) => !options.kernels || options.kernels.includes(k.kernel);
   const rows = report.kernels.filter(wanted);
   if (rows.length === 0) {
@@ -143,37 +149,96 @@ export async function verifyOutDir(outDir: string, options: VerifyOptions): Prom
       hint: `Its kernels: ${[...new Set(report.kernels.map((k) => k.kernel))].join(', ')}.`,
     });
   }
-  const limit = options.concurrency ?? bootConcurrency();
-  options.say(`verifying ${rows.filter((k) => k.verdict === 'built').length} built kernel(s), ${limit} boot(s) at once`);
-  await mapLimit(rows, limit, async (row) => {
-    if (row.verdict !== 'built') {
-      row.load = notBuilt(row);
-      return;
-    }
-    const moduleName = row.module ?? report.module;
-    const version = row.version ?? report.version;
-    const built = inputs.find((i) => i.name === moduleName && i.version === version)?.kernels.find((k) => k.kernel === row.kernel && k.arch === row.arch);
-    if (!built || !MODULE_NAME.test(moduleName)) {
-      row.load = { verdict: 'not-verified', reason: 'no-modules', firstError: `the out dir holds no modules of ${moduleName} for ${row.kernel}` };
-      return;
-    }
-    const { load, console, wallMs } = await verifyKernel(ctx, {
-      kernel: row.kernel,
-      arch: row.arch,
-      release: row.release,
-      debianArch: row.debianArch,
-      modules: built.modules.map((m) => ({ installLocation: m.installLocation, fileName: m.fileName, data: m.data })),
+  const { env } = options;
+  const kvmLocal = await kvmUsable();
+  if (options.accel === 'kvm' && !env.redisUrl && !kvmLocal) {
+    throw new KfarmError('BAD_OPTION', '--accel kvm was asked for, but /dev/kvm is missing or not usable by this user', {
+      hint: 'Add the user to the kvm group, pass /dev/kvm into this container, or use --accel tcg (software emulation, slower).',
     });
-    if (console) {
-      // names were checked by readPackInputs (module and kernel names by kfarm's rules): no path separators
-      const rel = path.posix.join('logs', 'load', moduleName, `${row.kernel}.log`);
-      await mkdir(path.join(outDir, 'logs', 'load', moduleName), { recursive: true });
-      await writeFile(path.join(outDir, rel), console);
-      load.log = rel;
+  }
+  const limit = options.concurrency ?? bootConcurrency();
+  // local mode: the image first, as before (its progress on stderr, a missing engine an error now)
+  if (!env.redisUrl) await ensureVerifyImage(options.runtime, options.logger, options.say);
+  // boots are queue jobs: a private redis-server and this process's worker, or REDIS_URL's workers
+  const { openFarmSession } = await import('../coordinator/farm-session.js');
+  const session = await openFarmSession({ env, runtime: options.runtime, logger: options.logger, concurrency: 0, signal: options.signal ?? new AbortController().signal, verify: { concurrency: limit } });
+  const submitted: Array<{ jobId: string; lane: VerifyLane }> = [];
+  try {
+    const queue = session.verifyQueue;
+    if (!queue) throw new Error('the farm session has no verify queue');
+    // routing: who can take a KVM boot (this process's worker, or a registered worker that says so)
+    const lanes = env.redisUrl ? new Set((await listWorkerAdverts(session.queue.redis, env.queueName)).flatMap((a) => a.verify ?? [])) : new Set<VerifyLane>(kvmLocal ? ['kvm', 'tcg'] : ['tcg']);
+    const kvmWorker = lanes.has('kvm');
+    if (options.accel === 'tcg' ? !lanes.has('tcg') : options.accel === 'auto' && lanes.size === 0) {
+      throw new KfarmError('NO_WORKERS', `no kfarm worker on ${session.where} takes boots: nothing would verify`, {
+        hint: 'Start `kfarm worker --verify tcg` (or kvm,tcg on a host with a usable /dev/kvm) on that Redis, then run `kfarm verify <out-dir>`.',
+      });
     }
-    row.load = load;
-    options.say(`  ${row.kernel}: ${load.verdict}${load.reason ? ` (${load.reason})` : ''} [${load.accel ?? '-'}]${load.bootMs !== undefined ? ` boot ${load.bootMs} ms` : ''}${load.loadMs !== undefined ? `, load ${load.loadMs} ms` : ''}${wallMs !== undefined ? ` (${Math.round(wallMs / 100) / 10} s in its container)` : ''}`);
-  });
+    if (options.accel === 'kvm' && !kvmWorker) {
+      throw new KfarmError('BAD_OPTION', '--accel kvm was asked for, but no worker on this farm takes KVM boots', {
+        hint: 'Start `kfarm worker --verify kvm` on a host with a usable /dev/kvm, or use --accel tcg / auto.',
+      });
+    }
+    const hostArch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
+    const where = session.distributed ? `on the farm's workers (${session.where})` : 'at once';
+    options.say(`verifying ${rows.filter((k) => k.verdict === 'built').length} built kernel(s), ${session.distributed ? where : `${limit} boot(s) ${where}`}`);
+    await Promise.all(rows.map(async (row) => {
+      if (row.verdict !== 'built') {
+        row.load = notBuilt(row);
+        return;
+      }
+      const moduleName = row.module ?? report.module;
+      const version = row.version ?? report.version;
+      const built = inputs.find((i) => i.name === moduleName && i.version === version)?.kernels.find((k) => k.kernel === row.kernel && k.arch === row.arch);
+      if (!built || !MODULE_NAME.test(moduleName)) {
+        row.load = { verdict: 'not-verified', reason: 'no-modules', firstError: `the out dir holds no modules of ${moduleName} for ${row.kernel}` };
+        return;
+      }
+      const modules = await Promise.all(built.modules.map(async (m) => ({ ...(await session.blobs.put(m.data)), installLocation: m.installLocation, fileName: m.fileName })));
+      const payload = verifyPayloadSchema.parse({
+        schemaVersion: 1,
+        kernel: row.kernel,
+        arch: row.arch,
+        release: row.release,
+        debianArch: row.debianArch,
+        modules,
+        cmdline: options.cmdline,
+        accel: options.accel,
+        timeoutSec: options.timeoutSec ?? DEFAULT_BOOT_TIMEOUT_SEC,
+        requestId: randomBytes(16).toString('hex'),
+      });
+      const lane = routeBoot(options.accel, { kvmWorker, tcgWorker: lanes.has('tcg'), arch: row.arch, hostArch });
+      const jobId = await queue.submit(payload, lane);
+      submitted.push({ jobId, lane });
+      const outcome = await queue.wait(jobId, lane);
+      if ('error' in outcome) {
+        row.load = { verdict: 'not-verified', reason: 'worker-error', firstError: cleanText(outcome.error, TEXT_LIMITS.firstError) };
+        options.say(`  ${row.kernel}: not-verified (worker-error): ${row.load.firstError ?? ''}`);
+        return;
+      }
+      // the row stays the coordinator's own: only the checked load figures come from the answer
+      const load = loadFromResult(outcome.result);
+      const consoleRef = outcome.result.console;
+      const console = consoleRef ? cleanText((await session.blobs.get(consoleRef.sha256)).toString('utf8'), CONSOLE_LIMIT_BYTES + 64, { newlines: true }) : '';
+      if (consoleRef) await session.blobs.release([consoleRef]);
+      await session.blobs.release(modules);
+      const { wallMs } = outcome.result;
+      if (console) {
+        // names were checked by readPackInputs (module and kernel names by kfarm's rules): no path separators
+        const rel = path.posix.join('logs', 'load', moduleName, `${row.kernel}.log`);
+        await mkdir(path.join(outDir, 'logs', 'load', moduleName), { recursive: true });
+        await writeFile(path.join(outDir, rel), console);
+        load.log = rel;
+      }
+      row.load = load;
+      options.say(`  ${row.kernel}: ${load.verdict}${load.reason ? ` (${load.reason})` : ''} [${load.accel ?? '-'}]${load.bootMs !== undefined ? ` boot ${load.bootMs} ms` : ''}${load.loadMs !== undefined ? `, load ${load.loadMs} ms` : ''}${wallMs !== undefined ? ` (${Math.round(wallMs / 100) / 10} s in its container)` : ''}`);
+    }));
+  } catch (err) {
+    await session.verifyQueue?.cancel(submitted).catch(() => undefined);
+    throw err;
+  } finally {
+    await session.close();
+  }
   await writeReports(outDir, report, options.junit ? { junit: options.junit } : {});
   // the reports changed: SHA256SUMS must still hold for every deliverable
   await writeChecksums(outDir);

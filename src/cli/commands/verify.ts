@@ -28,6 +28,7 @@ export interface VerifyCliOptions {
 /** Runs the load check over an out dir and says so on stderr; the report is rewritten through writeReports. */
 export function runVerify(ctx: CliContext, outDir: string, opts: VerifyCliOptions & { junit?: string }, kernels?: readonly string[]): Promise<BuildReport> {
   return verifyOutDir(outDir, {
+    env,
     accel: opts.accel,
     cmdline: opts.cmdline,
     timeoutSec: opts.bootTimeout,

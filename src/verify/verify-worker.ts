@@ -1,0 +1,112 @@
+import { access, mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { KfarmError } from '../errors/kfarm-error.js';
+import type { ContainerRuntime } from '../executor/runtime.js';
+import type { BlobStore } from '../queue/blob-store.js';
+import type { VerifyProcessor } from '../queue/verify-queue.js';
+import { kvmUsable } from './boot-kernel.js';
+import { bootAccel, type VerifyResult } from './verify-job.js';
+import { verifyKernel, type VerifyContext } from './verify-out-dir.js';
+import { ensureVerifyImage } from './verify-image.js';
+
+/** A counting semaphore: one worker consumes two lanes, its boots together stay within the limit. */
+function limiter(limit: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: Array<() => void> = [];
+  return async (fn) => {
+    if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    active++;
+    try {
+      return await fn();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
+}
+
+/**
+ * What a worker does with a boot job: the modules from Redis (each checked against its sha256
+ * by the blob store), the kernel from the archive (cached under the state dir, fetched once per
+ * worker), one boot through verifyKernel, the console back as a blob.
+ */
+export function verifyProcessor(deps: {
+  runtime: ContainerRuntime;
+  blobs: BlobStore;
+  stateDir: string;
+  logger: Logger;
+  worker: string;
+  concurrency: number;
+  signal?: AbortSignal;
+  /** a KVM boot under `auto` reached no init: this host's KVM cannot run a guest */
+  onKvmBroken?: () => void;
+}): VerifyProcessor {
+  const limit = limiter(deps.concurrency);
+  // shared by every boot of this worker: the image, the fetched kernels, what KVM showed
+  let image: Promise<string> | undefined;
+  let kvm: Promise<boolean> | undefined;
+  const debs: VerifyContext['debs'] = new Map();
+  let kvmBroken = false;
+  return (payload, job) =>
+    limit(async () => {
+      image ??= ensureVerifyImage(deps.runtime, deps.logger, (line) => deps.logger.info(line));
+      kvm ??= kvmUsable();
+      const blobs = await deps.blobs.getAll(payload.modules);
+      const accel = bootAccel(job.lane, payload.accel);
+      const ctx: VerifyContext = {
+        options: {
+          accel,
+          cmdline: payload.cmdline,
+          timeoutSec: payload.timeoutSec,
+          stateDir: deps.stateDir,
+          runtime: deps.runtime,
+          logger: deps.logger,
+          say: () => undefined,
+          ...(deps.signal ? { signal: deps.signal } : {}),
+        },
+        image: await image,
+        debs,
+        kvmBroken,
+        kvm: await kvm,
+      };
+      const { load, console, wallMs } = await verifyKernel(ctx, {
+        kernel: payload.kernel,
+        arch: payload.arch,
+        release: payload.release,
+        debianArch: payload.debianArch,
+        modules: payload.modules.map((m) => ({ installLocation: m.installLocation, fileName: m.fileName, data: blobs.get(m.sha256) ?? Buffer.alloc(0) })),
+      });
+      if (ctx.kvmBroken && !kvmBroken) deps.onKvmBroken?.();
+      kvmBroken ||= ctx.kvmBroken;
+      // this worker is stopping: the boot was cut short, which is no verdict; the job is tried again
+      if (deps.signal?.aborted) throw new KfarmError('INTERRUPTED', `the boot of ${payload.kernel} was interrupted: this worker is stopping`);
+      const result: VerifyResult = {
+        schemaVersion: 1,
+        load: {
+          verdict: load.verdict,
+          ...(load.reason ? { reason: load.reason as NonNullable<VerifyResult['load']['reason']> } : {}),
+          ...(load.firstError ? { firstError: load.firstError } : {}),
+          ...(load.accel ? { accel: load.accel } : {}),
+          ...(load.bootMs !== undefined ? { bootMs: load.bootMs } : {}),
+          ...(load.loadMs !== undefined ? { loadMs: load.loadMs } : {}),
+        },
+        ...(console ? { console: await deps.blobs.put(Buffer.from(console, 'utf8')) } : {}),
+        ...(wallMs !== undefined ? { wallMs } : {}),
+        worker: deps.worker,
+      };
+      return result;
+    });
+}
+
+/** Where a worker remembers that KVM could not boot a guest here (so its default lanes leave KVM out). */
+export const kvmBrokenMarker = (stateDir: string): string => path.join(stateDir, 'verify', 'kvm-broken');
+
+export async function kvmKnownBroken(stateDir: string): Promise<boolean> {
+  return access(kvmBrokenMarker(stateDir)).then(() => true, () => false);
+}
+
+export async function markKvmBroken(stateDir: string): Promise<void> {
+  await mkdir(path.dirname(kvmBrokenMarker(stateDir)), { recursive: true });
+  await writeFile(kvmBrokenMarker(stateDir), `a KVM boot reached no init at ${new Date().toISOString()}; remove this file once KVM works\n`);
+}
