@@ -307,24 +307,7 @@ export async function startBuildWorker(
   worker.on('error', (err) => logError(err, `worker: ${describeError(err)}`));
   await worker.waitUntilReady();
   return {
-    close: async (graceMs = 10_000) => {
-      // BullMQ's close() first: from then on it takes no new job (a finishing job would fetch the
-      // next one with it). Then the running jobs end (the abort signal kills their containers;
-      // each hands its job back).
-      const closing = worker.close();
-      closing.catch(() => undefined);
-      await settledWithin(Promise.allSettled([...running]), graceMs);
-      if (connection.status === 'ready' && (await settledWithin(closing, 2000))) {
-        closeConnection(connection);
-        return;
-      }
-      // Redis is away: BullMQ's loop waits on commands that wait for a reconnect, and close()
-      // with it (a second close() only returns the first one's promise). Stop what holds the
-      // process instead; what was not handed back returns through stall detection.
-      logger.warn('Redis is not reachable: the worker stops without it');
-      closeConnection(connection);
-      await stopHard(worker);
-    },
+    close: (graceMs = 10_000) => closeWorkers([worker], running, connection, logger, graceMs, 'the worker'),
   };
 }
 
@@ -354,7 +337,7 @@ async function passOn(connection: Redis, job: Job, token: string | undefined): P
  * and the stalled-job checker, whose timers would keep the process alive. BullMQ 5 internals;
  * test/integration/redis-trust.test.ts (SIGTERM with Redis gone) fails if they change.
  */
-export async function stopHard(worker: Worker): Promise<void> {
+async function stopHard(worker: Worker): Promise<void> {
   const internals = worker as unknown as {
     blockingConnection?: { disconnect(wait?: boolean): Promise<void> };
     lockManager?: { close(): Promise<void> };
@@ -380,3 +363,30 @@ async function traceAttempt(job: Job, attempt: number, err: unknown, deps: { key
   await job.log(`${ATTEMPT_TAG}${JSON.stringify({ ...trace, seal: seal(deps.key, 'attempt', job.id ?? '', trace) })}`);
 }
 
+/**
+ * Stops BullMQ workers: their close() first, so they take no new job (a finishing job would
+ * fetch the next one with it); then the running jobs end (the abort signal kills their
+ * containers; each hands its job back). When Redis is away, BullMQ's loop waits on commands that
+ * wait for a reconnect, and close() with it (a second close() only returns the first one's
+ * promise): stop what holds the process instead; what was not handed back returns through
+ * stall detection.
+ */
+export async function closeWorkers(
+  workers: readonly Worker[],
+  running: ReadonlySet<Promise<unknown>>,
+  connection: Redis,
+  logger: Logger,
+  graceMs: number,
+  what: string,
+): Promise<void> {
+  const closing = Promise.all(workers.map((w) => w.close()));
+  closing.catch(() => undefined);
+  await settledWithin(Promise.allSettled([...running]), graceMs);
+  if (connection.status === 'ready' && (await settledWithin(closing, 2000))) {
+    closeConnection(connection);
+    return;
+  }
+  logger.warn(`Redis is not reachable: ${what} stops without it`);
+  closeConnection(connection);
+  await Promise.all(workers.map(stopHard));
+}

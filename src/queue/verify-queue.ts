@@ -2,9 +2,8 @@ import { Queue, QueueEvents, UnrecoverableError, Worker, type Job } from 'bullmq
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { describeError } from '../errors/kfarm-error.js';
-import { settledWithin } from '../util/settled-within.js';
 import { verifyJobId, verifyPayloadSchema, verifyQueueName, verifyResultSchema, VERIFY_LANES, type VerifyLane, type VerifyPayload, type VerifyResult } from '../verify/verify-job.js';
-import { stopHard } from './build-queue.js';
+import { closeWorkers } from './build-queue.js';
 import { seal, verifySeal } from './record-seal.js';
 import { closeConnection, connect, rateLimited, type RedisTarget } from './redis-connection.js';
 
@@ -148,18 +147,6 @@ export async function startVerifyWorker(
   }
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   return {
-    close: async (graceMs = 10_000) => {
-      const closing = Promise.all(workers.map((w) => w.close()));
-      closing.catch(() => undefined);
-      await settledWithin(Promise.allSettled([...running]), graceMs);
-      if (connection.status === 'ready' && (await settledWithin(closing, 2000))) {
-        closeConnection(connection);
-        return;
-      }
-      // Redis is away: stop what would hold the process (build-queue.ts stopHard says why)
-      logger.warn('Redis is not reachable: the verify worker stops without it');
-      closeConnection(connection);
-      await Promise.all(workers.map(stopHard));
-    },
+    close: (graceMs = 10_000) => closeWorkers(workers, running, connection, logger, graceMs, 'the verify worker'),
   };
 }
