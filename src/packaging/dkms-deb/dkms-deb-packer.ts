@@ -1,10 +1,9 @@
 import path from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { packTar } from '../../executor/archive.js';
 import { buildDeb } from '../deb/build-deb.js';
 import { binariesOnlyLayout, perKernelTarballName } from '../dkms-tarball/layout.js';
 import type { PackContext, PackInput, PackKernel, Packer } from '../packer.js';
-import { writeAtomic, type WrittenFile } from '../write-file.js';
+import { gzipTar, writeAtomic, type WrittenFile } from '../write-file.js';
 import { dkmsDebLayout, type KernelTarball } from './layout.js';
 
 /** The per-kernel binaries-only tarball, byte for byte what `kfarm build` writes to --out. */
@@ -21,7 +20,7 @@ export async function kernelTarball(input: PackInput, kernel: PackKernel): Promi
     arch: kernel.arch,
     debianArch: kernel.debianArch,
     fileName: perKernelTarballName(input, kernel.kernel, kernel.arch),
-    data: gzipSync(await packTar(entries, './'), { level: 9 }),
+    data: await gzipTar(await packTar(entries, './')),
   };
 }
 

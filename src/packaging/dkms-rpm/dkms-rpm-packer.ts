@@ -1,9 +1,8 @@
 import path from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { KfarmError } from '../../errors/kfarm-error.js';
 import { packTar } from '../../executor/archive.js';
 import type { PackContext, PackInput, Packer } from '../packer.js';
-import { writeAtomic, type WrittenFile } from '../write-file.js';
+import { gzipTar, writeAtomic, type WrittenFile } from '../write-file.js';
 import { rpmbuild } from '../kmod-rpm/rpmbuild.js';
 import { dkmsRpmFileName, dkmsRpmPlan, kernelTarballEntries, tarballKey } from './dkms-rpm-spec.js';
 
@@ -13,7 +12,7 @@ export const dkmsRpmPacker: Packer = {
   async pack(input: PackInput, ctx: PackContext): Promise<WrittenFile[]> {
     if (input.kernels.length === 0) throw new KfarmError('BAD_OPTION', `${input.name} ${input.version} has no built kernel to put in a DKMS RPM`, { hint: 'Build at least one kernel first.' });
     const tarballs = new Map<string, Buffer>();
-    for (const kernel of input.kernels) tarballs.set(tarballKey(kernel), gzipSync(await packTar(kernelTarballEntries(input, kernel), './'), { level: 9 }));
+    for (const kernel of input.kernels) tarballs.set(tarballKey(kernel), await gzipTar(await packTar(kernelTarballEntries(input, kernel), './')));
     const plan = dkmsRpmPlan(input, tarballs);
     const built = await rpmbuild({ ...plan, sourceDateEpoch: input.sourceDateEpoch });
     const name = dkmsRpmFileName(input);

@@ -1,9 +1,8 @@
 import path from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { packTar } from '../../executor/archive.js';
 import { KfarmError } from '../../errors/kfarm-error.js';
 import type { PackContext, PackInput, Packer } from '../packer.js';
-import { writeAtomic, type WrittenFile } from '../write-file.js';
+import { gzipTar, writeAtomic, type WrittenFile } from '../write-file.js';
 import { runDepmod } from './depmod.js';
 import { imageLabels, kmmArchiveName, kmmModuleYaml, kmmModuleYamlName, kmmRepository, kmmTag, cpLayerEntries, moduleLayerEntries, ociArchiveEntries } from './layout.js';
 import { hostDebianArch, readStaticCp } from './static-cp.js';
@@ -44,7 +43,7 @@ export function createKmmPacker(options: KmmPackerOptions = {}): Packer {
         const reference = `${repository}:${tag}`;
         const depmodFiles = await runDepmod(kernel, options.depmod);
         const tars = [cpLayerEntries(await readStaticCp(staticCp, kernel.debianArch), input.sourceDateEpoch), moduleLayerEntries(kernel, depmodFiles, input.sourceDateEpoch)];
-        const layers = await Promise.all(tars.map(async (entries) => packTar(entries).then((tar) => ({ tar, gz: gzipSync(tar, { level: 9 }) }))));
+        const layers = await Promise.all(tars.map(async (entries) => packTar(entries).then(async (tar) => ({ tar, gz: await gzipTar(tar) }))));
         const archive = await packTar(
           ociArchiveEntries({ layers, labels: imageLabels(input, kernel), debianArch: kernel.debianArch, epoch: input.sourceDateEpoch, reference, tag }),
         );
