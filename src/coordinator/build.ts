@@ -12,6 +12,7 @@ import { kernelTargets } from '../images/catalog.js';
 import { parseSelector, selectKernels } from '../matrix/kernel-selector.js';
 import type { KernelTarget } from '../matrix/kernel-target.js';
 import type { JobPayload, KernelRecord } from '../queue/job-payload.js';
+import { jobPriority } from '../queue/job-priority.js';
 import { buildReport, type BuildReport } from '../report/report.js';
 import { writeReports } from '../report/write-reports.js';
 import { packSource, type SourceArchive } from '../source/source-archive.js';
@@ -222,7 +223,7 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
         deps,
         keepSources(session, planned.map((p) => p.source)),
         (r, payload) => (r.record.failedStage === 'add' ? unusableConf(r, plannedOf(payload).dir, plannedOf(payload).source) : undefined),
-        (payload) => label(payload, plannedOf(payload)),
+        { label: (payload) => label(payload, plannedOf(payload)), priority: (payload) => jobPriority(plannedOf(payload).source.compileUnits) },
       );
       farmWarnings.push(...warnings);
       if (deps.signal.aborted) throw new KfarmError('INTERRUPTED', 'build interrupted; its containers were removed');

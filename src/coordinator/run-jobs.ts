@@ -20,6 +20,14 @@ export interface JobResult {
   files: ReadonlyMap<string, Buffer>;
 }
 
+/** How runJobs names and orders the jobs of a run. */
+export interface JobOrder {
+  /** how progress names a job: its kernel, or `<source>: <kernel>` when a run builds several sources */
+  label?: (payload: JobPayload) => string;
+  /** the job's queue priority (src/queue/job-priority.ts); unset: first come, first served */
+  priority?: (payload: JobPayload) => number;
+}
+
 export interface FarmAccess {
   /** opened on the first miss: a run whose every job is in the store starts no Redis */
   session: () => Promise<FarmSession>;
@@ -43,9 +51,9 @@ export async function runJobs(
   /** makes sure the source blob is in Redis for a while yet: on every check, and before a requeue */
   keepSource: () => Promise<void>,
   fatal: (result: JobResult, payload: JobPayload) => KfarmError | undefined,
-  /** how progress names a job: its kernel, or `<source>: <kernel>` when a run builds several sources */
-  label: (payload: JobPayload) => string = (p) => p.kernel,
+  order: JobOrder = {},
 ): Promise<{ results: JobResult[]; warnings: string[] }> {
+  const label = order.label ?? ((p: JobPayload) => p.kernel);
   const warnings: string[] = [];
   const warn = (text: string) => {
     warnings.push(text);
@@ -94,7 +102,7 @@ export async function runJobs(
     return { results: payloads.map((p) => fromStore.get(p) as JobResult), warnings };
   }
   const session = await farm.session();
-  const fetched = await runOnFarm(session, misses, noCache, deps, keepSource, fatal, label, warn);
+  const fetched = await runOnFarm(session, misses, noCache, deps, keepSource, fatal, label, order.priority ?? (() => undefined), warn);
   await storeResults(misses.flatMap((payload) => {
     const result = fetched.get(payload);
     return result ? [{ payload, result }] : [];
@@ -114,11 +122,12 @@ async function runOnFarm(
   keepSource: () => Promise<void>,
   fatal: (result: JobResult, payload: JobPayload) => KfarmError | undefined,
   label: (payload: JobPayload) => string,
+  priority: (payload: JobPayload) => number | undefined,
   warn: (text: string) => void,
 ): Promise<Map<JobPayload, JobResult>> {
   const reuse = async (record: KernelRecord) =>
     !noCache && (await Promise.all(recordArtifacts(record).map((a) => session.blobs.has(a.sha256)))).every(Boolean);
-  const submitted = await Promise.all(payloads.map(async (p) => ({ payload: p, ...(await session.queue.submit(p, reuse)) })));
+  const submitted = await Promise.all(payloads.map(async (p) => ({ payload: p, ...(await session.queue.submit(p, reuse, priority(p))) })));
   const byJob = new Map(submitted.map((s) => [s.jobId, s.payload]));
   const onUpdate = (u: JobUpdate) => {
     const payload = byJob.get(u.jobId);
@@ -130,7 +139,7 @@ async function runOnFarm(
   /** Queues a job again (nothing reused) and waits for its outcome. */
   const buildAgain = async (payload: JobPayload): Promise<JobOutcome> => {
     await keepSource();
-    const { jobId } = await session.queue.submit(payload, async () => false);
+    const { jobId } = await session.queue.submit(payload, async () => false, priority(payload));
     let again: JobOutcome = { jobId, error: 'the job disappeared from the queue' };
     await session.queue.waitAll([jobId], onUpdate, async (o) => {
       again = o;
@@ -199,7 +208,7 @@ async function runOnFarm(
   waiting.catch(() => undefined);
   const watch = watchForLostJobs(pending.filter((id) => !finished.has(id)), (id) => finished.has(id), keepSource, async (jobId) => {
     const payload = byJob.get(jobId) as JobPayload;
-    await session.queue.submit(payload, async () => false);
+    await session.queue.submit(payload, async () => false, priority(payload));
     deps.onEvent({ type: 'note', text: `the job for ${label(payload)} vanished from Redis (restarted without its data?): queued it again` });
   }, session, deps.logger);
   try {

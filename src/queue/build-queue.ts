@@ -89,11 +89,13 @@ export class BuildQueue {
   /**
    * Queues a job unless the same job exists. Returns the cached record when the job already
    * finished with a reusable result (and reuse is allowed). A finished job whose result fails
-   * its integrity check is removed and queued again; `distrusted` says why.
+   * its integrity check is removed and queued again; `distrusted` says why. `priority`: BullMQ's,
+   * 1 first (job-priority.ts); unset, the job runs before every prioritized one.
    */
   async submit(
     payload: JobPayload,
     reuse: (record: KernelRecord) => Promise<boolean>,
+    priority?: number,
   ): Promise<{ jobId: string; cached: KernelRecord | undefined; distrusted?: string | undefined }> {
     const jobId = jobKey(payload);
     const existing = await this.queue.getJob(jobId);
@@ -113,6 +115,7 @@ export class BuildQueue {
     }
     await this.queue.add('build', { payload, seal: seal(this.sealKey, 'payload', jobId, payload) }, {
       jobId,
+      ...(priority !== undefined ? { priority } : {}),
       // Infrastructure errors (an engine restarting, a lost connection) get 2+4+8+16 s to pass.
       attempts: 5,
       backoff: { type: 'exponential', delay: 2000 },

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { KfarmError } from '../errors/kfarm-error.js';
 import { packTar, type TarEntry } from '../executor/archive.js';
 import { findLayoutProblem, resolveLink } from '../util/link-tree.js';
+import { compileUnits } from './compile-units.js';
 import { readSourceTar } from './read-source-tar.js';
 
 /** The module source, packed once: deterministic bytes, so its sha256 names the source. */
@@ -13,6 +14,8 @@ export interface SourceArchive {
   tar: Buffer;
   sha256: string;
   files: number;
+  /** its .c and .S files: how long its builds take, roughly (job-priority.ts) */
+  compileUnits: number;
   dkmsConf: Buffer;
 }
 
@@ -73,7 +76,14 @@ export async function packSource(dir: string): Promise<SourceArchive> {
   if (layout) throw new KfarmError('UNSAFE_ARCHIVE', `${dir}: ${layout}`, { context: { source: root } });
   const dkmsConf = dkmsConfOf(entries, dir, root);
   const tar = await packTar(entries);
-  return { dir: root, tar, sha256: createHash('sha256').update(tar).digest('hex'), files: entries.length, dkmsConf };
+  return {
+    dir: root,
+    tar,
+    sha256: createHash('sha256').update(tar).digest('hex'),
+    files: entries.length,
+    compileUnits: compileUnits(entries.filter((e) => e.type === 'file').map((e) => e.path)),
+    dkmsConf,
+  };
 }
 
 /** Reads a packed source back (for the full DKMS tarball's dkms_source_tree/): links, also those leading out, stay links. */

@@ -1,0 +1,80 @@
+import { randomBytes } from 'node:crypto';
+import { pino } from 'pino';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { buildOptions } from '../../src/config/build-options.js';
+import { readEnv } from '../../src/config/env.js';
+import { payloadFor, type BuildDeps } from '../../src/coordinator/build.js';
+import type { FarmSession } from '../../src/coordinator/farm-session.js';
+import { runJobs } from '../../src/coordinator/run-jobs.js';
+import { BLOB_PREFIX, BlobStore } from '../../src/queue/blob-store.js';
+import { BuildQueue, startBuildWorker, type BuildWorker } from '../../src/queue/build-queue.js';
+import { jobPriority } from '../../src/queue/job-priority.js';
+import type { JobPayload } from '../../src/queue/job-payload.js';
+import { startPrivateRedis, type PrivateRedis } from '../../src/queue/private-redis.js';
+import { tempDir } from '../helpers/kfarm-cli.js';
+
+/**
+ * Longest builds first: jobs queued small-first are taken by a worker in the order of their
+ * estimated size, largest first. Real Redis and BullMQ, the worker in process, no Docker.
+ */
+const logger = pino({ level: 'silent' });
+const key = randomBytes(32);
+let redis: PrivateRedis;
+let queue: BuildQueue;
+let worker: BuildWorker | undefined;
+
+beforeAll(async () => {
+  redis = await startPrivateRedis(await tempDir('job-priority-state'), logger);
+});
+
+afterAll(async () => {
+  await worker?.close();
+  await queue?.close();
+  await redis?.stop();
+});
+
+it('a worker takes the queued jobs with the most compile units first, whatever order they were queued in', async () => {
+  const name = `test-priority-${process.pid}`;
+  queue = new BuildQueue(redis.target, name, key);
+  await queue.ready();
+  const blobs = new BlobStore(queue.redis, BLOB_PREFIX);
+  // kernel name -> the units of its source: queued smallest first
+  const units = new Map([['k-1', 1], ['k-2', 2], ['k-5', 5], ['k-8', 8], ['k-24', 24]]);
+  const payloads: JobPayload[] = [...units.keys()].map((kernel) =>
+    payloadFor(
+      { sha256: randomBytes(32).toString('hex') },
+      { kernel, arch: 'x86_64', image: 'debian-12', imageRef: 'kfarm/debian-12:latest', imageId: `sha256:${'cd'.repeat(32)}` },
+      buildOptions({}),
+      'job-priority',
+    ),
+  );
+  const session: FarmSession = { queue, blobs, distributed: false, where: 'test', abandon: () => undefined, close: async () => undefined };
+  const deps: BuildDeps = { env: readEnv({}), runtime: undefined as never, logger, signal: new AbortController().signal, onEvent: () => undefined };
+  const ran = runJobs(session, payloads, true, deps, async () => undefined, () => undefined, { priority: (p) => jobPriority(units.get(p.kernel) ?? 1) });
+  // every job queued before a worker exists, so the order is the queue's, not the submission race's
+  for (let i = 0; ((await queue.queue.getJobCounts('prioritized')).prioritized ?? 0) < payloads.length; i++) {
+    if (i > 200) throw new Error('the jobs were not queued as prioritized jobs');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  const order: string[] = [];
+  worker = await startBuildWorker(redis.target, name, 1, async (p) => {
+    order.push(p.kernel);
+    return {
+      schemaVersion: 1,
+      kernel: p.kernel,
+      arch: p.arch,
+      image: p.image,
+      verdict: 'excluded',
+      modules: [],
+      log: await blobs.put(Buffer.from(`log of ${p.kernel}\n`)),
+      logTruncated: false,
+      durationMs: 1,
+      worker: 'test',
+      finishedAt: new Date().toISOString(),
+      cacheable: true,
+    };
+  }, { key, logger });
+  const { results } = await ran;
+  expect(results.map((r) => r.record.kernel)).toEqual([...units.keys()]);
+  expect(order).toEqual(['k-24', 'k-8', 'k-5', 'k-2', 'k-1']);
+}, 60_000);
