@@ -2,9 +2,12 @@
  * The /proc side of bench CPU accounting (the arithmetic is in cpu-account.ts): host and daemon
  * samples taken around one run, and the run's own CPU from /usr/bin/time.
  */
-import { readdir, readFile } from 'node:fs/promises';
-import { run } from '../../src/process/run.js';
-import { parsePidStat, parseProcStat, type HostTicks, type ProcTicks } from './cpu-account.js';
+import { access, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { run, type RunOptions, type RunResult } from '../../src/process/run.js';
+import { cpuAccount, parsePidStat, parseProcStat, parseTimeOutput, procDeltaS, type CpuAccount, type HostTicks, type ProcTicks } from './cpu-account.js';
 
 export const DAEMONS = ['dockerd', 'containerd'] as const;
 export type Daemon = (typeof DAEMONS)[number];
@@ -40,4 +43,35 @@ export async function sampleCpu(pids: Record<Daemon, number | undefined>): Promi
   const proc = async (pid: number | undefined) => (pid === undefined ? undefined : parsePidStat(await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')));
   const own = process.cpuUsage();
   return { host, daemons: { dockerd: await proc(pids.dockerd), containerd: await proc(pids.containerd) }, benchS: (own.user + own.system) / 1e6 };
+}
+
+// looked up once per bench process: the tick rate, the daemons' pids, whether GNU time is there
+let probe: Promise<{ hz: number; pids: Record<Daemon, number | undefined>; time: boolean }> | undefined;
+
+/** runs a command (allowFailure is the caller's) and says where the host's CPU went meanwhile */
+export async function runAccounted(file: string, args: readonly string[], options: RunOptions): Promise<{ result: RunResult; seconds: number; startedAtMs: number; endedAtMs: number; cpu: CpuAccount }> {
+  probe ??= (async () => ({ hz: await clockTicks(), pids: await daemonPids(), time: await access('/usr/bin/time').then(() => true, () => false) }))();
+  const { hz, pids, time } = await probe;
+  const rusage = path.join(os.tmpdir(), `kfarm-bench-rusage-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  // GNU time reports the process's rusage when it is reaped: its own CPU and its waited children's
+  const argv = time ? ['/usr/bin/time', '-o', rusage, '-f', '%U %S', file, ...args] : [file, ...args];
+  const before = await sampleCpu(pids);
+  const startedAtMs = Date.now();
+  const t0 = performance.now();
+  const result = await run(argv[0] as string, argv.slice(1), options);
+  const seconds = (performance.now() - t0) / 1000;
+  const endedAtMs = Date.now();
+  const after = await sampleCpu(pids);
+  const kfarmS = time ? (parseTimeOutput(await readFile(rusage, 'utf8').catch(() => '')) ?? Number.NaN) : Number.NaN;
+  await rm(rusage, { force: true });
+  const cpu = cpuAccount({
+    hostBefore: before.host,
+    hostAfter: after.host,
+    hz,
+    kfarmS,
+    dockerdS: procDeltaS(before.daemons.dockerd, after.daemons.dockerd, hz),
+    containerdS: procDeltaS(before.daemons.containerd, after.daemons.containerd, hz),
+    benchS: after.benchS - before.benchS,
+  });
+  return { result, seconds, startedAtMs, endedAtMs, cpu };
 }
