@@ -182,7 +182,8 @@ async function startUnderLock(
         logger.info({ socket, pid: daemon.pid }, 'private Redis started');
         return redis;
       }
-      const exited = await settledWithin(daemon.exited, 100);
+      // polled often: every build call waits for this (a server is up in about 10-20 ms)
+      const exited = await settledWithin(daemon.exited, 10);
       if (exited || Date.now() > deadline) {
         await daemon.stop();
         throw new KfarmError('REDIS_START_FAILED', `could not start a private redis-server on ${socket}`, {
@@ -206,5 +207,5 @@ async function serverProcessId(redis: Redis): Promise<number | undefined> {
 /** The server may have been started by another process, so its exit is watched by pid. */
 async function waitForExit(pid: number | undefined, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
-  while (pid && isAlive(pid) && Date.now() < deadline) await sleep(50);
+  while (pid && isAlive(pid) && Date.now() < deadline) await sleep(10);
 }
