@@ -1,6 +1,5 @@
 import { Command, CommanderError } from 'commander';
 import { isKfarmError, describeError } from '../errors/kfarm-error.js';
-import { rootLogger } from '../logging/logger.js';
 import { toolVersion } from '../version.js';
 import { buildCommand } from './commands/build.js';
 import { cacheCommand } from './commands/cache.js';
@@ -61,7 +60,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.badInput;
     if (isKfarmError(err)) {
       process.stderr.write(errorText(err.message, err.hint));
-      rootLogger.debug({ err, code: err.code, context: err.context }, 'command failed');
+      (await import('../logging/logger.js')).rootLogger.debug({ err, code: err.code, context: err.context }, 'command failed');
       return exitCodeFor(err.code);
     }
     process.stderr.write(`kfarm: unexpected error: ${describeError(err)}\n${err instanceof Error ? (err.stack ?? '') : ''}\n`);
@@ -83,7 +82,9 @@ export async function main(argv: readonly string[]): Promise<number> {
 export function exitWhenDrained(code: number, graceMs = 250): void {
   process.exitCode = code;
   setTimeout(() => {
-    rootLogger.debug({ open: process.getActiveResourcesInfo() }, `still running ${graceMs} ms after the command ended: exiting`);
-    process.exit(code);
+    const open = process.getActiveResourcesInfo();
+    void import('../logging/logger.js')
+      .then(({ rootLogger }) => rootLogger.debug({ open }, `still running ${graceMs} ms after the command ended: exiting`))
+      .finally(() => process.exit(code));
   }, graceMs).unref();
 }

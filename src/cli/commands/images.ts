@@ -1,123 +1,51 @@
-import path from 'node:path';
 import { Command } from 'commander';
-import { availableRows, availableSummary } from '../../archive/available.js';
-import { discoverKernels } from '../../archive/discover.js';
-import { DEFAULT_MIRRORS, RELEASES, resolveArches, resolveMirrors, resolveReleases } from '../../archive/releases.js';
-import { KfarmError, isKfarmError } from '../../errors/kfarm-error.js';
-import { env } from '../../config/env.js';
-import { farmCatalog } from '../../coordinator/farm-catalog.js';
-import { DockerRuntime } from '../../executor/docker-runtime.js';
-import { closeConnection, connectChecked, describeTarget } from '../../queue/redis-connection.js';
-import { listKfarmImages } from '../../images/catalog.js';
-import { crossToolchainRef } from '../../images/kernel-recipe.js';
-import { toolchainRef } from '../../images/kernel-ref.js';
-import { buildImage, RECIPE_ARCHES, RECIPES } from '../../images/image-builder.js';
-import { syncImages } from '../../images/image-sync.js';
-import { syncProgress } from '../sync-progress.js';
-import { rootLogger } from '../../logging/logger.js';
-import { formatDuration, formatTable } from '../render.js';
+import { DEFAULT_MIRRORS, RELEASES } from '../../archive/releases.js';
 import type { CliContext } from '../context.js';
+import { RECIPE_ARCH_NAMES, RECIPE_NAMES } from '../help-values.js';
+
+export interface ImagesSyncCliOptions {
+  arch: string;
+  flavours?: string;
+  kernels?: string;
+  prune?: boolean;
+  baseImage?: string;
+  mirror?: string;
+  securityMirror?: string;
+}
+
+export interface KernelsCliOptions {
+  available?: boolean;
+  arch?: string;
+  json?: boolean;
+}
+
+const actions = () => import('../actions/images.js');
 
 export function imagesCommand(ctx: CliContext): Command {
   const images = new Command('images').description('build and list the images that hold kernel headers');
   images
     .command('build')
-    .description(`build an image from images/<name>/ (recipes: ${RECIPES.join(', ')}); cached by content`)
+    .description(`build an image from images/<name>/ (recipes: ${RECIPE_NAMES.join(', ')}); cached by content`)
     .argument('<name>', 'recipe name, e.g. debian-12')
     .option('-k, --kernels <selector>', 'kernels to put in it, matched against the archive (default: two newest 6.1 ABIs and the newest 6.12)')
     .option('--base-image <ref>', 'Debian base image of the release to start from (default: kfarm/base:<codename>, pulled or bootstrapped)')
-    .action(async (name: string, opts: { kernels?: string; baseImage?: string }) => {
-      const result = await buildImage(
-        new DockerRuntime(),
-        {
-          name,
-          archiveCacheDir: path.join(env.stateDir, 'archive'),
-          ...(opts.kernels ? { kernels: opts.kernels } : {}),
-          ...(opts.baseImage ? { baseImage: opts.baseImage } : {}),
-        },
-        rootLogger,
-        (line) => ctx.progress(line),
-      );
-      ctx.out(`${result.ref}: ${result.kernels.join(' ')}${result.built ? '' : ' (unchanged)'}`);
-    });
+    .action(async (name: string, opts: { kernels?: string; baseImage?: string }) => (await actions()).imagesBuildAction(ctx, name, opts));
   images
     .command('sync')
     .description('add an image for every kernel the Debian archive offers and this engine lacks (one image per kernel on the release toolchain); idempotent')
-    .argument('[release...]', `releases (image recipes: ${RECIPES.join(', ')}; default all of them)`)
-    .option('--arch <list>', `arches, comma-separated (${RECIPE_ARCHES.join(', ')})`, RECIPE_ARCHES.join(','))
+    .argument('[release...]', `releases (image recipes: ${RECIPE_NAMES.join(', ')}; default all of them)`)
+    .option('--arch <list>', `arches, comma-separated (${RECIPE_ARCH_NAMES.join(', ')})`, RECIPE_ARCH_NAMES.join(','))
     .option('--flavours <list>', 'Debian flavours to add, comma-separated (e.g. amd64,cloud-amd64,rt-amd64; default all)')
     .option('-k, --kernels <selector>', 'add only these kernels (a selector, as for build: 6.1.0-4*-amd64, release:debian-12)')
     .option('--prune', 'remove the kernels the archive no longer offers')
     .option('--base-image <ref>', 'Debian base image of the release to start from (default: kfarm/base:<codename>, pulled or bootstrapped)')
     .option('--mirror <url>', `Debian mirror to read the indexes from (default ${DEFAULT_MIRRORS.debian})`)
     .option('--security-mirror <url>', `Debian security mirror to read the indexes from (default ${DEFAULT_MIRRORS['debian-security']})`)
-    .action(async (names: string[], opts: { arch: string; flavours?: string; kernels?: string; prune?: boolean; baseImage?: string; mirror?: string; securityMirror?: string }) => {
-      const started = Date.now();
-      const flavours = opts.flavours?.split(/[\s,]+/).filter(Boolean);
-      const request = {
-        releases: resolveReleases(names.length > 0 ? names : [...RECIPES]),
-        arches: resolveArches(opts.arch),
-        prune: opts.prune === true,
-        archiveCacheDir: path.join(env.stateDir, 'archive'),
-        mirrors: resolveMirrors(opts),
-        ...(flavours && flavours.length > 0 ? { flavours } : {}),
-        ...(opts.kernels ? { kernels: opts.kernels } : {}),
-        ...(opts.baseImage ? { baseImage: opts.baseImage } : {}),
-      };
-      const live = syncProgress(ctx);
-      const result = await syncImages(new DockerRuntime(), request, rootLogger, live.output).finally(() => live.done());
-      const { plan } = result;
-      ctx.out(
-        `added ${result.added.length}, pruned ${result.pruned.length}, unchanged ${plan.unchanged.length}, ` +
-          `not fetchable ${plan.unfetchable.length}, failed ${result.failed.length} (${formatDuration(Date.now() - started)})`,
-      );
-      if (result.failed.length > 0) {
-        throw new KfarmError('IMAGE_BUILD_FAILED', `${result.failed.length} kernel image(s) did not build: ${result.failed.map((f) => f.kernel).join(', ')}`, {
-          hint: 'No image was left for them and the other kernels are untouched; rerun `kfarm images sync` to retry them.',
-        });
-      }
-    });
+    .action(async (names: string[], opts: ImagesSyncCliOptions) => (await actions()).imagesSyncAction(ctx, names, opts));
   images
     .command('list')
     .description('each kernel image: release, kernel, headers version, and the disk its own layer takes over the shared toolchain')
-    .action(async () => {
-      const runtime = new DockerRuntime();
-      await runtime.ping();
-      const list = await listKfarmImages(runtime);
-      if (list.length === 0) {
-        ctx.out('no kfarm images; add kernels with `kfarm images sync debian-12` (`kfarm kernels --available` lists them)');
-        return;
-      }
-      // each kernel image is its toolchain plus one layer: the layer is what the kernel costs.
-      // An arm64 kernel's toolchain is its release's cross toolchain (label io.kfarm.cross=aarch64-gcc-N).
-      const toolchainOf = new Map<string, string>();
-      for (const i of list) {
-        const cross = i.arch === 'aarch64' ? /^aarch64-gcc-(\d+)$/.exec((await runtime.inspectImage(i.id))?.labels['io.kfarm.cross'] ?? '') : null;
-        toolchainOf.set(i.id, cross?.[1] ? crossToolchainRef(i.name, Number(cross[1])) : toolchainRef(i.name));
-      }
-      const toolchains = [...new Set(toolchainOf.values())];
-      const sizes = await runtime.imageSizes([...new Set(list.map((i) => i.id)), ...toolchains]);
-      const toolchainIds = new Map<string, string>();
-      for (const ref of toolchains) {
-        const info = await runtime.inspectImage(ref);
-        if (info) toolchainIds.set(ref, info.id);
-      }
-      const mb = (bytes: number | undefined) => (bytes === undefined ? '-' : `${Math.round(bytes / 1e6)} MB`);
-      const own = (i: (typeof list)[number]) => {
-        const size = sizes.get(i.id);
-        const shared = sizes.get(toolchainIds.get(toolchainOf.get(i.id) ?? '') ?? '');
-        return size === undefined ? undefined : size - (shared ?? 0);
-      };
-      ctx.out(
-        formatTable(
-          ['RELEASE', 'KERNEL', 'ARCH', 'HEADERS VERSION', 'OWN SIZE', 'REF', 'ID'],
-          list.map((i) => [i.name, i.kernels.join(' '), i.arch, i.headersVersion ?? '-', mb(own(i)), i.ref, i.id.replace(/^sha256:/, '').slice(0, 12)]),
-        ),
-      );
-      const uniqueOwn = [...new Map(list.map((i) => [i.id, own(i) ?? 0])).values()].reduce((a, b) => a + b, 0);
-      for (const [ref, id] of toolchainIds) ctx.progress(`${ref}: ${mb(sizes.get(id))}, shared by its release's kernel images`);
-      ctx.progress(`${list.length} kernel(s); their own layers take ${mb(uniqueOwn)} over the toolchain(s)`);
-    });
+    .action(async () => (await actions()).imagesListAction(ctx));
   return images;
 }
 
@@ -128,73 +56,8 @@ export function kernelsCommand(ctx: CliContext): Command {
     .option('--available', 'list the kernels the Debian archive offers, marked held or not, newest first')
     .option('--arch <list>', 'with --available: arches, comma-separated (amd64,arm64; x86_64 and aarch64 also work; default all)')
     .option('--json', 'with --available: one JSON array on stdout')
-    .action(async (releases: string[], opts: { available?: boolean; arch?: string; json?: boolean }) => {
-      if (opts.available) {
-        await listAvailable(ctx, releases, opts);
-        return;
-      }
-      if (releases.length > 0 || opts.arch || opts.json) {
-        throw new KfarmError('BAD_OPTION', 'releases, --arch and --json go with --available', { hint: 'e.g. `kfarm kernels --available debian-12 --arch arm64`' });
-      }
-      const redis = env.redisUrl ? await connectChecked({ url: env.redisUrl }) : undefined;
-      try {
-        const catalog = await farmCatalog({
-          runtime: new DockerRuntime(),
-          farm: redis && env.redisUrl ? { redis, queueName: env.queueName, where: describeTarget({ url: env.redisUrl }) } : undefined,
-        });
-        for (const conflict of catalog.conflicts) ctx.progress(`warning: ${conflict}`);
-        const rows = catalog.images.flatMap((i) => i.kernels.map((k) => [k, i.arch, i.name]));
-        ctx.out(formatTable(['KERNEL', 'ARCH', 'IMAGE'], rows));
-      } finally {
-        if (redis) closeConnection(redis);
-      }
-    });
+    .action(async (releases: string[], opts: KernelsCliOptions) => (await actions()).kernelsAction(ctx, releases, opts));
 }
+
 
 const RELEASES_AVAILABLE = RELEASES.map((r) => r.name).join(', ');
-
-/** `kfarm kernels --available`: the archive (cached in the state dir) against the kernels held. */
-async function listAvailable(ctx: CliContext, releaseNames: readonly string[], opts: { arch?: string; json?: boolean }): Promise<void> {
-  const releases = resolveReleases(releaseNames);
-  const arches = resolveArches(opts.arch);
-  const started = Date.now();
-  const discovery = await discoverKernels(releases, arches, { cacheDir: path.join(env.stateDir, 'archive'), logger: rootLogger });
-  for (const w of discovery.warnings) ctx.progress(`warning: ${w}`);
-  const held = await heldKernels(ctx);
-  const rows = availableRows(discovery.kernels, held);
-  if (opts.json) {
-    ctx.out(JSON.stringify(rows, null, 2));
-  } else {
-    ctx.out(
-      formatTable(
-        ['KERNEL', 'RELEASE', 'ARCH', 'FLAVOUR', 'SUITE', 'HEADERS VERSION', 'HELD', 'FETCHABLE'],
-        rows.map((r) => [r.kernel, r.release, r.arch, r.flavour, r.suite, r.headersVersion, r.held ? 'held' : '-', r.fetchable ? 'yes' : `no: ${r.reason ?? ''}`]),
-      ),
-    );
-  }
-  for (const line of availableSummary(rows)) ctx.progress(line);
-  const fresh = discovery.indexes.filter((i) => !i.fromCache).length;
-  ctx.progress(`${rows.length} kernels in ${formatDuration(Date.now() - started)} (${fresh} of ${discovery.indexes.length} indexes downloaded, the rest cached)`);
-}
-
-/** What the farm holds; no engine, no worker or no image means none held (said on stderr), not a failure: the archive is the subject. */
-async function heldKernels(ctx: CliContext): Promise<Array<{ kernel: string; arch: string }>> {
-  let redis: Awaited<ReturnType<typeof connectChecked>> | undefined;
-  try {
-    redis = env.redisUrl ? await connectChecked({ url: env.redisUrl }) : undefined;
-    const catalog = await farmCatalog({
-      runtime: new DockerRuntime(),
-      farm: redis && env.redisUrl ? { redis, queueName: env.queueName, where: describeTarget({ url: env.redisUrl }) } : undefined,
-    });
-    return catalog.images.flatMap((i) => i.kernels.map((kernel) => ({ kernel, arch: i.arch })));
-  } catch (err) {
-    if (isKfarmError(err, 'NO_IMAGES')) return [];
-    if (isKfarmError(err, 'DOCKER_UNREACHABLE') || isKfarmError(err, 'NO_WORKERS') || isKfarmError(err, 'REDIS_UNREACHABLE')) {
-      ctx.progress(`warning: ${err.message}: every kernel is shown as not held`);
-      return [];
-    }
-    throw err;
-  } finally {
-    if (redis) closeConnection(redis);
-  }
-}

@@ -1,10 +1,14 @@
 import { Command } from 'commander';
-import { KfarmError } from '../../errors/kfarm-error.js';
-import { ldtarball } from '../../ldtarball/ldtarball.js';
-import { DEFAULT_LIMITS } from '../../ldtarball/plan.js';
-import { rootLogger } from '../../logging/logger.js';
 import type { CliContext } from '../context.js';
-import { EXIT } from '../exit-codes.js';
+import { LDTARBALL_DEFAULT_LIMITS } from '../help-values.js';
+
+export interface LdtarballCliOptions {
+  dkmsTree: string;
+  sourceTree: string;
+  force: boolean;
+  maxBytes: string;
+  maxEntries: string;
+}
 
 /** `kfarm ldtarball <tarball>...`: DKMS tarballs into a DKMS tree, every kernel `built`, all or nothing. */
 export function ldtarballCommand(ctx: CliContext): Command {
@@ -14,22 +18,7 @@ export function ldtarballCommand(ctx: CliContext): Command {
     .option('--dkms-tree <dir>', 'the DKMS tree', '/var/lib/dkms')
     .option('--source-tree <dir>', 'where module sources live (dkms --sourcetree)', '/usr/src')
     .option('--force', 'replace kernels (and a source with another dkms.conf) already there, as dkms ldtarball --force', false)
-    .option('--max-bytes <n>', 'refuse a tarball larger than this unpacked', String(DEFAULT_LIMITS.maxBytes))
-    .option('--max-entries <n>', 'refuse a tarball with more entries', String(DEFAULT_LIMITS.maxEntries))
-    .action(async (tarballs: string[], opts: { dkmsTree: string; sourceTree: string; force: boolean; maxBytes: string; maxEntries: string }) => {
-      const limits = { maxBytes: positive('--max-bytes', opts.maxBytes), maxEntries: positive('--max-entries', opts.maxEntries) };
-      const loaded = await ldtarball(tarballs, { dkmsTree: opts.dkmsTree, sourceTree: opts.sourceTree, force: opts.force, limits }, rootLogger);
-      for (const m of loaded) {
-        for (const k of m.kernels) ctx.out(`${m.module}/${m.version}, ${k.kernel}, ${k.arch}: built${k.replaced ? ' (replaced)' : ''}   from ${k.tarball}`);
-        ctx.out(`${m.module}/${m.version}: source ${m.source} in ${opts.sourceTree}/${m.module}-${m.version}`);
-      }
-      ctx.out(`next: dkms install -m <module> -v <version> -k <kernel> for each kernel`);
-      ctx.setExitCode(EXIT.ok);
-    });
-}
-
-function positive(option: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new KfarmError('BAD_OPTION', `${option} ${JSON.stringify(value)} is not a positive whole number`, { hint: `Give ${option} a number, e.g. ${option} 1000.` });
-  return n;
+    .option('--max-bytes <n>', 'refuse a tarball larger than this unpacked', String(LDTARBALL_DEFAULT_LIMITS.maxBytes))
+    .option('--max-entries <n>', 'refuse a tarball with more entries', String(LDTARBALL_DEFAULT_LIMITS.maxEntries))
+    .action(async (tarballs: string[], opts: LdtarballCliOptions) => (await import('../actions/ldtarball.js')).ldtarballAction(ctx, tarballs, opts));
 }

@@ -1,0 +1,78 @@
+import { buildOptions } from '../../config/build-options.js';
+import { KfarmError } from '../../errors/kfarm-error.js';
+import { readDkmsOverrides } from '../../config/dkms-overrides.js';
+import { sourceDateEpoch } from '../../packaging/pack-input.js';
+import { parseFormats } from '../../packaging/pack-out-dir.js';
+import { env } from '../../config/env.js';
+import { runBuild } from '../../coordinator/build.js';
+import { DockerRuntime } from '../../executor/docker-runtime.js';
+import { rootLogger } from '../../logging/logger.js';
+import { EXIT } from '../exit-codes.js';
+import { buildProgress } from '../build-progress.js';
+import { formatDuration, reportTable } from '../render.js';
+import type { CliContext } from '../context.js';
+import type { BuildCliOptions } from '../commands/build.js';
+import { loadFailed, runVerify } from './verify.js';
+
+/** `kfarm build` (options: commands/build.ts) */
+export async function buildAction(ctx: CliContext, sourceDirs: string[], opts: BuildCliOptions): Promise<void> {
+  const live = ctx.live();
+  const progress = buildProgress(live, live.tty);
+  let outcome;
+  try {
+    outcome = await runBuild(
+      {
+        sourceDirs,
+        kernels: opts.kernels,
+        outDir: opts.out,
+        options: buildOptions({ timeoutSec: opts.timeout, memoryMiB: opts.memory, diskMiB: opts.disk, cpus: opts.cpus, ...(opts.directive.length ? { directives: opts.directive } : {}), ...(opts.dkmsOverrides ? { dkmsOverrides: await readDkmsOverrides(opts.dkmsOverrides) } : {}), ...sourceDateOption(), ...(opts.compress !== 'auto' ? { compress: opts.compress } : {}) }),
+        concurrency: opts.concurrency,
+        formats: parseFormats(opts.format),
+        ...signingOption(opts.signKey, opts.signCert),
+        noCache: !opts.cache,
+        ...(opts.junit ? { junitPath: opts.junit } : {}),
+        ...(opts.cacheSize !== undefined ? { cacheSize: opts.cacheSize } : {}),
+      },
+      { env, runtime: new DockerRuntime(), logger: rootLogger, signal: ctx.signal, onEvent: progress.onEvent },
+    );
+  } finally {
+    progress.done(); // the status line goes before an error or the table is printed
+  }
+  if ('nothingNew' in outcome) {
+    ctx.out(`no new kernels: the ${outcome.held} held kernel(s) were all covered by earlier builds of ${sourceDirs.join(', ')}; nothing to do`);
+    ctx.setExitCode(EXIT.ok);
+    return;
+  }
+  let { report, modules } = outcome;
+  const { packages } = outcome;
+  if (opts.verify === 'load') {
+    report = await runVerify(ctx, opts.out, opts);
+    modules = modules.map((m) => ({ ...m, kernels: report.kernels.filter((k) => (k.module ?? report.module) === m.module && (k.version ?? report.version) === m.version) }));
+  }
+  // a table per module (its rows read as today's single-module table), then the run's total
+  ctx.out(modules.map((m) => reportTable(m, opts.table)).join('\n\n'));
+  if (modules.length > 1) {
+    const { built, excluded, failed } = report.summary;
+    ctx.out(`\n${modules.length} modules: ${built} built, ${excluded} excluded, ${failed} failed in ${formatDuration(report.durationMs)}`);
+  }
+  for (const p of packages) ctx.out(`${p.format.padEnd(12)} ${opts.out}/${p.path}`);
+  ctx.out(`report: ${opts.out}/report.json, ${opts.out}/report.html, ${opts.out}/junit.xml${opts.junit ? ` (and ${opts.junit})` : ''}`);
+  ctx.setExitCode(report.summary.failed > 0 || loadFailed(report) ? EXIT.kernelsFailed : EXIT.ok);
+}
+
+/** SOURCE_DATE_EPOCH, when set, dates make.log as reproducible builds expect (and is part of the job id) */
+function sourceDateOption(): { sourceDateEpoch?: number } {
+  return process.env.SOURCE_DATE_EPOCH ? { sourceDateEpoch: sourceDateEpoch(process.env) } : {};
+}
+
+/** --sign-key and --sign-cert go together; the key's passphrase comes as kbuild takes it */
+function signingOption(keyPath: string | undefined, certPath: string | undefined): { signing?: { keyPath: string; certPath: string; pin?: string } } {
+  if (keyPath === undefined && certPath === undefined) return {};
+  if (keyPath === undefined || certPath === undefined) {
+    throw new KfarmError('BAD_OPTION', `${keyPath === undefined ? '--sign-cert' : '--sign-key'} given without ${keyPath === undefined ? '--sign-key' : '--sign-cert'}`, {
+      hint: 'Signing needs both: --sign-key key.pem --sign-cert cert.pem (the certificate of that key).',
+    });
+  }
+  const pin = process.env.KBUILD_SIGN_PIN;
+  return { signing: { keyPath, certPath, ...(pin ? { pin } : {}) } };
+}

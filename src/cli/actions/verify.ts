@@ -1,0 +1,38 @@
+import { env } from '../../config/env.js';
+import { DockerRuntime } from '../../executor/docker-runtime.js';
+import { rootLogger } from '../../logging/logger.js';
+import type { BuildReport } from '../../report/report.js';
+import { verifyOutDir } from '../../verify/verify-out-dir.js';
+import type { VerifyCliOptions } from '../commands/verify.js';
+import type { CliContext } from '../context.js';
+import { EXIT } from '../exit-codes.js';
+import { reportTable } from '../render.js';
+
+/** Runs the load check over an out dir and says so on stderr; the report is rewritten through writeReports. */
+export function runVerify(ctx: CliContext, outDir: string, opts: VerifyCliOptions & { junit?: string }, kernels?: readonly string[]): Promise<BuildReport> {
+  return verifyOutDir(outDir, {
+    env,
+    accel: opts.accel,
+    cmdline: opts.cmdline,
+    timeoutSec: opts.bootTimeout,
+    ...(kernels ? { kernels } : {}),
+    ...(opts.junit ? { junit: opts.junit } : {}),
+    stateDir: env.stateDir,
+    runtime: new DockerRuntime(),
+    logger: rootLogger,
+    say: ctx.progress,
+    signal: ctx.signal,
+  });
+}
+
+/** a load-failed kernel fails the run as a failed build does */
+export const loadFailed = (report: BuildReport): boolean => report.kernels.some((k) => k.load?.verdict === 'load-failed');
+
+/** `kfarm verify <out-dir>` (options: commands/verify.ts) */
+export async function verifyAction(ctx: CliContext, outDir: string, opts: VerifyCliOptions & { kernels?: string; junit?: string }): Promise<void> {
+  const kernels = opts.kernels?.split(',').map((k) => k.trim()).filter((k) => k !== '');
+  const report = await runVerify(ctx, outDir, opts, kernels);
+  ctx.out(reportTable(report, 'full'));
+  ctx.out(`report: ${outDir}/report.json, ${outDir}/report.html, ${outDir}/junit.xml`);
+  ctx.setExitCode(loadFailed(report) || report.summary.failed > 0 ? EXIT.kernelsFailed : EXIT.ok);
+}
