@@ -46,6 +46,15 @@ describe('commands load their code only when they run', () => {
     for (const p of ['bullmq', 'ioredis', 'dockerode']) expect(packages.has(p), p).toBe(false);
   });
 
+  it('kfarm build without --verify loads neither the QEMU boot code nor Redis/BullMQ (a source that is not there: exit 2 after the build code loaded)', async () => {
+    const { exitCode, stderr, modules } = await loadedBy(['build', '/nonexistent-kfarm-source']);
+    expect(exitCode, stderr).toBe(2);
+    expect(actionsIn(modules)).toEqual(['build']);
+    expect(modules.filter((m) => m.startsWith('lib/src/verify/'))).toEqual([]);
+    const packages = packagesIn(modules);
+    for (const p of ['bullmq', 'ioredis']) expect(packages.has(p), p).toBe(false);
+  });
+
   it('the probe sees a dynamically imported command and the packages it loads (kfarm kernels with a bad option)', async () => {
     const { exitCode, stderr, modules } = await loadedBy(['kernels', '--json']);
     expect(exitCode, stderr).toBe(2);

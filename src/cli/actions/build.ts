@@ -12,7 +12,7 @@ import { buildProgress } from '../build-progress.js';
 import { formatDuration, reportTable } from '../render.js';
 import type { CliContext } from '../context.js';
 import type { BuildCliOptions } from '../commands/build.js';
-import { loadFailed, runVerify } from './verify.js';
+import { loadFailed } from '../load-failed.js';
 
 /** `kfarm build` (options: commands/build.ts) */
 export async function buildAction(ctx: CliContext, sourceDirs: string[], opts: BuildCliOptions): Promise<void> {
@@ -46,6 +46,8 @@ export async function buildAction(ctx: CliContext, sourceDirs: string[], opts: B
   let { report, modules } = outcome;
   const { packages } = outcome;
   if (opts.verify === 'load') {
+    // the QEMU boot code loads only when asked for
+    const { runVerify } = await import('./verify.js');
     report = await runVerify(ctx, opts.out, opts);
     modules = modules.map((m) => ({ ...m, kernels: report.kernels.filter((k) => (k.module ?? report.module) === m.module && (k.version ?? report.version) === m.version) }));
   }

@@ -6,6 +6,7 @@ import { verifyOutDir } from '../../verify/verify-out-dir.js';
 import type { VerifyCliOptions } from '../commands/verify.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
+import { loadFailed } from '../load-failed.js';
 import { reportTable } from '../render.js';
 
 /** Runs the load check over an out dir and says so on stderr; the report is rewritten through writeReports. */
@@ -24,9 +25,6 @@ export function runVerify(ctx: CliContext, outDir: string, opts: VerifyCliOption
     signal: ctx.signal,
   });
 }
-
-/** a load-failed kernel fails the run as a failed build does */
-export const loadFailed = (report: BuildReport): boolean => report.kernels.some((k) => k.load?.verdict === 'load-failed');
 
 /** `kfarm verify <out-dir>` (options: commands/verify.ts) */
 export async function verifyAction(ctx: CliContext, outDir: string, opts: VerifyCliOptions & { kernels?: string; junit?: string }): Promise<void> {
