@@ -37,6 +37,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       exitCode = code;
     },
   };
+  // Every process registers every command: commands/*.ts hold only options and help, and each
+  // action imports its code (actions/*.ts) when it runs (test/e2e/lazy-commands.test.ts).
   const program = new Command('kfarm')
     .description('a containerized build farm for out-of-tree Linux kernel modules (DKMS)')
     .version(toolVersion)
