@@ -1,8 +1,8 @@
+import { defaultConcurrency } from '../../config/concurrency.js';
 import { buildOptions } from '../../config/build-options.js';
 import { KfarmError } from '../../errors/kfarm-error.js';
 import { readDkmsOverrides } from '../../config/dkms-overrides.js';
 import { sourceDateEpoch } from '../../packaging/pack-input.js';
-import { parseFormats } from '../../packaging/pack-out-dir.js';
 import { env } from '../../config/env.js';
 import { runBuild } from '../../coordinator/build.js';
 import { DockerRuntime } from '../../executor/docker-runtime.js';
@@ -26,8 +26,9 @@ export async function buildAction(ctx: CliContext, sourceDirs: string[], opts: B
         kernels: opts.kernels,
         outDir: opts.out,
         options: buildOptions({ timeoutSec: opts.timeout, memoryMiB: opts.memory, diskMiB: opts.disk, cpus: opts.cpus, ...(opts.directive.length ? { directives: opts.directive } : {}), ...(opts.dkmsOverrides ? { dkmsOverrides: await readDkmsOverrides(opts.dkmsOverrides) } : {}), ...sourceDateOption(), ...(opts.compress !== 'auto' ? { compress: opts.compress } : {}) }),
-        concurrency: opts.concurrency,
-        formats: parseFormats(opts.format),
+        concurrency: opts.concurrency ?? defaultConcurrency(),
+        // the packers load only when a format beyond the always-written tarballs is asked for
+        formats: opts.format === 'dkms-tarball' ? [] : (await import('../../packaging/pack-out-dir.js')).parseFormats(opts.format),
         ...signingOption(opts.signKey, opts.signCert),
         noCache: !opts.cache,
         ...(opts.junit ? { junitPath: opts.junit } : {}),

@@ -1,3 +1,4 @@
+import { defaultConcurrency } from '../../config/concurrency.js';
 import { env } from '../../config/env.js';
 import { KfarmError, describeError } from '../../errors/kfarm-error.js';
 import { DockerRuntime } from '../../executor/docker-runtime.js';
@@ -19,7 +20,8 @@ import { kvmKnownBroken, markKvmBroken, verifyProcessor } from '../../verify/ver
 import type { CliContext } from '../context.js';
 
 /** `kfarm worker` (options: commands/worker.ts) */
-export async function workerAction(ctx: CliContext, opts: { concurrency: number; verify?: string }): Promise<void> {
+export async function workerAction(ctx: CliContext, given: { concurrency?: number; verify?: string }): Promise<void> {
+  const opts = { ...given, concurrency: given.concurrency ?? defaultConcurrency() };
   if (!env.redisUrl) {
     throw new KfarmError('BAD_OPTION', 'kfarm worker needs REDIS_URL', {
       hint: 'Point it at the farm\'s Redis: REDIS_URL=redis://host:6379 kfarm worker. (`kfarm build` without REDIS_URL runs its own workers.)',

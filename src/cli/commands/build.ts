@@ -8,7 +8,7 @@ import { addVerifyOptions, type VerifyCliOptions } from './verify.js';
 export type BuildCliOptions = {
   kernels?: string;
   out: string;
-  concurrency: number;
+  concurrency?: number;
   timeout: number;
   memory: number;
   disk: number;
@@ -35,7 +35,7 @@ export function buildCommand(ctx: CliContext): Command {
     .option('-o, --out <dir>', 'output directory', 'dist')
     .option('--junit <file>', 'also write the JUnit XML report here (the output directory always has junit.xml and report.html)')
     .option('-f, --format <list>', `formats, comma-separated: dkms-tarball (always written) and ${PACKABLE_FORMAT_NAMES.join(', ') || 'more to come'}`, 'dkms-tarball')
-    .option('-c, --concurrency <n>', 'builds at once in this process (local mode)', positiveInt, 2)
+    .option('-c, --concurrency <n>', 'builds at once in this process (local mode; default: the cores + 1, as free memory allows)', positiveInt)
     .option('-t, --timeout <seconds>', 'wall-clock limit of one kernel build', positiveInt, 1800)
     .option('--memory <MiB>', 'memory limit of one build container (its in-memory mounts count against it)', positiveInt, 4096)
     .option('--disk <MiB>', 'size of one build\'s in-memory build tree (/tmp and /var/tmp get a quarter each)', positiveInt, 2048)
