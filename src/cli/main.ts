@@ -79,9 +79,10 @@ export async function main(argv: readonly string[]): Promise<number> {
  * one a little longer (redis-parser shrinks its buffer pool on a 50 ms interval for a second or
  * so after a large reply, such as a module or a kernel .config fetched from Redis): after a
  * short grace the process exits anyway, and what was still open is logged at debug level so
- * a real leak can be found.
+ * a real leak can be found. Short, since every build call waits for it (250 ms was a tenth of a
+ * one-kernel build); output to a pipe, file or terminal is written synchronously on Linux.
  */
-export function exitWhenDrained(code: number, graceMs = 250): void {
+export function exitWhenDrained(code: number, graceMs = 25): void {
   process.exitCode = code;
   setTimeout(() => {
     const open = process.getActiveResourcesInfo();
