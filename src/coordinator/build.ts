@@ -28,12 +28,10 @@ import { coordinatorFailure, runJobs, type JobResult } from './run-jobs.js';
 import { combineReports } from './combined-report.js';
 import { dependencyWaves, missingDependency, readDependsHint } from './dependency-order.js';
 import { writeChecksums } from '../packaging/checksums.js';
-import { packOutDir, type PackedFile } from '../packaging/pack-out-dir.js';
+import type { PackedFile } from '../packaging/pack-out-dir.js';
 import type { PackFormat } from '../packaging/packer.js';
-import { checkSigningSetup } from '../signing/index.js';
 import { currentInstance } from '../process/instance.js';
 import { LABEL_HOST, LABEL_INSTANCE, LABEL_PID } from '../worker/build-worker.js';
-import { signResults } from './sign-results.js';
 
 export interface BuildRequest {
   /** one or more module sources, each with its dkms.conf; several build in one run (one report) */
@@ -161,7 +159,7 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
     const signerLabels = { [LABEL_HOST]: deps.env.hostname, [LABEL_PID]: String(process.pid), [LABEL_INSTANCE]: currentInstance() };
     const wanted = new Set(planned.flatMap((p) => p.targets.map((t) => `${t.image}\0${t.kernel}`)));
     const signing = request.signing
-      ? await checkSigningSetup({
+      ? await (await import('../signing/index.js')).checkSigningSetup({
           ...request.signing,
           images: catalog.images.map((i) => ({ ...i, kernels: i.kernels.filter((k) => wanted.has(`${i.name}\0${k}`)) })).filter((i) => i.kernels.length > 0),
           runtime: deps.runtime,
@@ -238,7 +236,8 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
     const reports: BuildReport[] = [];
     for (const { planned: p, identity, results, warnings: moduleWarnings } of settled) {
       for (const warning of moduleWarnings) deps.onEvent({ type: 'warning', text: several ? `${identity.name}: ${warning}` : warning });
-      const written = signing ? await signResults(results, signing, { runtime: deps.runtime, logger: deps.logger, labels: signerLabels, signal: deps.signal }) : results;
+      // signing and packing load only when asked for (openssl, rpmbuild and dpkg wrappers): a warm build is a few hundred ms
+      const written = signing ? await (await import('./sign-results.js')).signResults(results, signing, { runtime: deps.runtime, logger: deps.logger, labels: signerLabels, signal: deps.signal }) : results;
       const outputs = await packageOutputs({
         outDir,
         logDir: several ? ['logs', `${identity.name}-${identity.version}`] : ['logs'],
@@ -268,7 +267,7 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
       await recordHistory(deps.env.stateDir, p.source.dir, results.filter((r) => r.record.verdict !== 'failed').map((r) => r.record));
     }
     // the other formats are made from what was just written, as `kfarm pack` would
-    const packages = request.formats?.length ? await packOutDir(outDir, request.formats, deps.logger) : [];
+    const packages = request.formats?.length ? await (await import('../packaging/pack-out-dir.js')).packOutDir(outDir, request.formats, deps.logger) : [];
     if (packages.length === 0) await writeChecksums(outDir);
     return { report, modules: reports, packages };
   } finally {
