@@ -3,7 +3,7 @@
  * `dkms build` (baseline A) and against the physical limit (baseline B), all in one run.
  *
  *   npm run build && npm run bench:matrix -- [--modules acpi-call-dkms,vpoll-dkms] [--kernels k1,k2]
- *       [--skip-dkms] [--skip-split] [--skip-all] [--skip-warm] [--cores N]
+ *       [--skip-dkms] [--skip-split] [--skip-all] [--skip-warm] [--cores N] [--concurrency N]
  *
  * A: `dkms build` of each (module, kernel), one after the other, in ONE container of the
  *    release's oracle image (bench/conformance/oracle-image.ts: the same headers), builds timed.
@@ -42,6 +42,8 @@ const args = process.argv.slice(2);
 const say = (line: string) => process.stderr.write(`[matrix] ${line}\n`);
 const runtime = new DockerRuntime();
 const cores = Number(flag(args, '--cores', String(os.cpus().length)));
+// kfarm's own default (the cores + 1, as memory allows) unless --concurrency N compares another
+const concurrencyArgs = has(args, '--concurrency') ? ['--concurrency', flag(args, '--concurrency', '')] : [];
 
 /** one (module, kernel) cell as the baseline container measured it */
 interface Cell {
@@ -82,7 +84,7 @@ async function baselines(image: string, sources: readonly CorpusSource[], kernel
 
 async function kfarmBuild(dirs: readonly string[], kernels: readonly string[], env: Record<string, string>, noCache: boolean): Promise<{ seconds: number; exit: number; cells: number; cached: number; timeline: Timeline; cpu: CpuAccount }> {
   const out = await tempDir('bench-matrix-out');
-  const { result, seconds, startedAtMs, endedAtMs, cpu } = await runAccounted('node', [path.join(packageRoot, 'bin', 'kfarm.js'), 'build', ...dirs, '--kernels', kernels.join(','), '--out', out, '--table', 'summary', ...(noCache ? ['--no-cache'] : [])], {
+  const { result, seconds, startedAtMs, endedAtMs, cpu } = await runAccounted('node', [path.join(packageRoot, 'bin', 'kfarm.js'), 'build', ...dirs, '--kernels', kernels.join(','), '--out', out, '--table', 'summary', ...(noCache ? ['--no-cache'] : []), ...concurrencyArgs], {
     // info: the worker logs each container's phases, read back into the timeline
     env: { ...env, KFARM_LOG_LEVEL: 'info' },
     allowFailure: true,
