@@ -5,7 +5,7 @@ import { compareDebianVersions } from './debian-version.js';
 import { checkFetchable, type Fetchability } from './fetchability.js';
 import { headersPackages, type HeadersPackage } from './headers-packages.js';
 import { fetchReleaseFile, kernelStanzas } from './index-store.js';
-import { mapLimit } from './map-limit.js';
+import { mapLimit } from '../util/map-limit.js';
 import { DEFAULT_MIRRORS, type DebianArch, type Mirror, type ReleaseSpec } from './releases.js';
 
 /** A kernel the archive offers: its headers package, where it lives, and whether it can be fetched. */

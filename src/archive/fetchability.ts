@@ -1,5 +1,5 @@
 import { HttpTimeoutError, request } from './http-client.js';
-import { mapLimit } from './map-limit.js';
+import { mapLimit } from '../util/map-limit.js';
 
 /** Whether a package file can really be downloaded: indexes can name files the pool no longer has. */
 export type Fetchability = { fetchable: true } | { fetchable: false; reason: string };

@@ -7,7 +7,7 @@ import { RELEASES, type ReleaseSpec } from '../archive/releases.js';
 import type { ContainerRuntime } from '../executor/runtime.js';
 import { packTar } from '../executor/archive.js';
 import { KfarmError } from '../errors/kfarm-error.js';
-import { mapLimit } from '../archive/map-limit.js';
+import { mapLimit } from '../util/map-limit.js';
 import { resolveImageKernels } from '../matrix/debian-kernels.js';
 import { compareKernels } from '../matrix/kernel-target.js';
 import { imagesDir } from '../paths.js';

@@ -6,7 +6,7 @@ import { unameArch, type DebianArch, type Mirror, type ReleaseSpec } from '../ar
 import { ARCHIVE_UNREACHABLE } from '../archive/index-store.js';
 import type { ContainerRuntime } from '../executor/runtime.js';
 import { KfarmError, describeError, isKfarmError } from '../errors/kfarm-error.js';
-import { mapLimit } from '../archive/map-limit.js';
+import { mapLimit } from '../util/map-limit.js';
 import { ensureBaseImage } from './base-image.js';
 import { listKfarmImages } from './catalog.js';
 import { KERNEL_BUILD_CONCURRENCY, RECIPE_ARCHES, RECIPES, ensureKernelImage, ensureToolchain, loadRecipe } from './image-builder.js';

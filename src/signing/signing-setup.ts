@@ -1,7 +1,7 @@
 import type { ContainerRuntime } from '../executor/runtime.js';
 import { KfarmError } from '../errors/kfarm-error.js';
 import type { KfarmImage } from '../images/catalog.js';
-import { mapLimit } from '../archive/map-limit.js';
+import { mapLimit } from '../util/map-limit.js';
 import { lastLines, runSigner } from './signer-container.js';
 import { loadSigningKey, type SigningKey } from './signing-key.js';
 
