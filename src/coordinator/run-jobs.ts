@@ -198,7 +198,12 @@ async function runOnFarm(
   if (pending.length > 0 && session.distributed && (await session.queue.workerCount()) === 0) {
     deps.onEvent({ type: 'note', text: `no kfarm worker is connected to ${session.where} yet: start one with \`REDIS_URL=... kfarm worker\`` });
   }
-  const abort = new Promise<void>((resolve) => deps.signal.addEventListener('abort', () => resolve(), { once: true }));
+  // removed when the wait ends: a long-lived signal (a worker's, a bench's thousand runs) must not collect listeners
+  let onAbort: () => void = () => undefined;
+  const abort = new Promise<void>((resolve) => {
+    onAbort = () => resolve();
+    deps.signal.addEventListener('abort', onAbort, { once: true });
+  });
   const waiting = session.queue.waitAll(pending, onUpdate, async (outcome) => {
     finished.add(outcome.jobId);
     const payload = byJob.get(outcome.jobId) as JobPayload;
@@ -215,6 +220,7 @@ async function runOnFarm(
     await Promise.race([waiting, abort, failedFast]);
   } finally {
     watch.stop();
+    deps.signal.removeEventListener('abort', onAbort);
     session.abandon(pending.filter((id) => !finished.has(id)));
   }
   const byPayload = new Map<JobPayload, JobResult>();
