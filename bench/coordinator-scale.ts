@@ -19,7 +19,8 @@ import { performance } from 'node:perf_hooks';
 import { buildOptions } from '../src/config/build-options.js';
 import { rootLogger } from '../src/logging/logger.js';
 import { BuildQueue, startBuildWorker, type Processor } from '../src/queue/build-queue.js';
-import type { JobPayload, KernelRecord } from '../src/queue/job-payload.js';
+import type { JobPayload } from '../src/queue/job-payload.js';
+import { recordForPayload } from '../test/helpers/kernel-record.js';
 import { jobPriority } from '../src/queue/job-priority.js';
 import { flag } from './lib/stats.js';
 
@@ -33,22 +34,12 @@ const MiB = 1024 * 1024;
 
 /** a valid record for the payload, as a worker would return for a built module with no output */
 const noopBuild: Processor = async (payload) => {
-  const record: KernelRecord = {
-    schemaVersion: 1,
-    kernel: payload.kernel,
-    arch: payload.arch,
-    image: payload.image,
-    verdict: 'built',
-    modules: [],
+  return recordForPayload(payload, {
     log: { sha256: sha(`log ${payload.kernel} ${payload.sourceSha256}`), size: 0 },
-    logTruncated: false,
-    durationMs: 0,
     worker: 'bench',
     attempt: 1,
     finishedAt: new Date().toISOString(),
-    cacheable: true,
-  };
-  return record;
+  });
 };
 
 async function main(): Promise<void> {

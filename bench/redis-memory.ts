@@ -26,7 +26,8 @@ import type { ContainerRuntime } from '../src/executor/runtime.js';
 import { rootLogger } from '../src/logging/logger.js';
 import { BLOB_PREFIX, BlobStore } from '../src/queue/blob-store.js';
 import { BuildQueue, startBuildWorker, type Processor } from '../src/queue/build-queue.js';
-import type { JobPayload, KernelRecord } from '../src/queue/job-payload.js';
+import type { JobPayload } from '../src/queue/job-payload.js';
+import { builtModule, recordForPayload } from '../test/helpers/kernel-record.js';
 import { ResultStore } from '../src/store/result-store.js';
 import { formatSize } from '../src/store/size.js';
 import { flag } from './lib/stats.js';
@@ -52,24 +53,15 @@ async function main(): Promise<void> {
     const fakeBuild: Processor = async (payload) => {
       const log = await blobs.put(randomBytes(2048));
       const file = await blobs.put(randomBytes(moduleBytes));
-      const record: KernelRecord = {
-        schemaVersion: 1,
-        kernel: payload.kernel,
-        arch: payload.arch,
-        image: payload.image,
-        verdict: 'built',
+      return recordForPayload(payload, {
         packageName: 'bench',
         packageVersion: '1.0',
-        modules: [{ builtName: 'bench', destName: 'bench', destLocation: '/updates/dkms', installLocation: '/updates/dkms', file }],
+        modules: [builtModule('bench', file)],
         log,
-        logTruncated: false,
-        durationMs: 0,
         worker: 'bench',
         attempt: 1,
         finishedAt: new Date().toISOString(),
-        cacheable: true,
-      };
-      return record;
+      });
     };
     const worker = await startBuildWorker(target, name, 4, fakeBuild, { key, logger: rootLogger });
     const session: FarmSession = { queue, blobs, distributed: false, where: 'bench', abandon: () => undefined, close: async () => undefined };
@@ -106,6 +98,10 @@ async function main(): Promise<void> {
         process.stderr.write(`[redis-memory] ${b} builds, used_memory ${(samples.at(-1)!.used / MiB).toFixed(2)} MiB, ${samples.at(-1)!.keys} keys (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
       }
     }
+    // What stays once the blobs in flight are gone (released 10 s after the coordinator fetched
+    // them): the finished jobs' sealed records, kept at most 1 h and at most 20,000.
+    await new Promise((r) => setTimeout(r, 12_000));
+    const settled = { used: await used(), keys: await queue.redis.dbsize() };
     const first = samples[0];
     const last = samples.at(-1);
     console.log(`redis memory: ${builds} builds of one job each (2 KiB log + ${moduleBytes / 1024} KiB module), real queue + result store, in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
@@ -114,6 +110,7 @@ async function main(): Promise<void> {
     if (first && last) {
       console.log(`  ratio        used_memory at ${last.builds} / at ${first.builds} = ${(last.used / first.used).toFixed(2)} (flat is about 1; what ${builds} results would hold in Redis: ${formatSize(builds * (moduleBytes + 2048))})`);
     }
+    console.log(`  settled      12 s after the last build (the released blobs expired): ${(settled.used / MiB).toFixed(2)} MiB, ${settled.keys} keys = ${Math.round((settled.used - start) / builds)} bytes per build that stay (finished jobs' records, kept at most 1 h and at most 20,000 jobs)`);
     console.log(`  store        ${formatSize(await store.size())} on disk in ${store.dir}`);
     await worker.close(2000);
     await queue.close();

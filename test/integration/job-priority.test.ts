@@ -11,6 +11,7 @@ import { BuildQueue, startBuildWorker, type BuildWorker } from '../../src/queue/
 import { jobPriority } from '../../src/queue/job-priority.js';
 import type { JobPayload } from '../../src/queue/job-payload.js';
 import { startPrivateRedis, type PrivateRedis } from '../../src/queue/private-redis.js';
+import { recordForPayload } from '../helpers/kernel-record.js';
 import { tempDir } from '../helpers/kfarm-cli.js';
 
 /**
@@ -59,20 +60,7 @@ it('a worker takes the queued jobs with the most compile units first, whatever o
   const order: string[] = [];
   worker = await startBuildWorker(redis.target, name, 1, async (p) => {
     order.push(p.kernel);
-    return {
-      schemaVersion: 1,
-      kernel: p.kernel,
-      arch: p.arch,
-      image: p.image,
-      verdict: 'excluded',
-      modules: [],
-      log: await blobs.put(Buffer.from(`log of ${p.kernel}\n`)),
-      logTruncated: false,
-      durationMs: 1,
-      worker: 'test',
-      finishedAt: new Date().toISOString(),
-      cacheable: true,
-    };
+    return recordForPayload(p, { verdict: 'excluded', log: await blobs.put(Buffer.from(`log of ${p.kernel}\n`)), durationMs: 1 });
   }, { key, logger });
   const { results } = await ran;
   expect(results.map((r) => r.record.kernel)).toEqual([...units.keys()]);

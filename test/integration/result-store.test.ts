@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import type { KernelRecord } from '../../src/queue/job-payload.js';
 import { ResultStore } from '../../src/store/result-store.js';
+import { builtModule, kernelRecord } from '../helpers/kernel-record.js';
 import { tempDir } from '../helpers/kfarm-cli.js';
 
 const packageRoot = path.resolve(import.meta.dirname, '..', '..');
@@ -18,22 +19,7 @@ function result(n: number, size = 1000): { record: KernelRecord; files: Map<stri
   ko.write(`module ${n}`);
   const log = { sha256: sha(logData), size: logData.length };
   const file = { sha256: sha(ko), size: ko.length };
-  const record: KernelRecord = {
-    schemaVersion: 1,
-    kernel: '6.1.0-56-amd64',
-    arch: 'amd64',
-    image: 'debian-12',
-    verdict: 'built',
-    packageName: 'hello',
-    packageVersion: '1.0.0',
-    modules: [{ builtName: 'hello', destName: 'hello', destLocation: '/updates/dkms', installLocation: '/updates/dkms', file }],
-    log,
-    logTruncated: false,
-    durationMs: 1,
-    worker: 'w',
-    finishedAt: '2026-01-01T00:00:00.000Z',
-    cacheable: true,
-  };
+  const record = kernelRecord({ packageName: 'hello', packageVersion: '1.0.0', modules: [builtModule('hello', file)], log, durationMs: 1, worker: 'w' });
   return { record, files: new Map([[log.sha256, logData], [file.sha256, ko]]) };
 }
 

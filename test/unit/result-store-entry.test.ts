@@ -1,27 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { entryBlobs, makeEntry, parseEntry } from '../../src/store/store-entry.js';
-import type { KernelRecord } from '../../src/queue/job-payload.js';
+import { builtModule, kernelRecord } from '../helpers/kernel-record.js';
 
 const key = 'a'.repeat(64);
 const log = { sha256: 'b'.repeat(64), size: 5 };
 const ko = { sha256: 'c'.repeat(64), size: 7 };
-const record: KernelRecord = {
-  schemaVersion: 1,
-  kernel: '6.1.0-56-amd64',
-  arch: 'amd64',
-  image: 'debian-12',
-  verdict: 'built',
-  packageName: 'hello',
-  packageVersion: '1.0.0',
-  modules: [{ builtName: 'hello', destName: 'hello', destLocation: '/updates/dkms', installLocation: '/updates/dkms', file: ko }],
-  makeLog: log,
-  log,
-  logTruncated: false,
-  durationMs: 12,
-  worker: 'w',
-  finishedAt: '2026-01-01T00:00:00.000Z',
-  cacheable: true,
-};
+const record = kernelRecord({ packageName: 'hello', packageVersion: '1.0.0', modules: [builtModule('hello', ko)], makeLog: log, log, durationMs: 12, worker: 'w' });
 
 describe('result store entries', () => {
   it('an entry written is read back whole', () => {
