@@ -62,6 +62,10 @@ describe('ldtarball plan: layouts it loads', () => {
   it('a source link leading out is carried as a link; a link inside a kernel dir that stays inside is kept', () => {
     const plan = planTarball('t', full([link('dkms_source_tree/README.gz', '/usr/share/doc/x/README.gz'), link(`dkms_main_tree/${K}/x86_64/module/alias.ko`, 'hello.ko')]));
     expect(plan.source).toContainEqual({ path: 'README.gz', type: 'symlink', mode: 0o777, linkname: '/usr/share/doc/x/README.gz' });
+    // the kernel dir's link is written as a link, next to the module it names
+    expect(plan.kernels).toHaveLength(1);
+    expect(plan.kernels[0]?.files).toContainEqual({ path: 'module/alias.ko', type: 'symlink', mode: 0o777, linkname: 'hello.ko' });
+    expect(plan.kernels[0]?.files.map((f) => f.path)).toEqual(['module', 'module/hello.ko', 'log', 'log/make.log', 'module/alias.ko']);
   });
 
   it('modes are fixed: 0755 for executables, 0644 else', () => {
