@@ -8,6 +8,9 @@ import type { BuildReport } from '../../src/report/report.js';
 import { parseModuleSignature, verifyPkcs7 } from '../../src/signing/index.js';
 import { defaultKernels, example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
 import { moduleEntry, plainModule } from '../helpers/module-files.js';
+import { unpackAll } from '../helpers/unpack-all.js';
+import { createPrivateKey } from 'node:crypto';
+import { PACKABLE_FORMATS } from '../../src/packaging/packers.js';
 
 /**
  * `kfarm build --sign-key --sign-cert` end to end: every module in the out dir is signed by the
@@ -40,7 +43,8 @@ describe('kfarm build --sign-key --sign-cert', () => {
   it('signs every module it writes; the signature verifies; the key is nowhere in --out', async () => {
     const { key, cert } = await makeKey('main');
     const out = await tempDir('sign-out');
-    const built = await kfarm(['build', example('hello'), '--kernels', kernels, '--out', out, '--sign-key', key, '--sign-cert', cert], env);
+    // every format: the key must be in none of the packages either
+    const built = await kfarm(['build', example('hello'), '--kernels', kernels, '--out', out, '--sign-key', key, '--sign-cert', cert, '--format', PACKABLE_FORMATS().join(',')], env);
     expect(built.exitCode, built.stderr).toBe(0);
     const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as BuildReport;
     expect(report.kernels.map((k) => k.modules[0]?.file).sort()).toEqual(['hello.ko', 'hello.ko.xz']);
@@ -56,11 +60,34 @@ describe('kfarm build --sign-key --sign-cert', () => {
       expect(signature, k.kernel).toBeDefined();
       expect((await verifyPkcs7(signature?.content ?? Buffer.alloc(0), signature?.pkcs7 ?? Buffer.alloc(0), certPem)).ok).toBe(true);
     }
-    const keyBody = (await readFile(key, 'utf8')).split('\n').filter((l) => l && !l.startsWith('-----'))[3] ?? 'none';
-    for (const name of await readdir(out, { recursive: true })) {
-      const data = await readFile(path.join(out, name)).catch(() => Buffer.alloc(0));
-      expect(data.includes(keyBody), name).toBe(false);
+    // The key in every form it could leak in: each base64 line of the PEM as given, and the
+    // private numbers' raw bytes (any DER encoding of the key: PKCS#1, PKCS#8) and hex. The
+    // cert's public modulus is left out on purpose: the cert may be shipped.
+    const keyPem = await readFile(key, 'utf8');
+    const pemLines = keyPem.split('\n').filter((l) => l.length === 64 && !l.startsWith('-----'));
+    expect(pemLines.length).toBeGreaterThan(10);
+    const jwk = createPrivateKey(keyPem).export({ format: 'jwk' });
+    const secrets = [jwk.d, jwk.p, jwk.q].map((v) => Buffer.from(v ?? '', 'base64url'));
+    // d is about 256 bytes, p and q about 128 (a leading zero byte is dropped): long enough never to occur by chance
+    for (const b of secrets) expect(b.length).toBeGreaterThanOrEqual(120);
+    const needles: Array<[string, Buffer]> = [
+      ...pemLines.map((l, i): [string, Buffer] => [`PEM line ${i + 2}`, Buffer.from(l)]),
+      ...secrets.map((b, i): [string, Buffer] => [`private number ${'dpq'[i]}`, b]),
+      ['d in hex', Buffer.from(secrets[0]?.toString('hex') ?? 'none')],
+    ];
+    // The out dir as its readers get it: tarballs, packages and a 6.12 .ko.xz opened and searched inside.
+    const unpacked = await unpackAll(out, await tempDir('sign-unpacked'));
+    expect(unpacked.opened.deb, 'bmdeb and dkms-deb packages opened').toBeGreaterThanOrEqual(3);
+    expect(unpacked.opened.rpm, 'kmod-rpm and dkms-rpm packages opened').toBeGreaterThanOrEqual(3);
+    expect(unpacked.opened.xz, 'a 6.12 .ko.xz decompressed').toBeGreaterThanOrEqual(1);
+    expect(unpacked.opened.gzip, 'DKMS tarballs decompressed').toBeGreaterThanOrEqual(3);
+    expect(unpacked.opened.tar).toBeGreaterThanOrEqual(3);
+    const found: string[] = [];
+    for (const file of unpacked.files) {
+      const data = await readFile(file);
+      for (const [what, needle] of needles) if (data.includes(needle)) found.push(`${what} in ${file}`);
     }
+    expect(found).toEqual([]);
   }, 600_000);
 
   it('a certificate of another key is refused before any build: exit 2, says so', async () => {
