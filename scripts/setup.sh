@@ -80,6 +80,10 @@ command -v openssl      >/dev/null 2>&1 || missing+=(openssl)
 dpkg -s busybox-static  >/dev/null 2>&1 || missing+=(busybox-static)
 python3 -c 'import yaml' >/dev/null 2>&1 || missing+=(python3-yaml)
 command -v xz           >/dev/null 2>&1 || missing+=(xz-utils)
+# the archive's indexes come over http: kfarm refuses to read them unless gpgv checks their
+# signature against Debian's keys (Ubuntu has neither the keyring nor always gpgv by default)
+[[ -s /usr/share/keyrings/debian-archive-keyring.gpg ]] || missing+=(debian-archive-keyring)
+command -v gpgv         >/dev/null 2>&1 || missing+=(gpgv)
 command -v git          >/dev/null 2>&1 || missing+=(git)
 [[ -s /etc/ssl/certs/ca-certificates.crt ]] || missing+=(ca-certificates)
 if [[ ${KFARM_TEST_TOOLS:-0} == 1 ]]; then
@@ -96,7 +100,7 @@ remove_policy() {
 trap remove_policy EXIT
 
 if [[ ${#missing[@]} -eq 0 ]]; then
-  say "system packages: all present (node $(node --version), docker, docker-compose, redis-server, debootstrap, kmod, rpm, openssl, busybox-static, python3-yaml, xz, git, ca-certificates)"
+  say "system packages: all present (node $(node --version), docker, docker-compose, redis-server, debootstrap, kmod, rpm, openssl, busybox-static, python3-yaml, xz, debian-archive-keyring, gpgv, git, ca-certificates)"
 else
   command -v apt-get >/dev/null 2>&1 \
     || die "missing: ${missing[*]}; this script installs them with apt-get (Debian/Ubuntu), which is not here. Install them by hand."

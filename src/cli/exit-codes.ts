@@ -43,6 +43,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'CONTAINER_FAILED':
     case 'OUTPUT_TOO_LARGE':
     case 'COMMAND_FAILED':
+    case 'ARCHIVE_UNVERIFIED':
     case 'JOB_FAILED':
       return EXIT.environment;
     case 'INTERRUPTED':

@@ -18,6 +18,7 @@ import path from 'node:path';
  * | KFARM_REDIS_CERT_FILE, KFARM_REDIS_KEY_FILE | client certificate and key for rediss:// (PEM) | none          |
  * | KFARM_KERNELS     | the selector `kfarm build` uses without --kernels            | all                    |
  * | KFARM_CACHE_SIZE  | bound of the result store under the state dir (4G, 500M)     | 4G                     |
+ * | KFARM_ARCHIVE_KEYRING | keyring gpgv checks the archive's InRelease files against | /usr/share/keyrings/debian-archive-keyring.gpg |
  */
 export interface Env {
   redisUrl: string | undefined;
@@ -34,6 +35,8 @@ export interface Env {
   defaultKernels: string | undefined;
   /** KFARM_CACHE_SIZE as given (parsed where it is used: a bad value is that command's error) */
   cacheSize: string | undefined;
+  /** KFARM_ARCHIVE_KEYRING: the Debian archive keyring (an index kfarm cannot verify is refused) */
+  archiveKeyring: string | undefined;
 }
 
 export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
@@ -50,6 +53,7 @@ export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
     redisKeyFile: nonEmpty(source.KFARM_REDIS_KEY_FILE),
     defaultKernels: nonEmpty(source.KFARM_KERNELS),
     cacheSize: nonEmpty(source.KFARM_CACHE_SIZE),
+    archiveKeyring: nonEmpty(source.KFARM_ARCHIVE_KEYRING),
   };
 }
 

@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'RECORD_REJECTED'
   | 'FARM_KEY_MISSING'
   | 'COMMAND_FAILED'
+  | 'ARCHIVE_UNVERIFIED'
   | 'BAD_OPTION'
   | 'JOB_FAILED'
   | 'BLOB_MISSING'

@@ -23,3 +23,19 @@ describe('kfarm kernels --available: bad input', () => {
     expect(run.stderr).toContain('go with --available');
   });
 });
+
+// A farm that cannot check the archive's signatures reads nothing from it (the indexes come over http).
+describe('no keyring to verify the archive with', () => {
+  const noKeyring = async () => ({ ...(await isolatedEnv('archive-cli')), KFARM_ARCHIVE_KEYRING: '/nonexistent/debian-archive-keyring.gpg' });
+
+  for (const args of [['kernels', '--available', 'debian-12'], ['images', 'sync', 'debian-12', '--arch', 'amd64', '--kernels', '6.1.0-0-amd64']]) {
+    it(`kfarm ${args.slice(0, 2).join(' ')} is exit 3, saying which keyring to install or pass`, async () => {
+      const run = await kfarm(args, await noKeyring());
+      expect(run.exitCode, run.stderr).toBe(3);
+      expect(run.stderr).toContain('kfarm: error: cannot verify the Debian archive: no keyring at /nonexistent/debian-archive-keyring.gpg');
+      expect(run.stderr).toContain('apt-get install debian-archive-keyring');
+      expect(run.stderr).toContain('KFARM_ARCHIVE_KEYRING');
+      expect(run.stdout).toBe('');
+    });
+  }
+});

@@ -1,34 +1,44 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ARCHIVE_UNREACHABLE } from '../../src/archive/index-store.js';
+import { ARCHIVE_KEYRING_MISSING, ARCHIVE_UNREACHABLE, DEBIAN_KEYRING, fetchReleaseFile, usableKeyring } from '../../src/archive/index-store.js';
+import { exitCodeFor } from '../../src/cli/exit-codes.js';
 import { discoverKernels } from '../../src/archive/discover.js';
 import { checkFetchable } from '../../src/archive/fetchability.js';
 import { RELEASES } from '../../src/archive/releases.js';
+import { readEnv } from '../../src/config/env.js';
 import { isKfarmError } from '../../src/errors/kfarm-error.js';
 import pino from 'pino';
 import { packageRoot } from '../../src/paths.js';
 import { tempDir } from '../helpers/kfarm-cli.js';
+import { testKeyring, type TestKeyring } from '../helpers/test-keyring.js';
 
 /**
  * A real HTTP server laid out like deb.debian.org, serving the recorded bullseye indexes
  * (xz-compressed by the real xz) and pool files: 5.10.0-43 answers 404, as the archive did.
+ * Its InRelease files are clearsigned by a test key (real gpg), and kfarm checks them with gpgv
+ * against a keyring holding that key: no test reads an index unverified.
  */
 const fixture = (name: string) => readFileSync(path.join(packageRoot, 'test', 'fixtures', 'archive', name));
 const xz = async (data: Buffer) => Buffer.from((await execa('xz', ['-c'], { input: data, encoding: 'buffer' })).stdout);
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 let server: http.Server;
+let keys: TestKeyring;
+const release = (suite: string, compressed: Buffer, date = 'Sat, 28 Nov 2026 00:00:00 UTC') =>
+  `Codename: ${suite}\nDate: ${date}\nSHA256:\n ${sha(compressed)} ${compressed.length} main/binary-amd64/Packages.xz\n`;
 let base: string;
 const hits: string[] = [];
 const files = new Map<string, Buffer>();
 const poolSizes = new Map<string, number>();
 
 beforeAll(async () => {
+  keys = await testKeyring();
   const suites: Array<[string, string, Buffer]> = [
     ['debian', 'bullseye', fixture('bullseye-amd64.Packages')],
     ['debian-security', 'bullseye-security', fixture('bullseye-security-amd64.Packages')],
@@ -43,7 +53,7 @@ beforeAll(async () => {
     }
     const compressed = await xz(packages);
     files.set(`/${mirror}/dists/${suite}/main/binary-amd64/Packages.xz`, compressed);
-    files.set(`/${mirror}/dists/${suite}/InRelease`, Buffer.from(`Codename: ${suite}\nDate: Sat, 28 Nov 2026 00:00:00 UTC\nSHA256:\n ${sha(compressed)} ${compressed.length} main/binary-amd64/Packages.xz\n`));
+    files.set(`/${mirror}/dists/${suite}/InRelease`, await keys.clearsign(release(suite, compressed)));
   }
   server = http.createServer((req, res) => {
     const url = req.url ?? '';
@@ -64,14 +74,17 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
 
-afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+afterAll(async () => {
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await keys.close();
+});
 
 const debian11 = RELEASES.filter((r) => r.name === 'debian-11');
 const options = async () => ({
   cacheDir: await tempDir('archive'),
   logger: pino({ level: 'silent' }),
   mirrors: { debian: `${base}/debian`, 'debian-security': `${base}/debian-security` },
-  keyring: '/nonexistent/keyring.gpg', // the recorded InRelease is unsigned: signature checks are covered by the CLI run
+  keyring: keys.keyring,
 });
 
 describe('discovery against an archive served over HTTP', () => {
@@ -99,7 +112,7 @@ describe('discovery against an archive served over HTTP', () => {
     const saved = [files.get(key), files.get('/debian/dists/bullseye/InRelease')] as const;
     const changed = await xz(Buffer.from(fixture('bullseye-amd64.Packages').toString().replaceAll('Version: 5.10.218-1', 'Version: 5.10.218-2')));
     files.set(key, changed);
-    files.set('/debian/dists/bullseye/InRelease', Buffer.from(`Date: later\nSHA256:\n ${sha(changed)} ${changed.length} main/binary-amd64/Packages.xz\n`));
+    files.set('/debian/dists/bullseye/InRelease', await keys.clearsign(release('bullseye', changed, 'later')));
     try {
       const again = await discoverKernels(debian11, ['amd64'], { ...opts, checkFetch: false });
       expect(again.indexes.find((i) => i.suite === 'bullseye')?.fromCache).toBe(false);
@@ -128,8 +141,11 @@ describe('discovery against an archive served over HTTP', () => {
     const saved = files.get(key) as Buffer;
     files.set(key, fixture('bullseye-security.InRelease')); // the real signed file, trimmed: the signature no longer matches
     try {
-      await expect(discoverKernels(debian11, ['amd64'], { ...opts, keyring: '/usr/share/keyrings/debian-archive-keyring.gpg' })).rejects.toSatisfy(
-        (err) => isKfarmError(err, 'COMMAND_FAILED') && /no valid signature/.test(err.message),
+      // Debian's keys next to the test key that signs the other suites (binary keyrings concatenate)
+      const both = path.join(await tempDir('keyrings'), 'both.gpg');
+      await writeFile(both, Buffer.concat([readFileSync(DEBIAN_KEYRING), readFileSync(keys.keyring)]));
+      await expect(discoverKernels(debian11, ['amd64'], { ...opts, keyring: both })).rejects.toSatisfy(
+        (err) => isKfarmError(err, 'ARCHIVE_UNVERIFIED') && /no valid signature/.test(err.message) && /BAD signature/.test(err.message),
       );
     } finally {
       files.set(key, saved);
@@ -142,6 +158,63 @@ describe('discovery against an archive served over HTTP', () => {
     await expect(discoverKernels(debian11, ['amd64'], { ...opts, mirrors: { debian: `${closed}/debian`, 'debian-security': `${closed}/debian-security` } })).rejects.toSatisfy(
       (err) => isKfarmError(err, 'COMMAND_FAILED') && err.message.includes('unreachable') && err.message.includes('127.0.0.1:9') && err.context.reason === ARCHIVE_UNREACHABLE,
     );
+  });
+});
+
+describe('an archive kfarm cannot verify is not read', () => {
+  const served = async (name: string, body: Buffer) => {
+    files.set(`/t/dists/${name}/InRelease`, body);
+    const opts = await options();
+    return () => fetchReleaseFile(`${base}/t`, name, opts);
+  };
+
+  it('no keyring: exit 3 before any download, naming debian-archive-keyring and KFARM_ARCHIVE_KEYRING', async () => {
+    for (const keyring of ['/nonexistent/debian-archive-keyring.gpg', await tempDir('no-keyring')]) {
+      hits.length = 0;
+      const err = await discoverKernels(debian11, ['amd64'], { ...(await options()), keyring }).then(() => undefined, (e: unknown) => e);
+      expect(isKfarmError(err, 'ARCHIVE_UNVERIFIED'), String(err)).toBe(true);
+      if (!isKfarmError(err)) return;
+      expect(exitCodeFor(err.code)).toBe(3);
+      expect(err.context.reason).toBe(ARCHIVE_KEYRING_MISSING);
+      expect(err.message).toBe(`cannot verify the Debian archive: no keyring at ${keyring}`);
+      expect(err.hint).toContain('apt-get install debian-archive-keyring');
+      expect(err.hint).toContain('KFARM_ARCHIVE_KEYRING');
+      expect(hits).toEqual([]);
+    }
+  });
+
+  it('the keyring: the caller’s, else $KFARM_ARCHIVE_KEYRING, else Debian’s (setup.sh installs it)', async () => {
+    expect(readEnv({ KFARM_ARCHIVE_KEYRING: keys.keyring }).archiveKeyring).toBe(keys.keyring);
+    expect(readEnv({}).archiveKeyring).toBeUndefined();
+    expect(await usableKeyring(undefined, { archiveKeyring: keys.keyring })).toBe(keys.keyring);
+    expect(await usableKeyring(keys.keyring, { archiveKeyring: '/nonexistent/k.gpg' })).toBe(keys.keyring);
+    await expect(usableKeyring(undefined, { archiveKeyring: '/nonexistent/k.gpg' })).rejects.toThrow('no keyring at /nonexistent/k.gpg');
+    expect(await usableKeyring(undefined, { archiveKeyring: undefined })).toBe(DEBIAN_KEYRING);
+  });
+
+  it('refuses an unsigned InRelease, and one signed only by a key the keyring lacks', async () => {
+    const text = 'Codename: s\nSHA256:\n ' + 'a'.repeat(64) + ' 1 main/binary-amd64/Packages.xz\n';
+    await expect((await served('unsigned', Buffer.from(text)))()).rejects.toSatisfy((err) => isKfarmError(err, 'ARCHIVE_UNVERIFIED') && /no valid signature/.test(err.message));
+    await expect((await served('stranger', await keys.clearsign(text, ['stranger'])))()).rejects.toSatisfy(
+      (err) => isKfarmError(err, 'ARCHIVE_UNVERIFIED') && /signed only by keys the keyring does not hold/.test(err.message),
+    );
+    const edited = (await keys.clearsign(text)).toString().replace('a'.repeat(64), 'b'.repeat(64));
+    await expect((await served('edited', Buffer.from(edited)))()).rejects.toSatisfy((err) => isKfarmError(err, 'ARCHIVE_UNVERIFIED') && /BAD signature/.test(err.message));
+  });
+
+  it('accepts one good signature among keys the keyring lacks, as apt does (a keyring older than the archive’s keys)', async () => {
+    const text = 'Codename: both\nSHA256:\n ' + 'c'.repeat(64) + ' 7 main/binary-amd64/Packages.xz\n';
+    const file = await (await served('both', await keys.clearsign(text, ['stranger', 'archive'])))();
+    expect(file?.codename).toBe('both');
+    expect(file?.sha256.get('main/binary-amd64/Packages.xz')).toEqual({ sha256: 'c'.repeat(64), size: 7 });
+  });
+
+  it('reads only what the signature covers: text around the signed block is ignored', async () => {
+    const signed = await keys.clearsign('Codename: real\nSHA256:\n ' + 'd'.repeat(64) + ' 9 main/binary-amd64/Packages.xz\n');
+    const injected = 'Codename: evil\nSHA256:\n ' + 'e'.repeat(64) + ' 9 main/binary-amd64/Packages.xz\n\n';
+    const file = await (await served('injected', Buffer.concat([Buffer.from(injected), signed])))();
+    expect(file?.codename).toBe('real');
+    expect(file?.sha256.get('main/binary-amd64/Packages.xz')?.sha256).toBe('d'.repeat(64));
   });
 });
 
