@@ -8,6 +8,7 @@ import { startPrivateRedis, type PrivateRedis } from '../queue/private-redis.js'
 import { closeConnection, connectChecked, describeTarget, type RedisTarget } from '../queue/redis-connection.js';
 import { startVerifyWorker, VerifyQueue, type VerifyWorker } from '../queue/verify-queue.js';
 import { VERIFY_LANES } from '../verify/verify-job.js';
+import { markKvmBroken } from '../verify/kvm-broken.js';
 import { verifyProcessor } from '../verify/verify-worker.js';
 import { buildProcessor, reapOrphans } from '../worker/build-worker.js';
 
@@ -18,7 +19,7 @@ import { buildProcessor, reapOrphans } from '../worker/build-worker.js';
 export interface FarmSession {
   queue: BuildQueue;
   blobs: BlobStore;
-  /** boots (with deps.verify): in local mode this process's worker takes both lanes */
+  /** boots (with deps.verify), one run of them: close() takes its unfinished boots off the queues. In local mode this process's worker takes both lanes */
   verifyQueue?: VerifyQueue;
   distributed: boolean;
   where: string;
@@ -82,6 +83,10 @@ export async function openFarmSession(deps: {
           worker: `${env.hostname}:${process.pid}`,
           concurrency: deps.verify.concurrency,
           signal: deps.signal,
+          // as `kfarm worker` does: the next local run routes this host's boots to TCG at once
+          onKvmBroken: () => {
+            markKvmBroken(env.stateDir).catch((err: unknown) => logger.warn({ err }, 'could not remember that KVM cannot boot a guest here'));
+          },
         }), { key, logger });
       }
     }

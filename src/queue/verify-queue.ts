@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { Queue, QueueEvents, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { describeError } from '../errors/kfarm-error.js';
+import { settledWithin } from '../util/settled-within.js';
 import { verifyJobId, verifyPayloadSchema, verifyQueueName, verifyResultSchema, VERIFY_LANES, type VerifyLane, type VerifyPayload, type VerifyResult } from '../verify/verify-job.js';
 import { closeWorkers } from './build-queue.js';
 import { seal, verifySeal } from './record-seal.js';
@@ -11,14 +13,45 @@ import { closeConnection, connect, rateLimited, type RedisTarget } from './redis
  * Boots as BullMQ jobs (the build queue's rules: payload and result sealed with the farm key,
  * both checked against their schema), one queue per capability (verify/verify-job.ts routes).
  * A boot is never reused: its job is removed once its coordinator has the result.
+ *
+ * A coordinator's boots end with it. Each VerifyQueue is one run: it holds a lease in Redis
+ * (renewed while it lives) and stamps its id on every payload. Closing removes its unfinished
+ * jobs and the lease; a run killed with SIGKILL leaves a lease that expires within
+ * RUN_LEASE_TTL_MS. A worker drops a job whose run has no lease without booting it, and stops a
+ * boot whose run's lease goes away; every run sweeps such jobs out of the queues when it starts.
  */
 export type VerifyOutcome = { jobId: string; result: VerifyResult } | { jobId: string; error: string };
 
+/** how long a run's lease outlives its last renewal (a run killed with SIGKILL: its boots end this long after) */
+export const RUN_LEASE_TTL_MS = 20_000;
+const RUN_LEASE_RENEW_MS = 5_000;
+/** how often a waiting run checks that a live worker still consumes its jobs' lane, and a worker that a boot's run still lives */
+export const LIVENESS_CHECK_MS = 5_000;
+/** a lane that showed no worker this many checks in a row is unserved (one check can fall between a worker's reconnects) */
+const UNSERVED_CHECKS = 2;
+
+export const runLeaseKey = (base: string, run: string): string => `kfarm:${base}:verify-run:${run}`;
+
+/** true when the run's lease is in Redis; undefined when Redis did not answer in time (unknown is not gone) */
+async function runAlive(redis: Redis, base: string, run: string): Promise<boolean | undefined> {
+  let alive: boolean | undefined;
+  await settledWithin(redis.exists(runLeaseKey(base, run)).then((n) => (alive = n === 1)), 2000);
+  return alive;
+}
+
+const QUEUED_STATES = ['waiting', 'delayed', 'prioritized', 'paused'] as const;
+
 export class VerifyQueue {
+  /** this run's id: on every payload it queues, and its lease's name */
+  readonly run = randomBytes(16).toString('hex');
   private readonly connection: Redis;
   private readonly eventsConnections: Redis[] = [];
   private readonly queues = new Map<VerifyLane, Queue>();
   private readonly events = new Map<VerifyLane, QueueEvents>();
+  /** this run's jobs not yet answered: removed on close */
+  private readonly pending = new Map<string, VerifyLane>();
+  private renewTimer: NodeJS.Timeout | undefined;
+  private readonly laneChecks = new Map<VerifyLane, { at: number; served: Promise<boolean> }>();
 
   constructor(target: RedisTarget, readonly base: string, private readonly key: Buffer) {
     this.connection = connect(target);
@@ -31,11 +64,18 @@ export class VerifyQueue {
     }
   }
 
+  /** Connects and takes this run's lease (renewed until close). */
   async ready(): Promise<void> {
     for (const lane of VERIFY_LANES) {
       await this.lane(lane).queue.waitUntilReady();
       await this.lane(lane).events.waitUntilReady();
     }
+    const lease = () => this.connection.set(runLeaseKey(this.base, this.run), '1', 'PX', RUN_LEASE_TTL_MS);
+    await lease();
+    // Redis restarting: the next round tries again; a lease that lapsed meanwhile drops this run's
+    // waiting boots (their rows say worker-error), never another run's
+    this.renewTimer = setInterval(() => void lease().catch(() => undefined), RUN_LEASE_RENEW_MS);
+    this.renewTimer.unref();
   }
 
   private lane(lane: VerifyLane): { queue: Queue; events: QueueEvents } {
@@ -45,8 +85,45 @@ export class VerifyQueue {
     return { queue, events };
   }
 
+  /**
+   * Removes the boots of runs that are gone (no lease: interrupted with a second Ctrl-C, killed,
+   * or queued by a kfarm that stamped no run) from every lane, so that they never run before
+   * this run's. Returns how many.
+   */
+  async sweepAbandoned(): Promise<number> {
+    let removed = 0;
+    const alive = new Map<string, Promise<boolean | undefined>>();
+    for (const lane of VERIFY_LANES) {
+      const jobs = await this.lane(lane).queue.getJobs([...QUEUED_STATES]);
+      for (const job of jobs) {
+        const run = (job.data as { payload?: { run?: unknown } } | undefined)?.payload?.run;
+        if (typeof run === 'string' && !alive.has(run)) alive.set(run, runAlive(this.connection, this.base, run));
+        if (typeof run === 'string' && (await alive.get(run)) !== false) continue;
+        if (await job.remove().then(() => true, () => false)) removed++;
+      }
+    }
+    return removed;
+  }
+
+  /** The lanes at least one live worker consumes (BullMQ's worker connections on each lane's queue). */
+  async servedLanes(): Promise<Set<VerifyLane>> {
+    const served = await Promise.all(VERIFY_LANES.map(async (lane) => [lane, await this.laneServed(lane, 0)] as const));
+    return new Set(served.filter(([, yes]) => yes).map(([lane]) => lane));
+  }
+
+  /** One CLIENT LIST per lane per `maxAgeMs`, however many boots wait on it. */
+  private laneServed(lane: VerifyLane, maxAgeMs = LIVENESS_CHECK_MS / 2): Promise<boolean> {
+    const last = this.laneChecks.get(lane);
+    if (last && Date.now() - last.at <= maxAgeMs) return last.served;
+    const served = this.lane(lane).queue.getWorkersCount().then((n) => n > 0);
+    this.laneChecks.set(lane, { at: Date.now(), served });
+    return served;
+  }
+
   async submit(payload: VerifyPayload, lane: VerifyLane): Promise<string> {
+    if (payload.run !== this.run) throw new Error('a verify payload must carry the run of the queue that submits it');
     const jobId = verifyJobId(payload);
+    this.pending.set(jobId, lane);
     await this.lane(lane).queue.add('verify', { payload, seal: seal(this.key, 'verify-payload', jobId, payload) }, {
       jobId,
       // infrastructure errors (an engine restarting) get 2+4 s to pass; a boot's own failure is its result
@@ -58,30 +135,79 @@ export class VerifyQueue {
     return jobId;
   }
 
-  /** Waits for one boot; never throws for a failed job. A result whose seal or schema fails is an error. */
-  async wait(jobId: string, lane: VerifyLane): Promise<VerifyOutcome> {
+  /**
+   * Waits for one boot; never throws for a failed job. A result whose seal or schema fails is an
+   * error. `unserved`: no live worker consumes the lane any more and nobody started the job; it
+   * was taken off the queue (the caller may route it again). `interrupted`: the signal fired.
+   */
+  async wait(jobId: string, lane: VerifyLane, signal?: AbortSignal): Promise<VerifyOutcome | { jobId: string; unserved: VerifyLane } | { jobId: string; interrupted: true }> {
     const { queue, events } = this.lane(lane);
     const job = await queue.getJob(jobId);
     if (!job) return { jobId, error: 'the verify job disappeared from the queue' };
-    let value: unknown;
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const finished = job.waitUntilFinished(events).then((value: unknown) => ({ value }), (err: unknown) => ({ err }));
     try {
-      value = await job.waitUntilFinished(events);
-    } catch (err) {
-      return { jobId, error: describeError(err) };
+      const first = await Promise.race([finished, this.watchLane(job, lane, stop.signal)]);
+      if (first === 'stopped' || signal?.aborted) return { jobId, interrupted: true };
+      if (first === 'unserved') {
+        this.pending.delete(jobId);
+        return { jobId, unserved: lane };
+      }
+      if ('err' in first) return { jobId, error: describeError(first.err) };
+      await job.remove().catch(() => undefined);
+      this.pending.delete(jobId);
+      return { jobId, ...openVerifyResult(this.key, jobId, first.value) };
+    } finally {
+      stop.abort();
+      signal?.removeEventListener('abort', onAbort);
     }
-    await job.remove().catch(() => undefined);
-    return { jobId, ...openVerifyResult(this.key, jobId, value) };
+  }
+
+  /**
+   * Resolves 'unserved' once the lane has had no worker for UNSERVED_CHECKS checks and the job
+   * could be taken off the queue unstarted; 'stopped' when `stop` fires. A started job is left to
+   * its worker (stall detection hands it back if that worker dies).
+   */
+  private async watchLane(job: Job, lane: VerifyLane, stop: AbortSignal): Promise<'unserved' | 'stopped'> {
+    let misses = 0;
+    while (!stop.aborted) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, LIVENESS_CHECK_MS);
+        stop.addEventListener('abort', () => {
+          clearTimeout(timer);
+          resolve();
+        }, { once: true });
+      });
+      if (stop.aborted) break;
+      const served = await this.laneServed(lane).catch(() => true);
+      misses = served ? 0 : misses + 1;
+      if (misses < UNSERVED_CHECKS) continue;
+      const state = await job.getState().catch(() => 'unknown');
+      if ((QUEUED_STATES as readonly string[]).includes(state) && (await job.remove().then(() => true, () => false))) return 'unserved';
+    }
+    return 'stopped';
   }
 
   /** Removes boots nobody started (an interrupted verify). */
   async cancel(jobs: ReadonlyArray<{ jobId: string; lane: VerifyLane }>): Promise<void> {
     for (const { jobId, lane } of jobs) {
       const job = await this.lane(lane).queue.getJob(jobId);
-      if (job && ['waiting', 'delayed', 'prioritized'].includes(await job.getState())) await job.remove().catch(() => undefined);
+      if (job && ['waiting', 'delayed', 'prioritized', 'paused', 'failed'].includes(await job.getState())) await job.remove().catch(() => undefined);
     }
   }
 
+  /**
+   * Ends this run: its unanswered jobs leave the queues (a job a remote worker is booting stays
+   * locked; the lease going away stops that boot within LIVENESS_CHECK_MS), then its lease.
+   */
   async close(): Promise<void> {
+    clearInterval(this.renewTimer);
+    if (this.connection.status === 'ready') {
+      await settledWithin(this.cancel([...this.pending].map(([jobId, lane]) => ({ jobId, lane }))), 10_000);
+      await settledWithin(this.connection.del(runLeaseKey(this.base, this.run)), 2000);
+    }
     for (const lane of VERIFY_LANES) {
       await this.lane(lane).events.close().catch(() => undefined);
       await this.lane(lane).queue.close().catch(() => undefined);
@@ -101,7 +227,10 @@ export function openVerifyResult(key: Buffer, jobId: string, value: unknown): { 
   return parsed.success ? { result: parsed.data } : { error: `the worker returned an unreadable verify result: ${parsed.error.message}` };
 }
 
-export type VerifyProcessor = (payload: VerifyPayload, job: { id: string; lane: VerifyLane }) => Promise<VerifyResult>;
+/** `job.signal` fires when the run that queued the boot is gone: stop, nobody wants the answer */
+export type VerifyProcessor = (payload: VerifyPayload, job: { id: string; lane: VerifyLane; signal: AbortSignal }) => Promise<VerifyResult>;
+
+const ABANDONED = 'the run that queued this boot is gone (no lease in Redis: interrupted or killed): dropped without booting';
 
 export interface VerifyWorker {
   close(graceMs?: number): Promise<void>;
@@ -142,7 +271,32 @@ export async function startVerifyWorker(
     }
     const payload = verifyPayloadSchema.safeParse(data.payload);
     if (!payload.success) throw new UnrecoverableError(`this worker does not understand the verify payload: ${payload.error.message}`);
-    const result = await process(payload.data, { id: jobId, lane });
+    const { run } = payload.data;
+    if ((await runAlive(connection, base, run)) === false) {
+      logger.info({ job: jobId.slice(0, 12), run: run.slice(0, 12) }, 'dropped a boot job whose run is gone');
+      throw new UnrecoverableError(ABANDONED);
+    }
+    // the run may die while its boot runs: stop the boot then, it would hold a slot for nobody
+    const gone = new AbortController();
+    const watch = setInterval(() => {
+      void runAlive(connection, base, run).then((alive) => {
+        if (alive === false) gone.abort();
+      });
+    }, LIVENESS_CHECK_MS);
+    let result: VerifyResult | undefined;
+    let failure: unknown;
+    try {
+      result = await process(payload.data, { id: jobId, lane, signal: gone.signal });
+    } catch (err) {
+      failure = err;
+    } finally {
+      clearInterval(watch);
+    }
+    if (gone.signal.aborted) {
+      logger.info({ job: jobId.slice(0, 12), run: run.slice(0, 12) }, 'stopped a boot whose run is gone');
+      throw new UnrecoverableError(ABANDONED.replace('dropped without booting', 'its boot was stopped'));
+    }
+    if (!result) throw failure;
     return { result, seal: seal(key, 'verify-result', jobId, result) };
   }
   await Promise.all(workers.map((w) => w.waitUntilReady()));

@@ -43,6 +43,12 @@ export const verifyPayloadSchema = z.object({
   timeoutSec: z.number().int().positive().max(3600),
   /** one boot per request: a verify job is never shared or reused (its figures are this run's) */
   requestId: z.string().regex(/^[0-9a-f]{16,64}$/),
+  /**
+   * The coordinator run that queued it: its lease in Redis (verify-queue.ts) says the run is
+   * still waiting. A job whose run's lease is gone is dropped, never booted (a dead run's boots
+   * must not hold up the next run's).
+   */
+  run: z.string().regex(/^[0-9a-f]{16,64}$/),
 });
 export type VerifyPayload = z.infer<typeof verifyPayloadSchema>;
 
@@ -82,6 +88,15 @@ export type VerifyResult = z.infer<typeof verifyResultSchema>;
 /** The job id: the payload's hash (its requestId makes it one boot's). */
 export function verifyJobId(payload: VerifyPayload): string {
   return createHash('sha256').update(`kfarm-verify-v1\n${canonicalJson(payload)}`).digest('hex');
+}
+
+/**
+ * The lanes a run may route to: those some live worker consumes (a BullMQ worker connected to
+ * the lane's queue) and, with REDIS_URL, that a live worker's advert names (a worker whose KVM
+ * showed it cannot boot a guest still drains the KVM lane but stops advertising it).
+ */
+export function usableLanes(connected: ReadonlySet<VerifyLane>, advertised?: ReadonlySet<VerifyLane>): Set<VerifyLane> {
+  return new Set(VERIFY_LANES.filter((lane) => connected.has(lane) && (!advertised || advertised.has(lane))));
 }
 
 /**

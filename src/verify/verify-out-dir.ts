@@ -17,7 +17,8 @@ import { bootKernel, CONSOLE_LIMIT_BYTES, kvmUsable, type BootResult } from './b
 import type { Accel, GuestModule } from './initramfs-plan.js';
 import { kernelDeb } from './kernel-deb.js';
 import { ensureVerifyImage } from './verify-image.js';
-import { loadFromResult, routeBoot, verifyPayloadSchema, type VerifyLane } from './verify-job.js';
+import { kvmKnownBroken } from './kvm-broken.js';
+import { loadFromResult, routeBoot, usableLanes, verifyPayloadSchema, type VerifyLane, type VerifyPayload } from './verify-job.js';
 
 export type AccelChoice = 'auto' | Accel;
 
@@ -162,24 +163,47 @@ export async function verifyOutDir(
   // boots are queue jobs: a private redis-server and this process's worker, or REDIS_URL's workers
   const { openFarmSession } = await import('../coordinator/farm-session.js');
   const session = await openFarmSession({ env, runtime: options.runtime, logger: options.logger, concurrency: 0, signal: options.signal ?? new AbortController().signal, verify: { concurrency: limit } });
-  const submitted: Array<{ jobId: string; lane: VerifyLane }> = [];
+  const signal = options.signal;
   try {
     const queue = session.verifyQueue;
     if (!queue) throw new Error('the farm session has no verify queue');
-    // routing: who can take a KVM boot (this process's worker, or a registered worker that says so)
-    const lanes = env.redisUrl ? new Set((await listWorkerAdverts(session.queue.redis, env.queueName)).flatMap((a) => a.verify ?? [])) : new Set<VerifyLane>(kvmLocal ? ['kvm', 'tcg'] : ['tcg']);
-    const kvmWorker = lanes.has('kvm');
+    // boots a run interrupted or killed left queued would run before this run's: gone first
+    const swept = await queue.sweepAbandoned();
+    if (swept > 0) options.say(`removed ${swept} boot job(s) left queued by runs that are gone`);
+    // routing: lanes a live worker consumes; with REDIS_URL, that a live worker also advertises
+    // (a worker whose KVM cannot boot a guest stops advertising it); here, KVM unless this host showed it cannot boot
+    const localLanes = new Set<VerifyLane>(kvmLocal && !(await kvmKnownBroken(options.stateDir)) ? ['kvm', 'tcg'] : ['tcg']);
+    const lanesNow = async () => usableLanes(
+      await queue.servedLanes(),
+      env.redisUrl ? new Set((await listWorkerAdverts(session.queue.redis, env.queueName)).flatMap((a) => a.verify ?? [])) : localLanes,
+    );
+    let lanes = await lanesNow();
     if (options.accel === 'tcg' ? !lanes.has('tcg') : options.accel === 'auto' && lanes.size === 0) {
       throw new KfarmError('NO_WORKERS', `no kfarm worker on ${session.where} takes boots: nothing would verify`, {
         hint: 'Start `kfarm worker --verify tcg` (or kvm,tcg on a host with a usable /dev/kvm) on that Redis, then run `kfarm verify <out-dir>`.',
       });
     }
-    if (options.accel === 'kvm' && !kvmWorker) {
+    if (options.accel === 'kvm' && !lanes.has('kvm')) {
       throw new KfarmError('BAD_OPTION', '--accel kvm was asked for, but no worker on this farm takes KVM boots', {
         hint: 'Start `kfarm worker --verify kvm` on a host with a usable /dev/kvm, or use --accel tcg / auto.',
       });
     }
     const hostArch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
+    const route = (arch: string) => routeBoot(options.accel, { kvmWorker: lanes.has('kvm'), tcgWorker: lanes.has('tcg'), arch, hostArch });
+    /** Queues the boot on a lane a live worker takes; routes it again (auto) when that lane loses its last worker before the boot starts. */
+    const boot = async (payload: VerifyPayload, arch: string) => {
+      let lane = route(arch);
+      for (let routed = 1; ; routed++) {
+        const jobId = await queue.submit(payload, lane);
+        const outcome = await queue.wait(jobId, lane, signal);
+        if (!('unserved' in outcome)) return outcome;
+        lanes = await lanesNow();
+        const next = options.accel === 'auto' && lanes.size > 0 ? route(arch) : lanes.has(lane) ? lane : undefined;
+        if (!next || routed >= 3) return { jobId, error: `no live worker takes ${lane} boots any more (it stopped or died before the boot started)` };
+        options.logger.warn({ kernel: payload.kernel, from: lane, to: next }, 'no live worker takes this lane any more: routed the boot again');
+        lane = next;
+      }
+    };
     const where = session.distributed ? `on the farm's workers (${session.where})` : 'at once';
     options.say(`verifying ${rows.filter((k) => k.verdict === 'built').length} built kernel(s), ${session.distributed ? where : `${limit} boot(s) ${where}`}`);
     await Promise.all(rows.map(async (row) => {
@@ -194,6 +218,7 @@ export async function verifyOutDir(
         row.load = { verdict: 'not-verified', reason: 'no-modules', firstError: `the out dir holds no modules of ${moduleName} for ${row.kernel}` };
         return;
       }
+      if (signal?.aborted) return;
       const modules = await Promise.all(built.modules.map(async (m) => ({ ...(await session.blobs.put(m.data)), installLocation: m.installLocation, fileName: m.fileName })));
       const payload = verifyPayloadSchema.parse({
         schemaVersion: 1,
@@ -206,11 +231,15 @@ export async function verifyOutDir(
         accel: options.accel,
         timeoutSec: options.timeoutSec ?? DEFAULT_BOOT_TIMEOUT_SEC,
         requestId: randomBytes(16).toString('hex'),
+        run: queue.run,
       });
-      const lane = routeBoot(options.accel, { kvmWorker, tcgWorker: lanes.has('tcg'), arch: row.arch, hostArch });
-      const jobId = await queue.submit(payload, lane);
-      submitted.push({ jobId, lane });
-      const outcome = await queue.wait(jobId, lane);
+      let outcome: Awaited<ReturnType<typeof boot>>;
+      try {
+        outcome = await boot(payload, row.arch);
+      } finally {
+        await session.blobs.release(modules).catch(() => undefined);
+      }
+      if ('interrupted' in outcome) return;
       if ('error' in outcome) {
         row.load = { verdict: 'not-verified', reason: 'worker-error', firstError: cleanText(outcome.error, TEXT_LIMITS.firstError) };
         options.say(`  ${row.kernel}: not-verified (worker-error): ${row.load.firstError ?? ''}`);
@@ -221,7 +250,6 @@ export async function verifyOutDir(
       const consoleRef = outcome.result.console;
       const console = consoleRef ? cleanText((await session.blobs.get(consoleRef.sha256)).toString('utf8'), CONSOLE_LIMIT_BYTES + 64, { newlines: true }) : '';
       if (consoleRef) await session.blobs.release([consoleRef]);
-      await session.blobs.release(modules);
       const { wallMs } = outcome.result;
       if (console) {
         // names were checked by readPackInputs (module and kernel names by kfarm's rules): no path separators
@@ -233,10 +261,9 @@ export async function verifyOutDir(
       row.load = load;
       options.say(`  ${row.kernel}: ${load.verdict}${load.reason ? ` (${load.reason})` : ''} [${load.accel ?? '-'}]${load.bootMs !== undefined ? ` boot ${load.bootMs} ms` : ''}${load.loadMs !== undefined ? `, load ${load.loadMs} ms` : ''}${wallMs !== undefined ? ` (${Math.round(wallMs / 100) / 10} s in its container)` : ''}`);
     }));
-  } catch (err) {
-    await session.verifyQueue?.cancel(submitted).catch(() => undefined);
-    throw err;
+    if (signal?.aborted) throw new KfarmError('INTERRUPTED', 'load verification interrupted: its boots were stopped and taken off the queue');
   } finally {
+    // ends this run's boots: the in-process worker's are killed, the unstarted ones leave the queues, the lease goes
     await session.close();
   }
   await writeReports(outDir, report, options.junit ? { junit: options.junit } : {});

@@ -1,5 +1,3 @@
-import { access, mkdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { Logger } from 'pino';
 import { KfarmError } from '../errors/kfarm-error.js';
 import type { ContainerRuntime } from '../executor/runtime.js';
@@ -50,6 +48,8 @@ export function verifyProcessor(deps: {
   let kvmBroken = false;
   return (payload, job) =>
     limit(async () => {
+      // its run went away while the boot waited for a slot
+      if (job.signal.aborted) throw new KfarmError('INTERRUPTED', `the boot of ${payload.kernel} was dropped: its run is gone`);
       image ??= ensureVerifyImage(deps.runtime, deps.logger, (line) => deps.logger.info(line));
       kvm ??= kvmUsable();
       const blobs = await deps.blobs.getAll(payload.modules);
@@ -63,7 +63,8 @@ export function verifyProcessor(deps: {
           runtime: deps.runtime,
           logger: deps.logger,
           say: () => undefined,
-          ...(deps.signal ? { signal: deps.signal } : {}),
+          // this worker stopping, or the run that queued the boot gone
+          signal: deps.signal ? AbortSignal.any([deps.signal, job.signal]) : job.signal,
         },
         image: await image,
         debs,
@@ -99,14 +100,4 @@ export function verifyProcessor(deps: {
     });
 }
 
-/** Where a worker remembers that KVM could not boot a guest here (so its default lanes leave KVM out). */
-export const kvmBrokenMarker = (stateDir: string): string => path.join(stateDir, 'verify', 'kvm-broken');
-
-export async function kvmKnownBroken(stateDir: string): Promise<boolean> {
-  return access(kvmBrokenMarker(stateDir)).then(() => true, () => false);
-}
-
-export async function markKvmBroken(stateDir: string): Promise<void> {
-  await mkdir(path.dirname(kvmBrokenMarker(stateDir)), { recursive: true });
-  await writeFile(kvmBrokenMarker(stateDir), `a KVM boot reached no init at ${new Date().toISOString()}; remove this file once KVM works\n`);
-}
+export { kvmBrokenMarker, kvmKnownBroken, markKvmBroken } from './kvm-broken.js';

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { seal } from '../../src/queue/record-seal.js';
 import { openVerifyResult } from '../../src/queue/verify-queue.js';
-import { bootAccel, loadFromResult, parseVerifyLanes, routeBoot, verifyJobId, verifyPayloadSchema, verifyQueueName, verifyResultSchema } from '../../src/verify/verify-job.js';
+import { bootAccel, loadFromResult, parseVerifyLanes, routeBoot, usableLanes, verifyJobId, verifyPayloadSchema, verifyQueueName, verifyResultSchema } from '../../src/verify/verify-job.js';
 
 const sha = 'a'.repeat(64);
 const payload = {
@@ -16,6 +16,7 @@ const payload = {
   accel: 'auto',
   timeoutSec: 300,
   requestId: 'ab'.repeat(16),
+  run: 'ef'.repeat(16),
 };
 const result = { schemaVersion: 1, load: { verdict: 'loaded', accel: 'kvm', bootMs: 812, loadMs: 14 }, console: { sha256: sha, size: 10 }, wallMs: 2500, worker: 'host:1' };
 
@@ -28,6 +29,15 @@ describe('routing a boot', () => {
     expect(routeBoot('auto', { kvmWorker: true, tcgWorker: true, arch: 'aarch64', hostArch: 'x86_64' })).toBe('tcg');
     // only KVM workers: they boot a foreign arch under TCG themselves
     expect(routeBoot('auto', { kvmWorker: true, tcgWorker: false, arch: 'aarch64', hostArch: 'x86_64' })).toBe('kvm');
+  });
+  it('a run routes only to lanes a live worker consumes and, when given, a live advert names', () => {
+    const set = (...lanes: Array<'kvm' | 'tcg'>) => new Set(lanes);
+    // a worker that died within its advert's TTL still has an advert, but no connection: not usable
+    expect(usableLanes(set('tcg'), set('kvm', 'tcg'))).toEqual(set('tcg'));
+    // a worker whose KVM cannot boot a guest still drains the KVM lane but no longer advertises it
+    expect(usableLanes(set('kvm', 'tcg'), set('tcg'))).toEqual(set('tcg'));
+    expect(usableLanes(set('kvm', 'tcg'))).toEqual(set('kvm', 'tcg'));
+    expect(usableLanes(set(), set('kvm', 'tcg'))).toEqual(set());
   });
   it('a worker on the TCG lane always boots under TCG; on the KVM lane as asked', () => {
     expect(bootAccel('tcg', 'auto')).toBe('tcg');
@@ -60,6 +70,7 @@ describe('the verify payload', () => {
     ['an unknown accel', { accel: 'hvf' }],
     ['a command line with a newline', { cmdline: 'quiet\ninit=/bin/sh' }],
     ['another schema version', { schemaVersion: 2 }],
+    ['no run (its lease is what makes a dead run\'s boots expire)', { run: undefined }],
   ])('refuses %s', (_what, change) => {
     expect(verifyPayloadSchema.safeParse({ ...payload, ...change }).success).toBe(false);
   });

@@ -13,6 +13,7 @@ import { formatDuration, reportTable } from '../render.js';
 import type { CliContext } from '../context.js';
 import type { BuildCliOptions } from '../commands/build.js';
 import { loadFailed } from '../load-failed.js';
+import { nothingVerified, nothingVerifiedText } from '../nothing-verified.js';
 
 /** `kfarm build` (options: commands/build.ts) */
 export async function buildAction(ctx: CliContext, sourceDirs: string[], opts: BuildCliOptions): Promise<void> {
@@ -60,7 +61,10 @@ export async function buildAction(ctx: CliContext, sourceDirs: string[], opts: B
   }
   for (const p of packages) ctx.out(`${p.format.padEnd(12)} ${opts.out}/${p.path}`);
   ctx.out(`report: ${opts.out}/report.json, ${opts.out}/report.html, ${opts.out}/junit.xml${opts.junit ? ` (and ${opts.junit})` : ''}`);
-  ctx.setExitCode(report.summary.failed > 0 || loadFailed(report) ? EXIT.kernelsFailed : EXIT.ok);
+  // --verify load that verified nothing is no pass (cli/nothing-verified.ts)
+  const unverified = opts.verify === 'load' && !opts.allowUnverified && nothingVerified(report.kernels);
+  if (unverified) ctx.progress(`kfarm: ${nothingVerifiedText(report.kernels)}`);
+  ctx.setExitCode(report.summary.failed > 0 || loadFailed(report) || unverified ? EXIT.kernelsFailed : EXIT.ok);
 }
 
 /** SOURCE_DATE_EPOCH, when set, dates make.log as reproducible builds expect (and is part of the job id) */

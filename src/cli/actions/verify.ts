@@ -7,6 +7,7 @@ import type { VerifyCliOptions } from '../commands/verify.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
 import { loadFailed } from '../load-failed.js';
+import { nothingVerified, nothingVerifiedText } from '../nothing-verified.js';
 import { reportTable } from '../render.js';
 
 /** Runs the load check over an out dir and says so on stderr; the report is rewritten through writeReports. */
@@ -32,5 +33,8 @@ export async function verifyAction(ctx: CliContext, outDir: string, opts: Verify
   const report = await runVerify(ctx, outDir, opts, kernels);
   ctx.out(reportTable(report, 'full'));
   ctx.out(`report: ${outDir}/report.json, ${outDir}/report.html, ${outDir}/junit.xml`);
-  ctx.setExitCode(loadFailed(report) || report.summary.failed > 0 ? EXIT.kernelsFailed : EXIT.ok);
+  const checked = report.kernels.filter((k) => !kernels || kernels.includes(k.kernel));
+  const unverified = !opts.allowUnverified && nothingVerified(checked);
+  if (unverified) ctx.progress(`kfarm: ${nothingVerifiedText(checked)}`);
+  ctx.setExitCode(loadFailed(report) || report.summary.failed > 0 || unverified ? EXIT.kernelsFailed : EXIT.ok);
 }

@@ -10,13 +10,16 @@ export function addVerifyOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--accel <how>', 'how QEMU runs the guests: auto (KVM when /dev/kvm is usable and a guest boots under it, TCG otherwise), kvm, tcg').choices(ACCELS).default('auto'))
     .option('--cmdline <args>', 'extra kernel command line for the boots, e.g. module.sig_enforce=1', '')
-    .option('--boot-timeout <seconds>', 'hard limit of one boot', positiveInt, 300);
+    .option('--boot-timeout <seconds>', 'hard limit of one boot', positiveInt, 300)
+    .option('--allow-unverified', 'exit 0 even when no kernel could be verified (every row not-verified); by default that is exit 1', false);
 }
 
 export interface VerifyCliOptions {
   accel: AccelChoice;
   cmdline: string;
   bootTimeout: number;
+  /** accept a run whose every row is not-verified (default false: exit 1) */
+  allowUnverified: boolean;
 }
 
 /** `kfarm verify <out-dir>`: boot each built kernel of an earlier build in QEMU and load its modules. */
