@@ -61,16 +61,37 @@ readonly conf_seconds=${KFARM_CONF_SECONDS:-30}
 # kfarm's name rules (src/dkms/names.ts; keep the sets in step)
 readonly NAME_RE='^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}$'
 readonly VERSION_RE='^[A-Za-z0-9_][A-Za-z0-9_.+~-]{0,63}$'
-readonly LOCATION_RE='^([A-Za-z0-9_+-][A-Za-z0-9_.+-]*/?)*$'
+readonly SEGMENT_RE='^[A-Za-z0-9_+-][A-Za-z0-9_.+-]*$'
 valid_name() { local LC_ALL=C; [[ $1 =~ $NAME_RE ]]; }
 valid_version() { local LC_ALL=C; [[ $1 =~ $VERSION_RE ]]; }
-valid_location() { # BUILT_MODULE_LOCATION: relative segments of name characters, no `.` or `..`
-    local LC_ALL=C
-    [[ $1 =~ $LOCATION_RE ]] || return 1
-    [[ /$1/ != */../* && /$1/ != */./* ]]
+# BUILT_MODULE_LOCATION: empty, or relative segments of name characters joined by single `/`
+# (one trailing `/` allowed), none empty, `.` or `..`. Segment by segment, as names.ts does:
+# one regex over the whole path backtracks exponentially on a value that does not match.
+valid_location() {
+    local LC_ALL=C rest=$1 segment
+    [[ $rest ]] || return 0
+    ((${#rest} <= 4096)) || return 1 # PATH_MAX; the loop below copies what is left per segment
+    rest=${rest%/}
+    while [[ $rest == */* ]]; do
+        segment=${rest%%/*}
+        [[ $segment =~ $SEGMENT_RE ]] || return 1
+        rest=${rest#*/}
+    done
+    [[ $rest =~ $SEGMENT_RE ]]
 }
-valid_dest_location() { # DEST_MODULE_LOCATION: /kernel, /updates or /extra, then as above
-    [[ $1 =~ ^/(kernel|updates|extra)(/.*)?$ ]] && valid_location "${1#/}"
+# DEST_MODULE_LOCATION: what every release's dkms accepts (read_conf: `/kernel*`, `/updates*`,
+# `/extra*`, so `/updates-dkms-test` too), as a location that stays in the module tree: after
+# the leading `/`, the segments as above (no `..`: kfarm refuses what leaves the tree).
+# Empty and `.` segments are dropped first (`/extra//x`, `/kernel/./x` stay in the tree).
+valid_dest_location() {
+    [[ $1 == /kernel* || $1 == /updates* || $1 == /extra* ]] && ((${#1} <= 4096)) || return 1
+    local rest=${1#/}/ kept="" segment
+    while [[ $rest ]]; do
+        segment=${rest%%/*}
+        rest=${rest#*/}
+        [[ $segment && $segment != . ]] && kept+=$segment/
+    done
+    valid_location "$kept"
 }
 quote() { # a printable, bounded rendering of an untrusted value for messages
     local v=${1//[[:cntrl:]]/?}
@@ -752,7 +773,7 @@ check_names() {
         valid_name "${fields[1]}" || { bad_name="BUILT_MODULE_NAME[$i] $(quote "${fields[1]}") is not a valid module name (letters, digits, _ . + -; at most 64)"; return; }
         valid_location "${fields[2]}" || { bad_name="BUILT_MODULE_LOCATION[$i] $(quote "${fields[2]}") is not a relative path inside the build dir (no /, . or .. segments)"; return; }
         valid_name "${fields[3]}" || { bad_name="DEST_MODULE_NAME[$i] $(quote "${fields[3]}") is not a valid module name (letters, digits, _ . + -; at most 64)"; return; }
-        valid_dest_location "${fields[4]}" && valid_dest_location "${fields[5]}" || { bad_name="DEST_MODULE_LOCATION[$i] $(quote "${fields[4]}") is not /kernel, /updates or /extra followed by plain path segments"; return; }
+        valid_dest_location "${fields[4]}" && valid_dest_location "${fields[5]}" || { bad_name="DEST_MODULE_LOCATION[$i] $(quote "${fields[4]}") is not a location dkms accepts inside the module tree: it must start with /kernel, /updates or /extra and be plain path segments of letters, digits and _ . + - (no ..)"; return; }
         # 2.8 and 3.0 copy two records of one DEST_MODULE_NAME to one file, the last copy
         # winning (3.2 refuses them): one module, as the last record says
         local j

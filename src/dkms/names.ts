@@ -18,8 +18,15 @@ export const MODULE_VERSION = /^[A-Za-z0-9_][A-Za-z0-9_.+~-]{0,63}$/;
 export const KERNEL_RELEASE = /^[A-Za-z0-9][A-Za-z0-9_.+~-]{0,127}$/;
 /** An arch as `uname -m` and dkms say it: x86_64, aarch64. */
 export const ARCH = /^[a-z0-9_]{1,32}$/;
-/** BUILT_MODULE_LOCATION / DEST_MODULE_LOCATION: relative path segments of name characters, no `..`. */
-export const MODULE_LOCATION = /^(?:[A-Za-z0-9_+-][A-Za-z0-9_.+-]*\/?)*$/;
+/**
+ * One segment of BUILT_MODULE_LOCATION / DEST_MODULE_LOCATION: name characters, not starting
+ * with `.` (so never `.` or `..`). A location is checked segment by segment, never with one
+ * regex over the whole path: `^(?:seg\/?)*$` backtracks exponentially on a value that does not
+ * match (29 characters took 26 s), and locations come from builds, report.json and job payloads.
+ */
+export const LOCATION_SEGMENT = /^[A-Za-z0-9_+-][A-Za-z0-9_.+-]*$/;
+/** PATH_MAX: no real location comes near it (driver.sh refuses longer ones too) */
+export const LOCATION_MAX = 4096;
 
 export type NameKind = 'module name' | 'module version' | 'kernel release' | 'arch';
 
@@ -35,9 +42,16 @@ export function isValidName(kind: NameKind, value: string): boolean {
   return RULES[kind].test(value);
 }
 
-/** A location is safe when it has no `..` segment and no absolute start. */
+/**
+ * A location is safe when it is empty or relative segments of name characters joined by single
+ * `/`, with at most one trailing `/`: no absolute start, no empty, `.` or `..` segment. Linear
+ * in the length of the value (one split, one anchored class regex per segment).
+ */
 export function isValidLocation(value: string): boolean {
-  return MODULE_LOCATION.test(value) && !value.split('/').includes('..') && !value.split('/').includes('.');
+  if (value === '') return true;
+  if (value.length > LOCATION_MAX) return false;
+  const body = value.endsWith('/') ? value.slice(0, -1) : value;
+  return body.split('/').every((segment) => LOCATION_SEGMENT.test(segment));
 }
 
 /** A quoted, printable rendering of an untrusted name for error messages. */
