@@ -78,17 +78,20 @@ export async function runJobs(
       }
     }
   }
-  const storeResults = async (fresh: Array<{ payload: JobPayload; result: JobResult }>) => {
-    if (!store) return;
-    try {
-      for (const { payload, result } of fresh) {
-        if (result.record.cacheable) await store.put(jobKey(payload), result.record, result.files, { evict: false });
-      }
-      await store.evict();
-    } catch (err) {
+  // Each result goes to the store as it arrives, before it is announced: a coordinator killed
+  // with SIGKILL loses only the jobs still running, never what it reported done. Eviction waits
+  // for the end of the run (it reads the whole store).
+  const writes: Array<Promise<void>> = [];
+  let storeFailed = false;
+  const keep = (payload: JobPayload, result: JobResult): Promise<void> => {
+    if (!store || !result.record.cacheable) return Promise.resolve();
+    const write = store.put(jobKey(payload), result.record, result.files, { evict: false }).catch((err: unknown) => {
       // the results are in hand and the report will be written: a full disk costs only the next run's cache
-      warn(`could not keep results in the result store ${store.dir}: ${describeError(err)}`);
-    }
+      if (!storeFailed) warn(`could not keep results in the result store ${store.dir}: ${describeError(err)}`);
+      storeFailed = true;
+    });
+    writes.push(write);
+    return write;
   };
   const settledFromStore = [...fromStore].map(([payload, result]) => ({ payload, result }));
   for (const { payload, result } of settledFromStore) {
@@ -102,11 +105,16 @@ export async function runJobs(
     return { results: payloads.map((p) => fromStore.get(p) as JobResult), warnings };
   }
   const session = await farm.session();
-  const fetched = await runOnFarm(session, misses, noCache, deps, keepSource, fatal, label, order.priority ?? (() => undefined), warn);
-  await storeResults(misses.flatMap((payload) => {
-    const result = fetched.get(payload);
-    return result ? [{ payload, result }] : [];
-  }));
+  let fetched: Map<JobPayload, JobResult>;
+  try {
+    fetched = await runOnFarm(session, misses, noCache, deps, keepSource, fatal, label, order.priority ?? (() => undefined), warn, keep);
+  } finally {
+    // also after an interrupt or a refusal: what finished is kept for the next run
+    await Promise.all(writes);
+  }
+  if (store && writes.length > 0 && !storeFailed) {
+    await store.evict().catch((err: unknown) => warn(`could not keep results in the result store ${store.dir}: ${describeError(err)}`));
+  }
   return {
     results: payloads.map((p) => fromStore.get(p) ?? fetched.get(p)).filter((r): r is JobResult => r !== undefined),
     warnings,
@@ -124,6 +132,8 @@ async function runOnFarm(
   label: (payload: JobPayload) => string,
   priority: (payload: JobPayload) => number | undefined,
   warn: (text: string) => void,
+  /** keeps a result in the result store; resolves once it is on disk */
+  keep: (payload: JobPayload, result: JobResult) => Promise<void>,
 ): Promise<Map<JobPayload, JobResult>> {
   const reuse = async (record: KernelRecord) =>
     !noCache && (await Promise.all(recordArtifacts(record).map((a) => session.blobs.has(a.sha256)))).every(Boolean);
@@ -178,10 +188,11 @@ async function runOnFarm(
   let failFast: (err: KfarmError) => void = () => undefined;
   const failedFast = new Promise<never>((_, reject) => (failFast = reject));
   failedFast.catch(() => undefined);
-  const done = (jobId: string, payload: JobPayload, result: JobResult) => {
+  const done = async (jobId: string, payload: JobPayload, result: JobResult) => {
     const error = fatal(result, payload);
     if (error) failFast(error);
     results.set(jobId, result);
+    await keep(payload, result);
     deps.onEvent({ type: 'kernel-done', kernel: label(payload), record: result.record, cached: result.cached });
   };
   for (const s of submitted) {
@@ -191,7 +202,7 @@ async function runOnFarm(
     }
     if (s.cached) {
       finished.add(s.jobId);
-      done(s.jobId, s.payload, await settle(s.payload, { jobId: s.jobId, record: s.cached, cached: true }, true));
+      await done(s.jobId, s.payload, await settle(s.payload, { jobId: s.jobId, record: s.cached, cached: true }, true));
     } else deps.onEvent({ type: 'kernel', kernel: label(s.payload), state: 'queued' });
   }
   const pending = submitted.filter((s) => !s.cached).map((s) => s.jobId);
@@ -207,7 +218,7 @@ async function runOnFarm(
   const waiting = session.queue.waitAll(pending, onUpdate, async (outcome) => {
     finished.add(outcome.jobId);
     const payload = byJob.get(outcome.jobId) as JobPayload;
-    done(outcome.jobId, payload, await settle(payload, outcome, false));
+    await done(outcome.jobId, payload, await settle(payload, outcome, false));
   });
   // After an interrupt the session closes under it: what it says then is of no interest.
   waiting.catch(() => undefined);

@@ -1,11 +1,13 @@
 import { DelayedError, Queue, QueueEvents, Worker, UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
+import os from 'node:os';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { jobKey } from '../cache/job-key.js';
 import { describeError, isKfarmError } from '../errors/kfarm-error.js';
 import { settledWithin } from '../util/settled-within.js';
 import { BLOB_PREFIX, BlobStore } from './blob-store.js';
+import { holderIsGone, holderName } from './job-holder.js';
 import { kernelRecordSchema, jobPayloadSchema, type Artifact, type JobPayload, type KernelRecord } from './job-payload.js';
 import { seal, verifySeal } from './record-seal.js';
 import { closeConnection, connect, rateLimited, type RedisTarget } from './redis-connection.js';
@@ -58,7 +60,7 @@ export class BuildQueue {
   private readonly eventsConnection: Redis;
 
   /** `key` seals payloads and checks results; without it the queue can only be inspected. */
-  constructor(target: RedisTarget, readonly name: string, private readonly key?: Buffer) {
+  constructor(private readonly target: RedisTarget, readonly name: string, private readonly key?: Buffer) {
     this.connection = connect(target);
     this.eventsConnection = connect(target);
     // the event stream is capped too (BullMQ's default keeps 10,000 events): memory stays flat
@@ -109,7 +111,7 @@ export class BuildQueue {
         await existing.remove();
       } else if (state === 'failed') {
         await existing.remove();
-      } else {
+      } else if (!(state === 'active' && (await this.takeOverFromGone(existing)))) {
         return { jobId, cached: undefined }; // queued or running for someone else: share it
       }
     }
@@ -128,6 +130,19 @@ export class BuildQueue {
       removeOnFail: { age: DAY },
     });
     return { jobId, cached: undefined, distrusted };
+  }
+
+  /**
+   * A running job whose worker was a process of this host that is gone (a build killed with
+   * SIGKILL): its lock would hold it for up to 30 s and stall detection take 15 s more, so it is
+   * removed now and queued again. Only on a private Redis (a unix socket: every worker on this
+   * host); a remote farm's stalled jobs come back through stall detection. job-holder.ts.
+   */
+  private async takeOverFromGone(job: Job): Promise<boolean> {
+    if (!('socket' in this.target) || !holderIsGone(job.processedBy, os.hostname())) return false;
+    await this.connection.del(this.queue.toKey(`${job.id ?? ''}:lock`));
+    // a worker that took it meanwhile holds a new lock: then it is shared like any running job
+    return job.remove().then(() => true, () => false);
   }
 
   /** A finished job's value: its record if the seal holds and the schema fits. */
@@ -263,6 +278,8 @@ export async function startBuildWorker(
     {
       connection,
       concurrency,
+      // kept on each job it runs (processedBy): a rerun on this host sees when this process is gone
+      name: holderName(os.hostname()),
       // A killed worker's job goes back to the queue after this long without a lock renewal.
       lockDuration: 30_000,
       stalledInterval: 15_000,
