@@ -3,12 +3,13 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Queue, Worker } from 'bullmq';
 import { execa } from 'execa';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seal } from '../../src/queue/record-seal.js';
 import { VerifyQueue } from '../../src/queue/verify-queue.js';
 import type { BuildReport } from '../../src/report/report.js';
 import { verifyPayloadSchema, verifyQueueName } from '../../src/verify/verify-job.js';
-import { debian12Kernels, example, isolatedEnv, kfarm, kfarmProcess, tempDir } from '../helpers/kfarm-cli.js';
+import { debian12Kernels, example, fixture, isolatedEnv, kfarm, kfarmProcess, tempDir } from '../helpers/kfarm-cli.js';
 
 /**
  * Boots as queue jobs: a real redis-server, a separate `kfarm worker --verify tcg` process
@@ -16,7 +17,7 @@ import { debian12Kernels, example, isolatedEnv, kfarm, kfarmProcess, tempDir } f
  * the border: a verify result without the farm key's seal is never used, a verify payload
  * without it is refused by the worker.
  */
-const { k61 } = await debian12Kernels();
+const { k61, k61b } = await debian12Kernels();
 const port = 20000 + ((process.pid + 4321) % 10000);
 const REDIS_URL = `redis://127.0.0.1:${port}`;
 let redis: ReturnType<typeof execa>;
@@ -90,7 +91,7 @@ describe('boots through the queue', () => {
       const payload = verifyPayloadSchema.parse({
         schemaVersion: 1, kernel: k61, arch: 'x86_64', release: 'debian-12', debianArch: 'amd64',
         modules: [{ sha256: 'a'.repeat(64), size: 1, installLocation: '/updates/dkms', fileName: 'hello.ko' }],
-        cmdline: '', accel: 'kvm', timeoutSec: 60, requestId: randomBytes(16).toString('hex'),
+        cmdline: '', accel: 'kvm', timeoutSec: 60, requestId: randomBytes(16).toString('hex'), run: queue.run,
       });
       const jobId = await queue.submit(payload, 'kvm');
       const outcome = await queue.wait(jobId, 'kvm');
@@ -113,4 +114,91 @@ describe('boots through the queue', () => {
       await queue.close();
     }
   }, 120_000);
+});
+
+/**
+ * A coordinator's boots end with it. Before: an interrupted or killed `kfarm verify` left its
+ * boot jobs queued and running, and the next run waited behind them (15 minutes and more); an
+ * advert of a worker that had just died drew boots to a lane nobody consumed, for ever.
+ */
+describe('boot jobs of runs that are gone, and lanes nobody serves', () => {
+  let helloOut: string;
+
+  const helloRun = async (label: string, extraEnv: Record<string, string> = {}) => {
+    const started = Date.now();
+    // bounded: before the fix this run waited behind the dead runs' 600 s boots, or for ever on the dead worker's lane
+    const run = await kfarm(['verify', helloOut, '--kernels', k61], { ...env, KFARM_HOSTNAME: label, ...extraEnv }, 240_000);
+    return { run, ms: Date.now() - started };
+  };
+  const counts = async () => {
+    const tcg = new Queue(verifyQueueName(env.KFARM_QUEUE ?? '', 'tcg'), { connection: { host: '127.0.0.1', port } });
+    const kvm = new Queue(verifyQueueName(env.KFARM_QUEUE ?? '', 'kvm'), { connection: { host: '127.0.0.1', port } });
+    try {
+      const states = ['waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed'] as const;
+      const norm = (c: Record<string, number>) => Object.fromEntries(states.map((st) => [st, c[st] ?? 0])) as Record<(typeof states)[number], number>;
+      const [t, k] = [norm(await tcg.getJobCounts(...states)), norm(await kvm.getJobCounts(...states))];
+      const failed = [...(await tcg.getFailed()), ...(await kvm.getFailed())].map((j) => j.failedReason);
+      return { tcg: t, kvm: k, failed };
+    } finally {
+      await tcg.close();
+      await kvm.close();
+    }
+  };
+
+  beforeAll(async () => {
+    helloOut = await tempDir('verify-queue-hello');
+    const build = await kfarm(['build', example('hello'), '-k', k61, '-o', helloOut], env, 600_000);
+    expect(build.exitCode, build.stderr).toBe(0);
+  }, 700_000);
+
+  it('two coordinators killed with SIGKILL mid-verify (their boots hang for 600 s): the next run boots at once, the dead runs\' boots are stopped or dropped, never finished', async () => {
+    const hangOut = await tempDir('verify-queue-hang');
+    const build = await kfarm(['build', fixture('hangs-on-load'), '-k', `${k61},${k61b}`, '-o', hangOut], env, 600_000);
+    expect(build.exitCode, build.stderr).toBe(0);
+    // two dead runs of two boots each: more than the worker's boot slots, so some wait and some run
+    const dead = [0, 1].map((i) => kfarmProcess(['verify', hangOut, '--accel', 'tcg', '--boot-timeout', '600'], { ...env, KFARM_HOSTNAME: `dead-${i}` }));
+    let c = await counts();
+    for (let i = 0; i < 600 && !(c.tcg.active >= 1 && c.tcg.active + c.tcg.waiting + c.tcg.prioritized >= 4); i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      c = await counts();
+    }
+    expect(c.tcg.active, JSON.stringify(c)).toBeGreaterThanOrEqual(1);
+    expect(c.tcg.active + c.tcg.waiting + c.tcg.prioritized, JSON.stringify(c)).toBe(4);
+    for (const p of dead) p.kill('SIGKILL');
+    await Promise.all(dead);
+
+    const { run, ms } = await helloRun('next-run');
+    expect(run.exitCode, `${run.stderr}\nworker:\n${workerLog.slice(-4000)}`).toBe(0);
+    const report = JSON.parse(await readFile(path.join(helloOut, 'report.json'), 'utf8')) as BuildReport;
+    expect(report.kernels.find((k) => k.kernel === k61)?.load).toMatchObject({ verdict: 'loaded', accel: 'tcg' });
+    console.log(`the next run after two killed ones: ${ms} ms (the dead runs' leases lapse within 20 s)`);
+    // nothing of the dead runs is left running or queued, nothing of theirs finished: each was stopped or dropped
+    let after = await counts();
+    for (let i = 0; i < 100 && after.tcg.active + after.tcg.waiting > 0; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      after = await counts();
+    }
+    expect(after.tcg, JSON.stringify(after)).toMatchObject({ waiting: 0, active: 0, delayed: 0, prioritized: 0, completed: 0 });
+    // the forged payload of the test above is the one other failed job
+    expect(after.failed.filter((r) => /the run that queued this boot is gone/.test(r ?? '')), JSON.stringify(after)).toHaveLength(4);
+  }, 1_200_000);
+
+  it('an advert of a KVM worker that died (still within its TTL) draws no boot to the KVM lane: auto goes to the lane a live worker consumes', async () => {
+    const redisClient = new Redis(port, '127.0.0.1');
+    // what `kfarm worker --verify kvm,tcg` killed with SIGKILL leaves for up to 60 s: its advert, no connection
+    await redisClient.set(`kfarm:${env.KFARM_QUEUE ?? ''}:worker:ghost:1`, JSON.stringify({
+      worker: 'ghost:1', hostname: 'ghost', pid: 1, concurrency: 1, images: [], verify: ['kvm', 'tcg'], seenAt: new Date().toISOString(),
+    }), 'EX', 300);
+    try {
+      const { run, ms } = await helloRun('after-ghost');
+      expect(run.exitCode, run.stderr).toBe(0);
+      const report = JSON.parse(await readFile(path.join(helloOut, 'report.json'), 'utf8')) as BuildReport;
+      expect(report.kernels.find((k) => k.kernel === k61)?.load).toMatchObject({ verdict: 'loaded', accel: 'tcg' });
+      expect((await counts()).kvm).toMatchObject({ waiting: 0, active: 0 });
+      console.log(`with a dead KVM worker's advert: ${ms} ms`);
+    } finally {
+      await redisClient.del(`kfarm:${env.KFARM_QUEUE ?? ''}:worker:ghost:1`);
+      redisClient.disconnect();
+    }
+  }, 600_000);
 });
