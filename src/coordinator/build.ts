@@ -341,8 +341,8 @@ function moduleOf(ran: JobResult[], sourceDir: string, source: SourceArchive): S
   const settled = settleIdentity(ran);
   const warnings = [...new Set(ran.flatMap((r) => r.record.warnings ?? []))];
   if (settled.identity) return { identity: settled.identity, results: settled.results, warnings };
-  // Every kernel ended before dkms.conf gave a name (the farm could not run the jobs).
-  warnings.push('no kernel got as far as reading the name and version from dkms.conf: the report is named after the source directory');
+  // No result or log says the name (the farm could not run the jobs, or a build cut short used a MAKE and CLEAN without its build dir).
+  warnings.push("no kernel's result or log says the module's name and version: the report is named after the source directory");
   return { identity: { name: path.basename(source.dir), version: 'unknown' }, results: settled.results, warnings };
 }
 

@@ -189,3 +189,23 @@ function refuseBadNames(result: DriverResult): DriverResult {
     modules: [],
   };
 }
+
+/**
+ * The module's name and version from a build's log, for a build cut short before the driver
+ * wrote its result (a timeout, a kill): the log still shows how far it got. The driver says
+ * `[kfarm] module NAME/VERSION (...)` once `dkms add` has read them; older drivers say it only
+ * in the path of the build dir DKMS uses, `/var/lib/dkms/NAME/VERSION/build`, on the line
+ * that names the clean or make command (the default ones hold it). The first such line
+ * counts. The log is the build's to write, so a name is taken only if it is a usable one;
+ * it came from the module's own dkms.conf either way.
+ */
+export function identityFromLog(log: string): { packageName: string; packageVersion: string } | undefined {
+  for (const line of log.split('\n')) {
+    const said = /^\[kfarm\] module ([^/\s]+)\/([^/\s]+)(?: |$)/.exec(line) ??
+      /^\[kfarm\] (?:cleaning build area|building): .*?\/var\/lib\/dkms\/([^/\s]+)\/([^/\s]+)\/build(?:[\s/]|$)/.exec(line);
+    if (!said) continue;
+    const [, name = '', version = ''] = said;
+    return isValidName('module name', name) && isValidName('module version', version) ? { packageName: name, packageVersion: version } : undefined;
+  }
+  return undefined;
+}

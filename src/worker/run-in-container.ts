@@ -1,8 +1,8 @@
 import { gzipSync } from 'node:zlib';
 import type { Logger } from 'pino';
 import { driverScript } from '../dkms/driver-script.js';
-import { parseDriverResult, type DriverResult, type ModuleSpec, type ModuleSuffix, type Reason } from '../dkms/driver-result.js';
-import { firstErrorLine } from '../dkms/make-log.js';
+import { identityFromLog, parseDriverResult, type DriverResult, type ModuleSpec, type ModuleSuffix, type Reason } from '../dkms/driver-result.js';
+import { failureCause } from '../dkms/make-log.js';
 import { extractTar } from '../executor/archive.js';
 import type { ContainerRuntime, IsolatedOutcome } from '../executor/runtime.js';
 import { KfarmError, isKfarmError } from '../errors/kfarm-error.js';
@@ -177,11 +177,12 @@ export async function runInContainer(
       // The memory limit is the build's doing and its verdict. Anything else (the engine
       // restarted under it, a broken image) is the farm's: retried, with this attempt's log.
       if (outcome.oomKilled) {
+        const message = `the build was killed by the ${options.memoryMiB} MiB memory limit (raise --memory)`;
         return {
           ...emptyOutput(logText, log.truncated, durationMs),
           reason: 'killed',
-          message: `the build was killed by the ${options.memoryMiB} MiB memory limit (raise --memory)`,
-          firstError: cleanFirstError(logText),
+          message,
+          firstError: firstErrorOf('killed', logText, message),
           cacheable: false,
         };
       }
@@ -207,12 +208,13 @@ export async function runInContainer(
     // make failing because the OOM killer took one of its processes is the memory limit's doing
     const oom = failed && outcome.oomKilled;
     const message = oom ? `a process of the build was killed by the ${options.memoryMiB} MiB memory limit (raise --memory)` : driver.message;
+    const reason = oom ? 'killed' : (driver.reason ?? (failed ? 'driver-error' : undefined));
     return {
       driver,
       verdict,
-      reason: oom ? 'killed' : (driver.reason ?? (failed ? 'driver-error' : undefined)),
+      reason,
       message: message === undefined ? undefined : cleanText(message, TEXT_LIMITS.message),
-      firstError: failed ? firstErrorOf(driver.reason, makeLog ?? logText, message) : undefined,
+      firstError: failed ? firstErrorOf(reason, makeLog ?? logText, message) : undefined,
       modules,
       makeLog,
       symvers: verdict === 'built' ? file('out/tree/module/Module.symvers') : undefined,
@@ -226,23 +228,16 @@ export async function runInContainer(
   }
 }
 
-/** A refusal of the output is its own first error; otherwise the log's first compiler error, or the message. */
+/** What a person would call the cause (make-log.ts), printable: it is shown on the terminal. */
 function firstErrorOf(reason: Reason | undefined, log: Buffer, message: string | undefined): string | undefined {
-  const own = message === undefined ? undefined : cleanText(message, TEXT_LIMITS.firstError);
-  // these say what is wrong themselves; a make line from the log would hide it
-  if (reason === 'unsafe-output' || reason === 'output-too-large' || reason === 'bad-conf' || reason === 'driver-error') return own ?? cleanFirstError(log);
-  return cleanFirstError(log) ?? own;
-}
-
-/** The first compiler error of a log, printable: it is shown on the terminal. */
-function cleanFirstError(log: Buffer): string | undefined {
-  const line = firstErrorLine(log.toString('utf8'));
-  return line === undefined ? undefined : cleanText(line, TEXT_LIMITS.firstError);
+  const cause = failureCause(reason, log.toString('utf8'), message);
+  return cause === undefined ? undefined : cleanText(cause, TEXT_LIMITS.firstError);
 }
 
 function emptyOutput(log: Buffer, truncated: boolean, durationMs: number): ContainerBuildOutput {
   return {
-    driver: parseDriverResult(''),
+    // cut short before the driver's result: who the module is, as far as the log shows it
+    driver: { ...parseDriverResult(''), ...identityFromLog(log.toString('utf8')) },
     verdict: 'failed',
     reason: undefined,
     message: undefined,

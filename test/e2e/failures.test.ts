@@ -12,6 +12,31 @@ import { defaultKernels, example, fixture, isolatedEnv, kfarm, kfarmProcess, tem
 const runtime = new DockerRuntime();
 const readReport = async (out: string) => JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as BuildReport;
 let kernels: string[];
+/** the report's rows, one per kernel asked for and in no other number */
+const rowsOf = (report: BuildReport, asked: string[]) => {
+  expect(report.kernels.map((k) => k.kernel).sort()).toEqual([...asked].sort());
+  return report.kernels;
+};
+/**
+ * A build with the pid its containers are labelled with (kfarm.pid): "no container left" is
+ * asked of this build's, as other builds may be running on this machine.
+ */
+async function kfarmBuild(args: string[], env: Record<string, string>) {
+  const proc = kfarmProcess(args, env);
+  const ended = await proc;
+  return {
+    exitCode: ended.exitCode ?? -1,
+    stdout: String(ended.stdout),
+    stderr: String(ended.stderr),
+    containersLeft: () => runtime.listContainers({ 'kfarm.pid': String(proc.pid) }),
+  };
+}
+/** the failure junit.xml gives one kernel's testcase: its message attribute */
+const junitMessage = async (out: string, kernel: string) => {
+  const xml = await readFile(path.join(out, 'junit.xml'), 'utf8');
+  const testcase = xml.split('<testcase ').find((t) => t.includes(` name="${kernel}"`));
+  return /<failure message="([^"]*)"/.exec(testcase ?? '')?.[1];
+};
 
 /** Jobs still queued in a finished build's private Redis (started again to look). */
 async function jobsLeftQueued(env: Record<string, string>): Promise<number> {
@@ -37,11 +62,11 @@ describe('kernels that fail or are excluded', () => {
     const result = await kfarm(['build', fixture('fails-on-612'), '--out', out], await isolatedEnv('fails612'));
     expect(result.exitCode, result.stderr).toBe(1);
     const report = await readReport(out);
-    for (const k of report.kernels) {
+    for (const k of rowsOf(report, kernels)) {
       if (k.kernel.startsWith('6.12.')) {
         expect(k.verdict).toBe('failed');
         expect(k.reason).toBe('make-failed');
-        expect(k.firstError).toContain('fails612 does not support kernel 6.12');
+        expect(k.firstError).toBe('/var/lib/dkms/fails612/0.1/build/fails612.c:5:2: error: #error "fails612 does not support kernel 6.12"');
         expect(k.tarball).toBeUndefined();
         expect(await readFile(path.join(out, k.log), 'utf8')).toContain('#error');
       } else {
@@ -109,7 +134,32 @@ describe('kernels that fail or are excluded', () => {
     expect(ended.exitCode, String(ended.all)).toBe(0);
     const report = await readReport(out);
     expect(report.summary.built).toBe(kernels.length);
-    for (const k of report.kernels) expect(k.tarball).toBeTruthy();
+    for (const k of rowsOf(report, kernels)) expect(k.tarball).toBeTruthy();
+  });
+
+  it("a Makefile's $(error ...) is the first error in report.json, junit.xml and the table, not make's Error 2", async () => {
+    const out = await tempDir('makeerror');
+    const kernel = kernels[0] ?? 'none';
+    const result = await kfarm(['build', fixture('make-error'), '--out', out, '--kernels', kernel], await isolatedEnv('makeerror'));
+    expect(result.exitCode, result.stderr).toBe(1);
+    const [k] = rowsOf(await readReport(out), [kernel]);
+    const cause = '/var/lib/dkms/makeerror/0.1/build/Makefile:3: *** deliberate failure.  Stop.';
+    expect(k).toMatchObject({ verdict: 'failed', reason: 'make-failed', firstError: cause });
+    expect(await junitMessage(out, kernel)).toBe(`make-failed: ${cause}`);
+    expect(result.stdout).toContain(`make-failed: ${cause}`);
+  });
+
+  it("a module make did not build: the driver's message is the first error, not make leaving its directory", async () => {
+    const out = await tempDir('missingmod');
+    const kernel = kernels[0] ?? 'none';
+    const result = await kfarm(['build', fixture('missing-module'), '--out', out, '--kernels', kernel], await isolatedEnv('missingmod'));
+    expect(result.exitCode, result.stderr).toBe(1);
+    const [k] = rowsOf(await readReport(out), [kernel]);
+    expect(k).toMatchObject({ verdict: 'failed', reason: 'missing-module' });
+    expect(k?.firstError).toMatch(/^Build of missing\.ko failed for: \S+ \(x86_64\): make succeeded but the module is not there/);
+    expect(k?.firstError).toBe(k?.message);
+    expect(await junitMessage(out, kernel)).toBe(`missing-module: ${k?.firstError ?? 'none'}`);
+    expect(result.stdout).toContain(`missing-module: ${k?.firstError ?? 'none'}`);
   });
 
   it('BUILD_EXCLUSIVE_KERNEL excludes non-matching kernels, and that is a success', async () => {
@@ -117,7 +167,7 @@ describe('kernels that fail or are excluded', () => {
     const result = await kfarm(['build', fixture('exclusive-61'), '--out', out], await isolatedEnv('excl'));
     expect(result.exitCode, result.stderr).toBe(0);
     const report = await readReport(out);
-    for (const k of report.kernels) {
+    for (const k of rowsOf(report, kernels)) {
       expect(k.verdict).toBe(k.kernel.startsWith('6.1.') ? 'built' : 'excluded');
       if (k.verdict === 'excluded') expect(k.message).toContain('BUILD_EXCLUSIVE_KERNEL');
     }
@@ -129,7 +179,7 @@ describe('kernels that fail or are excluded', () => {
     expect(result.exitCode, result.stderr).toBe(0);
     const report = await readReport(out);
     expect(report.version).toBe('1.0');
-    expect(report.kernels.map((k) => k.verdict)).toEqual(report.kernels.map(() => 'built'));
+    expect(rowsOf(report, kernels).map((k) => k.verdict)).toEqual(kernels.map(() => 'built'));
     // dkms add reads dkms.conf for the running kernel (the farm host's, never a 6.12 here)
     expect(`${result.stdout}${result.stderr}${report.warnings.join('\n')}`).toMatch(/dkms\.conf says verbykernel\/2\.0 for 6\.12\.\S+ but verbykernel\/1\.0/);
   });
@@ -154,24 +204,35 @@ describe('kernels that fail or are excluded', () => {
     const out = await tempDir('hang');
     const kernel = kernels[0] ?? 'none';
     const started = Date.now();
-    const result = await kfarm(['build', fixture('hangs'), '--out', out, '--kernels', kernel, '--timeout', '8'], await isolatedEnv('hang'));
+    const result = await kfarmBuild(['build', fixture('hangs'), '--out', out, '--kernels', kernel, '--timeout', '8'], await isolatedEnv('hang'));
     expect(Date.now() - started).toBeLessThan(60_000);
     expect(result.exitCode, result.stderr).toBe(1);
     const report = await readReport(out);
-    expect(report.kernels[0]?.verdict).toBe('failed');
-    expect(report.kernels[0]?.reason).toBe('timeout');
-    expect(await readFile(path.join(out, report.kernels[0]?.log ?? ''), 'utf8')).toContain('timeout');
-    expect(await runtime.listContainers({ 'kfarm.build': '' })).toEqual([]);
+    const [k] = rowsOf(report, [kernel]);
+    expect(k).toMatchObject({ verdict: 'failed', reason: 'timeout', firstError: 'timeout after 8 s' });
+    expect(await readFile(path.join(out, k?.log ?? ''), 'utf8')).toContain('killed: the build ran longer than the 8 s timeout');
+    // the log shows dkms.conf was read (the build dir hangs/0.0.1): the report says who it is
+    expect([report.module, report.version]).toEqual(['hangs', '0.0.1']);
+    expect(report.warnings).toEqual([]);
+    expect(await result.containersLeft()).toEqual([]);
   });
 
   it('a build that forks without end is held by the pids limit and ended by the timeout', async () => {
     const out = await tempDir('forkbomb');
-    const result = await kfarm(['build', fixture('forkbomb'), '--out', out, '--kernels', kernels[0] ?? 'none', '--timeout', '10'], await isolatedEnv('forkbomb'));
+    const kernel = kernels[0] ?? 'none';
+    const started = Date.now();
+    const result = await kfarmBuild(['build', fixture('forkbomb'), '--out', out, '--kernels', kernel, '--timeout', '10'], await isolatedEnv('forkbomb'));
     expect(result.exitCode, result.stderr).toBe(1);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(10_000);
     const report = await readReport(out);
-    expect(report.kernels[0]?.verdict).toBe('failed');
-    expect(['timeout', 'make-failed']).toContain(report.kernels[0]?.reason);
-    expect(await runtime.listContainers({ 'kfarm.build': '' })).toEqual([]);
+    const [k] = rowsOf(report, [kernel]);
+    // still forking (held, not crashed) when the timeout came: a make-failed would be the bomb dying first
+    expect(k).toMatchObject({ verdict: 'failed', reason: 'timeout', firstError: 'timeout after 10 s' });
+    const log = await readFile(path.join(out, k?.log ?? ''), 'utf8');
+    expect(log).toContain('./bomb.sh: fork: retry: Resource temporarily unavailable'); // the pids limit said no
+    expect(log).toContain('killed: the build ran longer than the 10 s timeout');
+    expect([report.module, report.version]).toEqual(['forkbomb', '0.0.1']);
+    expect(await result.containersLeft()).toEqual([]);
   });
 
   it('a build whose output holds links leading out is refused: failed, unsafe-output, not retried', async () => {
@@ -187,12 +248,15 @@ describe('kernels that fail or are excluded', () => {
 
   it('a build that runs out of memory is killed by the limit: failed, reason killed, says to raise --memory', async () => {
     const out = await tempDir('eatsmem');
-    const result = await kfarm(['build', fixture('eats-memory'), '--out', out, '--kernels', kernels[0] ?? 'none', '--memory', '256', '--timeout', '120'], await isolatedEnv('eatsmem'));
+    const result = await kfarmBuild(['build', fixture('eats-memory'), '--out', out, '--kernels', kernels[0] ?? 'none', '--memory', '256', '--timeout', '120'], await isolatedEnv('eatsmem'));
     expect(result.exitCode, result.stderr).toBe(1);
-    const k = (await readReport(out)).kernels[0];
+    const [k] = rowsOf(await readReport(out), [kernels[0] ?? 'none']);
     expect(k).toMatchObject({ verdict: 'failed', reason: 'killed', attempt: 1 });
     expect(k?.message).toContain('256 MiB memory limit');
-    expect(await runtime.listContainers({ 'kfarm.build': '' })).toEqual([]);
+    // the cause is the limit, not bash's line about the job in kfarm's driver
+    expect(k?.firstError).toBe(k?.message);
+    expect(result.stdout).toContain(`killed: ${k?.message ?? 'none'}`);
+    expect(await result.containersLeft()).toEqual([]);
   });
 
   it('a build that fills the disk ends with disk-full, in its build tree and in /tmp, naming the mount and what to raise', async () => {
@@ -200,7 +264,7 @@ describe('kernels that fail or are excluded', () => {
     const on61 = kernels.find((k) => k.startsWith('6.1.')) ?? 'none';
     const on612 = kernels.find((k) => k.startsWith('6.12.')) ?? 'none';
     const started = Date.now();
-    const result = await kfarm(
+    const result = await kfarmBuild(
       ['build', fixture('fills-disk'), '--out', out, '--kernels', `${on61},${on612}`, '--memory', '512', '--disk', '128', '--timeout', '120'],
       await isolatedEnv('fillsdisk'),
     );
@@ -215,7 +279,7 @@ describe('kernels that fail or are excluded', () => {
     // 6.12: writes to /tmp, a quarter of --disk
     expect(byKernel.get(on612)).toMatchObject({ verdict: 'failed', reason: 'disk-full', attempt: 1 });
     expect(byKernel.get(on612)?.message).toContain('/tmp (a 32 MiB tmpfs) ran out of space');
-    expect(await runtime.listContainers({ 'kfarm.build': '' })).toEqual([]);
+    expect(await result.containersLeft()).toEqual([]);
   });
 });
 
