@@ -44,12 +44,12 @@ describe('nothing verified is exit 1 unless --allow-unverified', () => {
     const build = await kfarm(['build', example('hello'), '-k', k61, '-o', out], env, 600_000);
     expect(build.exitCode, build.stderr).toBe(0);
     // what a host whose guests boot nothing gives: a kernel that never runs kfarm's init
-    const run = await kfarm(['verify', out, '--accel', 'tcg', '--cmdline', 'rdinit=/kfarm-no-such-init', '--boot-timeout', '60'], env, 900_000);
+    const run = await kfarm(['verify', out, '--accel', 'tcg', '--cmdline', 'rdinit=kfarm-no-such-init init=kfarm-no-such-init', '--boot-timeout', '60'], env, 900_000);
     const load = (await readReport(out)).kernels.find((k) => k.kernel === k61)?.load;
     expect(load?.verdict, run.stderr).toBe('not-verified');
     expect(run.exitCode, run.stderr).toBe(1);
     expect(run.stderr).toMatch(/no kernel was verified \(1 row\(s\) not-verified: 1 (boot-failed|timeout)\)/);
-    const allowed = await kfarm(['verify', out, '--accel', 'tcg', '--cmdline', 'rdinit=/kfarm-no-such-init', '--boot-timeout', '60', '--allow-unverified'], env, 900_000);
+    const allowed = await kfarm(['verify', out, '--accel', 'tcg', '--cmdline', 'rdinit=kfarm-no-such-init init=kfarm-no-such-init', '--boot-timeout', '60', '--allow-unverified'], env, 900_000);
     expect(allowed.exitCode, allowed.stderr).toBe(0);
   }, 1_800_000);
 });
