@@ -44,6 +44,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'OUTPUT_TOO_LARGE':
     case 'COMMAND_FAILED':
     case 'ARCHIVE_UNVERIFIED':
+    case 'FILE_SYSTEM':
     case 'JOB_FAILED':
       return EXIT.environment;
     case 'INTERRUPTED':

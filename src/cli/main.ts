@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { isKfarmError, describeError } from '../errors/kfarm-error.js';
+import { fromSystemError } from '../errors/system-error.js';
 import { toolVersion } from '../version.js';
 import { buildCommand } from './commands/build.js';
 import { cacheCommand } from './commands/cache.js';
@@ -60,10 +61,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     return exitCode ?? (controller.signal.aborted ? EXIT.interrupted : EXIT.ok);
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.badInput;
-    if (isKfarmError(err)) {
-      process.stderr.write(errorText(err.message, err.hint));
-      (await import('../logging/logger.js')).rootLogger.debug({ err, code: err.code, context: err.context }, 'command failed');
-      return exitCodeFor(err.code);
+    const known = isKfarmError(err) ? err : fromSystemError(err);
+    if (known) {
+      process.stderr.write(errorText(known.message, known.hint));
+      (await import('../logging/logger.js')).rootLogger.debug({ err, code: known.code, context: known.context }, 'command failed');
+      return exitCodeFor(known.code);
     }
     process.stderr.write(`kfarm: unexpected error: ${describeError(err)}\n${err instanceof Error ? (err.stack ?? '') : ''}\n`);
     return EXIT.internal;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, mkdir } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { BuildOptions } from '../config/build-options.js';
@@ -16,6 +16,7 @@ import { jobPriority } from '../queue/job-priority.js';
 import { buildReport, type BuildReport } from '../report/report.js';
 import { writeReports } from '../report/write-reports.js';
 import { packSource, type SourceArchive } from '../source/source-archive.js';
+import { makeDirs } from '../util/make-dir.js';
 import { toolVersion } from '../version.js';
 import { readHistory, recordHistory } from './build-history.js';
 import { farmCatalog } from './farm-catalog.js';
@@ -103,7 +104,13 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
   const startedAt = new Date();
   if (request.sourceDirs.length === 0) throw new KfarmError('BAD_OPTION', 'no source directory given', { hint: 'Pass one or more module sources: kfarm build <source-dir>...' });
   const sources: SourceArchive[] = [];
-  for (const dir of request.sourceDirs) sources.push(await packSource(dir));
+  // the out dir and the state dir are never packed when they lie inside a source (`cd src && kfarm build .`)
+  const exclude = [{ path: request.outDir, what: '--out dir' }, { path: deps.env.stateDir, what: 'state dir' }];
+  for (const dir of request.sourceDirs) {
+    const packed = await packSource(dir, { exclude });
+    for (const e of packed.excluded) deps.onEvent({ type: 'note', text: `${dir}: left ${e.path}/ out of the source (the ${e.what})` });
+    sources.push(packed);
+  }
   refuseRepeats(request.sourceDirs, sources);
   // before any build: a cycle or a dependency no source provides is bad input (exit 2)
   const order = dependencyWaves(sources.map((s, i) => ({ dir: request.sourceDirs[i] as string, hint: readDependsHint(s.dkmsConf.toString('utf8')) })));
@@ -268,7 +275,7 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
     }
     // the other formats are made from what was just written, as `kfarm pack` would
     const packages = request.formats?.length ? await (await import('../packaging/pack-out-dir.js')).packOutDir(outDir, request.formats, deps.logger) : [];
-    if (packages.length === 0) await writeChecksums(outDir);
+    if (packages.length === 0) await writeChecksums(outDir, report);
     return { report, modules: reports, packages };
   } finally {
     const opened = await opening?.catch(() => undefined);
@@ -313,7 +320,8 @@ function refuseSameModule(modules: ReadonlyArray<{ dir: string; identity: Module
 async function usableOutDir(dir: string): Promise<string> {
   const outDir = path.resolve(dir);
   try {
-    await mkdir(outDir, { recursive: true });
+    // not mkdir's recursive: it spins forever below /proc (util/make-dir.ts)
+    await makeDirs(outDir);
     await access(outDir, constants.W_OK);
     return outDir;
   } catch (err) {

@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'FARM_KEY_MISSING'
   | 'COMMAND_FAILED'
   | 'ARCHIVE_UNVERIFIED'
+  | 'FILE_SYSTEM'
   | 'BAD_OPTION'
   | 'JOB_FAILED'
   | 'BLOB_MISSING'

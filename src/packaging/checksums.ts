@@ -1,27 +1,78 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { access } from 'node:fs/promises';
 import path from 'node:path';
+import { KfarmError } from '../errors/kfarm-error.js';
+import type { BuildReport } from '../report/report.js';
+import { insideDir } from '../util/inside-dir.js';
 import { writeAtomic } from './write-file.js';
 
 export const SUMS_FILE = 'SHA256SUMS';
+/** the views of the report, written by report/write-reports.ts next to it */
+export const REPORT_FILES = ['report.json', 'junit.xml', 'report.html'] as const;
+
+export interface Deliverable {
+  /** relative to the out dir */
+  path: string;
+  /** what the report says its bytes are (the report files themselves have none) */
+  sha256?: string;
+}
 
 /**
- * SHA256SUMS of an out dir, in `sha256sum -c` format, sorted by path: every file kfarm wrote
- * except the per-kernel logs (diagnostics, not deliverables) and itself.
+ * Pure: what SHA256SUMS vouches for, sorted: every artifact the report lists (each kernel's
+ * binaries-only tarball, each module's full tarball, the packages of --format / `kfarm pack`)
+ * and the report's own files. Never the logs (diagnostics, not deliverables), never a file the
+ * report does not name: an out dir also holds what earlier builds left (tarballs of kernels this
+ * build did not select) and whatever else someone put there, and kfarm vouches for neither.
  */
-export async function writeChecksums(outDir: string): Promise<string> {
-  const files = (await listFiles(outDir, '')).filter((f) => f !== SUMS_FILE && !f.startsWith('logs/') && !/\.tmp-\d+$/.test(f)).sort();
-  const lines = await Promise.all(files.map(async (f) => `${createHash('sha256').update(await readFile(path.join(outDir, f))).digest('hex')}  ${f}`));
-  await writeAtomic(path.join(outDir, SUMS_FILE), Buffer.from(lines.map((l) => `${l}\n`).join('')));
+export function deliverablesOf(report: BuildReport): Deliverable[] {
+  const byPath = new Map<string, Deliverable>();
+  const add = (d: Deliverable) => byPath.set(d.path, d);
+  for (const k of report.kernels) if (k.tarball) add({ path: k.tarball.path, sha256: k.tarball.sha256 });
+  if (report.fullTarball) add({ path: report.fullTarball.path, sha256: report.fullTarball.sha256 });
+  for (const m of report.modules ?? []) if (m.fullTarball) add({ path: m.fullTarball.path, sha256: m.fullTarball.sha256 });
+  for (const p of report.packages ?? []) add({ path: p.path, sha256: p.sha256 });
+  for (const f of REPORT_FILES) add({ path: f });
+  return [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/**
+ * `<outDir>/SHA256SUMS` for this report, in `sha256sum -c` format. Each file is hashed as it
+ * is on disk, streamed (a package can be larger than one read: Node refuses files over 2 GiB),
+ * and must be what the report says it is: a deliverable that changed or vanished since it was
+ * written is refused, never vouched for.
+ */
+export async function writeChecksums(outDir: string, report: BuildReport): Promise<string> {
+  const lines: string[] = [];
+  for (const d of deliverablesOf(report)) {
+    const file = insideDir(outDir, ...d.path.split('/'));
+    // junit.xml and report.html are written with report.json; an out dir of an older kfarm may lack them
+    if (d.sha256 === undefined && d.path !== 'report.json' && !(await access(file).then(() => true, () => false))) continue;
+    const { sha256 } = await hashFile(file).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+      throw changed(outDir, `${d.path}, which report.json lists, is missing`);
+    });
+    if (d.sha256 !== undefined && sha256 !== d.sha256) throw changed(outDir, `${d.path} does not match the sha256 report.json gives`);
+    lines.push(`${sha256}  ${d.path}\n`);
+  }
+  await writeAtomic(path.join(outDir, SUMS_FILE), Buffer.from(lines.join('')));
   return path.join(outDir, SUMS_FILE);
 }
 
-async function listFiles(root: string, rel: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(path.join(root, rel), { withFileTypes: true })) {
-    const child = rel ? `${rel}/${entry.name}` : entry.name;
-    if (entry.isDirectory()) out.push(...(await listFiles(root, child)));
-    else if (entry.isFile()) out.push(child);
+/** sha256 and size of a file of any size, read in 1 MiB chunks. */
+export async function hashFile(file: string): Promise<{ sha256: string; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
   }
-  return out;
+  return { sha256: hash.digest('hex'), size };
+}
+
+function changed(outDir: string, message: string): KfarmError {
+  return new KfarmError('BAD_OPTION', `${outDir}: ${message}`, {
+    context: { outDir },
+    hint: 'The out dir changed since kfarm wrote it: build again with `kfarm build` (finished kernels come from the cache).',
+  });
 }

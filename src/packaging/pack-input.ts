@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { z } from 'zod';
-import { ARCH, KERNEL_RELEASE, MODULE_NAME, MODULE_VERSION, isValidLocation } from '../dkms/names.js';
-import { MODULE_SUFFIXES } from '../dkms/driver-result.js';
+import { isValidLocation } from '../dkms/names.js';
 import { KfarmError } from '../errors/kfarm-error.js';
 import { EPOCH, extractTar, type TarEntry } from '../executor/archive.js';
+import { readReport } from '../report/read-report.js';
+import type { BuildReport } from '../report/report.js';
 import { readSourceTar } from '../source/read-source-tar.js';
 import { insideDir } from '../util/inside-dir.js';
 import type { PackInput, PackKernel } from './packer.js';
@@ -15,36 +14,10 @@ import type { PackInput, PackKernel } from './packer.js';
  * `kfarm pack <out-dir>`: an earlier build's results read back from its out dir, one PackInput
  * per module: report.json says what was built, each built kernel's binaries-only tarball holds
  * its modules and logs, the full tarball the source. The out dir is a user's directory like
- * any other input: report.json is checked against a schema (names by kfarm's rules, since they
- * become paths in packages), every module's bytes against the sha256 report.json gives, and
+ * any other input: report.json is read through report/read-report.ts (a schema; names by kfarm's
+ * rules, since they become paths in packages), every module's bytes against the sha256 report.json gives, and
  * tarballs are read with the same caps and link rules as everything else.
  */
-const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
-const fileName = z.string().regex(new RegExp(`^${MODULE_NAME.source.replace(/^\^|\$$/g, '')}(?:${MODULE_SUFFIXES.map((s) => s.replace(/\./g, '\\.')).join('|')})$`));
-const location = z.string().max(1024).refine((v) => isValidLocation(v.split('/').filter((p) => p !== '').join('/')), 'not a safe location');
-const artifact = z.object({ path: z.string().max(1024), sha256, size: z.number().int().nonnegative() });
-
-const reportSchema = z.object({
-  schemaVersion: z.literal(1),
-  module: z.string().regex(MODULE_NAME),
-  version: z.string().regex(MODULE_VERSION),
-  kernels: z.array(
-    z.object({
-      module: z.string().regex(MODULE_NAME).optional(),
-      version: z.string().regex(MODULE_VERSION).optional(),
-      kernel: z.string().regex(KERNEL_RELEASE),
-      arch: z.string().regex(ARCH),
-      release: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/),
-      debianArch: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/),
-      verdict: z.enum(['built', 'excluded', 'failed']),
-      modules: z.array(z.object({ name: z.string().regex(MODULE_NAME), builtName: z.string().regex(MODULE_NAME), file: fileName, sha256, destination: z.string().max(4096), destModuleLocation: location })).max(256),
-      tarball: artifact.optional(),
-    }),
-  ).max(10_000),
-  fullTarball: artifact.optional(),
-  modules: z.array(z.object({ name: z.string().regex(MODULE_NAME), version: z.string().regex(MODULE_VERSION), fullTarball: artifact.optional() })).optional(),
-});
-
 const TAR_LIMITS = { maxBytes: 512 * 1024 * 1024, maxEntries: 200_000 };
 
 /** SOURCE_DATE_EPOCH when set (reproducible-builds.org), else kfarm's fixed tar epoch: never the clock. */
@@ -59,23 +32,9 @@ export function sourceDateEpoch(env: NodeJS.ProcessEnv = process.env): number {
   return Number(value);
 }
 
-export async function readPackInputs(outDir: string, env: NodeJS.ProcessEnv = process.env): Promise<PackInput[]> {
-  const reportPath = path.join(outDir, 'report.json');
-  const text = await readFile(reportPath, 'utf8').catch(() => {
-    throw new KfarmError('BAD_OPTION', `${outDir} holds no report.json`, {
-      context: { outDir },
-      hint: 'Pass the --out directory of an earlier `kfarm build` (default: dist).',
-    });
-  });
-  const parsed = reportSchema.safeParse(JSON.parse(text));
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new KfarmError('BAD_OPTION', `${reportPath} is not a kfarm report: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? ''}`, {
-      context: { report: reportPath },
-      hint: 'Rebuild with `kfarm build` (this kfarm reads report.json schemaVersion 1).',
-    });
-  }
-  const report = parsed.data;
+/** `report`: the out dir's report.json when the caller has read it already (readReport) */
+export async function readPackInputs(outDir: string, env: NodeJS.ProcessEnv = process.env, read?: BuildReport): Promise<PackInput[]> {
+  const report = read ?? (await readReport(outDir));
   const modules = report.modules ?? [{ name: report.module, version: report.version, fullTarball: report.fullTarball }];
   const epoch = sourceDateEpoch(env);
   const inputs: PackInput[] = [];

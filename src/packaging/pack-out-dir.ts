@@ -1,13 +1,15 @@
-import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { KfarmError } from '../errors/kfarm-error.js';
 import { insideDir } from '../util/inside-dir.js';
-import { writeChecksums } from './checksums.js';
+import { readReport } from '../report/read-report.js';
+import type { BuildReport } from '../report/report.js';
+import { hashFile, writeChecksums } from './checksums.js';
 import { readPackInputs } from './pack-input.js';
 import type { PackFormat } from './packer.js';
 import { PACKABLE_FORMATS, PACKERS } from './packers.js';
+import { writeAtomic } from './write-file.js';
 
 export interface PackedFile {
   format: PackFormat;
@@ -35,7 +37,8 @@ export function parseFormats(list: string): PackFormat[] {
  * report.json lists the packages and SHA256SUMS covers every deliverable.
  */
 export async function packOutDir(outDir: string, formats: readonly PackFormat[], logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<PackedFile[]> {
-  const inputs = await readPackInputs(outDir, env);
+  const report = await readReport(outDir);
+  const inputs = await readPackInputs(outDir, env, report);
   const packed: PackedFile[] = [];
   for (const format of formats) {
     const packer = PACKERS[format];
@@ -57,8 +60,8 @@ export async function packOutDir(outDir: string, formats: readonly PackFormat[],
     }
     packed.push(...(await filesOf(outDir, format)));
   }
-  await recordPackages(outDir, packed);
-  await writeChecksums(outDir);
+  await recordPackages(outDir, report, packed);
+  await writeChecksums(outDir, report);
   return packed;
 }
 
@@ -68,18 +71,15 @@ async function filesOf(outDir: string, format: PackFormat): Promise<PackedFile[]
   for (const e of entries) {
     if (!e.isFile()) continue;
     const abs = path.join(e.parentPath, e.name);
-    const data = await readFile(abs);
-    files.push({ format, path: path.relative(outDir, abs), sha256: createHash('sha256').update(data).digest('hex'), size: data.length });
+    // streamed: an OCI image or a package can be past the 2 GiB one read can hold
+    files.push({ format, path: path.relative(outDir, abs), ...(await hashFile(abs)) });
   }
   return files.sort((a, b) => (a.path < b.path ? -1 : 1));
 }
 
 /** report.json gains `packages`: the formats packed now replace their earlier entries. */
-async function recordPackages(outDir: string, packed: readonly PackedFile[]): Promise<void> {
-  const file = path.join(outDir, 'report.json');
-  const report = JSON.parse(await readFile(file, 'utf8')) as { packages?: PackedFile[] };
+async function recordPackages(outDir: string, report: BuildReport, packed: readonly PackedFile[]): Promise<void> {
   const formats = new Set(packed.map((p) => p.format));
-  report.packages = [...(report.packages ?? []).filter((p) => !formats.has(p.format)), ...packed];
-  await writeFile(`${file}.tmp-${process.pid}`, `${JSON.stringify(report, null, 2)}\n`);
-  await rename(`${file}.tmp-${process.pid}`, file);
+  report.packages = [...(report.packages ?? []).filter((p) => !formats.has(p.format as PackFormat)), ...packed];
+  await writeAtomic(path.join(outDir, 'report.json'), Buffer.from(`${JSON.stringify(report, null, 2)}\n`));
 }

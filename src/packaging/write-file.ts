@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { KfarmError } from '../errors/kfarm-error.js';
+import { fromSystemError } from '../errors/system-error.js';
 import { packTar, safeRelativePath, type TarEntry } from '../executor/archive.js';
+import { makeDirs } from '../util/make-dir.js';
 
 export interface WrittenFile {
   path: string;
@@ -14,14 +16,15 @@ export interface WrittenFile {
 
 /** Writes through a temporary name and renames: a reader never sees half a file. */
 export async function writeAtomic(file: string, data: Buffer): Promise<WrittenFile> {
-  await mkdir(path.dirname(file), { recursive: true });
+  await makeDirs(path.dirname(file));
   const tmp = `${file}.tmp-${process.pid}`;
   try {
     await writeFile(tmp, data);
     await rename(tmp, file);
   } catch (err) {
     await rm(tmp, { force: true });
-    throw err;
+    // a full disk is the environment (exit 3), said with the file it hit
+    throw fromSystemError(err, file) ?? err;
   }
   return { path: file, sha256: createHash('sha256').update(data).digest('hex'), size: data.length };
 }

@@ -17,6 +17,19 @@ export interface SourceArchive {
   /** its .c and .S files: how long its builds take, roughly (job-priority.ts) */
   compileUnits: number;
   dkmsConf: Buffer;
+  /** directories of the tree left out because they are kfarm's own (see PackSourceOptions.exclude), relative to it */
+  excluded: Array<{ path: string; what: string }>;
+}
+
+export interface PackSourceOptions {
+  /**
+   * Directories never packed when they lie inside the tree: the out dir and the state dir
+   * (`cd src && kfarm build .` writes dist/ there). Packed, each build's outputs would become
+   * the next build's source: a new source hash every run (no cache hit) and a full tarball that
+   * carries every earlier tarball (65 K, 202 K, 338 K). Matched by device and inode, so a
+   * path spelled another way (a symlink, `./dist/`) is the same directory. Default: none.
+   */
+  exclude?: ReadonlyArray<{ path: string; what: string }>;
 }
 
 /** Version-control metadata never reaches a build: it is large and changes nothing. */
@@ -31,7 +44,7 @@ const BUILD_UID = 65534;
  * descended into, files are opened with O_NOFOLLOW, and dkms.conf is taken from the walked
  * entries (a link to it is resolved inside the tree only).
  */
-export async function packSource(dir: string): Promise<SourceArchive> {
+export async function packSource(dir: string, options: PackSourceOptions = {}): Promise<SourceArchive> {
   const root = path.resolve(dir);
   const info = await stat(root).catch(() => undefined);
   if (!info?.isDirectory()) {
@@ -41,6 +54,15 @@ export async function packSource(dir: string): Promise<SourceArchive> {
     });
   }
   if (!(await lstat(path.join(root, 'dkms.conf')).catch(() => undefined))) throw confMissing(dir, root);
+  const skipDirs = await existingDirs(options.exclude ?? []);
+  const rootMatch = skipDirs.find((d) => d.dev === info.dev && d.ino === info.ino);
+  if (rootMatch) {
+    throw new KfarmError('BAD_OPTION', `${dir} is the ${rootMatch.what} itself: kfarm would pack its own outputs as the module source`, {
+      context: { source: root },
+      hint: 'Pass --out (or KFARM_STATE_DIR) outside the source tree, or in a subdirectory of it (left out of the source, e.g. the default dist).',
+    });
+  }
+  const excluded: SourceArchive['excluded'] = [];
   const entries: TarEntry[] = [];
   let bytes = 0;
   const walk = async (rel: string): Promise<void> => {
@@ -55,6 +77,11 @@ export async function packSource(dir: string): Promise<SourceArchive> {
         // carried as a link, its target text as written: never read through, never resolved on the host
         entries.push({ path: relPath, type: 'symlink', mode: 0o777, linkname: await readlink(abs), uid: BUILD_UID, gid: BUILD_UID });
       } else if (st.isDirectory()) {
+        const skip = skipDirs.find((d) => d.dev === st.dev && d.ino === st.ino);
+        if (skip) {
+          excluded.push({ path: relPath, what: skip.what });
+          continue;
+        }
         entries.push({ path: relPath, type: 'directory', mode, uid: BUILD_UID, gid: BUILD_UID });
         await walk(relPath);
       } else if (st.isFile()) {
@@ -83,7 +110,18 @@ export async function packSource(dir: string): Promise<SourceArchive> {
     files: entries.length,
     compileUnits: compileUnits(entries.filter((e) => e.type === 'file').map((e) => e.path)),
     dkmsConf,
+    excluded,
   };
+}
+
+/** The directories of `exclude` that exist, by device and inode (stat: a symlink to one counts). */
+async function existingDirs(exclude: ReadonlyArray<{ path: string; what: string }>): Promise<Array<{ dev: number; ino: number; what: string }>> {
+  const found: Array<{ dev: number; ino: number; what: string }> = [];
+  for (const e of exclude) {
+    const st = await stat(path.resolve(e.path)).catch(() => undefined);
+    if (st?.isDirectory()) found.push({ dev: st.dev, ino: st.ino, what: e.what });
+  }
+  return found;
 }
 
 /** Reads a packed source back (for the full DKMS tarball's dkms_source_tree/): links, also those leading out, stay links. */

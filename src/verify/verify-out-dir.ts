@@ -9,6 +9,7 @@ import { KfarmError, describeError } from '../errors/kfarm-error.js';
 import type { ContainerRuntime } from '../executor/runtime.js';
 import { readPackInputs } from '../packaging/pack-input.js';
 import type { BuildReport, KernelReport, LoadReport } from '../report/report.js';
+import { readReport } from '../report/read-report.js';
 import { writeReports } from '../report/write-reports.js';
 import { writeChecksums } from '../packaging/checksums.js';
 import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';
@@ -141,8 +142,9 @@ export async function verifyOutDir(
   /** env: where boots run (REDIS_URL's farm, or a private redis-server with this process's worker) */
   options: VerifyOptions & { env: Env },
 ): Promise<BuildReport> {
-  const inputs = await readPackInputs(outDir);
-  const report = JSON.parse(await readFile(path.join(outDir, 'report.json'), 'utf8')) as BuildReport;
+  // one schema-checked reader (a report cut short or edited is exit 2, not a crash)
+  const report = await readReport(outDir);
+  const inputs = await readPackInputs(outDir, process.env, report);
   const wanted = (k: KernelReport) => !options.kernels || options.kernels.includes(k.kernel);
   const rows = report.kernels.filter(wanted);
   if (rows.length === 0) {
@@ -268,6 +270,6 @@ export async function verifyOutDir(
   }
   await writeReports(outDir, report, options.junit ? { junit: options.junit } : {});
   // the reports changed: SHA256SUMS must still hold for every deliverable
-  await writeChecksums(outDir);
+  await writeChecksums(outDir, report);
   return report;
 }

@@ -11,7 +11,7 @@ const ALL = [
   'IMAGE_BUILD_FAILED', 'DOCKER_UNREACHABLE', 'DOCKER_ERROR', 'NO_WORKERS', 'REDIS_UNREACHABLE', 'REDIS_START_FAILED',
   'CONTAINER_FAILED', 'UNSAFE_ARCHIVE', 'OUTPUT_TOO_LARGE', 'SOURCE_TOO_LARGE', 'IMAGE_MISMATCH', 'RECORD_REJECTED',
   'FARM_KEY_MISSING', 'COMMAND_FAILED', 'BAD_OPTION', 'JOB_FAILED', 'BLOB_MISSING', 'INTERRUPTED',
-  'ARCHIVE_UNVERIFIED',
+  'ARCHIVE_UNVERIFIED', 'FILE_SYSTEM',
 ] as const satisfies readonly ErrorCode[];
 type Missing = Exclude<ErrorCode, (typeof ALL)[number]>;
 const everyCodeListed: [Missing] extends [never] ? true : Missing = true;
@@ -34,6 +34,7 @@ describe('exit statuses', () => {
     expect(exitCodeFor('BLOB_MISSING')).toBe(3);
     expect(exitCodeFor('OUTPUT_TOO_LARGE')).toBe(3);
     expect(exitCodeFor('ARCHIVE_UNVERIFIED')).toBe(3);
+    expect(exitCodeFor('FILE_SYSTEM')).toBe(3);
     expect(exitCodeFor('INTERRUPTED')).toBe(130);
   });
 });
