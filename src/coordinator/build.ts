@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import path from 'node:path';
@@ -25,9 +24,9 @@ import { ResultStore } from '../store/result-store.js';
 import { cacheBound } from '../store/size.js';
 import { settleIdentity, type ModuleIdentity } from './module-identity.js';
 import { packageOutputs } from './package-outputs.js';
-import { coordinatorFailure, runJobs, type JobResult } from './run-jobs.js';
+import { runJobs, type JobResult } from './run-jobs.js';
 import { combineReports } from './combined-report.js';
-import { dependencyWaves, missingDependency, readDependsHint } from './dependency-order.js';
+import { dependencyWaves, readDependsHint } from './dependency-order.js';
 import { writeChecksums } from '../packaging/checksums.js';
 import type { PackedFile } from '../packaging/pack-out-dir.js';
 import type { PackFormat } from '../packaging/packer.js';
@@ -112,7 +111,7 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
     sources.push(packed);
   }
   refuseRepeats(request.sourceDirs, sources);
-  // before any build: a cycle or a dependency no source provides is bad input (exit 2)
+  // BUILD_DEPENDS order the waves; a dependency no source provides, or a cycle, is decided per kernel by its release's dkms (in the driver)
   const order = dependencyWaves(sources.map((s, i) => ({ dir: request.sourceDirs[i] as string, hint: readDependsHint(s.dkmsConf.toString('utf8')) })));
   const several = sources.length > 1;
   const outDir = await usableOutDir(request.outDir);
@@ -190,25 +189,15 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
       const inWave = wave.flatMap((i) => planned.filter((p) => p.index === i));
       if (inWave.length === 0) continue;
       const jobs: Array<{ planned: PlannedSource; payload: JobPayload }> = [];
-      const blocked = new Map<PlannedSource, JobResult[]>();
       for (const p of inWave) {
         const needs = (order.depends[p.index] ?? []).map((d) => ({ dir: request.sourceDirs[d] as string, settled: [...settledOf].find(([q]) => q.index === d)?.[1] }));
         for (const t of p.targets) {
           const payload = payloadFor(p.source, t, request.options, buildId);
-          const onKernel = needs.map((n) => ({ ...n, result: n.settled?.results.find((r) => r.record.kernel === t.kernel && r.record.image === t.image) }));
-          const why = missingDependency(
-            onKernel.map((n) => ({
-              name: n.settled?.identity.name ?? n.dir,
-              verdict: n.result?.record.verdict ?? 'absent',
-              reason: n.result?.record.reason,
-            })),
-          );
-          if (why !== undefined) {
-            const result = missingDependencyResult(payload, why);
-            blocked.set(p, [...(blocked.get(p) ?? []), result]);
-            deps.onEvent({ type: 'kernel-done', kernel: label(payload, p), record: result.record, cached: false });
-            continue;
-          }
+          // the dependencies built on this kernel; one that is not is the driver's to judge, as the kernel's release's dkms does
+          const onKernel = needs.flatMap((n) => {
+            const result = n.settled?.results.find((r) => r.record.kernel === t.kernel && r.record.image === t.image);
+            return n.settled && result?.record.verdict === 'built' ? [{ ...n, result }] : [];
+          });
           if (onKernel.length > 0) {
             payload.dependsOn = onKernel.map((n) => ({
               name: n.settled?.identity.name ?? '',
@@ -234,7 +223,7 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
       if (deps.signal.aborted) throw new KfarmError('INTERRUPTED', 'build interrupted; its containers were removed');
       for (const p of inWave) {
         // runJobs returns one result per payload, in payload order
-        const mine = [...ran.filter((_, i) => jobs[i]?.planned === p), ...(blocked.get(p) ?? [])];
+        const mine = ran.filter((_, i) => jobs[i]?.planned === p);
         settledOf.set(p, moduleOf(mine, p.dir, p.source));
       }
     }
@@ -394,13 +383,3 @@ function keepSources(open: () => Promise<FarmSession>, sources: readonly SourceA
   };
 }
 
-/**
- * A dependent whose dependency did not build on this kernel: failed `missing-dependency`
- * without a container (DKMS's autoinstall does not try it either), with a log that says why.
- */
-function missingDependencyResult(payload: JobPayload, why: string): JobResult {
-  const text = Buffer.from(`[kfarm] not built: ${why}\n`);
-  const log = { sha256: createHash('sha256').update(text).digest('hex'), size: text.length };
-  const record = coordinatorFailure(payload, { reason: 'missing-dependency', message: why, firstError: why, log });
-  return { record, cached: false, files: new Map([[log.sha256, text]]) };
-}

@@ -1,9 +1,9 @@
-import { KfarmError } from '../errors/kfarm-error.js';
-
 /**
- * BUILD_DEPENDS across the sources of one `kfarm build`, as `dkms autoinstall` orders them on a
- * host (2.8.4, 3.0.10 and 3.2.2 alike: a module is built once every module named in its
- * BUILD_DEPENDS is installed; one whose dependency failed is not built).
+ * BUILD_DEPENDS across the sources of one `kfarm build`: dependencies first, as `dkms
+ * autoinstall` orders them on a host. Whether a dependent builds on a kernel where a dependency
+ * is not there (not a source of the run, failed or excluded there, or on a cycle) is not decided
+ * here but in the build container, by the kernel's release, as its `dkms build` decides: 2.8.4
+ * and 3.0.10 build it anyway, 3.2.2 fails it (driver.sh check_build_depends; docs/dkms-releases.md).
  *
  * Where kfarm learns BUILD_DEPENDS: only evaluating dkms.conf (bash) tells for sure, and that
  * happens in a build container. Before any container runs, the coordinator reads dkms.conf on
@@ -55,61 +55,55 @@ export interface SourceDepends {
 
 /**
  * The waves of a run: wave 0 holds the sources without BUILD_DEPENDS, wave n those whose
- * dependencies are all in earlier waves; each entry is an index into `sources`, and `depends`
- * gives each source's dependencies as indexes. A dependency no source of the run provides,
- * and a cycle, are refused before anything is built (exit 2): kfarm could only build such a
- * module without its dependency's symbols, which DKMS ≥ 3.1.4 refuses too (`dkms build` exit
- * 13), and `dkms autoinstall` of every release leaves a cycle unbuilt (exit 11).
+ * dependencies are all in earlier waves; each entry is an index into `sources`. `depends`
+ * gives, per source, the dependencies it gets (indexes of sources in earlier waves): their
+ * Module.symvers on each kernel where they built.
+ *
+ * Nothing here is refused: BUILD_DEPENDS does not stop `dkms build` on 2.8.4 and 3.0.10 (only
+ * `dkms autoinstall` reads it, for its order), and 3.2.2 stops a build per kernel when a
+ * dependency is not installed for that kernel. So a dependency no source of the run provides
+ * (`outside`) is simply not handed over, and the driver does what the kernel's release does
+ * (driver.sh check_build_depends: builds with a warning naming it, or fails
+ * `missing-dependency`). A cycle is cut: its modules go in one wave and get nothing from each
+ * other (each one's dependency is not built yet when it builds, as on a host), `cycles` lists them.
  */
-export function dependencyWaves(sources: readonly SourceDepends[]): { waves: number[][]; depends: number[][] } {
+export function dependencyWaves(sources: readonly SourceDepends[]): { waves: number[][]; depends: number[][]; outside: string[][]; cycles: number[] } {
   const byName = new Map<string, number>();
   sources.forEach((s, i) => {
     if (s.hint.name !== undefined) byName.set(s.hint.name, i);
   });
-  const depends = sources.map((s) =>
-    [...new Set(s.hint.depends)].map((dep) => {
-      const at = byName.get(dep);
-      if (at === undefined) {
-        const known = [...byName.keys()];
-        throw new KfarmError('DKMS_CONF_INVALID', `${s.dir}: BUILD_DEPENDS names ${dep}, which no source of this build provides`, {
-          context: { source: s.dir, dependency: dep, modules: known.join(' ') },
-          hint:
-            `Add ${dep}'s source to the same command (kfarm build <${dep}-source> ${s.dir}): its Module.symvers is built with it, as ` +
-            `\`dkms autoinstall\` builds it first on a host.${known.length ? ` This build's modules: ${known.join(', ')}.` : ''}`,
-        });
-      }
-      return at;
-    }),
-  );
+  const wanted = sources.map((s) => [...new Set(s.hint.depends)].flatMap((dep) => (byName.has(dep) ? [byName.get(dep) as number] : [])));
+  const outside = sources.map((s) => [...new Set(s.hint.depends)].filter((dep) => !byName.has(dep)));
   const waves: number[][] = [];
   const placed = new Set<number>();
+  const cycles: number[] = [];
   while (placed.size < sources.length) {
-    const wave = sources.map((_, i) => i).filter((i) => !placed.has(i) && (depends[i] ?? []).every((d) => placed.has(d)));
+    const left = sources.map((_, i) => i).filter((i) => !placed.has(i));
+    let wave = left.filter((i) => (wanted[i] ?? []).every((d) => placed.has(d)));
     if (wave.length === 0) {
-      const stuck = sources.flatMap((s, i) => (placed.has(i) ? [] : [s.hint.name ?? s.dir]));
-      throw new KfarmError('DKMS_CONF_INVALID', `BUILD_DEPENDS form a cycle among ${stuck.join(', ')}: none of them can be built first`, {
-        context: { modules: stuck.join(' ') },
-        hint: 'Remove the BUILD_DEPENDS entry that points back; `dkms autoinstall` leaves such modules unbuilt too.',
-      });
+      // stuck: only cycles (and what waits on them) are left; the modules on a cycle go now
+      wave = left.filter((i) => reachesItself(i, wanted, placed));
+      cycles.push(...wave);
     }
-    wave.forEach((i) => placed.add(i));
     waves.push(wave);
+    wave.forEach((i) => placed.add(i));
   }
-  return { waves, depends };
+  // what each source gets: dependencies of earlier waves only (a cycle's members get nothing from each other)
+  const waveOf = new Map(waves.flatMap((w, n) => w.map((i) => [i, n] as const)));
+  const depends = wanted.map((ds, i) => ds.filter((d) => (waveOf.get(d) ?? 0) < (waveOf.get(i) ?? 0)));
+  return { waves, depends, outside, cycles: cycles.sort((a, b) => a - b) };
 }
 
-/** The dependency's result on one kernel, as the dependent's job needs it. */
-export interface DependencyOutcome {
-  name: string;
-  /** absent: the dependency had no job on this kernel in this run (`--kernels new` found nothing new for it) */
-  verdict: 'built' | 'excluded' | 'failed' | 'absent';
-  reason: string | undefined;
-}
-
-/** Why a dependent cannot be built on this kernel (a dependency failed or was excluded there), or undefined. */
-export function missingDependency(outcomes: readonly DependencyOutcome[]): string | undefined {
-  const missing = outcomes.filter((o) => o.verdict !== 'built');
-  if (missing.length === 0) return undefined;
-  const what = missing.map((o) => `${o.name} (${o.verdict === 'failed' ? `failed: ${o.reason ?? 'unknown'}` : o.verdict === 'excluded' ? 'excluded' : 'not built in this run'})`);
-  return `BUILD_DEPENDS not built on this kernel: ${what.join(', ')}; DKMS would not build this module here either`;
+/** true when `start` depends, through sources not placed yet, on itself */
+function reachesItself(start: number, wanted: readonly number[][], placed: ReadonlySet<number>): boolean {
+  const seen = new Set<number>();
+  const todo = [...(wanted[start] ?? [])];
+  while (todo.length > 0) {
+    const i = todo.pop() as number;
+    if (i === start) return true;
+    if (placed.has(i) || seen.has(i)) continue;
+    seen.add(i);
+    todo.push(...(wanted[i] ?? []));
+  }
+  return false;
 }

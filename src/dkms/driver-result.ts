@@ -28,7 +28,9 @@ export type Reason =
   | 'output-too-large'
   | 'unsafe-output'
   | 'driver-error'
-  | 'killed';
+  | 'killed'
+  /** dkms 3.2: a BUILD_DEPENDS module was not built for the kernel (driver.sh check_build_depends) */
+  | 'missing-dependency';
 
 export interface ModuleSpec {
   index: number;
@@ -73,7 +75,7 @@ const isModuleSuffix = (v: string): v is ModuleSuffix => (MODULE_SUFFIXES as rea
 
 const REASONS: ReadonlySet<string> = new Set<Reason>([
   'bad-conf', 'build-exclusive', 'missing-headers', 'patch-missing', 'patch-failed', 'script-failed', 'make-failed',
-  'missing-module', 'timeout', 'disk-full', 'output-too-large', 'unsafe-output', 'driver-error', 'killed',
+  'missing-module', 'timeout', 'disk-full', 'output-too-large', 'unsafe-output', 'driver-error', 'killed', 'missing-dependency',
 ]);
 
 export function parseDriverResult(text: string): DriverResult {

@@ -184,8 +184,9 @@ readonly dkms_conf_variables
 
 # dkms's safe_source, kept to the letter: values come back through a second evaluation
 # inside double quotes, and real packages depend on that behaviour. On top of dkms:
-# - a trailing CR is dropped from every value (3.2 does; 2.8 and 3.0 break on CRLF files,
-#   kfarm builds them as 3.2 does);
+# - a trailing CR is dropped from every value, as 3.2 does (3.1.5 and later); the directives
+#   that had one are listed in _crlf_directives: 2.8 and 3.0 keep the CR in the value, so a
+#   CRLF dkms.conf registers `name\r` and its build fails there (step_build fails it too);
 # - the evaluation has a time limit, and a dkms.conf that exits or is killed is an error
 #   that says so (dkms would go on with no directives and complain they are missing);
 # - UPPERCASE variables dkms.conf sets that are no directive are named (dkms ignores them:
@@ -202,6 +203,7 @@ safe_source() {
     for _export_env in "${export_envs[@]}"; do
         for _i in $(eval echo \${!$_export_env[@]}); do
             eval echo '$_export_env[$_i]=\"${'$_export_env'[$_i]%$CR}\"'
+            eval "[[ \${$_export_env[\$_i]} == *\$CR ]]" && printf '_crlf_directives+=(%q)\n' "$_export_env[$_i]"
         done
     done
     for _v in $(compgen -v); do
@@ -247,7 +249,7 @@ VER() {
 read_conf() {
     local var index array_size=0 s
     for var in $dkms_conf_variables; do unset "$var"; done
-    _unknown_directives=()
+    _unknown_directives=() _crlf_directives=()
     safe_source "$src_dir/dkms.conf" $dkms_conf_variables
     ((${#_unknown_directives[@]})) && \
         fact warning "dkms.conf sets ${_unknown_directives[*]:0:5}, which dkms does not read (not a dkms.conf directive: a typo?)"
@@ -518,15 +520,47 @@ cross_environment() {
     say "cross-building for $arch on $(uname -m): $cross_make_args"
 }
 
+# BUILD_DEPENDS, as `dkms build` of each release treats it. What kfarm calls installed for
+# this kernel: a dependency built on it in this run (the supervisor has put its Module.symvers
+# in place; KFARM_DEPEND_<i>_NAME). 2.8.4 and 3.0.10 read BUILD_DEPENDS only to order `dkms
+# autoinstall`: `dkms build` goes on without it (a missing one is a warning here). 3.2.2
+# (do_build, after BUILD_EXCLUSIVE_* and the headers) aborts with exit 13 when one is not
+# installed for the kernel.
+check_build_depends() {
+    local bd i name have missing=()
+    for bd in "${BUILD_DEPENDS[@]}"; do
+        [[ $bd ]] || continue
+        have=""
+        for ((i=0; i < ${KFARM_DEPEND_COUNT:-0}; i++)); do
+            name=KFARM_DEPEND_${i}_NAME
+            [[ ${!name} == "$bd" ]] && have=yes
+        done
+        [[ $have ]] || missing+=("$bd")
+    done
+    ((${#missing[@]})) || return 0
+    if [[ $dialect == 3.2 ]]; then
+        step_stop missing-dependency "Aborting build of module $module/$module_version for kernel $kernelver ($arch) due to missing BUILD_DEPENDS: ${missing[*]}: dkms 3.2 builds a module only once each module its BUILD_DEPENDS names is installed for that kernel, and ${missing[*]} was not built for $kernelver in this run (build it in the same kfarm build)"
+    fi
+    say "warning: BUILD_DEPENDS names ${missing[*]}, not built for $kernelver in this run; dkms $dialect builds the module without it"
+    fact warning "BUILD_DEPENDS names ${missing[*]}, which was not built for $kernelver in this run: dkms $dialect builds the module without it (BUILD_DEPENDS only orders \`dkms autoinstall\` there), so this build had no Module.symvers of ${missing[*]}"
+}
+
 # `dkms build -m <name> -v <version>`: sources dkms.conf again with them set, then
 # prepare_build + actual_build.
 step_build() {
     module="$1" module_version="$2"
     read_conf
+    # 2.8 and 3.0 keep the CR of a CRLF dkms.conf in every value: `dkms add` registers the
+    # module as `name\r` and its build fails (measured: exit 7, `name\r.ko` is never there).
+    # Such a kernel fails here too, first, with what to do about it.
+    if [[ $dialect != 3.2 ]] && ((${#_crlf_directives[@]})); then
+        conf_errors=("dkms.conf has CRLF (Windows) line endings: dkms $dialect keeps the carriage return in every value (${_crlf_directives[*]:0:3} end in \\r), so this release's dkms fails the build; convert dkms.conf to LF line endings (dos2unix dkms.conf, or sed -i 's/\\r\$//' dkms.conf); dkms 3.1.5 and later (trixie) drop the CR" "${conf_errors[@]}")
+    fi
     report_conf
     ((${#conf_errors[@]})) && step_stop conf ""
     [[ $exclusion ]] && step_stop excluded ""
     [[ -d $kernel_source_dir/include ]] || step_stop headers ""
+    check_build_depends
 
     local base_dir="$dkms_tree/$module/$module_version/$kernelver/$arch"
     local build_dir="$dkms_tree/$module/$module_version/build"
@@ -660,7 +694,7 @@ readonly result_file=/kfarm/out/result script_copy=/kfarm/driver.sh
 readonly output_limit=${KFARM_OUTPUT_LIMIT:-268435456}
 # the mounts a build may write to, each a size- and inode-capped tmpfs
 readonly scratch_mounts=(/var/lib/dkms /kfarm/source /tmp /var/tmp /run/lock)
-readonly step_reasons=" make-failed patch-missing patch-failed script-failed disk-full missing-module "
+readonly step_reasons=" make-failed patch-missing patch-failed script-failed disk-full missing-module missing-dependency "
 
 result() { # result KEY VALUE... : one line of out/result, control characters flattened
     local line="" v
@@ -954,8 +988,13 @@ supervise() {
         say "BUILD_DEPENDS $dep_name/$dep_version: its Module.symvers is at $dep_dir/Module.symvers"
     done
 
+    local -a add_warnings=("${f_warnings[@]}")
     run_step build "$module" "$module_version"
     read_facts build
+    # what only the build pass said (BUILD_DEPENDS for this kernel); the rest it said twice
+    for w in "${f_warnings[@]}"; do
+        [[ " ${add_warnings[*]} " == *" $w "* ]] || result warning "${w:0:1000}"
+    done
     refuse_unusable_conf build
     [[ $dup_warning ]] && { say "warning: $dup_warning"; result warning "${dup_warning:0:1000}"; }
     # dkms builds a module as what `dkms add` registered (-m/-v), whatever dkms.conf says for

@@ -6,19 +6,21 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { extractTar } from '../../src/executor/archive.js';
 import { run } from '../../src/process/run.js';
 import type { BuildReport } from '../../src/report/report.js';
-import { fixture, isolatedEnv, kfarm, tempDir, type CliRun } from '../helpers/kfarm-cli.js';
+import { packageRoot } from '../../src/paths.js';
+import { debian12Kernels, fixture, isolatedEnv, kfarm, tempDir, type CliRun } from '../helpers/kfarm-cli.js';
+import { releaseKernel } from '../helpers/run-driver.js';
 
 const readReport = async (out: string) => JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as BuildReport;
 
 /** A copy of a fixture with one file rewritten, in a temp dir. */
-async function variant(name: string, file: string, edit: (text: string) => string): Promise<string> {
-  const dir = path.join(await tempDir(`${name}-variant`), name);
-  await cp(fixture(name), dir, { recursive: true });
+async function variant(name: string, file: string, edit: (text: string) => string, from: (name: string) => string = fixture, as = name): Promise<string> {
+  const dir = path.join(await tempDir(`${as}-variant`), as);
+  await cp(from(name), dir, { recursive: true });
   await writeFile(path.join(dir, file), edit(await readFile(path.join(dir, file), 'utf8')));
   return dir;
 }
 
-/** BUILD_DEPENDS across sources of one `kfarm build`, as `dkms autoinstall` orders them on a host. */
+/** BUILD_DEPENDS across sources of one `kfarm build`, dependencies first, as `dkms autoinstall` orders them on a host. */
 describe('kfarm build with BUILD_DEPENDS', () => {
   let env: Record<string, string>;
   let out: string;
@@ -59,7 +61,7 @@ describe('kfarm build with BUILD_DEPENDS', () => {
     }
   });
 
-  it('fails the dependent with missing-dependency where the dependency failed, without a container', async () => {
+  it("where the dependency failed, bookworm's dkms 3.0.10 still builds the dependent (BUILD_DEPENDS does not stop `dkms build`): it fails at modpost, with a warning naming the dependency", async () => {
     const exporter = await variant('depends-exporter', 'kfarm_exporter.c', (c) =>
       c.replace('#include <linux/kernel.h>', '#include <linux/kernel.h>\n#include <linux/version.h>\n#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)\n#error not on 6.12\n#endif'),
     );
@@ -68,29 +70,68 @@ describe('kfarm build with BUILD_DEPENDS', () => {
     expect(run2.exitCode, run2.stderr).toBe(1);
     const r = await readReport(out2);
     const on612 = r.kernels.filter((k) => k.kernel.startsWith('6.12.'));
-    expect(on612.length).toBeGreaterThanOrEqual(1);
-    for (const k of on612.filter((k) => k.module === 'depends-exporter')) expect(k.reason).toBe('make-failed');
-    for (const k of on612.filter((k) => k.module === 'depends-user')) {
-      expect(k.verdict).toBe('failed');
-      expect(k.reason).toBe('missing-dependency');
-      expect(k.message).toMatch(/depends-exporter \(failed: make-failed\)/);
-      expect(k.durationMs).toBe(0);
-      expect(await readFile(path.join(out2, k.log), 'utf8')).toMatch(/not built: BUILD_DEPENDS not built on this kernel/);
-    }
+    expect(on612.map((k) => [k.module, k.verdict, k.reason])).toEqual([
+      ['depends-exporter', 'failed', 'make-failed'],
+      ['depends-user', 'failed', 'make-failed'],
+    ]);
+    const user = on612.find((k) => k.module === 'depends-user');
+    expect(user?.durationMs).toBeGreaterThan(0);
+    expect(await readFile(path.join(out2, user?.log ?? 'missing'), 'utf8')).toMatch(/modpost: "kfarm_exporter_answer" \[.*kfarm_user\.ko\] undefined/);
+    expect(JSON.stringify(r.warnings)).toMatch(/BUILD_DEPENDS names depends-exporter, which was not built for 6\.12\.[^ ]+ in this run: dkms 3\.0 builds the module without it/);
+    // where it built, the dependent built against it as before
+    expect(r.kernels.filter((k) => !k.kernel.startsWith('6.12.')).map((k) => k.verdict)).toEqual(r.kernels.filter((k) => !k.kernel.startsWith('6.12.')).map(() => 'built'));
+  });
+});
+
+/**
+ * BUILD_DEPENDS that no source of the run satisfies: each kernel gets what its release's own
+ * `dkms build` does (docs/dkms-releases.md): bookworm's 3.0.10 builds the module with a warning
+ * naming the dependency, trixie's 3.2.2 fails it (`missing-dependency`, its exit 13). Nothing
+ * is refused up front.
+ */
+describe('kfarm build with BUILD_DEPENDS no source of the run provides, per release', () => {
+  let env: Record<string, string>;
+  let k12 = '';
+  let k13 = '';
+  const language = (name: string) => path.join(packageRoot, 'test', 'fixtures', 'dkms-language', name);
+
+  beforeAll(async () => {
+    env = await isolatedEnv('depends-outside');
+    k12 = (await debian12Kernels()).k61;
+    k13 = await releaseKernel('debian-13');
+  }, 1_500_000);
+
+  it('a dependency that is not a source of the run: built on debian-12 with a warning, missing-dependency on debian-13 (exit 1, with a report)', async () => {
+    const out = await tempDir('depends-outside-out');
+    const run = await kfarm(['build', language('build-depends-outside'), '--kernels', `${k12},${k13}`, '--out', out], env);
+    expect(run.exitCode, run.stderr).toBe(1);
+    const r = await readReport(out);
+    expect(r.kernels.map((k) => [k.kernel, k.verdict, k.reason])).toEqual([
+      [k12, 'built', undefined],
+      [k13, 'failed', 'missing-dependency'],
+    ]);
+    expect(r.kernels[1]?.message).toContain('due to missing BUILD_DEPENDS: dl_not_in_this_run');
+    expect(r.warnings.join('\n')).toContain(`BUILD_DEPENDS names dl_not_in_this_run, which was not built for ${k12} in this run: dkms 3.0 builds the module without it`);
+    expect(run.stderr).toMatch(/BUILD_DEPENDS names dl_not_in_this_run/);
   });
 
-  it('refuses a BUILD_DEPENDS cycle before building anything (exit 2)', async () => {
-    const exporter = await variant('depends-exporter', 'dkms.conf', (c) => `${c}BUILD_DEPENDS[0]="depends-user"\n`);
-    const out3 = await tempDir('depends-cycle-out');
-    const run3 = await kfarm(['build', exporter, fixture('depends-user'), '--out', out3], env);
-    expect(run3.exitCode, run3.stderr).toBe(2);
-    expect(run3.stderr).toMatch(/BUILD_DEPENDS form a cycle among depends-exporter, depends-user/);
-    await expect(readFile(path.join(out3, 'report.json'))).rejects.toThrow();
-  });
-
-  it('refuses a BUILD_DEPENDS that names no source of the build (exit 2)', async () => {
-    const alone = await kfarm(['build', fixture('depends-user'), '--out', await tempDir('depends-alone-out')], env);
-    expect(alone.exitCode, alone.stderr).toBe(2);
-    expect(alone.stderr).toMatch(/BUILD_DEPENDS names depends-exporter, which no source of this build provides/);
+  it('a cycle: each module builds on debian-12 (without the other), each fails on debian-13', async () => {
+    const cycle = async (me: string, other: string) =>
+      variant('build-depends-outside', 'dkms.conf', (c) => c.replace('PACKAGE_NAME="dl_build_depends_outside"', `PACKAGE_NAME="${me}"`).replace('BUILD_DEPENDS[0]="dl_not_in_this_run"', `BUILD_DEPENDS[0]="${other}"`), language, me);
+    const a = await cycle('dl_cycle_a', 'dl_cycle_b');
+    const b = await cycle('dl_cycle_b', 'dl_cycle_a');
+    const out = await tempDir('depends-cycle-out');
+    const run = await kfarm(['build', a, b, '--kernels', `${k12},${k13}`, '--out', out], env);
+    expect(run.exitCode, run.stderr).toBe(1);
+    const r = await readReport(out);
+    const cells = r.kernels.map((k) => [k.module, k.kernel, k.verdict, k.reason]).sort((x, y) => String(x).localeCompare(String(y)));
+    expect(cells).toEqual([
+      ['dl_cycle_a', k12, 'built', undefined],
+      ['dl_cycle_a', k13, 'failed', 'missing-dependency'],
+      ['dl_cycle_b', k12, 'built', undefined],
+      ['dl_cycle_b', k13, 'failed', 'missing-dependency'],
+    ]);
+    expect(r.warnings.join('\n')).toContain('BUILD_DEPENDS names dl_cycle_b');
+    expect(r.warnings.join('\n')).toContain('BUILD_DEPENDS names dl_cycle_a');
   });
 });
