@@ -26,6 +26,7 @@ import { settleIdentity, type ModuleIdentity } from './module-identity.js';
 import { packageOutputs } from './package-outputs.js';
 import { runJobs, type JobResult } from './run-jobs.js';
 import { combineReports } from './combined-report.js';
+import { isInputRefusal, reportRefusal, type RefusedSource } from './refusal-report.js';
 import { dependencyWaves, readDependsHint } from './dependency-order.js';
 import { writeChecksums } from '../packaging/checksums.js';
 import type { PackedFile } from '../packaging/pack-out-dir.js';
@@ -98,9 +99,22 @@ interface PlannedSource {
  * evaluates dkms.conf in its container, as DKMS does per kernel), collect, settle each module's
  * name and version, package, report. Compile failures are in the report, not thrown; a broken
  * environment throws KfarmError before any work is queued, and a dkms.conf no kernel can use after.
+ * A refused module input (refusal-report.ts) writes its report first, every kernel failed.
  */
 export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<BuildOutcome | NothingNew> {
   const startedAt = new Date();
+  /** each source's kernels, once planned: a refusal after that reports on them */
+  const planned: RefusedSource[] = [];
+  try {
+    return await buildSources(request, deps, startedAt, planned);
+  } catch (err) {
+    // a module input refused (exit 2) still writes report.json and junit.xml: every requested kernel failed, with the reason
+    if (isInputRefusal(err)) await reportRefusal(err, { request, deps, startedAt, planned, outDir: () => usableOutDir(request.outDir) });
+    throw err;
+  }
+}
+
+async function buildSources(request: BuildRequest, deps: BuildDeps, startedAt: Date, known: RefusedSource[]): Promise<BuildOutcome | NothingNew> {
   if (request.sourceDirs.length === 0) throw new KfarmError('BAD_OPTION', 'no source directory given', { hint: 'Pass one or more module sources: kfarm build <source-dir>...' });
   const sources: SourceArchive[] = [];
   // the out dir and the state dir are never packed when they lie inside a source (`cd src && kfarm build .`)
@@ -161,6 +175,7 @@ export async function runBuild(request: BuildRequest, deps: BuildDeps): Promise<
       planned.push({ index: i, dir: request.sourceDirs[i] as string, source, targets, label: several ? path.basename(source.dir) : undefined });
     }
     if (planned.length === 0) return { nothingNew: true, held: held.length };
+    known.push(...planned.map((p) => ({ dir: p.dir, source: { dir: p.source.dir, sha256: p.source.sha256 }, targets: p.targets })));
     // the key, the certificate and every kernel's sign-file, before any build
     const signerLabels = { [LABEL_HOST]: deps.env.hostname, [LABEL_PID]: String(process.pid), [LABEL_INSTANCE]: currentInstance() };
     const wanted = new Set(planned.flatMap((p) => p.targets.map((t) => `${t.image}\0${t.kernel}`)));

@@ -277,7 +277,7 @@ async function failedRecord(session: FarmSession, payload: JobPayload, outcome: 
  * gave up on it, or a dependency kept it from starting): never cached, since the next run may
  * go the other way.
  */
-export function coordinatorFailure(payload: JobPayload, why: { reason: string; message: string; firstError: string; log: Artifact }): KernelRecord {
+export function coordinatorFailure(payload: Pick<JobPayload, 'kernel' | 'arch' | 'image'>, why: { reason: string; message: string; firstError: string; log: Artifact }): KernelRecord {
   return {
     schemaVersion: 1,
     kernel: payload.kernel,
