@@ -12,9 +12,10 @@ import type { Reason } from './driver-result.js';
  *      which only says that something below failed;
  *   5. the last line that says anything other than make entering or leaving a directory.
  * kfarm's own lines ([kfarm], the make.log header, the supervisor's `environment: line N:`) are
- * never the cause. A line bash prints
- * about a command the driver ran (`/kfarm/driver.sh: line 599:   193 Killed   tail /dev/zero`)
- * is said as the command's (`tail /dev/zero: Killed`): the driver's path and line are kfarm's.
+ * never the cause. A line bash prints about a command the driver ran (`/kfarm/driver.sh: line
+ * 599:   193 Killed   tail /dev/zero`) is said as the command's (`tail /dev/zero: Killed`): the
+ * driver's path and line are kfarm's. The log is the build's to write: every pattern here is
+ * anchored or linear, so a hostile line costs its length.
  */
 const COMPILER_ERROR = /(?:^|\s)(?:fatal )?error:|: undefined reference to |: multiple definition of /i;
 const MAKE_LINE = /^(?:\S*\/)?g?make(?:\[\d+\])?: /;

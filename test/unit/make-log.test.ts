@@ -54,6 +54,19 @@ describe('the cause of a failed build, on logs of real builds', () => {
   });
 });
 
+describe('a hostile log', () => {
+  it('costs its length: 200,000-character lines that nearly match are read in well under a second', () => {
+    const n = 200_000;
+    const lines = ['a:' + '1'.repeat(n), 'make' + '/make'.repeat(n / 5), `make: *** [${'['.repeat(n)}`, `/kfarm/driver.sh: line 1: 1 K${'  a'.repeat(n / 3)}`, `[kfarm] building: ${'/var/lib/dkms/a/b/'.repeat(n / 18)}`];
+    const started = performance.now();
+    for (const line of lines) {
+      firstErrorLine(line);
+      identityFromLog(line);
+    }
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+});
+
 describe('who the module is, from the log of a build cut short', () => {
   it('reads the name and version from the build dir on the clean line (timeouts of real builds)', () => {
     expect(identityFromLog(captured('hangs'))).toEqual({ packageName: 'hangs', packageVersion: '0.0.1' });
