@@ -1,5 +1,3 @@
-import type { Reason } from './driver-result.js';
-
 /**
  * Picks the line a person would call the cause of a failed build, from its log (tested on
  * captured logs of real builds: test/fixtures/make-logs). In this order:
@@ -62,12 +60,13 @@ function ownLine(line: string): string {
  * Failures kfarm or its driver found without any tool saying so: their message is the cause,
  * and a line of the log (make leaving a directory, a killed command) would hide it.
  */
-const SAID_BY_KFARM: ReadonlySet<Reason> = new Set<Reason>([
+const SAID_BY_KFARM: ReadonlySet<string> = new Set([
   'unsafe-output', 'output-too-large', 'bad-conf', 'driver-error', 'missing-module', 'missing-headers', 'patch-missing', 'killed', 'timeout',
+  'missing-dependency',
 ]);
 
 /** The cause to show for a failure: the message where kfarm found it, else the log's first error, else the message. */
-export function failureCause(reason: Reason | undefined, log: string, message: string | undefined): string | undefined {
+export function failureCause(reason: string | undefined, log: string, message: string | undefined): string | undefined {
   if (reason !== undefined && SAID_BY_KFARM.has(reason)) return message ?? firstErrorLine(log);
   return firstErrorLine(log) ?? message;
 }

@@ -43,6 +43,10 @@ describe('the cause of a failed build, on logs of real builds', () => {
     expect(firstErrorLine(log)).toBe('tail /dev/zero: Killed');
   });
 
+  it("a BUILD_DEPENDS module not built (dkms 3.2): the driver's message naming it, not what evaluating dkms.conf printed", () => {
+    expect(failureCause('missing-dependency', 'loading helpers\n[kfarm] building: make\n', 'dep is not built for this kernel')).toBe('dep is not built for this kernel');
+  });
+
   it('a timeout: the timeout, not the last fork retry', () => {
     expect(failureCause('timeout', captured('forkbomb'), 'timeout after 10 s')).toBe('timeout after 10 s');
     expect(failureCause('timeout', captured('hangs'), 'timeout after 8 s')).toBe('timeout after 8 s');
