@@ -10,7 +10,9 @@ import { example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
  * missing or unusable dkms.conf, a selector that matches nothing and an --out that cannot be
  * written (failures.test.ts), 3 for Docker or Redis unreachable (failures.test.ts), for an
  * engine answering 500 (integration/docker-engine-errors.test.ts) and for a farm with no
- * worker (integration/distributed.test.ts), 130 for SIGINT (failures.test.ts).
+ * worker (integration/distributed.test.ts), 130 for SIGINT (failures.test.ts); 2 for a report.json
+ * cut short or edited (`kfarm pack`, `kfarm verify`) and an --out below /proc, 3 for a full disk
+ * under --out (out-dir.test.ts).
  */
 describe('exit 2: bad options, named', () => {
   it.each([
