@@ -7,7 +7,7 @@ import { isKfarmError } from '../../src/errors/kfarm-error.js';
 import { packageRoot } from '../../src/paths.js';
 import { connectChecked } from '../../src/queue/redis-connection.js';
 import type { BuildReport } from '../../src/report/report.js';
-import { example, kfarm, tempDir } from '../helpers/kfarm-cli.js';
+import { example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
 
 /**
  * compose.yaml as a user runs it: Redis (with the password and farm key it makes at first
@@ -67,13 +67,19 @@ describe('compose.yaml', () => {
   });
 
   it('runs Redis and a worker that build for a coordinator without Docker, given the password and farm key files', async () => {
-    // No engine for the coordinator: whatever is built, the compose worker built it.
+    // No engine for the coordinator: whatever is built, the compose worker built it. Its own
+    // state dir, so its result store is empty: on a farm that built hello before, the host's
+    // store (~/.kfarm) would answer every kernel and the compose worker would build nothing.
+    // KFARM_KERNELS: setup's set, not the hundreds of kernels a used farm may hold.
+    const { KFARM_STATE_DIR, KFARM_KERNELS } = await isolatedEnv('compose');
     const env = {
       REDIS_URL,
       REDIS_PASSWORD_FILE: path.join(farmDir, 'redis.password'),
       KFARM_FARM_KEY_FILE: path.join(farmDir, 'farm.key'),
       DOCKER_HOST: 'unix:///nonexistent/docker.sock',
-    }; // compose's worker serves the default queue
+      KFARM_STATE_DIR: KFARM_STATE_DIR ?? '',
+      KFARM_KERNELS: KFARM_KERNELS ?? '',
+    }; // compose's worker serves the default queue (no KFARM_QUEUE)
     let kernels = await kfarm(['kernels'], env);
     for (let i = 0; i < 60 && kernels.exitCode !== 0; i++) {
       await new Promise((r) => setTimeout(r, 1000)); // the worker advertises once it is up
@@ -86,8 +92,10 @@ describe('compose.yaml', () => {
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
     const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as BuildReport;
     expect(report.kernels.length).toBeGreaterThanOrEqual(2);
+    expect(report.kernels.map((k) => k.kernel).sort()).toEqual(KFARM_KERNELS?.split(',').sort());
     for (const k of report.kernels) {
       expect(k.verdict).toBe('built');
+      expect(k.cached, k.kernel).toBe(false);
       expect(k.worker).not.toBe(os.hostname());
     }
   });
