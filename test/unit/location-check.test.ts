@@ -2,6 +2,8 @@ import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { parseDriverResult } from '../../src/dkms/driver-result.js';
 import { isValidLocation } from '../../src/dkms/names.js';
+import { kernelRecordSchema } from '../../src/queue/job-payload.js';
+import { kernelRecord } from '../helpers/kernel-record.js';
 
 /**
  * BUILT_MODULE_LOCATION / DEST_MODULE_LOCATION come from builds, report.json (`kfarm pack`),
@@ -53,6 +55,14 @@ describe('isValidLocation is linear: long hostile values are refused within a ti
     expect(result.verdict).toBe('failed');
     expect(result.reason).toBe('bad-conf');
     expect(result.message).toMatch(/^DEST_MODULE_LOCATION\[0\] /);
+  });
+
+  it("what a worker's record says: a hostile install location fails the record schema, quickly", () => {
+    const log = { sha256: '0'.repeat(64), size: 0 };
+    const record = kernelRecord({ log, modules: [{ builtName: 'hello', destName: 'hello', destLocation: '/extra', installLocation: `/updates/${'a'.repeat(1000)}!` }] });
+    expect(within(() => kernelRecordSchema.safeParse(record).success)).toBe(false);
+    const good = kernelRecord({ log, modules: [{ builtName: 'hello', destName: 'hello', destLocation: '/extra', installLocation: '/updates/dkms' }] });
+    expect(kernelRecordSchema.safeParse(good).success).toBe(true);
   });
 });
 
