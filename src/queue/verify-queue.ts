@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue, QueueEvents, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -147,6 +148,7 @@ export class VerifyQueue {
     const stop = new AbortController();
     const onAbort = () => stop.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) stop.abort();
     const finished = job.waitUntilFinished(events).then((value: unknown) => ({ value }), (err: unknown) => ({ err }));
     try {
       const first = await Promise.race([finished, this.watchLane(job, lane, stop.signal)]);
@@ -172,15 +174,9 @@ export class VerifyQueue {
    */
   private async watchLane(job: Job, lane: VerifyLane, stop: AbortSignal): Promise<'unserved' | 'stopped'> {
     let misses = 0;
-    while (!stop.aborted) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, LIVENESS_CHECK_MS);
-        stop.addEventListener('abort', () => {
-          clearTimeout(timer);
-          resolve();
-        }, { once: true });
-      });
-      if (stop.aborted) break;
+    // false once `stop` fires (the timer and its listener go with it)
+    const pause = () => sleep(LIVENESS_CHECK_MS, undefined, { signal: stop }).then(() => true, () => false);
+    while (await pause()) {
       const served = await this.laneServed(lane).catch(() => true);
       misses = served ? 0 : misses + 1;
       if (misses < UNSERVED_CHECKS) continue;
