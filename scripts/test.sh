@@ -14,6 +14,8 @@ KFARM_TEST_TOOLS=1 bash scripts/setup.sh
 # incremental, so an unchanged tree checks in a few seconds (about 18 s from nothing).
 echo "[test] type check: tsc --noEmit -p tsconfig.json (src, test, workers, bench)"
 mkdir -p node_modules/.cache/kfarm
+checked=$SECONDS
 npx tsc --noEmit -p tsconfig.json --incremental --tsBuildInfoFile node_modules/.cache/kfarm/typecheck.tsbuildinfo
+echo "[test] type check: ok ($((SECONDS - checked)) s)"
 echo "[test] vitest run $*"
 exec npx vitest run "$@"
