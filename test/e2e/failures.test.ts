@@ -291,7 +291,7 @@ describe('bad input gets a clear error and a documented exit status', () => {
   });
 
   it('a source without dkms.conf: exit 2, says what to add', async () => {
-    const r = await kfarm(['build', path.join(example('hello'), '..')], await isolatedEnv('noconf'));
+    const r = await kfarm(['build', path.join(example('hello'), '..'), '--out', await tempDir('noconf')], await isolatedEnv('noconf'));
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain('has no dkms.conf');
     expect(r.stderr).toContain('PACKAGE_NAME');
@@ -300,7 +300,7 @@ describe('bad input gets a clear error and a documented exit status', () => {
   it('dkms.conf without PACKAGE_NAME: exit 2 without building every kernel, names the directive, leaves nothing queued', async () => {
     const env = await isolatedEnv('noname');
     // One at a time: when the first kernel says dkms.conf is unusable the last ones still wait.
-    const r = await kfarm(['build', fixture('no-name'), '--concurrency', '1'], env);
+    const r = await kfarm(['build', fixture('no-name'), '--out', await tempDir('noname'), '--concurrency', '1'], env);
     expect(r.exitCode, r.stderr).toBe(2);
     expect(r.stderr).toContain("No 'PACKAGE_NAME' directive specified");
     expect((r.stderr.match(/: failed/g) ?? []).length).toBeLessThan(kernels.length);
