@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { KfarmError } from '../errors/kfarm-error.js';
+import { writeAtomic } from '../packaging/write-file.js';
 import { renderHtml } from './html.js';
 import { renderJunit } from './junit.js';
 import { readLogExcerpt } from './log-excerpt.js';
@@ -18,10 +19,11 @@ export interface WriteReportsOptions {
  * view always agrees with report.json.
  */
 export async function writeReports(outDir: string, report: BuildReport, options: WriteReportsOptions = {}): Promise<void> {
-  await writeFile(path.join(outDir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+  // each through a temporary name: a full disk leaves the earlier file whole, never one cut short (exit 3 naming it)
+  await writeAtomic(path.join(outDir, 'report.json'), Buffer.from(`${JSON.stringify(report, null, 2)}\n`));
   const junit = renderJunit({ report, hostname: os.hostname(), excerpts: await failureExcerpts(outDir, report) });
-  await writeFile(path.join(outDir, 'junit.xml'), junit);
-  await writeFile(path.join(outDir, 'report.html'), renderHtml(report));
+  await writeAtomic(path.join(outDir, 'junit.xml'), Buffer.from(junit));
+  await writeAtomic(path.join(outDir, 'report.html'), Buffer.from(renderHtml(report)));
   if (options.junit) {
     const file = path.resolve(options.junit);
     try {

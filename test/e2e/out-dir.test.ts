@@ -1,10 +1,13 @@
-import { cp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extractTar } from '../../src/executor/archive.js';
+import { exitCodeFor } from '../../src/cli/exit-codes.js';
+import type { KfarmError } from '../../src/errors/kfarm-error.js';
 import { writeChecksums } from '../../src/packaging/checksums.js';
+import { writeReports } from '../../src/report/write-reports.js';
 import type { BuildReport } from '../../src/report/report.js';
 import { sampleReport } from '../fixtures/junit/sample-report.js';
 import { debian12Kernels, example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
@@ -130,6 +133,27 @@ describe('conditions of the out dir a user can fix: exit 2 or 3 with what to do'
       const rerun = await kfarm(['build', example('hello'), '-k', k61, '-o', roomy], env);
       expect(rerun.exitCode, rerun.stderr).toBe(0);
       expect((await readReport(roomy)).kernels.map((k) => k.cached)).toEqual([true]);
+    });
+  });
+
+  describe('a full disk while the reports are written', () => {
+    let mnt: string | undefined;
+    afterAll(async () => {
+      if (mnt) await execa('umount', [mnt], { reject: false });
+    });
+
+    it('leaves the earlier report.json whole (not cut short) and names the file: exit 3', async () => {
+      const dir = await tempDir('enospc-report');
+      await execa('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir]);
+      mnt = dir;
+      const earlier = `${JSON.stringify(sampleReport(), null, 2)}\n`;
+      await writeFile(path.join(dir, 'report.json'), earlier);
+      const large: BuildReport = { ...sampleReport(), warnings: Array.from({ length: 100 }, (_, i) => `${i}: ${'x'.repeat(1500)}`) };
+      const err = await writeReports(dir, large).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'FILE_SYSTEM', message: `no space left on the device writing ${dir}/report.json (ENOSPC)` });
+      expect(exitCodeFor((err as KfarmError).code)).toBe(3);
+      expect(await readFile(path.join(dir, 'report.json'), 'utf8')).toBe(earlier);
+      expect((await readdir(dir)).sort()).toEqual(['report.json']);
     });
   });
 
