@@ -731,7 +731,7 @@ kill_untrusted() {
             uid="" state=""
             while read -r key value _; do
                 case $key in Uid:) uid=$value ;; State:) state=$value ;; esac
-            done <"$d/status" 2>/dev/null
+            done 2>/dev/null <"$d/status"
             [[ $uid == "$NOBODY" && $state != Z ]] && left=$((left + 1))
         done
         ((left == 0)) && return 0
@@ -973,6 +973,8 @@ supervise() {
     [[ $f_outcome == done ]] || finish failed driver-error "evaluating dkms.conf (as dkms add does) ended early (status $step_status): something in dkms.conf killed it or exited"
     refuse_unusable_conf add
     local module="$f_package_name" module_version="$f_package_version"
+    # A build cut short (timeout, kill) writes no result: the log then names the module (identityFromLog).
+    say "module $module/$module_version (as dkms add registers it)"
 
     # BUILD_DEPENDS: each dependency's Module.symvers where DKMS >= 3.1.3 keeps it on a host
     # (src/coordinator/dependency-order.ts says why this path, for every release)

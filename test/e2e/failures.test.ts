@@ -217,6 +217,19 @@ describe('kernels that fail or are excluded', () => {
     expect(await result.containersLeft()).toEqual([]);
   });
 
+  it('a build with its own MAKE and CLEAN cut short by the timeout: the report still names the module', async () => {
+    const out = await tempDir('hangownmake');
+    const kernel = kernels[0] ?? 'none';
+    const result = await kfarmBuild(['build', fixture('hangs-own-make'), '--out', out, '--kernels', kernel, '--timeout', '8'], await isolatedEnv('hangownmake'));
+    expect(result.exitCode, result.stderr).toBe(1);
+    const report = await readReport(out);
+    expect(rowsOf(report, [kernel])[0]).toMatchObject({ verdict: 'failed', reason: 'timeout' });
+    // no line of its log holds the build dir's path: the driver's own line names it
+    expect([report.module, report.version]).toEqual(['hangsownmake', '0.0.2']);
+    expect(report.warnings).toEqual([]);
+    expect(await result.containersLeft()).toEqual([]);
+  });
+
   it('a build that forks without end is held by the pids limit and ended by the timeout', async () => {
     const out = await tempDir('forkbomb');
     const kernel = kernels[0] ?? 'none';
