@@ -1,8 +1,9 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { KfarmError } from '../errors/kfarm-error.js';
 import { writeAtomic } from '../packaging/write-file.js';
+import { makeDirs } from '../util/make-dir.js';
 import { renderHtml } from './html.js';
 import { renderJunit } from './junit.js';
 import { readLogExcerpt } from './log-excerpt.js';
@@ -27,7 +28,7 @@ export async function writeReports(outDir: string, report: BuildReport, options:
   if (options.junit) {
     const file = path.resolve(options.junit);
     try {
-      await mkdir(path.dirname(file), { recursive: true });
+      await makeDirs(path.dirname(file)); // not mkdir's recursive: it spins forever below /proc
       await writeFile(file, junit);
     } catch (err) {
       throw new KfarmError('BAD_OPTION', `cannot write the JUnit report to ${file}: ${(err as Error).message}`, {

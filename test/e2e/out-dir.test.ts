@@ -112,6 +112,14 @@ describe('conditions of the out dir a user can fix: exit 2 or 3 with what to do'
     expect(Date.now() - started).toBeLessThan(30_000);
   });
 
+  it('--junit below /proc: exit 2 at once, naming --junit (the same spin)', async () => {
+    const started = Date.now();
+    const r = await kfarm(['build', example('hello'), '-k', k61, '-o', await tempDir('junit-proc'), '--junit', '/proc/kfarm-junit/junit.xml'], env, 60_000);
+    expect(r.exitCode, r.stderr).toBe(2);
+    expect(r.stderr).toContain('cannot write the JUnit report to /proc/kfarm-junit/junit.xml');
+    expect(Date.now() - started).toBeLessThan(30_000);
+  });
+
   describe('a full disk under --out', () => {
     let mnt: string | undefined;
     afterAll(async () => {
