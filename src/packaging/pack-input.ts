@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { isValidLocation } from '../dkms/names.js';
 import { KfarmError } from '../errors/kfarm-error.js';
@@ -84,7 +84,13 @@ function corrupt(outDir: string, message: string): KfarmError {
 }
 
 async function readVerified(outDir: string, rel: string, expected: string): Promise<Buffer> {
-  const data = await readFile(insideDir(outDir, rel)).catch(() => {
+  const file = insideDir(outDir, rel);
+  const info = await stat(file).catch(() => {
+    throw corrupt(outDir, `${rel} is missing`);
+  });
+  // a tarball past what its contents may unpack to is not one kfarm wrote: not read into memory (nor past readFile's 2 GiB)
+  if (!info.isFile() || info.size > TAR_LIMITS.maxBytes) throw corrupt(outDir, `${rel} is not a tarball kfarm wrote (${info.isFile() ? `${info.size} bytes` : 'not a file'})`);
+  const data = await readFile(file).catch(() => {
     throw corrupt(outDir, `${rel} is missing`);
   });
   if (createHash('sha256').update(data).digest('hex') !== expected) throw corrupt(outDir, `${rel} does not match the sha256 report.json gives`);
