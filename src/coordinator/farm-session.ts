@@ -81,6 +81,7 @@ export async function openFarmSession(deps: {
           stateDir: env.stateDir,
           logger: logger.child({ worker: 'in-process' }),
           worker: `${env.hostname}:${process.pid}`,
+          hostname: env.hostname,
           concurrency: deps.verify.concurrency,
           signal: deps.signal,
           // as `kfarm worker` does: the next local run routes this host's boots to TCG at once

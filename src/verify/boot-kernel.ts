@@ -37,6 +37,8 @@ export interface BootRequest {
   cmdline: string;
   timeoutSec: number;
   signal?: AbortSignal;
+  /** who runs the boot (host, pid, instance): a process killed outright leaves a container the next kfarm on the host reaps */
+  ownerLabels?: Record<string, string>;
 }
 
 export interface BootResult extends BootOutcome {
@@ -66,7 +68,7 @@ export async function bootKernel(runtime: ContainerRuntime, image: string, reque
     capAdd: [],
     ...(request.accel === 'kvm' ? { devices: ['/dev/kvm'] } : {}),
     env: plan.env,
-    labels: { [VERIFY_LABEL]: '1' },
+    labels: { ...request.ownerLabels, [VERIFY_LABEL]: '1' },
     stdin: input,
     outputLimitBytes: 4096,
     tmpfs: TMPFS,

@@ -40,6 +40,8 @@ export interface VerifyOptions {
   signal?: AbortSignal;
   /** boots at once in this process's worker (local mode); default from the machine's cores and free memory */
   concurrency?: number;
+  /** labels naming this process on each boot container (worker/build-worker.ts reapOrphans removes those of a process that is gone) */
+  ownerLabels?: Record<string, string>;
 }
 
 /** a boot under TCG takes seconds (measured: 5-10 s for Debian's 6.1 and 6.12); this is far past it */
@@ -103,7 +105,7 @@ export async function verifyKernel(
   const hostArch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
   const kvmFits = ctx.kvm && target.arch === hostArch && options.accel !== 'tcg' && !(options.accel === 'auto' && ctx.kvmBroken);
   const boot = (accel: Accel, limit: number) =>
-    bootKernel(options.runtime, ctx.image, { kernel: target.kernel, arch: target.arch, accel, kernelDeb: data, modules: target.modules, cmdline: options.cmdline, timeoutSec: limit, ...(options.signal ? { signal: options.signal } : {}) });
+    bootKernel(options.runtime, ctx.image, { kernel: target.kernel, arch: target.arch, accel, kernelDeb: data, modules: target.modules, cmdline: options.cmdline, timeoutSec: limit, ...(options.signal ? { signal: options.signal } : {}), ...(options.ownerLabels ? { ownerLabels: options.ownerLabels } : {}) });
   let result: BootResult;
   let note = '';
   if (kvmFits) {

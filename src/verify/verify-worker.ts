@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
 import { KfarmError } from '../errors/kfarm-error.js';
+import { currentInstance } from '../process/instance.js';
+import { LABEL_HOST, LABEL_INSTANCE, LABEL_PID } from '../worker/build-worker.js';
 import type { ContainerRuntime } from '../executor/runtime.js';
 import type { BlobStore } from '../queue/blob-store.js';
 import type { VerifyProcessor } from '../queue/verify-queue.js';
@@ -35,6 +37,8 @@ export function verifyProcessor(deps: {
   stateDir: string;
   logger: Logger;
   worker: string;
+  /** this host's name (KFARM_HOSTNAME): labels each boot container with it, this pid and instance, so a killed worker's boots are reaped */
+  hostname?: string;
   concurrency: number;
   signal?: AbortSignal;
   /** a KVM boot under `auto` reached no init: this host's KVM cannot run a guest */
@@ -63,6 +67,7 @@ export function verifyProcessor(deps: {
           runtime: deps.runtime,
           logger: deps.logger,
           say: () => undefined,
+          ...(deps.hostname ? { ownerLabels: { [LABEL_HOST]: deps.hostname, [LABEL_PID]: String(process.pid), [LABEL_INSTANCE]: currentInstance() } } : {}),
           // this worker stopping, or the run that queued the boot gone
           signal: deps.signal ? AbortSignal.any([deps.signal, job.signal]) : job.signal,
         },

@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { DockerRuntime } from '../../src/executor/docker-runtime.js';
 import type { BuildReport } from '../../src/report/report.js';
+import { VERIFY_LABEL } from '../../src/verify/boot-kernel.js';
 import { debian12Kernels, example, fixture, isolatedEnv, kfarm, kfarmProcess, tempDir } from '../helpers/kfarm-cli.js';
 
 /**
@@ -56,5 +58,28 @@ describe('Ctrl-C of kfarm verify', () => {
     const report = JSON.parse(await readFile(path.join(helloOut, 'report.json'), 'utf8')) as BuildReport;
     expect(report.kernels.find((k) => k.kernel === k61)?.load).toMatchObject({ verdict: 'loaded' });
     console.log(`the next kfarm verify on the same state dir: ${Date.now() - started} ms`);
+  }, 1_200_000);
+});
+
+describe('kfarm verify killed with SIGKILL', () => {
+  it('leaves a boot container the next run on the host removes (it would run on for the whole --boot-timeout), and that run is not held up', async () => {
+    const runtime = new DockerRuntime();
+    const boots = async () => runtime.listContainers({ [VERIFY_LABEL]: '1' });
+    const earlier = new Set((await boots()).map((c) => c.id));
+    const run = kfarmProcess(['verify', hangOut, '--accel', 'tcg', '--boot-timeout', '600'], env);
+    let ours: string | undefined;
+    for (let i = 0; i < 600 && !ours; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      ours = (await boots()).find((c) => c.running && !earlier.has(c.id))?.id;
+    }
+    expect(ours, String(run.all ?? '')).toBeDefined();
+    run.kill('SIGKILL');
+    await run;
+
+    const started = Date.now();
+    const next = await kfarm(['verify', helloOut], env, 300_000);
+    expect(next.exitCode, next.stderr).toBe(0);
+    console.log(`the next kfarm verify after a SIGKILL: ${Date.now() - started} ms`);
+    expect((await boots()).find((c) => c.id === ours), 'the killed run\'s boot container').toBeUndefined();
   }, 1_200_000);
 });

@@ -63,6 +63,7 @@ export async function workerAction(ctx: CliContext, given: { concurrency?: numbe
     stateDir: env.stateDir,
     logger,
     worker: `${env.hostname}:${process.pid}`,
+    hostname: env.hostname,
     concurrency: boots,
     signal: ctx.signal,
     onKvmBroken: () => {
