@@ -10,6 +10,7 @@ import { lockNote, tryLockFile } from '../process/file-lock.js';
 import { isAlive } from '../process/pid.js';
 import { spawnDaemon } from '../process/run.js';
 import { settledWithin } from '../util/settled-within.js';
+import { holderIsGone, holderName } from './job-holder.js';
 import { closeConnection, connectChecked, type RedisTarget } from './redis-connection.js';
 
 /**
@@ -22,7 +23,9 @@ import { closeConnection, connectChecked, type RedisTarget } from './redis-conne
  * to leave shuts the server down. Leaving and joining are Lua scripts, so they are atomic:
  * a build that joins while the last one leaves either keeps the server alive or sees it
  * closing and starts a new one. A build killed with SIGKILL leaves a lease that expires, and
- * a server nobody stops; the next build joins it and stops it when done.
+ * a server nobody stops; the next build joins it and stops it when done: a lease names its
+ * holder (`<host>/<pid>:<start>#<uuid>`), so the leaver drops those of processes of this host
+ * that are gone instead of leaving the server running until they expire.
  */
 export interface PrivateRedis {
   target: RedisTarget;
@@ -68,7 +71,7 @@ export async function startPrivateRedis(stateDir: string, logger: Logger, option
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const socket = path.join(dir, 'redis.sock');
   const target: RedisTarget = { socket };
-  const leaseId = `${os.hostname()}:${process.pid}:${randomUUID()}`;
+  const leaseId = `${holderName(os.hostname())}#${randomUUID()}`;
   const expiry = () => String(Date.now() + LEASE_TTL_MS);
 
   /** Joins the running server, or starts one; waits out one that is shutting down. */
@@ -124,6 +127,7 @@ export async function startPrivateRedis(stateDir: string, logger: Logger, option
       clearInterval(renew);
       await ticking;
       const { redis, pid } = server;
+      await dropGoneLeases(redis);
       const last = await redis.eval(LEAVE, 2, LEASES, CLOSING, leaseId, String(Date.now())).catch(() => 0);
       if (last !== 1) {
         closeConnection(redis);
@@ -208,4 +212,11 @@ async function serverProcessId(redis: Redis): Promise<number | undefined> {
 async function waitForExit(pid: number | undefined, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   while (pid && isAlive(pid) && Date.now() < deadline) await sleep(10);
+}
+
+/** Removes the leases of processes of this host that are gone (a build killed with SIGKILL). */
+async function dropGoneLeases(redis: Redis): Promise<void> {
+  const leases = await redis.zrange(LEASES, 0, -1).catch(() => [] as string[]);
+  const gone = leases.filter((lease) => holderIsGone(lease.split('#')[0], os.hostname()));
+  if (gone.length > 0) await redis.zrem(LEASES, ...gone).catch(() => 0);
 }

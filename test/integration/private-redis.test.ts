@@ -81,6 +81,27 @@ describe('the private Redis shared by concurrent builds', () => {
     expect(isAlive(pid)).toBe(false);
   });
 
+  it('a build killed with SIGKILL within its lease: the next build out stops the server at once, not when the lease expires', async () => {
+    const state = await tempDir('killed');
+    // A real build process of this host that joins, then dies without leaving.
+    const script = `
+      const { startPrivateRedis } = await import(${JSON.stringify(path.resolve('lib/src/queue/private-redis.js'))});
+      const { pino } = await import('pino');
+      await startPrivateRedis(process.argv[1], pino({ level: 'silent' }));
+      console.log('joined');
+      setInterval(() => {}, 1000);`;
+    const child = execa('node', ['--input-type=module', '-e', script, state], { cwd: process.cwd(), reject: false });
+    await new Promise<void>((resolve) => child.stdout?.on('data', (d: Buffer) => d.toString().includes('joined') && resolve()));
+    const next = await startPrivateRedis(state, logger);
+    const pid = await serverPid(next.target);
+    child.kill('SIGKILL');
+    await child;
+    // Its lease has about 30 s to run; the dead holder is on this host, so it does not count.
+    await next.stop();
+    expect(isAlive(pid), 'the server must stop with the last live build').toBe(false);
+    expect(await exists(path.join(state, 'redis', 'redis.sock'))).toBe(false);
+  });
+
   it('a server that dies under a build is started again from its data file', async () => {
     const state = await tempDir('revive');
     const session = await startPrivateRedis(state, logger, { renewMs: 300 });
