@@ -34,7 +34,7 @@ describe('kfarm build killed with SIGKILL, then run again', () => {
   let stateDir = '';
 
   afterAll(async () => {
-    // The rerun leaves the private Redis up while the dead run's lease lasts (30 s): stop it.
+    // Only when the test failed is the private Redis still up: stop it.
     const redis = await connectChecked({ socket: path.join(stateDir, 'redis', 'redis.sock') }, 500).catch(() => undefined);
     if (redis) {
       await Promise.race([redis.call('SHUTDOWN', 'NOSAVE').catch(() => undefined), sleep(2000)]);
@@ -95,5 +95,7 @@ describe('kfarm build killed with SIGKILL, then run again', () => {
     const owners = [String(pid), String(second.pid)];
     const left = (await runtime.listContainers({ [LABEL_HOST]: os.hostname() })).filter((c) => owners.includes(c.labels[LABEL_PID] ?? ''));
     expect(left).toEqual([]);
+    // the rerun was the last live build: it stopped the private Redis, though the dead run's lease had 30 s to go
+    await expect(stat(path.join(stateDir, 'redis', 'redis.sock'))).rejects.toThrow();
   }, 1_200_000);
 });
