@@ -5,7 +5,6 @@ import { describeError, isKfarmError, type KfarmError } from '../errors/kfarm-er
 import { kernelTargets } from '../images/catalog.js';
 import { parseSelector, selectKernels } from '../matrix/kernel-selector.js';
 import type { KernelTarget } from '../matrix/kernel-target.js';
-import { closeConnection, connectChecked, describeTarget } from '../queue/redis-connection.js';
 import { buildReport, type BuildReport } from '../report/report.js';
 import { writeReports } from '../report/write-reports.js';
 import { insideDir } from '../util/inside-dir.js';
@@ -121,13 +120,7 @@ export async function reportRefusal(
 
 /** The kernels each source would have been built for, chosen as runBuild chooses them. */
 async function requestedKernels(request: BuildRequest, deps: BuildDeps): Promise<RefusedSource[]> {
-  const redis = deps.env.redisUrl ? await connectChecked({ url: deps.env.redisUrl }) : undefined;
-  let images;
-  try {
-    images = (await farmCatalog({ runtime: deps.runtime, farm: redis && deps.env.redisUrl ? { redis, queueName: deps.env.queueName, where: describeTarget({ url: deps.env.redisUrl }) } : undefined })).images;
-  } finally {
-    if (redis) closeConnection(redis);
-  }
+  const images = await catalogImages(deps);
   const selector = request.kernels ?? deps.env.defaultKernels ?? 'all';
   const wantsNew = parseSelector(selector).some((t) => t.kind === 'new');
   const held = kernelTargets(images);
@@ -141,4 +134,18 @@ async function requestedKernels(request: BuildRequest, deps: BuildDeps): Promise
     }
   }
   return sources;
+}
+
+/** The farm's images: those of REDIS_URL's workers, else the local engine's. */
+async function catalogImages(deps: BuildDeps) {
+  const url = deps.env.redisUrl;
+  if (!url) return (await farmCatalog({ runtime: deps.runtime, farm: undefined })).images;
+  // loaded only here: a build without REDIS_URL never loads ioredis
+  const { closeConnection, connectChecked, describeTarget } = await import('../queue/redis-connection.js');
+  const redis = await connectChecked({ url });
+  try {
+    return (await farmCatalog({ runtime: deps.runtime, farm: { redis, queueName: deps.env.queueName, where: describeTarget({ url }) } })).images;
+  } finally {
+    closeConnection(redis);
+  }
 }
