@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { constants, existsSync } from 'node:fs';
-import { access, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { access, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { env } from '../config/env.js';
@@ -12,6 +12,7 @@ import { networkReason } from './fetchability.js';
 import { HttpTimeoutError, request, type HttpResponse } from './http-client.js';
 import { signatureVerdict } from './inrelease-signature.js';
 import { parseReleaseFile, type ReleaseFile } from './release-file.js';
+import { makeDirs } from '../util/make-dir.js';
 
 /** `context.reason` of the error an unreachable archive (network, refused, HTTP 5xx) raises */
 export const ARCHIVE_UNREACHABLE = 'archive-unreachable';
@@ -76,7 +77,7 @@ export async function fetchReleaseFile(baseUrl: string, suite: string, options: 
  * signed block (which gpgv ignores and a naive parse would read) never reaches the parser.
  */
 async function verifiedText(url: string, body: Buffer, keyring: string, dir: string): Promise<string> {
-  await mkdir(dir, { recursive: true });
+  await makeDirs(dir);
   const file = path.join(dir, `${randomBytes(6).toString('hex')}.InRelease`);
   const signed = `${file}.signed`;
   await writeFile(file, body);
@@ -133,7 +134,7 @@ export async function kernelStanzas(
       hint: 'The mirror may be mid-update; run the command again in a few minutes.',
     });
   }
-  await mkdir(dir, { recursive: true });
+  await makeDirs(dir);
   const xzFile = path.join(dir, `.${randomBytes(4).toString('hex')}.xz`);
   await writeFile(xzFile, body);
   try {

@@ -1,10 +1,11 @@
-import { rm, writeFile, mkdir } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import type { Artifact, KernelRecord } from '../queue/job-payload.js';
 import { binariesOnlyLayout, fullLayout, fullTarballName, perKernelTarballName, type DkmsPackage, type KernelBinaries } from '../packaging/dkms-tarball/layout.js';
 import { writeTarGz, type WrittenFile } from '../packaging/write-file.js';
 import type { KernelResult } from '../report/report.js';
 import { sourceEntries, type SourceArchive } from '../source/source-archive.js';
 import { insideDir } from '../util/inside-dir.js';
+import { makeDirs } from '../util/make-dir.js';
 
 /**
  * Writes what a build of one source produced into the output dir: logs/<kernel>.log for every kernel, a
@@ -24,7 +25,7 @@ export async function packageOutputs(input: {
   results: ReadonlyArray<{ record: KernelRecord; cached: boolean; files: ReadonlyMap<string, Buffer> }>;
 }): Promise<{ results: KernelResult[]; fullTarball: WrittenFile | undefined }> {
   const { outDir, pkg } = input;
-  await mkdir(insideDir(outDir, ...input.logDir), { recursive: true });
+  await makeDirs(insideDir(outDir, ...input.logDir));
   const binaries: KernelBinaries[] = [];
   const results: KernelResult[] = [];
   for (const { record, cached, files } of input.results) {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describeError, isKfarmError, type KfarmError } from '../errors/kfarm-error.js';
 import { kernelTargets } from '../images/catalog.js';
@@ -14,6 +14,7 @@ import { readHistory } from './build-history.js';
 import { combineReports } from './combined-report.js';
 import { farmCatalog } from './farm-catalog.js';
 import { coordinatorFailure } from './run-jobs.js';
+import { makeDirs } from '../util/make-dir.js';
 
 /**
  * A module input kfarm refuses (exit 2) still gets its report: a CI step that publishes test
@@ -69,7 +70,7 @@ export async function writeRefusalReport(input: {
   for (const s of input.sources) {
     const name = path.basename(s.source?.dir ?? path.resolve(s.dir));
     const logDir = several ? ['logs', `${name}-unknown`] : ['logs'];
-    await mkdir(insideDir(outDir, ...logDir), { recursive: true });
+    await makeDirs(insideDir(outDir, ...logDir));
     const results = [];
     for (const t of s.targets) {
       const logPath = insideDir(outDir, ...logDir, `${t.kernel}.log`);

@@ -1,4 +1,4 @@
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { KfarmError } from '../errors/kfarm-error.js';
@@ -10,6 +10,7 @@ import { readPackInputs } from './pack-input.js';
 import type { PackFormat } from './packer.js';
 import { PACKABLE_FORMATS, PACKERS } from './packers.js';
 import { writeAtomic } from './write-file.js';
+import { makeDirs } from '../util/make-dir.js';
 
 export interface PackedFile {
   format: PackFormat;
@@ -46,7 +47,7 @@ export async function packOutDir(outDir: string, formats: readonly PackFormat[],
     const final = insideDir(outDir, format);
     const stage = insideDir(outDir, `.${format}.tmp-${process.pid}`);
     await rm(stage, { recursive: true, force: true });
-    await mkdir(stage, { recursive: true });
+    await makeDirs(stage);
     try {
       for (const input of inputs) {
         logger.info({ format, module: input.name, kernels: input.kernels.length }, 'packing');

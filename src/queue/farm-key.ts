@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { KfarmError } from '../errors/kfarm-error.js';
+import { makeDirs } from '../util/make-dir.js';
 
 /** Fewer bytes than this is no key: a typo, an empty file. */
 const MIN_KEY_BYTES = 16;
@@ -53,7 +54,7 @@ async function privateKey(stateDir: string, logger: Logger): Promise<Buffer> {
   const file = path.join(stateDir, 'farm.key');
   const exists = await stat(file).then(() => true, (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? false : Promise.reject(err)));
   if (exists) return readKeyFile(file, logger);
-  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  await makeDirs(stateDir, { mode: 0o700 });
   const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
   await writeFile(temp, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
   try {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,6 +12,7 @@ import { spawnDaemon } from '../process/run.js';
 import { settledWithin } from '../util/settled-within.js';
 import { holderIsGone, holderName } from './job-holder.js';
 import { closeConnection, connectChecked, type RedisTarget } from './redis-connection.js';
+import { makeDirs } from '../util/make-dir.js';
 
 /**
  * Without REDIS_URL, `kfarm build` runs a private redis-server on a unix socket in the state
@@ -68,7 +69,7 @@ export interface PrivateRedisOptions {
 
 export async function startPrivateRedis(stateDir: string, logger: Logger, options: PrivateRedisOptions = {}): Promise<PrivateRedis> {
   const dir = path.join(stateDir, 'redis');
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await makeDirs(dir, { mode: 0o700 });
   const socket = path.join(dir, 'redis.sock');
   const target: RedisTarget = { socket };
   const leaseId = `${holderName(os.hostname())}#${randomUUID()}`;

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { KfarmError } from '../errors/kfarm-error.js';
@@ -8,6 +8,7 @@ import { mapLimit } from '../util/map-limit.js';
 import type { KernelRecord } from '../queue/job-payload.js';
 import { planEviction, type EntryUse, type EvictionPlan } from './eviction-plan.js';
 import { entryBlobs, makeEntry, parseEntry } from './store-entry.js';
+import { makeDirs } from '../util/make-dir.js';
 
 const HEX64 = /^[0-9a-f]{64}$/;
 /** stats and reads in flight at once when the store is sized: 30,000 files took 0.9 s one by one, 0.17 s so */
@@ -222,8 +223,8 @@ export class ResultStore {
 
   private async writeAtomic(target: string, data: Buffer): Promise<void> {
     const tmpDir = path.join(this.dir, 'tmp');
-    await mkdir(tmpDir, { recursive: true });
-    await mkdir(path.dirname(target), { recursive: true });
+    await makeDirs(tmpDir);
+    await makeDirs(path.dirname(target));
     const tmp = path.join(tmpDir, `${process.pid}-${randomBytes(6).toString('hex')}`);
     const handle = await open(tmp, 'w', 0o644);
     try {
@@ -246,7 +247,7 @@ export class ResultStore {
   }
 
   private async locked<T>(work: () => Promise<T>): Promise<T> {
-    await mkdir(this.dir, { recursive: true });
+    await makeDirs(this.dir);
     const lockFile = path.join(this.dir, 'lock');
     const deadline = Date.now() + 60_000;
     let lock: FileLock | undefined;

@@ -9,20 +9,20 @@ import path from 'node:path';
  * answered a Ctrl-C (the promise never settles, so nothing sees the abort). Here a parent is
  * made at most once: an ENOENT after it exists is the answer.
  */
-export async function makeDirs(dir: string): Promise<void> {
+export async function makeDirs(dir: string, options: { mode?: number } = {}): Promise<void> {
   const abs = path.resolve(dir);
-  const made = await tryMkdir(abs);
+  const made = await tryMkdir(abs, options.mode);
   if (made !== 'ENOENT') return;
   const parent = path.dirname(abs);
   if (parent === abs) throw enoent(abs);
   await makeDirs(parent);
-  if ((await tryMkdir(abs)) === 'ENOENT') throw enoent(abs);
+  if ((await tryMkdir(abs, options.mode)) === 'ENOENT') throw enoent(abs);
 }
 
 /** Made, or already a directory (a link to one counts, as for mkdir -p); ENOENT is handed back, anything else thrown. */
-async function tryMkdir(abs: string): Promise<'ok' | 'ENOENT'> {
+async function tryMkdir(abs: string, mode: number | undefined): Promise<'ok' | 'ENOENT'> {
   try {
-    await mkdir(abs);
+    await mkdir(abs, mode === undefined ? undefined : { mode });
     return 'ok';
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { compareDebianVersions } from '../archive/debian-version.js';
@@ -10,6 +10,7 @@ import { request } from '../archive/http-client.js';
 import { DEFAULT_MIRRORS, RELEASES, type Mirror } from '../archive/releases.js';
 import { KfarmError } from '../errors/kfarm-error.js';
 import { runStream } from '../process/run.js';
+import { makeDirs } from '../util/make-dir.js';
 
 /** The archive's entry of one kernel image package: where it is and what it must hash to. */
 export interface KernelDebEntry {
@@ -84,7 +85,7 @@ async function readImageStanzas(release: string, debianArch: string, options: In
       if (res.status !== 200 || createHash('sha256').update(res.body).digest('hex') !== entry.sha256) {
         throw new KfarmError('COMMAND_FAILED', `${url} did not download whole (HTTP ${res.status}, or a checksum not in InRelease)`, { context: { url }, hint: 'The mirror may be mid-update; run the command again.' });
       }
-      await mkdir(dir, { recursive: true });
+      await makeDirs(dir);
       const xzFile = path.join(dir, `.${randomBytes(4).toString('hex')}.xz`);
       await writeFile(xzFile, res.body);
       try {
@@ -124,7 +125,7 @@ export async function kernelDeb(input: { kernel: string; release: string; debian
       hint: 'Run the command again; the mirror may be mid-update.',
     });
   }
-  await mkdir(input.debDir, { recursive: true });
+  await makeDirs(input.debDir);
   const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
   await writeFile(tmp, res.body);
   await rename(tmp, file);

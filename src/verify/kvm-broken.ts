@@ -1,5 +1,6 @@
-import { access, mkdir, writeFile } from 'node:fs/promises';
+import { access, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { makeDirs } from '../util/make-dir.js';
 
 /**
  * Where a host remembers that KVM could not boot a guest here: `kfarm worker`'s default lanes and
@@ -12,6 +13,6 @@ export async function kvmKnownBroken(stateDir: string): Promise<boolean> {
 }
 
 export async function markKvmBroken(stateDir: string): Promise<void> {
-  await mkdir(path.dirname(kvmBrokenMarker(stateDir)), { recursive: true });
+  await makeDirs(path.dirname(kvmBrokenMarker(stateDir)));
   await writeFile(kvmBrokenMarker(stateDir), `a KVM boot reached no init at ${new Date().toISOString()}; remove this file once KVM works\n`);
 }

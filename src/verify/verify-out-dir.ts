@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -20,6 +20,7 @@ import { kernelDeb } from './kernel-deb.js';
 import { ensureVerifyImage } from './verify-image.js';
 import { kvmKnownBroken } from './kvm-broken.js';
 import { loadFromResult, routeBoot, usableLanes, verifyPayloadSchema, type VerifyLane, type VerifyPayload } from './verify-job.js';
+import { makeDirs } from '../util/make-dir.js';
 
 export type AccelChoice = 'auto' | Accel;
 
@@ -258,7 +259,7 @@ export async function verifyOutDir(
       if (console) {
         // names were checked by readPackInputs (module and kernel names by kfarm's rules): no path separators
         const rel = path.posix.join('logs', 'load', moduleName, `${row.kernel}.log`);
-        await mkdir(path.join(outDir, 'logs', 'load', moduleName), { recursive: true });
+        await makeDirs(path.join(outDir, 'logs', 'load', moduleName));
         await writeFile(path.join(outDir, rel), console);
         load.log = rel;
       }

@@ -120,6 +120,16 @@ describe('conditions of the out dir a user can fix: exit 2 or 3 with what to do'
     expect(Date.now() - started).toBeLessThan(30_000);
   });
 
+  it('KFARM_STATE_DIR below /proc: exit 2 at once for every command that uses it (the same spin, deeper in)', async () => {
+    for (const args of [['build', example('hello'), '-k', k61, '-o', await tempDir('state-proc')], ['cache', 'ls'], ['kernels', '--available', 'debian-12']]) {
+      const started = Date.now();
+      const r = await kfarm(args, { ...env, KFARM_STATE_DIR: '/proc/kfarm-state' }, 60_000);
+      expect(r.exitCode, `${args[0]}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toContain('state dir /proc/kfarm-state: cannot create or write it (ENOENT)');
+      expect(Date.now() - started).toBeLessThan(30_000);
+    }
+  });
+
   describe('a full disk under --out', () => {
     let mnt: string | undefined;
     afterAll(async () => {

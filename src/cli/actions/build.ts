@@ -14,9 +14,11 @@ import type { CliContext } from '../context.js';
 import type { BuildCliOptions } from '../commands/build.js';
 import { loadFailed } from '../load-failed.js';
 import { nothingVerified, nothingVerifiedText } from '../nothing-verified.js';
+import { usableStateDir } from '../../config/state-dir.js';
 
 /** `kfarm build` (options: commands/build.ts) */
 export async function buildAction(ctx: CliContext, sourceDirs: string[], opts: BuildCliOptions): Promise<void> {
+  await usableStateDir(env.stateDir);
   const live = ctx.live();
   const progress = buildProgress(live, live.tty);
   let outcome;

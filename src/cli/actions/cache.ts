@@ -4,13 +4,14 @@ import { ResultStore } from '../../store/result-store.js';
 import { cacheBound, formatSize, parseSize } from '../../store/size.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
+import { usableStateDir } from '../../config/state-dir.js';
 
 // `kfarm cache ls|prune|verify` (options: commands/cache.ts)
 
-const store = () => ResultStore.under(env.stateDir, cacheBound(undefined, env.cacheSize), rootLogger);
+const store = async () => ResultStore.under(await usableStateDir(env.stateDir), cacheBound(undefined, env.cacheSize), rootLogger);
 
 export async function cacheLsAction(ctx: CliContext): Promise<void> {
-  const s = store();
+  const s = await store();
   const entries = await s.list();
   for (const e of entries) {
     const r = e.record;
@@ -22,14 +23,14 @@ export async function cacheLsAction(ctx: CliContext): Promise<void> {
 }
 
 export async function cachePruneAction(ctx: CliContext, opts: { maxSize?: string }): Promise<void> {
-  const s = store();
+  const s = await store();
   const plan = await s.evict(opts.maxSize === undefined ? s.maxBytes : parseSize(opts.maxSize));
   ctx.out(`removed ${plan.entries.length} result(s) and ${plan.blobs.length} blob(s): ${formatSize(plan.before)} -> ${formatSize(plan.after)}`);
   ctx.setExitCode(EXIT.ok);
 }
 
 export async function cacheVerifyAction(ctx: CliContext): Promise<void> {
-  const s = store();
+  const s = await store();
   const checked = await s.verify();
   for (const line of checked.corrupt) ctx.out(`corrupt: ${line} (removed)`);
   ctx.out(`${checked.entries} result(s), ${checked.blobs} blob(s) checked: ${checked.corrupt.length === 0 ? 'all intact' : `${checked.corrupt.length} corrupt, removed (rebuilt on the next build)`}`);

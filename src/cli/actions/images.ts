@@ -17,9 +17,11 @@ import { rootLogger } from '../../logging/logger.js';
 import { formatDuration, formatTable } from '../render.js';
 import type { ImagesSyncCliOptions, KernelsCliOptions } from '../commands/images.js';
 import type { CliContext } from '../context.js';
+import { usableStateDir } from '../../config/state-dir.js';
 
 /** `kfarm images build|sync|list` and `kfarm kernels` (options: commands/images.ts) */
 export async function imagesBuildAction(ctx: CliContext, name: string, opts: { kernels?: string; baseImage?: string }): Promise<void> {
+  await usableStateDir(env.stateDir);
   const result = await buildImage(
     new DockerRuntime(),
     {
@@ -35,6 +37,7 @@ export async function imagesBuildAction(ctx: CliContext, name: string, opts: { k
 }
 
 export async function imagesSyncAction(ctx: CliContext, names: string[], opts: ImagesSyncCliOptions): Promise<void> {
+  await usableStateDir(env.stateDir);
   const started = Date.now();
   const flavours = opts.flavours?.split(/[\s,]+/).filter(Boolean);
   const request = {
@@ -102,6 +105,7 @@ export async function imagesListAction(ctx: CliContext): Promise<void> {
 
 export async function kernelsAction(ctx: CliContext, releases: string[], opts: KernelsCliOptions): Promise<void> {
   if (opts.available) {
+    await usableStateDir(env.stateDir);
     await listAvailable(ctx, releases, opts);
     return;
   }

@@ -9,6 +9,7 @@ import { EXIT } from '../exit-codes.js';
 import { loadFailed } from '../load-failed.js';
 import { nothingVerified, nothingVerifiedText } from '../nothing-verified.js';
 import { reportTable } from '../render.js';
+import { usableStateDir } from '../../config/state-dir.js';
 
 /** Runs the load check over an out dir and says so on stderr; the report is rewritten through writeReports. */
 export function runVerify(ctx: CliContext, outDir: string, opts: VerifyCliOptions & { junit?: string }, kernels?: readonly string[]): Promise<BuildReport> {
@@ -29,6 +30,7 @@ export function runVerify(ctx: CliContext, outDir: string, opts: VerifyCliOption
 
 /** `kfarm verify <out-dir>` (options: commands/verify.ts) */
 export async function verifyAction(ctx: CliContext, outDir: string, opts: VerifyCliOptions & { kernels?: string; junit?: string }): Promise<void> {
+  await usableStateDir(env.stateDir);
   const kernels = opts.kernels?.split(',').map((k) => k.trim()).filter((k) => k !== '');
   const report = await runVerify(ctx, outDir, opts, kernels);
   ctx.out(reportTable(report, 'full'));

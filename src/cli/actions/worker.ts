@@ -18,6 +18,7 @@ import { parseVerifyLanes, type VerifyLane } from '../../verify/verify-job.js';
 import { bootConcurrency } from '../../verify/verify-out-dir.js';
 import { kvmKnownBroken, markKvmBroken, verifyProcessor } from '../../verify/verify-worker.js';
 import type { CliContext } from '../context.js';
+import { usableStateDir } from '../../config/state-dir.js';
 
 /** `kfarm worker` (options: commands/worker.ts) */
 export async function workerAction(ctx: CliContext, given: { concurrency?: number; verify?: string }): Promise<void> {
@@ -27,6 +28,7 @@ export async function workerAction(ctx: CliContext, given: { concurrency?: numbe
       hint: 'Point it at the farm\'s Redis: REDIS_URL=redis://host:6379 kfarm worker. (`kfarm build` without REDIS_URL runs its own workers.)',
     });
   }
+  await usableStateDir(env.stateDir);
   let lanes: VerifyLane[];
   try {
     // by default KVM only where it is usable and no earlier boot here showed it cannot run a guest

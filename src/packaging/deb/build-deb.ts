@@ -5,6 +5,7 @@ import { KfarmError } from '../../errors/kfarm-error.js';
 import { safeRelativePath } from '../../executor/archive.js';
 import { run } from '../../process/run.js';
 import { md5sums, type DebLayout } from './control.js';
+import { makeDirs } from '../../util/make-dir.js';
 
 /**
  * The one writer of .deb files: the layout staged in a temp dir with its modes set explicitly
@@ -20,7 +21,7 @@ export async function buildDeb(layout: DebLayout, sourceDateEpoch: number): Prom
     const staged: string[] = [];
     const put = async (rel: string, type: 'file' | 'directory', mode: number, data?: Buffer) => {
       const target = path.join(root, rel);
-      if (type === 'directory') await mkdir(target, { recursive: true });
+      if (type === 'directory') await makeDirs(target);
       else await writeFile(target, data ?? Buffer.alloc(0));
       await chmod(target, mode);
       staged.push(target);

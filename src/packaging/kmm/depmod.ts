@@ -1,4 +1,4 @@
-import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +7,7 @@ import { KfarmError } from '../../errors/kfarm-error.js';
 import { run } from '../../process/run.js';
 import type { PackKernel } from '../packer.js';
 import { moduleTree } from './layout.js';
+import { makeDirs } from '../../util/make-dir.js';
 
 /** depmod's outputs: modules.dep, modules.dep.bin, modules.alias… (never the modules themselves). */
 const DEPMOD_FILE = /^modules\.[a-z.]+$/;
@@ -28,11 +29,11 @@ export async function runDepmod(kernel: PackKernel, depmod = depmodPath()): Prom
   try {
     for (const e of moduleTree(kernel)) {
       const file = path.join(root, e.path);
-      await mkdir(path.dirname(file), { recursive: true });
+      await makeDirs(path.dirname(file));
       await writeFile(file, e.data ?? Buffer.alloc(0));
     }
     // kmod 34+ built for merged /usr (trixie) looks in <root>/usr/lib/modules: both lead to the same files
-    await mkdir(path.join(root, 'usr', 'lib'), { recursive: true });
+    await makeDirs(path.join(root, 'usr', 'lib'));
     await symlink('../../lib/modules', path.join(root, 'usr', 'lib', 'modules'));
     const result = await run(depmod, ['-b', root, kernel.kernel], { allowFailure: true, timeoutMs: 120_000 });
     if (result.exitCode !== 0) {

@@ -1,8 +1,9 @@
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { KfarmError } from '../../errors/kfarm-error.js';
 import { run } from '../../process/run.js';
+import { makeDirs } from '../../util/make-dir.js';
 
 /**
  * The host's real rpmbuild, made reproducible: a binary package whose bytes depend only on the
@@ -35,8 +36,8 @@ export async function rpmbuild(request: RpmBuildRequest): Promise<BuiltRpm> {
   try {
     const stage = path.join(tmp, 'stage');
     const topdir = path.join(tmp, 'top');
-    await mkdir(stage, { recursive: true });
-    await mkdir(path.join(tmp, 'tmp'), { recursive: true });
+    await makeDirs(stage);
+    await makeDirs(path.join(tmp, 'tmp'));
     const when = new Date(request.sourceDateEpoch * 1000);
     const dirs = new Set<string>([stage]);
     for (const file of request.files) {
@@ -46,7 +47,7 @@ export async function rpmbuild(request: RpmBuildRequest): Promise<BuiltRpm> {
       }
       const target = path.join(stage, ...parts);
       for (let d = path.dirname(target); d.startsWith(stage) && d !== stage; d = path.dirname(d)) dirs.add(d);
-      await mkdir(path.dirname(target), { recursive: true });
+      await makeDirs(path.dirname(target));
       await writeFile(target, file.data);
       await chmod(target, file.mode);
       await utimes(target, when, when);
