@@ -19,7 +19,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { buildOptions } from '../src/config/build-options.js';
 import { readEnv } from '../src/config/env.js';
-import type { BuildDeps } from '../src/coordinator/build.js';
+import type { BuildDeps } from '../src/coordinator/build-types.js';
 import type { FarmSession } from '../src/coordinator/farm-session.js';
 import { runJobs } from '../src/coordinator/run-jobs.js';
 import type { ContainerRuntime } from '../src/executor/runtime.js';

@@ -1,4 +1,4 @@
-import type { BuildEvent } from '../coordinator/build.js';
+import type { BuildEvent } from '../coordinator/build-types.js';
 import { TEXT_LIMITS } from '../util/clean-text.js';
 import type { LiveStatus } from './live-status.js';
 import { progressLine } from './progress-estimate.js';

@@ -1,4 +1,4 @@
-import type { BuildEvent } from '../coordinator/build.js';
+import type { BuildEvent } from '../coordinator/build-types.js';
 import { groupLine, reportGroups } from '../report/groups.js';
 import type { BuildReport, KernelReport } from '../report/report.js';
 import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';

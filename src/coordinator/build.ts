@@ -1,16 +1,13 @@
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import path from 'node:path';
-import type { Logger } from 'pino';
 import type { BuildOptions } from '../config/build-options.js';
-import type { Env } from '../config/env.js';
 import { driverScript } from '../dkms/driver-script.js';
 import { KfarmError, describeError, isKfarmError } from '../errors/kfarm-error.js';
-import type { ContainerRuntime } from '../executor/runtime.js';
 import { kernelTargets } from '../images/catalog.js';
 import { parseSelector, selectKernels } from '../matrix/kernel-selector.js';
 import type { KernelTarget } from '../matrix/kernel-target.js';
-import type { JobPayload, KernelRecord } from '../queue/job-payload.js';
+import type { JobPayload } from '../queue/job-payload.js';
 import { jobPriority } from '../queue/job-priority.js';
 import { buildReport, type BuildReport } from '../report/report.js';
 import { writeReports } from '../report/write-reports.js';
@@ -26,62 +23,12 @@ import { settleIdentity, type ModuleIdentity } from './module-identity.js';
 import { packageOutputs } from './package-outputs.js';
 import { runJobs, type JobResult } from './run-jobs.js';
 import { combineReports } from './combined-report.js';
+import type { BuildDeps, BuildOutcome, BuildRequest, NothingNew } from './build-types.js';
 import { isInputRefusal, reportRefusal, type RefusedSource } from './refusal-report.js';
 import { dependencyWaves, readDependsHint } from './dependency-order.js';
 import { writeChecksums } from '../packaging/checksums.js';
-import type { PackedFile } from '../packaging/pack-out-dir.js';
-import type { PackFormat } from '../packaging/packer.js';
 import { currentInstance } from '../process/instance.js';
 import { LABEL_HOST, LABEL_INSTANCE, LABEL_PID } from '../worker/build-worker.js';
-
-export interface BuildRequest {
-  /** one or more module sources, each with its dkms.conf; several build in one run (one report) */
-  sourceDirs: string[];
-  /** kernel selector (see matrix/kernel-selector.ts); default: every kernel of every image */
-  kernels: string | undefined;
-  outDir: string;
-  options: BuildOptions;
-  /** builds at once in this process (local mode) */
-  concurrency: number;
-  /** ignore finished results of earlier builds */
-  noCache: boolean;
-  /** formats besides the DKMS tarballs (always written), packed from them once the build is done */
-  formats?: PackFormat[];
-  /** --sign-key/--sign-cert: sign every built module before anything is written (src/signing/) */
-  signing?: { keyPath: string; certPath: string; pin?: string };
-  /** --cache-size: the result store's bound (4G, 500M); else $KFARM_CACHE_SIZE, else 4G */
-  cacheSize?: string;
-  /** --junit: the JUnit XML also written here (the out dir always has junit.xml) */
-  junitPath?: string;
-}
-
-export type BuildEvent =
-  | { type: 'note' | 'warning'; text: string }
-  | { type: 'plan'; source: string; targets: KernelTarget[]; where: string }
-  | { type: 'kernel'; kernel: string; state: 'queued' | 'running' | 'retrying'; detail?: string }
-  | { type: 'kernel-done'; kernel: string; record: KernelRecord; cached: boolean };
-
-export interface BuildDeps {
-  env: Env;
-  runtime: ContainerRuntime;
-  logger: Logger;
-  signal: AbortSignal;
-  onEvent: (event: BuildEvent) => void;
-}
-
-/** `--kernels new` found every held kernel covered by an earlier build of each source: nothing ran. */
-export interface NothingNew {
-  nothingNew: true;
-  held: number;
-}
-
-/** The run's report (every module's rows) and each module's own report (for its table). */
-export interface BuildOutcome {
-  report: BuildReport;
-  modules: BuildReport[];
-  /** the packages of --format, paths relative to the out dir */
-  packages: PackedFile[];
-}
 
 /** One source of the run: packed, with the kernels it builds for. */
 interface PlannedSource {

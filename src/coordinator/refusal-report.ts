@@ -9,7 +9,7 @@ import { buildReport, type BuildReport } from '../report/report.js';
 import { writeReports } from '../report/write-reports.js';
 import { insideDir } from '../util/inside-dir.js';
 import { toolVersion } from '../version.js';
-import type { BuildDeps, BuildRequest } from './build.js';
+import type { BuildDeps, BuildRequest } from './build-types.js';
 import { readHistory } from './build-history.js';
 import { combineReports } from './combined-report.js';
 import { farmCatalog } from './farm-catalog.js';

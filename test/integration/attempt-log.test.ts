@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readEnv } from '../../src/config/env.js';
 import { buildOptions } from '../../src/config/build-options.js';
-import type { BuildDeps } from '../../src/coordinator/build.js';
+import type { BuildDeps } from '../../src/coordinator/build-types.js';
 import type { FarmSession } from '../../src/coordinator/farm-session.js';
 import { runJobs } from '../../src/coordinator/run-jobs.js';
 import { KfarmError } from '../../src/errors/kfarm-error.js';

@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOptions } from '../../src/config/build-options.js';
 import { readEnv } from '../../src/config/env.js';
-import type { BuildDeps, BuildEvent } from '../../src/coordinator/build.js';
+import type { BuildDeps, BuildEvent } from '../../src/coordinator/build-types.js';
 import type { FarmSession } from '../../src/coordinator/farm-session.js';
 import { runJobs } from '../../src/coordinator/run-jobs.js';
 import { BLOB_PREFIX, BlobStore } from '../../src/queue/blob-store.js';

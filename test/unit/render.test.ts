@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { buildProgress } from '../../src/cli/build-progress.js';
 import type { LiveStatus } from '../../src/cli/live-status.js';
 import { errorText, reportTable } from '../../src/cli/render.js';
-import type { BuildEvent } from '../../src/coordinator/build.js';
+import type { BuildEvent } from '../../src/coordinator/build-types.js';
 import type { KernelRecord } from '../../src/queue/job-payload.js';
 import type { BuildReport, KernelReport } from '../../src/report/report.js';
 
