@@ -90,6 +90,8 @@ if [[ ${KFARM_TEST_TOOLS:-0} == 1 ]]; then
   # report.html is checked in a real headless browser, junit.xml against its schema
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v xmllint  >/dev/null 2>&1 || missing+=(libxml2-utils)
+  # the shell scripts (driver.sh, boot.sh, sign.sh, scripts/) are linted by test/unit/shellcheck.test.ts
+  command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 fi
 
 POLICY_RC=/usr/sbin/policy-rc.d

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the scripts in scripts/: when not root, re-run the calling script with sudo,
 # keeping the variables that change what setup and kfarm do. Needs $0's path in $1.
 kfarm_as_root() {
@@ -16,5 +17,5 @@ kfarm_as_root() {
 
 # cd to the repository root (the folder above scripts/).
 kfarm_enter_repo() {
-  cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../.."
+  cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../.." || exit 1
 }

@@ -1,8 +1,8 @@
 #!/bin/bash
 # kfarm in-container build driver: does for one kernel what `dkms build` does, the way the
 # dkms of the image's Debian release does it: bullseye 2.8.4, bookworm 3.0.10, trixie 3.2.2
-# (read_conf, prepare_build, actual_build; where they differ, `dialect` says whose rules
-# apply: docs/dkms-releases.md lists the differences).
+# (read_conf, prepare_build, actual_build; where they differ, the release table below says
+# whose rules apply, as `release_has FEATURE`: docs/dkms-releases.md lists the differences).
 #
 # It is two programs in one file. The container starts it as root with every capability
 # dropped but SETUID/SETGID, the script passed as `bash -c` text:
@@ -40,20 +40,106 @@ readonly log_limit=${KFARM_LOG_LIMIT:-16777216}
 # No --bounding-set: dropping it needs CAP_SETPCAP, which the container does not have (trixie's
 # setpriv refuses outright); a step keeps no capability anyway (the uid change empties the
 # permitted and effective sets) and no-new-privs stops it from gaining one.
-readonly -a DROP=(setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups --inh-caps=-all --no-new-privs)
+readonly -a DROP=(setpriv "--reuid=$NOBODY" "--regid=$NOBODY" --clear-groups --inh-caps=-all --no-new-privs)
 
 say() { printf '[kfarm] %s\n' "$*"; }
 
-# Whose dkms rules the build follows: the one the image's Debian release ships. Unknown
-# (a newer release) gets the newest.
-dkms_dialect() {
-    case $( . /etc/os-release 2>/dev/null; echo "$VERSION_ID") in
-        11) echo 2.8 ;;
-        12) echo 3.0 ;;
-        *) echo 3.2 ;;
-    esac
+# ======================= the releases: every difference between them =======================
+# Whose dkms rules the build follows: the one the image's Debian release ships. Each release
+# is one row: its dkms, the directives that dkms reads back from dkms.conf (its whitelist),
+# and the features (below) it has. A fourth release is one more row here, and nothing else.
+# An unknown VERSION_ID is an error (supervise says which), never a guess.
+# (VERSION_ID is the file's: the image's, whatever the build's environment says)
+# shellcheck source=/dev/null disable=SC2153
+release_id=$(. /etc/os-release 2>/dev/null; echo "$VERSION_ID")
+readonly release_id
+# The directives each dkms reads back: 3.0 adds BUILD_EXCLUSIVE_CONFIG; 3.2 _KERNEL_MIN/_MAX
+# and BUILD_DEPENDS_REBUILD (each list as that dkms spells it).
+case $release_id in
+    11) dialect=2.8 dkms_version=2.8.4
+        release_features="crlf-kept clean-default dest-location-required default-name-from-module
+            cc-kernelvariables-first"
+        dkms_conf_variables="CLEAN REMAKE_INITRD remake_initrd PACKAGE_NAME
+   PACKAGE_VERSION POST_ADD POST_BUILD POST_INSTALL POST_REMOVE PRE_BUILD
+   PRE_INSTALL BUILD_DEPENDS BUILD_EXCLUSIVE_KERNEL BUILD_EXCLUSIVE_ARCH
+   build_exclude OBSOLETE_BY MAKE MAKE_MATCH MODULES_CONF
+   modules_conf_array PATCH PATCH_MATCH patch_array BUILT_MODULE_NAME
+   built_module_name BUILT_MODULE_LOCATION built_module_location
+   DEST_MODULE_NAME dest_module_name MODULES_CONF_OBSOLETES
+   DEST_MODULE_LOCATION dest_module_location
+   modules_conf_obsoletes MODULES_CONF_ALIAS_TYPE
+   modules_conf_alias_type STRIP strip MODULES_CONF_OBSOLETE_ONLY
+   modules_conf_obsolete_only AUTOINSTALL NO_WEAK_MODULES
+   SIGN_TOOL" ;;
+    12) dialect=3.0 dkms_version=3.0.10
+        release_features="crlf-kept clean-default dest-location-required deprecated-directives-warned
+            build-exclusive-config make-clang-lld cc-config-for-pre-build config-in-log"
+        dkms_conf_variables="CLEAN PACKAGE_NAME
+   PACKAGE_VERSION POST_ADD POST_BUILD POST_INSTALL POST_REMOVE PRE_BUILD
+   PRE_INSTALL BUILD_DEPENDS BUILD_EXCLUSIVE_KERNEL BUILD_EXCLUSIVE_ARCH
+   BUILD_EXCLUSIVE_CONFIG
+   build_exclude OBSOLETE_BY MAKE MAKE_MATCH
+   PATCH PATCH_MATCH patch_array BUILT_MODULE_NAME
+   built_module_name BUILT_MODULE_LOCATION built_module_location
+   DEST_MODULE_NAME dest_module_name
+   DEST_MODULE_LOCATION dest_module_location
+   STRIP strip AUTOINSTALL NO_WEAK_MODULES
+   SIGN_FILE MOK_SIGNING_KEY MOK_CERTIFICATE
+   REMAKE_INITRD MODULES_CONF MODULES_CONF_OBSOLETES
+   MODULES_CONF_ALIAS_TYPE MODULES_CONF_OBSOLETE_ONLY" ;;
+    13) dialect=3.2 dkms_version=3.2.2
+        release_features="deprecated-directives-warned build-exclusive-config kernel-config-auto-conf
+            overrides-without-version sparse-arrays default-name-for-one-record strict-conf make-llvm
+            kernel-min-max build-depends-required make-log-first build-scripts-fatal
+            cc-kernelvariables-first cc-config symvers-kept"
+        dkms_conf_variables="PACKAGE_NAME
+   PACKAGE_VERSION POST_ADD POST_BUILD POST_INSTALL POST_REMOVE PRE_BUILD
+   PRE_INSTALL BUILD_DEPENDS BUILD_EXCLUSIVE_ARCH BUILD_EXCLUSIVE_CONFIG
+   BUILD_EXCLUSIVE_KERNEL BUILD_EXCLUSIVE_KERNEL_MIN BUILD_EXCLUSIVE_KERNEL_MAX
+   build_exclude OBSOLETE_BY MAKE MAKE_MATCH
+   PATCH PATCH_MATCH patch_array BUILT_MODULE_NAME
+   built_module_name BUILT_MODULE_LOCATION built_module_location
+   DEST_MODULE_NAME dest_module_name
+   DEST_MODULE_LOCATION dest_module_location
+   STRIP strip AUTOINSTALL NO_WEAK_MODULES BUILD_DEPENDS_REBUILD
+   CLEAN
+   REMAKE_INITRD MODULES_CONF MODULES_CONF_OBSOLETES
+   MODULES_CONF_ALIAS_TYPE MODULES_CONF_OBSOLETE_ONLY" ;;
+    *) dialect="" dkms_version="" release_features="" dkms_conf_variables="" ;;
+esac
+readonly dialect dkms_version release_features dkms_conf_variables
+readonly supported_releases="11 (bullseye, dkms 2.8.4), 12 (bookworm, dkms 3.0.10) and 13 (trixie, dkms 3.2.2)"
+# The features, by what each does where the release has it:
+#   crlf-kept                     a CR ending a dkms.conf value stays in it (3.1.5 drops it)
+#   clean-default                 CLEAN defaults to `make ... clean`, run before the build
+#   dest-location-required        no DEST_MODULE_LOCATION at all is an error
+#   deprecated-directives-warned  REMAKE_INITRD, MODULES_CONF* are named as deprecated
+#   build-exclusive-config        BUILD_EXCLUSIVE_CONFIG is read
+#   kernel-min-max                BUILD_EXCLUSIVE_KERNEL_MIN/_MAX (and OBSOLETE_BY as _MAX)
+#   kernel-config-auto-conf       the kernel's config is read from include/config/auto.conf when there
+#   overrides-without-version     /etc/dkms/<module>--<kernel>[-<arch>].conf are read too
+#   sparse-arrays                 the records are the highest index + 1, not the longest array
+#   default-name-from-module      BUILT_MODULE_NAME defaults to $module (else PACKAGE_NAME) when
+#                                 there is one DEST_MODULE_LOCATION
+#   default-name-for-one-record   ... to PACKAGE_NAME when there is one record (else: one
+#                                 DEST_MODULE_LOCATION)
+#   strict-conf                   read_conf_strict: length mismatch, duplicates, yes/no values
+#   make-llvm, make-clang-lld     a clang-built kernel adds LLVM=1, or CC=clang (and LD=ld.lld)
+#   build-depends-required        a BUILD_DEPENDS not built for the kernel fails the build
+#   make-log-first                make.log is opened first (its header says the dkms version):
+#                                 the patches, PRE_BUILD and make all write there
+#   build-scripts-fatal           PRE_BUILD/POST_BUILD write to make.log and a failure is fatal
+#   cc-kernelvariables-first      CC from .kernelvariables before PRE_BUILD
+#   cc-config-for-pre-build       CC from the kernel's config for PRE_BUILD only, then .kernelvariables
+#   cc-config                     CC and KERNEL_CC from the kernel's config, for PRE_BUILD and make
+#   symvers-kept                  the build's Module.symvers is kept beside the modules
+#   config-in-log                 the kernel's .config is kept in the log dir
+release_has() { [[ " ${release_features//$'\n'/ } " == *" $1 "* ]]; }
+release_error() {
+    local has="VERSION_ID $release_id"
+    [[ $release_id ]] || has="no VERSION_ID in /etc/os-release"
+    echo "this image's Debian release has $has, whose dkms kfarm's driver does not know: it supports VERSION_ID $supported_releases (add the release to the table at the top of src/dkms/driver.sh)"
 }
-readonly dialect=$(dkms_dialect)
 # what the farm has for /etc/dkms (that is read-only here: it belongs to the image)
 readonly overrides_dir=/kfarm/etc-dkms
 readonly conf_seconds=${KFARM_CONF_SECONDS:-30}
@@ -103,6 +189,7 @@ quote() { # a printable, bounded rendering of an untrusted value for messages
 # --- the variables dkms has set when it sources dkms.conf (3.0.10 main section) ---
 distro_version() {
     if [[ -r /etc/os-release ]]; then
+        # shellcheck source=/dev/null
         . /etc/os-release
         if [[ "$ID" = "ubuntu" ]]; then echo "$ID"
         elif [[ ${#ID_LIKE[@]} != 0 && $ID_LIKE ]]; then echo "${ID_LIKE[0]}"
@@ -111,6 +198,8 @@ distro_version() {
     fi
     echo unknown
 }
+# These are set for dkms.conf, which may read any of them (it is sourced with them in scope)
+# shellcheck disable=SC2034
 init_dkms_vars() {
     dkms_tree=/var/lib/dkms
     source_tree=/usr/src
@@ -129,7 +218,7 @@ init_dkms_vars() {
     kernel_source_dir="/lib/modules/$kernelver/build"
     kernel_config="$kernel_source_dir/.config"
     # 3.2 reads the kernel's configuration from auto.conf when there is one
-    [[ $dialect == 3.2 && -e $kernel_source_dir/include/config/auto.conf ]] && \
+    release_has kernel-config-auto-conf && [[ -e $kernel_source_dir/include/config/auto.conf ]] && \
         kernel_config="$kernel_source_dir/include/config/auto.conf"
     module=""
     module_version=""
@@ -138,49 +227,6 @@ init_dkms_vars() {
 }
 
 
-# The directives each dkms reads back from dkms.conf (its whitelist): anything else dkms.conf
-# sets is ignored. 3.0 adds BUILD_EXCLUSIVE_CONFIG; 3.2 _KERNEL_MIN/_MAX and BUILD_DEPENDS_REBUILD.
-case $dialect in
-    2.8) dkms_conf_variables="CLEAN REMAKE_INITRD remake_initrd PACKAGE_NAME
-   PACKAGE_VERSION POST_ADD POST_BUILD POST_INSTALL POST_REMOVE PRE_BUILD
-   PRE_INSTALL BUILD_DEPENDS BUILD_EXCLUSIVE_KERNEL BUILD_EXCLUSIVE_ARCH
-   build_exclude OBSOLETE_BY MAKE MAKE_MATCH MODULES_CONF
-   modules_conf_array PATCH PATCH_MATCH patch_array BUILT_MODULE_NAME
-   built_module_name BUILT_MODULE_LOCATION built_module_location
-   DEST_MODULE_NAME dest_module_name MODULES_CONF_OBSOLETES
-   DEST_MODULE_LOCATION dest_module_location
-   modules_conf_obsoletes MODULES_CONF_ALIAS_TYPE
-   modules_conf_alias_type STRIP strip MODULES_CONF_OBSOLETE_ONLY
-   modules_conf_obsolete_only AUTOINSTALL NO_WEAK_MODULES
-   SIGN_TOOL" ;;
-    3.0) dkms_conf_variables="CLEAN PACKAGE_NAME
-   PACKAGE_VERSION POST_ADD POST_BUILD POST_INSTALL POST_REMOVE PRE_BUILD
-   PRE_INSTALL BUILD_DEPENDS BUILD_EXCLUSIVE_KERNEL BUILD_EXCLUSIVE_ARCH
-   BUILD_EXCLUSIVE_CONFIG
-   build_exclude OBSOLETE_BY MAKE MAKE_MATCH
-   PATCH PATCH_MATCH patch_array BUILT_MODULE_NAME
-   built_module_name BUILT_MODULE_LOCATION built_module_location
-   DEST_MODULE_NAME dest_module_name
-   DEST_MODULE_LOCATION dest_module_location
-   STRIP strip AUTOINSTALL NO_WEAK_MODULES
-   SIGN_FILE MOK_SIGNING_KEY MOK_CERTIFICATE
-   REMAKE_INITRD MODULES_CONF MODULES_CONF_OBSOLETES
-   MODULES_CONF_ALIAS_TYPE MODULES_CONF_OBSOLETE_ONLY" ;;
-    *) dkms_conf_variables="PACKAGE_NAME
-   PACKAGE_VERSION POST_ADD POST_BUILD POST_INSTALL POST_REMOVE PRE_BUILD
-   PRE_INSTALL BUILD_DEPENDS BUILD_EXCLUSIVE_ARCH BUILD_EXCLUSIVE_CONFIG
-   BUILD_EXCLUSIVE_KERNEL BUILD_EXCLUSIVE_KERNEL_MIN BUILD_EXCLUSIVE_KERNEL_MAX
-   build_exclude OBSOLETE_BY MAKE MAKE_MATCH
-   PATCH PATCH_MATCH patch_array BUILT_MODULE_NAME
-   built_module_name BUILT_MODULE_LOCATION built_module_location
-   DEST_MODULE_NAME dest_module_name
-   DEST_MODULE_LOCATION dest_module_location
-   STRIP strip AUTOINSTALL NO_WEAK_MODULES BUILD_DEPENDS_REBUILD
-   CLEAN
-   REMAKE_INITRD MODULES_CONF MODULES_CONF_OBSOLETES
-   MODULES_CONF_ALIAS_TYPE MODULES_CONF_OBSOLETE_ONLY" ;;
-esac
-readonly dkms_conf_variables
 
 # dkms's safe_source, kept to the letter: values come back through a second evaluation
 # inside double quotes, and real packages depend on that behaviour. On top of dkms:
@@ -195,11 +241,17 @@ safe_source() {
     local to_source_file="$1"; shift
     declare -a -r export_envs=("$@")
     local tmpfile status watchdog pid
+    # CR is read by the eval'd text below
+    # shellcheck disable=SC2034
     local -r CR=$'\r'
     tmpfile=$(mktemp) || { say "error: mktemp failed"; exit 3; }
     ( exec >"$tmpfile" 3>&- </dev/null
-    local _before=" $(compgen -v | tr '\n' ' ') "
+    local _before
+    _before=" $(compgen -v | tr '\n' ' ') "
+    # shellcheck source=/dev/null
     . "$to_source_file" >/dev/null
+    # dkms's own lines, kept as dkms writes them (their quoting is what packages rely on)
+    # shellcheck disable=SC1083,SC1087,SC2086
     for _export_env in "${export_envs[@]}"; do
         for _i in $(eval echo \${!$_export_env[@]}); do
             eval echo '$_export_env[$_i]=\"${'$_export_env'[$_i]%$CR}\"'
@@ -220,6 +272,7 @@ safe_source() {
     kill -KILL "$watchdog" 2>/dev/null
     wait "$watchdog" 2>/dev/null
     local _read_whole=""
+    # shellcheck source=/dev/null
     . "$tmpfile"
     rm -f "$tmpfile"
     if ((status == 137)); then
@@ -246,6 +299,9 @@ VER() {
 
 # dkms's read_conf (3.2: read_conf_strict) for the image's dialect, minus the caching and the
 # /etc/dkms overrides (a farm has none); `--directive` comes in as KFARM_DIRECTIVES.
+# The UPPERCASE directives are dkms.conf's, set by safe_source (SC2153); the whitelist is
+# passed as words on purpose (SC2086).
+# shellcheck disable=SC2153,SC2086
 read_conf() {
     local var index array_size=0 s
     for var in $dkms_conf_variables; do unset "$var"; done
@@ -258,16 +314,16 @@ read_conf() {
     local override
     if [[ $module ]]; then
         local -a overrides=("$module.conf" "$module-$module_version.conf" "$module-$module_version-$kernelver.conf" "$module-$module_version-$kernelver-$arch.conf")
-        [[ $dialect == 3.2 ]] && overrides+=("$module--$kernelver.conf" "$module--$kernelver-$arch.conf")
+        release_has overrides-without-version && overrides+=("$module--$kernelver.conf" "$module--$kernelver-$arch.conf")
         for override in "${overrides[@]}"; do
             [[ -e $overrides_dir/$override ]] || continue
             say "reading /etc/dkms/$override"
             safe_source "$overrides_dir/$override" $dkms_conf_variables
         done
     fi
-    if [[ $dialect != 2.8 ]]; then
+    if release_has deprecated-directives-warned; then
         for var in REMAKE_INITRD MODULES_CONF MODULES_CONF_OBSOLETES MODULES_CONF_ALIAS_TYPE MODULES_CONF_OBSOLETE_ONLY; do
-            eval "((\${#$var[@]}))" && { say "Deprecated feature: $var (dkms.conf)"; fact warning "Deprecated feature: $var (dkms.conf): dkms $dialect ignores it"; }
+            eval "((\${#${var}[@]}))" && { say "Deprecated feature: $var (dkms.conf)"; fact warning "Deprecated feature: $var (dkms.conf): dkms $dialect ignores it"; }
         done
     fi
     local directive
@@ -285,7 +341,7 @@ read_conf() {
     post_add="$POST_ADD"
 
     # 2.8 and 3.0 count the longest array; 3.2 takes the highest index (arrays may be sparse)
-    if [[ $dialect == 3.2 ]]; then
+    if release_has sparse-arrays; then
         array_size=0
         for s in "${!BUILT_MODULE_NAME[@]}" "${!BUILT_MODULE_LOCATION[@]}" "${!DEST_MODULE_NAME[@]}" "${!DEST_MODULE_LOCATION[@]}"; do
             ((s + 1 > array_size)) && array_size=$((s + 1))
@@ -297,26 +353,28 @@ read_conf() {
         done
     fi
     for ((index=0; index < array_size; index++)); do
-        built_module_name[$index]=${BUILT_MODULE_NAME[$index]}
-        built_module_location[$index]=${BUILT_MODULE_LOCATION[$index]}
-        dest_module_name[$index]=${DEST_MODULE_NAME[$index]}
-        dest_module_location[$index]=${DEST_MODULE_LOCATION[$index]}
+        built_module_name[index]=${BUILT_MODULE_NAME[$index]}
+        built_module_location[index]=${BUILT_MODULE_LOCATION[$index]}
+        dest_module_name[index]=${DEST_MODULE_NAME[$index]}
+        dest_module_location[index]=${DEST_MODULE_LOCATION[$index]}
         case ${STRIP[$index]} in
-            [nN]*) strip[$index]="no" ;;
-            [yY]*) strip[$index]="yes" ;;
-            '') strip[$index]=${strip[0]:-yes} ;;
+            [nN]*) strip[index]="no" ;;
+            [yY]*) strip[index]="yes" ;;
+            '') strip[index]=${strip[0]:-yes} ;;
         esac
         if [[ ! ${built_module_name[$index]} ]]; then
-            case $dialect in
-                # 2.8: $module, which dkms add has set to PACKAGE_NAME by then
-                2.8) ((${#DEST_MODULE_LOCATION[@]} == 1)) && built_module_name[$index]=${module:-$PACKAGE_NAME} ;;
-                3.0) ((${#DEST_MODULE_LOCATION[@]} == 1)) && built_module_name[$index]=$PACKAGE_NAME ;;
-                3.2) ((array_size == 1)) && built_module_name[$index]=$PACKAGE_NAME ;;
-            esac
+            if release_has default-name-for-one-record; then
+                ((array_size == 1)) && built_module_name[index]=$PACKAGE_NAME
+            elif release_has default-name-from-module; then
+                # $module, which dkms add has set to PACKAGE_NAME by then
+                ((${#DEST_MODULE_LOCATION[@]} == 1)) && built_module_name[index]=${module:-$PACKAGE_NAME}
+            else
+                ((${#DEST_MODULE_LOCATION[@]} == 1)) && built_module_name[index]=$PACKAGE_NAME
+            fi
         fi
-        [[ ! ${dest_module_name[$index]} ]] && dest_module_name[$index]=${built_module_name[$index]}
+        [[ ! ${dest_module_name[$index]} ]] && dest_module_name[index]=${built_module_name[$index]}
         [[ ${built_module_location[$index]} && ${built_module_location[$index]:(-1)} != / ]] && \
-            built_module_location[$index]="${built_module_location[$index]}/"
+            built_module_location[index]="${built_module_location[$index]}/"
 
         [[ ${built_module_name[$index]} ]] || \
             conf_errors+=("No 'BUILT_MODULE_NAME' directive specified for record #$index.")
@@ -326,7 +384,7 @@ read_conf() {
         case ${dest_module_name[$index]} in *.o|*.ko)
             conf_errors+=("'DEST_MODULE_NAME' directive ends in '.o' or '.ko' in record #$index.") ;;
         esac
-        dest_module_location[$index]="$(override_dest_module_location "${dest_module_location[$index]}")"
+        dest_module_location[index]="$(override_dest_module_location "${dest_module_location[$index]}")"
         [[ ${DEST_MODULE_LOCATION[$index]} ]] || \
             conf_errors+=("No 'DEST_MODULE_LOCATION' directive specified for record #$index.")
         case ${DEST_MODULE_LOCATION[$index]} in
@@ -334,7 +392,7 @@ read_conf() {
             *) conf_errors+=("Directive 'DEST_MODULE_LOCATION' does not begin with '/kernel', '/updates', or '/extra' in record #$index.") ;;
         esac
     done
-    if [[ $dialect == 3.2 ]]; then
+    if release_has strict-conf; then
         # read_conf_strict
         for s in ${#built_module_name[@]} ${#built_module_location[@]} ${#dest_module_name[@]} ${#dest_module_location[@]}; do
             ((s != array_size)) && { conf_errors+=("Module name/location array length mismatch."); break; }
@@ -368,15 +426,18 @@ read_conf() {
     done
     [[ ! $make_command ]] && make_command="make -C $kernel_source_dir M=$dkms_tree/$module/$module_version/build"
     # 3.2 runs no CLEAN at all
-    [[ $dialect != 3.2 && ! $clean ]] && clean="make -C $kernel_source_dir M=$dkms_tree/$module/$module_version/build clean"
-    [[ $dialect == 3.2 ]] && clean=""
-    if [[ $dialect == 3.2 ]]; then
+    if release_has clean-default; then
+        [[ $clean ]] || clean="make -C $kernel_source_dir M=$dkms_tree/$module/$module_version/build clean"
+    else
+        clean=""
+    fi
+    if release_has make-llvm; then
         if [[ -e $kernel_source_dir/vmlinux ]]; then
             readelf -p .comment "$kernel_source_dir/vmlinux" 2>&1 | grep -q clang && make_command="${make_command} LLVM=1"
         elif [[ -e "${kernel_config}" ]]; then
             grep -q CONFIG_CC_IS_CLANG=y "${kernel_config}" && make_command="${make_command} LLVM=1"
         fi
-    elif [[ $dialect == 3.0 ]]; then
+    elif release_has make-clang-lld; then
         if [[ -e $kernel_source_dir/vmlinux ]]; then
             readelf -p .comment "$kernel_source_dir/vmlinux" 2>/dev/null | grep -q clang && make_command="${make_command} CC=clang"
             readelf -p .comment "$kernel_source_dir/vmlinux" 2>/dev/null | grep -q LLD && make_command="${make_command} LD=ld.lld"
@@ -398,7 +459,7 @@ read_conf() {
     exclusion=""
     [[ $BUILD_EXCLUSIVE_KERNEL && ! $kernelver =~ $BUILD_EXCLUSIVE_KERNEL ]] && \
         exclusion="BUILD_EXCLUSIVE_KERNEL=\"$BUILD_EXCLUSIVE_KERNEL\" does not match $kernelver"
-    if [[ $dialect == 3.2 && ! $exclusion ]]; then
+    if release_has kernel-min-max && [[ ! $exclusion ]]; then
         local max=${BUILD_EXCLUSIVE_KERNEL_MAX:-$OBSOLETE_BY}
         [[ $BUILD_EXCLUSIVE_KERNEL_MIN && "$(VER "$kernelver")" < "$(VER "$BUILD_EXCLUSIVE_KERNEL_MIN")" ]] && \
             exclusion="BUILD_EXCLUSIVE_KERNEL_MIN=\"$BUILD_EXCLUSIVE_KERNEL_MIN\": $kernelver is older"
@@ -407,7 +468,7 @@ read_conf() {
     fi
     [[ ! $exclusion && $BUILD_EXCLUSIVE_ARCH && ! $arch =~ $BUILD_EXCLUSIVE_ARCH ]] && \
         exclusion="BUILD_EXCLUSIVE_ARCH=\"$BUILD_EXCLUSIVE_ARCH\" does not match $arch"
-    if [[ $dialect != 2.8 && ! $exclusion && $BUILD_EXCLUSIVE_CONFIG && -e $kernel_config ]]; then
+    if release_has build-exclusive-config && [[ ! $exclusion && $BUILD_EXCLUSIVE_CONFIG && -e $kernel_config ]]; then
         local kconf
         for kconf in $BUILD_EXCLUSIVE_CONFIG; do
             case "$kconf" in
@@ -420,7 +481,7 @@ read_conf() {
         done
     fi
 
-    [[ $dialect != 3.2 ]] && ((${#dest_module_location[@]} == 0)) && conf_errors+=("No 'DEST_MODULE_LOCATION' directive specified.")
+    release_has dest-location-required && ((${#dest_module_location[@]} == 0)) && conf_errors+=("No 'DEST_MODULE_LOCATION' directive specified.")
     [[ $package_name ]] || conf_errors+=("No 'PACKAGE_NAME' directive specified.")
     [[ $package_version ]] || conf_errors+=("No 'PACKAGE_VERSION' directive specified.")
 }
@@ -501,7 +562,7 @@ step_add() {
         # dkms exports nothing to POST_ADD: $kernelver and the others are its shell's, not the script's
         run_build_script post_add "$post_add"
     fi
-    fact outcome done
+    fact outcome "done"
 }
 
 # A kernel of another arch than the container's (an arm64 kernel on an amd64 host) is
@@ -538,11 +599,66 @@ check_build_depends() {
         [[ $have ]] || missing+=("$bd")
     done
     ((${#missing[@]})) || return 0
-    if [[ $dialect == 3.2 ]]; then
+    if release_has build-depends-required; then
         step_stop missing-dependency "Aborting build of module $module/$module_version for kernel $kernelver ($arch) due to missing BUILD_DEPENDS: ${missing[*]}: dkms 3.2 builds a module only once each module its BUILD_DEPENDS names is installed for that kernel, and ${missing[*]} was not built for $kernelver in this run (build it in the same kfarm build)"
     fi
     say "warning: BUILD_DEPENDS names ${missing[*]}, not built for $kernelver in this run; dkms $dialect builds the module without it"
     fact warning "BUILD_DEPENDS names ${missing[*]}, which was not built for $kernelver in this run: dkms $dialect builds the module without it (BUILD_DEPENDS only orders \`dkms autoinstall\` there), so this build had no Module.symvers of ${missing[*]}"
+}
+
+# The first lines of make.log: 3.2's name the dkms version
+make_log_header() {
+    if release_has make-log-first; then
+        echo "DKMS (dkms-$dkms_version) make.log for $module/$module_version for kernel $kernelver ($arch)"
+    else
+        echo "DKMS make.log for $module-$module_version for kernel $kernelver ($arch)"
+    fi
+    # reproducible builds: SOURCE_DATE_EPOCH is the build's date when given (gcc honours it too)
+    if [[ $SOURCE_DATE_EPOCH =~ ^[0-9]+$ ]]; then date -u -d "@$SOURCE_DATE_EPOCH"; else date; fi
+}
+
+kernel_cc() { # the compiler the kernel's config names (cross-building: its prefixed twin)
+    local cc
+    cc=$(sed -n 's|^CONFIG_CC_VERSION_TEXT="*\([^" ]*\) .*|\1|p' "$1")
+    [[ $cross_compile && $cc != "$cross_compile"* ]] && command -v "$cross_compile$cc" >/dev/null && cc="$cross_compile$cc"
+    command -v "$cc" >/dev/null && echo "$cc"
+}
+
+kernel_variables_cc() { # 2.8-3.2: CC from the kernel's .kernelvariables, or no CC at all
+    if [[ -f "$kernel_source_dir/.kernelvariables" ]]; then
+        # $cross_make_args is words (ARCH=... CROSS_COMPILE=...), split on purpose
+        # shellcheck disable=SC2086
+        CC=$(echo -e "show-%:\n\t@echo \$(\$*)\ninclude $kernel_source_dir/.kernelvariables" | make -f - show-CC $cross_make_args)
+        export CC
+    else
+        unset CC
+    fi
+}
+
+# run_release_build_script KIND SCRIPT LOG: PRE_BUILD or POST_BUILD as the release runs it
+# (into LOG and fatal where build-scripts-fatal, else ignoring its status)
+run_release_build_script() {
+    if release_has build-scripts-fatal; then
+        run_build_script "$1" "$2" "$3"
+    else
+        run_build_script "$1" "$2"
+    fi
+}
+
+# run_pre_build MAKE_LOG: PRE_BUILD, with the CC each release gives it and make
+run_pre_build() {
+    local cc
+    # 3.0: CC for PRE_BUILD only, from the kernel's config: actual_build takes it away again before make
+    release_has cc-config-for-pre-build && [[ -e $kernel_source_dir/.config ]] && \
+        cc=$(kernel_cc "$kernel_source_dir/.config") && export CC="$cc"
+    release_has cc-kernelvariables-first && kernel_variables_cc
+    # 3.2: CC (and KERNEL_CC) for PRE_BUILD and make
+    if release_has cc-config && [[ -e $kernel_config ]]; then
+        cc=$(kernel_cc "$kernel_config") && export CC="$cc" KERNEL_CC="$cc"
+    fi
+    run_release_build_script pre_build "$pre_build" "$1"
+    release_has cc-config-for-pre-build && kernel_variables_cc
+    return 0
 }
 
 # `dkms build -m <name> -v <version>`: sources dkms.conf again with them set, then
@@ -553,7 +669,7 @@ step_build() {
     # 2.8 and 3.0 keep the CR of a CRLF dkms.conf in every value: `dkms add` registers the
     # module as `name\r` and its build fails (measured: exit 7, `name\r.ko` is never there).
     # Such a kernel fails here too, first, with what to do about it.
-    if [[ $dialect != 3.2 ]] && ((${#_crlf_directives[@]})); then
+    if release_has crlf-kept && ((${#_crlf_directives[@]})); then
         conf_errors=("dkms.conf has CRLF (Windows) line endings: dkms $dialect keeps the carriage return in every value (${_crlf_directives[*]:0:3} end in \\r), so this release's dkms fails the build; convert dkms.conf to LF line endings (dos2unix dkms.conf, or sed -i 's/\\r\$//' dkms.conf); dkms 3.1.5 and later (trixie) drop the CR" "${conf_errors[@]}")
     fi
     report_conf
@@ -574,16 +690,8 @@ step_build() {
     cd "$build_dir" || exit 3
 
     local build_log="$build_dir/make.log"
-    make_log_header() {
-        case $dialect in
-            3.2) echo "DKMS (dkms-3.2.2) make.log for $module/$module_version for kernel $kernelver ($arch)" ;;
-            *) echo "DKMS make.log for $module-$module_version for kernel $kernelver ($arch)" ;;
-        esac
-        # reproducible builds: SOURCE_DATE_EPOCH is the build's date when given (gcc honours it too)
-        if [[ $SOURCE_DATE_EPOCH =~ ^[0-9]+$ ]]; then date -u -d "@$SOURCE_DATE_EPOCH"; else date; fi
-    }
     # 3.2 opens make.log first: the patches, PRE_BUILD and make all write there
-    [[ $dialect == 3.2 ]] && make_log_header >>"$build_log"
+    release_has make-log-first && make_log_header >>"$build_log"
 
     local p
     for p in "${patch_array[@]}"; do
@@ -591,7 +699,7 @@ step_build() {
         [[ /$p/ == */../* ]] && step_stop patch-missing "Patch $p as specified in dkms.conf contains '..' path component: a patch must be in patches/"
         [[ -e $build_dir/patches/$p ]] || step_stop patch-missing "Patch $p as specified in dkms.conf cannot be found in patches/"
         say "applying patch $p"
-        if [[ $dialect == 3.2 ]]; then
+        if release_has make-log-first; then
             patch -p1 < "./patches/$p" >>"$build_log" 2>&1 3>&-
         else
             patch -p1 < "./patches/$p" 3>&-
@@ -599,44 +707,14 @@ step_build() {
     done
 
     cross_environment
-    kernel_cc() { # the compiler the kernel's config names (cross-building: its prefixed twin)
-        local cc
-        cc=$(sed -n 's|^CONFIG_CC_VERSION_TEXT="*\([^" ]*\) .*|\1|p' "$1")
-        [[ $cross_compile && $cc != "$cross_compile"* ]] && command -v "$cross_compile$cc" >/dev/null && cc="$cross_compile$cc"
-        command -v "$cc" >/dev/null && echo "$cc"
-    }
-    kernel_variables_cc() { # 2.8-3.2: CC from the kernel's .kernelvariables, or no CC at all
-        if [[ -f "$kernel_source_dir/.kernelvariables" ]]; then
-            export CC=$(echo -e "show-%:\n\t@echo \$(\$*)\ninclude $kernel_source_dir/.kernelvariables" | make -f - show-CC $cross_make_args)
-        else
-            unset CC
-        fi
-    }
-    local cc
     export kernelver arch module module_version
-    case $dialect in
-        2.8)
-            kernel_variables_cc
-            run_build_script pre_build "$pre_build" ;;
-        3.0)
-            # CC for PRE_BUILD only: actual_build takes it away again before make
-            [[ -e $kernel_source_dir/.config ]] && cc=$(kernel_cc "$kernel_source_dir/.config") && export CC="$cc"
-            run_build_script pre_build "$pre_build"
-            kernel_variables_cc ;;
-        3.2)
-            # CC (and KERNEL_CC) for PRE_BUILD and make
-            kernel_variables_cc
-            if [[ -e $kernel_config ]]; then
-                cc=$(kernel_cc "$kernel_config") && export CC="$cc" KERNEL_CC="$cc"
-            fi
-            run_build_script pre_build "$pre_build" "$build_log" ;;
-    esac
+    run_pre_build "$build_log"
 
     if [[ $clean ]]; then
         say "cleaning build area: $clean"
         ( eval "$clean" ) >/dev/null 2>&1 3>&-
     fi
-    [[ $dialect != 3.2 ]] && make_log_header >>"$build_log"
+    release_has make-log-first || make_log_header >>"$build_log"
     local the_make_command="${make_command/#make/make -j$parallel_jobs KERNELRELEASE=$kernelver${cross_make_args:+ $cross_make_args}}"
     fact make_invocation "$the_make_command"
     say "building: $the_make_command"
@@ -675,15 +753,11 @@ step_build() {
         [[ ${strip[$count]} != no ]] && "${cross_compile}strip" -g "$built_module"
         cp -f "$built_module" "$base_dir/module/${dest_module_name[$count]}.ko"
     done
-    if [[ $dialect == 3.2 ]]; then
-        # 3.2 keeps the build's Module.symvers next to the modules (modules that use this
-        # one's symbols build against it), and its POST_BUILD writes to make.log, fatally
-        [[ -f $build_dir/Module.symvers ]] && cp -f "$build_dir/Module.symvers" "$base_dir/module/Module.symvers"
-        run_build_script post_build "$post_build" "$base_dir/log/make.log"
-    else
-        run_build_script post_build "$post_build"
-    fi
-    fact outcome done
+    # 3.2 keeps the build's Module.symvers next to the modules (modules that use this one's
+    # symbols build against it), and its POST_BUILD writes to make.log, fatally
+    release_has symvers-kept && [[ -f $build_dir/Module.symvers ]] && cp -f "$build_dir/Module.symvers" "$base_dir/module/Module.symvers"
+    run_release_build_script post_build "$post_build" "$base_dir/log/make.log"
+    fact outcome "done"
 }
 
 
@@ -807,6 +881,8 @@ check_names() {
         valid_name "${fields[1]}" || { bad_name="BUILT_MODULE_NAME[$i] $(quote "${fields[1]}") is not a valid module name (letters, digits, _ . + -; at most 64)"; return; }
         valid_location "${fields[2]}" || { bad_name="BUILT_MODULE_LOCATION[$i] $(quote "${fields[2]}") is not a relative path inside the build dir (no /, . or .. segments)"; return; }
         valid_name "${fields[3]}" || { bad_name="DEST_MODULE_NAME[$i] $(quote "${fields[3]}") is not a valid module name (letters, digits, _ . + -; at most 64)"; return; }
+        # both valid, else refused
+        # shellcheck disable=SC2015
         valid_dest_location "${fields[4]}" && valid_dest_location "${fields[5]}" || { bad_name="DEST_MODULE_LOCATION[$i] $(quote "${fields[4]}") is not a location dkms accepts inside the module tree: it must start with /kernel, /updates or /extra and be plain path segments of letters, digits and _ . + - (no ..)"; return; }
         # 2.8 and 3.0 copy two records of one DEST_MODULE_NAME to one file, the last copy
         # winning (3.2 refuses them): one module, as the last record says
@@ -839,7 +915,10 @@ refuse_unusable_conf() {
 report_facts() {
     local i
     if [[ $bad_name ]]; then
+        # result always succeeds, so this is if-then-else
+        # shellcheck disable=SC2015
         valid_name "$f_package_name" && result package_name "$f_package_name" || result package_name ""
+        # shellcheck disable=SC2015
         valid_version "$f_package_version" && result package_version "$f_package_version" || result package_version ""
     else
         result package_name "$f_package_name"
@@ -930,6 +1009,8 @@ compress_modules() {
 # KFARM_OVERRIDE_<i>, checked by the coordinator), root's and readable, into $overrides_dir
 write_overrides() {
     local i name
+    # its parent, /kfarm, exists: -m is for this one directory only
+    # shellcheck disable=SC2174
     mkdir -p -m 0755 "$overrides_dir" || finish failed driver-error "cannot create $overrides_dir"
     for ((i=0; i < ${KFARM_OVERRIDE_COUNT:-0}; i++)); do
         name=KFARM_OVERRIDE_${i}_NAME
@@ -948,6 +1029,8 @@ supervise() {
     umask 022
     mkdir -p "$out_dir/tree" "$work/steps" || { say "error: cannot write $work"; exit 90; }
     : >"$result_file"
+    # before anything of the module runs: a release not in the table has no rules to follow
+    [[ $dialect ]] || { say "error: $(release_error)"; finish failed driver-error "$(release_error)"; }
     if [[ $BASH_EXECUTION_STRING ]]; then printf '%s' "$BASH_EXECUTION_STRING" >"$script_copy"; else cat -- "$0" >"$script_copy"; fi || \
         finish failed driver-error "cannot write $script_copy"
 
@@ -970,7 +1053,7 @@ supervise() {
     read_facts add
     local w
     for w in "${f_warnings[@]}"; do result warning "${w:0:1000}"; done
-    [[ $f_outcome == done ]] || finish failed driver-error "evaluating dkms.conf (as dkms add does) ended early (status $step_status): something in dkms.conf killed it or exited"
+    [[ $f_outcome == "done" ]] || finish failed driver-error "evaluating dkms.conf (as dkms add does) ended early (status $step_status): something in dkms.conf killed it or exited"
     refuse_unusable_conf add
     local module="$f_package_name" module_version="$f_package_version"
     # A build cut short (timeout, kill) writes no result: the log then names the module (identityFromLog).
@@ -983,8 +1066,11 @@ supervise() {
     for ((i=0; i < ${KFARM_DEPEND_COUNT:-0}; i++)); do
         dep_name=KFARM_DEPEND_${i}_NAME dep_version=KFARM_DEPEND_${i}_VERSION dep_data=KFARM_DEPEND_$i
         dep_name=${!dep_name} dep_version=${!dep_version} dep_data=${!dep_data}
+        # both valid, else the job is refused; then the copy, else the job fails
+        # shellcheck disable=SC2015
         valid_name "$dep_name" && valid_version "$dep_version" || finish failed driver-error "bad BUILD_DEPENDS name $(quote "$dep_name/$dep_version")"
         dep_dir="/var/lib/dkms/$dep_name/$dep_version/$kernelver/$arch/module"
+        # shellcheck disable=SC2015
         "${DROP[@]}" mkdir -p "$dep_dir" && printf '%s' "$dep_data" | base64 -d | gzip -dc | "${DROP[@]}" tee "$dep_dir/Module.symvers" >/dev/null || \
             finish failed driver-error "cannot put $dep_name's Module.symvers at $dep_dir"
         say "BUILD_DEPENDS $dep_name/$dep_version: its Module.symvers is at $dep_dir/Module.symvers"
@@ -1019,7 +1105,7 @@ supervise() {
     local build_dir="/var/lib/dkms/$module/$module_version/build"
     local base_dir="/var/lib/dkms/$module/$module_version/$kernelver/$arch"
     mkdir -p "$out_dir/tree/log" || finish failed driver-error "cannot write $out_dir"
-    if [[ $f_outcome != done ]]; then
+    if [[ $f_outcome != "done" ]]; then
         # what the build printed, for the first error (a 3.2 POST_BUILD that failed wrote to the
         # log already moved beside the modules); then whose fault: a full mount first
         if [[ -f $build_dir/make.log ]]; then copy_log "$build_dir/make.log"; else copy_log "$base_dir/log/make.log"; fi
@@ -1058,7 +1144,7 @@ supervise() {
     copy_log "$base_dir/log/make.log"
     # 3.0 keeps the kernel's .config in the log dir (and so in its tarballs); 2.8 only with
     # --config, 3.2 never
-    [[ $dialect == 3.0 ]] && copy_out "/lib/modules/$kernelver/build/.config" "$out_dir/tree/log/.config" "$log_limit"
+    release_has config-in-log && copy_out "/lib/modules/$kernelver/build/.config" "$out_dir/tree/log/.config" "$log_limit"
     say "built ${#m_dest[@]} module(s) for $kernelver"
     finish built "" ""
 }
@@ -1069,12 +1155,16 @@ case $role in
     build) supervise "$2" "$3" ;;
     step)
         [[ $(id -u) == "$NOBODY" ]] || { say "error: steps run as uid $NOBODY only"; exit 2; }
+        [[ $dialect ]] || { say "error: $(release_error)"; exit 2; }
         kernelver_arg="$3" arch_arg="$4"
         # as dkms starts: whatever the environment says about compilers is not the kernel's
         umask 022
         # reproducible builds: kbuild takes KBUILD_BUILD_TIMESTAMP as asking for one (pahole then
         # encodes a module's BTF without -j, whose output changes from run to run)
-        [[ $SOURCE_DATE_EPOCH =~ ^[0-9]+$ ]] && export KBUILD_BUILD_TIMESTAMP="$(date -u -d "@$SOURCE_DATE_EPOCH")"
+        if [[ $SOURCE_DATE_EPOCH =~ ^[0-9]+$ ]]; then
+            KBUILD_BUILD_TIMESTAMP="$(date -u -d "@$SOURCE_DATE_EPOCH")"
+            export KBUILD_BUILD_TIMESTAMP
+        fi
         unset CC CXX CFLAGS CXXFLAGS LDFLAGS
         # `dkms add` runs without -k: it reads dkms.conf for the running kernel (here the
         # farm host's, as on a build machine), not for the kernel about to be built

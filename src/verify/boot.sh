@@ -24,6 +24,8 @@ if [ -d "$W/deb/usr/lib/modules/$KVER" ] && [ ! -d "$W/deb/lib/modules/$KVER" ];
 fi
 VMLINUZ="$W/deb/boot/vmlinuz-$KVER"
 MODDIR="$W/deb/lib/modules/$KVER"
+# both, else refused (SC2015: the A && B || C is meant)
+# shellcheck disable=SC2015
 [ -f "$VMLINUZ" ] && [ ! -L "$VMLINUZ" ] || { say "the package holds no regular file boot/vmlinuz-$KVER"; status no-kernel-image; }
 [ -d "$MODDIR" ] || { say "the package holds no lib/modules/$KVER"; status no-kernel-image; }
 
@@ -47,6 +49,8 @@ for rel in "${BUILT[@]}"; do
   [ -n "$deps" ] || deps="$MODDIR/$rel"
   while IFS= read -r p; do
     r="${p#"$MODDIR/"}"
+    # a new one, else the next (SC2015: the A && B || C is meant)
+    # shellcheck disable=SC2015
     [ -n "$r" ] && [ -z "${seen[$r]:-}" ] || continue
     seen[$r]=1
     ORDER+=("$r")
@@ -98,6 +102,8 @@ case "$GUEST_ARCH" in
   x86_64)
     QEMU=(qemu-system-x86_64 -machine q35 -append "console=ttyS0 $CMDLINE")
     # the host CPU minus the ARCH_CAPABILITIES MSR, which some nested KVM hosts refuse to set
+    # the comma is qemu's (one -cpu value: host minus a feature), not an array separator
+    # shellcheck disable=SC2054
     if [ "$ACCEL" = kvm ]; then QEMU+=(-accel kvm -cpu host,-arch-capabilities); else QEMU+=(-accel tcg -cpu max); fi ;;
   aarch64)
     QEMU=(qemu-system-aarch64 -machine virt -append "console=ttyAMA0 $CMDLINE")
