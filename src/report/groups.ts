@@ -1,20 +1,9 @@
-import { debianArch } from '../archive/releases.js';
 import type { KernelReport } from './report.js';
 
 /**
  * Pure: a build's kernels grouped by distro release and arch, the way a matrix of 180 kernels
  * is read (`debian-12/amd64: 36 built, 0 excluded, 0 failed`).
  */
-
-/** An image name says its release: `debian-12`, or a `debian-12…` prefix (debian-12-custom); else the name itself. */
-export function releaseOfImage(image: string): string {
-  return /^([a-z]+-\d+)(?:[-_./:]|$)/.exec(image)?.[1] ?? image;
-}
-
-/** x86_64 → amd64, aarch64 → arm64; an arch Debian has no recipe for keeps its name. */
-export function debianArchOf(arch: string): string {
-  return debianArch(arch) ?? arch;
-}
 
 export interface ReportGroup {
   release: string;

@@ -1,7 +1,7 @@
 import type { KernelRecord } from '../queue/job-payload.js';
 import type { WrittenFile } from '../packaging/write-file.js';
 import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';
-import { debianArchOf, releaseOfImage } from './groups.js';
+import { debianArchOf, releaseOfImage } from './release-arch.js';
 
 /** report.json: what a build did, per kernel. Versioned; every artifact carries its sha256. */
 export interface ModuleReport {

@@ -52,7 +52,7 @@ export const verifyPayloadSchema = z.object({
 });
 export type VerifyPayload = z.infer<typeof verifyPayloadSchema>;
 
-/** every reason word a boot can give (console-parse.ts, verify-out-dir.ts); anything else is refused */
+/** every reason word a boot can give (console-parse.ts, verify-kernel.ts, verify-out-dir.ts); anything else is refused */
 export const LOAD_REASONS = [
   'key-rejected',
   'version-magic',

@@ -7,7 +7,7 @@ import type { BlobStore } from '../queue/blob-store.js';
 import type { VerifyProcessor } from '../queue/verify-queue.js';
 import { kvmUsable } from './boot-kernel.js';
 import { bootAccel, type VerifyResult } from './verify-job.js';
-import { verifyKernel, type VerifyContext } from './verify-out-dir.js';
+import { verifyKernel, type VerifyContext } from './verify-kernel.js';
 import { ensureVerifyImage } from './verify-image.js';
 
 /** A counting semaphore: one worker consumes two lanes, its boots together stay within the limit. */

@@ -6,7 +6,7 @@ import { rootLogger } from '../../src/logging/logger.js';
 import { readPackInputs } from '../../src/packaging/pack-input.js';
 import type { AvailableKernel } from '../helpers/matrix-checks.js';
 import type { BuildReport, KernelReport } from '../../src/report/report.js';
-import { verifyContext, verifyKernel } from '../../src/verify/verify-out-dir.js';
+import { verifyContext, verifyKernel } from '../../src/verify/verify-kernel.js';
 import { debian12Kernels, example, fixture, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
 
 /**

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { KernelRecord } from '../../src/queue/job-payload.js';
-import { debianArchOf, groupLine, releaseOfImage, reportGroups } from '../../src/report/groups.js';
+import { groupLine, reportGroups } from '../../src/report/groups.js';
+import { debianArchOf, releaseOfImage } from '../../src/report/release-arch.js';
 import { buildReport, type KernelReport } from '../../src/report/report.js';
 
 describe('report.json holds no control characters, whoever composed the message', () => {

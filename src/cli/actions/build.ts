@@ -11,7 +11,7 @@ import { EXIT } from '../exit-codes.js';
 import { buildProgress } from '../build-progress.js';
 import { formatDuration, reportTable } from '../render.js';
 import type { CliContext } from '../context.js';
-import type { BuildCliOptions } from '../commands/build.js';
+import type { BuildCliOptions } from '../option-types.js';
 import { loadFailed } from '../load-failed.js';
 import { nothingVerified, nothingVerifiedText } from '../nothing-verified.js';
 import { usableStateDir } from '../../config/state-dir.js';

@@ -15,7 +15,7 @@ import { syncImages } from '../../images/image-sync.js';
 import { syncProgress } from '../sync-progress.js';
 import { rootLogger } from '../../logging/logger.js';
 import { formatDuration, formatTable } from '../render.js';
-import type { ImagesSyncCliOptions, KernelsCliOptions } from '../commands/images.js';
+import type { ImagesSyncCliOptions, KernelsCliOptions } from '../option-types.js';
 import type { CliContext } from '../context.js';
 import { usableStateDir } from '../../config/state-dir.js';
 

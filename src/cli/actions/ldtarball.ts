@@ -1,7 +1,7 @@
 import { KfarmError } from '../../errors/kfarm-error.js';
 import { ldtarball } from '../../ldtarball/ldtarball.js';
 import { rootLogger } from '../../logging/logger.js';
-import type { LdtarballCliOptions } from '../commands/ldtarball.js';
+import type { LdtarballCliOptions } from '../option-types.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
 

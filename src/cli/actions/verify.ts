@@ -3,7 +3,7 @@ import { DockerRuntime } from '../../executor/docker-runtime.js';
 import { rootLogger } from '../../logging/logger.js';
 import type { BuildReport } from '../../report/report.js';
 import { verifyOutDir } from '../../verify/verify-out-dir.js';
-import type { VerifyCliOptions } from '../commands/verify.js';
+import type { VerifyCliOptions } from '../option-types.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
 import { loadFailed } from '../load-failed.js';

@@ -15,7 +15,7 @@ import { LABEL_INSTANCE, buildProcessor, reapOrphans } from '../../worker/build-
 import { startVerifyWorker } from '../../queue/verify-queue.js';
 import { kvmUsable } from '../../verify/boot-kernel.js';
 import { parseVerifyLanes, type VerifyLane } from '../../verify/verify-job.js';
-import { bootConcurrency } from '../../verify/verify-out-dir.js';
+import { bootConcurrency } from '../../verify/verify-kernel.js';
 import { kvmKnownBroken, markKvmBroken, verifyProcessor } from '../../verify/verify-worker.js';
 import type { CliContext } from '../context.js';
 import { usableStateDir } from '../../config/state-dir.js';

@@ -2,29 +2,9 @@ import { Command, Option } from 'commander';
 import type { CliContext } from '../context.js';
 import { PACKABLE_FORMAT_NAMES } from '../help-values.js';
 import { positiveInt } from '../options.js';
-import { AUTO_FULL_MAX, TABLE_VIEWS, type TableView } from '../render.js';
-import { addVerifyOptions, type VerifyCliOptions } from './verify.js';
-
-export type BuildCliOptions = {
-  kernels?: string;
-  out: string;
-  concurrency?: number;
-  timeout: number;
-  memory: number;
-  disk: number;
-  cpus: number;
-  cache: boolean;
-  table: TableView;
-  directive: string[];
-  dkmsOverrides?: string;
-  format: string;
-  compress: 'auto' | 'none' | 'xz' | 'zstd';
-  signKey?: string;
-  signCert?: string;
-  junit?: string;
-  cacheSize?: string;
-  verify?: 'load';
-} & VerifyCliOptions;
+import type { BuildCliOptions } from '../option-types.js';
+import { AUTO_FULL_MAX, TABLE_VIEWS } from '../render.js';
+import { addVerifyOptions } from './verify.js';
 
 export function buildCommand(ctx: CliContext): Command {
   return addVerifyOptions(new Command('build'))

@@ -2,22 +2,7 @@ import { Command } from 'commander';
 import { DEFAULT_MIRRORS, RELEASES } from '../../archive/releases.js';
 import type { CliContext } from '../context.js';
 import { RECIPE_ARCH_NAMES, RECIPE_NAMES } from '../help-values.js';
-
-export interface ImagesSyncCliOptions {
-  arch: string;
-  flavours?: string;
-  kernels?: string;
-  prune?: boolean;
-  baseImage?: string;
-  mirror?: string;
-  securityMirror?: string;
-}
-
-export interface KernelsCliOptions {
-  available?: boolean;
-  arch?: string;
-  json?: boolean;
-}
+import type { ImagesSyncCliOptions, KernelsCliOptions } from '../option-types.js';
 
 const actions = () => import('../actions/images.js');
 
@@ -58,6 +43,5 @@ export function kernelsCommand(ctx: CliContext): Command {
     .option('--json', 'with --available: one JSON array on stdout')
     .action(async (releases: string[], opts: KernelsCliOptions) => (await actions()).kernelsAction(ctx, releases, opts));
 }
-
 
 const RELEASES_AVAILABLE = RELEASES.map((r) => r.name).join(', ');

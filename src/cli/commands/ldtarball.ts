@@ -1,14 +1,7 @@
 import { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { LDTARBALL_DEFAULT_LIMITS } from '../help-values.js';
-
-export interface LdtarballCliOptions {
-  dkmsTree: string;
-  sourceTree: string;
-  force: boolean;
-  maxBytes: string;
-  maxEntries: string;
-}
+import type { LdtarballCliOptions } from '../option-types.js';
 
 /** `kfarm ldtarball <tarball>...`: DKMS tarballs into a DKMS tree, every kernel `built`, all or nothing. */
 export function ldtarballCommand(ctx: CliContext): Command {

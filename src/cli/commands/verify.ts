@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
-import type { AccelChoice } from '../../verify/verify-out-dir.js';
 import type { CliContext } from '../context.js';
+import type { VerifyCliOptions } from '../option-types.js';
 import { positiveInt } from '../options.js';
 
 export const ACCELS = ['auto', 'kvm', 'tcg'] as const;
@@ -12,14 +12,6 @@ export function addVerifyOptions(cmd: Command): Command {
     .option('--cmdline <args>', 'extra kernel command line for the boots, e.g. module.sig_enforce=1', '')
     .option('--boot-timeout <seconds>', 'hard limit of one boot', positiveInt, 300)
     .option('--allow-unverified', 'exit 0 even when no kernel could be verified (every row not-verified); by default that is exit 1', false);
-}
-
-export interface VerifyCliOptions {
-  accel: AccelChoice;
-  cmdline: string;
-  bootTimeout: number;
-  /** accept a run whose every row is not-verified (default false: exit 1) */
-  allowUnverified: boolean;
 }
 
 /** `kfarm verify <out-dir>`: boot each built kernel of an earlier build in QEMU and load its modules. */

@@ -1,0 +1,67 @@
+import type { AccelChoice } from '../verify/verify-kernel.js';
+import type { TableView } from './render.js';
+
+/**
+ * The options each command's action receives, as commander parses them. Types only, and apart
+ * from both sides: commands/ (which declares the options and loads its action lazily) and
+ * actions/ (which runs them) import these, never each other's module, so no import circle runs
+ * between a command and its action.
+ */
+
+/** `kfarm verify`, and `kfarm build --verify load` (addVerifyOptions in commands/verify.ts) */
+export interface VerifyCliOptions {
+  accel: AccelChoice;
+  cmdline: string;
+  bootTimeout: number;
+  /** accept a run whose every row is not-verified (default false: exit 1) */
+  allowUnverified: boolean;
+}
+
+/** `kfarm build` */
+export type BuildCliOptions = {
+  kernels?: string;
+  out: string;
+  concurrency?: number;
+  timeout: number;
+  memory: number;
+  disk: number;
+  cpus: number;
+  cache: boolean;
+  table: TableView;
+  directive: string[];
+  dkmsOverrides?: string;
+  format: string;
+  compress: 'auto' | 'none' | 'xz' | 'zstd';
+  signKey?: string;
+  signCert?: string;
+  junit?: string;
+  cacheSize?: string;
+  verify?: 'load';
+} & VerifyCliOptions;
+
+/** `kfarm images sync` */
+export interface ImagesSyncCliOptions {
+  arch: string;
+  flavours?: string;
+  kernels?: string;
+  prune?: boolean;
+  baseImage?: string;
+  mirror?: string;
+  securityMirror?: string;
+}
+
+/** `kfarm kernels` */
+export interface KernelsCliOptions {
+  available?: boolean;
+  arch?: string;
+  json?: boolean;
+}
+
+/** `kfarm ldtarball` */
+export interface LdtarballCliOptions {
+  dkmsTree: string;
+  sourceTree: string;
+  force: boolean;
+  maxBytes: string;
+  maxEntries: string;
+}
