@@ -14,6 +14,7 @@ import { readHistory } from './build-history.js';
 import { combineReports } from './combined-report.js';
 import { farmCatalog } from './farm-catalog.js';
 import { coordinatorFailure } from './run-jobs.js';
+import type { Reason } from '../job/verdicts.js';
 import { makeDirs } from '../util/make-dir.js';
 
 /**
@@ -32,7 +33,7 @@ export function isInputRefusal(err: unknown): err is KfarmError {
 }
 
 /** The row's reason: the report's fixed words (README "Failure reasons"). */
-export function refusalReason(err: KfarmError): 'bad-conf' | 'bad-source' {
+export function refusalReason(err: KfarmError): Extract<Reason, 'bad-conf' | 'bad-source'> {
   return err.code === 'DKMS_CONF_MISSING' || err.code === 'DKMS_CONF_INVALID' ? 'bad-conf' : 'bad-source';
 }
 

@@ -5,6 +5,7 @@ import type { ResultStore } from '../store/result-store.js';
 import type { AttemptTrace, JobOutcome, JobUpdate } from '../queue/build-queue.js';
 import { recordArtifacts, type Artifact, type JobPayload, type KernelRecord } from '../queue/job-payload.js';
 import { acceptRecord } from '../queue/record-check.js';
+import type { Reason } from '../job/verdicts.js';
 import type { BuildDeps } from './build-types.js';
 import type { FarmSession } from './farm-session.js';
 import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';
@@ -277,7 +278,7 @@ async function failedRecord(session: FarmSession, payload: JobPayload, outcome: 
  * gave up on it, or a dependency kept it from starting): never cached, since the next run may
  * go the other way.
  */
-export function coordinatorFailure(payload: Pick<JobPayload, 'kernel' | 'arch' | 'image'>, why: { reason: string; message: string; firstError: string; log: Artifact }): KernelRecord {
+export function coordinatorFailure(payload: Pick<JobPayload, 'kernel' | 'arch' | 'image'>, why: { reason: Reason; message: string; firstError: string; log: Artifact }): KernelRecord {
   return {
     schemaVersion: 1,
     kernel: payload.kernel,

@@ -1,4 +1,5 @@
 import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';
+import { isContainerReason, type Reason, type Verdict } from '../job/verdicts.js';
 import { isValidLocation, isValidName, quoteName } from './names.js';
 
 /**
@@ -11,26 +12,7 @@ import { isValidLocation, isValidName, quoteName } from './names.js';
  * `bad-conf` failure, never passes through), and free text is cleaned of control characters
  * and capped.
  */
-export type Verdict = 'built' | 'excluded' | 'failed';
-
-/** Why a kernel failed or was excluded; stable strings, used in report.json. */
-export type Reason =
-  | 'bad-conf'
-  | 'build-exclusive'
-  | 'missing-headers'
-  | 'patch-missing'
-  | 'patch-failed'
-  | 'script-failed'
-  | 'make-failed'
-  | 'missing-module'
-  | 'timeout'
-  | 'disk-full'
-  | 'output-too-large'
-  | 'unsafe-output'
-  | 'driver-error'
-  | 'killed'
-  /** dkms 3.2: a BUILD_DEPENDS module was not built for the kernel (driver.sh check_build_depends) */
-  | 'missing-dependency';
+export type { Verdict, Reason } from '../job/verdicts.js';
 
 export interface ModuleSpec {
   index: number;
@@ -73,11 +55,6 @@ export const MODULE_SUFFIXES = ['.ko', '.ko.xz', '.ko.zst', '.ko.gz'] as const;
 export type ModuleSuffix = (typeof MODULE_SUFFIXES)[number];
 const isModuleSuffix = (v: string): v is ModuleSuffix => (MODULE_SUFFIXES as readonly string[]).includes(v);
 
-const REASONS: ReadonlySet<string> = new Set<Reason>([
-  'bad-conf', 'build-exclusive', 'missing-headers', 'patch-missing', 'patch-failed', 'script-failed', 'make-failed',
-  'missing-module', 'timeout', 'disk-full', 'output-too-large', 'unsafe-output', 'driver-error', 'killed', 'missing-dependency',
-]);
-
 export function parseDriverResult(text: string): DriverResult {
   const result: DriverResult = {
     verdict: undefined, reason: undefined, message: undefined, packageName: undefined,
@@ -93,7 +70,8 @@ export function parseDriverResult(text: string): DriverResult {
         if (value === 'built' || value === 'excluded' || value === 'failed') result.verdict = value;
         break;
       case 'reason':
-        result.reason = REASONS.has(value) ? (value as Reason) : 'driver-error';
+        // a word the list lacks is a broken driver, said as such (the list: job/verdicts.ts)
+        result.reason = isContainerReason(value) ? value : 'driver-error';
         break;
       case 'message': result.message = cleanText(value, TEXT_LIMITS.message); break;
       case 'package_name': result.packageName = value === '' ? undefined : value; break;

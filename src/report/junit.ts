@@ -1,3 +1,4 @@
+import type { Reason } from '../job/verdicts.js';
 import type { BuildReport, KernelReport, LoadReport } from './report.js';
 import { xmlAttr, xmlCdata, xmlText } from './xml-text.js';
 
@@ -17,8 +18,31 @@ export interface JunitInput {
   excerpts?: ReadonlyMap<string, string>;
 }
 
-/** Failures kfarm or its workers caused, not the module: JUnit's `error`, not `failure`. */
-const INFRASTRUCTURE = new Set(['worker-error', 'driver-error']);
+/**
+ * Each reason's JUnit element (docs/formats.md "Failure reasons"): failures kfarm or its workers
+ * caused, not the module, are JUnit's `error`, not `failure`; an excluded kernel is `skipped`.
+ * A Record over every reason, so a reason added to job/verdicts.ts does not compile until it is
+ * placed here (and test/unit/verdicts.test.ts checks the table against the docs).
+ */
+export const JUNIT_ELEMENT: Readonly<Record<Reason, 'failure' | 'error' | 'skipped'>> = {
+  'build-exclusive': 'skipped',
+  'bad-conf': 'failure',
+  'bad-source': 'failure',
+  'make-failed': 'failure',
+  'missing-module': 'failure',
+  'script-failed': 'failure',
+  'missing-dependency': 'failure',
+  'patch-missing': 'failure',
+  'patch-failed': 'failure',
+  'unsafe-output': 'failure',
+  'output-too-large': 'failure',
+  timeout: 'failure',
+  killed: 'failure',
+  'disk-full': 'failure',
+  'missing-headers': 'failure',
+  'driver-error': 'error',
+  'worker-error': 'error',
+};
 
 type Outcome = { kind: 'passed'; out: string } | { kind: 'failure' | 'error' | 'skipped'; message: string; type: string; body: string };
 
@@ -84,7 +108,7 @@ function buildOutcome(k: KernelReport, excerpt: string | undefined): Outcome {
   ].join('\n');
   const message = detail ? `${reason}: ${detail}` : reason;
   if (k.verdict === 'excluded') return { kind: 'skipped', message, type: reason, body };
-  return { kind: INFRASTRUCTURE.has(reason) ? 'error' : 'failure', message, type: reason, body };
+  return { kind: k.reason && JUNIT_ELEMENT[k.reason] === 'error' ? 'error' : 'failure', message, type: reason, body };
 }
 
 function loadOutcome(load: LoadReport, excerpt: string | undefined): Outcome {

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { ARCH, KERNEL_RELEASE, MODULE_NAME, MODULE_VERSION, isValidLocation } from '../dkms/names.js';
 import { MODULE_SUFFIXES } from '../dkms/driver-result.js';
 import { KfarmError } from '../errors/kfarm-error.js';
+import { REASON_NAMES, VERDICT_NAMES } from '../job/verdicts.js';
 import type { BuildReport } from './report.js';
 
 /**
@@ -53,8 +54,8 @@ const kernelReport = z
     release: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/),
     debianArch: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/),
     image: text(512),
-    verdict: z.enum(['built', 'excluded', 'failed']),
-    reason: text(256).optional(),
+    verdict: z.enum(VERDICT_NAMES),
+    reason: z.enum(REASON_NAMES).optional(),
     message: text(16_384).optional(),
     firstError: text(4096).optional(),
     durationMs: z.number().nonnegative(),

@@ -1,4 +1,5 @@
 import type { KernelRecord } from '../queue/job-payload.js';
+import type { Reason, Verdict } from '../job/verdicts.js';
 import type { WrittenFile } from '../packaging/write-file.js';
 import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';
 import { debianArchOf, releaseOfImage } from './release-arch.js';
@@ -28,8 +29,9 @@ export interface KernelReport {
   /** Debian's name of the arch: amd64, arm64 (`arch` where Debian has no other name) */
   debianArch: string;
   image: string;
-  verdict: 'built' | 'excluded' | 'failed';
-  reason?: string;
+  verdict: Verdict;
+  /** one of job/verdicts.ts's words (docs/formats.md "Failure reasons") */
+  reason?: Reason;
   message?: string;
   firstError?: string;
   durationMs: number;
