@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { buildOptions } from '../src/config/build-options.js';
 import { rootLogger } from '../src/logging/logger.js';
 import { BuildQueue, startBuildWorker, type Processor } from '../src/queue/build-queue.js';
-import type { JobPayload } from '../src/queue/job-payload.js';
+import type { JobPayload } from '../src/job/job-payload.js';
 import { recordForPayload } from '../test/helpers/kernel-record.js';
 import { jobPriority } from '../src/queue/job-priority.js';
 import { flag } from './lib/stats.js';

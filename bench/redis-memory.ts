@@ -26,7 +26,7 @@ import type { ContainerRuntime } from '../src/executor/runtime.js';
 import { rootLogger } from '../src/logging/logger.js';
 import { BLOB_PREFIX, BlobStore } from '../src/queue/blob-store.js';
 import { BuildQueue, startBuildWorker, type Processor } from '../src/queue/build-queue.js';
-import type { JobPayload } from '../src/queue/job-payload.js';
+import type { JobPayload } from '../src/job/job-payload.js';
 import { builtModule, recordForPayload } from '../test/helpers/kernel-record.js';
 import { ResultStore } from '../src/store/result-store.js';
 import { formatSize } from '../src/store/size.js';

@@ -5,7 +5,7 @@ import type { ContainerRuntime } from '../executor/runtime.js';
 import type { KernelTarget } from '../matrix/kernel-target.js';
 import type { PackedFile } from '../packaging/pack-out-dir.js';
 import type { PackFormat } from '../packaging/packer.js';
-import type { KernelRecord } from '../queue/job-payload.js';
+import type { KernelRecord } from '../job/job-payload.js';
 import type { BuildReport } from '../report/report.js';
 
 // What a build is asked, what it needs and what it tells: apart from build.ts, so that the

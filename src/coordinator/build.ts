@@ -7,7 +7,7 @@ import { KfarmError, describeError, isKfarmError } from '../errors/kfarm-error.j
 import { kernelTargets } from '../images/catalog.js';
 import { parseSelector, selectKernels } from '../matrix/kernel-selector.js';
 import type { KernelTarget } from '../matrix/kernel-target.js';
-import type { JobPayload } from '../queue/job-payload.js';
+import type { JobPayload } from '../job/job-payload.js';
 import { jobPriority } from '../queue/job-priority.js';
 import { buildReport, type BuildReport } from '../report/report.js';
 import { writeReports } from '../report/write-reports.js';

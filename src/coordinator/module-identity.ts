@@ -1,4 +1,4 @@
-import type { KernelRecord } from '../queue/job-payload.js';
+import type { KernelRecord } from '../job/job-payload.js';
 
 export interface ModuleIdentity {
   name: string;

@@ -1,5 +1,5 @@
 import { rm, writeFile } from 'node:fs/promises';
-import type { Artifact, KernelRecord } from '../queue/job-payload.js';
+import type { Artifact, KernelRecord } from '../job/job-payload.js';
 import { binariesOnlyLayout, fullLayout, fullTarballName, perKernelTarballName, type DkmsPackage, type KernelBinaries } from '../packaging/dkms-tarball/layout.js';
 import { writeTarGz, type WrittenFile } from '../packaging/write-file.js';
 import type { KernelResult } from '../report/report.js';

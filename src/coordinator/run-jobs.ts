@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
-import { jobKey } from '../cache/job-key.js';
+import { jobKey } from '../job/job-key.js';
 import { KfarmError, describeError, isKfarmError } from '../errors/kfarm-error.js';
 import type { ResultStore } from '../store/result-store.js';
 import type { AttemptTrace, JobOutcome, JobUpdate } from '../queue/build-queue.js';
-import { recordArtifacts, type Artifact, type JobPayload, type KernelRecord } from '../queue/job-payload.js';
-import { acceptRecord } from '../queue/record-check.js';
+import { recordArtifacts, type Artifact, type JobPayload, type KernelRecord } from '../job/job-payload.js';
+import { acceptRecord } from '../job/record-check.js';
 import type { Reason } from '../job/verdicts.js';
 import type { BuildDeps } from './build-types.js';
 import type { FarmSession } from './farm-session.js';

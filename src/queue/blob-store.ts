@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { KfarmError } from '../errors/kfarm-error.js';
-import type { Artifact } from './job-payload.js';
+import type { Artifact } from '../job/job-payload.js';
 
 /** The key prefix of every farm's blobs (one namespace: blobs are content-addressed). */
 export const BLOB_PREFIX = 'kfarm';

@@ -3,18 +3,18 @@ import type { Redis } from 'ioredis';
 import os from 'node:os';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { jobKey } from '../cache/job-key.js';
+import { jobKey } from '../job/job-key.js';
 import { describeError, isKfarmError } from '../errors/kfarm-error.js';
 import { settledWithin } from '../util/settled-within.js';
 import { BLOB_PREFIX, BlobStore } from './blob-store.js';
 import { holderIsGone, holderName } from './job-holder.js';
-import { kernelRecordSchema, jobPayloadSchema, type Artifact, type JobPayload, type KernelRecord } from './job-payload.js';
+import { kernelRecordSchema, jobPayloadSchema, type Artifact, type JobPayload, type KernelRecord } from '../job/job-payload.js';
 import { seal, verifySeal } from './record-seal.js';
 import { closeConnection, connect, rateLimited, type RedisTarget } from './redis-connection.js';
 
 /**
  * BullMQ, in every mode. With verify-queue.ts (boots), the only module that imports bullmq. A job's id is its key
- * (cache/job-key.ts): the same work is queued once, and a finished, cacheable result is
+ * (job/job-key.ts): the same work is queued once, and a finished, cacheable result is
  * reused by the next build that asks for it.
  *
  * Redis is not trusted: a job's data is `{ payload, seal }` and a finished job's value

@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { canonicalJson } from '../cache/job-key.js';
+import { canonicalJson } from '../job/job-key.js';
 
 /**
  * Integrity seals on what crosses Redis: an HMAC-SHA256, with the farm key (held outside Redis

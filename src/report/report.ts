@@ -1,4 +1,4 @@
-import type { KernelRecord } from '../queue/job-payload.js';
+import type { KernelRecord } from '../job/job-payload.js';
 import type { Reason, Verdict } from '../job/verdicts.js';
 import type { WrittenFile } from '../packaging/write-file.js';
 import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { KfarmError } from '../errors/kfarm-error.js';
 import { tryLockFile, type FileLock } from '../process/file-lock.js';
 import { mapLimit } from '../util/map-limit.js';
-import type { KernelRecord } from '../queue/job-payload.js';
+import type { KernelRecord } from '../job/job-payload.js';
 import { planEviction, type EntryUse, type EvictionPlan } from './eviction-plan.js';
 import { entryBlobs, makeEntry, parseEntry } from './store-entry.js';
 import { makeDirs } from '../util/make-dir.js';

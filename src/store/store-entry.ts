@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { canonicalJson } from '../cache/job-key.js';
-import { kernelRecordSchema, recordArtifacts, type Artifact, type KernelRecord } from '../queue/job-payload.js';
+import { canonicalJson } from '../job/job-key.js';
+import { kernelRecordSchema, recordArtifacts, type Artifact, type KernelRecord } from '../job/job-payload.js';
 
 const SHA256 = /^[0-9a-f]{64}$/;
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { canonicalJson } from '../cache/job-key.js';
+import { canonicalJson } from '../job/job-key.js';
 import { MODULE_SUFFIXES } from '../dkms/driver-result.js';
 import { ARCH, KERNEL_RELEASE, MODULE_NAME, isValidLocation } from '../dkms/names.js';
 import type { LoadReport } from '../report/report.js';

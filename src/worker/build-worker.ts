@@ -5,7 +5,7 @@ import { KfarmError } from '../errors/kfarm-error.js';
 import { LABEL_KERNELS } from '../images/catalog.js';
 import type { BlobStore } from '../queue/blob-store.js';
 import type { Processor } from '../queue/build-queue.js';
-import type { JobPayload, KernelRecord } from '../queue/job-payload.js';
+import type { JobPayload, KernelRecord } from '../job/job-payload.js';
 import { currentInstance, ownerIsGone, ownerPid, processStartTime } from '../process/instance.js';
 import { isAlive } from '../process/pid.js';
 import { CompileSlots } from './compile-slots.js';

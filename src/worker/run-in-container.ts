@@ -7,7 +7,7 @@ import { failureCause } from '../dkms/make-log.js';
 import { extractTar } from '../executor/archive.js';
 import type { ContainerRuntime, IsolatedOutcome } from '../executor/runtime.js';
 import { KfarmError, isKfarmError } from '../errors/kfarm-error.js';
-import type { JobPayload } from '../queue/job-payload.js';
+import type { JobPayload } from '../job/job-payload.js';
 import { TEXT_LIMITS, cleanText } from '../util/clean-text.js';
 import { containerMounts } from './container-mounts.js';
 import { LogBuffer } from './log-buffer.js';

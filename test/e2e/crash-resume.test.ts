@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DockerRuntime } from '../../src/executor/docker-runtime.js';
 import { closeConnection, connectChecked } from '../../src/queue/redis-connection.js';
-import type { KernelRecord } from '../../src/queue/job-payload.js';
+import type { KernelRecord } from '../../src/job/job-payload.js';
 import type { BuildReport } from '../../src/report/report.js';
 import { LABEL_HOST, LABEL_PID } from '../../src/worker/build-worker.js';
 import { example, isolatedEnv, kfarmProcess, tempDir } from '../helpers/kfarm-cli.js';

@@ -1,4 +1,4 @@
-import type { Artifact, JobPayload, KernelRecord } from '../../src/queue/job-payload.js';
+import type { Artifact, JobPayload, KernelRecord } from '../../src/job/job-payload.js';
 
 /**
  * A complete KernelRecord for tests and benches, as a worker returns it for a built module:

@@ -7,7 +7,7 @@ import { buildOptions, type BuildOptions } from '../../src/config/build-options.
 import { driverScript } from '../../src/dkms/driver-script.js';
 import { DockerRuntime } from '../../src/executor/docker-runtime.js';
 import { listKfarmImages } from '../../src/images/catalog.js';
-import type { JobPayload } from '../../src/queue/job-payload.js';
+import type { JobPayload } from '../../src/job/job-payload.js';
 import { compareKernels } from '../../src/matrix/kernel-target.js';
 import { packSource } from '../../src/source/source-archive.js';
 import { runInContainer, type ContainerBuildOutput } from '../../src/worker/run-in-container.js';

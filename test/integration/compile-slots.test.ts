@@ -9,7 +9,7 @@ import { DockerRuntime } from '../../src/executor/docker-runtime.js';
 import type { IsolatedOutcome, IsolatedRun } from '../../src/executor/runtime.js';
 import { LABEL_KERNELS, imageRef } from '../../src/images/catalog.js';
 import { BlobStore } from '../../src/queue/blob-store.js';
-import type { JobPayload } from '../../src/queue/job-payload.js';
+import type { JobPayload } from '../../src/job/job-payload.js';
 import { startPrivateRedis, type PrivateRedis } from '../../src/queue/private-redis.js';
 import { closeConnection, connectChecked } from '../../src/queue/redis-connection.js';
 import { packSource, type SourceArchive } from '../../src/source/source-archive.js';

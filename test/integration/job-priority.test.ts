@@ -10,7 +10,7 @@ import { runJobs } from '../../src/coordinator/run-jobs.js';
 import { BLOB_PREFIX, BlobStore } from '../../src/queue/blob-store.js';
 import { BuildQueue, startBuildWorker, type BuildWorker } from '../../src/queue/build-queue.js';
 import { jobPriority } from '../../src/queue/job-priority.js';
-import type { JobPayload } from '../../src/queue/job-payload.js';
+import type { JobPayload } from '../../src/job/job-payload.js';
 import { startPrivateRedis, type PrivateRedis } from '../../src/queue/private-redis.js';
 import { recordForPayload } from '../helpers/kernel-record.js';
 import { tempDir } from '../helpers/kfarm-cli.js';

@@ -9,7 +9,7 @@ import type { FarmSession } from '../../src/coordinator/farm-session.js';
 import { runJobs } from '../../src/coordinator/run-jobs.js';
 import { BLOB_PREFIX, BlobStore } from '../../src/queue/blob-store.js';
 import { BuildQueue, startBuildWorker, type BuildWorker, type Processor } from '../../src/queue/build-queue.js';
-import type { JobPayload, KernelRecord } from '../../src/queue/job-payload.js';
+import type { JobPayload, KernelRecord } from '../../src/job/job-payload.js';
 import { payloadFor } from '../../src/coordinator/build.js';
 import { startPrivateRedis, type PrivateRedis } from '../../src/queue/private-redis.js';
 import { tempDir } from '../helpers/kfarm-cli.js';

@@ -3,7 +3,7 @@ import { readFile, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import type { KernelRecord } from '../../src/queue/job-payload.js';
+import type { KernelRecord } from '../../src/job/job-payload.js';
 import { ResultStore } from '../../src/store/result-store.js';
 import { builtModule, kernelRecord } from '../helpers/kernel-record.js';
 import { tempDir } from '../helpers/kfarm-cli.js';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { binariesOnlyLayout, fullLayout, fullTarballName, perKernelTarballName } from '../../src/packaging/dkms-tarball/layout.js';
-import { jobKey } from '../../src/cache/job-key.js';
+import { jobKey } from '../../src/job/job-key.js';
 import { buildOptions } from '../../src/config/build-options.js';
-import type { JobPayload } from '../../src/queue/job-payload.js';
+import type { JobPayload } from '../../src/job/job-payload.js';
 
 const pkg = { name: 'hello', version: '1.0.0', dkmsConf: Buffer.from('PACKAGE_NAME=hello\n') };
 const k = (kernel: string) => ({ kernel, arch: 'x86_64', modules: [{ fileName: 'hello.ko', data: Buffer.from(kernel) }], makeLog: Buffer.from('log') });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { jobKey } from '../../src/cache/job-key.js';
-import { jobPayloadSchema, type JobPayload } from '../../src/queue/job-payload.js';
+import { jobKey } from '../../src/job/job-key.js';
+import { jobPayloadSchema, type JobPayload } from '../../src/job/job-payload.js';
 import { buildOptions } from '../../src/config/build-options.js';
 
 const base: JobPayload = {

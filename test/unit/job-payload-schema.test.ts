@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildOptions } from '../../src/config/build-options.js';
-import { jobPayloadSchema, kernelRecordSchema, type JobPayload, type KernelRecord } from '../../src/queue/job-payload.js';
+import { jobPayloadSchema, kernelRecordSchema, type JobPayload, type KernelRecord } from '../../src/job/job-payload.js';
 
 const SHA = 'a'.repeat(64);
 const payload: JobPayload = {

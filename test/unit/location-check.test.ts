@@ -2,7 +2,7 @@ import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { parseDriverResult } from '../../src/dkms/driver-result.js';
 import { isValidLocation } from '../../src/dkms/names.js';
-import { kernelRecordSchema } from '../../src/queue/job-payload.js';
+import { kernelRecordSchema } from '../../src/job/job-payload.js';
 import { kernelRecord } from '../helpers/kernel-record.js';
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { settleIdentity } from '../../src/coordinator/module-identity.js';
-import type { KernelRecord } from '../../src/queue/job-payload.js';
+import type { KernelRecord } from '../../src/job/job-payload.js';
 
 const record = (kernel: string, name: string | undefined, version: string | undefined, verdict: KernelRecord['verdict'] = 'built'): { record: KernelRecord } => ({
   record: {

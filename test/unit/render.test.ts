@@ -3,7 +3,7 @@ import { buildProgress } from '../../src/cli/build-progress.js';
 import type { LiveStatus } from '../../src/cli/live-status.js';
 import { errorText, reportTable } from '../../src/cli/render.js';
 import type { BuildEvent } from '../../src/coordinator/build-types.js';
-import type { KernelRecord } from '../../src/queue/job-payload.js';
+import type { KernelRecord } from '../../src/job/job-payload.js';
 import type { BuildReport, KernelReport } from '../../src/report/report.js';
 
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;

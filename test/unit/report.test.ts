@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { KernelRecord } from '../../src/queue/job-payload.js';
+import type { KernelRecord } from '../../src/job/job-payload.js';
 import { groupLine, reportGroups } from '../../src/report/groups.js';
 import { debianArchOf, releaseOfImage } from '../../src/report/release-arch.js';
 import { buildReport, type KernelReport } from '../../src/report/report.js';

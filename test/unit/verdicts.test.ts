@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { REASONS, REASON_NAMES, VERDICT_NAMES, decidersOf, isContainerReason, type Decider, type Reason } from '../../src/job/verdicts.js';
 import { parseDriverResult } from '../../src/dkms/driver-result.js';
 import { JUNIT_ELEMENT, renderJunit } from '../../src/report/junit.js';
-import { kernelRecordSchema } from '../../src/queue/job-payload.js';
+import { kernelRecordSchema } from '../../src/job/job-payload.js';
 import { row, sampleReport } from '../fixtures/junit/sample-report.js';
 
 /**

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { JobPayload } from '../queue/job-payload.js';
+import type { JobPayload } from './job-payload.js';
 
 /**
  * A job's id is a hash of everything that decides its result: the source, the kernel and
