@@ -91,7 +91,14 @@ async function main(): Promise<void> {
         options,
         buildId: `${name}-${b}`,
       };
-      const { results } = await runJobs({ session: async () => session, store }, [payload], false, deps, async () => undefined, () => undefined);
+      const { results } = await runJobs({
+        access: { session: async () => session, store },
+        payloads: [payload],
+        noCache: false,
+        deps,
+        keepSource: async () => undefined,
+        fatal: () => undefined,
+      });
       if (results[0]?.record.verdict !== 'built') throw new Error(`build ${b} did not come back built`);
       if (b % 100 === 0) {
         samples.push({ builds: b, used: await used(), keys: await queue.redis.dbsize() });

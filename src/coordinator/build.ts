@@ -172,15 +172,16 @@ async function buildSources(request: BuildRequest, deps: BuildDeps, startedAt: D
       }
       const ofPayload = new Map(jobs.map((j) => [j.payload, j.planned]));
       const plannedOf = (payload: JobPayload) => ofPayload.get(payload) as PlannedSource;
-      const { results: ran, warnings } = await runJobs(
-        { session, store },
-        jobs.map((j) => j.payload),
-        request.noCache,
+      const { results: ran, warnings } = await runJobs({
+        access: { session, store },
+        payloads: jobs.map((j) => j.payload),
+        noCache: request.noCache,
         deps,
-        keepSources(session, planned.map((p) => p.source)),
-        (r, payload) => (r.record.failedStage === 'add' ? unusableConf(r, plannedOf(payload).dir, plannedOf(payload).source) : undefined),
-        { label: (payload) => label(payload, plannedOf(payload)), priority: (payload) => jobPriority(plannedOf(payload).source.compileUnits) },
-      );
+        keepSource: keepSources(session, planned.map((p) => p.source)),
+        fatal: (r, payload) => (r.record.failedStage === 'add' ? unusableConf(r, plannedOf(payload).dir, plannedOf(payload).source) : undefined),
+        label: (payload) => label(payload, plannedOf(payload)),
+        priority: (payload) => jobPriority(plannedOf(payload).source.compileUnits),
+      });
       farmWarnings.push(...warnings);
       if (deps.signal.aborted) throw new KfarmError('INTERRUPTED', 'build interrupted; its containers were removed');
       for (const p of inWave) {

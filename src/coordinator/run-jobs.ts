@@ -21,19 +21,30 @@ export interface JobResult {
   files: ReadonlyMap<string, Buffer>;
 }
 
-/** How runJobs names and orders the jobs of a run. */
-export interface JobOrder {
-  /** how progress names a job: its kernel, or `<source>: <kernel>` when a run builds several sources */
-  label?: (payload: JobPayload) => string;
-  /** the job's queue priority (src/queue/job-priority.ts); unset: first come, first served */
-  priority?: (payload: JobPayload) => number;
-}
-
 export interface FarmAccess {
   /** opened on the first miss: a run whose every job is in the store starts no Redis */
   session: () => Promise<FarmSession>;
   /** results on disk (src/store/); undefined: none kept */
   store: ResultStore | undefined;
+}
+
+/** What runJobs needs: the jobs, where their results come from, and how the run names and orders them. */
+export interface RunJobsOptions {
+  /** an open session (no store), or a session opened on the first miss and the store */
+  access: FarmSession | FarmAccess;
+  /** the jobs of the run; the results come back in this order (without those abandoned after an interrupt) */
+  payloads: JobPayload[];
+  /** `--no-cache`: nothing is reused, neither from the result store nor from Redis */
+  noCache: boolean;
+  deps: BuildDeps;
+  /** makes sure the source blob is in Redis for a while yet: on every check, and before a requeue */
+  keepSource: () => Promise<void>;
+  /** an error that ends the whole build at once for this result (a dkms.conf no kernel can use), or undefined */
+  fatal: (result: JobResult, payload: JobPayload) => KfarmError | undefined;
+  /** how progress names a job: its kernel, or `<source>: <kernel>` when a run builds several sources; unset: its kernel */
+  label?: (payload: JobPayload) => string;
+  /** the job's queue priority (src/queue/job-priority.ts); unset: first come, first served */
+  priority?: (payload: JobPayload) => number;
 }
 
 /**
@@ -43,18 +54,10 @@ export interface FarmAccess {
  * A result that fails its integrity check or answers another job is never used: it is built
  * again (once), and `warnings` (for the report) says so.
  */
-export async function runJobs(
-  /** an open session (no store), or a session opened on the first miss and the store */
-  access: FarmSession | FarmAccess,
-  payloads: JobPayload[],
-  noCache: boolean,
-  deps: BuildDeps,
-  /** makes sure the source blob is in Redis for a while yet: on every check, and before a requeue */
-  keepSource: () => Promise<void>,
-  fatal: (result: JobResult, payload: JobPayload) => KfarmError | undefined,
-  order: JobOrder = {},
-): Promise<{ results: JobResult[]; warnings: string[] }> {
-  const label = order.label ?? ((p: JobPayload) => p.kernel);
+export async function runJobs(options: RunJobsOptions): Promise<{ results: JobResult[]; warnings: string[] }> {
+  const { access, payloads, noCache, deps, keepSource, fatal } = options;
+  const label = options.label ?? ((p: JobPayload) => p.kernel);
+  const priority = options.priority ?? (() => undefined);
   const warnings: string[] = [];
   const warn = (text: string) => {
     warnings.push(text);
@@ -108,7 +111,7 @@ export async function runJobs(
   const session = await farm.session();
   let fetched: Map<JobPayload, JobResult>;
   try {
-    fetched = await runOnFarm(session, misses, noCache, deps, keepSource, fatal, label, order.priority ?? (() => undefined), warn, keep);
+    fetched = await runOnFarm({ session, payloads: misses, noCache, deps, keepSource, fatal, label, priority, warn, keep });
   } finally {
     // also after an interrupt or a refusal: what finished is kept for the next run
     await Promise.all(writes);
@@ -122,20 +125,25 @@ export async function runJobs(
   };
 }
 
-/** The jobs the store did not have, through Redis: results by payload (absent when abandoned). */
-async function runOnFarm(
-  session: FarmSession,
-  payloads: JobPayload[],
-  noCache: boolean,
-  deps: BuildDeps,
-  keepSource: () => Promise<void>,
-  fatal: (result: JobResult, payload: JobPayload) => KfarmError | undefined,
-  label: (payload: JobPayload) => string,
-  priority: (payload: JobPayload) => number | undefined,
-  warn: (text: string) => void,
+/** What runOnFarm needs: runJobs's options for the jobs the store did not have, on an open session. */
+interface FarmRunOptions extends Pick<RunJobsOptions, 'noCache' | 'deps' | 'keepSource' | 'fatal'> {
+  /** the farm session, opened by runJobs on its first miss */
+  session: FarmSession;
+  /** the jobs the result store did not have */
+  payloads: JobPayload[];
+  /** how progress and warnings name a job */
+  label: (payload: JobPayload) => string;
+  /** the job's queue priority; undefined: first come, first served */
+  priority: (payload: JobPayload) => number | undefined;
+  /** a warning for the report, also shown as it happens */
+  warn: (text: string) => void;
   /** keeps a result in the result store; resolves once it is on disk */
-  keep: (payload: JobPayload, result: JobResult) => Promise<void>,
-): Promise<Map<JobPayload, JobResult>> {
+  keep: (payload: JobPayload, result: JobResult) => Promise<void>;
+}
+
+/** The jobs the store did not have, through Redis: results by payload (absent when abandoned). */
+async function runOnFarm(options: FarmRunOptions): Promise<Map<JobPayload, JobResult>> {
+  const { session, payloads, noCache, deps, keepSource, fatal, label, priority, warn, keep } = options;
   const reuse = async (record: KernelRecord) =>
     !noCache && (await Promise.all(recordArtifacts(record).map((a) => session.blobs.has(a.sha256)))).every(Boolean);
   const submitted = await Promise.all(payloads.map(async (p) => ({ payload: p, ...(await session.queue.submit(p, reuse, priority(p))) })));

@@ -63,7 +63,7 @@ describe('the last attempt\'s log', () => {
       close: async () => undefined,
     };
     const deps: BuildDeps = { env: readEnv({}), runtime: undefined as never, logger, signal: new AbortController().signal, onEvent: () => undefined };
-    const { results, warnings } = await runJobs(session, [payload], true, deps, async () => undefined, () => undefined);
+    const { results, warnings } = await runJobs({ access: session, payloads: [payload], noCache: true, deps, keepSource: async () => undefined, fatal: () => undefined });
     expect(warnings).toEqual([]);
     const [result] = results;
     expect(result?.record.reason).toBe('worker-error');

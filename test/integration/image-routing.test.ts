@@ -43,7 +43,7 @@ async function open(name: string): Promise<{ queue: BuildQueue; blobs: BlobStore
 async function run(queue: BuildQueue, blobs: BlobStore, payload: JobPayload) {
   const session: FarmSession = { queue, blobs, distributed: true, where: 'test', abandon: () => undefined, close: async () => undefined };
   const deps: BuildDeps = { env: readEnv({}), runtime: undefined as never, logger, signal: new AbortController().signal, onEvent: () => undefined };
-  const { results } = await runJobs(session, [payload], true, deps, async () => undefined, () => undefined);
+  const { results } = await runJobs({ access: session, payloads: [payload], noCache: true, deps, keepSource: async () => undefined, fatal: () => undefined });
   return results[0];
 }
 

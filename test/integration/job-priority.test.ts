@@ -52,7 +52,15 @@ it('a worker takes the queued jobs with the most compile units first, whatever o
   );
   const session: FarmSession = { queue, blobs, distributed: false, where: 'test', abandon: () => undefined, close: async () => undefined };
   const deps: BuildDeps = { env: readEnv({}), runtime: undefined as never, logger, signal: new AbortController().signal, onEvent: () => undefined };
-  const ran = runJobs(session, payloads, true, deps, async () => undefined, () => undefined, { priority: (p) => jobPriority(units.get(p.kernel) ?? 1) });
+  const ran = runJobs({
+    access: session,
+    payloads,
+    noCache: true,
+    deps,
+    keepSource: async () => undefined,
+    fatal: () => undefined,
+    priority: (p) => jobPriority(units.get(p.kernel) ?? 1),
+  });
   // every job queued before a worker exists, so the order is the queue's, not the submission race's
   for (let i = 0; ((await queue.queue.getJobCounts('prioritized')).prioritized ?? 0) < payloads.length; i++) {
     if (i > 200) throw new Error('the jobs were not queued as prioritized jobs');

@@ -57,7 +57,7 @@ async function run(payload: JobPayload) {
   const session: FarmSession = { queue, blobs, distributed: false, where: 'test', abandon: () => undefined, close: async () => undefined };
   const events: BuildEvent[] = [];
   const deps: BuildDeps = { env: readEnv({}), runtime: undefined as never, logger, signal: new AbortController().signal, onEvent: (e) => events.push(e) };
-  const { results, warnings } = await runJobs(session, [payload], false, deps, async () => undefined, () => undefined);
+  const { results, warnings } = await runJobs({ access: session, payloads: [payload], noCache: false, deps, keepSource: async () => undefined, fatal: () => undefined });
   return { result: results[0], warnings, printed: events.filter((e) => e.type === 'warning').map((e) => (e as { text: string }).text) };
 }
 
