@@ -14,7 +14,7 @@ import { readHistory } from './build-history.js';
 import { combineReports } from './combined-report.js';
 import { farmCatalog } from './farm-catalog.js';
 import { coordinatorFailure } from './run-jobs.js';
-import type { Reason } from '../job/verdicts.js';
+import type { Reason } from '../dkms/verdicts.js';
 import { makeDirs } from '../util/make-dir.js';
 
 /**

@@ -5,7 +5,7 @@ import type { ResultStore } from '../store/result-store.js';
 import type { AttemptTrace, JobOutcome, JobUpdate } from '../queue/build-queue.js';
 import { recordArtifacts, type Artifact, type JobPayload, type KernelRecord } from '../job/job-payload.js';
 import { acceptRecord } from '../job/record-check.js';
-import type { Reason } from '../job/verdicts.js';
+import type { Reason } from '../dkms/verdicts.js';
 import type { BuildDeps } from './build-types.js';
 import type { FarmSession } from './farm-session.js';
 import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';

@@ -1,5 +1,5 @@
 import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';
-import { isContainerReason, type Reason, type Verdict } from '../job/verdicts.js';
+import { isContainerReason, type Reason, type Verdict } from './verdicts.js';
 import { isValidLocation, isValidName, quoteName } from './names.js';
 
 /**
@@ -12,7 +12,7 @@ import { isValidLocation, isValidName, quoteName } from './names.js';
  * `bad-conf` failure, never passes through), and free text is cleaned of control characters
  * and capped.
  */
-export type { Verdict, Reason } from '../job/verdicts.js';
+export type { Verdict, Reason } from './verdicts.js';
 
 export interface ModuleSpec {
   index: number;
@@ -70,7 +70,7 @@ export function parseDriverResult(text: string): DriverResult {
         if (value === 'built' || value === 'excluded' || value === 'failed') result.verdict = value;
         break;
       case 'reason':
-        // a word the list lacks is a broken driver, said as such (the list: job/verdicts.ts)
+        // a word the list lacks is a broken driver, said as such (the list: dkms/verdicts.ts)
         result.reason = isContainerReason(value) ? value : 'driver-error';
         break;
       case 'message': result.message = cleanText(value, TEXT_LIMITS.message); break;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { buildOptionsSchema } from '../config/build-options.js';
 import { MODULE_SUFFIXES } from '../dkms/driver-result.js';
-import { REASON_NAMES, VERDICT_NAMES } from '../job/verdicts.js';
+import { REASON_NAMES, VERDICT_NAMES } from '../dkms/verdicts.js';
 import { ARCH, KERNEL_RELEASE, MODULE_NAME, MODULE_VERSION, isValidLocation } from '../dkms/names.js';
 import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';
 
@@ -65,7 +65,7 @@ export const kernelRecordSchema = z.object({
   arch,
   image,
   verdict: z.enum(VERDICT_NAMES),
-  /** exactly the list in job/verdicts.ts: every word ever stored is in it (words are only added) */
+  /** exactly the list in dkms/verdicts.ts: every word ever stored is in it (words are only added) */
   reason: z.enum(REASON_NAMES, { message: 'not a reason' }).optional(),
   message: text(TEXT_LIMITS.message).optional(),
   firstError: text(TEXT_LIMITS.firstError).optional(),

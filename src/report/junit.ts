@@ -1,4 +1,4 @@
-import type { Reason } from '../job/verdicts.js';
+import type { Reason } from '../dkms/verdicts.js';
 import type { BuildReport, KernelReport, LoadReport } from './report.js';
 import { xmlAttr, xmlCdata, xmlText } from './xml-text.js';
 
@@ -21,7 +21,7 @@ export interface JunitInput {
 /**
  * Each reason's JUnit element (docs/formats.md "Failure reasons"): failures kfarm or its workers
  * caused, not the module, are JUnit's `error`, not `failure`; an excluded kernel is `skipped`.
- * A Record over every reason, so a reason added to job/verdicts.ts does not compile until it is
+ * A Record over every reason, so a reason added to dkms/verdicts.ts does not compile until it is
  * placed here (and test/unit/verdicts.test.ts checks the table against the docs).
  */
 export const JUNIT_ELEMENT: Readonly<Record<Reason, 'failure' | 'error' | 'skipped'>> = {

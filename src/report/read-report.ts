@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { ARCH, KERNEL_RELEASE, MODULE_NAME, MODULE_VERSION, isValidLocation } from '../dkms/names.js';
 import { MODULE_SUFFIXES } from '../dkms/driver-result.js';
 import { KfarmError } from '../errors/kfarm-error.js';
-import { REASON_NAMES, VERDICT_NAMES } from '../job/verdicts.js';
+import { REASON_NAMES, VERDICT_NAMES } from '../dkms/verdicts.js';
 import type { BuildReport } from './report.js';
 
 /**

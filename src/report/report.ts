@@ -1,5 +1,5 @@
 import type { KernelRecord } from '../job/job-payload.js';
-import type { Reason, Verdict } from '../job/verdicts.js';
+import type { Reason, Verdict } from '../dkms/verdicts.js';
 import type { WrittenFile } from '../packaging/write-file.js';
 import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';
 import { debianArchOf, releaseOfImage } from './release-arch.js';
@@ -30,7 +30,7 @@ export interface KernelReport {
   debianArch: string;
   image: string;
   verdict: Verdict;
-  /** one of job/verdicts.ts's words (docs/formats.md "Failure reasons") */
+  /** one of dkms/verdicts.ts's words (docs/formats.md "Failure reasons") */
   reason?: Reason;
   message?: string;
   firstError?: string;

@@ -2,7 +2,7 @@ import { gzipSync } from 'node:zlib';
 import type { Logger } from 'pino';
 import { driverScript } from '../dkms/driver-script.js';
 import { identityFromLog, parseDriverResult, type DriverResult, type ModuleSpec, type ModuleSuffix } from '../dkms/driver-result.js';
-import type { Reason } from '../job/verdicts.js';
+import type { Reason } from '../dkms/verdicts.js';
 import { failureCause } from '../dkms/make-log.js';
 import { extractTar } from '../executor/archive.js';
 import type { ContainerRuntime, IsolatedOutcome } from '../executor/runtime.js';

@@ -1,14 +1,14 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REASONS, REASON_NAMES, VERDICT_NAMES, decidersOf, isContainerReason, type Decider, type Reason } from '../../src/job/verdicts.js';
+import { REASONS, REASON_NAMES, VERDICT_NAMES, decidersOf, isContainerReason, type Decider, type Reason } from '../../src/dkms/verdicts.js';
 import { parseDriverResult } from '../../src/dkms/driver-result.js';
 import { JUNIT_ELEMENT, renderJunit } from '../../src/report/junit.js';
 import { kernelRecordSchema } from '../../src/job/job-payload.js';
 import { row, sampleReport } from '../fixtures/junit/sample-report.js';
 
 /**
- * The list in src/job/verdicts.ts is the only list of a build's reasons: every word the driver,
+ * The list in src/dkms/verdicts.ts is the only list of a build's reasons: every word the driver,
  * the worker or the coordinator produces must be in it (with who decides it), and the docs'
  * table and the JUnit mapping must hold exactly its words. The producers are found by reading
  * the sources, so a new `finish failed <word>` in driver.sh or a new `reason: '<word>'` in the
@@ -72,13 +72,13 @@ function tsReasons(): Found[] {
 
 const listed = new Set<string>(REASON_NAMES);
 
-describe('the list of verdicts and reasons (src/job/verdicts.ts)', () => {
+describe('the list of verdicts and reasons (src/dkms/verdicts.ts)', () => {
   it('has every reason driver.sh produces, each marked as the driver\'s', () => {
     const found = driverReasons();
     // the scan must see the driver's words at all, or it proves nothing
     expect(found.map((f) => f.word)).toEqual(expect.arrayContaining(['bad-conf', 'make-failed', 'driver-error', 'build-exclusive', 'missing-dependency', 'script-failed']));
     const unlisted = found.filter((f) => !listed.has(f.word)).map((f) => `${f.word} (${f.where})`);
-    expect(unlisted, 'reasons driver.sh produces that src/job/verdicts.ts lacks').toEqual([]);
+    expect(unlisted, 'reasons driver.sh produces that src/dkms/verdicts.ts lacks').toEqual([]);
     const notDriver = found.filter((f) => listed.has(f.word) && !decidersOf(f.word as Reason).includes('driver')).map((f) => `${f.word} (${f.where})`);
     expect(notDriver, 'reasons driver.sh produces whose `by` lacks driver').toEqual([]);
   });
@@ -87,7 +87,7 @@ describe('the list of verdicts and reasons (src/job/verdicts.ts)', () => {
     const found = tsReasons();
     expect(found.map((f) => f.word)).toEqual(expect.arrayContaining(['worker-error', 'timeout', 'killed', 'bad-source', 'unsafe-output', 'output-too-large']));
     const unlisted = found.filter((f) => !listed.has(f.word)).map((f) => `${f.word} (${f.where})`);
-    expect(unlisted, 'reasons set in src/ that src/job/verdicts.ts lacks').toEqual([]);
+    expect(unlisted, 'reasons set in src/ that src/dkms/verdicts.ts lacks').toEqual([]);
     const wrong = found.filter((f) => f.kind === 'set').filter((f) => !decidersOf(f.word as Reason).includes(f.by)).map((f) => `${f.word} by ${f.by} (${f.where})`);
     expect(wrong).toEqual([]);
   });
