@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { mergeHistory, parseHistory, type BuildHistory, type BuiltKernel } from '../matrix/new-kernels.js';
-import { writeAtomic } from '../packaging/write-file.js';
+import { writeAtomic } from '../util/write-atomic.js';
 
 /**
  * What `kfarm build --kernels new` compares against: the kernels earlier builds of one source

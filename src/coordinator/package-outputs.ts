@@ -1,7 +1,8 @@
 import { rm, writeFile } from 'node:fs/promises';
 import type { Artifact, KernelRecord } from '../job/job-payload.js';
 import { binariesOnlyLayout, fullLayout, fullTarballName, perKernelTarballName, type DkmsPackage, type KernelBinaries } from '../packaging/dkms-tarball/layout.js';
-import { writeTarGz, type WrittenFile } from '../packaging/write-file.js';
+import { writeTarGz } from '../packaging/write-file.js';
+import { type WrittenFile } from '../util/write-atomic.js';
 import type { KernelResult } from '../report/report.js';
 import { sourceEntries, type SourceArchive } from '../source/source-archive.js';
 import { insideDir } from '../util/inside-dir.js';

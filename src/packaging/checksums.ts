@@ -5,7 +5,7 @@ import path from 'node:path';
 import { KfarmError } from '../errors/kfarm-error.js';
 import type { BuildReport } from '../report/report.js';
 import { insideDir } from '../util/inside-dir.js';
-import { writeAtomic } from './write-file.js';
+import { writeAtomic } from '../util/write-atomic.js';
 
 export const SUMS_FILE = 'SHA256SUMS';
 /** the views of the report, written by report/write-reports.ts next to it */

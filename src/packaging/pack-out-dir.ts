@@ -9,7 +9,7 @@ import { hashFile, writeChecksums } from './checksums.js';
 import { readPackInputs } from './pack-input.js';
 import type { PackFormat } from './packer.js';
 import { PACKABLE_FORMATS, PACKERS } from './packers.js';
-import { writeAtomic } from './write-file.js';
+import { writeAtomic } from '../util/write-atomic.js';
 import { makeDirs } from '../util/make-dir.js';
 
 export interface PackedFile {

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { TarEntry } from '../executor/archive.js';
-import type { WrittenFile } from './write-file.js';
+import type { WrittenFile } from '../util/write-atomic.js';
 
 /**
  * The packers' one interface: every output format is a `Packer`, called with the same

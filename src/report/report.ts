@@ -1,6 +1,6 @@
 import type { KernelRecord } from '../job/job-payload.js';
 import type { Reason, Verdict } from '../dkms/verdicts.js';
-import type { WrittenFile } from '../packaging/write-file.js';
+import type { WrittenFile } from '../util/write-atomic.js';
 import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';
 import { debianArchOf, releaseOfImage } from './release-arch.js';
 

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { KfarmError } from '../errors/kfarm-error.js';
-import { writeAtomic } from '../packaging/write-file.js';
+import { writeAtomic } from '../util/write-atomic.js';
 import { makeDirs } from '../util/make-dir.js';
 import { renderHtml } from './html.js';
 import { renderJunit } from './junit.js';

@@ -9,7 +9,7 @@ import { bmdebPacker } from '../../src/packaging/bmdeb/bmdeb-packer.js';
 import { dkmsDebPacker } from '../../src/packaging/dkms-deb/dkms-deb-packer.js';
 import { readPackInputs } from '../../src/packaging/pack-input.js';
 import type { PackInput } from '../../src/packaging/packer.js';
-import type { WrittenFile } from '../../src/packaging/write-file.js';
+import type { WrittenFile } from '../../src/util/write-atomic.js';
 import { run } from '../../src/process/run.js';
 import { runOracle } from '../helpers/dkms-oracle.js';
 import { debian12Kernels, example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerRuntime } from '../../src/executor/docker-runtime.js';
 import { readPackInputs } from '../../src/packaging/pack-input.js';
 import type { PackInput } from '../../src/packaging/packer.js';
-import type { WrittenFile } from '../../src/packaging/write-file.js';
+import type { WrittenFile } from '../../src/util/write-atomic.js';
 import { createKmmPacker, kmmPacker } from '../../src/packaging/kmm/kmm-packer.js';
 import { loadKmmImage } from '../../src/packaging/kmm/load.js';
 import { debian12Kernels, example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';

@@ -8,7 +8,7 @@ import { DockerRuntime } from '../../src/executor/docker-runtime.js';
 import { packTar } from '../../src/executor/archive.js';
 import { readPackInputs } from '../../src/packaging/pack-input.js';
 import type { PackInput } from '../../src/packaging/packer.js';
-import type { WrittenFile } from '../../src/packaging/write-file.js';
+import type { WrittenFile } from '../../src/util/write-atomic.js';
 import { kmodRpmPacker } from '../../src/packaging/kmod-rpm/kmod-rpm-packer.js';
 import { dkmsRpmPacker } from '../../src/packaging/dkms-rpm/dkms-rpm-packer.js';
 import { oracleImage } from '../helpers/dkms-oracle.js';

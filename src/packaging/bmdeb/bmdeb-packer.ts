@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { buildDeb } from '../deb/build-deb.js';
 import type { PackContext, PackInput, Packer } from '../packer.js';
-import { writeAtomic, type WrittenFile } from '../write-file.js';
+import { writeAtomic, type WrittenFile } from '../../util/write-atomic.js';
 import { bmdebLayout } from './layout.js';
 
 /** `--format bmdeb`: one `<pkg>-modules-<kver>_<version>_<arch>.deb` per built kernel. */

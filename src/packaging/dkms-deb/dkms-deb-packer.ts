@@ -3,7 +3,8 @@ import { packTar } from '../../executor/archive.js';
 import { buildDeb } from '../deb/build-deb.js';
 import { binariesOnlyLayout, perKernelTarballName } from '../dkms-tarball/layout.js';
 import type { PackContext, PackInput, PackKernel, Packer } from '../packer.js';
-import { gzipTar, writeAtomic, type WrittenFile } from '../write-file.js';
+import { gzipTar } from '../write-file.js';
+import { writeAtomic, type WrittenFile } from '../../util/write-atomic.js';
 import { dkmsDebLayout, type KernelTarball } from './layout.js';
 
 /** The per-kernel binaries-only tarball, byte for byte what `kfarm build` writes to --out. */

@@ -2,7 +2,8 @@ import path from 'node:path';
 import { KfarmError } from '../../errors/kfarm-error.js';
 import { packTar } from '../../executor/archive.js';
 import type { PackContext, PackInput, Packer } from '../packer.js';
-import { gzipTar, writeAtomic, type WrittenFile } from '../write-file.js';
+import { gzipTar } from '../write-file.js';
+import { writeAtomic, type WrittenFile } from '../../util/write-atomic.js';
 import { rpmbuild } from '../kmod-rpm/rpmbuild.js';
 import { dkmsRpmFileName, dkmsRpmPlan, kernelTarballEntries, tarballKey } from './dkms-rpm-spec.js';
 

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { PackContext, PackInput, Packer } from '../packer.js';
-import { writeAtomic, type WrittenFile } from '../write-file.js';
+import { writeAtomic, type WrittenFile } from '../../util/write-atomic.js';
 import { kmodRpmFileName, kmodRpmPlan } from './kmod-spec.js';
 import { rpmbuild } from './rpmbuild.js';
 
