@@ -7,9 +7,9 @@ import { loadFarmKey } from '../queue/farm-key.js';
 import { startPrivateRedis, type PrivateRedis } from '../queue/private-redis.js';
 import { closeConnection, connectChecked, describeTarget, type RedisTarget } from '../queue/redis-connection.js';
 import { startVerifyWorker, VerifyQueue, type VerifyWorker } from '../queue/verify-queue.js';
-import { VERIFY_LANES } from '../verify/verify-job.js';
+import { VERIFY_LANES } from '../job/verify-job.js';
 import { markKvmBroken } from '../verify/kvm-broken.js';
-import { verifyProcessor } from '../verify/verify-worker.js';
+import { verifyProcessor } from '../worker/verify-worker.js';
 import { buildProcessor, reapOrphans } from '../worker/build-worker.js';
 
 /**

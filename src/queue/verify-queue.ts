@@ -5,14 +5,14 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { describeError } from '../errors/kfarm-error.js';
 import { settledWithin } from '../util/settled-within.js';
-import { verifyJobId, verifyPayloadSchema, verifyQueueName, verifyResultSchema, VERIFY_LANES, type VerifyLane, type VerifyPayload, type VerifyResult } from '../verify/verify-job.js';
+import { verifyJobId, verifyPayloadSchema, verifyQueueName, verifyResultSchema, VERIFY_LANES, type VerifyLane, type VerifyPayload, type VerifyResult } from '../job/verify-job.js';
 import { closeWorkers } from './build-queue.js';
 import { seal, verifySeal } from './record-seal.js';
 import { closeConnection, connect, rateLimited, type RedisTarget } from './redis-connection.js';
 
 /**
  * Boots as BullMQ jobs (the build queue's rules: payload and result sealed with the farm key,
- * both checked against their schema), one queue per capability (verify/verify-job.ts routes).
+ * both checked against their schema), one queue per capability (job/verify-job.ts routes).
  * A boot is never reused: its job is removed once its coordinator has the result.
  *
  * A coordinator's boots end with it. Each VerifyQueue is one run: it holds a lease in Redis

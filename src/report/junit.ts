@@ -1,5 +1,6 @@
 import type { Reason } from '../dkms/verdicts.js';
-import type { BuildReport, KernelReport, LoadReport } from './report.js';
+import type { BuildReport, KernelReport } from './report.js';
+import type { LoadReport } from '../job/verify-job.js';
 import { xmlAttr, xmlCdata, xmlText } from './xml-text.js';
 
 /**

@@ -1,5 +1,6 @@
 import type { KernelRecord } from '../job/job-payload.js';
 import type { Reason, Verdict } from '../dkms/verdicts.js';
+import type { LoadReport } from '../job/verify-job.js';
 import type { WrittenFile } from '../util/write-atomic.js';
 import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';
 import { debianArchOf, releaseOfImage } from './release-arch.js';
@@ -45,21 +46,6 @@ export interface KernelReport {
   tarball?: ArtifactReport;
   /** `--verify load` / `kfarm verify`: did the built modules load when this exact kernel booted */
   load?: LoadReport;
-}
-
-/** One kernel's load verification (src/verify/): the kernel booted in QEMU, its modules loaded in depmod's order. */
-export interface LoadReport {
-  verdict: 'loaded' | 'load-failed' | 'not-verified';
-  /** why not loaded / not verified: a stable word (unknown-symbol, version-magic, invalid-format, key-rejected, boot-failed, no-kernel-image, ...) */
-  reason?: string;
-  /** the first relevant kernel log line of a failure (`hello: Unknown symbol foo (err -2)`) */
-  firstError?: string;
-  /** kvm or tcg (software emulation, much slower) */
-  accel?: 'kvm' | 'tcg';
-  bootMs?: number;
-  loadMs?: number;
-  /** the captured console (kernel log), relative to the out dir */
-  log?: string;
 }
 
 export interface ArtifactReport {

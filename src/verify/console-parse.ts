@@ -1,5 +1,5 @@
 import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';
-import type { LoadReport } from '../report/report.js';
+import type { LoadReport } from '../job/verify-job.js';
 
 /**
  * What a guest's serial console says about one boot. Pure; the console is untrusted text (the

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { KfarmError, describeError } from '../errors/kfarm-error.js';
 import type { ContainerRuntime } from '../executor/runtime.js';
-import type { LoadReport } from '../report/report.js';
+import type { LoadReport } from '../job/verify-job.js';
 import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';
 import { bootKernel, kvmUsable, type BootResult } from './boot-kernel.js';
 import type { Accel, GuestModule } from './initramfs-plan.js';
@@ -14,7 +14,7 @@ import { ensureVerifyImage } from './verify-image.js';
 /**
  * The worker side of load verification: one kernel booted with its modules, in this process
  * (a verify worker's job, verify-worker.ts). The coordinator side, which reads an out dir and
- * queues the boots, is verify-out-dir.ts; it only imports this file's options and defaults, so
+ * queues the boots, is coordinator/verify-out-dir.ts; it only imports this file's options and defaults, so
  * the worker (loaded by coordinator/farm-session.ts) never imports the coordinator back.
  */
 

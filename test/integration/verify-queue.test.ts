@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seal } from '../../src/queue/record-seal.js';
 import { VerifyQueue } from '../../src/queue/verify-queue.js';
 import type { BuildReport } from '../../src/report/report.js';
-import { verifyPayloadSchema, verifyQueueName } from '../../src/verify/verify-job.js';
+import { verifyPayloadSchema, verifyQueueName } from '../../src/job/verify-job.js';
 import { debian12Kernels, example, fixture, isolatedEnv, kfarm, kfarmProcess, tempDir } from '../helpers/kfarm-cli.js';
 
 /**

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { seal } from '../../src/queue/record-seal.js';
 import { openVerifyResult } from '../../src/queue/verify-queue.js';
-import { bootAccel, loadFromResult, parseVerifyLanes, routeBoot, usableLanes, verifyJobId, verifyPayloadSchema, verifyQueueName, verifyResultSchema } from '../../src/verify/verify-job.js';
+import { bootAccel, loadFromResult, parseVerifyLanes, routeBoot, usableLanes, verifyJobId, verifyPayloadSchema, verifyQueueName, verifyResultSchema } from '../../src/job/verify-job.js';
 
 const sha = 'a'.repeat(64);
 const payload = {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { reportTable } from '../../src/cli/render.js';
-import type { BuildReport, KernelReport, LoadReport } from '../../src/report/report.js';
+import type { BuildReport, KernelReport } from '../../src/report/report.js';
+import type { LoadReport } from '../../src/job/verify-job.js';
 
 const row = (kernel: string, load?: LoadReport): KernelReport => ({
   kernel, arch: 'x86_64', release: 'debian-12', debianArch: 'amd64', image: 'debian-12', verdict: 'built', durationMs: 1000, cached: false,

@@ -2,7 +2,7 @@ import { env } from '../../config/env.js';
 import { DockerRuntime } from '../../executor/docker-runtime.js';
 import { rootLogger } from '../../logging/logger.js';
 import type { BuildReport } from '../../report/report.js';
-import { verifyOutDir } from '../../verify/verify-out-dir.js';
+import { verifyOutDir } from '../../coordinator/verify-out-dir.js';
 import type { VerifyCliOptions } from '../option-types.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';

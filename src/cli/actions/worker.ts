@@ -14,9 +14,9 @@ import { settledWithin } from '../../util/settled-within.js';
 import { LABEL_INSTANCE, buildProcessor, reapOrphans } from '../../worker/build-worker.js';
 import { startVerifyWorker } from '../../queue/verify-queue.js';
 import { kvmUsable } from '../../verify/boot-kernel.js';
-import { parseVerifyLanes, type VerifyLane } from '../../verify/verify-job.js';
+import { parseVerifyLanes, type VerifyLane } from '../../job/verify-job.js';
 import { bootConcurrency } from '../../verify/verify-kernel.js';
-import { kvmKnownBroken, markKvmBroken, verifyProcessor } from '../../verify/verify-worker.js';
+import { kvmKnownBroken, markKvmBroken, verifyProcessor } from '../../worker/verify-worker.js';
 import type { CliContext } from '../context.js';
 import { usableStateDir } from '../../config/state-dir.js';
 

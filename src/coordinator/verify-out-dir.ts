@@ -5,17 +5,18 @@ import type { Env } from '../config/env.js';
 import { MODULE_NAME } from '../dkms/names.js';
 import { KfarmError } from '../errors/kfarm-error.js';
 import { readPackInputs } from '../packaging/pack-input.js';
-import type { BuildReport, KernelReport, LoadReport } from '../report/report.js';
+import type { BuildReport, KernelReport } from '../report/report.js';
+import type { LoadReport } from '../job/verify-job.js';
 import { readReport } from '../report/read-report.js';
 import { writeReports } from '../report/write-reports.js';
 import { writeChecksums } from '../packaging/checksums.js';
 import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';
 import { listWorkerAdverts } from '../queue/worker-registry.js';
-import { CONSOLE_LIMIT_BYTES, kvmUsable } from './boot-kernel.js';
-import { ensureVerifyImage } from './verify-image.js';
-import { kvmKnownBroken } from './kvm-broken.js';
-import { bootConcurrency, DEFAULT_BOOT_TIMEOUT_SEC, type VerifyOptions } from './verify-kernel.js';
-import { loadFromResult, routeBoot, usableLanes, verifyPayloadSchema, type VerifyLane, type VerifyPayload } from './verify-job.js';
+import { CONSOLE_LIMIT_BYTES, kvmUsable } from '../verify/boot-kernel.js';
+import { ensureVerifyImage } from '../verify/verify-image.js';
+import { kvmKnownBroken } from '../verify/kvm-broken.js';
+import { bootConcurrency, DEFAULT_BOOT_TIMEOUT_SEC, type VerifyOptions } from '../verify/verify-kernel.js';
+import { loadFromResult, routeBoot, usableLanes, verifyPayloadSchema, type VerifyLane, type VerifyPayload } from '../job/verify-job.js';
 import { makeDirs } from '../util/make-dir.js';
 
 /** Why a row that was not built has no load check. */

@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { canonicalJson } from '../job/job-key.js';
+import { canonicalJson } from './job-key.js';
 import { MODULE_SUFFIXES } from '../dkms/driver-result.js';
 import { ARCH, KERNEL_RELEASE, MODULE_NAME, isValidLocation } from '../dkms/names.js';
-import type { LoadReport } from '../report/report.js';
 import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';
 
 /**
@@ -12,6 +11,21 @@ import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';
  * workers whose /dev/kvm is usable, `<queue>-verify-tcg` by workers that accept software
  * emulation. Both directions are sealed with the farm key and checked here at the border.
  */
+/** One kernel's load verification (src/verify/): the kernel booted in QEMU, its modules loaded in depmod's order. */
+export interface LoadReport {
+  verdict: 'loaded' | 'load-failed' | 'not-verified';
+  /** why not loaded / not verified: a stable word (unknown-symbol, version-magic, invalid-format, key-rejected, boot-failed, no-kernel-image, ...) */
+  reason?: string;
+  /** the first relevant kernel log line of a failure (`hello: Unknown symbol foo (err -2)`) */
+  firstError?: string;
+  /** kvm or tcg (software emulation, much slower) */
+  accel?: 'kvm' | 'tcg';
+  bootMs?: number;
+  loadMs?: number;
+  /** the captured console (kernel log), relative to the out dir */
+  log?: string;
+}
+
 export const VERIFY_LANES = ['kvm', 'tcg'] as const;
 export type VerifyLane = (typeof VERIFY_LANES)[number];
 export type AccelWanted = 'auto' | VerifyLane;

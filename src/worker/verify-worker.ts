@@ -1,14 +1,14 @@
 import type { Logger } from 'pino';
 import { KfarmError } from '../errors/kfarm-error.js';
 import { currentInstance } from '../process/instance.js';
-import { LABEL_HOST, LABEL_INSTANCE, LABEL_PID } from '../worker/build-worker.js';
+import { LABEL_HOST, LABEL_INSTANCE, LABEL_PID } from './build-worker.js';
 import type { ContainerRuntime } from '../executor/runtime.js';
 import type { BlobStore } from '../queue/blob-store.js';
 import type { VerifyProcessor } from '../queue/verify-queue.js';
-import { kvmUsable } from './boot-kernel.js';
-import { bootAccel, type VerifyResult } from './verify-job.js';
-import { verifyKernel, type VerifyContext } from './verify-kernel.js';
-import { ensureVerifyImage } from './verify-image.js';
+import { kvmUsable } from '../verify/boot-kernel.js';
+import { bootAccel, type VerifyResult } from '../job/verify-job.js';
+import { verifyKernel, type VerifyContext } from '../verify/verify-kernel.js';
+import { ensureVerifyImage } from '../verify/verify-image.js';
 
 /** A counting semaphore: one worker consumes two lanes, its boots together stay within the limit. */
 function limiter(limit: number): <T>(fn: () => Promise<T>) => Promise<T> {
@@ -105,4 +105,4 @@ export function verifyProcessor(deps: {
     });
 }
 
-export { kvmBrokenMarker, kvmKnownBroken, markKvmBroken } from './kvm-broken.js';
+export { kvmBrokenMarker, kvmKnownBroken, markKvmBroken } from '../verify/kvm-broken.js';
