@@ -9,24 +9,19 @@ import { parseSelector, selectKernels } from '../matrix/kernel-selector.js';
 import type { KernelTarget } from '../matrix/kernel-target.js';
 import type { JobPayload } from '../job/job-payload.js';
 import { jobPriority } from '../queue/job-priority.js';
-import { buildReport, type BuildReport } from '../report/report.js';
-import { writeReports } from '../report/write-reports.js';
 import { packSource, type SourceArchive } from '../source/source-archive.js';
 import { makeDirs } from '../util/make-dir.js';
-import { toolVersion } from '../version.js';
 import { readHistory, recordHistory } from './build-history.js';
 import { farmCatalog } from './farm-catalog.js';
 import type { FarmSession } from './farm-session.js';
 import { ResultStore } from '../store/result-store.js';
 import { cacheBound } from '../store/size.js';
 import { settleIdentity, type ModuleIdentity } from './module-identity.js';
-import { packageOutputs } from './package-outputs.js';
 import { runJobs, type JobResult } from './run-jobs.js';
-import { combineReports } from './combined-report.js';
+import { writeBuildOutputs } from './write-build-outputs.js';
 import type { BuildDeps, BuildOutcome, BuildRequest, NothingNew } from './build-types.js';
 import { isInputRefusal, reportRefusal, type RefusedSource } from './refusal-report.js';
 import { dependencyWaves, readDependsHint } from './dependency-order.js';
-import { writeChecksums } from '../packaging/checksums.js';
 import { currentInstance } from '../process/instance.js';
 import { LABEL_HOST, LABEL_INSTANCE, LABEL_PID } from '../worker/build-worker.js';
 
@@ -192,43 +187,23 @@ async function buildSources(request: BuildRequest, deps: BuildDeps, startedAt: D
     }
     const settled = planned.map((p) => ({ planned: p, ...(settledOf.get(p) as Settled) }));
     refuseSameModule(settled.map((s) => ({ dir: s.planned.dir, identity: s.identity })));
-    const reports: BuildReport[] = [];
-    for (const { planned: p, identity, results, warnings: moduleWarnings } of settled) {
-      for (const warning of moduleWarnings) deps.onEvent({ type: 'warning', text: several ? `${identity.name}: ${warning}` : warning });
-      // signing and packing load only when asked for (openssl, rpmbuild and dpkg wrappers): a warm build is a few hundred ms
-      const written = signing ? await (await import('./sign-results.js')).signResults(results, signing, { runtime: deps.runtime, logger: deps.logger, labels: signerLabels, signal: deps.signal }) : results;
-      const outputs = await packageOutputs({
-        outDir,
-        logDir: several ? ['logs', `${identity.name}-${identity.version}`] : ['logs'],
-        pkg: { name: identity.name, version: identity.version, dkmsConf: p.source.dkmsConf },
-        source: p.source,
-        results: written,
-      });
-      reports.push(
-        buildReport({
-          toolVersion,
-          module: identity.name,
-          version: identity.version,
-          source: { dir: p.source.dir, sha256: p.source.sha256 },
-          startedAt,
-          finishedAt: new Date(),
-          outDir,
-          results: outputs.results,
-          fullTarball: outputs.fullTarball,
-          // runJobs printed its own (results refused, built again) as they happened
-          warnings: [...(reports.length === 0 ? farmWarnings : []), ...moduleWarnings],
-        }),
-      );
-    }
-    const report = combineReports(reports, { startedAt, finishedAt: new Date() });
-    await writeReports(outDir, report, request.junitPath ? { junit: request.junitPath } : {});
-    for (const { planned: p, results } of settled) {
-      await recordHistory(deps.env.stateDir, p.source.dir, results.filter((r) => r.record.verdict !== 'failed').map((r) => r.record));
-    }
-    // the other formats are made from what was just written, as `kfarm pack` would
-    const packages = request.formats?.length ? await (await import('../packaging/pack-out-dir.js')).packOutDir(outDir, request.formats, deps.logger) : [];
-    if (packages.length === 0) await writeChecksums(outDir, report);
-    return { report, modules: reports, packages };
+    return await writeBuildOutputs({
+      outDir,
+      modules: settled.map((s) => ({ source: s.planned.source, identity: s.identity, results: s.results, warnings: s.warnings })),
+      several,
+      startedAt,
+      farmWarnings,
+      ...(signing ? { signing: { setup: signing, labels: signerLabels } } : {}),
+      ...(request.formats ? { formats: request.formats } : {}),
+      ...(request.junitPath ? { junitPath: request.junitPath } : {}),
+      // the history once report.json is written, before the packages: a failed pack keeps it
+      afterReports: async () => {
+        for (const { planned: p, results } of settled) {
+          await recordHistory(deps.env.stateDir, p.source.dir, results.filter((r) => r.record.verdict !== 'failed').map((r) => r.record));
+        }
+      },
+      deps,
+    });
   } finally {
     const opened = await opening?.catch(() => undefined);
     await opened?.close();
