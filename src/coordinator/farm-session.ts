@@ -2,15 +2,13 @@ import type { Logger } from 'pino';
 import type { Env } from '../config/env.js';
 import type { ContainerRuntime } from '../executor/runtime.js';
 import { BLOB_PREFIX, BlobStore } from '../queue/blob-store.js';
-import { BuildQueue, startBuildWorker, type BuildWorker } from '../queue/build-queue.js';
+import { BuildQueue } from '../queue/build-queue.js';
 import { loadFarmKey } from '../queue/farm-key.js';
 import { startPrivateRedis, type PrivateRedis } from '../queue/private-redis.js';
 import { closeConnection, connectChecked, describeTarget, type RedisTarget } from '../queue/redis-connection.js';
-import { startVerifyWorker, VerifyQueue, type VerifyWorker } from '../queue/verify-queue.js';
+import { VerifyQueue } from '../queue/verify-queue.js';
 import { VERIFY_LANES } from '../job/verify-job.js';
-import { markKvmBroken } from '../verify/kvm-broken.js';
-import { verifyProcessor } from '../worker/verify-worker.js';
-import { buildProcessor, reapOrphans } from '../worker/build-worker.js';
+import { startWorkerSet, type WorkerSet } from '../worker/worker-set.js';
 
 /**
  * The queue side of a build: with REDIS_URL, an external Redis and external workers; without
@@ -56,40 +54,27 @@ export async function openFarmSession(deps: {
     throw err;
   });
   const queue = new BuildQueue(target, env.queueName, key);
-  let worker: BuildWorker | undefined;
-  let verifyWorker: VerifyWorker | undefined;
+  let workers: WorkerSet | undefined; // only in local mode: with REDIS_URL the farm's workers build
   const verifyQueue = deps.verify ? new VerifyQueue(target, env.queueName, key) : undefined;
   try {
     await queue.ready();
     await verifyQueue?.ready();
     const blobs = new BlobStore(queue.redis, BLOB_PREFIX);
     if (!env.redisUrl) {
-      // A kfarm build killed with SIGKILL on this host left its containers: remove them.
-      await reapOrphans(deps.runtime, env.hostname, logger).catch(() => undefined);
-      // a verify-only session (concurrency 0) runs no builds: it must not take another build's jobs
-      if (deps.concurrency > 0) worker = await startBuildWorker(target, env.queueName, deps.concurrency, buildProcessor({
+      // this process is the farm's only host: it takes every lane (a KVM that cannot boot sends the boot to TCG)
+      workers = await startWorkerSet({
+        target,
+        queueName: env.queueName,
+        key,
         runtime: deps.runtime,
-        blobs,
-        logger: logger.child({ worker: 'in-process' }),
+        logger,
+        jobLogger: logger.child({ worker: 'in-process' }),
         hostname: env.hostname,
+        stateDir: env.stateDir,
         signal: deps.signal,
-      }), { key, logger });
-      if (deps.verify) {
-        verifyWorker = await startVerifyWorker(target, env.queueName, VERIFY_LANES, deps.verify.concurrency, verifyProcessor({
-          runtime: deps.runtime,
-          blobs,
-          stateDir: env.stateDir,
-          logger: logger.child({ worker: 'in-process' }),
-          worker: `${env.hostname}:${process.pid}`,
-          hostname: env.hostname,
-          concurrency: deps.verify.concurrency,
-          signal: deps.signal,
-          // as `kfarm worker` does: the next local run routes this host's boots to TCG at once
-          onKvmBroken: () => {
-            markKvmBroken(env.stateDir).catch((err: unknown) => logger.warn({ err }, 'could not remember that KVM cannot boot a guest here'));
-          },
-        }), { key, logger });
-      }
+        concurrency: deps.concurrency,
+        ...(deps.verify ? { verify: { lanes: VERIFY_LANES, concurrency: deps.verify.concurrency } } : {}),
+      });
     }
     const abandoned = new Set<string>();
     return {
@@ -100,9 +85,8 @@ export async function openFarmSession(deps: {
       where: describeTarget(target),
       abandon: (jobIds) => jobIds.forEach((id) => abandoned.add(id)),
       close: async () => {
-        // The worker first: the jobs it was running go back to the queue, then out of it.
-        await worker?.close().catch(() => undefined);
-        await verifyWorker?.close().catch(() => undefined);
+        // The workers first: the jobs they were running go back to the queue, then out of it.
+        await workers?.close();
         await verifyQueue?.close();
         const removed = await queue.cancel([...abandoned]).catch(() => 0);
         if (removed) logger.info({ removed }, 'removed the jobs this build left queued');
@@ -111,7 +95,6 @@ export async function openFarmSession(deps: {
       },
     };
   } catch (err) {
-    await verifyWorker?.close().catch(() => undefined);
     await verifyQueue?.close();
     await queue.close().catch(() => undefined);
     await privateRedis?.stop();

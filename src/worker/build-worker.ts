@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { ContainerRuntime } from '../executor/runtime.js';
-import { KfarmError } from '../errors/kfarm-error.js';
+import { KfarmError, describeError } from '../errors/kfarm-error.js';
 import { LABEL_KERNELS } from '../images/catalog.js';
 import type { BlobStore } from '../queue/blob-store.js';
 import type { Processor } from '../queue/build-queue.js';
@@ -185,4 +185,15 @@ export async function reapOrphans(runtime: ContainerRuntime, hostname: string, l
   }
   if (removed) logger.warn({ removed }, 'removed build containers left by a kfarm process that is gone');
   return removed;
+}
+
+/**
+ * Removes this process's own containers (builds and boots) that are still there when it stops:
+ * a removal that failed, a build that was starting when the abort came.
+ */
+export async function removeOwnContainers(runtime: ContainerRuntime, logger: Logger): Promise<void> {
+  const left = await runtime.listContainers({ [LABEL_INSTANCE]: currentInstance() }).catch(() => []);
+  for (const c of left) {
+    await runtime.removeContainer(c.id).catch((err: unknown) => logger.warn({ container: c.id, err: describeError(err) }, 'could not remove a build container'));
+  }
 }

@@ -3,20 +3,14 @@ import { env } from '../../config/env.js';
 import { KfarmError, describeError } from '../../errors/kfarm-error.js';
 import { DockerRuntime } from '../../executor/docker-runtime.js';
 import { rootLogger } from '../../logging/logger.js';
-import { currentInstance } from '../../process/instance.js';
-import { BLOB_PREFIX, BlobStore } from '../../queue/blob-store.js';
-import { startBuildWorker } from '../../queue/build-queue.js';
 import { loadFarmKey } from '../../queue/farm-key.js';
-import { startAdvertising } from '../../queue/worker-registry.js';
-import { listKfarmImages } from '../../images/catalog.js';
-import { closeConnection, connect, connectChecked } from '../../queue/redis-connection.js';
-import { settledWithin } from '../../util/settled-within.js';
-import { LABEL_INSTANCE, buildProcessor, reapOrphans } from '../../worker/build-worker.js';
-import { startVerifyWorker } from '../../queue/verify-queue.js';
+import { closeConnection, connectChecked } from '../../queue/redis-connection.js';
 import { kvmUsable } from '../../verify/boot-kernel.js';
 import { parseVerifyLanes, type VerifyLane } from '../../job/verify-job.js';
 import { bootConcurrency } from '../../verify/verify-kernel.js';
-import { kvmKnownBroken, markKvmBroken, verifyProcessor } from '../../worker/verify-worker.js';
+import { kvmKnownBroken } from '../../verify/kvm-broken.js';
+import { removeOwnContainers } from '../../worker/build-worker.js';
+import { startWorkerSet } from '../../worker/worker-set.js';
 import type { CliContext } from '../context.js';
 import { usableStateDir } from '../../config/state-dir.js';
 
@@ -45,56 +39,30 @@ export async function workerAction(ctx: CliContext, given: { concurrency?: numbe
   const key = await loadFarmKey({ keyFile: env.farmKeyFile, distributed: true, stateDir: env.stateDir, logger });
   const runtime = new DockerRuntime();
   await runtime.ping();
-  await reapOrphans(runtime, env.hostname, logger);
-  // The checked connection only proves Redis is there; the worker's own one reconnects
-  // forever, so a Redis restart does not leave the worker failing every job.
+  // only proves Redis is there, with a hint when it is not: the workers' own connections
+  // reconnect for ever, so a Redis restart does not leave the worker failing every job
   closeConnection(await connectChecked({ url: env.redisUrl }));
-  const redis = connect({ url: env.redisUrl });
-  const worker = await startBuildWorker({ url: env.redisUrl }, env.queueName, opts.concurrency, buildProcessor({
-    runtime,
-    blobs: new BlobStore(redis, BLOB_PREFIX),
-    logger,
-    hostname: env.hostname,
-    signal: ctx.signal,
-  }), { key, logger });
   const boots = bootConcurrency();
-  let kvmBroken = false;
-  const verifyWorker = lanes.length === 0 ? undefined : await startVerifyWorker({ url: env.redisUrl }, env.queueName, lanes, boots, verifyProcessor({
+  const workers = await startWorkerSet({
+    target: { url: env.redisUrl },
+    queueName: env.queueName,
+    key,
     runtime,
-    blobs: new BlobStore(redis, BLOB_PREFIX),
-    stateDir: env.stateDir,
     logger,
-    worker: `${env.hostname}:${process.pid}`,
     hostname: env.hostname,
-    concurrency: boots,
+    stateDir: env.stateDir,
     signal: ctx.signal,
-    onKvmBroken: () => {
-      // still takes the KVM lane (booting under TCG), but no longer tells coordinators it does KVM
-      kvmBroken = true;
-      markKvmBroken(env.stateDir).catch((err: unknown) => logger.warn({ err: describeError(err) }, 'could not remember that KVM cannot boot a guest here'));
-    },
-  }), { key, logger });
-  // Tell coordinators which kernels this host can build, so they need no Docker of their own.
-  const advertiser = await startAdvertising(redis, env.queueName, async () => ({
-    worker: `${env.hostname}:${process.pid}`,
-    hostname: env.hostname,
-    pid: process.pid,
     concurrency: opts.concurrency,
-    images: await listKfarmImages(runtime),
-    verify: kvmBroken ? lanes.filter((l) => l !== 'kvm') : lanes,
-  }), logger);
+    verify: { lanes, concurrency: boots },
+    advertise: true,
+    graceMs: 3000,
+  });
   ctx.progress(`kfarm worker ${env.hostname} (pid ${process.pid}) waiting for builds on queue ${env.queueName}, ${opts.concurrency} at once${lanes.length ? `; boots (${lanes.join(', ')}), ${boots} at once` : ''}`);
   await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
   ctx.progress('stopping: running builds are killed and go back to the queue');
-  // Supervisors wait a few seconds after SIGTERM: every step that talks to Redis is bounded,
-  // because with Redis gone its commands would wait for a reconnect that never comes.
-  await Promise.all([settledWithin(advertiser.stop(), redis.status === 'ready' ? 1000 : 0), worker.close(3000), verifyWorker?.close(3000)]);
-  closeConnection(redis);
+  await workers.close();
   // The abort removed the containers of running builds; whatever is left of this process's
   // own (a removal that failed, a build that was starting) goes now.
-  const left = await runtime.listContainers({ [LABEL_INSTANCE]: currentInstance() }).catch(() => []);
-  for (const c of left) {
-    await runtime.removeContainer(c.id).catch((err: unknown) => logger.warn({ container: c.id, err: describeError(err) }, 'could not remove a build container'));
-  }
+  await removeOwnContainers(runtime, logger);
   ctx.setExitCode(0);
 }
