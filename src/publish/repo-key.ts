@@ -1,0 +1,158 @@
+import { access, chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { KfarmError } from '../errors/kfarm-error.js';
+import { run, type RunResult } from '../process/run.js';
+
+/**
+ * The repository signing key: an OpenPGP secret key file, imported into a fresh GNUPGHOME of
+ * its own (mode 0700, removed by close()), used on the host by gpg. The key is never copied
+ * anywhere else: not into a container, a log, Redis or the repository. Only the public half
+ * leaves, through exportPublicKey(), for the clients' `Signed-By`.
+ *
+ * openRepoKey() proves the key can sign before it returns (it signs a probe), so a missing,
+ * unreadable, expired or revoked key, or a wrong passphrase, fails with BAD_OPTION before a
+ * publisher writes anything. The passphrase reaches gpg on stdin (never argv: `ps` shows argv).
+ *
+ * Shared by the APT and DNF publishers.
+ */
+export interface RepoKey {
+  /** the signing key's fingerprint (the primary key's, upper-case hex) */
+  readonly fingerprint: string;
+  /** `gpg --clearsign`: InRelease from Release */
+  clearSign(file: string, out: string): Promise<void>;
+  /** `gpg --armor --detach-sign`: Release.gpg, repomd.xml.asc */
+  detachSign(file: string, out: string): Promise<void>;
+  /** the public key, binary (what `Signed-By` and `/usr/share/keyrings/*.gpg` hold) */
+  exportPublicKey(out: string): Promise<void>;
+  /** kills the temporary gpg-agent and removes the temporary GNUPGHOME */
+  close(): Promise<void>;
+}
+
+export interface RepoKeyOptions {
+  /** an OpenPGP secret key file (armored or binary), e.g. `gpg --export-secret-keys` */
+  keyFile: string;
+  /** the key's passphrase, when it has one; else the env var KFARM_REPO_KEY_PASSPHRASE */
+  passphrase?: string;
+  /** where the temporary GNUPGHOME is made (default: the system's temp dir) */
+  tmpDir?: string;
+}
+
+/** The environment variable a passphrase-protected repository key's passphrase is read from. */
+export const REPO_KEY_PASSPHRASE_ENV = 'KFARM_REPO_KEY_PASSPHRASE';
+
+const SIGN_TIMEOUT_MS = 120_000;
+
+/** One line of `gpg --with-colons --list-secret-keys`, the fields this file reads (gpg's doc/DETAILS). */
+export interface SecretKeyLine {
+  type: 'sec' | 'ssb';
+  /** field 2: `e` expired, `r` revoked, `d`/`i`/`n` unusable */
+  validity: string;
+  /** field 12: usable capabilities, upper case for the whole key */
+  capabilities: string;
+  fingerprint: string | undefined;
+}
+
+/** Pure: the secret keys (primary and subkeys, with their fingerprints) from gpg's colon listing. */
+export function parseSecretKeys(colons: string): SecretKeyLine[] {
+  const keys: SecretKeyLine[] = [];
+  for (const line of colons.split('\n')) {
+    const f = line.split(':');
+    if (f[0] === 'sec' || f[0] === 'ssb') keys.push({ type: f[0], validity: f[1] ?? '', capabilities: f[11] ?? '', fingerprint: undefined });
+    else if (f[0] === 'fpr') {
+      const last = keys[keys.length - 1];
+      if (last && last.fingerprint === undefined) last.fingerprint = f[9];
+    }
+  }
+  return keys;
+}
+
+/** Pure: why these keys cannot sign, or undefined when the primary key can (by itself or through a subkey). */
+export function unusableReason(keys: readonly SecretKeyLine[]): string | undefined {
+  const primaries = keys.filter((k) => k.type === 'sec');
+  if (primaries.length === 0) return 'it holds no secret key (a public key cannot sign)';
+  if (primaries.length > 1) return `it holds ${primaries.length} secret keys; give a file with exactly one`;
+  const primary = primaries[0]!;
+  if (primary.validity === 'e') return 'the key has expired';
+  if (primary.validity === 'r') return 'the key is revoked';
+  // the whole key's capabilities are upper case in field 12: S means something in it can sign
+  if (!primary.capabilities.includes('S')) return 'the key has no signing capability (or its signing subkeys expired)';
+  return undefined;
+}
+
+export async function openRepoKey(options: RepoKeyOptions): Promise<RepoKey> {
+  const keyFile = path.resolve(options.keyFile);
+  const passphrase = options.passphrase ?? process.env[REPO_KEY_PASSPHRASE_ENV] ?? '';
+  const refuse = (why: string, hint?: string, cause?: unknown): KfarmError =>
+    new KfarmError('BAD_OPTION', `repository key ${keyFile} cannot sign: ${why}`, {
+      context: { keyFile },
+      hint: hint ?? 'Give an OpenPGP secret key file (gpg --export-secret-keys --armor <id> > repo-key.asc) that can sign and has not expired.',
+      ...(cause === undefined ? {} : { cause }),
+    });
+  try {
+    await access(keyFile);
+  } catch (err) {
+    throw refuse('the file does not exist or cannot be read', undefined, err);
+  }
+  const home = await mkdtemp(path.join(options.tmpDir ?? os.tmpdir(), 'kfarm-gpg-'));
+  await chmod(home, 0o700);
+  const env = { ...(process.env as Record<string, string>), GNUPGHOME: home };
+  // loopback pinentry: gpg takes the passphrase from fd 0, never prompts, never reads a tty
+  const gpg = (args: string[], input?: string): Promise<RunResult> =>
+    run('gpg', ['--batch', '--yes', '--no-tty', '--pinentry-mode', 'loopback', ...(input === undefined ? [] : ['--passphrase-fd', '0']), ...args], {
+      env,
+      timeoutMs: SIGN_TIMEOUT_MS,
+      allowFailure: true,
+      ...(input === undefined ? {} : { input }),
+    });
+  const close = async () => {
+    await run('gpgconf', ['--kill', 'gpg-agent'], { env, allowFailure: true }).catch(() => undefined);
+    await rm(home, { recursive: true, force: true });
+  };
+  try {
+    const imported = await gpg(['--import', keyFile], passphrase);
+    if (imported.exitCode !== 0) throw refuse(`gpg could not import it (${lastLine(imported.stderr)})`);
+    const listing = await gpg(['--with-colons', '--fixed-list-mode', '--list-secret-keys']);
+    const keys = parseSecretKeys(listing.stdout);
+    const why = unusableReason(keys);
+    if (why !== undefined) throw refuse(why);
+    const fingerprint = keys.find((k) => k.type === 'sec')?.fingerprint ?? '';
+    if (!/^[0-9A-F]{40,64}$/.test(fingerprint)) throw refuse('gpg listed no fingerprint for it');
+    const signArgs = (mode: string[], file: string, out: string) => ['--local-user', fingerprint, '--digest-algo', 'SHA512', ...mode, '--output', out, file];
+    const sign = async (what: string, mode: string[], file: string, out: string) => {
+      const result = await gpg(signArgs(mode, file, out), passphrase);
+      if (result.exitCode !== 0) {
+        throw new KfarmError('COMMAND_FAILED', `gpg could not ${what} ${file}: ${lastLine(result.stderr)}`, { context: { file, fingerprint } });
+      }
+    };
+    // the probe: a wrong passphrase, or a key gpg cannot use, fails here, before anything is written
+    const probe = path.join(home, 'probe');
+    await writeFile(probe, 'kfarm repository key probe\n');
+    const probed = await gpg(signArgs(['--detach-sign'], probe, `${probe}.sig`), passphrase);
+    if (probed.exitCode !== 0) {
+      const bad = /bad passphrase|no passphrase|passphrase/i.test(probed.stderr);
+      throw refuse(
+        bad ? 'the passphrase is wrong or missing' : lastLine(probed.stderr),
+        bad ? `Set ${REPO_KEY_PASSPHRASE_ENV} to the key's passphrase.` : undefined,
+      );
+    }
+    return {
+      fingerprint,
+      clearSign: (file, out) => sign('clear-sign', ['--clearsign'], file, out),
+      detachSign: (file, out) => sign('detach-sign', ['--armor', '--detach-sign'], file, out),
+      exportPublicKey: async (out) => {
+        const exported = await run('gpg', ['--batch', '--yes', '--no-tty', '--output', out, '--export', fingerprint], { env, allowFailure: true });
+        if (exported.exitCode !== 0) throw new KfarmError('COMMAND_FAILED', `gpg could not export the public key: ${lastLine(exported.stderr)}`, { context: { fingerprint } });
+      },
+      close,
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+function lastLine(text: string): string {
+  const lines = text.trim().split('\n').filter((l) => l.trim() !== '');
+  return lines[lines.length - 1] ?? 'no message';
+}
