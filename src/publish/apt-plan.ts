@@ -1,0 +1,238 @@
+import { compareDebianVersions } from '../archive/debian-version.js';
+import { RELEASES } from '../archive/releases.js';
+import { KfarmError } from '../errors/kfarm-error.js';
+import { compareKernels } from '../matrix/kernel-target.js';
+
+/**
+ * What an APT publish does, decided before anything is touched (pure): from the packages the out
+ * dirs' reports list and what the repository already holds (its manifest), which package goes
+ * into which suite, which are there already, and the metapackages that make a machine follow its
+ * kernel (`hello-modules-amd64` depends on the module package of the newest kernel of that
+ * flavour, as Debian's `linux-image-amd64` depends on the newest `linux-image-<abi>-amd64`).
+ *
+ * One suite per Debian release, named by its codename (debian-12 → bookworm), component `main`,
+ * the arches kfarm built. A package's name, version and arch name one file in the shared pool:
+ * once published its bytes never change, so a different file under the same name is refused.
+ */
+
+/** a .deb an out dir's report lists, with what its control file says */
+export interface AptPackage {
+  /** where it is now (an out dir's file) */
+  file: string;
+  sha256: string;
+  size: number;
+  /** control fields */
+  package: string;
+  version: string;
+  architecture: string;
+  kind: 'bmdeb' | 'dkms-deb';
+  /** the dkms module (PACKAGE_NAME) and its version */
+  module: string;
+  moduleVersion: string;
+  /** bmdeb: the kernel release it carries modules for */
+  kernel?: string;
+  /** the (release, Debian arch) pairs of the kernels it serves: debian-12/amd64 */
+  targets: ReadonlyArray<{ release: string; arch: string }>;
+}
+
+/** one package in one suite of the repository, as the manifest records it */
+export interface PublishedEntry {
+  suite: string;
+  package: string;
+  version: string;
+  architecture: string;
+  sha256: string;
+  kind: 'bmdeb' | 'dkms-deb' | 'metapackage';
+  module: string;
+  /** bmdeb: its kernel; metapackage: the kernel it depends on */
+  kernel?: string;
+  /** the Debian arch whose index it serves (an `all` package: the arches of its suite) */
+  arches: string[];
+}
+
+/** the repository's own record of what it holds, `.kfarm/manifest.json` */
+export interface AptManifest {
+  schemaVersion: 1;
+  suites: Array<{ codename: string; release: string; arches: string[] }>;
+  packages: PublishedEntry[];
+}
+
+export interface MetaPackage {
+  suite: string;
+  package: string;
+  version: string;
+  architecture: string;
+  module: string;
+  moduleVersion: string;
+  flavour: string;
+  /** the newest kernel of the flavour, and the package (and its version) the metapackage depends on */
+  kernel: string;
+  depends: { package: string; version: string };
+}
+
+export interface AptPlan {
+  /** every suite after the publish, arches sorted: the reprepro configuration */
+  suites: Array<{ codename: string; release: string; arches: string[] }>;
+  /** packages to include, per suite */
+  add: Array<{ suite: string; pkg: AptPackage }>;
+  /** packages the suite holds already, byte for byte */
+  present: Array<{ suite: string; pkg: AptPackage }>;
+  /** packages the suite holds in a newer version (an older out dir published again): left as they are */
+  older: Array<{ suite: string; pkg: AptPackage; published: string }>;
+  /** metapackages to build and include (new, or a newer kernel or module version) */
+  metapackages: MetaPackage[];
+  /** the manifest after the publish */
+  manifest: AptManifest;
+}
+
+export const EMPTY_MANIFEST: AptManifest = { schemaVersion: 1, suites: [], packages: [] };
+
+/** debian-12 → bookworm; a release kfarm has no codename for is refused, never guessed. */
+export function suiteOfRelease(release: string): string {
+  const spec = RELEASES.find((r) => r.name === release);
+  if (!spec) {
+    throw new KfarmError('BAD_OPTION', `kfarm knows no Debian codename for release ${release}: its packages have no APT suite`, {
+      context: { release },
+      hint: `Releases with a suite: ${RELEASES.map((r) => `${r.name} (${r.codename})`).join(', ')}.`,
+    });
+  }
+  return spec.codename;
+}
+
+/** 6.1.0-57-amd64 → amd64, 6.12.118+deb12-rt-amd64 → rt-amd64, 7.3.4+deb13-cloud-arm64 → cloud-arm64. */
+export function kernelFlavour(kernel: string): { abi: string; flavour: string } {
+  const m = /^(\d+\.\d+[^-]*(?:-\d+)?)-([a-z][a-z0-9-]*)$/.exec(kernel);
+  if (!m?.[1] || !m[2]) throw new KfarmError('BAD_OPTION', `kernel release ${kernel} names no Debian flavour (like 6.1.0-57-amd64)`, { context: { kernel } });
+  return { abi: m[1], flavour: m[2] };
+}
+
+/**
+ * The metapackage's version: the kernel's ABI, then the module version, `-` made `.` so the
+ * whole is one upstream version. It grows with the kernel (6.1.0.57 < 6.1.0.58 < 6.12.118+deb12)
+ * and, for one kernel, with the module's version, so `apt-get upgrade` moves to it.
+ */
+export function metaVersion(kernel: string, moduleVersion: string): string {
+  return `${kernelFlavour(kernel).abi.replace(/-/g, '.')}+${moduleVersion.replace(/-/g, '.')}`;
+}
+
+export function metaPackageName(bmdebPackage: string, kernel: string): string {
+  // the bmdeb is <stem>-modules-<kernel>: the metapackage is <stem>-modules-<flavour>
+  const stem = bmdebPackage.slice(0, bmdebPackage.length - `-modules-${kernel}`.length);
+  return `${stem}-modules-${kernelFlavour(kernel).flavour}`;
+}
+
+const fileKey = (p: { package: string; version: string; architecture: string }) => `${p.package}_${p.version}_${p.architecture}`;
+const slotKey = (suite: string, p: { package: string; architecture: string }) => `${suite}|${p.package}|${p.architecture}`;
+
+export function planApt(packages: readonly AptPackage[], manifest: AptManifest): AptPlan {
+  // a version, once published, never changes: the same pool file with other bytes is refused,
+  // whether it is in the repository already or given twice now
+  const bytes = new Map<string, { sha256: string; where: string }>();
+  for (const e of manifest.packages) if (e.kind !== 'metapackage') bytes.set(fileKey(e), { sha256: e.sha256, where: `the repository (${e.suite})` });
+  for (const p of packages) {
+    const seen = bytes.get(fileKey(p));
+    if (seen && seen.sha256 !== p.sha256) {
+      throw new KfarmError('BAD_OPTION', `${fileKey(p)}.deb is already in ${seen.where} with other bytes: a published version never changes`, {
+        context: { package: p.package, version: p.version, arch: p.architecture, file: p.file },
+        hint: 'Raise PACKAGE_VERSION in dkms.conf and build again: a client that installed the published file must never be handed another under the same version.',
+      });
+    }
+    bytes.set(fileKey(p), { sha256: p.sha256, where: p.file });
+  }
+
+  // suites: what the repository has, and each target of each package
+  const suites = new Map<string, { codename: string; release: string; arches: Set<string> }>();
+  for (const s of manifest.suites) suites.set(s.codename, { codename: s.codename, release: s.release, arches: new Set(s.arches) });
+  for (const p of packages) {
+    for (const t of p.targets) {
+      const codename = suiteOfRelease(t.release);
+      const suite = suites.get(codename) ?? { codename, release: t.release, arches: new Set<string>() };
+      suite.arches.add(t.arch);
+      suites.set(codename, suite);
+    }
+  }
+
+  // per suite, what each slot (name, arch) holds after the publish
+  const slots = new Map<string, PublishedEntry>();
+  for (const e of manifest.packages) slots.set(slotKey(e.suite, e), e);
+  const add: AptPlan['add'] = [];
+  const present: AptPlan['present'] = [];
+  const older: AptPlan['older'] = [];
+  for (const p of packages) {
+    const codenames = [...new Set(p.targets.map((t) => suiteOfRelease(t.release)))].sort();
+    for (const suite of codenames) {
+      const arches = [...new Set(p.targets.filter((t) => suiteOfRelease(t.release) === suite).map((t) => t.arch))].sort();
+      const held = slots.get(slotKey(suite, p));
+      if (held && held.version === p.version) {
+        present.push({ suite, pkg: p });
+        continue;
+      }
+      if (held && compareDebianVersions(held.version, p.version) > 0) {
+        older.push({ suite, pkg: p, published: held.version });
+        continue;
+      }
+      if (add.some((a) => a.suite === suite && a.pkg.package === p.package && a.pkg.architecture === p.architecture)) continue;
+      add.push({ suite, pkg: p });
+      slots.set(slotKey(suite, p), {
+        suite,
+        package: p.package,
+        version: p.version,
+        architecture: p.architecture,
+        sha256: p.sha256,
+        kind: p.kind,
+        module: p.module,
+        ...(p.kernel === undefined ? {} : { kernel: p.kernel }),
+        arches,
+      });
+    }
+  }
+
+  // metapackages: per (suite, module, arch, flavour), the bmdeb of the newest kernel
+  const newest = new Map<string, PublishedEntry>();
+  for (const e of slots.values()) {
+    if (e.kind !== 'bmdeb' || e.kernel === undefined) continue;
+    const key = `${e.suite}|${e.module}|${e.architecture}|${kernelFlavour(e.kernel).flavour}`;
+    const best = newest.get(key);
+    if (!best || compareKernels(e.kernel, best.kernel ?? '') > 0) newest.set(key, e);
+  }
+  const metapackages: MetaPackage[] = [];
+  for (const e of [...newest.values()].sort((a, b) => slotKey(a.suite, a).localeCompare(slotKey(b.suite, b)))) {
+    const kernel = e.kernel ?? '';
+    const meta: MetaPackage = {
+      suite: e.suite,
+      package: metaPackageName(e.package, kernel),
+      version: metaVersion(kernel, e.version),
+      architecture: e.architecture,
+      module: e.module,
+      moduleVersion: e.version,
+      flavour: kernelFlavour(kernel).flavour,
+      kernel,
+      depends: { package: e.package, version: e.version },
+    };
+    const held = slots.get(slotKey(meta.suite, meta));
+    if (held && compareDebianVersions(held.version, meta.version) >= 0) continue;
+    metapackages.push(meta);
+    slots.set(slotKey(meta.suite, meta), {
+      suite: meta.suite,
+      package: meta.package,
+      version: meta.version,
+      architecture: meta.architecture,
+      // the built file's sha256 is known only once it is built: the apply step fills it in
+      sha256: '',
+      kind: 'metapackage',
+      module: meta.module,
+      kernel,
+      arches: [meta.architecture],
+    });
+  }
+
+  const suiteList = [...suites.values()]
+    .map((s) => ({ codename: s.codename, release: s.release, arches: [...s.arches].sort() }))
+    .sort((a, b) => a.codename.localeCompare(b.codename));
+  const manifestAfter: AptManifest = {
+    schemaVersion: 1,
+    suites: suiteList,
+    packages: [...slots.values()].sort((a, b) => slotKey(a.suite, a).localeCompare(slotKey(b.suite, b))),
+  };
+  return { suites: suiteList, add, present, older, metapackages, manifest: manifestAfter };
+}

@@ -1,0 +1,155 @@
+import { describe, expect, it } from 'vitest';
+import { isKfarmError } from '../../src/errors/kfarm-error.js';
+import { EMPTY_MANIFEST, kernelFlavour, metaVersion, planApt, suiteOfRelease, type AptPackage } from '../../src/publish/apt-plan.js';
+import { compareDebianVersions } from '../../src/archive/debian-version.js';
+
+const sha = (c: string) => c.repeat(64);
+
+function bmdeb(kernel: string, opts: { version?: string; release?: string; arch?: string; sha?: string; module?: string } = {}): AptPackage {
+  const arch = opts.arch ?? 'amd64';
+  const version = opts.version ?? '1.0.0';
+  const stem = (opts.module ?? 'hello').replace(/_/g, '-');
+  return {
+    file: `/out/bmdeb/${stem}-modules-${kernel}_${version}_${arch}.deb`,
+    sha256: opts.sha ?? sha('a'),
+    size: 100,
+    package: `${stem}-modules-${kernel}`,
+    version,
+    architecture: arch,
+    kind: 'bmdeb',
+    module: opts.module ?? 'hello',
+    moduleVersion: version,
+    kernel,
+    targets: [{ release: opts.release ?? 'debian-12', arch }],
+  };
+}
+
+const dkmsDeb = (targets: AptPackage['targets'], architecture = 'all'): AptPackage => ({
+  file: `/out/dkms-deb/hello-dkms_1.0.0_${architecture}.deb`,
+  sha256: sha('d'),
+  size: 100,
+  package: 'hello-dkms',
+  version: '1.0.0',
+  architecture,
+  kind: 'dkms-deb',
+  module: 'hello',
+  moduleVersion: '1.0.0',
+  targets,
+});
+
+describe('suites and flavours', () => {
+  it('names a suite after the release codename and refuses a release it has none for', () => {
+    expect(suiteOfRelease('debian-11')).toBe('bullseye');
+    expect(suiteOfRelease('debian-12')).toBe('bookworm');
+    expect(suiteOfRelease('debian-13')).toBe('trixie');
+    let err: unknown;
+    try {
+      suiteOfRelease('debian-99');
+    } catch (e) {
+      err = e;
+    }
+    expect(isKfarmError(err, 'BAD_OPTION')).toBe(true);
+  });
+
+  it.each([
+    ['6.1.0-57-amd64', '6.1.0-57', 'amd64'],
+    ['6.1.0-57-cloud-amd64', '6.1.0-57', 'cloud-amd64'],
+    ['6.12.118+deb12-rt-amd64', '6.12.118+deb12', 'rt-amd64'],
+    ['7.3.4+deb13-arm64-16k', '7.3.4+deb13', 'arm64-16k'],
+  ])('%s is ABI %s, flavour %s', (kernel, abi, flavour) => {
+    expect(kernelFlavour(kernel)).toEqual({ abi, flavour });
+  });
+
+  it('metapackage versions grow with the kernel, then with the module version, as dpkg compares', () => {
+    const order = [metaVersion('6.1.0-9-amd64', '1.0.0'), metaVersion('6.1.0-57-amd64', '1.0.0'), metaVersion('6.1.0-57-amd64', '1.1.0-2'), metaVersion('6.1.0-58-amd64', '0.9'), metaVersion('6.12.118+deb12-amd64', '1.0.0')];
+    for (let i = 1; i < order.length; i++) expect(compareDebianVersions(order[i - 1]!, order[i]!), `${order[i - 1]} < ${order[i]}`).toBeLessThan(0);
+  });
+});
+
+describe('planApt', () => {
+  it('puts each package in its release suite, the dkms-deb in every suite of its kernels, and a metapackage per flavour on the newest kernel', () => {
+    const plan = planApt(
+      [
+        bmdeb('6.1.0-56-amd64'),
+        bmdeb('6.1.0-57-amd64'),
+        bmdeb('6.12.118+deb12-cloud-amd64'),
+        bmdeb('6.1.0-57-arm64', { arch: 'arm64' }),
+        bmdeb('7.3.4+deb13-amd64', { release: 'debian-13' }),
+        dkmsDeb([
+          { release: 'debian-12', arch: 'amd64' },
+          { release: 'debian-12', arch: 'arm64' },
+          { release: 'debian-13', arch: 'amd64' },
+        ]),
+      ],
+      EMPTY_MANIFEST,
+    );
+    expect(plan.suites).toEqual([
+      { codename: 'bookworm', release: 'debian-12', arches: ['amd64', 'arm64'] },
+      { codename: 'trixie', release: 'debian-13', arches: ['amd64'] },
+    ]);
+    expect(plan.add.map((a) => `${a.suite} ${a.pkg.package}`).sort()).toEqual([
+      'bookworm hello-dkms',
+      'bookworm hello-modules-6.1.0-56-amd64',
+      'bookworm hello-modules-6.1.0-57-amd64',
+      'bookworm hello-modules-6.1.0-57-arm64',
+      'bookworm hello-modules-6.12.118+deb12-cloud-amd64',
+      'trixie hello-dkms',
+      'trixie hello-modules-7.3.4+deb13-amd64',
+    ]);
+    expect(plan.metapackages.map((m) => `${m.suite} ${m.package} ${m.architecture} -> ${m.depends.package}`).sort()).toEqual([
+      'bookworm hello-modules-amd64 amd64 -> hello-modules-6.1.0-57-amd64',
+      'bookworm hello-modules-arm64 arm64 -> hello-modules-6.1.0-57-arm64',
+      'bookworm hello-modules-cloud-amd64 amd64 -> hello-modules-6.12.118+deb12-cloud-amd64',
+      'trixie hello-modules-amd64 amd64 -> hello-modules-7.3.4+deb13-amd64',
+    ]);
+  });
+
+  it('a newer kernel published later adds only its package and moves the metapackage to it', () => {
+    const first = planApt([bmdeb('6.1.0-56-amd64'), bmdeb('6.1.0-57-amd64')], EMPTY_MANIFEST);
+    const manifest = { ...first.manifest, packages: first.manifest.packages.map((p) => (p.kind === 'metapackage' ? { ...p, sha256: sha('m') } : p)) };
+    const second = planApt([bmdeb('6.1.0-57-amd64'), bmdeb('6.1.0-58-amd64')], manifest);
+    expect(second.add.map((a) => a.pkg.package)).toEqual(['hello-modules-6.1.0-58-amd64']);
+    expect(second.present.map((a) => a.pkg.package)).toEqual(['hello-modules-6.1.0-57-amd64']);
+    expect(second.metapackages).toHaveLength(1);
+    expect(second.metapackages[0]).toMatchObject({ package: 'hello-modules-amd64', kernel: '6.1.0-58-amd64', depends: { package: 'hello-modules-6.1.0-58-amd64', version: '1.0.0' } });
+    expect(compareDebianVersions(second.metapackages[0]!.version, first.metapackages[0]!.version)).toBeGreaterThan(0);
+    // nothing new: nothing to add, the metapackage stays
+    const third = planApt([bmdeb('6.1.0-56-amd64')], second.manifest);
+    expect(third.add).toEqual([]);
+    expect(third.metapackages).toEqual([]);
+    // an older kernel published after a newer one leaves the metapackage where it is
+    const fourth = planApt([bmdeb('6.1.0-50-amd64')], second.manifest);
+    expect(fourth.add.map((a) => a.pkg.package)).toEqual(['hello-modules-6.1.0-50-amd64']);
+    expect(fourth.metapackages).toEqual([]);
+  });
+
+  it('a new module version for the newest kernel moves the metapackage; an older version published again is left out', () => {
+    const first = planApt([bmdeb('6.1.0-57-amd64')], EMPTY_MANIFEST);
+    const second = planApt([bmdeb('6.1.0-57-amd64', { version: '1.1.0', sha: 'b' })], first.manifest);
+    expect(second.add.map((a) => `${a.pkg.package} ${a.pkg.version}`)).toEqual(['hello-modules-6.1.0-57-amd64 1.1.0']);
+    expect(second.metapackages.map((m) => m.depends)).toEqual([{ package: 'hello-modules-6.1.0-57-amd64', version: '1.1.0' }]);
+    const third = planApt([bmdeb('6.1.0-57-amd64')], second.manifest);
+    expect(third.add).toEqual([]);
+    expect(third.older.map((o) => o.published)).toEqual(['1.1.0']);
+    expect(third.metapackages).toEqual([]);
+  });
+
+  it('refuses a published name, version and arch with other bytes, in the repository or given twice', () => {
+    const first = planApt([bmdeb('6.1.0-57-amd64')], EMPTY_MANIFEST);
+    const refused = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (err) {
+        return err;
+      }
+      return undefined;
+    };
+    const again = refused(() => planApt([bmdeb('6.1.0-57-amd64', { sha: 'c' })], first.manifest));
+    expect(isKfarmError(again, 'BAD_OPTION'), String(again)).toBe(true);
+    expect((again as Error).message).toMatch(/hello-modules-6\.1\.0-57-amd64_1\.0\.0_amd64\.deb is already in the repository \(bookworm\) with other bytes/);
+    const twice = refused(() => planApt([bmdeb('6.1.0-57-amd64'), bmdeb('6.1.0-57-amd64', { sha: 'c' })], EMPTY_MANIFEST));
+    expect(isKfarmError(twice, 'BAD_OPTION'), String(twice)).toBe(true);
+    // the same bytes again are fine: present, not added
+    expect(planApt([bmdeb('6.1.0-57-amd64')], first.manifest).present).toHaveLength(1);
+  });
+});
