@@ -7,6 +7,7 @@ import type { PackedFile } from '../packaging/pack-out-dir.js';
 import type { PackFormat } from '../packaging/packer.js';
 import type { KernelRecord } from '../job/job-payload.js';
 import type { BuildReport } from '../report/report.js';
+import type { OutDirStage } from '../report/out-dir.js';
 
 // What a build is asked, what it needs and what it tells: apart from build.ts, so that the
 // modules runBuild calls (run-jobs, refusal-report) and the CLI take them without a circle.
@@ -58,4 +59,17 @@ export interface BuildOutcome {
   modules: BuildReport[];
   /** the packages of --format, paths relative to the out dir */
   packages: PackedFile[];
+  /** everything the build wrote to --out, staged and not yet in it: the caller commits it once, at the command's end */
+  output: PendingOutput;
+}
+
+/**
+ * A build's out dir writes, staged (report/out-dir.ts): `kfarm build --verify load` stages the
+ * load results in `stage` too, then `commit` swaps it all in at once (SHA256SUMS last) and
+ * records the build history; `discard` (a no-op after commit) leaves --out as it was.
+ */
+export interface PendingOutput {
+  stage: OutDirStage;
+  commit(): Promise<void>;
+  discard(): Promise<void>;
 }

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Env } from '../config/env.js';
 import { MODULE_NAME } from '../dkms/names.js';
@@ -8,8 +7,7 @@ import { readPackInputs } from '../packaging/pack-input.js';
 import type { BuildReport, KernelReport } from '../report/report.js';
 import type { LoadReport } from '../job/verify-job.js';
 import { readReport } from '../report/read-report.js';
-import { writeReports } from '../report/write-reports.js';
-import { writeChecksums } from '../packaging/checksums.js';
+import { withOutDirStage, type OutDirStage } from '../report/out-dir.js';
 import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';
 import { listWorkerAdverts } from '../queue/worker-registry.js';
 import { CONSOLE_LIMIT_BYTES, kvmUsable } from '../verify/boot-kernel.js';
@@ -17,7 +15,6 @@ import { ensureVerifyImage } from '../verify/verify-image.js';
 import { kvmKnownBroken } from '../verify/kvm-broken.js';
 import { bootConcurrency, DEFAULT_BOOT_TIMEOUT_SEC, type VerifyOptions } from '../verify/verify-kernel.js';
 import { loadFromResult, routeBoot, usableLanes, verifyPayloadSchema, type VerifyLane, type VerifyPayload } from '../job/verify-job.js';
-import { makeDirs } from '../util/make-dir.js';
 
 /** Why a row that was not built has no load check. */
 const notBuilt = (k: KernelReport): LoadReport => ({ verdict: 'not-verified', reason: k.verdict === 'excluded' ? 'excluded' : 'not-built', firstError: `the module was not built for ${k.kernel} (${k.verdict})` });
@@ -25,16 +22,25 @@ const notBuilt = (k: KernelReport): LoadReport => ({ verdict: 'not-verified', re
 /**
  * `kfarm verify <out-dir>` and `kfarm build --verify load`: boots each built kernel with its
  * modules (read back from the out dir, each checked against report.json's sha256), fills every
- * row's `load`, saves each console as logs/load/<module>/<kernel>.log and rewrites the reports.
+ * row's `load`, saves each console as logs/load/<module>/<kernel>.log and rewrites the reports,
+ * all through the out dir's writer (report/out-dir.ts): given `stage` (`kfarm build --verify
+ * load`, whose outputs are staged there, uncommitted) it reads the build's staged report and
+ * tarballs and stages its own files there, for the caller's one commit; else (`kfarm verify`)
+ * it opens a stage and commits it once, and a failure or Ctrl-C leaves the out dir as it was.
  */
 export async function verifyOutDir(
   outDir: string,
   /** env: where boots run (REDIS_URL's farm, or a private redis-server with this process's worker) */
-  options: VerifyOptions & { env: Env },
+  options: VerifyOptions & { env: Env; stage?: OutDirStage },
 ): Promise<BuildReport> {
-  // one schema-checked reader (a report cut short or edited is exit 2, not a crash)
-  const report = await readReport(outDir);
-  const inputs = await readPackInputs(outDir, process.env, report);
+  const { stage } = options;
+  if (!stage) {
+    // one schema-checked reader (a report cut short or edited is exit 2, not a crash), before anything is staged
+    await readReport(outDir);
+    return withOutDirStage(outDir, (opened) => verifyOutDir(outDir, { ...options, stage: opened }));
+  }
+  const report = await stage.readReport();
+  const inputs = await readPackInputs(stage, process.env, report);
   const wanted = (k: KernelReport) => !options.kernels || options.kernels.includes(k.kernel);
   const rows = report.kernels.filter(wanted);
   if (rows.length === 0) {
@@ -146,8 +152,7 @@ export async function verifyOutDir(
       if (console) {
         // names were checked by readPackInputs (module and kernel names by kfarm's rules): no path separators
         const rel = path.posix.join('logs', 'load', moduleName, `${row.kernel}.log`);
-        await makeDirs(path.join(outDir, 'logs', 'load', moduleName));
-        await writeFile(path.join(outDir, rel), console);
+        await stage.stageFile(rel, Buffer.from(console));
         load.log = rel;
       }
       row.load = load;
@@ -158,8 +163,7 @@ export async function verifyOutDir(
     // ends this run's boots: the in-process worker's are killed, the unstarted ones leave the queues, the lease goes
     await session.close();
   }
-  await writeReports(outDir, report, options.junit ? { junit: options.junit } : {});
-  // the reports changed: SHA256SUMS must still hold for every deliverable
-  await writeChecksums(outDir, report);
+  // SHA256SUMS follows at the commit, once, for the final report
+  await stage.stageReports(report, options.junit ? { junit: options.junit } : {});
   return report;
 }

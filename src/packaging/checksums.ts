@@ -1,78 +1,20 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { access } from 'node:fs/promises';
-import path from 'node:path';
-import { KfarmError } from '../errors/kfarm-error.js';
 import type { BuildReport } from '../report/report.js';
-import { insideDir } from '../util/inside-dir.js';
-import { writeAtomic } from '../util/write-atomic.js';
+import { OutDirStage } from '../report/out-dir.js';
 
-export const SUMS_FILE = 'SHA256SUMS';
-/** the views of the report, written by report/write-reports.ts next to it */
-export const REPORT_FILES = ['report.json', 'junit.xml', 'report.html'] as const;
-
-export interface Deliverable {
-  /** relative to the out dir */
-  path: string;
-  /** what the report says its bytes are (the report files themselves have none) */
-  sha256?: string;
-}
+// SHA256SUMS is the out dir writer's (src/report/out-dir-checksums.ts): written last, once, at its commit.
+export { deliverablesOf, hashFile, REPORT_FILES, SUMS_FILE, type Deliverable } from '../report/out-dir-checksums.js';
 
 /**
- * Pure: what SHA256SUMS vouches for, sorted: every artifact the report lists (each kernel's
- * binaries-only tarball, each module's full tarball, the packages of --format / `kfarm pack`)
- * and the report's own files. Never the logs (diagnostics, not deliverables), never a file the
- * report does not name: an out dir also holds what earlier builds left (tarballs of kernels this
- * build did not select) and whatever else someone put there, and kfarm vouches for neither.
- */
-export function deliverablesOf(report: BuildReport): Deliverable[] {
-  const byPath = new Map<string, Deliverable>();
-  const add = (d: Deliverable) => byPath.set(d.path, d);
-  for (const k of report.kernels) if (k.tarball) add({ path: k.tarball.path, sha256: k.tarball.sha256 });
-  if (report.fullTarball) add({ path: report.fullTarball.path, sha256: report.fullTarball.sha256 });
-  for (const m of report.modules ?? []) if (m.fullTarball) add({ path: m.fullTarball.path, sha256: m.fullTarball.sha256 });
-  for (const p of report.packages ?? []) add({ path: p.path, sha256: p.sha256 });
-  for (const f of REPORT_FILES) add({ path: f });
-  return [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-}
-
-/**
- * `<outDir>/SHA256SUMS` for this report, in `sha256sum -c` format. Each file is hashed as it
- * is on disk, streamed (a package can be larger than one read: Node refuses files over 2 GiB),
- * and must be what the report says it is: a deliverable that changed or vanished since it was
- * written is refused, never vouched for.
+ * `<outDir>/SHA256SUMS` for this report as the out dir holds it now: a commit of the out dir's
+ * writer that stages nothing else. Each listed file must be what the report says it is, or
+ * nothing is written (exit 2). Returns the file's path.
  */
 export async function writeChecksums(outDir: string, report: BuildReport): Promise<string> {
-  const lines: string[] = [];
-  for (const d of deliverablesOf(report)) {
-    const file = insideDir(outDir, ...d.path.split('/'));
-    // junit.xml and report.html are written with report.json; an out dir of an older kfarm may lack them
-    if (d.sha256 === undefined && d.path !== 'report.json' && !(await access(file).then(() => true, () => false))) continue;
-    const { sha256 } = await hashFile(file).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
-      throw changed(outDir, `${d.path}, which report.json lists, is missing`);
-    });
-    if (d.sha256 !== undefined && sha256 !== d.sha256) throw changed(outDir, `${d.path} does not match the sha256 report.json gives`);
-    lines.push(`${sha256}  ${d.path}\n`);
+  const stage = await OutDirStage.open(outDir);
+  try {
+    await stage.commit({ report });
+  } finally {
+    await stage.discard();
   }
-  await writeAtomic(path.join(outDir, SUMS_FILE), Buffer.from(lines.join('')));
-  return path.join(outDir, SUMS_FILE);
-}
-
-/** sha256 and size of a file of any size, read in 1 MiB chunks. */
-export async function hashFile(file: string): Promise<{ sha256: string; size: number }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { sha256: hash.digest('hex'), size };
-}
-
-function changed(outDir: string, message: string): KfarmError {
-  return new KfarmError('BAD_OPTION', `${outDir}: ${message}`, {
-    context: { outDir },
-    hint: 'The out dir changed since kfarm wrote it: build again with `kfarm build` (finished kernels come from the cache).',
-  });
+  return `${stage.dir}/SHA256SUMS`;
 }

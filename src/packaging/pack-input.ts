@@ -7,7 +7,7 @@ import { EPOCH, extractTar, type TarEntry } from '../executor/archive.js';
 import { readReport } from '../report/read-report.js';
 import type { BuildReport } from '../report/report.js';
 import { readSourceTar } from '../source/read-source-tar.js';
-import { insideDir } from '../util/inside-dir.js';
+import { committedView, type OutDirView } from '../report/out-dir.js';
 import type { PackInput, PackKernel } from './packer.js';
 
 /**
@@ -32,9 +32,14 @@ export function sourceDateEpoch(env: NodeJS.ProcessEnv = process.env): number {
   return Number(value);
 }
 
-/** `report`: the out dir's report.json when the caller has read it already (readReport) */
-export async function readPackInputs(outDir: string, env: NodeJS.ProcessEnv = process.env, read?: BuildReport): Promise<PackInput[]> {
-  const report = read ?? (await readReport(outDir));
+/**
+ * `from`: the out dir, or a view of it (a command that staged tarballs reads them from its stage:
+ * report/out-dir.ts); `report`: its report.json when the caller has read it already (readReport)
+ */
+export async function readPackInputs(from: string | OutDirView, env: NodeJS.ProcessEnv = process.env, read?: BuildReport): Promise<PackInput[]> {
+  const view = typeof from === 'string' ? committedView(from) : from;
+  const outDir = view.dir;
+  const report = read ?? (await readReport(view));
   const modules = report.modules ?? [{ name: report.module, version: report.version, fullTarball: report.fullTarball }];
   const epoch = sourceDateEpoch(env);
   const inputs: PackInput[] = [];
@@ -45,7 +50,7 @@ export async function readPackInputs(outDir: string, env: NodeJS.ProcessEnv = pr
     let dkmsConf: Buffer | undefined;
     for (const row of rows) {
       if (!row.tarball) throw corrupt(outDir, `${row.kernel} is built but has no tarball in report.json`);
-      const entries = await readTarball(outDir, row.tarball.path, row.tarball.sha256);
+      const entries = await readTarball(view, row.tarball.path, row.tarball.sha256);
       const byPath = new Map(entries.map((e) => [e.path, e]));
       const base = `dkms_main_tree/${row.kernel}/${row.arch}`;
       dkmsConf ??= byPath.get('dkms_binaries_only/dkms.conf')?.data;
@@ -69,7 +74,7 @@ export async function readPackInputs(outDir: string, env: NodeJS.ProcessEnv = pr
         }),
       });
     }
-    const source = m.fullTarball ? await sourceOf(outDir, m.fullTarball.path, m.fullTarball.sha256) : [];
+    const source = m.fullTarball ? await sourceOf(view, m.fullTarball.path, m.fullTarball.sha256) : [];
     if (!dkmsConf) throw corrupt(outDir, `the tarballs of ${m.name} hold no dkms.conf`);
     inputs.push({ name: m.name, version: m.version, dkmsConf, source, kernels, sourceDateEpoch: epoch });
   }
@@ -83,8 +88,9 @@ function corrupt(outDir: string, message: string): KfarmError {
   });
 }
 
-async function readVerified(outDir: string, rel: string, expected: string): Promise<Buffer> {
-  const file = insideDir(outDir, rel);
+async function readVerified(view: OutDirView, rel: string, expected: string): Promise<Buffer> {
+  const outDir = view.dir;
+  const file = view.locate(rel);
   const info = await stat(file).catch(() => {
     throw corrupt(outDir, `${rel} is missing`);
   });
@@ -97,13 +103,13 @@ async function readVerified(outDir: string, rel: string, expected: string): Prom
   return data;
 }
 
-async function readTarball(outDir: string, rel: string, expected: string): Promise<TarEntry[]> {
-  return extractTar(gunzipSync(await readVerified(outDir, rel, expected)), { ...TAR_LIMITS, allowSymlinks: false }, rel);
+async function readTarball(view: OutDirView, rel: string, expected: string): Promise<TarEntry[]> {
+  return extractTar(gunzipSync(await readVerified(view, rel, expected)), { ...TAR_LIMITS, allowSymlinks: false }, rel);
 }
 
 /** dkms_source_tree/ of a full tarball, links kept as links. */
-async function sourceOf(outDir: string, rel: string, expected: string): Promise<TarEntry[]> {
-  const entries = await readSourceTar(gunzipSync(await readVerified(outDir, rel, expected)), TAR_LIMITS, rel);
+async function sourceOf(view: OutDirView, rel: string, expected: string): Promise<TarEntry[]> {
+  const entries = await readSourceTar(gunzipSync(await readVerified(view, rel, expected)), TAR_LIMITS, rel);
   const prefix = 'dkms_source_tree/';
   return entries.filter((e) => e.path.startsWith(prefix)).map((e) => ({ ...e, path: e.path.slice(prefix.length) }));
 }

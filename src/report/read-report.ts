@@ -122,10 +122,16 @@ export function parseReport(textOf: string, file: string): BuildReport {
   return json as BuildReport;
 }
 
-/** `<outDir>/report.json`, read and checked (see above). */
-export async function readReport(outDir: string): Promise<BuildReport> {
+/**
+ * `<outDir>/report.json`, read and checked (see above). Given a view (out-dir.ts), the file is
+ * read where the view says: a command reads the report it staged itself, else the committed one.
+ */
+export async function readReport(from: string | { readonly dir: string; locate(rel: string): string }): Promise<BuildReport> {
+  const outDir = typeof from === 'string' ? from : from.dir;
+  // named by its place in the out dir in every message, wherever it is read from
   const file = path.join(outDir, 'report.json');
-  const info = await stat(file).catch((err: NodeJS.ErrnoException) => {
+  const source = typeof from === 'string' ? file : from.locate('report.json');
+  const info = await stat(source).catch((err: NodeJS.ErrnoException) => {
     throw new KfarmError('BAD_OPTION', err.code === 'ENOENT' ? `${outDir} holds no report.json` : `cannot read ${file} (${err.code ?? err.message})`, {
       context: { outDir },
       hint: 'Pass the --out directory of an earlier `kfarm build` (default: dist).',
@@ -135,7 +141,7 @@ export async function readReport(outDir: string): Promise<BuildReport> {
   if (info.size > MAX_REPORT_BYTES) {
     throw new KfarmError('BAD_OPTION', `${file} is ${info.size} bytes, larger than any report kfarm writes (${MAX_REPORT_BYTES >> 20} MiB)`, { context: { outDir }, hint: 'Pass the --out directory of an earlier `kfarm build`.' });
   }
-  const textOf = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+  const textOf = await readFile(source, 'utf8').catch((err: NodeJS.ErrnoException) => {
     throw new KfarmError('BAD_OPTION', `cannot read ${file} (${err.code ?? err.message})`, { context: { outDir }, hint: 'Pass the --out directory of an earlier `kfarm build` that you can read.' });
   });
   return parseReport(textOf, file);

@@ -48,12 +48,18 @@ export async function buildAction(ctx: CliContext, sourceDirs: string[], opts: B
     return;
   }
   let { report, modules } = outcome;
-  const { packages } = outcome;
-  if (opts.verify === 'load') {
-    // the QEMU boot code loads only when asked for
-    const { runVerify } = await import('./verify.js');
-    report = await runVerify(ctx, opts.out, opts);
-    modules = modules.map((m) => ({ ...m, kernels: report.kernels.filter((k) => (k.module ?? report.module) === m.module && (k.version ?? report.version) === m.version) }));
+  const { packages, output } = outcome;
+  try {
+    if (opts.verify === 'load') {
+      // the QEMU boot code loads only when asked for; the load results join the build's staged outputs
+      const { runVerify } = await import('./verify.js');
+      report = await runVerify(ctx, opts.out, opts, undefined, output.stage);
+      modules = modules.map((m) => ({ ...m, kernels: report.kernels.filter((k) => (k.module ?? report.module) === m.module && (k.version ?? report.version) === m.version) }));
+    }
+    // the command's one commit: --out changes here, all at once, SHA256SUMS last
+    await output.commit();
+  } finally {
+    await output.discard(); // a failed or interrupted verify leaves --out as it was
   }
   // a table per module (its rows read as today's single-module table), then the run's total
   ctx.out(modules.map((m) => reportTable(m, opts.table)).join('\n\n'));

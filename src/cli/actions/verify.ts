@@ -2,6 +2,7 @@ import { env } from '../../config/env.js';
 import { DockerRuntime } from '../../executor/docker-runtime.js';
 import { rootLogger } from '../../logging/logger.js';
 import type { BuildReport } from '../../report/report.js';
+import type { OutDirStage } from '../../report/out-dir.js';
 import { verifyOutDir } from '../../coordinator/verify-out-dir.js';
 import type { VerifyCliOptions } from '../option-types.js';
 import type { CliContext } from '../context.js';
@@ -11,9 +12,14 @@ import { nothingVerified, nothingVerifiedText } from '../nothing-verified.js';
 import { reportTable } from '../render.js';
 import { usableStateDir } from '../../config/state-dir.js';
 
-/** Runs the load check over an out dir and says so on stderr; the report is rewritten through writeReports. */
-export function runVerify(ctx: CliContext, outDir: string, opts: VerifyCliOptions & { junit?: string }, kernels?: readonly string[]): Promise<BuildReport> {
+/**
+ * Runs the load check over an out dir and says so on stderr. The report is rewritten through
+ * the out dir's writer: committed here, or, given `stage` (`kfarm build --verify load`), staged
+ * there for the caller's one commit.
+ */
+export function runVerify(ctx: CliContext, outDir: string, opts: VerifyCliOptions & { junit?: string }, kernels?: readonly string[], stage?: OutDirStage): Promise<BuildReport> {
   return verifyOutDir(outDir, {
+    ...(stage ? { stage } : {}),
     env,
     accel: opts.accel,
     cmdline: opts.cmdline,
