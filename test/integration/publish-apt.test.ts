@@ -1,0 +1,251 @@
+import { createHash } from 'node:crypto';
+import { cp, mkdir, readFile, readdir, readlink, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DockerRuntime } from '../../src/executor/docker-runtime.js';
+import { isKfarmError } from '../../src/errors/kfarm-error.js';
+import { publishApt } from '../../src/publish/apt-repo.js';
+import { debian12Kernels, example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
+import { repoTestKeys, type RepoTestKeys } from '../helpers/repo-test-key.js';
+
+/**
+ * The APT publisher end to end: hello built by the real CLI (`--format bmdeb,dkms-deb`),
+ * published with reprepro and signed with a test key, then read by the fleet's own client:
+ * apt-get in a debian-12 container (kfarm's own kernel image, no registry) that trusts only the
+ * repository's public key (`Signed-By`). A byte changed after signing is refused by apt.
+ */
+const { k61b: K_OLD, k61: K_NEW } = await debian12Kernels();
+const kernelImage = (k: string) => `kfarm/debian-12:${k.replace(/\+/g, '_')}`;
+const runtime = new DockerRuntime();
+const logger = pino({ level: 'silent' });
+
+let keys: RepoTestKeys;
+let dir: string;
+let outOld: string; // K_OLD, bmdeb + dkms-deb
+let outNew: string; // K_NEW, bmdeb only
+let outNewDkms: string; // K_NEW, dkms-deb too: hello-dkms 1.0.0 again, with other bytes
+
+async function build(kernel: string, formats: string, out: string): Promise<string> {
+  const result = await kfarm(['build', example('hello'), '--out', out, '--kernels', kernel, '--format', formats], await isolatedEnv('publish-apt'));
+  expect(result.exitCode, result.stderr).toBe(0);
+  return out;
+}
+
+/** every file below dir (symlinks as their target), path → sha256 */
+async function snapshot(root: string): Promise<Map<string, string>> {
+  const files = new Map<string, string>();
+  const walk = async (d: string) => {
+    for (const entry of await readdir(d, { withFileTypes: true })) {
+      const p = path.join(d, entry.name);
+      if (entry.isDirectory()) await walk(p);
+      else if (entry.isSymbolicLink()) files.set(path.relative(root, p), `-> ${await readlink(p)}`);
+      else files.set(path.relative(root, p), createHash('sha256').update(await readFile(p)).digest('hex'));
+    }
+  };
+  await walk(root);
+  return files;
+}
+
+/** the repository and the public key, as a tar the helper container unpacks at / (in/repo, in/key.gpg) */
+async function inputTar(repos: Record<string, string>): Promise<Buffer> {
+  const stage = await tempDir('publish-apt-in');
+  await mkdir(path.join(stage, 'in'));
+  for (const [name, repo] of Object.entries(repos)) await cp(repo, path.join(stage, 'in', name), { recursive: true, verbatimSymlinks: true });
+  await cp(keys.keyring, path.join(stage, 'in', 'key.gpg'));
+  const tar = await execa('tar', ['-C', stage, '--owner=0', '--group=0', '-cf', '-', 'in'], { encoding: 'buffer' });
+  return Buffer.from(tar.stdout);
+}
+
+/** sh: apt reads only the given repository, trusting only the test key; the kernel "installed" by a stand-in package */
+const aptSetup = (repo: string, kernel: string) =>
+  [
+    'set -u',
+    'rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*',
+    `echo "deb [signed-by=/in/key.gpg] file:/in/${repo} bookworm main" > /etc/apt/sources.list.d/kfarm.list`,
+    // hello-modules-<k> depends on linux-image-<k>: a stand-in, as on a machine running that kernel
+    `mkdir -p /tmp/li/DEBIAN && printf 'Package: linux-image-${kernel}\\nVersion: 1\\nArchitecture: amd64\\nMaintainer: t <t@t>\\nDescription: stand-in\\n' > /tmp/li/DEBIAN/control`,
+    'dpkg-deb -b /tmp/li /tmp/li.deb >/dev/null && dpkg -i /tmp/li.deb >/dev/null',
+  ].join('\n');
+
+beforeAll(async () => {
+  keys = await repoTestKeys();
+  dir = await tempDir('publish-apt');
+  outOld = await build(K_OLD, 'bmdeb,dkms-deb', path.join(dir, 'out-old'));
+  outNew = await build(K_NEW, 'bmdeb', path.join(dir, 'out-new'));
+  outNewDkms = await build(K_NEW, 'bmdeb,dkms-deb', path.join(dir, 'out-new-dkms'));
+}, 900_000);
+afterAll(async () => keys?.close());
+
+describe('publishApt: a signed repository apt-get installs from', () => {
+  let repo: string;
+
+  beforeAll(async () => {
+    repo = path.join(dir, 'repo');
+    await publishApt({ repoDir: repo, outDirs: [outOld], keyFile: keys.plain, logger });
+  }, 300_000);
+
+  it('writes the pool, a dists symlink to a signed generation, and no secret key', async () => {
+    expect(await readlink(path.join(repo, 'dists'))).toBe('generations/1');
+    const files = await snapshot(repo);
+    const names = [...files.keys()];
+    expect(names).toContain(`pool/main/h/hello-dkms-bin/hello-modules-${K_OLD}_1.0.0_amd64.deb`);
+    expect(names).toContain('pool/main/h/hello-dkms/hello-dkms_1.0.0_amd64.deb');
+    expect(names.some((n) => /^pool\/main\/h\/hello-modules-amd64\/hello-modules-amd64_.*_amd64\.deb$/.test(n)), names.join('\n')).toBe(true);
+    for (const f of ['Release', 'InRelease', 'Release.gpg', 'main/binary-amd64/Packages']) expect(names).toContain(`generations/1/bookworm/${f}`);
+    const verified = await execa('gpgv', ['--keyring', keys.keyring, path.join(repo, 'dists/bookworm/InRelease')], { reject: false });
+    expect(verified.exitCode, verified.stderr).toBe(0);
+    // the secret key is nowhere in the repository (armored or binary)
+    const secret = await readFile(keys.plain, 'utf8');
+    const { stdout } = await execa('grep', ['-rlF', '-e', 'PRIVATE KEY BLOCK', '-e', secret.split('\n')[3] ?? 'x', repo], { reject: false });
+    expect(stdout).toBe('');
+  });
+
+  it('apt-get update and install of the metapackage in debian-12 puts hello.ko under updates/dkms of the kernel', async () => {
+    const script = [
+      aptSetup('repo', K_OLD),
+      'apt-get update 2>&1; echo "@@update $?"',
+      'apt-get install -y --no-install-recommends hello-modules-amd64 2>&1; echo "@@install $?"',
+      `test -f /lib/modules/${K_OLD}/updates/dkms/hello.ko && echo @@ko`,
+      `dpkg-query -W -f '@@installed \${Package} \${Version}\\n' hello-modules-${K_OLD}`,
+    ].join('\n');
+    const { output } = await runtime.runHelper(kernelImage(K_OLD), ['bash', '-c', script], await inputTar({ repo }), 300_000);
+    expect(output, output).toContain('@@update 0');
+    expect(output, output).toContain('@@install 0');
+    expect(output, output).toContain('@@ko');
+    expect(output).toContain(`@@installed hello-modules-${K_OLD} 1.0.0`);
+  }, 300_000);
+
+  it('apt refuses a repository changed by one byte after signing: InRelease, Release (with Release.gpg), a package', async () => {
+    const tampered = async (name: string, edit: (root: string) => Promise<void>) => {
+      const copy = path.join(dir, name);
+      await cp(repo, copy, { recursive: true, verbatimSymlinks: true });
+      await edit(copy);
+      return copy;
+    };
+    const flip = async (file: string, from: string, to: string) => {
+      const text = await readFile(file, 'utf8');
+      expect(text).toContain(from);
+      await writeFile(file, text.replace(from, to));
+    };
+    const gen = 'generations/1/bookworm';
+    const inrelease = await tampered('t-inrelease', (r) => flip(path.join(r, gen, 'InRelease'), 'Codename: bookworm', 'Codename: bookwork'));
+    const release = await tampered('t-release', async (r) => {
+      await execa('rm', [path.join(r, gen, 'InRelease')]);
+      await flip(path.join(r, gen, 'Release'), 'Codename: bookworm', 'Codename: bookwork');
+    });
+    const untampered = await tampered('t-none', async (r) => execa('rm', [path.join(r, gen, 'InRelease')]).then(() => undefined));
+    const pkg = await tampered('t-package', async (r) => {
+      const deb = path.join(r, `pool/main/h/hello-dkms-bin/hello-modules-${K_OLD}_1.0.0_amd64.deb`);
+      const data = await readFile(deb);
+      data[data.length - 1] = (data[data.length - 1] ?? 0) ^ 1;
+      await writeFile(deb, data);
+    });
+    const update = (name: string) => [
+      'rm -f /etc/apt/sources.list.d/kfarm.list',
+      `echo "deb [signed-by=/in/key.gpg] file:/in/${name} bookworm main" > /etc/apt/sources.list.d/kfarm.list`,
+      'rm -rf /var/lib/apt/lists/*',
+      `apt-get update 2>&1; echo "@@update-${name} $?"`,
+      `apt-cache policy hello-modules-${K_OLD} | grep -q 'file:/in/${name}' && echo "@@listed-${name}"`,
+    ];
+    const script = [
+      aptSetup('t-inrelease', K_OLD),
+      ...update('t-inrelease'),
+      ...update('t-release'),
+      ...update('t-none'),
+      ...update('t-package'),
+      `apt-get install -y --no-install-recommends hello-modules-${K_OLD} 2>&1; echo "@@install-package $?"`,
+      `test -e /lib/modules/${K_OLD}/updates/dkms/hello.ko || echo @@no-ko`,
+    ].join('\n');
+    const { output } = await runtime.runHelper(
+      kernelImage(K_OLD),
+      ['bash', '-c', script],
+      await inputTar({ 't-inrelease': inrelease, 't-release': release, 't-none': untampered, 't-package': pkg }),
+      300_000,
+    );
+    // the signed Release without InRelease is read (so the refusals below are about the byte)
+    expect(output, output).toContain('@@listed-t-none');
+    expect(output, output).toMatch(/@@update-t-inrelease [1-9]/);
+    expect(output).not.toContain('@@listed-t-inrelease');
+    expect(output, output).toMatch(/@@update-t-release [1-9]/);
+    expect(output).not.toContain('@@listed-t-release');
+    expect(output, output).toContain('@@listed-t-package');
+    expect(output, output).toMatch(/@@install-package [1-9]/);
+    expect(output).toMatch(/Hash Sum mismatch|hashes do not match|Size mismatch/i);
+    expect(output).toContain('@@no-ko');
+  }, 300_000);
+});
+
+describe('publishApt: incremental, serialised, refusing', () => {
+  it("a newer kernel's build adds its package, moves the metapackage, and changes no other published file", async () => {
+    const repo = path.join(dir, 'repo-inc');
+    await publishApt({ repoDir: repo, outDirs: [outOld], keyFile: keys.plain, logger });
+    const before = await snapshot(repo);
+    const result = await publishApt({ repoDir: repo, outDirs: [outNew], keyFile: keys.plain, logger });
+    const after = await snapshot(repo);
+    expect(result.plan.add.map((a) => a.pkg.package)).toEqual([`hello-modules-${K_NEW}`]);
+    expect(result.plan.metapackages.map((m) => m.depends.package)).toEqual([`hello-modules-${K_NEW}`]);
+    // every pool file that was there is there with the same bytes; generation 1 is kept for readers
+    for (const [name, sha] of before) if (name.startsWith('pool/') || name.startsWith('generations/1/')) expect(after.get(name), name).toBe(sha);
+    expect(after.get('dists')).toBe('-> generations/2');
+    const packages = await readFile(path.join(repo, 'dists/bookworm/main/binary-amd64/Packages'), 'utf8');
+    expect(packages).toContain(`Package: hello-modules-${K_OLD}\n`);
+    expect(packages).toContain(`Package: hello-modules-${K_NEW}\n`);
+    expect(packages).toMatch(new RegExp(`Package: hello-modules-amd64\\n(?:.+\\n)*?Depends: hello-modules-${K_NEW.replace(/[.+]/g, '\\$&')} \\(>= 1\\.0\\.0\\)`));
+    // a third publish removes generation 1 and keeps 2 (the one readers may still read) and 3
+    await publishApt({ repoDir: repo, outDirs: [outOld, outNew], keyFile: keys.plain, logger });
+    expect((await readdir(path.join(repo, 'generations'))).sort()).toEqual(['2', '3']);
+  }, 300_000);
+
+  it('two publishes at once to one new repository are serialised: both succeed, the repository holds both', async () => {
+    const repo = path.join(dir, 'repo-race');
+    await Promise.all([
+      publishApt({ repoDir: repo, outDirs: [outOld], keyFile: keys.plain, logger }),
+      publishApt({ repoDir: repo, outDirs: [outNew], keyFile: keys.plain, logger }),
+    ]);
+    const packages = await readFile(path.join(repo, 'dists/bookworm/main/binary-amd64/Packages'), 'utf8');
+    expect(packages).toContain(`Package: hello-modules-${K_OLD}\n`);
+    expect(packages).toContain(`Package: hello-modules-${K_NEW}\n`);
+    const verified = await execa('gpgv', ['--keyring', keys.keyring, path.join(repo, 'dists/bookworm/InRelease')], { reject: false });
+    expect(verified.exitCode, verified.stderr).toBe(0);
+  }, 300_000);
+
+  it('refuses a published version with other bytes (hello-dkms 1.0.0 rebuilt for another kernel) and leaves the repository as it was', async () => {
+    const repo = path.join(dir, 'repo-bytes');
+    await publishApt({ repoDir: repo, outDirs: [outOld], keyFile: keys.plain, logger });
+    const before = await snapshot(repo);
+    const err = await publishApt({ repoDir: repo, outDirs: [outNewDkms], keyFile: keys.plain, logger }).catch((e: unknown) => e);
+    expect(isKfarmError(err, 'BAD_OPTION'), String(err)).toBe(true);
+    expect((err as Error).message).toMatch(/hello-dkms_1\.0\.0_amd64\.deb is already in the repository .* with other bytes/);
+    const after = await snapshot(repo);
+    after.delete('.kfarm/lock');
+    before.delete('.kfarm/lock');
+    expect(after).toEqual(before);
+  }, 300_000);
+
+  it('refuses a directory that holds something else, a bad key, or a changed package, before writing anything', async () => {
+    const other = path.join(dir, 'someones-dir');
+    await mkdir(other);
+    await writeFile(path.join(other, 'notes.txt'), 'mine\n');
+    const notRepo = await publishApt({ repoDir: other, outDirs: [outOld], keyFile: keys.plain, logger }).catch((e: unknown) => e);
+    expect(isKfarmError(notRepo, 'BAD_OPTION'), String(notRepo)).toBe(true);
+    expect(await readdir(other)).toEqual(['notes.txt']);
+
+    const fresh = path.join(dir, 'repo-never');
+    const badKey = await publishApt({ repoDir: fresh, outDirs: [outOld], keyFile: keys.expired, logger }).catch((e: unknown) => e);
+    expect(isKfarmError(badKey, 'BAD_OPTION'), String(badKey)).toBe(true);
+    await expect(stat(fresh)).rejects.toThrow(/ENOENT/);
+
+    const changed = path.join(dir, 'out-changed');
+    await cp(outOld, changed, { recursive: true });
+    const deb = path.join(changed, `bmdeb/hello-modules-${K_OLD}_1.0.0_amd64.deb`);
+    const data = await readFile(deb);
+    data[100] = (data[100] ?? 0) ^ 1;
+    await writeFile(deb, data);
+    const badPackage = await publishApt({ repoDir: fresh, outDirs: [changed], keyFile: keys.plain, logger }).catch((e: unknown) => e);
+    expect(isKfarmError(badPackage, 'BAD_OPTION'), String(badPackage)).toBe(true);
+    expect((badPackage as Error).message).toMatch(/is not the file .*report\.json lists/);
+    await expect(stat(fresh)).rejects.toThrow(/ENOENT/);
+  }, 300_000);
+});
