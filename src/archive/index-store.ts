@@ -40,7 +40,7 @@ export interface IndexStoreOptions {
 export async function usableKeyring(given?: string, source: { archiveKeyring: string | undefined } = env): Promise<string> {
   const keyring = given ?? source.archiveKeyring ?? DEBIAN_KEYRING;
   const how = 'Install Debian\'s archive keys (`apt-get install debian-archive-keyring`, also on Ubuntu; scripts/setup.sh does), or point KFARM_ARCHIVE_KEYRING at a keyring that holds them.';
-  let readable = true;
+  let readable: boolean;
   try {
     const st = await stat(keyring);
     readable = st.isFile() && st.size > 0;

@@ -56,7 +56,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   for (const cmd of program.commands) cmd.exitOverride();
 
   try {
-    await program.parseAsync(argv as string[], { from: 'user' });
+    await program.parseAsync(argv, { from: 'user' });
     // A command that stops on a signal by design (the worker) sets its own status.
     return exitCode ?? (controller.signal.aborted ? EXIT.interrupted : EXIT.ok);
   } catch (err) {

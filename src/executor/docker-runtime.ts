@@ -74,7 +74,7 @@ export class DockerRuntime implements ContainerRuntime {
 
   async importImage(rootfs: Readable, repo: string, tag: string): Promise<void> {
     return engineCall(`the import of image ${repo}:${tag}`, async () => {
-      const stream = await this.docker.importImage(rootfs as unknown as string, { repo, tag });
+      const stream = await this.docker.importImage(rootfs, { repo, tag });
       await new Promise<void>((resolve, reject) => {
         this.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve()));
       });
@@ -156,7 +156,7 @@ export class DockerRuntime implements ContainerRuntime {
         const stream = await container.attach({ stream: true, stdout: true, stderr: true });
         const sink = new PassThrough();
         sink.on('data', (c: Buffer) => chunks.push(c));
-        container.modem.demuxStream(stream, sink, sink);
+        this.docker.modem.demuxStream(stream, sink, sink);
         await container.start();
         // A helper that outlives its timeout is killed; the wait is bounded too, so an engine
         // that neither kills nor answers cannot hang the caller (the finally removes it).
@@ -239,7 +239,7 @@ export class DockerRuntime implements ContainerRuntime {
       try {
         if (run.signal?.aborted) throw new KfarmError('INTERRUPTED', 'interrupted before the container started');
         run.signal?.addEventListener('abort', onAbort, { once: true });
-        const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as NodeJS.ReadWriteStream;
+        const stream = await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true });
         const stdout = new PassThrough();
         const stderr = new PassThrough();
         const output: Buffer[] = [];
@@ -251,7 +251,7 @@ export class DockerRuntime implements ContainerRuntime {
         });
         stderr.on('data', run.onLog);
         const streamEnded = new Promise<void>((resolve) => stream.on('end', resolve).on('close', resolve).on('error', () => resolve()));
-        container.modem.demuxStream(stream, stdout, stderr);
+        this.docker.modem.demuxStream(stream, stdout, stderr);
         phases.mark('attach');
         // An abort while attaching found nothing running to kill: stop here.
         if (aborted()) throw new KfarmError('INTERRUPTED', 'interrupted before the container started');
@@ -345,7 +345,7 @@ export class DockerRuntime implements ContainerRuntime {
 }
 
 function statusOf(err: unknown): number | undefined {
-  return typeof err === 'object' && err !== null && 'statusCode' in err ? Number((err as { statusCode: unknown }).statusCode) : undefined;
+  return typeof err === 'object' && err !== null && 'statusCode' in err ? Number(err.statusCode) : undefined;
 }
 
 function bufferStream(buffer: Buffer): Readable {

@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import type { Logger } from 'pino';
 
 /**
@@ -16,7 +17,9 @@ export function errorChainText(err: unknown): string {
   const parts: string[] = [];
   let current: unknown = err;
   for (let depth = 0; current !== undefined && current !== null && depth < 8; depth++) {
-    parts.push(current instanceof Error ? current.message : String(current));
+    // a cause that is neither an Error nor text (an engine's error body) is shown with its
+    // fields: String() would give "[object Object]" and hide the words looked for
+    parts.push(current instanceof Error ? current.message : typeof current === 'string' ? current : inspect(current, { breakLength: Infinity }));
     current = current instanceof Error ? current.cause : undefined;
   }
   return parts.join(' | ');
@@ -38,6 +41,9 @@ export function watchBuildLines(logger: Logger, seen: (key: string, line: string
           const key = typeof bindings.kernel === 'string' ? bindings.kernel : typeof bindings.image === 'string' ? bindings.image : undefined;
           if (key !== undefined) seen(key, msg);
         }
+        // the rule sees no change of type, but tsc does: without the cast .call() takes one of
+        // pino's LogFn overloads, which refuses unknown arguments
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
         return (target.debug as (...args: unknown[]) => void).call(target, obj, msg, ...rest);
       };
     },

@@ -184,7 +184,7 @@ export class BuildQueue {
     const ours = new Set(jobIds);
     const onActive = ({ jobId }: { jobId: string }) => ours.has(jobId) && onUpdate({ jobId, kind: 'active' });
     const onProgress = ({ jobId, data }: { jobId: string; data: unknown }) =>
-      ours.has(jobId) && onUpdate({ jobId, kind: 'progress', phase: typeof data === 'object' && data && 'phase' in data ? String((data as { phase: unknown }).phase) : String(data) });
+      ours.has(jobId) && onUpdate({ jobId, kind: 'progress', phase: typeof data === 'object' && data && 'phase' in data ? String(data.phase) : String(data) });
     const onRetry = ({ jobId, failedReason }: { jobId: string; failedReason: string }) =>
       ours.has(jobId) && onUpdate({ jobId, kind: 'retrying', error: failedReason });
     this.events.on('active', onActive);

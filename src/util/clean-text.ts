@@ -28,6 +28,7 @@ const ESCAPES = new RegExp(
   'g',
 );
 // C0 except \t and \n (handled apart), DEL, C1, and the Unicode bidi controls.
+// eslint-disable-next-line no-control-regex -- matching control characters is what this is for
 const CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 export interface CleanOptions {

@@ -7,7 +7,7 @@ import { compareDebianVersions } from '../archive/debian-version.js';
 import { keepStanzas, parseStanzas, type Stanza } from '../archive/deb822.js';
 import { fetchReleaseFile, type IndexStoreOptions } from '../archive/index-store.js';
 import { request } from '../archive/http-client.js';
-import { DEFAULT_MIRRORS, RELEASES, type Mirror } from '../archive/releases.js';
+import { DEFAULT_MIRRORS, RELEASES } from '../archive/releases.js';
 import { KfarmError } from '../errors/kfarm-error.js';
 import { runStream } from '../process/run.js';
 import { makeDirs } from '../util/make-dir.js';
@@ -69,7 +69,7 @@ async function readImageStanzas(release: string, debianArch: string, options: In
   if (!spec) throw new KfarmError('BAD_OPTION', `kfarm knows no release named ${release}`, { context: { release } });
   const out: Array<{ stanza: Stanza; baseUrl: string }> = [];
   for (const { suite, mirror } of spec.suites) {
-    const baseUrl = DEFAULT_MIRRORS[mirror as Mirror];
+    const baseUrl = DEFAULT_MIRRORS[mirror];
     const releaseFile = await fetchReleaseFile(baseUrl, suite, options);
     if (!releaseFile) continue;
     const indexPath = `main/binary-${debianArch}/Packages.xz`;

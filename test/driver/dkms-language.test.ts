@@ -142,7 +142,7 @@ describe.concurrent('directives', () => {
       runDriver({ source: fixture('exclusive-kernel-min'), kernel: k61 }),
       runDriver({ source: fixture('exclusive-kernel-max'), kernel: k61 }),
     ]);
-    const [min13, max13, min61, max61] = runs as [ContainerBuildOutput, ContainerBuildOutput, ContainerBuildOutput, ContainerBuildOutput];
+    const [min13, max13, min61, max61] = runs;
     // k13 is a 7.x kernel (trixie-backports)
     expect(k13).toMatch(/^7\./);
     expect(min13.verdict, why(min13)).toBe('excluded');
@@ -221,14 +221,14 @@ describe.concurrent('directives', () => {
       runDriver({ source: example('hello'), kernel: k61, options: { compress: 'xz' } }),
       runDriver({ source: example('hello'), kernel: k61, options: { compress: 'zstd' } }),
     ]);
-    expect(module(none612!, 'hello').suffix).toBe('.ko');
-    expect(module(xz61!, 'hello').suffix).toBe('.ko.xz');
-    expect(module(xz61!, 'hello').data[7]).toBe(0x01);
-    if (zstd61!.verdict === 'built') {
-      expect(module(zstd61!, 'hello').suffix).toBe('.ko.zst');
+    expect(module(none612, 'hello').suffix).toBe('.ko');
+    expect(module(xz61, 'hello').suffix).toBe('.ko.xz');
+    expect(module(xz61, 'hello').data[7]).toBe(0x01);
+    if (zstd61.verdict === 'built') {
+      expect(module(zstd61, 'hello').suffix).toBe('.ko.zst');
     } else {
-      expect(zstd61!.reason).toBe('driver-error');
-      expect(zstd61!.message).toContain('compresses its modules with zstd, which this image lacks');
+      expect(zstd61.reason).toBe('driver-error');
+      expect(zstd61.message).toContain('compresses its modules with zstd, which this image lacks');
     }
   }, T);
 

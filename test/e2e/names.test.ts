@@ -17,6 +17,7 @@ import { example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
  */
 let kernel: string;
 const EVIL = `kfarm-names-evil-${process.pid}`;
+// eslint-disable-next-line no-control-regex -- the names must reach the report free of control characters: that is what is checked
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
 
 beforeAll(async () => {

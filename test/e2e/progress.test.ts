@@ -24,6 +24,7 @@ async function kfarmOnTerminal(args: string[], env: Record<string, string>): Pro
 function finalScreen(raw: string): string[] {
   const rows: string[] = [''];
   let row = 0;
+  // eslint-disable-next-line no-control-regex -- ESC starts the terminal sequences this parses
   const tokens = raw.split(/(\u001b\[\d*[A-Za-z]|\r|\n)/);
   for (const t of tokens) {
     if (t === '\n') {
@@ -32,6 +33,7 @@ function finalScreen(raw: string): string[] {
     } else if (t === '\r' || t === `${ESC}[G`) {
       // column 1: the next text overwrites the row, which log-update erased first
     } else if (t === `${ESC}[2K`) rows[row] = '';
+    // eslint-disable-next-line no-control-regex -- ESC starts the terminal sequences this parses
     else if (/^\u001b\[\d*A$/.test(t)) row = Math.max(0, row - Number(t.slice(2, -1) || 1));
     else if (t.startsWith(`${ESC}[`)) rows[row] += `<${t.slice(1)}>`; // unexpected: left visible
     else rows[row] += t;

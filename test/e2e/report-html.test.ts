@@ -96,7 +96,7 @@ describe('report.html of a real build, in chromium', () => {
     await page.selectOption('#f-verdict', 'failed');
     expect(await shownCells(page)).toBe(1);
     expect(await page.locator('#shown').textContent()).toBe('1 of 6 results shown');
-    expect(await page.locator('tbody tr:not([hidden])').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-module')))).toEqual(['fails612 0.1']);
+    expect(await page.locator('tbody tr:not([hidden])').evaluateAll((rows: { getAttribute(name: string): string | null }[]) => rows.map((r) => r.getAttribute('data-module')))).toEqual(['fails612 0.1']);
     await page.selectOption('#f-verdict', 'built');
     expect(await shownCells(page)).toBe(report.summary.built);
     await page.selectOption('#f-verdict', '');

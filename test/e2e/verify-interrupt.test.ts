@@ -67,12 +67,15 @@ describe('kfarm verify killed with SIGKILL', () => {
     const boots = async () => runtime.listContainers({ [VERIFY_LABEL]: '1' });
     const earlier = new Set((await boots()).map((c) => c.id));
     const run = kfarmProcess(['verify', hangOut, '--accel', 'tcg', '--boot-timeout', '600'], env);
+    // what the run said so far, for the message if no boot container shows up (run.all is a stream)
+    let said = '';
+    run.all?.on('data', (chunk: Buffer) => (said += chunk.toString()));
     let ours: string | undefined;
     for (let i = 0; i < 600 && !ours; i++) {
       await new Promise((r) => setTimeout(r, 500));
       ours = (await boots()).find((c) => c.running && !earlier.has(c.id))?.id;
     }
-    expect(ours, String(run.all ?? '')).toBeDefined();
+    expect(ours, said).toBeDefined();
     run.kill('SIGKILL');
     await run;
 

@@ -25,7 +25,7 @@ let farmDir: string;
 async function compose(args: string[], timeoutMs = 900_000) {
   const plugin = (await execa('docker', ['compose', 'version'], { reject: false })).exitCode === 0;
   const [file, ...pre] = plugin ? ['docker', 'compose'] : ['docker-compose'];
-  return execa(file as string, [...pre, '-p', project, ...args], { cwd: packageRoot, env: composeEnv, reject: false, timeout: timeoutMs, all: true });
+  return execa(file, [...pre, '-p', project, ...args], { cwd: packageRoot, env: composeEnv, reject: false, timeout: timeoutMs, all: true });
 }
 
 /** Behind a TLS-intercepting proxy npm in the image build needs its CA: what a user passes. */

@@ -58,7 +58,7 @@ async function rawTarGz(headers: Header[]): Promise<Buffer> {
   const done = new Promise<void>((r) => pack.on('end', () => r()));
   for (const h of headers) {
     const { data, ...header } = h;
-    await new Promise<void>((resolve, reject) => pack.entry({ ...header, mode: header.mode ?? 0o644 } as tar.Header, data ?? '', (err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) => pack.entry({ ...header, mode: header.mode ?? 0o644 }, data ?? '', (err) => (err ? reject(err) : resolve())));
   }
   pack.finalize();
   await done;

@@ -12,6 +12,11 @@ import { createKmmPacker, kmmPacker } from '../../src/packaging/kmm/kmm-packer.j
 import { loadKmmImage } from '../../src/packaging/kmm/load.js';
 import { debian12Kernels, example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
 
+/** The fields of a KMM Module these tests read. */
+interface KmmModule {
+  spec: { moduleLoader: { container: { modprobe: unknown; kernelMappings: unknown } } };
+}
+
 /**
  * KMM images of hello for a 6.1 kernel (.ko) and a 6.12 one (.ko.xz), loaded into Docker and
  * run: cp in the image, and the kmod of the kernel's own image (kfarm/debian-12:<kver>, kmod 30
@@ -96,7 +101,7 @@ describe('kmm packer', () => {
 
   it('writes a KMM Module that a YAML parser reads, one literal kernelMapping per kernel', async () => {
     // No YAML library in node_modules: PyYAML (python3-yaml) parses it.
-    const parsed = JSON.parse((await execa('python3', ['-c', 'import json,sys,yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))', path.join(dir, 'a', 'hello-kmm-module.yaml')])).stdout);
+    const parsed = JSON.parse((await execa('python3', ['-c', 'import json,sys,yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))', path.join(dir, 'a', 'hello-kmm-module.yaml')])).stdout) as KmmModule;
     expect(parsed).toMatchObject({ apiVersion: 'kmm.sigs.x-k8s.io/v1beta1', kind: 'Module', metadata: { name: 'hello' } });
     expect(parsed.spec.moduleLoader.container.modprobe).toEqual({ moduleName: 'hello', dirName: '/opt' });
     expect(parsed.spec.moduleLoader.container.kernelMappings).toEqual([
@@ -110,7 +115,7 @@ describe('kmm packer', () => {
     const yaml = await readFile(path.join(dir, 'c', 'hello-kmm-module.yaml'), 'utf8');
     expect(yaml).toContain(`containerImage: "registry.example.com:5000/team/hello-kmod:1.0.0-${tagOf(K612)}"`);
     const index = await execa('tar', ['-xOf', path.join(dir, 'c', archiveOf(K61)), 'manifest.json']);
-    expect(JSON.parse(index.stdout)[0].RepoTags).toEqual([`registry.example.com:5000/team/hello-kmod:1.0.0-${tagOf(K61)}`]);
+    expect((JSON.parse(index.stdout) as { RepoTags: string[] }[])[0]?.RepoTags).toEqual([`registry.example.com:5000/team/hello-kmod:1.0.0-${tagOf(K61)}`]);
     expect(files).toHaveLength(3);
   }, 120_000);
 });

@@ -176,7 +176,7 @@ describe('a Redis with a password and a farm key', () => {
     const runtime = new DockerRuntime();
     const payload = payloadFor({ sha256: 'ef'.repeat(32) }, target, buildOptions({}), 'planted-payload');
     const worker = kfarmProcess(['worker', '--concurrency', '1'], { ...env, KFARM_HOSTNAME: 'careful', KFARM_LOG_LEVEL: 'error' });
-    let stderr = '';
+    let stderr: string;
     try {
       await waitForLine(worker, /waiting for builds/);
       const job = await queue.add('build', { payload, seal: '00'.repeat(32) }, { jobId: 'planted-payload', attempts: 3 });

@@ -62,7 +62,7 @@ describe('examples/ci/github-actions.yml', () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'kfarm-ci-summary-'));
     await writeFile(path.join(dir, 'report.json'), JSON.stringify(sampleReport()));
     const summary = path.join(dir, 'summary.md');
-    const ran = await run('bash', ['-e', '-c', step?.run ?? 'false'], { env: { ...process.env, KFARM_OUT: dir, GITHUB_STEP_SUMMARY: summary } as Record<string, string>, allowFailure: true });
+    const ran = await run('bash', ['-e', '-c', step?.run ?? 'false'], { env: { ...process.env, KFARM_OUT: dir, GITHUB_STEP_SUMMARY: summary }, allowFailure: true });
     expect(ran.exitCode, ran.stderr).toBe(0);
     const text = await readFile(summary, 'utf8');
     expect(text).toContain('## kfarm: hello 1.0.0, only61 2.0');

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { buildOptions } from '../../src/config/build-options.js';
 import { containerMounts } from '../../src/worker/container-mounts.js';
 
-const opt = (mount: string) => Object.fromEntries(mount.split(',').map((o) => o.split('=') as [string, string?]));
+const opt = (mount: string) => Object.fromEntries(mount.split(',').map((o) => o.split('=') as [string, string | undefined]));
 
 describe('containerMounts', () => {
   it('caps every writable path in bytes and in inodes', () => {

@@ -16,7 +16,7 @@ const table = script.slice(tableStart, tableEnd);
 const rest = script.slice(0, tableStart) + script.slice(tableEnd);
 
 const rowFeatures = new Set([...table.matchAll(/release_features="([^"]*)"/g)].flatMap((m) => (m[1] ?? '').split(/\s+/).filter(Boolean)));
-const documented = new Set([...script.matchAll(/^#   ([a-z0-9-]+(?:, [a-z0-9-]+)*)\s{2,}/gm)].flatMap((m) => (m[1] ?? '').split(', ')));
+const documented = new Set([...script.matchAll(/^# {3}([a-z0-9-]+(?:, [a-z0-9-]+)*)\s{2,}/gm)].flatMap((m) => (m[1] ?? '').split(', ')));
 const asked = new Set([...rest.matchAll(/release_has ([a-z0-9-]+)/g)].map((m) => m[1] ?? ''));
 
 describe('driver.sh release table', () => {

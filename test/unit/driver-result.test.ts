@@ -75,6 +75,7 @@ describe('parseDriverResult refuses names that are not names', () => {
     const r = parseDriverResult(withFact(key, from, bad));
     expect(r).toMatchObject({ verdict: 'failed', reason: 'bad-conf', failedStage: 'add', packageName: undefined, packageVersion: undefined, modules: [] });
     expect(r.message).toContain(`${directive} ${JSON.stringify(bad)} is not a usable name`);
+    // eslint-disable-next-line no-control-regex -- the message must be free of control characters: that is what is checked
     expect(r.message).not.toMatch(/[\u0000-\u001f\u007f]/);
   });
 

@@ -151,6 +151,12 @@ describe('images sync faults', () => {
     expect(saysNoSpace(errorChainText(err))).toBe(true);
   });
 
+  it('reads a cause that is a plain object, not an Error, by its fields', () => {
+    const err = new Error('the image for k did not build', { cause: { message: 'write /x: no space left on device', statusCode: 500 } });
+    expect(saysNoSpace(errorChainText(err))).toBe(true);
+    expect(errorChainText(new Error('a', { cause: 'b' }))).toBe('a | b');
+  });
+
   it('shows each build line, keyed by kernel or image, and still logs it', () => {
     const logged: string[] = [];
     const logger = pino({ level: 'debug' }, { write: (line: string) => logged.push(line) });

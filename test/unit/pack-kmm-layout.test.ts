@@ -68,30 +68,38 @@ describe('kmm layers', () => {
   });
 });
 
+/** An OCI content descriptor, as much of it as the tests read. */
+interface Descriptor {
+  digest: string;
+  size: number;
+  platform?: unknown;
+  annotations?: Record<string, string>;
+}
+
 describe('kmm OCI archive', () => {
   const layers = [Buffer.from('layer one'), Buffer.from('layer two')].map((tar) => ({ tar, gz: gzipSync(tar) }));
   const entries = ociArchiveEntries({ layers, labels: { 'io.kfarm.kernel': '6.1.0-57-arm64', 'org.opencontainers.image.version': '1.0' }, debianArch: 'arm64', epoch: EPOCH, reference: 'kfarm.local/hello-kmm:1.0-6.1.0-57-arm64', tag: '1.0-6.1.0-57-arm64' });
   const byPath = new Map(entries.map((e) => [e.path, e.data]));
-  const read = (p: string) => JSON.parse(byPath.get(p)!.toString());
+  const read = <T>(p: string) => JSON.parse(byPath.get(p)!.toString()) as T;
   const blob = (digest: string) => byPath.get(`blobs/sha256/${digest.slice(7)}`);
 
   it('has an OCI layout whose digests match their blobs, and labels, diff_ids and platform in the config', () => {
-    expect(read('oci-layout')).toEqual({ imageLayoutVersion: '1.0.0' });
-    const [desc] = read('index.json').manifests;
+    expect(read<unknown>('oci-layout')).toEqual({ imageLayoutVersion: '1.0.0' });
+    const desc = read<{ manifests: Descriptor[] }>('index.json').manifests[0]!;
     expect(desc.platform).toEqual({ architecture: 'arm64', variant: 'v8', os: 'linux' });
-    expect(desc.annotations['org.opencontainers.image.ref.name']).toBe('1.0-6.1.0-57-arm64');
+    expect(desc.annotations?.['org.opencontainers.image.ref.name']).toBe('1.0-6.1.0-57-arm64');
     expect(sha(blob(desc.digest)!)).toBe(desc.digest);
-    const manifest = JSON.parse(blob(desc.digest)!.toString());
+    const manifest = JSON.parse(blob(desc.digest)!.toString()) as { config: Descriptor; layers: Descriptor[] };
     expect(manifest.layers.map((l: { digest: string }) => l.digest)).toEqual(layers.map((l) => sha(l.gz)));
     for (const l of [manifest.config, ...manifest.layers]) expect(blob(l.digest)?.length).toBe(l.size);
-    const config = JSON.parse(blob(manifest.config.digest)!.toString());
+    const config = JSON.parse(blob(manifest.config.digest)!.toString()) as { rootfs: { diff_ids: string[] }; config: { Labels: Record<string, string> }; created: string };
     expect(config.rootfs.diff_ids).toEqual(layers.map((l) => sha(l.tar)));
     expect(config.config.Labels['io.kfarm.kernel']).toBe('6.1.0-57-arm64');
     expect(config.created).toBe('2023-11-14T22:13:20Z');
   });
 
   it('has the manifest.json docker load reads, pointing at the same blobs', () => {
-    const [m] = read('manifest.json');
+    const m = read<{ Config: string; RepoTags: string[]; Layers: string[] }[]>('manifest.json')[0]!;
     expect(m.RepoTags).toEqual(['kfarm.local/hello-kmm:1.0-6.1.0-57-arm64']);
     expect([m.Config, ...m.Layers].every((p: string) => byPath.has(p))).toBe(true);
   });

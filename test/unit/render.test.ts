@@ -6,6 +6,7 @@ import type { BuildEvent } from '../../src/coordinator/build-types.js';
 import type { KernelRecord } from '../../src/job/job-payload.js';
 import type { BuildReport, KernelReport } from '../../src/report/report.js';
 
+// eslint-disable-next-line no-control-regex -- the rendered text must be free of control characters: that is what is checked
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
 
 describe('what the CLI prints from a build holds no control characters', () => {
@@ -62,7 +63,7 @@ function recordingLive(): { live: LiveStatus; lines: string[]; statuses: string[
   const statuses: string[] = [];
   let ended = false;
   return {
-    live: { tty: false, line: (t) => void lines.push(t), status: (t) => void statuses.push(t), done: () => void (ended = true) } as LiveStatus,
+    live: { tty: false, line: (t) => void lines.push(t), status: (t) => void statuses.push(t), done: () => void (ended = true) },
     lines,
     statuses,
     ended: () => ended,

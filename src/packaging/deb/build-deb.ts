@@ -49,7 +49,7 @@ export async function buildDeb(layout: DebLayout, sourceDateEpoch: number): Prom
     for (const p of staged) await utimes(p, when, when);
     const out = path.join(tmp, 'out.deb');
     await run('dpkg-deb', ['--root-owner-group', '-Zxz', '--threads-max=1', '--build', root, out], {
-      env: { ...process.env, SOURCE_DATE_EPOCH: String(sourceDateEpoch) } as Record<string, string>,
+      env: { ...process.env, SOURCE_DATE_EPOCH: String(sourceDateEpoch) },
       timeoutMs: 300_000,
     });
     return await readFile(out);
