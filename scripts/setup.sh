@@ -85,6 +85,9 @@ command -v xz           >/dev/null 2>&1 || missing+=(xz-utils)
 [[ -s /usr/share/keyrings/debian-archive-keyring.gpg ]] || missing+=(debian-archive-keyring)
 command -v gpgv         >/dev/null 2>&1 || missing+=(gpgv)
 command -v git          >/dev/null 2>&1 || missing+=(git)
+# the APT publisher: reprepro makes the repository, gpg signs it (src/publish/)
+command -v reprepro     >/dev/null 2>&1 || missing+=(reprepro)
+command -v gpg          >/dev/null 2>&1 || missing+=(gpg)
 [[ -s /etc/ssl/certs/ca-certificates.crt ]] || missing+=(ca-certificates)
 if [[ ${KFARM_TEST_TOOLS:-0} == 1 ]]; then
   # report.html is checked in a real headless browser, junit.xml against its schema
@@ -102,7 +105,7 @@ remove_policy() {
 trap remove_policy EXIT
 
 if [[ ${#missing[@]} -eq 0 ]]; then
-  say "system packages: all present (node $(node --version), docker, docker-compose, redis-server, debootstrap, kmod, rpm, openssl, busybox-static, python3-yaml, xz, debian-archive-keyring, gpgv, git, ca-certificates)"
+  say "system packages: all present (node $(node --version), docker, docker-compose, redis-server, debootstrap, kmod, rpm, openssl, busybox-static, python3-yaml, xz, debian-archive-keyring, gpgv, git, reprepro, gpg, ca-certificates)"
 else
   command -v apt-get >/dev/null 2>&1 \
     || die "missing: ${missing[*]}; this script installs them with apt-get (Debian/Ubuntu), which is not here. Install them by hand."
