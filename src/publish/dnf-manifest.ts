@@ -91,7 +91,7 @@ export function parseDnfManifest(text: string, where: string): DnfManifest {
     const issue = parsed.error.issues[0];
     throw notKfarm(where, `${DNF_MANIFEST} is not a kfarm DNF manifest: ${issue?.path.join('.') || '(top)'}: ${issue?.message ?? ''}`);
   }
-  const manifest = parsed.data as DnfManifest;
+  const manifest: DnfManifest = parsed.data;
   for (const p of manifest.packages) {
     if (p.file !== rpmFileOf(p)) throw notKfarm(where, `${DNF_MANIFEST} names ${p.file} for ${nevraOf(p)}`);
   }

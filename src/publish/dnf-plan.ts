@@ -10,6 +10,13 @@ import { rpmVercmp } from './dnf-vercmp.js';
  * published with other bytes is a refusal of the whole publish, since a version, once published,
  * never changes (a machine that installed it would never see the new bytes, and two machines
  * would run different modules under one version). Pure.
+ *
+ * The one exception is the dkms RPM: it is one package per module version that carries the
+ * binaries of the kernels of the build that made it, so a later build of the same version for a
+ * new kernel makes other bytes under the same name. It is not a refusal (publishing a new
+ * kernel is what the repository is for) and not a replacement (a version never changes): the
+ * published dkms RPM stays, the new one is `held`, and the new kernel reaches RPM machines
+ * through its kmod package. Of two such dkms RPMs in one publish, the first given is taken.
  */
 export interface DnfCandidate extends RpmIdentity {
   /** the unsigned package on disk (in an out dir): for messages and the apply step */
@@ -31,6 +38,8 @@ export interface DnfPlan {
   remove: PublishedRpm[];
   /** candidates of module versions older than the `keep` newest: not added */
   skipped: DnfCandidate[];
+  /** dkms RPMs of a version published (or given) already with other kernels' binaries: not added (see above) */
+  held: DnfCandidate[];
   /** the published packages that stay (the new ones join them once signed) */
   stay: PublishedRpm[];
 }
@@ -49,11 +58,17 @@ export function planDnfPublish(input: DnfPlanInput): DnfPlan {
   const published = new Map(input.manifest.packages.map((p) => [p.file, p]));
   const wanted = new Map<string, DnfCandidate>();
   const conflicts: string[] = [];
+  const held: DnfCandidate[] = [];
   for (const c of input.candidates) {
     const file = rpmFileOf(c);
     const earlier = wanted.get(file);
-    if (earlier && earlier.sha256 !== c.sha256) conflicts.push(`${nevraOf(c)} is both ${earlier.source} and ${c.source}, with different bytes`);
     const there = published.get(file);
+    const differs = (earlier !== undefined && earlier.sha256 !== c.sha256) || (there !== undefined && (there.sourceSha256 !== c.sha256 || there.epoch !== c.epoch));
+    if (differs && c.kind === 'dkms') {
+      held.push(c);
+      continue;
+    }
+    if (earlier && earlier.sha256 !== c.sha256) conflicts.push(`${nevraOf(c)} is both ${earlier.source} and ${c.source}, with different bytes`);
     if (there && (there.sourceSha256 !== c.sha256 || there.epoch !== c.epoch)) conflicts.push(`${nevraOf(c)} (${c.source}) is published already with other bytes`);
     if (!earlier) wanted.set(file, c);
   }
@@ -78,6 +93,7 @@ export function planDnfPublish(input: DnfPlanInput): DnfPlan {
     unchanged: unchanged.sort(byFile),
     remove: input.manifest.packages.filter(isDropped).sort(byFile),
     skipped,
+    held,
     stay: input.manifest.packages.filter((p) => !isDropped(p)).sort(byFile),
   };
 }

@@ -51,6 +51,7 @@ describe('DNF publish plan', () => {
     expect(files(plan.stay)).toEqual(['Packages/kmod-hello-6.1.0-56-amd64-1.0.0-1.x86_64.rpm']);
     expect(plan.remove).toEqual([]);
     expect(plan.skipped).toEqual([]);
+    expect(plan.held).toEqual([]);
   });
 
   it('refuses the whole publish when one name-version-release-arch is published with other bytes', () => {
@@ -68,6 +69,18 @@ describe('DNF publish plan', () => {
     const a = kmod('6.1.0-57-amd64', '1.0.0', 'a');
     expect(() => planDnfPublish({ candidates: [a, { ...kmod('6.1.0-57-amd64', '1.0.0', 'b'), source: '/other/x.rpm' }], manifest: emptyDnfManifest() })).toThrow(/is both \/out\/6\.1\.0-57-amd64\.rpm and \/other\/x\.rpm, with different bytes/);
     expect(files(planDnfPublish({ candidates: [a, { ...a, source: '/other/x.rpm' }], manifest: emptyDnfManifest() }).add)).toEqual([rpmFileOf(a)]);
+  });
+
+  it("holds, never replaces, a dkms RPM of a published version with other kernels' binaries, and still adds the new kernel's kmod", () => {
+    const first = dkms('1.0.0', 'a');
+    const plan = planDnfPublish({ candidates: [kmod('6.1.0-58-amd64', '1.0.0', 'k'), { ...dkms('1.0.0', 'b'), source: '/out2/dkms.rpm' }], manifest: manifest(published(first)) });
+    expect(files(plan.add)).toEqual(['Packages/kmod-hello-6.1.0-58-amd64-1.0.0-1.x86_64.rpm']);
+    expect(plan.held.map((c) => c.source)).toEqual(['/out2/dkms.rpm']);
+    expect(files(plan.stay)).toEqual(['Packages/hello-dkms-bin-1.0.0-1.noarch.rpm']);
+    // two new ones in one publish: the first given is taken
+    const two = planDnfPublish({ candidates: [dkms('2.0', 'c'), { ...dkms('2.0', 'd'), source: '/out2/dkms.rpm' }], manifest: emptyDnfManifest() });
+    expect(two.add.map((c) => c.sha256)).toEqual([sha('c')]);
+    expect(two.held.map((c) => c.sha256)).toEqual([sha('d')]);
   });
 
   it('--keep N keeps the newest N versions of each module by rpm order: older published ones go, older new ones are not added', () => {
