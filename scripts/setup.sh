@@ -88,6 +88,8 @@ command -v git          >/dev/null 2>&1 || missing+=(git)
 # the APT publisher: reprepro makes the repository, gpg signs it (src/publish/)
 command -v reprepro     >/dev/null 2>&1 || missing+=(reprepro)
 command -v gpg          >/dev/null 2>&1 || missing+=(gpg)
+# the DNF publisher: createrepo_c makes repodata on the host, as rpmbuild makes the packages (rpmsign comes with rpm)
+command -v createrepo_c >/dev/null 2>&1 || missing+=(createrepo-c)
 [[ -s /etc/ssl/certs/ca-certificates.crt ]] || missing+=(ca-certificates)
 if [[ ${KFARM_TEST_TOOLS:-0} == 1 ]]; then
   # report.html is checked in a real headless browser, junit.xml against its schema
@@ -105,7 +107,7 @@ remove_policy() {
 trap remove_policy EXIT
 
 if [[ ${#missing[@]} -eq 0 ]]; then
-  say "system packages: all present (node $(node --version), docker, docker-compose, redis-server, debootstrap, kmod, rpm, openssl, busybox-static, python3-yaml, xz, debian-archive-keyring, gpgv, git, reprepro, gpg, ca-certificates)"
+  say "system packages: all present (node $(node --version), docker, docker-compose, redis-server, debootstrap, kmod, rpm, openssl, busybox-static, python3-yaml, xz, debian-archive-keyring, gpgv, git, reprepro, gpg, createrepo-c, ca-certificates)"
 else
   command -v apt-get >/dev/null 2>&1 \
     || die "missing: ${missing[*]}; this script installs them with apt-get (Debian/Ubuntu), which is not here. Install them by hand."
