@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { debian12Kernels, example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
+import { debian12Kernels, example, fixture, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
 
 /**
  * One writer for the out dir, through the real CLI: a command changes --out once, at its end
@@ -12,7 +12,7 @@ import { debian12Kernels, example, isolatedEnv, kfarm, tempDir } from '../helper
  * command that fails part-way leaves --out byte for byte as it was: `kfarm pack --format
  * bmdeb,kmod-rpm` whose second packer cannot run (no rpmbuild) used to leave bmdeb/ replaced.
  */
-const { k61 } = await debian12Kernels();
+const { k61, k612 } = await debian12Kernels();
 let env: Record<string, string>;
 let out: string;
 
@@ -63,6 +63,23 @@ describe('one command, one commit', () => {
     const check = await execa('sha256sum', ['-c', '--strict', 'SHA256SUMS'], { cwd: out, reject: false });
     expect(check.exitCode, check.stderr).toBe(0);
     expect(check.stdout).toContain(`bmdeb/hello-modules-${k61}_1.0.0_amd64.deb: OK`);
+  });
+
+  it('`kfarm build --format bmdeb --verify load`: one commit for the whole command (report.json was written three times, SHA256SUMS twice)', async () => {
+    // a kernel the module excludes: the load check has nothing to boot, so this stays quick
+    const dir = await tempDir('one-commit-verify');
+    let r = { exitCode: -1, stderr: '' };
+    const changed = await changesDuring(dir, async () => {
+      r = await kfarm(['build', fixture('exclusive-61'), '-k', k612, '-o', dir, '--format', 'bmdeb', '--verify', 'load', '--accel', 'tcg', '--allow-unverified'], env);
+    });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(changed.filter((n) => n === 'report.json')).toEqual(['report.json']);
+    expect(changed.filter((n) => n === 'SHA256SUMS')).toEqual(['SHA256SUMS']);
+    expect(changed.at(-1)).toBe('SHA256SUMS');
+    const report = JSON.parse(await readFile(path.join(dir, 'report.json'), 'utf8')) as { kernels: Array<{ load?: { verdict: string } }> };
+    expect(report.kernels.map((k) => k.load?.verdict)).toEqual(['not-verified']);
+    const check = await execa('sha256sum', ['-c', '--strict', 'SHA256SUMS'], { cwd: dir, reject: false });
+    expect(check.exitCode, check.stderr).toBe(0);
   });
 
   it('`kfarm pack --format bmdeb,kmod-rpm` failing at its second format: --out unchanged, byte for byte', async () => {
