@@ -22,5 +22,20 @@ echo "[test] type check: ok ($((SECONDS - checked)) s)"
 # madge counts type-only imports too, so types shared by two modules live in a third. A few seconds.
 echo "[test] import circles: madge --circular src"
 npx --no-install madge --circular --no-spinner --extensions ts --ts-config tsconfig.json src
+# which folder may import which (issue 21): the layer table in .dependency-cruiser.cjs, each folder
+# of src/ importing only lower layers, no circle, no folder left out of the table. A few seconds.
+echo "[test] folder layers: depcruise src (.dependency-cruiser.cjs)"
+checked=$SECONDS
+npx --no-install depcruise src --config .dependency-cruiser.cjs --output-type err
+echo "[test] folder layers: ok ($((SECONDS - checked)) s)"
+# typescript-eslint with type information (floating promises, unsafe any): eslint.config.js.
+echo "[test] lint: eslint ."
+checked=$SECONDS
+npx --no-install eslint .
+echo "[test] lint: ok ($((SECONDS - checked)) s)"
+echo "[test] format: prettier --check . (npm run format fixes it)"
+checked=$SECONDS
+npx --no-install prettier --check --log-level warn .
+echo "[test] format: ok ($((SECONDS - checked)) s)"
 echo "[test] vitest run $*"
 exec npx vitest run "$@"
