@@ -104,5 +104,3 @@ export function verifyProcessor(deps: {
       return result;
     });
 }
-
-export { kvmBrokenMarker, kvmKnownBroken, markKvmBroken } from '../verify/kvm-broken.js';
