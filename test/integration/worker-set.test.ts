@@ -26,13 +26,16 @@ const runtime = new DockerRuntime();
 const host = `worker-set-${randomUUID().slice(0, 8)}`;
 let redis: PrivateRedis;
 let client: Redis;
+let socket: string;
 let stateDir: string;
 const queues: Queue[] = [];
 
 beforeAll(async () => {
   stateDir = await tempDir('worker-set-state');
   redis = await startPrivateRedis(stateDir, logger);
-  client = new Redis({ path: redis.target.socket, maxRetriesPerRequest: null });
+  if (!('socket' in redis.target)) throw new Error('the private Redis listens on a unix socket');
+  socket = redis.target.socket;
+  client = new Redis({ path: socket, maxRetriesPerRequest: null });
 });
 
 afterAll(async () => {
@@ -48,7 +51,7 @@ function options(queueName: string, more: Partial<WorkerSetOptions>): WorkerSetO
 
 /** BullMQ workers consuming `name` now (CLIENT LIST, as BullMQ counts them) */
 async function consumers(name: string): Promise<number> {
-  const queue = new Queue(name, { connection: { path: redis.target.socket } });
+  const queue = new Queue(name, { connection: { path: socket } });
   queues.push(queue);
   return queue.getWorkersCount();
 }
