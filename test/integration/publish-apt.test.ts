@@ -198,6 +198,35 @@ describe('publishApt: incremental, serialised, refusing', () => {
     expect((await readdir(path.join(repo, 'generations'))).sort()).toEqual(['2', '3']);
   }, 300_000);
 
+  it('apt-get upgrade --with-new-pkgs (what `apt upgrade` does) follows the metapackage to the newer kernel\'s module', async () => {
+    const repo = path.join(dir, 'repo-upgrade');
+    await publishApt({ repoDir: repo, outDirs: [outOld], keyFile: keys.plain, logger });
+    const first = path.join(dir, 'repo-upgrade-1');
+    await cp(repo, first, { recursive: true, verbatimSymlinks: true });
+    await publishApt({ repoDir: repo, outDirs: [outNew], keyFile: keys.plain, logger });
+    const standIn = (k: string) =>
+      `rm -rf /tmp/li && mkdir -p /tmp/li/DEBIAN && printf 'Package: linux-image-${k}\\nVersion: 1\\nArchitecture: amd64\\nMaintainer: t <t@t>\\nDescription: stand-in\\n' > /tmp/li/DEBIAN/control && dpkg-deb -b /tmp/li /tmp/li.deb >/dev/null && dpkg -i /tmp/li.deb >/dev/null`;
+    const script = [
+      aptSetup('repo', K_OLD),
+      'apt-get update >/dev/null 2>&1; apt-get install -y --no-install-recommends hello-modules-amd64 2>&1; echo "@@install $?"',
+      `test -f /lib/modules/${K_OLD}/updates/dkms/hello.ko && echo @@ko-old`,
+      // the newer kernel arrives (from Debian's archive on a real machine), then kfarm publishes its module
+      standIn(K_NEW),
+      'rm -rf /in/repo && mv /in/repo-new /in/repo',
+      'apt-get update 2>&1; echo "@@update $?"',
+      'apt-get upgrade -y --with-new-pkgs 2>&1; echo "@@upgrade $?"',
+      `test -f /lib/modules/${K_NEW}/updates/dkms/hello.ko && echo @@ko-new`,
+      `dpkg-query -W -f '@@meta \${Version} \${Depends}\\n' hello-modules-amd64`,
+    ].join('\n');
+    const { output } = await runtime.runHelper(kernelImage(K_OLD), ['bash', '-c', script], await inputTar({ repo: first, 'repo-new': repo }), 300_000);
+    expect(output, output).toContain('@@install 0');
+    expect(output, output).toContain('@@ko-old');
+    expect(output, output).toContain('@@update 0');
+    expect(output, output).toContain('@@upgrade 0');
+    expect(output, output).toContain('@@ko-new');
+    expect(output).toContain(`@@meta ${K_NEW.replace(/-amd64$/, '').replace(/-/g, '.')}+1.0.0 hello-modules-${K_NEW} (>= 1.0.0)`);
+  }, 300_000);
+
   it('two publishes at once to one new repository are serialised: both succeed, the repository holds both', async () => {
     const repo = path.join(dir, 'repo-race');
     await Promise.all([
