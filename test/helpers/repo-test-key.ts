@@ -33,18 +33,27 @@ export async function repoTestKeys(): Promise<RepoTestKeys> {
   await gpg(['--passphrase', '', '--quick-gen-key', uid('plain'), 'ed25519', 'sign', 'never']);
   await gpg(['--passphrase', PASSPHRASE, '--quick-gen-key', uid('protected'), 'ed25519', 'sign', 'never']);
   await gpg(['--passphrase', '', '--quick-gen-key', uid('expired'), 'ed25519', 'sign', 'seconds=1']);
+  // each key by its fingerprint, and each export checked not empty: gpg exits 0 when a name
+  // matches nothing, and a test would then see a signature by a key it was never given
+  const fingerprint = async (name: string) => {
+    const fpr = (await gpg(['--with-colons', '--list-keys', uid(name)])).toString().split('\n').find((l) => l.startsWith('fpr:'))?.split(':')[9];
+    if (!fpr) throw new Error(`gpg made no ${name} key`);
+    return fpr;
+  };
+  const fpr = { plain: await fingerprint('plain'), protected: await fingerprint('protected'), expired: await fingerprint('expired') };
   const out = async (name: string, data: Buffer) => {
+    if (data.length === 0) throw new Error(`gpg exported nothing for ${name}`);
     const file = path.join(dir, name);
     await writeFile(file, data);
     return file;
   };
   const keys: RepoTestKeys = {
     dir,
-    plain: await out('plain.asc', await gpg(['--armor', '--export-secret-keys', uid('plain')])),
-    protected: await out('protected.asc', await gpg(['--passphrase', PASSPHRASE, '--armor', '--export-secret-keys', uid('protected')])),
-    expired: await out('expired.asc', await gpg(['--armor', '--export-secret-keys', uid('expired')])),
-    publicOnly: await out('public-only.asc', await gpg(['--armor', '--export', uid('plain')])),
-    keyring: await out('plain.gpg', await gpg(['--export', uid('plain')])),
+    plain: await out('plain.asc', await gpg(['--armor', '--export-secret-keys', fpr.plain])),
+    protected: await out('protected.asc', await gpg(['--passphrase', PASSPHRASE, '--armor', '--export-secret-keys', fpr.protected])),
+    expired: await out('expired.asc', await gpg(['--armor', '--export-secret-keys', fpr.expired])),
+    publicOnly: await out('public-only.asc', await gpg(['--armor', '--export', fpr.plain])),
+    keyring: await out('plain.gpg', await gpg(['--export', fpr.plain])),
     close: async () => {
       await execa('gpgconf', ['--kill', 'gpg-agent'], { env, reject: false });
       await rm(dir, { recursive: true, force: true });
