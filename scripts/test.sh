@@ -35,7 +35,7 @@ npx --no-install eslint .
 echo "[test] lint: ok ($((SECONDS - checked)) s)"
 echo "[test] format: prettier --check . (npm run format fixes it)"
 checked=$SECONDS
-npx --no-install prettier --check --log-level warn .
+npx --no-install prettier --check --log-level warn --cache --cache-strategy content .
 echo "[test] format: ok ($((SECONDS - checked)) s)"
 echo "[test] vitest run $*"
 exec npx vitest run "$@"
