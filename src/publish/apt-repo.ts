@@ -71,6 +71,12 @@ export async function publishApt(options: AptPublishOptions): Promise<AptPublish
   const key = await openRepoKey({ keyFile: options.keyFile, ...(options.passphrase === undefined ? {} : { passphrase: options.passphrase }) });
   try {
     const packages = await readAptPackages(options.outDirs);
+    if (packages.length === 0) {
+      throw new KfarmError('BAD_OPTION', `${options.outDirs.join(', ')}: report.json lists no bmdeb or dkms-deb package: nothing to publish to an APT repository`, {
+        context: { outDirs: options.outDirs.join(' ') },
+        hint: 'Build with --format bmdeb,dkms-deb (or `kfarm pack <out> --format bmdeb,dkms-deb`) first.',
+      });
+    }
     const state = path.join(repoDir, '.kfarm');
     await mkdir(state, { recursive: true });
     const lock = await waitForLock(path.join(state, 'lock'), options.lockTimeoutMs ?? 30 * 60_000, log);

@@ -276,5 +276,14 @@ describe('publishApt: incremental, serialised, refusing', () => {
     expect(isKfarmError(badPackage, 'BAD_OPTION'), String(badPackage)).toBe(true);
     expect((badPackage as Error).message).toMatch(/is not the file .*report\.json lists/);
     await expect(stat(fresh)).rejects.toThrow(/ENOENT/);
+
+    const noDebs = path.join(dir, 'out-no-debs');
+    await cp(outOld, noDebs, { recursive: true });
+    const report = JSON.parse(await readFile(path.join(noDebs, 'report.json'), 'utf8')) as { packages?: unknown[] };
+    await writeFile(path.join(noDebs, 'report.json'), JSON.stringify({ ...report, packages: [] }));
+    const nothing = await publishApt({ repoDir: fresh, outDirs: [noDebs], keyFile: keys.plain, logger }).catch((e: unknown) => e);
+    expect(isKfarmError(nothing, 'BAD_OPTION'), String(nothing)).toBe(true);
+    expect((nothing as Error).message).toMatch(/lists no bmdeb or dkms-deb/);
+    await expect(stat(fresh)).rejects.toThrow(/ENOENT/);
   }, 300_000);
 });
