@@ -43,12 +43,31 @@ export function repomdFiles(repomd: string): string[] {
   return [...repomd.matchAll(/<location\s+href="repodata\/([^"/]+)"/g)].map((m) => m[1]!);
 }
 
+/** One step of putting a staged repodata/ in place: a rename from the stage, or a removal from repodata/. */
+export type SwapStep = { op: 'move'; name: string } | { op: 'remove'; name: string };
+
 /**
- * Moves a staged repodata/ into the repository: the data files first (new names only; a name
- * there already holds the same bytes, since names are checksums), then repomd.xml and its
- * signature by rename. Then removes what neither this repomd.xml nor the one it replaced names.
- * `sign` writes the detached signature of the staged repomd.xml.
+ * Pure: the order that keeps readers safe. The new index's data files that repodata/ lacks
+ * first (a name there already holds the same bytes: names are checksums), then repomd.xml,
+ * then its signature; last, removal of what neither the new repomd.xml nor the one it replaces
+ * names (the previous generation stays for readers that fetched the old repomd.xml a moment
+ * before). The window between the two renames is the only one in which a reader can pair an
+ * index with the other generation's signature (dnf then refuses, and the next try succeeds);
+ * no index ever names a file that is not there.
  */
+export function swapSteps(next: string, previous: string, live: readonly string[]): SwapStep[] {
+  const there = new Set(live);
+  const data = repomdFiles(next);
+  const keep = new Set([REPOMD, REPOMD_SIG, ...data, ...repomdFiles(previous)]);
+  return [
+    ...data.filter((name) => !there.has(name)).map((name): SwapStep => ({ op: 'move', name })),
+    { op: 'move', name: REPOMD },
+    { op: 'move', name: REPOMD_SIG },
+    ...live.filter((name) => !keep.has(name)).map((name): SwapStep => ({ op: 'remove', name })),
+  ];
+}
+
+/** Moves a staged repodata/ into the repository in swapSteps' order; `sign` writes the staged repomd.xml's detached signature. */
 export async function swapInRepodata(repoDir: string, staged: string, sign: (repomd: string, out: string) => Promise<void>): Promise<void> {
   const live = path.join(repoDir, REPODATA);
   await makeDirs(live);
@@ -56,16 +75,9 @@ export async function swapInRepodata(repoDir: string, staged: string, sign: (rep
   const next = await readFile(stagedRepomd, 'utf8');
   const previous = await readFile(path.join(live, REPOMD), 'utf8').catch(() => '');
   await sign(stagedRepomd, path.join(staged, REPOMD_SIG));
-  const there = new Set(await readdir(live));
-  for (const name of repomdFiles(next)) {
-    if (!there.has(name)) await rename(path.join(staged, name), path.join(live, name));
-  }
-  // the window between these two renames is the only one in which a reader can pair an index
-  // with the other generation's signature (dnf then refuses and retries); data is never missing
-  await rename(stagedRepomd, path.join(live, REPOMD));
-  await rename(path.join(staged, REPOMD_SIG), path.join(live, REPOMD_SIG));
-  const keep = new Set([REPOMD, REPOMD_SIG, ...repomdFiles(next), ...repomdFiles(previous)]);
-  for (const name of await readdir(live)) {
-    if (!keep.has(name)) await rm(path.join(live, name), { recursive: true, force: true });
+  const steps = swapSteps(next, previous, await readdir(live));
+  for (const step of steps) {
+    if (step.op === 'move') await rename(path.join(staged, step.name), path.join(live, step.name));
+    else await rm(path.join(live, step.name), { recursive: true, force: true });
   }
 }

@@ -11,7 +11,9 @@ import { rpmbuild, STAGE_MACRO } from '../../src/packaging/kmod-rpm/rpmbuild.js'
 import { tryLockFile } from '../../src/process/file-lock.js';
 import { publishDnf, type DnfPublishOptions } from '../../src/publish/dnf-repo.js';
 import { debian12Kernels, example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
-import { repoTestKeys, type RepoTestKeys } from '../helpers/repo-test-key.js';
+import { PASSPHRASE, repoTestKeys, type RepoTestKeys } from '../helpers/repo-test-key.js';
+import { gunzipSync } from 'node:zlib';
+import { access } from 'node:fs/promises';
 
 /**
  * The DNF publisher end to end with the real tools: kmod and dkms RPMs of examples/hello built
@@ -278,4 +280,57 @@ describe('kfarm DNF publisher', () => {
     expect(await snapshot(repo)).toEqual(before);
     await publish({ outDirs: [out61], repoDir: repo }); // and goes ahead once it is free
   });
+
+  it('two publishes at once to one repository run one after the other: both land, the index names both', async () => {
+    const both = path.join(dir, 'both');
+    const [a, b] = await Promise.all([publish({ outDirs: [out61], repoDir: both }), publish({ outDirs: [out61b], repoDir: both })]);
+    expect([...a.added, ...b.added].filter((f) => f.includes('kmod-')).sort()).toEqual([`Packages/kmod-hello-${K61}-1.0.0-1.x86_64.rpm`, `Packages/kmod-hello-${K61B}-1.0.0-1.x86_64.rpm`].sort());
+    const names = (await indexedFiles(both)).filter((f) => f.startsWith('Packages/'));
+    expect(names.filter((f) => f.includes('kmod-')).sort()).toEqual([`Packages/kmod-hello-${K61}-1.0.0-1.x86_64.rpm`, `Packages/kmod-hello-${K61B}-1.0.0-1.x86_64.rpm`].sort());
+    const manifest = JSON.parse(await readFile(path.join(both, 'kfarm-dnf.json'), 'utf8')) as { packages: Array<{ file: string }> };
+    expect(manifest.packages.map((p) => p.file).sort()).toEqual([...names].sort());
+  }, 120_000);
+
+  it('a reader polling during a publish never sees an index that names a file not there', async () => {
+    const polled = path.join(dir, 'polled');
+    await publish({ outDirs: [out61], repoDir: polled });
+    let done = false;
+    let reads = 0;
+    const missing: string[] = [];
+    const reader = (async () => {
+      while (!done) {
+        const names = await indexedFiles(polled).catch((err: unknown) => [`(unreadable index: ${String(err)})`]);
+        for (const f of names) if (!(await access(path.join(polled, f)).then(() => true, () => false))) missing.push(f);
+        reads++;
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    await publish({ outDirs: [out61b], repoDir: polled });
+    done = true;
+    await reader;
+    expect(missing).toEqual([]);
+    expect(reads).toBeGreaterThan(5);
+    expect(await indexedFiles(polled)).toContain(`Packages/kmod-hello-${K61B}-1.0.0-1.x86_64.rpm`);
+  }, 120_000);
+
+  it('signs with a passphrase-protected key (the passphrase reaches gpg from a file in the key\'s own home)', async () => {
+    const protectedRepo = path.join(dir, 'protected');
+    await publish({ outDirs: [out61], repoDir: protectedRepo, key: { keyFile: keys.protected, passphrase: PASSPHRASE } });
+    const pkgs = (await readdir(path.join(protectedRepo, 'Packages'))).map((f) => path.join(protectedRepo, 'Packages', f));
+    const home = await tempDir('protected-check');
+    await execa('rpm', ['--dbpath', path.join(home, 'db'), '--import', path.join(protectedRepo, 'RPM-GPG-KEY-kfarm')]);
+    const r = await execa('rpm', ['--dbpath', path.join(home, 'db'), '-K', ...pkgs], { reject: false, env: { LC_ALL: 'C' } });
+    expect(String(r.stdout).split('\n').map((l) => l.replace(/^.*: /, ''))).toEqual(pkgs.map(() => 'digests signatures OK'));
+    await expect(publish({ outDirs: [out61], repoDir: path.join(dir, 'wrong-pass'), key: { keyFile: keys.protected, passphrase: 'wrong' } })).rejects.toThrow(/passphrase is wrong or missing/);
+  }, 120_000);
 });
+
+/** every file the repository's current index names: repomd.xml's data files (repodata/...), and primary's packages (Packages/...) */
+async function indexedFiles(root: string): Promise<string[]> {
+  const repomd = await readFile(path.join(root, 'repodata/repomd.xml'), 'utf8');
+  const data = [...repomd.matchAll(/<location href="(repodata\/[^"]+)"/g)].map((m) => m[1]!);
+  const primary = data.find((f) => f.endsWith('-primary.xml.gz'));
+  if (!primary) throw new Error('no primary in repomd.xml');
+  const xml = gunzipSync(await readFile(path.join(root, primary))).toString('utf8');
+  return [...data, ...[...xml.matchAll(/<location href="([^"]+)"/g)].map((m) => m[1]!)];
+}
