@@ -68,7 +68,9 @@ try {
   t = performance.now();
   const r = await publishDnf({ outDirs: [path.join(work, 'one')], repoDir: repo, key: { keyFile: keys.plain }, logger });
   console.log(`publish of 1 new kernel against ${n}: ${((performance.now() - t) / 1000).toFixed(2)} s (added ${r.added.length})`);
-  console.log(`repository: ${(before / 1e6).toFixed(2)} MB with ${n} kernels, ${((await du(repo)) / 1e6).toFixed(2)} MB with ${n + 1} (${(await readdir(path.join(repo, 'repodata'))).length} files in repodata/)`);
+  console.log(
+    `repository: ${(before / 1e6).toFixed(2)} MB with ${n} kernels, ${((await du(repo)) / 1e6).toFixed(2)} MB with ${n + 1} (${(await readdir(path.join(repo, 'repodata'))).length} files in repodata/)`,
+  );
 } finally {
   await keys.close();
   await rm(work, { recursive: true, force: true });

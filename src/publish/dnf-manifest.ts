@@ -127,7 +127,10 @@ export function classifyDnfRepo(dir: string, entries: readonly string[], manifes
   if (manifestText !== undefined) return parseDnfManifest(manifestText, dir);
   const foreign = entries.filter((e) => e !== DNF_LOCK && !e.startsWith(DNF_STAGE_PREFIX));
   if (foreign.length === 0) return emptyDnfManifest();
-  throw notKfarm(dir, `it holds ${foreign.length} entr${foreign.length === 1 ? 'y' : 'ies'} (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''}) and no ${DNF_MANIFEST}`);
+  throw notKfarm(
+    dir,
+    `it holds ${foreign.length} entr${foreign.length === 1 ? 'y' : 'ies'} (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', ...' : ''}) and no ${DNF_MANIFEST}`,
+  );
 }
 
 function notKfarm(dir: string, why: string, cause?: unknown): KfarmError {

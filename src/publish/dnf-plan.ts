@@ -53,7 +53,9 @@ export interface DnfPlanInput {
 
 export function planDnfPublish(input: DnfPlanInput): DnfPlan {
   if (input.keep !== undefined && !(Number.isInteger(input.keep) && input.keep >= 1)) {
-    throw new KfarmError('BAD_OPTION', `--keep ${String(input.keep)}: keep at least 1 version of a module`, { hint: 'Give a whole number of 1 or more, or leave --keep out to keep every version.' });
+    throw new KfarmError('BAD_OPTION', `--keep ${String(input.keep)}: keep at least 1 version of a module`, {
+      hint: 'Give a whole number of 1 or more, or leave --keep out to keep every version.',
+    });
   }
   const published = new Map(input.manifest.packages.map((p) => [p.file, p]));
   const wanted = new Map<string, DnfCandidate>();
@@ -73,10 +75,14 @@ export function planDnfPublish(input: DnfPlanInput): DnfPlan {
     if (!earlier) wanted.set(file, c);
   }
   if (conflicts.length > 0) {
-    throw new KfarmError('BAD_OPTION', `refused to publish: ${conflicts.length} package${conflicts.length === 1 ? '' : 's'} would change a published version: ${conflicts.slice(0, 3).join('; ')}${conflicts.length > 3 ? '; ...' : ''}`, {
-      context: { conflicts: conflicts.length },
-      hint: 'A version, once published, never changes: bump PACKAGE_VERSION in dkms.conf and build again. Nothing was published.',
-    });
+    throw new KfarmError(
+      'BAD_OPTION',
+      `refused to publish: ${conflicts.length} package${conflicts.length === 1 ? '' : 's'} would change a published version: ${conflicts.slice(0, 3).join('; ')}${conflicts.length > 3 ? '; ...' : ''}`,
+      {
+        context: { conflicts: conflicts.length },
+        hint: 'A version, once published, never changes: bump PACKAGE_VERSION in dkms.conf and build again. Nothing was published.',
+      },
+    );
   }
   const dropped = droppedVersions([...input.manifest.packages, ...wanted.values()], input.keep);
   const isDropped = (p: { module: string; moduleVersion: string }) => dropped.has(versionKey(p));

@@ -20,17 +20,11 @@ export function dnfRepoFile(options: DnfRepoFileOptions): string {
   const id = options.id ?? DNF_REPO_ID;
   const base = options.baseUrl.replace(/\/+$/, '');
   if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(id)) throw new KfarmError('BAD_OPTION', `DNF repository id ${JSON.stringify(id.slice(0, 80))}: letters, digits and _ . : - only`);
-  if (/[\s\n]/.test(base) || !/^(https?|file|ftp):\/\//.test(base)) throw new KfarmError('BAD_OPTION', `DNF repository URL ${JSON.stringify(base.slice(0, 200))} is not an http(s), ftp or file URL`, { hint: 'Give the URL clients reach the repository at, e.g. https://example.org/kfarm/rpm.' });
-  return [
-    `[${id}]`,
-    'name=kernel modules built by kfarm',
-    `baseurl=${base}`,
-    'enabled=1',
-    'gpgcheck=1',
-    'repo_gpgcheck=1',
-    `gpgkey=${base}/${DNF_KEY_FILE}`,
-    '',
-  ].join('\n');
+  if (/[\s\n]/.test(base) || !/^(https?|file|ftp):\/\//.test(base))
+    throw new KfarmError('BAD_OPTION', `DNF repository URL ${JSON.stringify(base.slice(0, 200))} is not an http(s), ftp or file URL`, {
+      hint: 'Give the URL clients reach the repository at, e.g. https://example.org/kfarm/rpm.',
+    });
+  return [`[${id}]`, 'name=kernel modules built by kfarm', `baseurl=${base}`, 'enabled=1', 'gpgcheck=1', 'repo_gpgcheck=1', `gpgkey=${base}/${DNF_KEY_FILE}`, ''].join('\n');
 }
 
 /** RFC 4880 §6: an OpenPGP public key, binary, as an armored PUBLIC KEY BLOCK (base64, CRC-24). */

@@ -64,7 +64,11 @@ export async function publishDnf(options: DnfPublishOptions): Promise<DnfPublish
     const manifest = await inspectRepo(repoDir); // again: another publish may have finished while we waited
     const plan = planDnfPublish({ candidates, manifest, ...(options.keep === undefined ? {} : { keep: options.keep }) });
     log.info({ add: plan.add.length, unchanged: plan.unchanged.length, remove: plan.remove.length, skipped: plan.skipped.length, held: plan.held.length }, 'DNF publish plan');
-    for (const h of plan.held) log.warn({ package: nevraOf(h), source: h.source }, 'this dkms RPM version is published already with the binaries of other kernels: it stays as published; the new kernels are in their kmod packages');
+    for (const h of plan.held)
+      log.warn(
+        { package: nevraOf(h), source: h.source },
+        'this dkms RPM version is published already with the binaries of other kernels: it stays as published; the new kernels are in their kmod packages',
+      );
     const stage = path.join(repoDir, `${DNF_STAGE_PREFIX}${process.pid}`);
     await rm(stage, { recursive: true, force: true });
     await makeDirs(path.join(stage, 'sign'));
@@ -87,9 +91,23 @@ async function apply(repoDir: string, stage: string, plan: DnfPlan, key: RepoKey
   // 1. sign copies in the stage, and check them as a client would, before any is placed
   const signed = plan.add.map((c) => ({ c, staged: path.join(stage, 'sign', path.basename(c.file)) }));
   for (const { c, staged } of signed) await copyFile(c.source, staged);
-  await signRpms(signed.map((s) => s.staged), signing);
-  const bad = await checkRpmSignatures(signed.map((s) => s.staged), armored);
-  if (bad.length > 0) throw new KfarmError('COMMAND_FAILED', `rpm -K refused ${bad.length} package(s) just signed: ${bad.slice(0, 3).map((b) => `${path.basename(b.file)} (${b.why})`).join('; ')}`, { context: { repository: repoDir } });
+  await signRpms(
+    signed.map((s) => s.staged),
+    signing,
+  );
+  const bad = await checkRpmSignatures(
+    signed.map((s) => s.staged),
+    armored,
+  );
+  if (bad.length > 0)
+    throw new KfarmError(
+      'COMMAND_FAILED',
+      `rpm -K refused ${bad.length} package(s) just signed: ${bad
+        .slice(0, 3)
+        .map((b) => `${path.basename(b.file)} (${b.why})`)
+        .join('; ')}`,
+      { context: { repository: repoDir } },
+    );
   // 2. place them: not in any index yet, so no reader sees them half-written
   await makeDirs(path.join(repoDir, PACKAGES_DIR));
   const added: PublishedRpm[] = [];
@@ -129,7 +147,8 @@ async function inspectRepo(repoDir: string): Promise<DnfManifest> {
     throw new KfarmError('BAD_OPTION', `cannot read ${repoDir} (${err.code ?? err.message})`, { context: { repository: repoDir } });
   });
   if (!info) return classifyDnfRepo(repoDir, [], undefined);
-  if (!info.isDirectory()) throw new KfarmError('BAD_OPTION', `${repoDir} is not a directory: not a kfarm DNF repository; nothing was changed`, { context: { repository: repoDir } });
+  if (!info.isDirectory())
+    throw new KfarmError('BAD_OPTION', `${repoDir} is not a directory: not a kfarm DNF repository; nothing was changed`, { context: { repository: repoDir } });
   const entries = await readdir(repoDir);
   const text = entries.includes(DNF_MANIFEST) ? await readFile(path.join(repoDir, DNF_MANIFEST), 'utf8') : undefined;
   return classifyDnfRepo(repoDir, entries, text);
@@ -164,7 +183,8 @@ async function lockRepo(repoDir: string, timeoutMs: number, log: Logger): Promis
  */
 async function rpmSigningKey(key: RepoKey, keyHome: string, options: RepoKeyOptions): Promise<RpmSigningKey> {
   const homes = (await readdir(keyHome)).filter((n) => n.startsWith('kfarm-gpg-'));
-  if (homes.length !== 1) throw new KfarmError('COMMAND_FAILED', `cannot find the repository key's gnupg home in ${keyHome}`, { hint: 'This is a kfarm bug: report it with this message.' });
+  if (homes.length !== 1)
+    throw new KfarmError('COMMAND_FAILED', `cannot find the repository key's gnupg home in ${keyHome}`, { hint: 'This is a kfarm bug: report it with this message.' });
   const passphrase = options.passphrase ?? process.env[REPO_KEY_PASSPHRASE_ENV];
   return { fingerprint: key.fingerprint, gnupgHome: path.join(keyHome, homes[0]!), ...(passphrase ? { passphrase } : {}) };
 }

@@ -26,14 +26,29 @@ export async function makeRepodata(repoDir: string, stage: string, packages: rea
   const list = path.join(stage, 'pkglist');
   await writeFile(list, packages.map((p) => `${p}\n`).join(''));
   const current = path.join(repoDir, REPODATA, REPOMD);
-  const update = (await access(current).then(() => true, () => false)) ? ['--update', '--update-md-path', path.join(repoDir, REPODATA)] : [];
+  const update = (await access(current).then(
+    () => true,
+    () => false,
+  ))
+    ? ['--update', '--update-md-path', path.join(repoDir, REPODATA)]
+    : [];
   const args = ['--quiet', '--no-database', '--pkglist', list, ...update, '--outputdir', stage, repoDir];
-  const r = await run('createrepo_c', args, { allowFailure: true, timeoutMs: 1_800_000, env: { LC_ALL: 'C', TZ: 'UTC', PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: stage } }).catch((err: unknown) => {
-    if (err instanceof KfarmError) throw new KfarmError('COMMAND_FAILED', err.message, { cause: err, hint: 'Install createrepo_c (Debian: `apt-get install createrepo-c`; scripts/setup.sh does): kfarm makes DNF repository metadata with it.' });
+  const r = await run('createrepo_c', args, {
+    allowFailure: true,
+    timeoutMs: 1_800_000,
+    env: { LC_ALL: 'C', TZ: 'UTC', PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: stage },
+  }).catch((err: unknown) => {
+    if (err instanceof KfarmError)
+      throw new KfarmError('COMMAND_FAILED', err.message, {
+        cause: err,
+        hint: 'Install createrepo_c (Debian: `apt-get install createrepo-c`; scripts/setup.sh does): kfarm makes DNF repository metadata with it.',
+      });
     throw err;
   });
   if (r.exitCode !== 0) {
-    throw new KfarmError('COMMAND_FAILED', `createrepo_c exited with status ${r.exitCode}: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`, { context: { repository: repoDir } });
+    throw new KfarmError('COMMAND_FAILED', `createrepo_c exited with status ${r.exitCode}: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`, {
+      context: { repository: repoDir },
+    });
   }
   return path.join(stage, REPODATA);
 }

@@ -34,10 +34,17 @@ async function withHome<T>(work: (home: string, env: Record<string, string>) => 
 /** name, epoch, version, release and arch as the package's header says (signatures not checked here). */
 export async function readRpmIdentity(file: string): Promise<RpmIdentity> {
   return withHome(async (_home, env) => {
-    const r = await run('rpm', ['-qp', '--nosignature', '--nodigest', '--qf', '%{NAME}\\n%|EPOCH?{%{EPOCH}}:{}|\\n%{VERSION}\\n%{RELEASE}\\n%{ARCH}\\n', file], { env, allowFailure: true, timeoutMs: RPM_TIMEOUT_MS });
+    const r = await run('rpm', ['-qp', '--nosignature', '--nodigest', '--qf', '%{NAME}\\n%|EPOCH?{%{EPOCH}}:{}|\\n%{VERSION}\\n%{RELEASE}\\n%{ARCH}\\n', file], {
+      env,
+      allowFailure: true,
+      timeoutMs: RPM_TIMEOUT_MS,
+    });
     const [name, epoch, version, release, arch] = r.stdout.split('\n');
     if (r.exitCode !== 0 || !name || version === undefined || release === undefined || !arch) {
-      throw new KfarmError('BAD_OPTION', `${file} is not an RPM package rpm can read: ${lastLine(r.stderr || r.stdout)}`, { context: { file }, hint: 'Pack the out dir again (`kfarm pack <out-dir> --format kmod-rpm,dkms-rpm`).' });
+      throw new KfarmError('BAD_OPTION', `${file} is not an RPM package rpm can read: ${lastLine(r.stderr || r.stdout)}`, {
+        context: { file },
+        hint: 'Pack the out dir again (`kfarm pack <out-dir> --format kmod-rpm,dkms-rpm`).',
+      });
     }
     return { name, ...(epoch ? { epoch: Number(epoch) } : {}), version, release, arch };
   });
@@ -47,7 +54,13 @@ export async function readRpmIdentity(file: string): Promise<RpmIdentity> {
 async function gpgPath(): Promise<string> {
   for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
     const candidate = path.join(dir || '.', 'gpg');
-    if (await access(candidate, constants.X_OK).then(() => true, () => false)) return candidate;
+    if (
+      await access(candidate, constants.X_OK).then(
+        () => true,
+        () => false,
+      )
+    )
+      return candidate;
   }
   throw new KfarmError('COMMAND_FAILED', 'gpg is not installed: kfarm signs RPMs with it', { hint: 'Install gnupg (`apt-get install gnupg`).' });
 }
@@ -73,7 +86,12 @@ export async function signRpms(files: readonly string[], key: RpmSigningKey): Pr
       // rpmsign takes many files per call; a few hundred per call keeps argv short
       for (let i = 0; i < files.length; i += 200) {
         const batch = files.slice(i, i + 200);
-        const r = await run('rpmsign', [...Object.entries(defines).flatMap(([k, v]) => ['--define', `${k} ${v}`]), '--addsign', ...batch], { env: { ...env, GNUPGHOME: key.gnupgHome }, allowFailure: true, timeoutMs: RPM_TIMEOUT_MS, input: '' });
+        const r = await run('rpmsign', [...Object.entries(defines).flatMap(([k, v]) => ['--define', `${k} ${v}`]), '--addsign', ...batch], {
+          env: { ...env, GNUPGHOME: key.gnupgHome },
+          allowFailure: true,
+          timeoutMs: RPM_TIMEOUT_MS,
+          input: '',
+        });
         if (r.exitCode !== 0) {
           throw new KfarmError('COMMAND_FAILED', `rpmsign could not sign ${batch.length === 1 ? batch[0] : `${batch.length} packages`}: ${lastLine(r.stderr || r.stdout)}`, {
             context: { fingerprint: key.fingerprint },
@@ -125,6 +143,9 @@ export function unverified(files: readonly string[], output: string): Array<{ fi
 }
 
 function lastLine(text: string): string {
-  const lines = text.trim().split('\n').filter((l) => l.trim() !== '');
+  const lines = text
+    .trim()
+    .split('\n')
+    .filter((l) => l.trim() !== '');
   return lines[lines.length - 1] ?? 'no message';
 }

@@ -34,7 +34,8 @@ let out61: string;
 let out61b: string;
 let repo: string;
 
-const publish = (over: Partial<DnfPublishOptions> & Pick<DnfPublishOptions, 'outDirs' | 'repoDir'>) => publishDnf({ key: { keyFile: keys.plain }, baseUrl: 'file:///repo', logger, ...over });
+const publish = (over: Partial<DnfPublishOptions> & Pick<DnfPublishOptions, 'outDirs' | 'repoDir'>) =>
+  publishDnf({ key: { keyFile: keys.plain }, baseUrl: 'file:///repo', logger, ...over });
 
 /** every file below `root` (relative path → sha256), the lock file aside */
 async function snapshot(root: string): Promise<Record<string, string>> {
@@ -60,10 +61,18 @@ async function treeEntries(root: string, prefix: string): Promise<TarEntry[]> {
 /** Debian bookworm's dnf (4.14) and rpm, on kfarm's own bookworm base, cached by content. */
 async function dnfImage(): Promise<string> {
   const base = await ensureBaseImage(runtime, logger, () => undefined, 'bookworm');
-  const dockerfile = Buffer.from(`FROM ${base}\nRUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends dnf rpm && apt-get clean && rm -rf /var/lib/apt/lists/*\nLABEL io.kfarm.image=""\n`);
+  const dockerfile = Buffer.from(
+    `FROM ${base}\nRUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends dnf rpm && apt-get clean && rm -rf /var/lib/apt/lists/*\nLABEL io.kfarm.image=""\n`,
+  );
   const ref = `kfarm-test/dnf-client:${sha(dockerfile).slice(0, 16)}`;
   if (!(await runtime.inspectImage(ref))) {
-    await runtime.buildImage({ context: await packTar([{ path: 'Dockerfile', type: 'file', mode: 0o644, data: dockerfile }]), tag: ref, buildArgs: {}, labels: {}, onLine: () => undefined });
+    await runtime.buildImage({
+      context: await packTar([{ path: 'Dockerfile', type: 'file', mode: 0o644, data: dockerfile }]),
+      tag: ref,
+      buildArgs: {},
+      labels: {},
+      onLine: () => undefined,
+    });
   }
   return ref;
 }
@@ -132,7 +141,10 @@ beforeAll(async () => {
   const env = await isolatedEnv('publish-dnf');
   out61 = path.join(dir, 'out61');
   out61b = path.join(dir, 'out61b');
-  for (const [out, k] of [[out61, K61], [out61b, K61B]] as const) {
+  for (const [out, k] of [
+    [out61, K61],
+    [out61b, K61B],
+  ] as const) {
     const build = await kfarm(['build', example('hello'), '--out', out, '--kernels', k, '--format', 'kmod-rpm,dkms-rpm'], env);
     expect(build.exitCode, build.stderr).toBe(0);
   }
@@ -148,7 +160,10 @@ describe('kfarm DNF publisher', () => {
   it('writes a signed repository: each RPM signed (rpm -K: only the repository key), repomd.xml.asc good, a .repo with both checks', async () => {
     const files = (await readdir(path.join(repo, 'Packages'))).sort();
     expect(files).toEqual(['hello-dkms-bin-1.0.0-1.noarch.rpm', `kmod-hello-${K61}-1.0.0-1.x86_64.rpm`]);
-    const checked = await rpmCheck(files.map((f) => path.join(repo, 'Packages', f)), keys.keyring);
+    const checked = await rpmCheck(
+      files.map((f) => path.join(repo, 'Packages', f)),
+      keys.keyring,
+    );
     expect(checked.split('\n').map((l) => l.replace(/^.*\//, ''))).toEqual(files.map((f) => `${f}: digests signatures OK`));
     const gpgv = await execa('gpgv', ['--keyring', keys.keyring, path.join(repo, 'repodata/repomd.xml.asc'), path.join(repo, 'repodata/repomd.xml')], { reject: false });
     expect(gpgv.exitCode, String(gpgv.stderr)).toBe(0);
@@ -182,12 +197,17 @@ describe('kfarm DNF publisher', () => {
     await execa('createrepo_c', ['--quiet', '--no-database', badSig]);
     const home = await tempDir('resign');
     await execa('gpg', ['--batch', '--import', keys.plain], { env: { GNUPGHOME: home } });
-    await execa('gpg', ['--batch', '--yes', '--armor', '--detach-sign', '--output', path.join(badSig, 'repodata/repomd.xml.asc'), path.join(badSig, 'repodata/repomd.xml')], { env: { GNUPGHOME: home } });
+    await execa('gpg', ['--batch', '--yes', '--armor', '--detach-sign', '--output', path.join(badSig, 'repodata/repomd.xml.asc'), path.join(badSig, 'repodata/repomd.xml')], {
+      env: { GNUPGHOME: home },
+    });
     await execa('gpgconf', ['--kill', 'gpg-agent'], { env: { GNUPGHOME: home }, reject: false });
     const badIndex = path.join(dir, 'tampered-repomd');
     await cp(repo, badIndex, { recursive: true });
     const repomd = path.join(badIndex, 'repodata/repomd.xml');
-    await writeFile(repomd, (await readFile(repomd, 'utf8')).replace(/<revision>(\d)/, (_m, d: string) => `<revision>${(Number(d) + 1) % 10}`));
+    await writeFile(
+      repomd,
+      (await readFile(repomd, 'utf8')).replace(/<revision>(\d)/, (_m, d: string) => `<revision>${(Number(d) + 1) % 10}`),
+    );
     const r = await inDnf(
       [
         dnfInstall('good', '/repo', `kmod-hello-${K61}`),
@@ -240,7 +260,9 @@ describe('kfarm DNF publisher', () => {
     const pack = await kfarm(['pack', other, '--format', 'kmod-rpm,dkms-rpm'], { ...(await isolatedEnv('publish-dnf-pack')), SOURCE_DATE_EPOCH: '1234567890' });
     expect(pack.exitCode, pack.stderr).toBe(0);
     const before = await snapshot(repo);
-    await expect(publish({ outDirs: [other], repoDir: repo })).rejects.toThrow(/refused to publish: 1 package would change a published version: kmod-hello-\S+ \(\S+\) is published already with other bytes/);
+    await expect(publish({ outDirs: [other], repoDir: repo })).rejects.toThrow(
+      /refused to publish: 1 package would change a published version: kmod-hello-\S+ \(\S+\) is published already with other bytes/,
+    );
     expect(await snapshot(repo)).toEqual(before);
   }, 300_000);
 
@@ -250,7 +272,9 @@ describe('kfarm DNF publisher', () => {
     await writeFile(path.join(foreign, 'repodata', 'repomd.xml'), '<repomd/>');
     await writeFile(path.join(foreign, 'notes.txt'), 'mine');
     const before = await snapshot(foreign);
-    await expect(publish({ outDirs: [out61], repoDir: foreign })).rejects.toThrow(/is not a kfarm DNF repository: it holds 2 entries \(.*\) and no kfarm-dnf\.json; nothing was changed/);
+    await expect(publish({ outDirs: [out61], repoDir: foreign })).rejects.toThrow(
+      /is not a kfarm DNF repository: it holds 2 entries \(.*\) and no kfarm-dnf\.json; nothing was changed/,
+    );
     expect(await snapshot(foreign)).toEqual(before);
     expect((await readdir(foreign)).sort()).toEqual(['notes.txt', 'repodata']);
   });
@@ -284,7 +308,9 @@ describe('kfarm DNF publisher', () => {
   it('two publishes at once to one repository run one after the other: both land, the index names both', async () => {
     const both = path.join(dir, 'both');
     const [a, b] = await Promise.all([publish({ outDirs: [out61], repoDir: both }), publish({ outDirs: [out61b], repoDir: both })]);
-    expect([...a.added, ...b.added].filter((f) => f.includes('kmod-')).sort()).toEqual([`Packages/kmod-hello-${K61}-1.0.0-1.x86_64.rpm`, `Packages/kmod-hello-${K61B}-1.0.0-1.x86_64.rpm`].sort());
+    expect([...a.added, ...b.added].filter((f) => f.includes('kmod-')).sort()).toEqual(
+      [`Packages/kmod-hello-${K61}-1.0.0-1.x86_64.rpm`, `Packages/kmod-hello-${K61B}-1.0.0-1.x86_64.rpm`].sort(),
+    );
     const names = (await indexedFiles(both)).filter((f) => f.startsWith('Packages/'));
     expect(names.filter((f) => f.includes('kmod-')).sort()).toEqual([`Packages/kmod-hello-${K61}-1.0.0-1.x86_64.rpm`, `Packages/kmod-hello-${K61B}-1.0.0-1.x86_64.rpm`].sort());
     const manifest = JSON.parse(await readFile(path.join(both, 'kfarm-dnf.json'), 'utf8')) as { packages: Array<{ file: string }> };
@@ -300,7 +326,14 @@ describe('kfarm DNF publisher', () => {
     const reader = (async () => {
       while (!done) {
         const names = await indexedFiles(polled).catch((err: unknown) => [`(unreadable index: ${String(err)})`]);
-        for (const f of names) if (!(await access(path.join(polled, f)).then(() => true, () => false))) missing.push(f);
+        for (const f of names)
+          if (
+            !(await access(path.join(polled, f)).then(
+              () => true,
+              () => false,
+            ))
+          )
+            missing.push(f);
         reads++;
         await new Promise((r) => setImmediate(r));
       }
@@ -313,15 +346,21 @@ describe('kfarm DNF publisher', () => {
     expect(await indexedFiles(polled)).toContain(`Packages/kmod-hello-${K61B}-1.0.0-1.x86_64.rpm`);
   }, 120_000);
 
-  it('signs with a passphrase-protected key (the passphrase reaches gpg from a file in the key\'s own home)', async () => {
+  it("signs with a passphrase-protected key (the passphrase reaches gpg from a file in the key's own home)", async () => {
     const protectedRepo = path.join(dir, 'protected');
     await publish({ outDirs: [out61], repoDir: protectedRepo, key: { keyFile: keys.protected, passphrase: PASSPHRASE } });
     const pkgs = (await readdir(path.join(protectedRepo, 'Packages'))).map((f) => path.join(protectedRepo, 'Packages', f));
     const home = await tempDir('protected-check');
     await execa('rpm', ['--dbpath', path.join(home, 'db'), '--import', path.join(protectedRepo, 'RPM-GPG-KEY-kfarm')]);
     const r = await execa('rpm', ['--dbpath', path.join(home, 'db'), '-K', ...pkgs], { reject: false, env: { LC_ALL: 'C' } });
-    expect(String(r.stdout).split('\n').map((l) => l.replace(/^.*: /, ''))).toEqual(pkgs.map(() => 'digests signatures OK'));
-    await expect(publish({ outDirs: [out61], repoDir: path.join(dir, 'wrong-pass'), key: { keyFile: keys.protected, passphrase: 'wrong' } })).rejects.toThrow(/passphrase is wrong or missing/);
+    expect(
+      String(r.stdout)
+        .split('\n')
+        .map((l) => l.replace(/^.*: /, '')),
+    ).toEqual(pkgs.map(() => 'digests signatures OK'));
+    await expect(publish({ outDirs: [out61], repoDir: path.join(dir, 'wrong-pass'), key: { keyFile: keys.protected, passphrase: 'wrong' } })).rejects.toThrow(
+      /passphrase is wrong or missing/,
+    );
   }, 120_000);
 });
 

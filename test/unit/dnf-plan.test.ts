@@ -9,10 +9,33 @@ import { sampleReport } from '../fixtures/junit/sample-report.js';
 const sha = (c: string) => c.repeat(64);
 
 function kmod(kernel: string, moduleVersion: string, bytes: string, module = 'hello'): DnfCandidate {
-  return { name: `kmod-${module}-${kernel}`, version: moduleVersion.replace(/-/g, '_'), release: '1', arch: 'x86_64', module, moduleVersion, kind: 'kmod', kernel, sha256: sha(bytes), size: 10, source: `/out/${kernel}.rpm` };
+  return {
+    name: `kmod-${module}-${kernel}`,
+    version: moduleVersion.replace(/-/g, '_'),
+    release: '1',
+    arch: 'x86_64',
+    module,
+    moduleVersion,
+    kind: 'kmod',
+    kernel,
+    sha256: sha(bytes),
+    size: 10,
+    source: `/out/${kernel}.rpm`,
+  };
 }
 function dkms(moduleVersion: string, bytes: string, module = 'hello'): DnfCandidate {
-  return { name: `${module}-dkms-bin`, version: moduleVersion, release: '1', arch: 'noarch', module, moduleVersion, kind: 'dkms', sha256: sha(bytes), size: 10, source: `/out/${module}-dkms.rpm` };
+  return {
+    name: `${module}-dkms-bin`,
+    version: moduleVersion,
+    release: '1',
+    arch: 'noarch',
+    module,
+    moduleVersion,
+    kind: 'dkms',
+    sha256: sha(bytes),
+    size: 10,
+    source: `/out/${module}-dkms.rpm`,
+  };
 }
 /** as the repository records a candidate once signed (the signed bytes differ from the build's) */
 function published(c: DnfCandidate): PublishedRpm {
@@ -25,10 +48,30 @@ const files = (list: ReadonlyArray<{ file: string }>) => list.map((p) => p.file)
 describe('rpm version order (rpmvercmp)', () => {
   // recorded from rpm 4.18 on this host: rpm --eval "%{lua: print(rpm.vercmp('a', 'b'))}"
   const RECORDED: Array<[string, string, number]> = [
-    ['1.0', '1.0', 0], ['1.0', '1.1', -1], ['1.1', '1.0', 1], ['1.0', '1.0.1', -1], ['1.0~rc1', '1.0', -1], ['1.0~rc1', '1.0~rc2', -1],
-    ['1.0~~', '1.0~', -1], ['1.0^git1', '1.0', 1], ['1.0^git1', '1.0.1', -1], ['1.0^', '1.0', 1], ['1.0a', '1.0', 1], ['1.0a', '1.0.1', -1],
-    ['1.a', '1.1', -1], ['010', '10', 0], ['2.0', '10.0', -1], ['1.0_rc1', '1.0.rc1', 0], ['a', 'b', -1], ['6.1.0', '6.12.0', -1],
-    ['1.0.0', '1.0.0a', -1], ['1.0+x', '1.0', 1], ['1.0', '1.0^', -1], ['1', 'a', 1], ['abc', 'abd', -1], ['1.02', '1.1', 1],
+    ['1.0', '1.0', 0],
+    ['1.0', '1.1', -1],
+    ['1.1', '1.0', 1],
+    ['1.0', '1.0.1', -1],
+    ['1.0~rc1', '1.0', -1],
+    ['1.0~rc1', '1.0~rc2', -1],
+    ['1.0~~', '1.0~', -1],
+    ['1.0^git1', '1.0', 1],
+    ['1.0^git1', '1.0.1', -1],
+    ['1.0^', '1.0', 1],
+    ['1.0a', '1.0', 1],
+    ['1.0a', '1.0.1', -1],
+    ['1.a', '1.1', -1],
+    ['010', '10', 0],
+    ['2.0', '10.0', -1],
+    ['1.0_rc1', '1.0.rc1', 0],
+    ['a', 'b', -1],
+    ['6.1.0', '6.12.0', -1],
+    ['1.0.0', '1.0.0a', -1],
+    ['1.0+x', '1.0', 1],
+    ['1.0', '1.0^', -1],
+    ['1', 'a', 1],
+    ['abc', 'abd', -1],
+    ['1.02', '1.1', 1],
   ];
   it.each(RECORDED)('%s vs %s is %i, as rpm says', (a, b, want) => {
     expect(rpmVercmp(a, b)).toBe(want);
@@ -57,7 +100,9 @@ describe('DNF publish plan', () => {
   it('refuses the whole publish when one name-version-release-arch is published with other bytes', () => {
     const before = kmod('6.1.0-57-amd64', '1.0.0', 'a');
     const run = () => planDnfPublish({ candidates: [kmod('6.1.0-56-amd64', '1.0.0', 'x'), kmod('6.1.0-57-amd64', '1.0.0', 'b')], manifest: manifest(published(before)) });
-    expect(run).toThrow(/refused to publish: 1 package would change a published version: kmod-hello-6\.1\.0-57-amd64-1\.0\.0-1\.x86_64 \(\/out\/6\.1\.0-57-amd64\.rpm\) is published already with other bytes/);
+    expect(run).toThrow(
+      /refused to publish: 1 package would change a published version: kmod-hello-6\.1\.0-57-amd64-1\.0\.0-1\.x86_64 \(\/out\/6\.1\.0-57-amd64\.rpm\) is published already with other bytes/,
+    );
     try {
       run();
     } catch (err) {
@@ -67,7 +112,9 @@ describe('DNF publish plan', () => {
 
   it('refuses two out dirs that give one package different bytes, and takes the same bytes twice once', () => {
     const a = kmod('6.1.0-57-amd64', '1.0.0', 'a');
-    expect(() => planDnfPublish({ candidates: [a, { ...kmod('6.1.0-57-amd64', '1.0.0', 'b'), source: '/other/x.rpm' }], manifest: emptyDnfManifest() })).toThrow(/is both \/out\/6\.1\.0-57-amd64\.rpm and \/other\/x\.rpm, with different bytes/);
+    expect(() => planDnfPublish({ candidates: [a, { ...kmod('6.1.0-57-amd64', '1.0.0', 'b'), source: '/other/x.rpm' }], manifest: emptyDnfManifest() })).toThrow(
+      /is both \/out\/6\.1\.0-57-amd64\.rpm and \/other\/x\.rpm, with different bytes/,
+    );
     expect(files(planDnfPublish({ candidates: [a, { ...a, source: '/other/x.rpm' }], manifest: emptyDnfManifest() }).add)).toEqual([rpmFileOf(a)]);
   });
 
@@ -85,7 +132,13 @@ describe('DNF publish plan', () => {
 
   it('--keep N keeps the newest N versions of each module by rpm order: older published ones go, older new ones are not added', () => {
     const v = (ver: string, k = '6.1.0-57-amd64') => kmod(k, ver, ver.slice(-1));
-    const repo = manifest(published(v('1.0.0')), published(v('1.0.0', '6.1.0-56-amd64')), published(v('1.10.0')), published(dkms('1.0.0', 'd')), published(kmod('6.1.0-57-amd64', '0.1', 'o', 'other')));
+    const repo = manifest(
+      published(v('1.0.0')),
+      published(v('1.0.0', '6.1.0-56-amd64')),
+      published(v('1.10.0')),
+      published(dkms('1.0.0', 'd')),
+      published(kmod('6.1.0-57-amd64', '0.1', 'o', 'other')),
+    );
     const plan = planDnfPublish({ candidates: [v('1.9.0'), v('1.2.0~rc1'), v('2.0.0~rc1')], manifest: repo, keep: 2 });
     // hello's versions newest first: 2.0.0~rc1, 1.10.0, 1.9.0, 1.2.0~rc1, 1.0.0 (1.10 > 1.9, ~ before release)
     expect(files(plan.add)).toEqual(['Packages/kmod-hello-6.1.0-57-amd64-2.0.0~rc1-1.x86_64.rpm']);
@@ -100,7 +153,14 @@ describe('DNF publish plan', () => {
   });
 
   it('--keep compares versions as the packages carry them (a dkms version with - is _ in rpm)', () => {
-    const dropped = droppedVersions([{ module: 'm', moduleVersion: '1.0-2' }, { module: 'm', moduleVersion: '1.0-10' }, { module: 'm', moduleVersion: '1.0' }], 1);
+    const dropped = droppedVersions(
+      [
+        { module: 'm', moduleVersion: '1.0-2' },
+        { module: 'm', moduleVersion: '1.0-10' },
+        { module: 'm', moduleVersion: '1.0' },
+      ],
+      1,
+    );
     expect([...dropped].sort()).toEqual(['m\u00001.0', 'm\u00001.0-2']);
     expect(droppedVersions([{ module: 'm', moduleVersion: '1' }], undefined).size).toBe(0);
   });
@@ -119,7 +179,9 @@ describe('kfarm-dnf.json and what a directory is', () => {
   });
 
   it('a directory holding anything else without kfarm-dnf.json is refused', () => {
-    expect(() => classifyDnfRepo('/home/me', ['.bashrc', 'notes.txt'], undefined)).toThrow(/^\/home\/me is not a kfarm DNF repository: it holds 2 entries \(\.bashrc, notes\.txt\) and no kfarm-dnf\.json; nothing was changed$/);
+    expect(() => classifyDnfRepo('/home/me', ['.bashrc', 'notes.txt'], undefined)).toThrow(
+      /^\/home\/me is not a kfarm DNF repository: it holds 2 entries \(\.bashrc, notes\.txt\) and no kfarm-dnf\.json; nothing was changed$/,
+    );
     expect(() => classifyDnfRepo('/srv/repo', ['repodata', 'Packages'], undefined)).toThrow(/not a kfarm DNF repository/);
   });
 
@@ -129,7 +191,9 @@ describe('kfarm-dnf.json and what a directory is', () => {
     expect(() => parseDnfManifest('{', '/r')).toThrow(/kfarm-dnf\.json is not valid JSON/);
     expect(() => parseDnfManifest(JSON.stringify({ schemaVersion: 1, kind: 'kfarm-apt-repository', packages: [] }), '/r')).toThrow(/not a kfarm DNF manifest: kind/);
     expect(() => parseDnfManifest(JSON.stringify(manifest({ ...one, file: 'Packages/../../etc/passwd.rpm' })), '/r')).toThrow(/packages\.0\.file/);
-    expect(() => parseDnfManifest(JSON.stringify(manifest({ ...one, file: 'Packages/other-1-1.x86_64.rpm' })), '/r')).toThrow(/names Packages\/other-1-1\.x86_64\.rpm for kmod-hello-/);
+    expect(() => parseDnfManifest(JSON.stringify(manifest({ ...one, file: 'Packages/other-1-1.x86_64.rpm' })), '/r')).toThrow(
+      /names Packages\/other-1-1\.x86_64\.rpm for kmod-hello-/,
+    );
   });
 });
 
@@ -145,7 +209,9 @@ describe('the RPMs an out dir lists', () => {
       art('bmdeb/hello-modules-6.1.0-57-amd64_1.0.0_amd64.deb', 'bmdeb'),
     ];
     const got = dnfPackagesOf(report, '/out');
-    expect(got.map((p) => [p.path, p.module, p.moduleVersion, p.kind, p.kernel ?? '-', `${p.expected.name}|${p.expected.version}|${p.expected.release}|${p.expected.arch}`])).toEqual([
+    expect(
+      got.map((p) => [p.path, p.module, p.moduleVersion, p.kind, p.kernel ?? '-', `${p.expected.name}|${p.expected.version}|${p.expected.release}|${p.expected.arch}`]),
+    ).toEqual([
       ['kmod-rpm/kmod-hello-6.1.0-57-amd64-1.0.0-1.x86_64.rpm', 'hello', '1.0.0', 'kmod', '6.1.0-57-amd64', 'kmod-hello-6.1.0-57-amd64|1.0.0|1|x86_64'],
       ['kmod-rpm/kmod-hello-7.3.4+deb13-arm64-1.0.0-1.aarch64.rpm', 'hello', '1.0.0', 'kmod', '7.3.4+deb13-arm64', 'kmod-hello-7.3.4+deb13-arm64|1.0.0|1|aarch64'],
       ['kmod-rpm/kmod-only61-6.1.0-57-amd64-2.0-1.x86_64.rpm', 'only61', '2.0', 'kmod', '6.1.0-57-amd64', 'kmod-only61-6.1.0-57-amd64|2.0|1|x86_64'],
@@ -156,6 +222,8 @@ describe('the RPMs an out dir lists', () => {
   it('refuses an RPM no built kernel accounts for (a failed kernel, a renamed file)', () => {
     const report = sampleReport();
     report.packages = [{ path: 'kmod-rpm/kmod-hello-6.12.117+deb12-amd64-1.0.0-1.x86_64.rpm', format: 'kmod-rpm', sha256: sha('1'), size: 5 }];
-    expect(() => dnfPackagesOf(report, '/out')).toThrow(/^\/out: report\.json lists kmod-rpm\/kmod-hello-6\.12\.117\+deb12-amd64-1\.0\.0-1\.x86_64\.rpm \(kmod-rpm\), which no module or built kernel/);
+    expect(() => dnfPackagesOf(report, '/out')).toThrow(
+      /^\/out: report\.json lists kmod-rpm\/kmod-hello-6\.12\.117\+deb12-amd64-1\.0\.0-1\.x86_64\.rpm \(kmod-rpm\), which no module or built kernel/,
+    );
   });
 });
