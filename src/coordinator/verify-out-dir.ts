@@ -17,7 +17,11 @@ import { bootConcurrency, DEFAULT_BOOT_TIMEOUT_SEC, type VerifyOptions } from '.
 import { loadFromResult, routeBoot, usableLanes, verifyPayloadSchema, type VerifyLane, type VerifyPayload } from '../job/verify-job.js';
 
 /** Why a row that was not built has no load check. */
-const notBuilt = (k: KernelReport): LoadReport => ({ verdict: 'not-verified', reason: k.verdict === 'excluded' ? 'excluded' : 'not-built', firstError: `the module was not built for ${k.kernel} (${k.verdict})` });
+const notBuilt = (k: KernelReport): LoadReport => ({
+  verdict: 'not-verified',
+  reason: k.verdict === 'excluded' ? 'excluded' : 'not-built',
+  firstError: `the module was not built for ${k.kernel} (${k.verdict})`,
+});
 
 /**
  * `kfarm verify <out-dir>` and `kfarm build --verify load`: boots each built kernel with its
@@ -60,7 +64,14 @@ export async function verifyOutDir(
   if (!env.redisUrl) await ensureVerifyImage(options.runtime, options.logger, options.say);
   // boots are queue jobs: a private redis-server and this process's worker, or REDIS_URL's workers
   const { openFarmSession } = await import('../coordinator/farm-session.js');
-  const session = await openFarmSession({ env, runtime: options.runtime, logger: options.logger, concurrency: 0, signal: options.signal ?? new AbortController().signal, verify: { concurrency: limit } });
+  const session = await openFarmSession({
+    env,
+    runtime: options.runtime,
+    logger: options.logger,
+    concurrency: 0,
+    signal: options.signal ?? new AbortController().signal,
+    verify: { concurrency: limit },
+  });
   const signal = options.signal;
   try {
     const queue = session.verifyQueue;
@@ -71,10 +82,8 @@ export async function verifyOutDir(
     // routing: lanes a live worker consumes; with REDIS_URL, that a live worker also advertises
     // (a worker whose KVM cannot boot a guest stops advertising it); here, KVM unless this host showed it cannot boot
     const localLanes = new Set<VerifyLane>(kvmLocal && !(await kvmKnownBroken(options.stateDir)) ? ['kvm', 'tcg'] : ['tcg']);
-    const lanesNow = async () => usableLanes(
-      await queue.servedLanes(),
-      env.redisUrl ? new Set((await listWorkerAdverts(session.queue.redis, env.queueName)).flatMap((a) => a.verify ?? [])) : localLanes,
-    );
+    const lanesNow = async () =>
+      usableLanes(await queue.servedLanes(), env.redisUrl ? new Set((await listWorkerAdverts(session.queue.redis, env.queueName)).flatMap((a) => a.verify ?? [])) : localLanes);
     let lanes = await lanesNow();
     if (options.accel === 'tcg' ? !lanes.has('tcg') : options.accel === 'auto' && lanes.size === 0) {
       throw new KfarmError('NO_WORKERS', `no kfarm worker on ${session.where} takes boots: nothing would verify`, {
@@ -104,60 +113,64 @@ export async function verifyOutDir(
     };
     const where = session.distributed ? `on the farm's workers (${session.where})` : 'at once';
     options.say(`verifying ${rows.filter((k) => k.verdict === 'built').length} built kernel(s), ${session.distributed ? where : `${limit} boot(s) ${where}`}`);
-    await Promise.all(rows.map(async (row) => {
-      if (row.verdict !== 'built') {
-        row.load = notBuilt(row);
-        return;
-      }
-      const moduleName = row.module ?? report.module;
-      const version = row.version ?? report.version;
-      const built = inputs.find((i) => i.name === moduleName && i.version === version)?.kernels.find((k) => k.kernel === row.kernel && k.arch === row.arch);
-      if (!built || !MODULE_NAME.test(moduleName)) {
-        row.load = { verdict: 'not-verified', reason: 'no-modules', firstError: `the out dir holds no modules of ${moduleName} for ${row.kernel}` };
-        return;
-      }
-      if (signal?.aborted) return;
-      const modules = await Promise.all(built.modules.map(async (m) => ({ ...(await session.blobs.put(m.data)), installLocation: m.installLocation, fileName: m.fileName })));
-      const payload = verifyPayloadSchema.parse({
-        schemaVersion: 1,
-        kernel: row.kernel,
-        arch: row.arch,
-        release: row.release,
-        debianArch: row.debianArch,
-        modules,
-        cmdline: options.cmdline,
-        accel: options.accel,
-        timeoutSec: options.timeoutSec ?? DEFAULT_BOOT_TIMEOUT_SEC,
-        requestId: randomBytes(16).toString('hex'),
-        run: queue.run,
-      });
-      let outcome: Awaited<ReturnType<typeof boot>>;
-      try {
-        outcome = await boot(payload, row.arch);
-      } finally {
-        await session.blobs.release(modules).catch(() => undefined);
-      }
-      if ('interrupted' in outcome) return;
-      if ('error' in outcome) {
-        row.load = { verdict: 'not-verified', reason: 'worker-error', firstError: cleanText(outcome.error, TEXT_LIMITS.firstError) };
-        options.say(`  ${row.kernel}: not-verified (worker-error): ${row.load.firstError ?? ''}`);
-        return;
-      }
-      // the row stays the coordinator's own: only the checked load figures come from the answer
-      const load = loadFromResult(outcome.result);
-      const consoleRef = outcome.result.console;
-      const console = consoleRef ? cleanText((await session.blobs.get(consoleRef.sha256)).toString('utf8'), CONSOLE_LIMIT_BYTES + 64, { newlines: true }) : '';
-      if (consoleRef) await session.blobs.release([consoleRef]);
-      const { wallMs } = outcome.result;
-      if (console) {
-        // names were checked by readPackInputs (module and kernel names by kfarm's rules): no path separators
-        const rel = path.posix.join('logs', 'load', moduleName, `${row.kernel}.log`);
-        await stage.stageFile(rel, Buffer.from(console));
-        load.log = rel;
-      }
-      row.load = load;
-      options.say(`  ${row.kernel}: ${load.verdict}${load.reason ? ` (${load.reason})` : ''} [${load.accel ?? '-'}]${load.bootMs !== undefined ? ` boot ${load.bootMs} ms` : ''}${load.loadMs !== undefined ? `, load ${load.loadMs} ms` : ''}${wallMs !== undefined ? ` (${Math.round(wallMs / 100) / 10} s in its container)` : ''}`);
-    }));
+    await Promise.all(
+      rows.map(async (row) => {
+        if (row.verdict !== 'built') {
+          row.load = notBuilt(row);
+          return;
+        }
+        const moduleName = row.module ?? report.module;
+        const version = row.version ?? report.version;
+        const built = inputs.find((i) => i.name === moduleName && i.version === version)?.kernels.find((k) => k.kernel === row.kernel && k.arch === row.arch);
+        if (!built || !MODULE_NAME.test(moduleName)) {
+          row.load = { verdict: 'not-verified', reason: 'no-modules', firstError: `the out dir holds no modules of ${moduleName} for ${row.kernel}` };
+          return;
+        }
+        if (signal?.aborted) return;
+        const modules = await Promise.all(built.modules.map(async (m) => ({ ...(await session.blobs.put(m.data)), installLocation: m.installLocation, fileName: m.fileName })));
+        const payload = verifyPayloadSchema.parse({
+          schemaVersion: 1,
+          kernel: row.kernel,
+          arch: row.arch,
+          release: row.release,
+          debianArch: row.debianArch,
+          modules,
+          cmdline: options.cmdline,
+          accel: options.accel,
+          timeoutSec: options.timeoutSec ?? DEFAULT_BOOT_TIMEOUT_SEC,
+          requestId: randomBytes(16).toString('hex'),
+          run: queue.run,
+        });
+        let outcome: Awaited<ReturnType<typeof boot>>;
+        try {
+          outcome = await boot(payload, row.arch);
+        } finally {
+          await session.blobs.release(modules).catch(() => undefined);
+        }
+        if ('interrupted' in outcome) return;
+        if ('error' in outcome) {
+          row.load = { verdict: 'not-verified', reason: 'worker-error', firstError: cleanText(outcome.error, TEXT_LIMITS.firstError) };
+          options.say(`  ${row.kernel}: not-verified (worker-error): ${row.load.firstError ?? ''}`);
+          return;
+        }
+        // the row stays the coordinator's own: only the checked load figures come from the answer
+        const load = loadFromResult(outcome.result);
+        const consoleRef = outcome.result.console;
+        const console = consoleRef ? cleanText((await session.blobs.get(consoleRef.sha256)).toString('utf8'), CONSOLE_LIMIT_BYTES + 64, { newlines: true }) : '';
+        if (consoleRef) await session.blobs.release([consoleRef]);
+        const { wallMs } = outcome.result;
+        if (console) {
+          // names were checked by readPackInputs (module and kernel names by kfarm's rules): no path separators
+          const rel = path.posix.join('logs', 'load', moduleName, `${row.kernel}.log`);
+          await stage.stageFile(rel, Buffer.from(console));
+          load.log = rel;
+        }
+        row.load = load;
+        options.say(
+          `  ${row.kernel}: ${load.verdict}${load.reason ? ` (${load.reason})` : ''} [${load.accel ?? '-'}]${load.bootMs !== undefined ? ` boot ${load.bootMs} ms` : ''}${load.loadMs !== undefined ? `, load ${load.loadMs} ms` : ''}${wallMs !== undefined ? ` (${Math.round(wallMs / 100) / 10} s in its container)` : ''}`,
+        );
+      }),
+    );
     if (signal?.aborted) throw new KfarmError('INTERRUPTED', 'load verification interrupted: its boots were stopped and taken off the queue');
   } finally {
     // ends this run's boots: the in-process worker's are killed, the unstarted ones leave the queues, the lease goes

@@ -56,7 +56,9 @@ export async function writeBuildOutputs(input: WriteBuildOutputsInput): Promise<
     for (const { source, identity, results, warnings: moduleWarnings } of input.modules) {
       for (const warning of moduleWarnings) deps.onEvent({ type: 'warning', text: several ? `${identity.name}: ${warning}` : warning });
       // signing and packing load only when asked for (openssl, rpmbuild and dpkg wrappers): a warm build is a few hundred ms
-      const written = signing ? await (await import('./sign-results.js')).signResults(results, signing.setup, { runtime: deps.runtime, logger: deps.logger, labels: signing.labels, signal: deps.signal }) : results;
+      const written = signing
+        ? await (await import('./sign-results.js')).signResults(results, signing.setup, { runtime: deps.runtime, logger: deps.logger, labels: signing.labels, signal: deps.signal })
+        : results;
       const outputs = await packageOutputs({
         stage,
         logDir: several ? ['logs', `${identity.name}-${identity.version}`] : ['logs'],

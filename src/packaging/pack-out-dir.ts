@@ -19,7 +19,10 @@ export interface PackedFile {
 
 /** `--format a,b`: known names, no repeats; dkms-tarball is always written and may be named. */
 export function parseFormats(list: string): PackFormat[] {
-  const names = list.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const known = ['dkms-tarball', ...PACKABLE_FORMATS()];
   const bad = names.find((n) => !known.includes(n));
   if (bad !== undefined) {

@@ -44,7 +44,15 @@ export async function checksumsText(outDir: string, report: BuildReport, locate:
   for (const d of deliverablesOf(report)) {
     const file = locate(d.path);
     // junit.xml and report.html are written with report.json; an out dir of an older kfarm may lack them
-    if (d.sha256 === undefined && d.path !== 'report.json' && !(await access(file).then(() => true, () => false))) continue;
+    if (
+      d.sha256 === undefined &&
+      d.path !== 'report.json' &&
+      !(await access(file).then(
+        () => true,
+        () => false,
+      ))
+    )
+      continue;
     const { sha256 } = await hashFile(file).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;
       throw changed(outDir, `${d.path}, which report.json lists, is missing`);

@@ -16,7 +16,11 @@ import { makeDirs } from '../util/make-dir.js';
 export const STAGING_PREFIX = '.kfarm-staging-';
 export const COMMIT_FILE = 'commit.json';
 
-const insideRel = z.string().min(1).max(4096).refine((p) => p.split('/').every((s) => s !== '' && s !== '.' && s !== '..' && !s.includes('\0')));
+const insideRel = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine((p) => p.split('/').every((s) => s !== '' && s !== '.' && s !== '..' && !s.includes('\0')));
 const opSchema = z.union([z.object({ put: insideRel, dir: z.boolean().optional() }), z.object({ remove: insideRel })]);
 export type CommitOp = z.infer<typeof opSchema>;
 const manifestSchema = z.object({ ops: z.array(opSchema) });
@@ -27,7 +31,11 @@ export const holdStaging = (staging: string) => void ours.add(staging);
 export const releaseStaging = (staging: string) => void ours.delete(staging);
 
 const at = (root: string, rel: string) => insideDir(root, ...rel.split('/'));
-const exists = (p: string) => stat(p).then(() => true, () => false);
+const exists = (p: string) =>
+  stat(p).then(
+    () => true,
+    () => false,
+  );
 
 /** Writes commit.json, then runs its moves: from here on the swap is promised, and finished by whoever comes next. */
 export async function commitStaging(outDir: string, staging: string, ops: readonly CommitOp[]): Promise<void> {
@@ -73,7 +81,10 @@ export async function settleLeftovers(outDir: string): Promise<void> {
     const staging = path.join(outDir, name);
     if (ours.has(staging)) continue;
     try {
-      const manifest = await readFile(path.join(staging, COMMIT_FILE), 'utf8').then((t) => manifestSchema.parse(JSON.parse(t)), () => undefined);
+      const manifest = await readFile(path.join(staging, COMMIT_FILE), 'utf8').then(
+        (t) => manifestSchema.parse(JSON.parse(t)),
+        () => undefined,
+      );
       if (manifest) await applyOps(outDir, staging, manifest.ops);
       await rm(staging, { recursive: true, force: true });
     } catch {

@@ -67,11 +67,14 @@ export class OutDirStage implements OutDirView {
       await mkdir(path.join(staging, 'files'));
       return new OutDirStage(dir, staging);
     } catch (err) {
-      throw fromSystemError(err, dir) ?? new KfarmError('BAD_OPTION', `cannot write to the out dir ${dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, {
-        context: { outDir: dir },
-        hint: 'Pass an out dir kfarm can write to.',
-        cause: err,
-      });
+      throw (
+        fromSystemError(err, dir) ??
+        new KfarmError('BAD_OPTION', `cannot write to the out dir ${dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, {
+          context: { outDir: dir },
+          hint: 'Pass an out dir kfarm can write to.',
+          cause: err,
+        })
+      );
     }
   }
 

