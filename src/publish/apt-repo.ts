@@ -6,6 +6,7 @@ import { buildDeb } from '../packaging/deb/build-deb.js';
 import { tryLockFile, lockNote, type FileLock } from '../process/file-lock.js';
 import { run } from '../process/run.js';
 import { writeAtomic } from '../util/write-atomic.js';
+import { writeByHash } from './apt-by-hash.js';
 import { readAptPackages } from './apt-inputs.js';
 import { metaPackageLayout } from './apt-metapackage.js';
 import { EMPTY_MANIFEST, planApt, type AptManifest, type AptPlan } from './apt-plan.js';
@@ -117,6 +118,8 @@ export async function publishApt(options: AptPublishOptions): Promise<AptPublish
       const staged = path.join(state, 'dists');
       for (const suite of plan.suites) {
         const dir = path.join(staged, suite.codename);
+        const live = await readFile(path.join(repoDir, 'dists', suite.codename, 'Release'), 'utf8').catch(() => undefined);
+        await writeByHash(dir, live);
         await key.clearSign(path.join(dir, 'Release'), path.join(dir, 'InRelease'));
         await key.detachSign(path.join(dir, 'Release'), path.join(dir, 'Release.gpg'));
       }

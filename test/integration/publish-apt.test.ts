@@ -193,6 +193,10 @@ describe('publishApt: incremental, serialised, refusing', () => {
     expect(packages).toContain(`Package: hello-modules-${K_OLD}\n`);
     expect(packages).toContain(`Package: hello-modules-${K_NEW}\n`);
     expect(packages).toMatch(new RegExp(`Package: hello-modules-amd64\\n(?:.+\\n)*?Depends: hello-modules-${K_NEW.replace(/[.+]/g, '\\$&')} \\(>= 1\\.0\\.0\\)`));
+    // a client that read generation 1's InRelease just before the swap finds its Packages by hash in generation 2
+    const oldPackages = createHash('sha256').update(await readFile(path.join(repo, 'generations/1/bookworm/main/binary-amd64/Packages'))).digest('hex');
+    expect(await readFile(path.join(repo, 'dists/bookworm/Release'), 'utf8')).toMatch(/^Acquire-By-Hash: yes$/m);
+    expect(after.get(`generations/2/bookworm/main/binary-amd64/by-hash/SHA256/${oldPackages}`)).toBe(oldPackages);
     // a third publish removes generation 1 and keeps 2 (the one readers may still read) and 3
     await publishApt({ repoDir: repo, outDirs: [outOld, outNew], keyFile: keys.plain, logger });
     expect((await readdir(path.join(repo, 'generations'))).sort()).toEqual(['2', '3']);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { isKfarmError } from '../../src/errors/kfarm-error.js';
 import { EMPTY_MANIFEST, kernelFlavour, metaVersion, planApt, suiteOfRelease, type AptPackage } from '../../src/publish/apt-plan.js';
 import { compareDebianVersions } from '../../src/archive/debian-version.js';
+import { releaseSha256, withAcquireByHash } from '../../src/publish/apt-by-hash.js';
 
 const sha = (c: string) => c.repeat(64);
 
@@ -151,5 +152,33 @@ describe('planApt', () => {
     expect(isKfarmError(twice, 'BAD_OPTION'), String(twice)).toBe(true);
     // the same bytes again are fine: present, not added
     expect(planApt([bmdeb('6.1.0-57-amd64')], first.manifest).present).toHaveLength(1);
+  });
+});
+
+describe('Acquire-By-Hash in Release', () => {
+  const release = [
+    'Origin: kfarm',
+    'Codename: bookworm',
+    'Date: Mon, 07 Dec 2026 21:00:00 UTC',
+    'MD5Sum:',
+    ' 0123456789abcdef0123456789abcdef 10 main/binary-amd64/Packages',
+    'SHA256:',
+    ` ${'a'.repeat(64)} 10 main/binary-amd64/Packages`,
+    ` ${'b'.repeat(64)} 7 main/binary-amd64/Packages.gz`,
+    '',
+  ].join('\n');
+
+  it('reads the SHA256 list and nothing else', () => {
+    expect(releaseSha256(release)).toEqual([
+      { sha256: 'a'.repeat(64), size: 10, path: 'main/binary-amd64/Packages' },
+      { sha256: 'b'.repeat(64), size: 7, path: 'main/binary-amd64/Packages.gz' },
+    ]);
+  });
+
+  it('adds Acquire-By-Hash: yes once, as a field before the checksum lists', () => {
+    const marked = withAcquireByHash(release);
+    expect(marked).toContain('Date: Mon, 07 Dec 2026 21:00:00 UTC\nAcquire-By-Hash: yes\nMD5Sum:\n');
+    expect(withAcquireByHash(marked)).toBe(marked);
+    expect(releaseSha256(marked)).toEqual(releaseSha256(release));
   });
 });
