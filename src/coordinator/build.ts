@@ -88,8 +88,8 @@ async function buildSources(request: BuildRequest, deps: BuildDeps, startedAt: D
       ...(signing ? { signing: { setup: signing, labels: signerLabels } } : {}),
       ...(request.formats ? { formats: request.formats } : {}),
       ...(request.junitPath ? { junitPath: request.junitPath } : {}),
-      // the history once report.json is written, before the packages: a failed pack keeps it
-      afterReports: async () => {
+      // the history once --out holds the outputs: output.commit() runs this right after its one commit (a failed pack or verify records none)
+      afterCommit: async () => {
         for (const { planned: p, results } of settled) {
           await recordHistory(deps.env.stateDir, p.source.dir, results.filter((r) => r.record.verdict !== 'failed').map((r) => r.record));
         }

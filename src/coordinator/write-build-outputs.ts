@@ -35,7 +35,7 @@ export interface WriteBuildOutputsInput {
   formats?: PackFormat[];
   junitPath?: string;
   /** once the outputs are in --out (the build history): run by the outcome's `output.commit()` right after the swap */
-  afterReports?: () => Promise<void>;
+  afterCommit?: () => Promise<void>;
   deps: { runtime: ContainerRuntime; logger: Logger; signal: AbortSignal; onEvent: (event: BuildEvent) => void };
 }
 
@@ -91,7 +91,7 @@ export async function writeBuildOutputs(input: WriteBuildOutputsInput): Promise<
       commit: async () => {
         await stage.commit();
         // the history says what --out holds: recorded once it does
-        await input.afterReports?.();
+        await input.afterCommit?.();
       },
       discard: () => stage.discard(),
     };
