@@ -29,10 +29,14 @@ export async function readAptPackages(outDirs: readonly string[]): Promise<AptPa
         throw new KfarmError('BAD_OPTION', `${file}, listed in ${outDir}/report.json, cannot be read (${err.code ?? err.message})`, { context: { outDir, file } });
       });
       if (actual.sha256 !== listed.sha256 || actual.size !== listed.size) {
-        throw new KfarmError('BAD_OPTION', `${file} is not the file ${outDir}/report.json lists (sha256 ${actual.sha256}, the report says ${listed.sha256}): nothing was published`, {
-          context: { outDir, file },
-          hint: 'The package changed after the build: build (or `kfarm pack`) again rather than publish a file kfarm did not make.',
-        });
+        throw new KfarmError(
+          'BAD_OPTION',
+          `${file} is not the file ${outDir}/report.json lists (sha256 ${actual.sha256}, the report says ${listed.sha256}): nothing was published`,
+          {
+            context: { outDir, file },
+            hint: 'The package changed after the build: build (or `kfarm pack`) again rather than publish a file kfarm did not make.',
+          },
+        );
       }
       packages.push(await describeDeb(report, listed.format as 'bmdeb' | 'dkms-deb', file, actual));
     }
@@ -52,9 +56,7 @@ async function sha256Of(file: string): Promise<{ sha256: string; size: number }>
 
 async function describeDeb(report: BuildReport, kind: 'bmdeb' | 'dkms-deb', file: string, hashed: { sha256: string; size: number }): Promise<AptPackage> {
   const fields = await controlFields(file);
-  const rows = report.kernels
-    .filter((k) => k.verdict === 'built')
-    .map((k) => ({ row: k, module: k.module ?? report.module, version: k.version ?? report.version }));
+  const rows = report.kernels.filter((k) => k.verdict === 'built').map((k) => ({ row: k, module: k.module ?? report.module, version: k.version ?? report.version }));
   const base = { file, sha256: hashed.sha256, size: hashed.size, package: fields.Package, version: fields.Version, architecture: fields.Architecture, kind };
   if (kind === 'bmdeb') {
     const match = rows.find((r) => bmdebPackageName({ name: r.module }, r.row) === fields.Package);

@@ -208,11 +208,16 @@ async function readManifest(state: string): Promise<AptManifest> {
 
 function repreproRunner(repoDir: string, state: string): (args: string[]) => Promise<void> {
   const base = [
-    '--basedir', path.join(state, 'reprepro'),
-    '--outdir', repoDir,
-    '--distdir', path.join(state, 'dists'),
-    '--dbdir', path.join(state, 'reprepro', 'db'),
-    '--confdir', path.join(state, 'reprepro', 'conf'),
+    '--basedir',
+    path.join(state, 'reprepro'),
+    '--outdir',
+    repoDir,
+    '--distdir',
+    path.join(state, 'dists'),
+    '--dbdir',
+    path.join(state, 'reprepro', 'db'),
+    '--confdir',
+    path.join(state, 'reprepro', 'conf'),
     '--silent',
     // a replaced version's file stays in the pool: the previous generation, which a reader may
     // still be reading, names it

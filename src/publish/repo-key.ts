@@ -131,10 +131,7 @@ export async function openRepoKey(options: RepoKeyOptions): Promise<RepoKey> {
     const probed = await gpg(signArgs(['--detach-sign'], probe, `${probe}.sig`), passphrase);
     if (probed.exitCode !== 0) {
       const bad = /bad passphrase|no passphrase|passphrase/i.test(probed.stderr);
-      throw refuse(
-        bad ? 'the passphrase is wrong or missing' : lastLine(probed.stderr),
-        bad ? `Set ${REPO_KEY_PASSPHRASE_ENV} to the key's passphrase.` : undefined,
-      );
+      throw refuse(bad ? 'the passphrase is wrong or missing' : lastLine(probed.stderr), bad ? `Set ${REPO_KEY_PASSPHRASE_ENV} to the key's passphrase.` : undefined);
     }
     return {
       fingerprint,
@@ -153,6 +150,9 @@ export async function openRepoKey(options: RepoKeyOptions): Promise<RepoKey> {
 }
 
 function lastLine(text: string): string {
-  const lines = text.trim().split('\n').filter((l) => l.trim() !== '');
+  const lines = text
+    .trim()
+    .split('\n')
+    .filter((l) => l.trim() !== '');
   return lines[lines.length - 1] ?? 'no message';
 }

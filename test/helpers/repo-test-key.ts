@@ -36,7 +36,11 @@ export async function repoTestKeys(): Promise<RepoTestKeys> {
   // each key by its fingerprint, and each export checked not empty: gpg exits 0 when a name
   // matches nothing, and a test would then see a signature by a key it was never given
   const fingerprint = async (name: string) => {
-    const fpr = (await gpg(['--with-colons', '--list-keys', uid(name)])).toString().split('\n').find((l) => l.startsWith('fpr:'))?.split(':')[9];
+    const fpr = (await gpg(['--with-colons', '--list-keys', uid(name)]))
+      .toString()
+      .split('\n')
+      .find((l) => l.startsWith('fpr:'))
+      ?.split(':')[9];
     if (!fpr) throw new Error(`gpg made no ${name} key`);
     return fpr;
   };

@@ -62,11 +62,15 @@ describe('openRepoKey', () => {
     ['missing', () => path.join(dir, 'no-such-key.asc'), /does not exist/],
     ['expired', () => keys.expired, /the key has expired/],
     ['public only', () => keys.publicOnly, /no secret key/],
-  ])('refuses a %s key with BAD_OPTION and leaves no GNUPGHOME behind', async (_name, file, message) => {
-    const before = await gpgHomes();
-    const err = await openRepoKey({ keyFile: file(), tmpDir: dir }).catch((e: unknown) => e);
-    expect(isKfarmError(err, 'BAD_OPTION'), String(err)).toBe(true);
-    expect((err as Error).message).toMatch(message);
-    expect(await gpgHomes()).toEqual(before);
-  }, 60_000);
+  ])(
+    'refuses a %s key with BAD_OPTION and leaves no GNUPGHOME behind',
+    async (_name, file, message) => {
+      const before = await gpgHomes();
+      const err = await openRepoKey({ keyFile: file(), tmpDir: dir }).catch((e: unknown) => e);
+      expect(isKfarmError(err, 'BAD_OPTION'), String(err)).toBe(true);
+      expect((err as Error).message).toMatch(message);
+      expect(await gpgHomes()).toEqual(before);
+    },
+    60_000,
+  );
 });

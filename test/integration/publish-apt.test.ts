@@ -41,7 +41,13 @@ async function snapshot(root: string): Promise<Map<string, string>> {
       const p = path.join(d, entry.name);
       if (entry.isDirectory()) await walk(p);
       else if (entry.isSymbolicLink()) files.set(path.relative(root, p), `-> ${await readlink(p)}`);
-      else files.set(path.relative(root, p), createHash('sha256').update(await readFile(p)).digest('hex'));
+      else
+        files.set(
+          path.relative(root, p),
+          createHash('sha256')
+            .update(await readFile(p))
+            .digest('hex'),
+        );
     }
   };
   await walk(root);
@@ -92,7 +98,10 @@ describe('publishApt: a signed repository apt-get installs from', () => {
     const names = [...files.keys()];
     expect(names).toContain(`pool/main/h/hello-dkms-bin/hello-modules-${K_OLD}_1.0.0_amd64.deb`);
     expect(names).toContain('pool/main/h/hello-dkms/hello-dkms_1.0.0_amd64.deb');
-    expect(names.some((n) => /^pool\/main\/h\/hello-modules-amd64\/hello-modules-amd64_.*_amd64\.deb$/.test(n)), names.join('\n')).toBe(true);
+    expect(
+      names.some((n) => /^pool\/main\/h\/hello-modules-amd64\/hello-modules-amd64_.*_amd64\.deb$/.test(n)),
+      names.join('\n'),
+    ).toBe(true);
     for (const f of ['Release', 'InRelease', 'Release.gpg', 'main/binary-amd64/Packages']) expect(names).toContain(`generations/1/bookworm/${f}`);
     const verified = await execa('gpgv', ['--keyring', keys.keyring, path.join(repo, 'dists/bookworm/InRelease')], { reject: false });
     expect(verified.exitCode, verified.stderr).toBe(0);
@@ -194,7 +203,9 @@ describe('publishApt: incremental, serialised, refusing', () => {
     expect(packages).toContain(`Package: hello-modules-${K_NEW}\n`);
     expect(packages).toMatch(new RegExp(`Package: hello-modules-amd64\\n(?:.+\\n)*?Depends: hello-modules-${K_NEW.replace(/[.+]/g, '\\$&')} \\(>= 1\\.0\\.0\\)`));
     // a client that read generation 1's InRelease just before the swap finds its Packages by hash in generation 2
-    const oldPackages = createHash('sha256').update(await readFile(path.join(repo, 'generations/1/bookworm/main/binary-amd64/Packages'))).digest('hex');
+    const oldPackages = createHash('sha256')
+      .update(await readFile(path.join(repo, 'generations/1/bookworm/main/binary-amd64/Packages')))
+      .digest('hex');
     expect(await readFile(path.join(repo, 'dists/bookworm/Release'), 'utf8')).toMatch(/^Acquire-By-Hash: yes$/m);
     expect(after.get(`generations/2/bookworm/main/binary-amd64/by-hash/SHA256/${oldPackages}`)).toBe(oldPackages);
     // a third publish removes generation 1 and keeps 2 (the one readers may still read) and 3
@@ -202,7 +213,7 @@ describe('publishApt: incremental, serialised, refusing', () => {
     expect((await readdir(path.join(repo, 'generations'))).sort()).toEqual(['2', '3']);
   }, 300_000);
 
-  it('apt-get upgrade --with-new-pkgs (what `apt upgrade` does) follows the metapackage to the newer kernel\'s module', async () => {
+  it("apt-get upgrade --with-new-pkgs (what `apt upgrade` does) follows the metapackage to the newer kernel's module", async () => {
     const repo = path.join(dir, 'repo-upgrade');
     await publishApt({ repoDir: repo, outDirs: [outOld], keyFile: keys.plain, logger });
     const first = path.join(dir, 'repo-upgrade-1');

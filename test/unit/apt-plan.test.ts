@@ -62,7 +62,13 @@ describe('suites and flavours', () => {
   });
 
   it('metapackage versions grow with the kernel, then with the module version, as dpkg compares', () => {
-    const order = [metaVersion('6.1.0-9-amd64', '1.0.0'), metaVersion('6.1.0-57-amd64', '1.0.0'), metaVersion('6.1.0-57-amd64', '1.1.0-2'), metaVersion('6.1.0-58-amd64', '0.9'), metaVersion('6.12.118+deb12-amd64', '1.0.0')];
+    const order = [
+      metaVersion('6.1.0-9-amd64', '1.0.0'),
+      metaVersion('6.1.0-57-amd64', '1.0.0'),
+      metaVersion('6.1.0-57-amd64', '1.1.0-2'),
+      metaVersion('6.1.0-58-amd64', '0.9'),
+      metaVersion('6.12.118+deb12-amd64', '1.0.0'),
+    ];
     for (let i = 1; i < order.length; i++) expect(compareDebianVersions(order[i - 1]!, order[i]!), `${order[i - 1]} < ${order[i]}`).toBeLessThan(0);
   });
 });
@@ -112,7 +118,11 @@ describe('planApt', () => {
     expect(second.add.map((a) => a.pkg.package)).toEqual(['hello-modules-6.1.0-58-amd64']);
     expect(second.present.map((a) => a.pkg.package)).toEqual(['hello-modules-6.1.0-57-amd64']);
     expect(second.metapackages).toHaveLength(1);
-    expect(second.metapackages[0]).toMatchObject({ package: 'hello-modules-amd64', kernel: '6.1.0-58-amd64', depends: { package: 'hello-modules-6.1.0-58-amd64', version: '1.0.0' } });
+    expect(second.metapackages[0]).toMatchObject({
+      package: 'hello-modules-amd64',
+      kernel: '6.1.0-58-amd64',
+      depends: { package: 'hello-modules-6.1.0-58-amd64', version: '1.0.0' },
+    });
     expect(compareDebianVersions(second.metapackages[0]!.version, first.metapackages[0]!.version)).toBeGreaterThan(0);
     // nothing new: nothing to add, the metapackage stays
     const third = planApt([bmdeb('6.1.0-56-amd64')], second.manifest);
