@@ -164,7 +164,7 @@ export function buildProcessor(deps: WorkerDeps): Processor {
 async function fetchInputs(deps: WorkerDeps, payload: JobPayload): Promise<{ source: Buffer; depends: Array<{ name: string; version: string; symvers: Buffer }> }> {
   const wanted = (payload.dependsOn ?? []).flatMap((d) => (d.symvers ? [{ name: d.name, version: d.version, sha256: d.symvers.sha256 }] : []));
   const [source, ...symvers] = await Promise.all([deps.blobs.get(payload.sourceSha256), ...wanted.map((d) => deps.blobs.get(d.sha256))]);
-  return { source: source as Buffer, depends: wanted.map((d, i) => ({ name: d.name, version: d.version, symvers: symvers[i] as Buffer })) };
+  return { source: source, depends: wanted.map((d, i) => ({ name: d.name, version: d.version, symvers: symvers[i] as Buffer })) };
 }
 
 /**

@@ -104,7 +104,7 @@ const built = (kernel: string, image: string, verdict: KernelRecord['verdict'], 
     finishedAt: '2026-11-26T00:00:00Z',
     cacheable: true,
     ...(symvers ? { symvers } : {}),
-  } as KernelRecord,
+  },
 });
 
 describe('waveJobs: each wave\'s payloads', () => {

@@ -18,7 +18,7 @@ const ran = (kernel: string, over: Partial<KernelRecord>, log = ''): { record: K
     finishedAt: '2026-11-26T00:00:00Z',
     cacheable: true,
     ...over,
-  } as KernelRecord,
+  },
   files: new Map([[`log-${kernel}`, Buffer.from(log)]]),
 });
 const thrown = (f: () => unknown): Error => {
@@ -43,7 +43,7 @@ describe('settleModule: who the module is once its jobs ran', () => {
     expect(s.identity).toEqual({ name: 'hello', version: '1.0' });
   });
   it('names the module after its directory when no kernel said, and says so; warnings once each', () => {
-    const s = settleModule([ran('6.1', { verdict: 'failed', reason: 'worker-error', warnings: ['w1'] } as Partial<KernelRecord>), ran('6.12', { verdict: 'failed', reason: 'worker-error', warnings: ['w1'] } as Partial<KernelRecord>)], 'x', { dir: '/src/hello' });
+    const s = settleModule([ran('6.1', { verdict: 'failed', reason: 'worker-error', warnings: ['w1'] }), ran('6.12', { verdict: 'failed', reason: 'worker-error', warnings: ['w1'] })], 'x', { dir: '/src/hello' });
     expect(s.identity).toEqual({ name: 'hello', version: 'unknown' });
     expect(s.warnings).toEqual(['w1', "no kernel's result or log says the module's name and version: the report is named after the source directory"]);
   });
