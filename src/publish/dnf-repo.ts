@@ -44,6 +44,7 @@ export interface DnfPublishResult {
   plan: DnfPlan;
   /** the repository's files, relative to it */
   added: string[];
+  /** deleted now: what the index before this one had dropped already (plan.remove leaves the index now, its files at the next publish) */
   removed: string[];
   repoFile: string;
 }
@@ -128,8 +129,10 @@ async function apply(repoDir: string, stage: string, plan: DnfPlan, key: RepoKey
   // 4. the index, swapped in last
   const staged = await makeRepodata(repoDir, stage, manifest.packages.map((p) => p.file).sort());
   await swapInRepodata(repoDir, staged, (file, out) => key.detachSign(file, out));
-  // 5. what no index names any more: packages `keep` dropped, and any an interrupted publish left
-  const named = new Set(manifest.packages.map((p) => path.basename(p.file)));
+  // 5. what neither this index nor the one it replaced names: packages `keep` dropped last time
+  // (a reader of the previous repomd.xml may still fetch those dropped now), and any an
+  // interrupted publish left
+  const named = new Set([...manifest.packages, ...plan.remove].map((p) => path.basename(p.file)));
   const removed: string[] = [];
   for (const name of await readdir(path.join(repoDir, PACKAGES_DIR))) {
     if (named.has(name)) continue;

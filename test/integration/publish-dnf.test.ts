@@ -305,6 +305,35 @@ describe('kfarm DNF publisher', () => {
     await publish({ outDirs: [out61], repoDir: repo }); // and goes ahead once it is free
   });
 
+  it('keep: 1 takes an older module version out of the index, and its files out of Packages/ one publish later', async () => {
+    const src = path.join(dir, 'hello-1.1.0');
+    await cp(example('hello'), src, { recursive: true });
+    const conf = path.join(src, 'dkms.conf');
+    await writeFile(conf, (await readFile(conf, 'utf8')).replace('PACKAGE_VERSION="1.0.0"', 'PACKAGE_VERSION="1.1.0"'));
+    const out110 = path.join(dir, 'out110');
+    const build = await kfarm(['build', src, '--out', out110, '--kernels', K61, '--format', 'kmod-rpm,dkms-rpm'], await isolatedEnv('publish-dnf-110'));
+    expect(build.exitCode, build.stderr).toBe(0);
+    const kept = path.join(dir, 'kept');
+    await publish({ outDirs: [out61, out61b], repoDir: kept });
+    const newer = await publish({ outDirs: [out110], repoDir: kept, keep: 1 });
+    const v100 = ['Packages/hello-dkms-bin-1.0.0-1.noarch.rpm', `Packages/kmod-hello-${K61}-1.0.0-1.x86_64.rpm`, `Packages/kmod-hello-${K61B}-1.0.0-1.x86_64.rpm`].sort();
+    const v110 = ['Packages/hello-dkms-bin-1.1.0-1.noarch.rpm', `Packages/kmod-hello-${K61}-1.1.0-1.x86_64.rpm`];
+    expect(newer.added).toEqual(v110);
+    expect(newer.plan.remove.map((p) => p.file)).toEqual(v100);
+    expect((await indexedFiles(kept)).filter((f) => f.startsWith('Packages/')).sort()).toEqual(v110);
+    // still there for a reader of the index before: deleted by the next publish
+    expect(newer.removed).toEqual([]);
+    for (const f of v100) await access(path.join(kept, f));
+    const next = await publish({ outDirs: [out110], repoDir: kept, keep: 1 });
+    expect(next.added).toEqual([]);
+    expect(next.removed.sort()).toEqual(v100);
+    expect((await readdir(path.join(kept, 'Packages'))).sort()).toEqual(v110.map((f) => path.basename(f)).sort());
+    // an older version given again with keep: 1 is not added
+    const older = await publish({ outDirs: [out61], repoDir: kept, keep: 1 });
+    expect(older.added).toEqual([]);
+    expect(older.plan.skipped.map((c) => c.moduleVersion)).toEqual(['1.0.0', '1.0.0']);
+  }, 300_000);
+
   it('two publishes at once to one repository run one after the other: both land, the index names both', async () => {
     const both = path.join(dir, 'both');
     const [a, b] = await Promise.all([publish({ outDirs: [out61], repoDir: both }), publish({ outDirs: [out61b], repoDir: both })]);
