@@ -9,6 +9,8 @@ import { packTar, type TarEntry } from '../../src/executor/archive.js';
 import { ensureBaseImage } from '../../src/images/base-image.js';
 import { rpmbuild, STAGE_MACRO } from '../../src/packaging/kmod-rpm/rpmbuild.js';
 import { tryLockFile } from '../../src/process/file-lock.js';
+import { writeChecksums } from '../../src/packaging/checksums.js';
+import { readReport } from '../../src/report/read-report.js';
 import { publishDnf, type DnfPublishOptions } from '../../src/publish/dnf-repo.js';
 import { debian12Kernels, example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
 import { PASSPHRASE, repoTestKeys, type RepoTestKeys } from '../helpers/repo-test-key.js';
@@ -279,7 +281,7 @@ describe('kfarm DNF publisher', () => {
     expect((await readdir(foreign)).sort()).toEqual(['notes.txt', 'repodata']);
   });
 
-  it('refuses an out dir whose RPM changed after the build, and a key that cannot sign, before anything is written', async () => {
+  it('refuses an out dir whose RPM changed (against report.json, SHA256SUMS, its header), and a key that cannot sign, before anything is written', async () => {
     const changed = path.join(dir, 'changed');
     await cp(out61, changed, { recursive: true });
     const file = path.join(changed, 'kmod-rpm', `kmod-hello-${K61}-1.0.0-1.x86_64.rpm`);
@@ -289,6 +291,25 @@ describe('kfarm DNF publisher', () => {
     const fresh = path.join(dir, 'fresh');
     await expect(publish({ outDirs: [changed], repoDir: fresh })).rejects.toThrow(/kmod-rpm\/kmod-hello-.* does not match the sha256 report\.json gives; nothing was published/);
     await expect(publish({ outDirs: [out61], repoDir: fresh, key: { keyFile: keys.publicOnly } })).rejects.toThrow(/cannot sign: it holds no secret key/);
+    // SHA256SUMS that disagrees with report.json
+    const sums = path.join(dir, 'sums');
+    await cp(out61, sums, { recursive: true });
+    const sumsFile = path.join(sums, 'SHA256SUMS');
+    await writeFile(sumsFile, (await readFile(sumsFile, 'utf8')).replace(/^[0-9a-f]{64}(?= {2}kmod-rpm\/)/m, 'f'.repeat(64)));
+    await expect(publish({ outDirs: [sums], repoDir: fresh })).rejects.toThrow(/kmod-rpm\/kmod-hello-\S+ does not match the sha256 SHA256SUMS gives; nothing was published/);
+    // another package under the kmod package's name, report.json and SHA256SUMS made to agree: its header tells
+    const swapped = path.join(dir, 'swapped');
+    await cp(out61, swapped, { recursive: true });
+    const kmodRel = `kmod-rpm/kmod-hello-${K61}-1.0.0-1.x86_64.rpm`;
+    const dkmsBytes = await readFile(path.join(swapped, 'dkms-rpm/hello-dkms-bin-1.0.0-1.noarch.rpm'));
+    await writeFile(path.join(swapped, kmodRel), dkmsBytes);
+    const report = await readReport(swapped);
+    report.packages = report.packages!.map((p) => (p.path === kmodRel ? { ...p, sha256: sha(dkmsBytes), size: dkmsBytes.length } : p));
+    await writeFile(path.join(swapped, 'report.json'), JSON.stringify(report));
+    await writeChecksums(swapped, report);
+    await expect(publish({ outDirs: [swapped], repoDir: fresh })).rejects.toThrow(
+      /kmod-hello-\S+\.rpm is hello-dkms-bin-1\.0\.0-1\.noarch inside, not kmod-hello-\S+-1\.0\.0-1\.x86_64; nothing was published/,
+    );
     await expect(stat(fresh)).rejects.toThrow(/ENOENT/);
   });
 
