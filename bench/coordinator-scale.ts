@@ -93,20 +93,30 @@ async function main(): Promise<void> {
     const enqueueS = (performance.now() - t0) / 1000;
     let done = 0;
     let failed = 0;
-    const waited = queue.waitAll(ids, () => undefined, async (o) => {
-      if ('record' in o) done++;
-      else failed++;
-      if ((done + failed) % 1000 === 0) say(`finished ${done + failed} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
-    });
+    const waited = queue.waitAll(
+      ids,
+      () => undefined,
+      async (o) => {
+        if ('record' in o) done++;
+        else failed++;
+        if ((done + failed) % 1000 === 0) say(`finished ${done + failed} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+      },
+    );
     const boxed = await Promise.race([waited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), Math.max(0, deadline - performance.now())).unref())]);
     const allS = (performance.now() - t0) / 1000;
     const memAfter = await usedMemory(queue.redis);
     peakRss = Math.max(peakRss, process.memoryUsage().rss, process.resourceUsage().maxRSS * 1024);
-    console.log(`coordinator scale: ${jobs} jobs through BullMQ + redis-server, no-op builds, worker concurrency ${concurrency}${boxed ? '' : ` (TIME BOX of ${timeBoxMs / 1000} s hit: partial)`}`);
+    console.log(
+      `coordinator scale: ${jobs} jobs through BullMQ + redis-server, no-op builds, worker concurrency ${concurrency}${boxed ? '' : ` (TIME BOX of ${timeBoxMs / 1000} s hit: partial)`}`,
+    );
     console.log(`  enqueue      ${ids.length} jobs in ${enqueueS.toFixed(1)} s = ${(ids.length / enqueueS).toFixed(0)} jobs/s`);
     console.log(`  completion   ${done} built, ${failed} failed in ${allS.toFixed(1)} s from the first enqueue = ${(done / allS).toFixed(0)} jobs/s`);
-    console.log(`  peak RSS     ${(peakRss / MiB).toFixed(0)} MiB (coordinator + in-process worker); target < 300 MB: ${peakRss / 1e6 < 300 ? 'met' : `missed by ${(peakRss / 1e6 - 300).toFixed(0)} MB`}`);
-    console.log(`  Redis        used_memory ${(memBefore / MiB).toFixed(1)} -> ${(memAfter / MiB).toFixed(1)} MiB = ${((memAfter - memBefore) / Math.max(1, ids.length)).toFixed(0)} bytes per job`);
+    console.log(
+      `  peak RSS     ${(peakRss / MiB).toFixed(0)} MiB (coordinator + in-process worker); target < 300 MB: ${peakRss / 1e6 < 300 ? 'met' : `missed by ${(peakRss / 1e6 - 300).toFixed(0)} MB`}`,
+    );
+    console.log(
+      `  Redis        used_memory ${(memBefore / MiB).toFixed(1)} -> ${(memAfter / MiB).toFixed(1)} MiB = ${((memAfter - memBefore) / Math.max(1, ids.length)).toFixed(0)} bytes per job`,
+    );
     await worker.close(2000);
     await queue.close();
   } finally {

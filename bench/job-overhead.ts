@@ -74,7 +74,11 @@ async function main(): Promise<void> {
   const b = median(bare);
   console.log(`per-job overhead, ${runs} runs, medians (ms), kernel ${target.kernel}:`);
   console.log(`  whole job (runInContainer)             ${median(totals).toFixed(0)}`);
-  console.log(`  phases: ${Object.entries(phases).map(([n, xs]) => `${n} ${median(xs).toFixed(0)}`).join(', ')}`);
+  console.log(
+    `  phases: ${Object.entries(phases)
+      .map(([n, xs]) => `${n} ${median(xs).toFixed(0)}`)
+      .join(', ')}`,
+  );
   console.log(`  overhead = whole job - run phase        ${o.toFixed(0)}   (create..remove, copy in/out, unpacking the output)`);
   console.log(`  docker run --rm <image> true            ${b.toFixed(0)}`);
   console.log(`  ratio overhead / bare docker run        ${(o / b).toFixed(2)}x; target <= 1.2x: ${targetLine(o / b, 1.2)}`);

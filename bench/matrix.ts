@@ -66,14 +66,28 @@ const limitCost = (c: Cell, call: string): CellCost => (bareCounts(c) ? { call, 
 const baselineScript = () => readFile(path.join(packageRoot, 'bench', 'matrix-baseline.sh'), 'utf8');
 
 async function baselines(image: string, sources: readonly CorpusSource[], kernels: readonly string[]): Promise<Cell[]> {
-  const entries: TarEntry[] = [{ path: 'in', type: 'directory', mode: 0o755 }, { path: 'in/src', type: 'directory', mode: 0o755 }];
+  const entries: TarEntry[] = [
+    { path: 'in', type: 'directory', mode: 0o755 },
+    { path: 'in/src', type: 'directory', mode: 0o755 },
+  ];
   for (const s of sources) entries.push(...(await treeEntries(s.dir, `in/src/${s.label}`)));
   const { output } = await runtime.runHelper(image, ['bash', '-c', await baselineScript(), 'baseline', ...kernels], await packTar(entries), 4 * 3600_000);
   if (!output.includes('@@end')) throw new Error(`the baseline container did not run to its end:\n${output.slice(-2000)}`);
   const cells = new Map<string, Cell>();
   for (const line of output.split('\n')) {
     const d = /^@@dkms (\S+) (\S+) (\d+) ([\d.]+) (.*)$/.exec(line);
-    if (d) cells.set(`${d[1]} ${d[2]}`, { label: d[1] as string, kernel: d[2] as string, dkmsExit: Number(d[3]), dkmsWall: Number(d[4]), dkmsCpu: parseTimesLine(d[5] as string) ?? Number.NaN, bareExit: -1, bareWall: Number.NaN, bareCpu: Number.NaN, bareKos: 0 });
+    if (d)
+      cells.set(`${d[1]} ${d[2]}`, {
+        label: d[1] as string,
+        kernel: d[2] as string,
+        dkmsExit: Number(d[3]),
+        dkmsWall: Number(d[4]),
+        dkmsCpu: parseTimesLine(d[5] as string) ?? Number.NaN,
+        bareExit: -1,
+        bareWall: Number.NaN,
+        bareCpu: Number.NaN,
+        bareKos: 0,
+      });
     const b = /^@@bare (\S+) (\S+) (\d+) (\d+) ([\d.]+) (.*)$/.exec(line);
     const cell = b ? cells.get(`${b[1]} ${b[2]}`) : undefined;
     if (b && cell) Object.assign(cell, { bareExit: Number(b[3]), bareKos: Number(b[4]), bareWall: Number(b[5]), bareCpu: parseTimesLine(b[6] as string) ?? Number.NaN });
@@ -82,16 +96,40 @@ async function baselines(image: string, sources: readonly CorpusSource[], kernel
   return [...cells.values()];
 }
 
-async function kfarmBuild(dirs: readonly string[], kernels: readonly string[], env: Record<string, string>, noCache: boolean): Promise<{ seconds: number; exit: number; cells: number; cached: number; timeline: Timeline; cpu: CpuAccount }> {
+async function kfarmBuild(
+  dirs: readonly string[],
+  kernels: readonly string[],
+  env: Record<string, string>,
+  noCache: boolean,
+): Promise<{ seconds: number; exit: number; cells: number; cached: number; timeline: Timeline; cpu: CpuAccount }> {
   const out = await tempDir('bench-matrix-out');
-  const { result, seconds, startedAtMs, endedAtMs, cpu } = await runAccounted('node', [path.join(packageRoot, 'bin', 'kfarm.js'), 'build', ...dirs, '--kernels', kernels.join(','), '--out', out, '--table', 'summary', ...(noCache ? ['--no-cache'] : []), ...concurrencyArgs], {
-    // info: the worker logs each container's phases, read back into the timeline
-    env: { ...env, KFARM_LOG_LEVEL: 'info' },
-    allowFailure: true,
-    timeoutMs: 4 * 3600_000,
-  });
+  const { result, seconds, startedAtMs, endedAtMs, cpu } = await runAccounted(
+    'node',
+    [
+      path.join(packageRoot, 'bin', 'kfarm.js'),
+      'build',
+      ...dirs,
+      '--kernels',
+      kernels.join(','),
+      '--out',
+      out,
+      '--table',
+      'summary',
+      ...(noCache ? ['--no-cache'] : []),
+      ...concurrencyArgs,
+    ],
+    {
+      // info: the worker logs each container's phases, read back into the timeline
+      env: { ...env, KFARM_LOG_LEVEL: 'info' },
+      allowFailure: true,
+      timeoutMs: 4 * 3600_000,
+    },
+  );
   const timeline = timelineOf(result.stderr, startedAtMs, endedAtMs);
-  const report = await readFile(path.join(out, 'report.json'), 'utf8').then((t) => JSON.parse(t) as { kernels?: Array<{ cached?: boolean }> }, () => undefined);
+  const report = await readFile(path.join(out, 'report.json'), 'utf8').then(
+    (t) => JSON.parse(t) as { kernels?: Array<{ cached?: boolean }> },
+    () => undefined,
+  );
   const rows = report?.kernels ?? [];
   if (!report) say(`kfarm build wrote no report (exit ${result.exitCode}): ${result.stderr.slice(-500)}`);
   return { seconds, exit: result.exitCode, cells: rows.length, cached: rows.filter((r) => r.cached).length, timeline, cpu };
@@ -102,11 +140,21 @@ async function main(): Promise<void> {
   const held = images.flatMap((i) => i.kernels);
   const kernels = has(args, '--kernels') ? flag(args, '--kernels', '').split(',').filter(Boolean) : defaultDebian12Kernels(held);
   const chosen = kernels.map((k) => images.find((i) => i.kernels[0] === k));
-  if (chosen.some((i) => !i) || kernels.length === 0) throw new Error(`kernels ${kernels.join(', ')}: not all held as debian-12 images (held: ${held.join(', ')}); run kfarm images sync debian-12`);
-  const wanted = has(args, '--modules') ? flag(args, '--modules', '').split(',').map((m) => (m.endsWith('-dkms') ? m : `${m}-dkms`)) : [...ARCHIVE_PACKAGES];
+  if (chosen.some((i) => !i) || kernels.length === 0)
+    throw new Error(`kernels ${kernels.join(', ')}: not all held as debian-12 images (held: ${held.join(', ')}); run kfarm images sync debian-12`);
+  const wanted = has(args, '--modules')
+    ? flag(args, '--modules', '')
+        .split(',')
+        .map((m) => (m.endsWith('-dkms') ? m : `${m}-dkms`))
+    : [...ARCHIVE_PACKAGES];
 
   say(`oracle image for ${kernels.join(', ')} (built once, cached by content)`);
-  const oracle = await oracleImage(runtime, 'debian-12', chosen.filter((i) => i !== undefined), () => undefined);
+  const oracle = await oracleImage(
+    runtime,
+    'debian-12',
+    chosen.filter((i) => i !== undefined),
+    () => undefined,
+  );
   const cacheDir = process.env.KFARM_STATE_DIR ? path.join(process.env.KFARM_STATE_DIR, 'conformance') : path.join(os.homedir(), '.cache', 'kfarm', 'conformance');
   const corpus = await fetchReleaseCorpus(runtime, oracle, 'debian-12', wanted, cacheDir, false);
   const sources = corpus.sources;
@@ -132,13 +180,23 @@ async function main(): Promise<void> {
       splitTimelines.push(r.timeline);
       splitCpu.push(r.cpu);
       const own = cells.filter((c) => c.label === s.label);
-      const best = own.length ? `, best possible ${scheduleBound(own.map((c) => limitCost(c, s.label)), cores).toFixed(2)} s` : '';
+      const best = own.length
+        ? `, best possible ${scheduleBound(
+            own.map((c) => limitCost(c, s.label)),
+            cores,
+          ).toFixed(2)} s`
+        : '';
       say(`kfarm cold (i) ${s.label}: ${r.seconds.toFixed(2)} s${best}, exit ${r.exit}, ${r.cells} cells`);
     }
   }
   let all: number | undefined;
   if (!has(args, '--skip-all')) {
-    const r = await kfarmBuild(sources.map((s) => s.dir), kernels, { KFARM_STATE_DIR: await tempDir('bench-matrix-state'), KFARM_QUEUE: `bench-matrix-all-${tag}` }, true);
+    const r = await kfarmBuild(
+      sources.map((s) => s.dir),
+      kernels,
+      { KFARM_STATE_DIR: await tempDir('bench-matrix-state'), KFARM_QUEUE: `bench-matrix-all-${tag}` },
+      true,
+    );
     all = r.seconds;
     allTimeline = r.timeline;
     allCpu = r.cpu;
@@ -167,7 +225,9 @@ async function main(): Promise<void> {
     const failed = cells.filter((c) => c.dkmsExit !== 0);
     line('A  dkms build, serial, one container', A);
     line(`B  bare make CPU ${cpuB.toFixed(1)} s / ${cores} cores (limit)`, B);
-    console.log(`     (dkms build CPU ${cpuDkms.toFixed(1)} s; ${fallback.length} of ${cells.length} cells counted dkms's CPU: bare make built no .ko${fallback.length ? `: ${fallback.map((c) => `${c.label}/${c.kernel}`).join(' ')}` : ''})`);
+    console.log(
+      `     (dkms build CPU ${cpuDkms.toFixed(1)} s; ${fallback.length} of ${cells.length} cells counted dkms's CPU: bare make built no .ko${fallback.length ? `: ${fallback.map((c) => `${c.label}/${c.kernel}`).join(' ')}` : ''})`,
+    );
     if (failed.length) console.log(`     dkms build failed in ${failed.length} cells: ${failed.map((c) => `${c.label}/${c.kernel}`).join(' ')}`);
   }
   if (split.length) line('kfarm cold (i) one call per module, summed', I);
@@ -180,21 +240,30 @@ async function main(): Promise<void> {
   ratios('(ii)', all);
   if (cells.length && (split.length || all !== undefined)) {
     // what no scheduler could remove: a call of 3 cells on 2 cores cannot end before its longest cell
-    const boundI = scheduleBound(cells.map((c) => limitCost(c, c.label)), cores);
-    const boundII = scheduleBound(cells.map((c) => limitCost(c, 'all')), cores);
+    const boundI = scheduleBound(
+      cells.map((c) => limitCost(c, c.label)),
+      cores,
+    );
+    const boundII = scheduleBound(
+      cells.map((c) => limitCost(c, 'all')),
+      cores,
+    );
     console.log(`  best possible schedule, per call max(cells' CPU / ${cores} cores, longest cell's wall), summed over the calls:`);
     if (split.length) console.log(`    (i)  ${boundI.toFixed(1)} s = ${(boundI / B).toFixed(2)} x B; kfarm (i) ${(I / boundI).toFixed(2)}x it`);
     if (all !== undefined) console.log(`    (ii) ${boundII.toFixed(1)} s = ${(boundII / B).toFixed(2)} x B; kfarm (ii) ${(all / boundII).toFixed(2)}x it`);
   }
-  if (splitCpu.length || allCpu) console.log('  where the CPU went (host /proc/stat; kfarm process with its waited children; containers = the rest: builds, shims, runc, and anything else the host ran):');
+  if (splitCpu.length || allCpu)
+    console.log('  where the CPU went (host /proc/stat; kfarm process with its waited children; containers = the rest: builds, shims, runc, and anything else the host ran):');
   const base = { dkmsCpuS: cells.length ? cpuDkms : undefined, bareCpuS: cells.length ? cpuB : undefined, cores };
   if (splitCpu.length) console.log(`    (i)  summed over the calls: ${cpuLine(sumAccounts(splitCpu), base)}`);
   if (allCpu) console.log(`    (ii) ${cpuLine(allCpu, base)}`);
-  console.log('  where kfarm\'s time went (from the worker\'s phase timings):');
+  console.log("  where kfarm's time went (from the worker's phase timings):");
   if (splitTimelines.length) console.log(`    (i)  summed over the calls: ${timelineLine(sumTimelines(splitTimelines))}`);
   if (allTimeline) console.log(`    (ii) ${timelineLine(allTimeline)}`);
   if (warm.length) {
-    console.log(`  warm (nothing changed), whole process per module: median ${median(warm.map((w) => w.seconds)).toFixed(2)} s, max ${Math.max(...warm.map((w) => w.seconds)).toFixed(2)} s; target < 1 s: ${targetLine(Math.max(...warm.map((w) => w.seconds)), 1)}`);
+    console.log(
+      `  warm (nothing changed), whole process per module: median ${median(warm.map((w) => w.seconds)).toFixed(2)} s, max ${Math.max(...warm.map((w) => w.seconds)).toFixed(2)} s; target < 1 s: ${targetLine(Math.max(...warm.map((w) => w.seconds)), 1)}`,
+    );
     for (const w of warm) console.log(`     ${w.label.padEnd(24)} ${w.seconds.toFixed(2)} s  ${w.cached}/${w.cells} cells cached`);
   }
 }
@@ -202,7 +271,13 @@ async function main(): Promise<void> {
 function sumTimelines(ts: readonly Timeline[]): Timeline {
   const phases: Record<string, number> = {};
   for (const t of ts) for (const [n, v] of Object.entries(t.phases)) phases[n] = (phases[n] ?? 0) + v;
-  return { workerS: ts.reduce((a, t) => a + t.workerS, 0), setupS: ts.reduce((a, t) => a + t.setupS, 0), tailS: ts.reduce((a, t) => a + t.tailS, 0), jobs: ts.reduce((a, t) => a + t.jobs, 0), phases };
+  return {
+    workerS: ts.reduce((a, t) => a + t.workerS, 0),
+    setupS: ts.reduce((a, t) => a + t.setupS, 0),
+    tailS: ts.reduce((a, t) => a + t.tailS, 0),
+    jobs: ts.reduce((a, t) => a + t.jobs, 0),
+    phases,
+  };
 }
 
 await main();

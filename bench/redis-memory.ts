@@ -102,7 +102,9 @@ async function main(): Promise<void> {
       if (results[0]?.record.verdict !== 'built') throw new Error(`build ${b} did not come back built`);
       if (b % 100 === 0) {
         samples.push({ builds: b, used: await used(), keys: await queue.redis.dbsize() });
-        process.stderr.write(`[redis-memory] ${b} builds, used_memory ${(samples.at(-1)!.used / MiB).toFixed(2)} MiB, ${samples.at(-1)!.keys} keys (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
+        process.stderr.write(
+          `[redis-memory] ${b} builds, used_memory ${(samples.at(-1)!.used / MiB).toFixed(2)} MiB, ${samples.at(-1)!.keys} keys (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`,
+        );
       }
     }
     // What stays once the blobs in flight are gone (released 10 s after the coordinator fetched
@@ -111,13 +113,19 @@ async function main(): Promise<void> {
     const settled = { used: await used(), keys: await queue.redis.dbsize() };
     const first = samples[0];
     const last = samples.at(-1);
-    console.log(`redis memory: ${builds} builds of one job each (2 KiB log + ${moduleBytes / 1024} KiB module), real queue + result store, in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(
+      `redis memory: ${builds} builds of one job each (2 KiB log + ${moduleBytes / 1024} KiB module), real queue + result store, in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
     console.log(`  used_memory  empty ${(start / MiB).toFixed(2)} MiB`);
     for (const s of samples) console.log(`  used_memory  after ${String(s.builds).padStart(5)} builds: ${(s.used / MiB).toFixed(2)} MiB, ${s.keys} keys`);
     if (first && last) {
-      console.log(`  ratio        used_memory at ${last.builds} / at ${first.builds} = ${(last.used / first.used).toFixed(2)} (flat is about 1; what ${builds} results would hold in Redis: ${formatSize(builds * (moduleBytes + 2048))})`);
+      console.log(
+        `  ratio        used_memory at ${last.builds} / at ${first.builds} = ${(last.used / first.used).toFixed(2)} (flat is about 1; what ${builds} results would hold in Redis: ${formatSize(builds * (moduleBytes + 2048))})`,
+      );
     }
-    console.log(`  settled      12 s after the last build (the released blobs expired): ${(settled.used / MiB).toFixed(2)} MiB, ${settled.keys} keys = ${Math.round((settled.used - start) / builds)} bytes per build that stay (finished jobs' records, kept at most 1 h and at most 20,000 jobs)`);
+    console.log(
+      `  settled      12 s after the last build (the released blobs expired): ${(settled.used / MiB).toFixed(2)} MiB, ${settled.keys} keys = ${Math.round((settled.used - start) / builds)} bytes per build that stay (finished jobs' records, kept at most 1 h and at most 20,000 jobs)`,
+    );
     console.log(`  store        ${formatSize(await store.size())} on disk in ${store.dir}`);
     await worker.close(2000);
     await queue.close();

@@ -37,7 +37,10 @@ export async function fetchReleaseCorpus(
   const indexPath = path.join(cacheDir, `index-${release}.json`);
   let index: Index | undefined;
   if (!refresh) {
-    const cached = await readFile(indexPath, 'utf8').then((t) => Index.safeParse(JSON.parse(t)), () => undefined);
+    const cached = await readFile(indexPath, 'utf8').then(
+      (t) => Index.safeParse(JSON.parse(t)),
+      () => undefined,
+    );
     const wanted = new Set(packages);
     if (cached?.success && [...cached.data.packages.map((p) => p.package), ...cached.data.missing].filter((p) => wanted.has(p)).length === wanted.size) index = cached.data;
   }
@@ -54,7 +57,9 @@ async function download(runtime: DockerRuntime, image: string, release: string, 
   let result = parseDownloadOutput((await runtime.runHelper(image, ['bash', '-c', await containerScript('download.sh'), 'download', ...packages], undefined, 20 * 60_000)).output);
   if (result.failed.length > 0) {
     // DNS fails now and then: one more go for the ones that failed
-    const again = parseDownloadOutput((await runtime.runHelper(image, ['bash', '-c', await containerScript('download.sh'), 'download', ...result.failed], undefined, 20 * 60_000)).output);
+    const again = parseDownloadOutput(
+      (await runtime.runHelper(image, ['bash', '-c', await containerScript('download.sh'), 'download', ...result.failed], undefined, 20 * 60_000)).output,
+    );
     result = { ...again, debs: [...result.debs, ...again.debs], missing: [...result.missing, ...again.missing] };
   }
   if (!result.complete || result.failed.length > 0) {
@@ -79,7 +84,13 @@ async function download(runtime: DockerRuntime, image: string, release: string, 
 /** The .deb unpacked (dpkg-deb -x) once, into src/<sha256>/. */
 async function unpacked(cacheDir: string, sha256: string): Promise<string> {
   const dir = path.join(cacheDir, 'src', sha256);
-  if (await stat(path.join(dir, '.done')).then(() => true, () => false)) return dir;
+  if (
+    await stat(path.join(dir, '.done')).then(
+      () => true,
+      () => false,
+    )
+  )
+    return dir;
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   await run('dpkg-deb', ['-x', path.join(cacheDir, 'debs', `${sha256}.deb`), dir]);

@@ -28,6 +28,11 @@ export async function kfarmBuild(sourceDir: string, kernels: readonly string[], 
   return {
     exitCode: result.exitCode,
     sides: report === undefined ? undefined : kfarmSides(report),
-    stderrTail: result.stderr.split('\n').filter((l) => l.trim()).slice(-3).join(' / ').slice(0, 300),
+    stderrTail: result.stderr
+      .split('\n')
+      .filter((l) => l.trim())
+      .slice(-3)
+      .join(' / ')
+      .slice(0, 300),
   };
 }

@@ -45,7 +45,12 @@ async function extraSources(dirs: readonly string[]): Promise<CorpusSource[]> {
     const root = path.resolve(dir);
     for (const name of (await readdir(root)).sort()) {
       const sub = path.join(root, name);
-      if (await stat(path.join(sub, 'dkms.conf')).then((s) => s.isFile(), () => false)) {
+      if (
+        await stat(path.join(sub, 'dkms.conf')).then(
+          (s) => s.isFile(),
+          () => false,
+        )
+      ) {
         sources.push({ label: name.replace(/[^A-Za-z0-9_.+-]/g, '_'), origin: `corpus ${path.relative(packageRoot, sub) || sub}`, dir: sub });
       }
     }
@@ -56,14 +61,20 @@ async function extraSources(dirs: readonly string[]): Promise<CorpusSource[]> {
 function kernelsOf(release: Release, images: readonly KfarmImage[], options: ConformanceOptions): KfarmImage[] {
   const own = images.filter((i) => i.name === release && i.arch === 'x86_64');
   const held = own.flatMap((i) => i.kernels);
-  const chosen = options.kernels !== undefined
-    ? selectKernels(options.kernels, kernelTargets(own)).map((t) => t.kernel).slice(0, options.allKernels ? undefined : 3)
-    : defaultKernels(held, options.allKernels ? Infinity : 3);
+  const chosen =
+    options.kernels !== undefined
+      ? selectKernels(options.kernels, kernelTargets(own))
+          .map((t) => t.kernel)
+          .slice(0, options.allKernels ? undefined : 3)
+      : defaultKernels(held, options.allKernels ? Infinity : 3);
   return chosen.map((k) => own.find((i) => i.kernels[0] === k)).filter((i): i is KfarmImage => i !== undefined);
 }
 
 async function runOracle(image: string, sources: readonly CorpusSource[], kernels: readonly string[]): Promise<OracleRun> {
-  const entries: TarEntry[] = [{ path: 'in', type: 'directory', mode: 0o755 }, { path: 'in/src', type: 'directory', mode: 0o755 }];
+  const entries: TarEntry[] = [
+    { path: 'in', type: 'directory', mode: 0o755 },
+    { path: 'in/src', type: 'directory', mode: 0o755 },
+  ];
   for (const s of sources) entries.push(...(await treeEntries(s.dir, `in/src/${s.label}`)));
   const { exitCode, output } = await runtime.runHelper(image, ['bash', '-c', await containerScript('oracle.sh'), 'oracle', ...kernels], await packTar(entries), 4 * 3600_000);
   const parsed = parseOracleOutput(output);
@@ -78,17 +89,33 @@ function dkmsSide(oracle: OracleRun, label: string, kernel: string): Side {
   const c = m.cells.find((x) => x.kernel === kernel);
   if (!c) return { verdict: 'error', files: [], destinations: [], detail: 'the oracle did not reach this kernel' };
   const install = c.installExit !== undefined && c.installExit !== 0 ? `; dkms install exited ${c.installExit}` : '';
-  return { verdict: c.verdict, files: c.files, destinations: c.destinations, detail: `dkms build exited ${c.buildExit}${install}${c.log.length ? `: ${[...c.log.filter((l) => l.startsWith('make.log')).slice(0, 3), ...c.log.filter((l) => !l.startsWith('make.log')).slice(-1)].join(' / ')}` : ''}` };
+  return {
+    verdict: c.verdict,
+    files: c.files,
+    destinations: c.destinations,
+    detail: `dkms build exited ${c.buildExit}${install}${c.log.length ? `: ${[...c.log.filter((l) => l.startsWith('make.log')).slice(0, 3), ...c.log.filter((l) => !l.startsWith('make.log')).slice(-1)].join(' / ')}` : ''}`,
+  };
 }
 
 function kfarmSide(k: KfarmRun, kernel: string): Side {
   const side = k.sides?.get(kernel);
   if (side) return side;
   if (!k.sides && k.exitCode === 2) return { verdict: 'refused', files: [], destinations: [], detail: `kfarm build refused the module (exit 2): ${k.stderrTail}` };
-  return { verdict: 'error', files: [], destinations: [], detail: k.sides ? 'no entry for this kernel in report.json' : `kfarm build exited ${k.exitCode} without report.json: ${k.stderrTail}` };
+  return {
+    verdict: 'error',
+    files: [],
+    destinations: [],
+    detail: k.sides ? 'no entry for this kernel in report.json' : `kfarm build exited ${k.exitCode} without report.json: ${k.stderrTail}`,
+  };
 }
 
-async function measureRelease(release: Release, images: readonly KfarmImage[], options: ConformanceOptions, extra: readonly CorpusSource[], env: Record<string, string>): Promise<ReleaseResult | undefined> {
+async function measureRelease(
+  release: Release,
+  images: readonly KfarmImage[],
+  options: ConformanceOptions,
+  extra: readonly CorpusSource[],
+  env: Record<string, string>,
+): Promise<ReleaseResult | undefined> {
   const chosen = kernelsOf(release, images, options);
   const kernels = chosen.map((i) => i.kernels[0] ?? '');
   if (kernels.length === 0) {
@@ -114,7 +141,14 @@ async function measureRelease(release: Release, images: readonly KfarmImage[], o
   for (const s of sources) {
     const k = kfarmRuns.get(s.label);
     for (const kernel of kernels) {
-      cells.push(judge({ module: s.label, kernel, dkms: dkmsSide(oracle, s.label, kernel), kfarm: k ? kfarmSide(k, kernel) : { verdict: 'error', files: [], destinations: [], detail: 'not run' } }));
+      cells.push(
+        judge({
+          module: s.label,
+          kernel,
+          dkms: dkmsSide(oracle, s.label, kernel),
+          kfarm: k ? kfarmSide(k, kernel) : { verdict: 'error', files: [], destinations: [], detail: 'not run' },
+        }),
+      );
     }
   }
   return { release, dkmsVersion: oracle.dkmsVersion, kernels, sources: sources.map((s) => s.origin), missing: corpus.missing, cells };
@@ -140,7 +174,7 @@ async function main(): Promise<number> {
   console.log(results.map(agreementLine).join('\n'));
   if (options.doc) {
     const file = path.resolve(packageRoot, options.doc);
-    let doc = await readFile(file, 'utf8').catch(() => '# Conformance: kfarm against each release\'s dkms\n');
+    let doc = await readFile(file, 'utf8').catch(() => "# Conformance: kfarm against each release's dkms\n");
     const when = new Date().toISOString().slice(0, 10);
     for (const r of results) doc = spliceSection(doc, r.release, renderMarkdown(r, when));
     await writeFile(file, doc);

@@ -21,7 +21,15 @@ const USAGE =
 
 /** Pure: argv → options. */
 export function parseOptions(argv: readonly string[]): ConformanceOptions {
-  const options: ConformanceOptions = { releases: [...RELEASES], kernels: undefined, allKernels: false, corpus: [], packages: undefined, doc: 'docs/conformance.md', refresh: false };
+  const options: ConformanceOptions = {
+    releases: [...RELEASES],
+    kernels: undefined,
+    allKernels: false,
+    corpus: [],
+    packages: undefined,
+    doc: 'docs/conformance.md',
+    refresh: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     const value = () => {

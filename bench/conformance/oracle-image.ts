@@ -65,11 +65,18 @@ export async function oracleImage(runtime: DockerRuntime, release: string, image
   for (const img of images) {
     const { output } = await runtime.runHelper(img.ref, ['bash', '-c', 'ls -d /usr/lib/linux-kbuild-* 2>/dev/null; command -v pahole; true']);
     const lines = output.split('\n').map((l) => l.trim());
-    kbuildDirs.set(img.ref, lines.filter((l) => /^\/usr\/lib\/linux-kbuild-[A-Za-z0-9.+~-]+$/.test(l)));
+    kbuildDirs.set(
+      img.ref,
+      lines.filter((l) => /^\/usr\/lib\/linux-kbuild-[A-Za-z0-9.+~-]+$/.test(l)),
+    );
     pahole ||= lines.some((l) => /\/pahole$/.test(l));
   }
   const dockerfile = oracleDockerfile(images, { kbuildDirs, pahole });
-  const tag = createHash('sha256').update(dockerfile).update(images.map((i) => i.id).join(' ')).digest('hex').slice(0, 16);
+  const tag = createHash('sha256')
+    .update(dockerfile)
+    .update(images.map((i) => i.id).join(' '))
+    .digest('hex')
+    .slice(0, 16);
   const ref = `kfarm-conformance/oracle-${release}:${tag}`;
   if (!(await runtime.inspectImage(ref))) {
     await runtime.buildImage({

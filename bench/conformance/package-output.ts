@@ -36,5 +36,3 @@ export function parseDownloadOutput(output: string): DownloadOutput {
   }
   return out;
 }
-
-

@@ -40,7 +40,11 @@ const HEADER = ['module', 'kernel', 'dkms', 'kfarm', 'dkms files', 'kfarm files'
 export function renderText(r: ReleaseResult): string {
   const body = rows(r);
   const widths = HEADER.map((h, i) => Math.min(60, Math.max(h.length, ...body.map((row) => (row[i] ?? '').length))));
-  const line = (row: readonly string[]) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
+  const line = (row: readonly string[]) =>
+    row
+      .map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
   const out = [`== ${r.release}: ${r.kernels.join(', ')}`, line(HEADER), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)];
   if (r.missing.length) out.push(`not in ${r.release}: ${r.missing.join(', ')}`);
   out.push(agreementLine(r));

@@ -40,7 +40,10 @@ export function availableSummary(rows: readonly AvailableRow[]): string[] {
     .map(([group, list]) => {
       const flavours = new Map<string, number>();
       for (const r of list) flavours.set(r.flavour, (flavours.get(r.flavour) ?? 0) + 1);
-      const perFlavour = [...flavours.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([f, n]) => `${f} ${n}`).join(', ');
+      const perFlavour = [...flavours.entries()]
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([f, n]) => `${f} ${n}`)
+        .join(', ');
       return `${group}: ${list.length} kernels (${perFlavour}), ${list.filter((r) => r.held).length} held, ${list.filter((r) => !r.fetchable).length} not fetchable`;
     });
 }

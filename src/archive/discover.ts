@@ -97,10 +97,7 @@ export async function discoverKernels(releases: readonly ReleaseSpec[], arches: 
  * several suites (trixie and trixie-security) is the one with the highest package version,
  * the release's earlier suite on a tie. Newest kernel first.
  */
-export function kernelsOffered(
-  indexes: ReadonlyArray<Pick<SuiteArchIndex, 'release' | 'suite' | 'baseUrl' | 'arch' | 'text'>>,
-  releases: readonly ReleaseSpec[],
-): ArchiveKernel[] {
+export function kernelsOffered(indexes: ReadonlyArray<Pick<SuiteArchIndex, 'release' | 'suite' | 'baseUrl' | 'arch' | 'text'>>, releases: readonly ReleaseSpec[]): ArchiveKernel[] {
   const suiteRank = (release: string, suite: string) => releases.find((r) => r.name === release)?.suites.findIndex((s) => s.suite === suite) ?? 0;
   const best = new Map<string, ArchiveKernel>();
   for (const index of indexes) {
@@ -120,9 +117,6 @@ export function kernelsOffered(
 }
 
 /** Newest ABI first; within one ABI, flavours in name order, then arch and release. */
-export function newestFirst(
-  a: Pick<ArchiveKernel, 'abi' | 'flavour' | 'arch' | 'release'>,
-  b: Pick<ArchiveKernel, 'abi' | 'flavour' | 'arch' | 'release'>,
-): number {
+export function newestFirst(a: Pick<ArchiveKernel, 'abi' | 'flavour' | 'arch' | 'release'>, b: Pick<ArchiveKernel, 'abi' | 'flavour' | 'arch' | 'release'>): number {
   return compareKernels(b.abi, a.abi) || a.flavour.localeCompare(b.flavour) || a.arch.localeCompare(b.arch) || a.release.localeCompare(b.release);
 }

@@ -14,10 +14,7 @@ export interface FetchCheck {
  * HEAD of each URL, `concurrency` at a time, each bounded by `timeoutMs`. Never throws: a
  * failure is that candidate's reason, so one gone file does not fail a whole discovery.
  */
-export async function checkFetchable(
-  checks: readonly FetchCheck[],
-  options: { concurrency?: number; timeoutMs?: number } = {},
-): Promise<Fetchability[]> {
+export async function checkFetchable(checks: readonly FetchCheck[], options: { concurrency?: number; timeoutMs?: number } = {}): Promise<Fetchability[]> {
   const timeoutMs = options.timeoutMs ?? 15_000;
   return mapLimit(checks, options.concurrency ?? 16, async (check): Promise<Fetchability> => {
     try {

@@ -39,7 +39,8 @@ export interface IndexStoreOptions {
  */
 export async function usableKeyring(given?: string, source: { archiveKeyring: string | undefined } = env): Promise<string> {
   const keyring = given ?? source.archiveKeyring ?? DEBIAN_KEYRING;
-  const how = 'Install Debian\'s archive keys (`apt-get install debian-archive-keyring`, also on Ubuntu; scripts/setup.sh does), or point KFARM_ARCHIVE_KEYRING at a keyring that holds them.';
+  const how =
+    "Install Debian's archive keys (`apt-get install debian-archive-keyring`, also on Ubuntu; scripts/setup.sh does), or point KFARM_ARCHIVE_KEYRING at a keyring that holds them.";
   let readable: boolean;
   try {
     const st = await stat(keyring);
@@ -94,7 +95,11 @@ async function verifiedText(url: string, body: Buffer, keyring: string, dir: str
     }
     const verdict = signatureVerdict(check.stderr);
     if (!verdict.ok || !existsSync(signed)) {
-      const said = check.stderr.split('\n').filter((l) => l.startsWith('gpgv:')).slice(-2).join(' ');
+      const said = check.stderr
+        .split('\n')
+        .filter((l) => l.startsWith('gpgv:'))
+        .slice(-2)
+        .join(' ');
       throw new KfarmError('ARCHIVE_UNVERIFIED', `${url} has no valid signature from a key in ${keyring}: ${verdict.ok ? 'gpgv wrote no signed text' : verdict.why}`, {
         context: { url, keyring },
         hint: `gpgv said: ${said || check.stderr.trim().split('\n').pop()}. Something between here and the mirror altered it, or the keyring is older than the archive's keys: try again, another mirror, or a newer debian-archive-keyring.`,

@@ -8,7 +8,10 @@
 export type SignatureVerdict = { ok: true; keys: string[] } | { ok: false; why: string };
 
 export function signatureVerdict(status: string): SignatureVerdict {
-  const lines = status.split('\n').filter((l) => l.startsWith('[GNUPG:] ')).map((l) => l.slice('[GNUPG:] '.length).trim().split(/\s+/));
+  const lines = status
+    .split('\n')
+    .filter((l) => l.startsWith('[GNUPG:] '))
+    .map((l) => l.slice('[GNUPG:] '.length).trim().split(/\s+/));
   const bad = lines.filter(([kw]) => kw === 'BADSIG');
   if (bad.length > 0) return { ok: false, why: `a BAD signature by key ${bad.map((l) => l[1]).join(', ')}: the file was altered` };
   const good = lines.filter(([kw]) => kw === 'GOODSIG').map((l) => l[1] ?? '');

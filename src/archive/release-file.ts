@@ -26,5 +26,8 @@ function stripClearsign(text: string): string {
   const start = lines.findIndex((l) => l.trim() === ''); // blank line ends the armour headers
   const end = lines.findIndex((l) => l.startsWith('-----BEGIN PGP SIGNATURE-----'));
   // dash-escaped lines ("- -----") lose their escape
-  return lines.slice(start + 1, end < 0 ? undefined : end).map((l) => l.replace(/^- /, '')).join('\n');
+  return lines
+    .slice(start + 1, end < 0 ? undefined : end)
+    .map((l) => l.replace(/^- /, ''))
+    .join('\n');
 }

@@ -14,7 +14,10 @@ export const shown = (text: string, max: number = TEXT_LIMITS.message) => cleanT
 export function formatTable(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]) =>
-    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd();
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
@@ -66,11 +69,21 @@ export function reportTable(report: BuildReport, view: TableView = 'auto'): stri
   const { built, excluded, failed } = report.summary;
   return [
     shown(`${report.module} ${report.version}`, 256),
-    ...(listed.length > 0 ? [formatTable(['KERNEL', 'VERDICT', 'TIME', ...(withLoad ? ['LOAD'] : []), 'DETAIL'], listed.map((k) => kernelRow(k, withLoad))), ''] : []),
+    ...(listed.length > 0
+      ? [
+          formatTable(
+            ['KERNEL', 'VERDICT', 'TIME', ...(withLoad ? ['LOAD'] : []), 'DETAIL'],
+            listed.map((k) => kernelRow(k, withLoad)),
+          ),
+          '',
+        ]
+      : []),
     ...groups.map((g) => shown(groupLine(g), 256)),
     `${built} built, ${excluded} excluded, ${failed} failed in ${formatDuration(report.durationMs)}` +
       (report.fullTarball ? `; full tarball ${shown(report.fullTarball.path, 512)}` : ''),
-    ...(full ? [] : [report.summary.failed > 0 ? `(failed kernels only; --table full lists all ${report.kernels.length})` : `(--table full lists all ${report.kernels.length} kernels)`]),
+    ...(full
+      ? []
+      : [report.summary.failed > 0 ? `(failed kernels only; --table full lists all ${report.kernels.length})` : `(--table full lists all ${report.kernels.length} kernels)`]),
     ...report.warnings.map((w) => `warning: ${shown(w, TEXT_LIMITS.warning)}`),
   ].join('\n');
 }

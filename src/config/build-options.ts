@@ -41,13 +41,26 @@ export const buildOptionsSchema = z.object({
   /** SOURCE_DATE_EPOCH: the date dkms writes into make.log, so that rebuilds are byte-identical */
   sourceDateEpoch: z.number().int().nonnegative().optional(),
   directives: z
-    .array(z.string().max(4096).regex(/^[A-Za-z_][A-Za-z0-9_]*=[^\n\r\0]*$/, 'must be NAME=value (a shell variable name, one line)'))
+    .array(
+      z
+        .string()
+        .max(4096)
+        .regex(/^[A-Za-z_][A-Za-z0-9_]*=[^\n\r\0]*$/, 'must be NAME=value (a shell variable name, one line)'),
+    )
     .max(64)
     .optional(),
   /** size cap of one kernel's build log, bytes (default 16 MiB); the rest is dropped */
-  logLimitBytes: z.number().int().positive().default(16 * 1024 * 1024),
+  logLimitBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(16 * 1024 * 1024),
   /** size cap of what one build may hand back (modules + make.log), bytes (default 256 MiB) */
-  outputLimitBytes: z.number().int().positive().default(256 * 1024 * 1024),
+  outputLimitBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(256 * 1024 * 1024),
 });
 
 export type BuildOptions = z.infer<typeof buildOptionsSchema>;

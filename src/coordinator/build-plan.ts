@@ -112,7 +112,10 @@ export function planBuild<S extends SourceFacts>(input: PlanInput<S>): BuildPlan
     waves: order.waves.map((wave) => wave.flatMap((i) => planned.filter((p) => p.index === i))).filter((w) => w.length > 0),
     depends: order.depends,
     several,
-    buildId: `${planned.map((p) => path.basename(p.source.dir)).join('+').slice(0, 200)}-${input.stamp}`,
+    buildId: `${planned
+      .map((p) => path.basename(p.source.dir))
+      .join('+')
+      .slice(0, 200)}-${input.stamp}`,
     options: input.options,
     driverSha256: input.driverSha256,
   };

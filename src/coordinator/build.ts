@@ -48,7 +48,10 @@ async function buildSources(request: BuildRequest, deps: BuildDeps, startedAt: D
   if (request.sourceDirs.length === 0) throw new KfarmError('BAD_OPTION', 'no source directory given', { hint: 'Pass one or more module sources: kfarm build <source-dir>...' });
   const sources: SourceArchive[] = [];
   // the out dir and the state dir are never packed when they lie inside a source (`cd src && kfarm build .`)
-  const exclude = [{ path: request.outDir, what: '--out dir' }, { path: deps.env.stateDir, what: 'state dir' }];
+  const exclude = [
+    { path: request.outDir, what: '--out dir' },
+    { path: deps.env.stateDir, what: 'state dir' },
+  ];
   for (const dir of request.sourceDirs) {
     const packed = await packSource(dir, { exclude });
     for (const e of packed.excluded) deps.onEvent({ type: 'note', text: `${dir}: left ${e.path}/ out of the source (the ${e.what})` });
@@ -69,7 +72,15 @@ async function buildSources(request: BuildRequest, deps: BuildDeps, startedAt: D
     deps.logger.info({ from: catalog.from, images: catalog.images.map((i) => i.name) }, 'kernels listed');
     const selector = request.kernels ?? deps.env.defaultKernels ?? 'all';
     const lastBuilt = wantsHistory(selector) ? await readHistories(deps.env.stateDir, sources) : undefined;
-    const plan = planBuild({ order, selector, held: kernelTargets(catalog.images), lastBuilt, options: request.options, driverSha256: driverScript().sha256, stamp: Date.now().toString(36) });
+    const plan = planBuild({
+      order,
+      selector,
+      held: kernelTargets(catalog.images),
+      lastBuilt,
+      options: request.options,
+      driverSha256: driverScript().sha256,
+      stamp: Date.now().toString(36),
+    });
     if ('nothingNew' in plan) return plan;
     known.push(...plan.sources.map((p) => ({ dir: p.dir, source: { dir: p.source.dir, sha256: p.source.sha256 }, targets: p.targets })));
     // the key, the certificate and every kernel's sign-file, before any build
@@ -91,7 +102,11 @@ async function buildSources(request: BuildRequest, deps: BuildDeps, startedAt: D
       // the history once --out holds the outputs: output.commit() runs this right after its one commit (a failed pack or verify records none)
       afterCommit: async () => {
         for (const { planned: p, results } of settled) {
-          await recordHistory(deps.env.stateDir, p.source.dir, results.filter((r) => r.record.verdict !== 'failed').map((r) => r.record));
+          await recordHistory(
+            deps.env.stateDir,
+            p.source.dir,
+            results.filter((r) => r.record.verdict !== 'failed').map((r) => r.record),
+          );
         }
       },
       deps,
@@ -123,7 +138,15 @@ async function runWaves(plan: BuildPlan<SourceArchive>, ctx: { farm: FarmOnDeman
     farmWarnings.push(...warnings);
     if (deps.signal.aborted) throw new KfarmError('INTERRUPTED', 'build interrupted; its containers were removed');
     // runJobs returns one result per payload, in payload order
-    for (const p of wave) settledOf.set(p.index, settleModule(ran.filter((_, i) => jobs[i]?.planned === p), p.dir, p.source));
+    for (const p of wave)
+      settledOf.set(
+        p.index,
+        settleModule(
+          ran.filter((_, i) => jobs[i]?.planned === p),
+          p.dir,
+          p.source,
+        ),
+      );
   }
   return { settled: plan.sources.map((p) => ({ planned: p, ...(settledOf.get(p.index) as Settled<JobResult>) })), farmWarnings };
 }

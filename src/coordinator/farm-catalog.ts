@@ -17,10 +17,7 @@ export interface FarmCatalog {
  * REDIS_URL: what the workers advertise, so the coordinator needs no engine of its own; only
  * when no worker has spoken yet does it fall back to a local engine, if there is one.
  */
-export async function farmCatalog(deps: {
-  runtime: ContainerRuntime;
-  farm: { redis: Redis; queueName: string; where: string } | undefined;
-}): Promise<FarmCatalog> {
+export async function farmCatalog(deps: { runtime: ContainerRuntime; farm: { redis: Redis; queueName: string; where: string } | undefined }): Promise<FarmCatalog> {
   if (deps.farm) {
     const adverts = await listWorkerAdverts(deps.farm.redis, deps.farm.queueName);
     if (adverts.length > 0) {

@@ -114,7 +114,10 @@ export async function reportRefusal(
     const sources = ctx.planned.length > 0 ? ctx.planned : await requestedKernels(request, deps);
     if (sources.length === 0) return;
     await writeRefusalReport({ outDir, sources, error, startedAt: ctx.startedAt, junitPath: request.junitPath });
-    deps.onEvent({ type: 'note', text: `every requested kernel is failed in the report (${refusalReason(error)}): ${path.join(request.outDir, 'report.json')}, junit.xml, report.html` });
+    deps.onEvent({
+      type: 'note',
+      text: `every requested kernel is failed in the report (${refusalReason(error)}): ${path.join(request.outDir, 'report.json')}, junit.xml, report.html`,
+    });
   } catch (err) {
     deps.logger.warn({ err: describeError(err) }, 'the refused input got no report: its kernels or the out dir are not known');
   }

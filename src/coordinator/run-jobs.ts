@@ -144,8 +144,7 @@ interface FarmRunOptions extends Pick<RunJobsOptions, 'noCache' | 'deps' | 'keep
 /** The jobs the store did not have, through Redis: results by payload (absent when abandoned). */
 async function runOnFarm(options: FarmRunOptions): Promise<Map<JobPayload, JobResult>> {
   const { session, payloads, noCache, deps, keepSource, fatal, label, priority, warn, keep } = options;
-  const reuse = async (record: KernelRecord) =>
-    !noCache && (await Promise.all(recordArtifacts(record).map((a) => session.blobs.has(a.sha256)))).every(Boolean);
+  const reuse = async (record: KernelRecord) => !noCache && (await Promise.all(recordArtifacts(record).map((a) => session.blobs.has(a.sha256)))).every(Boolean);
   const submitted = await Promise.all(payloads.map(async (p) => ({ payload: p, ...(await session.queue.submit(p, reuse, priority(p))) })));
   const byJob = new Map(submitted.map((s) => [s.jobId, s.payload]));
   const onUpdate = (u: JobUpdate) => {
@@ -231,11 +230,18 @@ async function runOnFarm(options: FarmRunOptions): Promise<Map<JobPayload, JobRe
   });
   // After an interrupt the session closes under it: what it says then is of no interest.
   waiting.catch(() => undefined);
-  const watch = watchForLostJobs(pending.filter((id) => !finished.has(id)), (id) => finished.has(id), keepSource, async (jobId) => {
-    const payload = byJob.get(jobId) as JobPayload;
-    await session.queue.submit(payload, async () => false, priority(payload));
-    deps.onEvent({ type: 'note', text: `the job for ${label(payload)} vanished from Redis (restarted without its data?): queued it again` });
-  }, session, deps.logger);
+  const watch = watchForLostJobs(
+    pending.filter((id) => !finished.has(id)),
+    (id) => finished.has(id),
+    keepSource,
+    async (jobId) => {
+      const payload = byJob.get(jobId) as JobPayload;
+      await session.queue.submit(payload, async () => false, priority(payload));
+      deps.onEvent({ type: 'note', text: `the job for ${label(payload)} vanished from Redis (restarted without its data?): queued it again` });
+    },
+    session,
+    deps.logger,
+  );
   try {
     await Promise.race([waiting, abort, failedFast]);
   } finally {
@@ -286,7 +292,10 @@ async function failedRecord(session: FarmSession, payload: JobPayload, outcome: 
  * gave up on it, or a dependency kept it from starting): never cached, since the next run may
  * go the other way.
  */
-export function coordinatorFailure(payload: Pick<JobPayload, 'kernel' | 'arch' | 'image'>, why: { reason: Reason; message: string; firstError: string; log: Artifact }): KernelRecord {
+export function coordinatorFailure(
+  payload: Pick<JobPayload, 'kernel' | 'arch' | 'image'>,
+  why: { reason: Reason; message: string; firstError: string; log: Artifact },
+): KernelRecord {
   return {
     schemaVersion: 1,
     kernel: payload.kernel,

@@ -10,7 +10,11 @@ import type { JobResult } from './run-jobs.js';
  * the cache stay unsigned (a key is not part of a build): only what is written to --out is
  * signed, and report.json gives the signed files' sha256.
  */
-export async function signResults(results: readonly JobResult[], signing: SigningSetup, deps: { runtime: ContainerRuntime; logger: Logger; labels: Record<string, string>; signal: AbortSignal }): Promise<JobResult[]> {
+export async function signResults(
+  results: readonly JobResult[],
+  signing: SigningSetup,
+  deps: { runtime: ContainerRuntime; logger: Logger; labels: Record<string, string>; signal: AbortSignal },
+): Promise<JobResult[]> {
   const signed: JobResult[] = [];
   for (const result of results) {
     const { record } = result;
@@ -25,7 +29,16 @@ export async function signResults(results: readonly JobResult[], signing: Signin
       if (!data) throw new Error(`${record.kernel}: ${m.destName} was not fetched`); // a bug, not bad input
       return { fileName: `${m.destName}${m.suffix ?? '.ko'}`, data };
     });
-    const out = await signModules({ runtime: deps.runtime, image: signer.image, kernel: record.kernel, modules, key: signing.key, labels: deps.labels, logger: deps.logger, signal: deps.signal });
+    const out = await signModules({
+      runtime: deps.runtime,
+      image: signer.image,
+      kernel: record.kernel,
+      modules,
+      key: signing.key,
+      labels: deps.labels,
+      logger: deps.logger,
+      signal: deps.signal,
+    });
     const files = new Map(result.files);
     const newModules = record.modules.map((m, i) => {
       const data = out[i]?.data as Buffer;

@@ -57,9 +57,20 @@ const isModuleSuffix = (v: string): v is ModuleSuffix => (MODULE_SUFFIXES as rea
 
 export function parseDriverResult(text: string): DriverResult {
   const result: DriverResult = {
-    verdict: undefined, reason: undefined, message: undefined, packageName: undefined,
-    packageVersion: undefined, failedStage: undefined, modules: [], makeCommand: undefined, makeInvocation: undefined,
-    makeExit: undefined, exclusion: undefined, autoinstall: undefined, warnings: [], moduleSuffix: '.ko',
+    verdict: undefined,
+    reason: undefined,
+    message: undefined,
+    packageName: undefined,
+    packageVersion: undefined,
+    failedStage: undefined,
+    modules: [],
+    makeCommand: undefined,
+    makeInvocation: undefined,
+    makeExit: undefined,
+    exclusion: undefined,
+    autoinstall: undefined,
+    warnings: [],
+    moduleSuffix: '.ko',
   };
   for (const line of text.split('\n')) {
     if (line === '') continue;
@@ -73,21 +84,41 @@ export function parseDriverResult(text: string): DriverResult {
         // a word the list lacks is a broken driver, said as such (the list: dkms/verdicts.ts)
         result.reason = isContainerReason(value) ? value : 'driver-error';
         break;
-      case 'message': result.message = cleanText(value, TEXT_LIMITS.message); break;
-      case 'package_name': result.packageName = value === '' ? undefined : value; break;
-      case 'package_version': result.packageVersion = value === '' ? undefined : value; break;
-      case 'failed_stage': result.failedStage = value === 'add' || value === 'build' ? value : undefined; break;
-      case 'make_command': result.makeCommand = cleanText(value, TEXT_LIMITS.line); break;
-      case 'make_invocation': result.makeInvocation = cleanText(value, TEXT_LIMITS.line); break;
-      case 'make_exit': result.makeExit = Number(value); break;
-      case 'exclusion': result.exclusion = cleanText(value, TEXT_LIMITS.message); break;
+      case 'message':
+        result.message = cleanText(value, TEXT_LIMITS.message);
+        break;
+      case 'package_name':
+        result.packageName = value === '' ? undefined : value;
+        break;
+      case 'package_version':
+        result.packageVersion = value === '' ? undefined : value;
+        break;
+      case 'failed_stage':
+        result.failedStage = value === 'add' || value === 'build' ? value : undefined;
+        break;
+      case 'make_command':
+        result.makeCommand = cleanText(value, TEXT_LIMITS.line);
+        break;
+      case 'make_invocation':
+        result.makeInvocation = cleanText(value, TEXT_LIMITS.line);
+        break;
+      case 'make_exit':
+        result.makeExit = Number(value);
+        break;
+      case 'exclusion':
+        result.exclusion = cleanText(value, TEXT_LIMITS.message);
+        break;
       // anything else would be a file name the build picked: a broken driver, said as such
       case 'module_suffix':
         if (isModuleSuffix(value)) result.moduleSuffix = value;
         else return { ...result, verdict: 'failed', reason: 'driver-error', message: 'the driver named an unknown module suffix', modules: [] };
         break;
-      case 'autoinstall': result.autoinstall = cleanText(value, TEXT_LIMITS.line); break;
-      case 'warning': if (result.warnings.length < MAX_WARNINGS) result.warnings.push(cleanText(value, TEXT_LIMITS.warning)); break;
+      case 'autoinstall':
+        result.autoinstall = cleanText(value, TEXT_LIMITS.line);
+        break;
+      case 'warning':
+        if (result.warnings.length < MAX_WARNINGS) result.warnings.push(cleanText(value, TEXT_LIMITS.warning));
+        break;
       case 'module': {
         const [index, builtName, builtLocation, destName, destLocation, installLocation, strip] = values;
         result.modules.push({
@@ -153,7 +184,8 @@ function isSafeLocation(value: string): boolean {
 function refuseBadNames(result: DriverResult): DriverResult {
   const problem = badName(result);
   if (!problem) return result;
-  const packageBad = (result.packageName !== undefined && !isValidName('module name', result.packageName)) ||
+  const packageBad =
+    (result.packageName !== undefined && !isValidName('module name', result.packageName)) ||
     (result.packageVersion !== undefined && !isValidName('module version', result.packageVersion));
   // dkms.conf already failed its checks (a missing directive leaves empty names): its own
   // error is the one to show; the names go all the same.
@@ -181,7 +213,8 @@ function refuseBadNames(result: DriverResult): DriverResult {
  */
 export function identityFromLog(log: string): { packageName: string; packageVersion: string } | undefined {
   for (const line of log.split('\n')) {
-    const said = /^\[kfarm\] module ([^/\s]+)\/([^/\s]+)(?: |$)/.exec(line) ??
+    const said =
+      /^\[kfarm\] module ([^/\s]+)\/([^/\s]+)(?: |$)/.exec(line) ??
       /^\[kfarm\] (?:cleaning build area|building): .*?\/var\/lib\/dkms\/([^/\s]+)\/([^/\s]+)\/build(?:[\s/]|$)/.exec(line);
     if (!said) continue;
     const [, name = '', version = ''] = said;

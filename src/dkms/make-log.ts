@@ -21,7 +21,8 @@ const MAKE_LINE = /^(?:\S*\/)?g?make(?:\[\d+\])?: /;
 const MAKE_SUMMARY = /^(?:\S*\/)?g?make(?:\[\d+\])?: \*\*\* (?:\[.*\] (?:Error \d+|Killed|Interrupt|Segmentation fault|Terminated)|Waiting for unfinished jobs)/;
 /** make's own error: `make: *** No rule ...`, or a makefile's `FILE:LINE: *** message.  Stop.` */
 const MAKE_ERROR = /^(?:(?:\S*\/)?g?make(?:\[\d+\])?|\S+:\d+): \*\*\* /;
-const SYSTEM_ERROR = /: (?:No space left on device|Permission denied|Read-only file system|Cannot allocate memory|Disk quota exceeded|No such file or directory|command not found|not found)$/;
+const SYSTEM_ERROR =
+  /: (?:No space left on device|Permission denied|Read-only file system|Cannot allocate memory|Disk quota exceeded|No such file or directory|command not found|not found)$/;
 /** bash's report of a job the driver ran that ended on a signal */
 const SIGNALLED = /: (?:Killed|Terminated|Segmentation fault|Aborted|Bus error|Illegal instruction|Floating point exception)(?: \(core dumped\))?$/;
 const MAKE_CHATTER = /^(?:\S*\/)?g?make(?:\[\d+\])?: (?:Entering|Leaving) directory |^(?:\S*\/)?g?make(?:\[\d+\])?: Nothing to be done for /;
@@ -61,7 +62,15 @@ function ownLine(line: string): string {
  * and a line of the log (make leaving a directory, a killed command) would hide it.
  */
 const SAID_BY_KFARM: ReadonlySet<string> = new Set([
-  'unsafe-output', 'output-too-large', 'bad-conf', 'driver-error', 'missing-module', 'missing-headers', 'patch-missing', 'killed', 'timeout',
+  'unsafe-output',
+  'output-too-large',
+  'bad-conf',
+  'driver-error',
+  'missing-module',
+  'missing-headers',
+  'patch-missing',
+  'killed',
+  'timeout',
   'missing-dependency',
 ]);
 

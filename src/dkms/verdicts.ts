@@ -32,7 +32,7 @@ interface ReasonInfo {
 }
 
 export const REASONS = {
-  'build-exclusive': { by: ['driver'], fault: 'module', verdict: 'excluded', description: "a BUILD_EXCLUSIVE_* directive of dkms.conf excludes the kernel" },
+  'build-exclusive': { by: ['driver'], fault: 'module', verdict: 'excluded', description: 'a BUILD_EXCLUSIVE_* directive of dkms.conf excludes the kernel' },
   'bad-conf': { by: ['driver', 'coordinator'], fault: 'module', verdict: 'failed', description: 'dkms.conf is refused on that kernel (or by the module as a whole)' },
   'bad-source': { by: ['coordinator'], fault: 'module', verdict: 'failed', description: 'the source tree is refused (a link leading out, a device, too large)' },
   'make-failed': { by: ['driver'], fault: 'module', verdict: 'failed', description: 'make failed (the first error says why)' },

@@ -43,11 +43,7 @@ export class KfarmError extends Error {
    */
   readonly log: Buffer | undefined;
 
-  constructor(
-    code: ErrorCode,
-    message: string,
-    options: { context?: ErrorContext; hint?: string; cause?: unknown; log?: Buffer } = {},
-  ) {
+  constructor(code: ErrorCode, message: string, options: { context?: ErrorContext; hint?: string; cause?: unknown; log?: Buffer } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'KfarmError';
     this.code = code;

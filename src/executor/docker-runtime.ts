@@ -250,7 +250,12 @@ export class DockerRuntime implements ContainerRuntime {
           else output.push(chunk);
         });
         stderr.on('data', run.onLog);
-        const streamEnded = new Promise<void>((resolve) => stream.on('end', resolve).on('close', resolve).on('error', () => resolve()));
+        const streamEnded = new Promise<void>((resolve) =>
+          stream
+            .on('end', resolve)
+            .on('close', resolve)
+            .on('error', () => resolve()),
+        );
         this.docker.modem.demuxStream(stream, stdout, stderr);
         phases.mark('attach');
         // An abort while attaching found nothing running to kill: stop here.
@@ -285,7 +290,10 @@ export class DockerRuntime implements ContainerRuntime {
         // The attach stream can trail the exit by a moment: wait for it briefly, and meanwhile
         // ask the engine whether the memory limit ended it (one round trip less in series).
         // (settled into a value at once: a rejection must not go unhandled while the drain waits)
-        const inspected = (container.inspect() as Promise<{ State?: { OOMKilled?: boolean } }>).then((info) => ({ info }), (err: unknown) => ({ err }));
+        const inspected = (container.inspect() as Promise<{ State?: { OOMKilled?: boolean } }>).then(
+          (info) => ({ info }),
+          (err: unknown) => ({ err }),
+        );
         await settledWithin(streamEnded, 2000);
         const answer = await inspected;
         if ('err' in answer) throw answer.err;
@@ -318,9 +326,12 @@ export class DockerRuntime implements ContainerRuntime {
 
   async removeContainer(id: string): Promise<void> {
     return engineCall(`the removal of container ${id}`, async () => {
-      await this.docker.getContainer(id).remove({ force: true, v: true }).catch((err) => {
-        if (statusOf(err) !== 404) throw err;
-      });
+      await this.docker
+        .getContainer(id)
+        .remove({ force: true, v: true })
+        .catch((err) => {
+          if (statusOf(err) !== 404) throw err;
+        });
     });
   }
 
@@ -370,11 +381,10 @@ async function engineCall<T>(operation: string, call: () => Promise<T>): Promise
     throw new KfarmError('DOCKER_ERROR', `the Docker engine failed during ${operation}${status ? ` (HTTP ${status})` : ''}: ${describeError(err)}`, {
       cause: err,
       context: { operation, ...(status ? { status } : {}) },
-      hint: 'See `docker info` and the engine log (`journalctl -u docker`, or dockerd\'s own output). Restarting the engine clears most of these; kernels that finished are kept, so rerunning redoes only the rest.',
+      hint: "See `docker info` and the engine log (`journalctl -u docker`, or dockerd's own output). Restarting the engine clears most of these; kernels that finished are kept, so rerunning redoes only the rest.",
     });
   }
 }
-
 
 /**
  * Removes a build container; when the engine is away (restarting), keeps trying in the

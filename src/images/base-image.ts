@@ -67,7 +67,10 @@ export async function debianMirror(): Promise<string> {
  */
 export function parseDebianMirror(text: string): string | undefined {
   for (const stanza of text.split(/\n\s*\n/)) {
-    const lines = stanza.split('\n').map((line) => line.trim()).filter((line) => line && !line.startsWith('#'));
+    const lines = stanza
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line && !line.startsWith('#'));
     if (lines.some((line) => /^Enabled:\s*no\s*$/i.test(line))) continue;
     for (const line of lines) {
       const deb822 = /^URIs:\s*(.+)$/i.exec(line)?.[1]?.split(/\s+/) ?? [];

@@ -102,7 +102,10 @@ export async function ensureKernelImage(runtime: ContainerRuntime, recipe: Recip
     hash = crossKernelRecipeHash(cross.kernel, crossToolchain.id, pkg);
     buildArgs = { ...args, TOOLCHAIN: crossToolchain.ref };
   } else {
-    throw new KfarmError('BAD_OPTION', `kfarm cannot build images for ${pkg.arch} kernels (${pkg.kernel})`, { context: { kernel: pkg.kernel, arch: pkg.arch }, hint: `Arches: ${RECIPE_ARCHES.join(', ')}.` });
+    throw new KfarmError('BAD_OPTION', `kfarm cannot build images for ${pkg.arch} kernels (${pkg.kernel})`, {
+      context: { kernel: pkg.kernel, arch: pkg.arch },
+      hint: `Arches: ${RECIPE_ARCHES.join(', ')}.`,
+    });
   }
   const existing = await runtime.inspectImage(ref);
   if (existing?.labels[LABEL_RECIPE] === hash) return { kernel: pkg.kernel, ref, id: existing.id, built: false, ms: Date.now() - started };
@@ -260,9 +263,7 @@ export async function buildImage(runtime: ContainerRuntime, request: ImageBuildR
 
 /** Images of the one-image-many-kernels layout would hold the same kernels twice: untag them. */
 async function removeOlderLayout(runtime: ContainerRuntime, release: string, say: (line: string) => void): Promise<void> {
-  const old = (await runtime.listImages(LABEL_IMAGE)).filter(
-    (i) => i.labels[LABEL_IMAGE] === release && (i.labels[LABEL_KERNELS] ?? '').trim().split(/\s+/).length > 1,
-  );
+  const old = (await runtime.listImages(LABEL_IMAGE)).filter((i) => i.labels[LABEL_IMAGE] === release && (i.labels[LABEL_KERNELS] ?? '').trim().split(/\s+/).length > 1);
   for (const image of old) {
     const tags = image.tags.filter((t) => t.startsWith(`kfarm/${release}:`));
     if (tags.length === 0) continue;
@@ -270,4 +271,3 @@ async function removeOlderLayout(runtime: ContainerRuntime, release: string, say
     say(result.ok ? `removed the older many-kernel image ${tags.join(', ')}` : `could not remove the older image ${tags.join(', ')}: ${result.output}`);
   }
 }
-

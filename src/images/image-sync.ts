@@ -90,7 +90,8 @@ export async function syncImages(runtime: ContainerRuntime, request: SyncRequest
   });
   say(describePlan(plan));
   for (const k of plan.unfetchable) say(`skipped ${k.kernel} (${k.release}): not fetchable: ${k.fetch.fetchable ? 'unknown' : k.fetch.reason}`);
-  for (const image of plan.gone) say(`${image.kernels[0] ?? '?'} (${image.name}) is no longer offered by the archive: kept; \`kfarm images sync ${image.name} --prune\` removes it`);
+  for (const image of plan.gone)
+    say(`${image.kernels[0] ?? '?'} (${image.name}) is no longer offered by the archive: kept; \`kfarm images sync ${image.name} --prune\` removes it`);
   const result: SyncResult = { plan, added: [], failed: [], notStarted: [], pruned: [] };
 
   // build output lines that said "no space", by kernel (or toolchain ref)
@@ -117,7 +118,13 @@ export async function syncImages(runtime: ContainerRuntime, request: SyncRequest
     }
     const started = Date.now();
     const counts = { added: 0, running: 0, failed: 0 };
-    const report = () => out.progress?.({ ...counts, queued: plan.add.length - counts.added - counts.failed - counts.running - result.notStarted.length, total: plan.add.length, elapsedMs: Date.now() - started });
+    const report = () =>
+      out.progress?.({
+        ...counts,
+        queued: plan.add.length - counts.added - counts.failed - counts.running - result.notStarted.length,
+        total: plan.add.length,
+        elapsedMs: Date.now() - started,
+      });
     let done = 0;
     await mapLimit(plan.add, KERNEL_BUILD_CONCURRENCY, async (k) => {
       const recipe = recipes.get(k.release);
@@ -143,7 +150,10 @@ export async function syncImages(runtime: ContainerRuntime, request: SyncRequest
         counts.running--;
         counts.added++;
         result.added.push(k.kernel);
-        out.say(`[${done}/${plan.add.length}] ${k.kernel} (${k.release}, headers ${k.version}): ${image.built ? `added in ${Math.round(image.ms / 1000)}s` : 'already current'}`, 'added');
+        out.say(
+          `[${done}/${plan.add.length}] ${k.kernel} (${k.release}, headers ${k.version}): ${image.built ? `added in ${Math.round(image.ms / 1000)}s` : 'already current'}`,
+          'added',
+        );
       } catch (err) {
         done++;
         counts.running--;
@@ -152,7 +162,7 @@ export async function syncImages(runtime: ContainerRuntime, request: SyncRequest
         const full = noSpace.size > 0 || saysNoSpace(errorChainText(err));
         if (full) diskFull ??= { during: k.kernel };
         result.failed.push({ kernel: k.kernel, error: describeError(err), noSpace: full });
-        out.say(`[${done}/${plan.add.length}] ${k.kernel} (${k.release}): FAILED${full ? ' (the engine\'s disk is full)' : ''}: ${describeError(err)}`, 'failed');
+        out.say(`[${done}/${plan.add.length}] ${k.kernel} (${k.release}): FAILED${full ? " (the engine's disk is full)" : ''}: ${describeError(err)}`, 'failed');
       }
       report();
     });
@@ -193,7 +203,7 @@ async function discover(request: SyncRequest, heldCount: number, logger: Logger)
         `No image was added or removed: the ${heldCount} kernel(s) held stay as they were and \`kfarm build\` still uses them. ` +
         `Check the network (and any proxy) from this machine to ${hostOf(err.context.url)};` +
         ' with --mirror/--security-mirror, that the mirror is up and serves dists/<suite>/InRelease. ' +
-        'Sync does not go on from the indexes cached in $KFARM_STATE_DIR/archive: each kernel it adds downloads its headers from the archive, and a prune needs today\'s index. Rerun once the archive answers.',
+        "Sync does not go on from the indexes cached in $KFARM_STATE_DIR/archive: each kernel it adds downloads its headers from the archive, and a prune needs today's index. Rerun once the archive answers.",
     });
   }
 }
@@ -209,12 +219,23 @@ const hostOf = (url: unknown): string => {
 function diskFullError(result: SyncResult, during: string): KfarmError {
   const total = result.plan.add.length;
   const failed = result.failed.map((f) => f.kernel);
-  return new KfarmError('IMAGE_BUILD_FAILED', `the Docker engine's disk is full ("no space left on device" while building ${during}): sync stopped after adding ${result.added.length} of ${total} kernel(s)` +
-    `${failed.length ? `; failed: ${failed.join(', ')}` : ''}${result.notStarted.length ? `; not started: ${result.notStarted.length}` : ''}`, {
-    context: { reason: 'disk-full', added: result.added.length, failed: failed.length, notStarted: result.notStarted.length, total },
-    hint:
-      `The ${result.added.length} kernel(s) added are kept and \`kfarm build\` uses them with those held before; nothing half-built was tagged. ` +
-      'See what takes the space with `docker system df` (the engine\'s data root: `docker info -f \'{{.DockerRootDir}}\'`), free some (`docker builder prune`, remove images you no longer need, or grow the disk), then rerun `kfarm images sync`: it adds only the kernels still missing.',
-  });
+  return new KfarmError(
+    'IMAGE_BUILD_FAILED',
+    `the Docker engine's disk is full ("no space left on device" while building ${during}): sync stopped after adding ${result.added.length} of ${total} kernel(s)` +
+      `${failed.length ? `; failed: ${failed.join(', ')}` : ''}${result.notStarted.length ? `; not started: ${result.notStarted.length}` : ''}`,
+    {
+      context: { reason: 'disk-full', added: result.added.length, failed: failed.length, notStarted: result.notStarted.length, total },
+      hint:
+        `The ${result.added.length} kernel(s) added are kept and \`kfarm build\` uses them with those held before; nothing half-built was tagged. ` +
+        "See what takes the space with `docker system df` (the engine's data root: `docker info -f '{{.DockerRootDir}}'`), free some (`docker builder prune`, remove images you no longer need, or grow the disk), then rerun `kfarm images sync`: it adds only the kernels still missing.",
+    },
+  );
 }
-const asTarget = (k: DiscoveredKernel): KernelTarget => ({ kernel: k.kernel, arch: unameArch(k.arch as DebianArch), image: k.release, imageRef: '', imageId: '', release: k.release });
+const asTarget = (k: DiscoveredKernel): KernelTarget => ({
+  kernel: k.kernel,
+  arch: unameArch(k.arch as DebianArch),
+  image: k.release,
+  imageRef: '',
+  imageId: '',
+  release: k.release,
+});

@@ -71,10 +71,7 @@ export function crossToolchainHash(recipe: Buffer, toolchainId: string, gcc: num
  * Pure: the build arguments of an arm64 kernel image, checked at the border: the URL and hash
  * come from the archive's index and end up in a shell inside the build.
  */
-export function crossBuildArgs(
-  toolchainRef: string,
-  pkg: Pick<HeadersPackage, 'kernel' | 'version' | 'sha256' | 'depends'> & { url: string },
-): Record<string, string> {
+export function crossBuildArgs(toolchainRef: string, pkg: Pick<HeadersPackage, 'kernel' | 'version' | 'sha256' | 'depends'> & { url: string }): Record<string, string> {
   const url = safeUrl(pkg.url);
   if (!/^[0-9a-f]{64}$/.test(pkg.sha256) || !url || !/^[A-Za-z0-9.+_-]+$/.test(pkg.kernel) || !/^[A-Za-z0-9.+~:_-]+$/.test(pkg.version)) {
     throw new KfarmError('IMAGE_BUILD_FAILED', `the archive's entry for ${pkg.kernel} is not usable (URL, SHA256 or version)`, {

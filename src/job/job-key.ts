@@ -9,7 +9,9 @@ import type { JobPayload } from './job-payload.js';
  */
 export function jobKey(payload: JobPayload): string {
   const { buildId: _ignored, schemaVersion, ...decisive } = payload;
-  return createHash('sha256').update(`v${schemaVersion}\n${canonicalJson(decisive)}`).digest('hex');
+  return createHash('sha256')
+    .update(`v${schemaVersion}\n${canonicalJson(decisive)}`)
+    .digest('hex');
 }
 
 export function canonicalJson(value: unknown): string {

@@ -29,7 +29,16 @@ const moduleVersion = z.string().regex(MODULE_VERSION, 'not a module version');
 const location = z
   .string()
   .max(1024)
-  .refine((v) => isValidLocation(v.split('/').filter((p) => p !== '' && p !== '.').join('/')), 'not a safe module location');
+  .refine(
+    (v) =>
+      isValidLocation(
+        v
+          .split('/')
+          .filter((p) => p !== '' && p !== '.')
+          .join('/'),
+      ),
+    'not a safe module location',
+  );
 /** free text from a build: cleaned and capped, never refused (it is only ever shown) */
 const text = (max: number) => z.string().transform((v) => cleanText(v, max));
 

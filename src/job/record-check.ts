@@ -10,10 +10,14 @@ import type { JobPayload, KernelRecord } from './job-payload.js';
 export function acceptRecord(payload: JobPayload, record: KernelRecord): KernelRecord {
   const disagree = (['kernel', 'arch', 'image'] as const).filter((k) => record[k] !== payload[k]);
   if (disagree.length > 0) {
-    throw new KfarmError('RECORD_REJECTED', `the result for ${payload.kernel} names another job (${disagree.map((k) => `${k} ${JSON.stringify(record[k])}`).join(', ')}): refused`, {
-      context: { kernel: payload.kernel, image: payload.image, worker: record.worker },
-      hint: 'A worker returned a result for another kernel or image; it is built again. If this repeats, check the workers that share this Redis.',
-    });
+    throw new KfarmError(
+      'RECORD_REJECTED',
+      `the result for ${payload.kernel} names another job (${disagree.map((k) => `${k} ${JSON.stringify(record[k])}`).join(', ')}): refused`,
+      {
+        context: { kernel: payload.kernel, image: payload.image, worker: record.worker },
+        hint: 'A worker returned a result for another kernel or image; it is built again. If this repeats, check the workers that share this Redis.',
+      },
+    );
   }
   return { ...record, kernel: payload.kernel, arch: payload.arch, image: payload.image };
 }

@@ -41,8 +41,24 @@ const moduleFile = z
 const installLocation = z
   .string()
   .max(1024)
-  .refine((v) => isValidLocation(v.split('/').filter((p) => p !== '' && p !== '.').join('/')), 'not a safe module location');
-const artifact = z.object({ sha256: z.string().regex(SHA256, 'not a sha256'), size: z.number().int().nonnegative().max(512 * 1024 ** 2) });
+  .refine(
+    (v) =>
+      isValidLocation(
+        v
+          .split('/')
+          .filter((p) => p !== '' && p !== '.')
+          .join('/'),
+      ),
+    'not a safe module location',
+  );
+const artifact = z.object({
+  sha256: z.string().regex(SHA256, 'not a sha256'),
+  size: z
+    .number()
+    .int()
+    .nonnegative()
+    .max(512 * 1024 ** 2),
+});
 
 export const verifyPayloadSchema = z.object({
   schemaVersion: z.literal(1),
@@ -51,8 +67,14 @@ export const verifyPayloadSchema = z.object({
   arch: z.string().regex(ARCH, 'not an arch'),
   release: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'not a release'),
   debianArch: z.string().regex(ARCH, 'not a Debian arch'),
-  modules: z.array(artifact.extend({ installLocation, fileName: moduleFile })).min(1).max(64),
-  cmdline: z.string().max(1024).regex(/^[\x20-\x7e]*$/, 'not a printable command line'),
+  modules: z
+    .array(artifact.extend({ installLocation, fileName: moduleFile }))
+    .min(1)
+    .max(64),
+  cmdline: z
+    .string()
+    .max(1024)
+    .regex(/^[\x20-\x7e]*$/, 'not a printable command line'),
   accel: z.enum(['auto', 'kvm', 'tcg']),
   timeoutSec: z.number().int().positive().max(3600),
   /** one boot per request: a verify job is never shared or reused (its figures are this run's) */
@@ -86,22 +108,42 @@ export const verifyResultSchema = z.object({
     .object({
       verdict: z.enum(['loaded', 'load-failed', 'not-verified']),
       reason: z.enum(LOAD_REASONS).optional(),
-      firstError: z.string().transform((v) => cleanText(v, TEXT_LIMITS.firstError)).optional(),
+      firstError: z
+        .string()
+        .transform((v) => cleanText(v, TEXT_LIMITS.firstError))
+        .optional(),
       accel: z.enum(['kvm', 'tcg']).optional(),
-      bootMs: z.number().nonnegative().max(24 * 3600_000).optional(),
-      loadMs: z.number().nonnegative().max(24 * 3600_000).optional(),
+      bootMs: z
+        .number()
+        .nonnegative()
+        .max(24 * 3600_000)
+        .optional(),
+      loadMs: z
+        .number()
+        .nonnegative()
+        .max(24 * 3600_000)
+        .optional(),
     })
     .strict(),
   /** the captured console, a blob (cleaned again when the coordinator writes it) */
   console: artifact.optional(),
-  wallMs: z.number().nonnegative().max(24 * 3600_000).optional(),
-  worker: z.string().max(256).transform((v) => cleanText(v, 256)),
+  wallMs: z
+    .number()
+    .nonnegative()
+    .max(24 * 3600_000)
+    .optional(),
+  worker: z
+    .string()
+    .max(256)
+    .transform((v) => cleanText(v, 256)),
 });
 export type VerifyResult = z.infer<typeof verifyResultSchema>;
 
 /** The job id: the payload's hash (its requestId makes it one boot's). */
 export function verifyJobId(payload: VerifyPayload): string {
-  return createHash('sha256').update(`kfarm-verify-v1\n${canonicalJson(payload)}`).digest('hex');
+  return createHash('sha256')
+    .update(`kfarm-verify-v1\n${canonicalJson(payload)}`)
+    .digest('hex');
 }
 
 /**
@@ -134,7 +176,10 @@ export const bootAccel = (lane: VerifyLane, accel: AccelWanted): AccelWanted => 
 
 /** `kfarm worker --verify kvm,tcg`, `--verify none`: which lanes to consume. */
 export function parseVerifyLanes(value: string): VerifyLane[] {
-  const words = value.split(',').map((w) => w.trim()).filter((w) => w !== '');
+  const words = value
+    .split(',')
+    .map((w) => w.trim())
+    .filter((w) => w !== '');
   if (words.length === 1 && words[0] === 'none') return [];
   const bad = words.filter((w) => !(VERIFY_LANES as readonly string[]).includes(w));
   if (bad.length > 0 || words.length === 0) throw new Error(`--verify takes kvm, tcg, kvm,tcg or none, not ${JSON.stringify(value)}`);

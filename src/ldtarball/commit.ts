@@ -47,7 +47,10 @@ export async function loadPlans(plans: readonly ModulePlan[], given: Trees, forc
   const stages = new Map<'dkms' | 'source', string>();
   const done: Array<{ from: string; to: string }> = [];
   try {
-    for (const [tree, root] of [['dkms', trees.dkmsTree], ['source', trees.sourceTree]] as const) {
+    for (const [tree, root] of [
+      ['dkms', trees.dkmsTree],
+      ['source', trees.sourceTree],
+    ] as const) {
       if (!units.some((u) => u.tree === tree)) continue;
       await ensureDirs(root, created, root);
       stages.set(tree, await mkdtemp(path.join(root, STAGE_PREFIX)));
@@ -75,11 +78,15 @@ export async function loadPlans(plans: readonly ModulePlan[], given: Trees, forc
     await dropStages(stages, log);
     const removed = await removeCreated(created, log);
     if (err instanceof KfarmError) throw err;
-    throw new KfarmError('COMMAND_FAILED', `loading into ${trees.dkmsTree} failed: ${(err as Error).message}; ${undone && removed ? 'everything written was taken back' : 'TAKING IT BACK FAILED: see the log'}`, {
-      cause: err,
-      context: { dkmsTree: trees.dkmsTree, sourceTree: trees.sourceTree },
-      hint: 'Check that both trees are writable (run as root for /var/lib/dkms and /usr/src) and on one filesystem each.',
-    });
+    throw new KfarmError(
+      'COMMAND_FAILED',
+      `loading into ${trees.dkmsTree} failed: ${(err as Error).message}; ${undone && removed ? 'everything written was taken back' : 'TAKING IT BACK FAILED: see the log'}`,
+      {
+        cause: err,
+        context: { dkmsTree: trees.dkmsTree, sourceTree: trees.sourceTree },
+        hint: 'Check that both trees are writable (run as root for /var/lib/dkms and /usr/src) and on one filesystem each.',
+      },
+    );
   }
   await dropStages(stages, log);
   return loaded;
@@ -173,7 +180,15 @@ async function ensureDirs(dir: string, created: string[], root: string): Promise
   const isRoot = !dir.startsWith(`${root}/`);
   const kind = await kindOf(dir);
   if (kind === 'directory') return;
-  if (kind === 'symlink' && isRoot && (await stat(dir).then((s) => s.isDirectory(), () => false))) return;
+  if (
+    kind === 'symlink' &&
+    isRoot &&
+    (await stat(dir).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ))
+  )
+    return;
   if (kind !== 'absent') throw new Error(`${dir} is a ${kind}, not a directory`);
   await ensureDirs(path.dirname(dir), created, root);
   await mkdir(dir, { mode: 0o755 });

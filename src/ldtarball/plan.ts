@@ -81,7 +81,11 @@ export function planTarball(tarball: string, raw: readonly RawEntry[], limits: L
       hint: hint ?? 'Load only DKMS tarballs from `kfarm build` or `dkms mktarball`; this one is damaged or hostile.',
     });
 
-  const caps = capProblem(raw.length, raw.reduce((n, e) => n + e.size, 0), limits);
+  const caps = capProblem(
+    raw.length,
+    raw.reduce((n, e) => n + e.size, 0),
+    limits,
+  );
   if (caps) throw refuse(caps.message, undefined, caps.code);
 
   const entries: Array<TreeEntry & { mode: number; data?: Buffer }> = [];
@@ -121,7 +125,12 @@ export function planTarball(tarball: string, raw: readonly RawEntry[], limits: L
   const byPath = new Map(entries.map((e) => [e.path, e]));
   const confEntry = byPath.get(`${SOURCE}/dkms.conf`) ?? byPath.get(`${BINARIES}/dkms.conf`);
   if (!confEntry) {
-    throw refuse(`no dkms.conf in ${SOURCE}/ or ${BINARIES}/`, undefined, 'DKMS_CONF_MISSING', 'A DKMS tarball carries its dkms.conf (`dkms mktarball` and `kfarm build` write one).');
+    throw refuse(
+      `no dkms.conf in ${SOURCE}/ or ${BINARIES}/`,
+      undefined,
+      'DKMS_CONF_MISSING',
+      'A DKMS tarball carries its dkms.conf (`dkms mktarball` and `kfarm build` write one).',
+    );
   }
   if (confEntry.type !== 'file') throw refuse('dkms.conf is not a regular file', confEntry.path, 'DKMS_CONF_INVALID');
   const kind = confEntry.path.startsWith(`${SOURCE}/`) ? 'full' : 'binaries-only';
@@ -174,7 +183,12 @@ export function planTarball(tarball: string, raw: readonly RawEntry[], limits: L
     if (escaping) throw refuse(`${escaping} (of ${MAIN}/${k.kernel}/${k.arch})`, `${MAIN}/${k.kernel}/${k.arch}`);
   }
   if (kernels.size === 0) {
-    throw refuse(`no kernel's binaries in ${MAIN}/: nothing to load`, undefined, 'UNSAFE_ARCHIVE', 'A source-only tarball has nothing built in it: use `dkms add` and `dkms build` for it.');
+    throw refuse(
+      `no kernel's binaries in ${MAIN}/: nothing to load`,
+      undefined,
+      'UNSAFE_ARCHIVE',
+      'A source-only tarball has nothing built in it: use `dkms add` and `dkms build` for it.',
+    );
   }
 
   for (const e of entries) {

@@ -49,7 +49,8 @@ async function decompress(file: string, packed: Buffer, maxTar: number): Promise
   if (!tool) return packed;
   const result = await execa(tool, ['-dc'], { input: packed, encoding: 'buffer', maxBuffer: maxTar, reject: false, stripFinalNewline: false });
   if (result.isMaxBuffer) throw tooBig();
-  if (result.exitCode !== 0) throw badTarball(file, `${tool} -d failed: ${Buffer.from(result.stderr).toString('utf8').trim() || (result.failed ? result.message : `exit ${result.exitCode}`)}`);
+  if (result.exitCode !== 0)
+    throw badTarball(file, `${tool} -d failed: ${Buffer.from(result.stderr).toString('utf8').trim() || (result.failed ? result.message : `exit ${result.exitCode}`)}`);
   return Buffer.from(result.stdout);
 }
 

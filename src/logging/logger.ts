@@ -7,7 +7,4 @@ export type { Logger };
  * The one root logger. Structured JSON on stderr, so stdout stays for the CLI's tables and
  * for machine-readable output. Per-job context goes into child loggers.
  */
-export const rootLogger: Logger = pino(
-  { name: 'kfarm', level: env.logLevel, base: { pid: process.pid } },
-  pino.destination({ fd: 2, sync: true }),
-);
+export const rootLogger: Logger = pino({ name: 'kfarm', level: env.logLevel, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }));

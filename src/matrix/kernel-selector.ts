@@ -41,7 +41,10 @@ export function parseSelector(selector: string): Term[] {
     const prefix = colon >= 0 ? body.slice(0, colon) : undefined;
     const value = colon >= 0 ? body.slice(colon + 1) : body;
     if (prefix === 'arch' || prefix === 'release') {
-      if (value === '') throw new KfarmError('BAD_OPTION', `the selector term "${word}" names no ${prefix}`, { hint: prefix === 'arch' ? 'e.g. arch:arm64 or arch:x86_64' : 'e.g. release:debian-12' });
+      if (value === '')
+        throw new KfarmError('BAD_OPTION', `the selector term "${word}" names no ${prefix}`, {
+          hint: prefix === 'arch' ? 'e.g. arch:arm64 or arch:x86_64' : 'e.g. release:debian-12',
+        });
       return prefix === 'arch' ? { kind: 'arch', negate, arch: toUnameArch(value) } : { kind: 'release', negate, pattern: globToRegExp(value) };
     }
     return { kind: 'kernel', negate, image: prefix, pattern: globToRegExp(value === 'all' || value === '' ? '*' : value) };
@@ -81,9 +84,7 @@ export function selectKernels(selector: string, available: readonly KernelTarget
   // `new` narrows like a kernel term: `new` alone is the new kernels, `new,6.1.*` the new ones or the 6.1 ones
   const kinds = new Set(positives.map((t) => (t.kind === 'new' ? 'kernel' : t.kind)));
   const chosen = available.filter(
-    (t) =>
-      [...kinds].every((kind) => positives.some((p) => (p.kind === 'new' ? 'kernel' : p.kind) === kind && matches(p, t))) &&
-      !negatives.some((n) => matches(n, t)),
+    (t) => [...kinds].every((kind) => positives.some((p) => (p.kind === 'new' ? 'kernel' : p.kind) === kind && matches(p, t))) && !negatives.some((n) => matches(n, t)),
   );
   if (chosen.length === 0) {
     const list = available.map((t) => `${t.image}:${t.kernel}`).join(', ') || '(none: add kernels with `kfarm images sync debian-12`)';
@@ -103,6 +104,9 @@ function dedupe(targets: KernelTarget[]): KernelTarget[] {
 }
 
 function globToRegExp(glob: string): RegExp {
-  const escaped = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const escaped = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${escaped}$`);
 }

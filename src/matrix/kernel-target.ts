@@ -24,8 +24,14 @@ function splitFlavour(kernel: string): [string, string] {
 export function compareKernels(a: string, b: string): number {
   const [va, fa] = splitFlavour(a);
   const [vb, fb] = splitFlavour(b);
-  const pa = va.split(/[^0-9]+/).filter(Boolean).map(Number);
-  const pb = vb.split(/[^0-9]+/).filter(Boolean).map(Number);
+  const pa = va
+    .split(/[^0-9]+/)
+    .filter(Boolean)
+    .map(Number);
+  const pb = vb
+    .split(/[^0-9]+/)
+    .filter(Boolean)
+    .map(Number);
   for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
     const d = (pa[i] ?? -1) - (pb[i] ?? -1);
     if (d !== 0) return d;

@@ -15,7 +15,8 @@ export async function writeTarGz(file: string, entries: readonly TarEntry[]): Pr
     } catch (err) {
       throw new KfarmError('UNSAFE_ARCHIVE', `refused to pack ${path.basename(file)}: ${(err as Error).message}`, { context: { entry: entry.path } });
     }
-    if (safe !== entry.path.replace(/\/$/, '')) throw new KfarmError('UNSAFE_ARCHIVE', `refused to pack ${path.basename(file)}: member name ${JSON.stringify(entry.path)} is not plain`, { context: { entry: entry.path } });
+    if (safe !== entry.path.replace(/\/$/, ''))
+      throw new KfarmError('UNSAFE_ARCHIVE', `refused to pack ${path.basename(file)}: member name ${JSON.stringify(entry.path)} is not plain`, { context: { entry: entry.path } });
   }
   return writeAtomic(file, await gzipTar(await packTar(entries, './')));
 }

@@ -21,10 +21,7 @@ import { closeConnection, connect, rateLimited, type RedisTarget } from './redis
  * `{ record, seal }`, each sealed with the farm key (record-seal.ts) by who wrote it. A worker
  * refuses a payload whose seal fails; the coordinator never uses a record whose seal fails.
  */
-export type JobUpdate =
-  | { jobId: string; kind: 'active' }
-  | { jobId: string; kind: 'progress'; phase: string }
-  | { jobId: string; kind: 'retrying'; error: string };
+export type JobUpdate = { jobId: string; kind: 'active' } | { jobId: string; kind: 'progress'; phase: string } | { jobId: string; kind: 'retrying'; error: string };
 
 /** What the last failed attempt left: its log (a blob) and the error's hint. */
 export interface AttemptTrace {
@@ -60,7 +57,11 @@ export class BuildQueue {
   private readonly eventsConnection: Redis;
 
   /** `key` seals payloads and checks results; without it the queue can only be inspected. */
-  constructor(private readonly target: RedisTarget, readonly name: string, private readonly key?: Buffer) {
+  constructor(
+    private readonly target: RedisTarget,
+    readonly name: string,
+    private readonly key?: Buffer,
+  ) {
     this.connection = connect(target);
     this.eventsConnection = connect(target);
     // the event stream is capped too (BullMQ's default keeps 10,000 events): memory stays flat
@@ -115,20 +116,24 @@ export class BuildQueue {
         return { jobId, cached: undefined }; // queued or running for someone else: share it
       }
     }
-    await this.queue.add('build', { payload, seal: seal(this.sealKey, 'payload', jobId, payload) }, {
-      jobId,
-      ...(priority !== undefined ? { priority } : {}),
-      // Infrastructure errors (an engine restarting, a lost connection) get 2+4+8+16 s to pass.
-      attempts: 5,
-      backoff: { type: 'exponential', delay: 2000 },
-      // Redis is not the cache (the coordinator's store on disk is): a finished job stays only
-      // for whoever shares it, and its blobs expire once fetched; memory stays bounded (a record
-      // is a few KB). The count must outlast a big matrix's fast finishers (exclusions, cache
-      // hits) until its coordinator reads them: with 200, 10,000 quick jobs lost 80% of their
-      // results as "disappeared" (bench/coordinator-scale.ts).
-      removeOnComplete: { age: 3600, count: COMPLETED_KEPT },
-      removeOnFail: { age: DAY },
-    });
+    await this.queue.add(
+      'build',
+      { payload, seal: seal(this.sealKey, 'payload', jobId, payload) },
+      {
+        jobId,
+        ...(priority !== undefined ? { priority } : {}),
+        // Infrastructure errors (an engine restarting, a lost connection) get 2+4+8+16 s to pass.
+        attempts: 5,
+        backoff: { type: 'exponential', delay: 2000 },
+        // Redis is not the cache (the coordinator's store on disk is): a finished job stays only
+        // for whoever shares it, and its blobs expire once fetched; memory stays bounded (a record
+        // is a few KB). The count must outlast a big matrix's fast finishers (exclusions, cache
+        // hits) until its coordinator reads them: with 200, 10,000 quick jobs lost 80% of their
+        // results as "disappeared" (bench/coordinator-scale.ts).
+        removeOnComplete: { age: 3600, count: COMPLETED_KEPT },
+        removeOnFail: { age: DAY },
+      },
+    );
     return { jobId, cached: undefined, distrusted };
   }
 
@@ -142,7 +147,10 @@ export class BuildQueue {
     if (!('socket' in this.target) || !holderIsGone(job.processedBy, os.hostname())) return false;
     await this.connection.del(this.queue.toKey(`${job.id ?? ''}:lock`));
     // a worker that took it meanwhile holds a new lock: then it is shared like any running job
-    return job.remove().then(() => true, () => false);
+    return job.remove().then(
+      () => true,
+      () => false,
+    );
   }
 
   /** A finished job's value: its record if the seal holds and the schema fits. */
@@ -176,17 +184,12 @@ export class BuildQueue {
    * Waits for every job; reports progress, and each job's outcome, as they come. Never throws
    * for a failed job.
    */
-  async waitAll(
-    jobIds: readonly string[],
-    onUpdate: (update: JobUpdate) => void,
-    onOutcome: (outcome: JobOutcome) => Promise<void>,
-  ): Promise<void> {
+  async waitAll(jobIds: readonly string[], onUpdate: (update: JobUpdate) => void, onOutcome: (outcome: JobOutcome) => Promise<void>): Promise<void> {
     const ours = new Set(jobIds);
     const onActive = ({ jobId }: { jobId: string }) => ours.has(jobId) && onUpdate({ jobId, kind: 'active' });
     const onProgress = ({ jobId, data }: { jobId: string; data: unknown }) =>
       ours.has(jobId) && onUpdate({ jobId, kind: 'progress', phase: typeof data === 'object' && data && 'phase' in data ? String(data.phase) : String(data) });
-    const onRetry = ({ jobId, failedReason }: { jobId: string; failedReason: string }) =>
-      ours.has(jobId) && onUpdate({ jobId, kind: 'retrying', error: failedReason });
+    const onRetry = ({ jobId, failedReason }: { jobId: string; failedReason: string }) => ours.has(jobId) && onUpdate({ jobId, kind: 'retrying', error: failedReason });
     this.events.on('active', onActive);
     this.events.on('progress', onProgress);
     this.events.on('failed', onRetry);
@@ -223,7 +226,13 @@ export class BuildQueue {
     for (const jobId of jobIds) {
       const job = await this.queue.getJob(jobId);
       if (!job || !['waiting', 'delayed', 'prioritized'].includes(await job.getState())) continue;
-      if (await job.remove().then(() => true, () => false)) removed++;
+      if (
+        await job.remove().then(
+          () => true,
+          () => false,
+        )
+      )
+        removed++;
     }
     return removed;
   }
@@ -256,13 +265,7 @@ export interface BuildWorker {
  * once the worker's connection is up: closing one that is still connecting makes BullMQ emit
  * an error nobody can catch.
  */
-export async function startBuildWorker(
-  target: RedisTarget,
-  name: string,
-  concurrency: number,
-  process: Processor,
-  opts: { key: Buffer; logger: Logger },
-): Promise<BuildWorker> {
+export async function startBuildWorker(target: RedisTarget, name: string, concurrency: number, process: Processor, opts: { key: Buffer; logger: Logger }): Promise<BuildWorker> {
   const { key, logger } = opts;
   const connection = connect(target);
   const blobs = new BlobStore(connection, BLOB_PREFIX);
@@ -291,7 +294,9 @@ export async function startBuildWorker(
     const data = (job.data ?? {}) as { payload?: unknown; seal?: unknown };
     if (!verifySeal(key, 'payload', jobId, data.payload, data.seal)) {
       logger.error({ job: jobId.slice(0, 12) }, 'refused a job whose payload failed its integrity check (not sealed with this farm key)');
-      throw new UnrecoverableError('the job payload failed its integrity check: it was not queued by a coordinator holding this farm key (KFARM_FARM_KEY_FILE must be the same file on every host)');
+      throw new UnrecoverableError(
+        'the job payload failed its integrity check: it was not queued by a coordinator holding this farm key (KFARM_FARM_KEY_FILE must be the same file on every host)',
+      );
     }
     const payload = jobPayloadSchema.safeParse(data.payload);
     if (!payload.success) {
@@ -317,7 +322,9 @@ export async function startBuildWorker(
         logger.info({ job: jobId.slice(0, 12), err: describeError(err) }, 'passed the job on: this worker does not hold its image');
         throw new DelayedError();
       }
-      const traced = traceAttempt(job, attempt, err, { key, blobs, logger }).catch((e: unknown) => logger.warn({ err: describeError(e) }, 'could not keep the failed attempt\'s log'));
+      const traced = traceAttempt(job, attempt, err, { key, blobs, logger }).catch((e: unknown) =>
+        logger.warn({ err: describeError(e) }, "could not keep the failed attempt's log"),
+      );
       await settledWithin(traced, 5000);
       throw err;
     }
@@ -342,12 +349,20 @@ export const PASSES = { max: 10, delayMs: 1000 } as const;
 async function passOn(connection: Redis, job: Job, token: string | undefined): Promise<boolean> {
   const counter = `${BLOB_PREFIX}:passes:${job.id ?? ''}`;
   let count = Number.NaN;
-  const counted = connection.multi().incr(counter).expire(counter, 86_400).exec().then((replies) => {
-    count = Number(replies?.[0]?.[1]);
-  });
+  const counted = connection
+    .multi()
+    .incr(counter)
+    .expire(counter, 86_400)
+    .exec()
+    .then((replies) => {
+      count = Number(replies?.[0]?.[1]);
+    });
   if (!(await settledWithin(counted, 2000)) || !Number.isFinite(count) || count > PASSES.max) return false;
   let moved = false;
-  await settledWithin(job.moveToDelayed(Date.now() + PASSES.delayMs, token).then(() => (moved = true)), 2000);
+  await settledWithin(
+    job.moveToDelayed(Date.now() + PASSES.delayMs, token).then(() => (moved = true)),
+    2000,
+  );
   return moved;
 }
 

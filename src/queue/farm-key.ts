@@ -52,7 +52,10 @@ async function readKeyFile(file: string, logger: Logger): Promise<Buffer> {
  */
 async function privateKey(stateDir: string, logger: Logger): Promise<Buffer> {
   const file = path.join(stateDir, 'farm.key');
-  const exists = await stat(file).then(() => true, (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? false : Promise.reject(err)));
+  const exists = await stat(file).then(
+    () => true,
+    (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? false : Promise.reject(err)),
+  );
   if (exists) return readKeyFile(file, logger);
   await makeDirs(stateDir, { mode: 0o700 });
   const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;

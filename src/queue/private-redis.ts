@@ -81,7 +81,7 @@ export async function startPrivateRedis(stateDir: string, logger: Logger, option
     for (;;) {
       const existing = await connectChecked(target, 500).catch(() => undefined);
       if (existing) {
-        if (await existing.eval(JOIN, 2, LEASES, CLOSING, leaseId, expiry()).catch(() => 0) === 1) {
+        if ((await existing.eval(JOIN, 2, LEASES, CLOSING, leaseId, expiry()).catch(() => 0)) === 1) {
           logger.info({ socket }, 'sharing the private Redis another kfarm build started');
           return { redis: existing, pid: await serverProcessId(existing) };
         }
@@ -150,13 +150,7 @@ export async function startPrivateRedis(stateDir: string, logger: Logger, option
  * "dead holder" is ever judged and taken over. Returns the connection, after `found` ran on it,
  * or undefined when the caller should retry joining.
  */
-async function startUnderLock(
-  dir: string,
-  socket: string,
-  target: RedisTarget,
-  logger: Logger,
-  found: (redis: Redis) => Promise<void>,
-): Promise<Redis | undefined> {
+async function startUnderLock(dir: string, socket: string, target: RedisTarget, logger: Logger, found: (redis: Redis) => Promise<void>): Promise<Redis | undefined> {
   const lock = await tryLockFile(path.join(dir, START_LOCK), String(process.pid));
   if (!lock) return undefined;
   try {
@@ -168,16 +162,26 @@ async function startUnderLock(
     }
     await rm(socket, { force: true });
     const daemon = spawnDaemon('redis-server', [
-      '--port', '0',
-      '--unixsocket', socket,
-      '--unixsocketperm', '700',
-      '--dir', dir,
-      '--dbfilename', 'dump.rdb',
-      '--save', '60 1',
-      '--appendonly', 'no',
-      '--daemonize', 'no',
-      '--loglevel', 'warning',
-      '--logfile', path.join(dir, 'redis.log'),
+      '--port',
+      '0',
+      '--unixsocket',
+      socket,
+      '--unixsocketperm',
+      '700',
+      '--dir',
+      dir,
+      '--dbfilename',
+      'dump.rdb',
+      '--save',
+      '60 1',
+      '--appendonly',
+      'no',
+      '--daemonize',
+      'no',
+      '--loglevel',
+      'warning',
+      '--logfile',
+      path.join(dir, 'redis.log'),
     ]);
     const deadline = Date.now() + 10_000;
     for (;;) {

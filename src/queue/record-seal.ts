@@ -11,7 +11,9 @@ import { canonicalJson } from '../job/job-key.js';
 export type SealKind = 'payload' | 'record' | 'attempt' | 'verify-payload' | 'verify-result';
 
 export function seal(key: Buffer, kind: SealKind, jobId: string, value: unknown): string {
-  return createHmac('sha256', key).update(`kfarm-seal-v1\n${kind}\n${jobId}\n${canonicalJson(value)}`).digest('hex');
+  return createHmac('sha256', key)
+    .update(`kfarm-seal-v1\n${kind}\n${jobId}\n${canonicalJson(value)}`)
+    .digest('hex');
 }
 
 /** false for a missing, malformed or wrong seal; compared in constant time */

@@ -100,11 +100,12 @@ export async function connectChecked(target: RedisTarget, timeoutMs = 5000): Pro
     cause ??= err;
     throw new KfarmError('REDIS_UNREACHABLE', `cannot reach Redis at ${describeTarget(target)}: ${describeError(cause)}`, {
       cause,
-      hint: 'url' in target
-        ? /NOAUTH|WRONGPASS|AUTH/.test(describeError(cause))
-          ? 'Redis wants a password: put it in a file (chmod 600) and set REDIS_PASSWORD_FILE to it (compose.yaml keeps it in .kfarm-farm/redis.password).'
-          : 'Check REDIS_URL and that the server is running (compose.yaml, or `redis-server` with a password), or unset REDIS_URL to let kfarm start a private Redis. For rediss:// set KFARM_REDIS_CA_FILE to the CA that signed the server\'s certificate.'
-        : 'Is redis-server installed? `bash scripts/setup.sh` installs it.',
+      hint:
+        'url' in target
+          ? /NOAUTH|WRONGPASS|AUTH/.test(describeError(cause))
+            ? 'Redis wants a password: put it in a file (chmod 600) and set REDIS_PASSWORD_FILE to it (compose.yaml keeps it in .kfarm-farm/redis.password).'
+            : "Check REDIS_URL and that the server is running (compose.yaml, or `redis-server` with a password), or unset REDIS_URL to let kfarm start a private Redis. For rediss:// set KFARM_REDIS_CA_FILE to the CA that signed the server's certificate."
+          : 'Is redis-server installed? `bash scripts/setup.sh` installs it.',
     });
   }
 }

@@ -36,7 +36,10 @@ export const runLeaseKey = (base: string, run: string): string => `kfarm:${base}
 /** true when the run's lease is in Redis; undefined when Redis did not answer in time (unknown is not gone) */
 async function runAlive(redis: Redis, base: string, run: string): Promise<boolean | undefined> {
   let alive: boolean | undefined;
-  await settledWithin(redis.exists(runLeaseKey(base, run)).then((n) => (alive = n === 1)), 2000);
+  await settledWithin(
+    redis.exists(runLeaseKey(base, run)).then((n) => (alive = n === 1)),
+    2000,
+  );
   return alive;
 }
 
@@ -54,7 +57,11 @@ export class VerifyQueue {
   private renewTimer: NodeJS.Timeout | undefined;
   private readonly laneChecks = new Map<VerifyLane, { at: number; served: Promise<boolean> }>();
 
-  constructor(target: RedisTarget, readonly base: string, private readonly key: Buffer) {
+  constructor(
+    target: RedisTarget,
+    readonly base: string,
+    private readonly key: Buffer,
+  ) {
     this.connection = connect(target);
     for (const lane of VERIFY_LANES) {
       const name = verifyQueueName(base, lane);
@@ -100,7 +107,13 @@ export class VerifyQueue {
         const run = (job.data as { payload?: { run?: unknown } } | undefined)?.payload?.run;
         if (typeof run === 'string' && !alive.has(run)) alive.set(run, runAlive(this.connection, this.base, run));
         if (typeof run === 'string' && (await alive.get(run)) !== false) continue;
-        if (await job.remove().then(() => true, () => false)) removed++;
+        if (
+          await job.remove().then(
+            () => true,
+            () => false,
+          )
+        )
+          removed++;
       }
     }
     return removed;
@@ -116,7 +129,9 @@ export class VerifyQueue {
   private laneServed(lane: VerifyLane, maxAgeMs = LIVENESS_CHECK_MS / 2): Promise<boolean> {
     const last = this.laneChecks.get(lane);
     if (last && Date.now() - last.at <= maxAgeMs) return last.served;
-    const served = this.lane(lane).queue.getWorkersCount().then((n) => n > 0);
+    const served = this.lane(lane)
+      .queue.getWorkersCount()
+      .then((n) => n > 0);
     this.laneChecks.set(lane, { at: Date.now(), served });
     return served;
   }
@@ -125,14 +140,18 @@ export class VerifyQueue {
     if (payload.run !== this.run) throw new Error('a verify payload must carry the run of the queue that submits it');
     const jobId = verifyJobId(payload);
     this.pending.set(jobId, lane);
-    await this.lane(lane).queue.add('verify', { payload, seal: seal(this.key, 'verify-payload', jobId, payload) }, {
-      jobId,
-      // infrastructure errors (an engine restarting) get 2+4 s to pass; a boot's own failure is its result
-      attempts: 3,
-      backoff: { type: 'exponential', delay: 2000 },
-      removeOnComplete: { age: 3600, count: 20_000 },
-      removeOnFail: { age: 24 * 3600 },
-    });
+    await this.lane(lane).queue.add(
+      'verify',
+      { payload, seal: seal(this.key, 'verify-payload', jobId, payload) },
+      {
+        jobId,
+        // infrastructure errors (an engine restarting) get 2+4 s to pass; a boot's own failure is its result
+        attempts: 3,
+        backoff: { type: 'exponential', delay: 2000 },
+        removeOnComplete: { age: 3600, count: 20_000 },
+        removeOnFail: { age: 24 * 3600 },
+      },
+    );
     return jobId;
   }
 
@@ -149,7 +168,10 @@ export class VerifyQueue {
     const onAbort = () => stop.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
     if (signal?.aborted) stop.abort();
-    const finished = job.waitUntilFinished(events).then((value: unknown) => ({ value }), (err: unknown) => ({ err }));
+    const finished = job.waitUntilFinished(events).then(
+      (value: unknown) => ({ value }),
+      (err: unknown) => ({ err }),
+    );
     try {
       const first = await Promise.race([finished, this.watchLane(job, lane, stop.signal)]);
       if (first === 'stopped' || signal?.aborted) return { jobId, interrupted: true };
@@ -175,13 +197,24 @@ export class VerifyQueue {
   private async watchLane(job: Job, lane: VerifyLane, stop: AbortSignal): Promise<'unserved' | 'stopped'> {
     let misses = 0;
     // false once `stop` fires (the timer and its listener go with it)
-    const pause = () => sleep(LIVENESS_CHECK_MS, undefined, { signal: stop }).then(() => true, () => false);
+    const pause = () =>
+      sleep(LIVENESS_CHECK_MS, undefined, { signal: stop }).then(
+        () => true,
+        () => false,
+      );
     while (await pause()) {
       const served = await this.laneServed(lane).catch(() => true);
       misses = served ? 0 : misses + 1;
       if (misses < UNSERVED_CHECKS) continue;
       const state = await job.getState().catch(() => 'unknown');
-      if ((QUEUED_STATES as readonly string[]).includes(state) && (await job.remove().then(() => true, () => false))) return 'unserved';
+      if (
+        (QUEUED_STATES as readonly string[]).includes(state) &&
+        (await job.remove().then(
+          () => true,
+          () => false,
+        ))
+      )
+        return 'unserved';
     }
     return 'stopped';
   }
@@ -205,8 +238,12 @@ export class VerifyQueue {
       await settledWithin(this.connection.del(runLeaseKey(this.base, this.run)), 2000);
     }
     for (const lane of VERIFY_LANES) {
-      await this.lane(lane).events.close().catch(() => undefined);
-      await this.lane(lane).queue.close().catch(() => undefined);
+      await this.lane(lane)
+        .events.close()
+        .catch(() => undefined);
+      await this.lane(lane)
+        .queue.close()
+        .catch(() => undefined);
     }
     this.eventsConnections.forEach(closeConnection);
     closeConnection(this.connection);

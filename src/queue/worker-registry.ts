@@ -15,9 +15,7 @@ const advertSchema = z.object({
   hostname: z.string(),
   pid: z.number(),
   concurrency: z.number(),
-  images: z.array(
-    z.object({ name: z.string(), ref: z.string(), id: z.string(), arch: z.string(), kernels: z.array(z.string()) }),
-  ),
+  images: z.array(z.object({ name: z.string(), ref: z.string(), id: z.string(), arch: z.string(), kernels: z.array(z.string()) })),
   /** the boot lanes it takes (kfarm worker --verify); absent: none */
   verify: z.array(z.enum(['kvm', 'tcg'])).optional(),
   seenAt: z.string(),
@@ -32,12 +30,7 @@ export interface Advertiser {
 }
 
 /** Publishes `describe()` now and every RENEW_MS until stopped; stop() withdraws it. */
-export async function startAdvertising(
-  redis: Redis,
-  queue: string,
-  describe: () => Promise<Omit<WorkerAdvert, 'seenAt'>>,
-  logger: Logger,
-): Promise<Advertiser> {
+export async function startAdvertising(redis: Redis, queue: string, describe: () => Promise<Omit<WorkerAdvert, 'seenAt'>>, logger: Logger): Promise<Advertiser> {
   let key: string | undefined;
   const publish = async () => {
     const advert: WorkerAdvert = { ...(await describe()), seenAt: new Date().toISOString() };

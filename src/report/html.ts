@@ -58,7 +58,9 @@ export function renderHtml(report: BuildReport): string {
 
   const head = [
     '<tr><th rowspan="2" class="module-h">module</th>',
-    ...groups.map((g) => `<th colspan="${g.names.length}" class="group" data-release="${htmlText(g.release)}" data-arch="${htmlText(g.arch)}">${htmlText(`${g.release} / ${g.arch}`)}</th>`),
+    ...groups.map(
+      (g) => `<th colspan="${g.names.length}" class="group" data-release="${htmlText(g.release)}" data-arch="${htmlText(g.arch)}">${htmlText(`${g.release} / ${g.arch}`)}</th>`,
+    ),
     '</tr><tr>',
     ...columns.map((c, i) => `<th class="kernel" data-col="${i}" data-release="${htmlText(c.release)}" data-arch="${htmlText(c.arch)}"><span>${htmlText(c.kernel)}</span></th>`),
     '</tr>',
@@ -130,7 +132,9 @@ function cellHtml(k: KernelReport, module: string, where: string): string {
     ...(k.message && k.verdict !== 'built' && k.message !== firstError ? [`<div class="message">${htmlText(k.message)}</div>`] : []),
     `<div class="facts">${htmlText(formatMs(k.durationMs))}${k.cached ? ', cached' : ''}</div>`,
     ...(k.load && (k.load.bootMs !== undefined || k.load.accel)
-      ? [`<div class="facts">${htmlText([k.load.accel, k.load.bootMs !== undefined ? `boot ${formatMs(k.load.bootMs)}` : '', k.load.loadMs !== undefined ? `load ${formatMs(k.load.loadMs)}` : ''].filter(Boolean).join(', '))}</div>`]
+      ? [
+          `<div class="facts">${htmlText([k.load.accel, k.load.bootMs !== undefined ? `boot ${formatMs(k.load.bootMs)}` : '', k.load.loadMs !== undefined ? `load ${formatMs(k.load.loadMs)}` : ''].filter(Boolean).join(', '))}</div>`,
+        ]
       : []),
     linkHtml(k.log, 'build log'),
     ...(k.load?.log ? [linkHtml(k.load.log, 'console log')] : []),
@@ -153,7 +157,8 @@ function linkHtml(rel: string, label: string): string {
 
 function moduleRows(report: BuildReport): Array<{ label: string; byColumn: Map<string, KernelReport> }> {
   const rows = new Map<string, { label: string; byColumn: Map<string, KernelReport> }>();
-  for (const m of report.modules ?? [{ name: report.module, version: report.version }]) rows.set(`${m.name} ${m.version}`, { label: `${m.name} ${m.version}`, byColumn: new Map() });
+  for (const m of report.modules ?? [{ name: report.module, version: report.version }])
+    rows.set(`${m.name} ${m.version}`, { label: `${m.name} ${m.version}`, byColumn: new Map() });
   for (const k of report.kernels) {
     const label = rowLabel(report, k);
     let row = rows.get(label);

@@ -99,12 +99,27 @@ function buildOutcome(k: KernelReport, excerpt: string | undefined): Outcome {
   const lines = (pairs: Array<[string, string | undefined]>) => pairs.filter(([, v]) => v !== undefined && v !== '').map(([label, v]) => `${label}: ${v}`);
   if (k.verdict === 'built') {
     const modules = k.modules.map((m) => `${m.file} sha256:${m.sha256} -> ${m.destination}`);
-    return { kind: 'passed', out: [...modules, ...lines([['cached', k.cached ? 'yes' : undefined], ['log', k.log]])].join('\n') };
+    return {
+      kind: 'passed',
+      out: [
+        ...modules,
+        ...lines([
+          ['cached', k.cached ? 'yes' : undefined],
+          ['log', k.log],
+        ]),
+      ].join('\n'),
+    };
   }
   const reason = k.reason ?? k.verdict;
   const detail = k.verdict === 'failed' ? (k.firstError ?? k.message) : k.message;
   const body = [
-    ...lines([['reason', reason], ['message', k.message], ['first error', k.firstError], ['image', k.image], ['log', k.log]]),
+    ...lines([
+      ['reason', reason],
+      ['message', k.message],
+      ['first error', k.firstError],
+      ['image', k.image],
+      ['log', k.log],
+    ]),
     ...(excerpt ? ['', `--- last lines of ${k.log} ---`, excerpt] : []),
   ].join('\n');
   const message = detail ? `${reason}: ${detail}` : reason;
@@ -121,7 +136,12 @@ function loadOutcome(load: LoadReport, excerpt: string | undefined): Outcome {
   ].filter((l): l is string => l !== undefined);
   if (load.verdict === 'loaded') return { kind: 'passed', out: facts.join('\n') };
   const reason = load.reason ?? load.verdict;
-  const body = [`reason: ${reason}`, ...(load.firstError ? [`first error: ${load.firstError}`] : []), ...facts, ...(excerpt ? ['', `--- last lines of ${load.log ?? 'the console'} ---`, excerpt] : [])].join('\n');
+  const body = [
+    `reason: ${reason}`,
+    ...(load.firstError ? [`first error: ${load.firstError}`] : []),
+    ...facts,
+    ...(excerpt ? ['', `--- last lines of ${load.log ?? 'the console'} ---`, excerpt] : []),
+  ].join('\n');
   const message = load.firstError ? `${reason}: ${load.firstError}` : reason;
   return { kind: load.verdict === 'load-failed' ? 'failure' : 'skipped', message, type: reason, body };
 }
@@ -140,10 +160,9 @@ function suiteXml(suite: { name: string; sourceSha256: string | undefined; cases
     `hostname="${xmlAttr(input.hostname)}"`,
     `id="${id}"`,
   ];
-  const props = [
-    ['kfarm.version', input.report.tool.version],
-    ...(suite.sourceSha256 ? [['source.sha256', suite.sourceSha256]] : []),
-  ].map(([k, v]) => `      <property name="${xmlAttr(k ?? '')}" value="${xmlAttr(v ?? '')}"/>`);
+  const props = [['kfarm.version', input.report.tool.version], ...(suite.sourceSha256 ? [['source.sha256', suite.sourceSha256]] : [])].map(
+    ([k, v]) => `      <property name="${xmlAttr(k ?? '')}" value="${xmlAttr(v ?? '')}"/>`,
+  );
   return [`  <testsuite ${attrs.join(' ')}>`, '    <properties>', ...props, '    </properties>', ...cases.map(caseXml), '  </testsuite>'].join('\n');
 }
 

@@ -25,7 +25,10 @@ export async function decompressModule(data: Buffer, compression: ModuleCompress
   } catch (err) {
     throw new KfarmError('UNSAFE_ARCHIVE', `${label}: cannot decompress it as ${compression}: ${(err as Error).message}`, {
       context: { module: label },
-      hint: compression === 'zstd' || compression === 'xz' ? `Is ${compression} installed on this host (\`apt-get install ${compression === 'xz' ? 'xz-utils' : 'zstd'}\`)?` : undefined,
+      hint:
+        compression === 'zstd' || compression === 'xz'
+          ? `Is ${compression} installed on this host (\`apt-get install ${compression === 'xz' ? 'xz-utils' : 'zstd'}\`)?`
+          : undefined,
     });
   }
 }

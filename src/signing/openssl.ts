@@ -26,7 +26,9 @@ export async function openssl(args: readonly string[], options: { input?: Buffer
     ...(options.env ? { env: options.env } : {}),
   });
   if (result.exitCode === undefined) {
-    throw new KfarmError('COMMAND_FAILED', `openssl could not run: ${result.shortMessage}`, { hint: 'Install it (`apt-get install openssl`): kfarm checks signing keys and signatures with it.' });
+    throw new KfarmError('COMMAND_FAILED', `openssl could not run: ${result.shortMessage}`, {
+      hint: 'Install it (`apt-get install openssl`): kfarm checks signing keys and signatures with it.',
+    });
   }
   return { exitCode: result.exitCode, stdout: Buffer.from(result.stdout), stderr: Buffer.from(result.stderr).toString('utf8').trim() };
 }
@@ -41,7 +43,23 @@ export async function verifyPkcs7(content: Buffer, pkcs7: Buffer, certPem: Buffe
   try {
     const files = { content: path.join(dir, 'content'), sig: path.join(dir, 'sig.p7'), cert: path.join(dir, 'cert.pem') };
     await Promise.all([writeFile(files.content, content), writeFile(files.sig, pkcs7), writeFile(files.cert, certPem)]);
-    const r = await openssl(['cms', '-verify', '-binary', '-inform', 'DER', '-in', files.sig, '-content', files.content, '-certfile', files.cert, '-nointern', '-noverify', '-out', '/dev/null']);
+    const r = await openssl([
+      'cms',
+      '-verify',
+      '-binary',
+      '-inform',
+      'DER',
+      '-in',
+      files.sig,
+      '-content',
+      files.content,
+      '-certfile',
+      files.cert,
+      '-nointern',
+      '-noverify',
+      '-out',
+      '/dev/null',
+    ]);
     return { ok: r.exitCode === 0, output: r.stderr };
   } finally {
     await rm(dir, { recursive: true, force: true });

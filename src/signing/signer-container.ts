@@ -53,7 +53,10 @@ export async function runSigner(run: SignerRun): Promise<{ exitCode: number; out
   const log = Buffer.concat(chunks).toString('utf8');
   if (outcome.stoppedBy === 'aborted') throw new KfarmError('INTERRUPTED', `signing for ${run.kernel} interrupted`, { context: { kernel: run.kernel } });
   if (outcome.stoppedBy === 'timeout') {
-    throw new KfarmError('CONTAINER_FAILED', `the signing container for ${run.kernel} ran longer than 120 s and was killed`, { context: { kernel: run.kernel, image: run.image }, hint: lastLines(log) });
+    throw new KfarmError('CONTAINER_FAILED', `the signing container for ${run.kernel} ran longer than 120 s and was killed`, {
+      context: { kernel: run.kernel, image: run.image },
+      hint: lastLines(log),
+    });
   }
   return { exitCode: outcome.exitCode, output: outcome.output, log };
 }

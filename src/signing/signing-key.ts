@@ -30,7 +30,9 @@ async function readInput(file: string, what: '--sign-key' | '--sign-cert'): Prom
   try {
     return await readFile(file);
   } catch (err) {
-    throw bad(`cannot read the ${what === '--sign-key' ? 'signing key' : 'signing certificate'} ${file}: ${describeError(err)}`, `Give ${what} a readable file.`, { [what.slice(2)]: file });
+    throw bad(`cannot read the ${what === '--sign-key' ? 'signing key' : 'signing certificate'} ${file}: ${describeError(err)}`, `Give ${what} a readable file.`, {
+      [what.slice(2)]: file,
+    });
   }
 }
 
@@ -41,7 +43,11 @@ export async function loadSigningKey(paths: SigningPaths): Promise<SigningKey> {
 
   const keyText = keyFile.toString('latin1');
   if (/^pkcs11:/.test(keyText.trim()) || keyPath.startsWith('pkcs11:')) {
-    throw bad(`the signing key ${keyPath} is a PKCS#11 URI, which kfarm does not sign with`, 'Export the key to a PEM file, or sign the modules on the machine that holds the token.', { 'sign-key': keyPath });
+    throw bad(
+      `the signing key ${keyPath} is a PKCS#11 URI, which kfarm does not sign with`,
+      'Export the key to a PEM file, or sign the modules on the machine that holds the token.',
+      { 'sign-key': keyPath },
+    );
   }
   const encrypted = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type:\s*4,ENCRYPTED/.test(keyText);
   if (encrypted && pin === undefined) {
@@ -53,7 +59,10 @@ export async function loadSigningKey(paths: SigningPaths): Promise<SigningKey> {
   }
   // Normalised to unencrypted PEM here, so the container never needs the passphrase; the
   // PIN reaches openssl through its environment, never its arguments.
-  const keyOut = await openssl(['pkey', '-in', keyPath, '-passin', pin === undefined ? 'pass:' : 'env:KBUILD_SIGN_PIN'], pin === undefined ? {} : { env: { KBUILD_SIGN_PIN: pin } });
+  const keyOut = await openssl(
+    ['pkey', '-in', keyPath, '-passin', pin === undefined ? 'pass:' : 'env:KBUILD_SIGN_PIN'],
+    pin === undefined ? {} : { env: { KBUILD_SIGN_PIN: pin } },
+  );
   if (keyOut.exitCode !== 0 || !keyOut.stdout.includes('-----BEGIN PRIVATE KEY-----')) {
     throw bad(
       `openssl cannot read ${keyPath} as a private key${encrypted ? ' with the passphrase in KBUILD_SIGN_PIN' : ''}: ${firstLine(keyOut.stderr)}`,
@@ -66,13 +75,21 @@ export async function loadSigningKey(paths: SigningPaths): Promise<SigningKey> {
   let certOut = await openssl(['x509', '-inform', 'PEM', '-outform', 'PEM'], { input: certFile });
   if (certOut.exitCode !== 0) certOut = await openssl(['x509', '-inform', 'DER', '-outform', 'PEM'], { input: certFile });
   if (certOut.exitCode !== 0) {
-    throw bad(`${certPath} is not an X.509 certificate in PEM or DER: ${firstLine(certOut.stderr)}`, 'Give --sign-cert the certificate of the signing key (the one enrolled with `mokutil --import`).', { 'sign-cert': certPath });
+    throw bad(
+      `${certPath} is not an X.509 certificate in PEM or DER: ${firstLine(certOut.stderr)}`,
+      'Give --sign-cert the certificate of the signing key (the one enrolled with `mokutil --import`).',
+      { 'sign-cert': certPath },
+    );
   }
   const certPem = certOut.stdout;
 
   const [certPub, keyPub] = await Promise.all([openssl(['x509', '-noout', '-pubkey'], { input: certPem }), openssl(['pkey', '-pubout'], { input: keyPem })]);
   if (certPub.exitCode !== 0 || keyPub.exitCode !== 0) {
-    throw bad(`openssl cannot read the public key of ${certPub.exitCode !== 0 ? certPath : keyPath}: ${firstLine(certPub.stderr || keyPub.stderr)}`, 'Check the files with `openssl x509 -noout -text` and `openssl pkey -noout -text`.', { 'sign-key': keyPath, 'sign-cert': certPath });
+    throw bad(
+      `openssl cannot read the public key of ${certPub.exitCode !== 0 ? certPath : keyPath}: ${firstLine(certPub.stderr || keyPub.stderr)}`,
+      'Check the files with `openssl x509 -noout -text` and `openssl pkey -noout -text`.',
+      { 'sign-key': keyPath, 'sign-cert': certPath },
+    );
   }
   if (!certPub.stdout.equals(keyPub.stdout)) {
     throw bad(
@@ -86,4 +103,8 @@ export async function loadSigningKey(paths: SigningPaths): Promise<SigningKey> {
   return { keyPem, certPem, subject: field('subject'), serial: field('serial') };
 }
 
-const firstLine = (text: string) => text.split('\n').find((l) => l.trim())?.trim() ?? 'no reason given';
+const firstLine = (text: string) =>
+  text
+    .split('\n')
+    .find((l) => l.trim())
+    ?.trim() ?? 'no reason given';

@@ -48,7 +48,7 @@ async function probeKernel(runtime: ContainerRuntime, image: string, kernel: str
   if (!(await runtime.inspectImage(image))) {
     throw new KfarmError('BAD_OPTION', `cannot sign modules for ${kernel}: its image ${image} is not on this host`, {
       context: { kernel, image },
-      hint: 'Modules are signed by the host that runs `kfarm build`, in a container of the kernel\'s image: get it here (`kfarm images sync`, or `docker save <image> | docker load` from a worker).',
+      hint: "Modules are signed by the host that runs `kfarm build`, in a container of the kernel's image: get it here (`kfarm images sync`, or `docker save <image> | docker load` from a worker).",
     });
   }
   const run = await runSigner({ runtime, image, kernel, mode: 'probe', stdin: Buffer.alloc(0), workMiB: 1, outputLimitBytes: 4096, labels });
@@ -73,4 +73,3 @@ async function probeKernel(runtime: ContainerRuntime, image: string, kernel: str
   }
   return { kernel, image, signFile, hash };
 }
-

@@ -144,21 +144,30 @@ function dkmsConfOf(entries: readonly TarEntry[], dir: string, root: string): Bu
   const where = resolveLink(links, conf.path, conf.linkname ?? '');
   const target = where === 'outside' || where === 'loop' ? undefined : byPath.get(where);
   if (target?.type === 'file' && target.data) return target.data;
-  const why = where === 'outside' ? 'leads out of the source tree' : where === 'loop' ? 'does not resolve (a loop)' : `leads to ${where || 'the top of the tree'}, which is not a file of the tree`;
+  const why =
+    where === 'outside'
+      ? 'leads out of the source tree'
+      : where === 'loop'
+        ? 'does not resolve (a loop)'
+        : `leads to ${where || 'the top of the tree'}, which is not a file of the tree`;
   throw new KfarmError('DKMS_CONF_INVALID', `${dir}: dkms.conf is a symlink (-> ${conf.linkname ?? ''}) that ${why}`, {
     context: { source: root },
-    hint: 'Put the dkms.conf itself at the top of the source tree: kfarm reads only the source tree, never a file of the build host, and DKMS on the target machine would read that machine\'s file.',
+    hint: "Put the dkms.conf itself at the top of the source tree: kfarm reads only the source tree, never a file of the build host, and DKMS on the target machine would read that machine's file.",
   });
 }
 
 /** A regular file's bytes; refuses (does not follow) a link or special file put there since the lstat. */
 async function readNoFollow(abs: string, relPath: string, dir: string): Promise<Buffer> {
   const handle = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ELOOP') throw new KfarmError('UNSAFE_ARCHIVE', `${dir}: ${relPath} became a symlink while it was read`, { hint: 'Build from a source tree that nothing changes meanwhile.' });
+    if (err.code === 'ELOOP')
+      throw new KfarmError('UNSAFE_ARCHIVE', `${dir}: ${relPath} became a symlink while it was read`, { hint: 'Build from a source tree that nothing changes meanwhile.' });
     throw err;
   });
   try {
-    if (!(await handle.stat()).isFile()) throw new KfarmError('UNSAFE_ARCHIVE', `${dir}: ${relPath} stopped being a regular file while it was read`, { hint: 'Build from a source tree that nothing changes meanwhile.' });
+    if (!(await handle.stat()).isFile())
+      throw new KfarmError('UNSAFE_ARCHIVE', `${dir}: ${relPath} stopped being a regular file while it was read`, {
+        hint: 'Build from a source tree that nothing changes meanwhile.',
+      });
     const data = await handle.readFile();
     if (data.length > MAX_SOURCE_BYTES) throw tooLarge(dir);
     return data;
@@ -183,5 +192,7 @@ function confMissing(dir: string, root: string): KfarmError {
 }
 
 function tooLarge(dir: string): KfarmError {
-  return new KfarmError('SOURCE_TOO_LARGE', `${dir} holds more than ${MAX_SOURCE_BYTES >> 20} MiB`, { hint: 'Build from a clean source tree (no build products, no large data files).' });
+  return new KfarmError('SOURCE_TOO_LARGE', `${dir} holds more than ${MAX_SOURCE_BYTES >> 20} MiB`, {
+    hint: 'Build from a clean source tree (no build products, no large data files).',
+  });
 }

@@ -148,7 +148,12 @@ export class ResultStore {
       for (const { name, file } of entryFiles) {
         const key = name.replace(/\.json$/, '');
         const parsed = parseEntry(await readFile(file, 'utf8').catch(() => ''), key);
-        const why = 'invalid' in parsed ? `entry ${parsed.invalid}` : entryBlobs(parsed.entry.record).find((b) => !held.has(b.sha256)) ? 'needs a blob that is corrupt or missing' : undefined;
+        const why =
+          'invalid' in parsed
+            ? `entry ${parsed.invalid}`
+            : entryBlobs(parsed.entry.record).find((b) => !held.has(b.sha256))
+              ? 'needs a blob that is corrupt or missing'
+              : undefined;
         if (why !== undefined) {
           corrupt.push(`entry ${key.slice(0, 12)}: ${why}`);
           await rm(file, { force: true });

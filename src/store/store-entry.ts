@@ -21,7 +21,9 @@ export type StoreEntry = z.output<typeof storeEntrySchema>;
 
 export function entryDigest(entry: Omit<StoreEntry, 'digest'>): string {
   const { jobKey, record, schemaVersion, storedAt } = entry;
-  return createHash('sha256').update(`kfarm-store-v1\n${canonicalJson({ jobKey, record, schemaVersion, storedAt })}`).digest('hex');
+  return createHash('sha256')
+    .update(`kfarm-store-v1\n${canonicalJson({ jobKey, record, schemaVersion, storedAt })}`)
+    .digest('hex');
 }
 
 export function makeEntry(jobKey: string, record: KernelRecord, storedAt: Date): StoreEntry {

@@ -84,7 +84,8 @@ export async function bootKernel(runtime: ContainerRuntime, image: string, reque
   const wallMs = Date.now() - started;
   const statusLine = outcome.output?.toString('utf8') ?? '';
   const word = /^status=([a-z-]+)/.exec(statusLine)?.[1];
-  const status: BootStatus = outcome.stoppedBy === 'timeout' ? 'timeout' : word === 'ran' || word === 'timeout' || word === 'no-kernel-image' || word === 'no-modules' ? word : 'boot-failed';
+  const status: BootStatus =
+    outcome.stoppedBy === 'timeout' ? 'timeout' : word === 'ran' || word === 'timeout' || word === 'no-kernel-image' || word === 'no-modules' ? word : 'boot-failed';
   const raw = Buffer.concat(chunks).toString('utf8');
   const console = cleanText(raw, CONSOLE_LIMIT_BYTES, { newlines: true }) + (bytes > CONSOLE_LIMIT_BYTES ? '\n[kfarm] console cut here\n' : '');
   return { ...parseConsole(raw, nonce, status), accel: request.accel, console, wallMs };

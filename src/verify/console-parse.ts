@@ -95,7 +95,14 @@ export function parseConsole(text: string, nonce: string, status: BootStatus): B
     return { verdict: 'not-verified', reason: status === 'timeout' ? 'timeout' : 'boot-failed', ...(refusal ? { firstError: refusal.line } : {}), results };
   }
   const failed = results.find((r) => r.status !== undefined && r.status !== 0);
-  if (failed) return { verdict: 'load-failed', reason: refusal?.reason ?? 'insmod-failed', firstError: refusal?.line ?? `insmod ${failed.module} exited with ${failed.status}`, ...timing, results };
+  if (failed)
+    return {
+      verdict: 'load-failed',
+      reason: refusal?.reason ?? 'insmod-failed',
+      firstError: refusal?.line ?? `insmod ${failed.module} exited with ${failed.status}`,
+      ...timing,
+      results,
+    };
   if (doneAt === undefined || results.some((r) => r.status === undefined) || results.length === 0) {
     // init started but did not finish loading: the module hung or crashed the guest
     const reason = refusal?.reason === 'crashed' ? 'crashed' : status === 'timeout' ? 'timeout' : 'crashed';

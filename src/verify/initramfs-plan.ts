@@ -25,7 +25,16 @@ export const GUEST_MEM_MB = 512;
  * (/lib/modules/<kver>/updates/dkms/ by default), so depmod and modprobe in the container see
  * the tree a target machine would have; boot.sh adds their in-tree dependencies in depmod's order.
  */
-export function planBoot(input: { kernel: string; arch: string; accel: Accel; kernelDeb: Buffer; modules: readonly GuestModule[]; nonce: string; cmdline: string; timeoutSec: number }): BootPlan {
+export function planBoot(input: {
+  kernel: string;
+  arch: string;
+  accel: Accel;
+  kernelDeb: Buffer;
+  modules: readonly GuestModule[];
+  nonce: string;
+  cmdline: string;
+  timeoutSec: number;
+}): BootPlan {
   if (input.modules.length === 0) throw new KfarmError('BAD_OPTION', `no built modules to load on ${input.kernel}`);
   if (input.arch !== 'x86_64' && input.arch !== 'aarch64') {
     throw new KfarmError('BAD_OPTION', `kfarm cannot boot ${input.arch} kernels (${input.kernel})`, { hint: 'Load verification boots x86_64 and aarch64 kernels.' });
@@ -38,7 +47,10 @@ export function planBoot(input: { kernel: string; arch: string; accel: Accel; ke
   const seen = new Set<string>();
   const files = [{ path: 'kernel.deb', data: input.kernelDeb }];
   for (const m of input.modules) {
-    const location = m.installLocation.split('/').filter((p) => p !== '').join('/');
+    const location = m.installLocation
+      .split('/')
+      .filter((p) => p !== '')
+      .join('/');
     if (!isValidLocation(location) || !/^[A-Za-z0-9_][A-Za-z0-9_.+-]*\.ko(\.xz|\.zst|\.gz)?$/.test(m.fileName)) {
       throw new KfarmError('BAD_OPTION', `module ${JSON.stringify(m.fileName.slice(0, 80))} has an unsafe install location ${JSON.stringify(m.installLocation.slice(0, 120))}`);
     }

@@ -83,7 +83,10 @@ async function readImageStanzas(release: string, debianArch: string, options: In
       const url = `${baseUrl}/dists/${suite}/${indexPath}`;
       const res = await request(url, { timeoutMs: 300_000 });
       if (res.status !== 200 || createHash('sha256').update(res.body).digest('hex') !== entry.sha256) {
-        throw new KfarmError('COMMAND_FAILED', `${url} did not download whole (HTTP ${res.status}, or a checksum not in InRelease)`, { context: { url }, hint: 'The mirror may be mid-update; run the command again.' });
+        throw new KfarmError('COMMAND_FAILED', `${url} did not download whole (HTTP ${res.status}, or a checksum not in InRelease)`, {
+          context: { url },
+          hint: 'The mirror may be mid-update; run the command again.',
+        });
       }
       await makeDirs(dir);
       const xzFile = path.join(dir, `.${randomBytes(4).toString('hex')}.xz`);
@@ -108,12 +111,20 @@ async function readImageStanzas(release: string, debianArch: string, options: In
  * The kernel's .deb, downloaded once and kept under `debDir` by its sha256 (the signed index
  * gives it): later boots of that kernel read the cached file, checked again before use.
  */
-export async function kernelDeb(input: { kernel: string; release: string; debianArch: string; debDir: string; index: IndexStoreOptions }): Promise<{ entry: KernelDebEntry; file: string } | undefined> {
+export async function kernelDeb(input: {
+  kernel: string;
+  release: string;
+  debianArch: string;
+  debDir: string;
+  index: IndexStoreOptions;
+}): Promise<{ entry: KernelDebEntry; file: string } | undefined> {
   const entry = pickKernelDeb(await imageStanzas(input.release, input.debianArch, input.index), input.kernel);
   if (!entry) return undefined;
   const file = path.join(input.debDir, `${entry.sha256}.deb`);
   if (existsSync(file)) {
-    const have = createHash('sha256').update(await readFile(file)).digest('hex');
+    const have = createHash('sha256')
+      .update(await readFile(file))
+      .digest('hex');
     if (have === entry.sha256) return { entry, file };
     await rm(file, { force: true });
   }

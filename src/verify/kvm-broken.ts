@@ -9,7 +9,10 @@ import { makeDirs } from '../util/make-dir.js';
 export const kvmBrokenMarker = (stateDir: string): string => path.join(stateDir, 'verify', 'kvm-broken');
 
 export async function kvmKnownBroken(stateDir: string): Promise<boolean> {
-  return access(kvmBrokenMarker(stateDir)).then(() => true, () => false);
+  return access(kvmBrokenMarker(stateDir)).then(
+    () => true,
+    () => false,
+  );
 }
 
 export async function markKvmBroken(stateDir: string): Promise<void> {

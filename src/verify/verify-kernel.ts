@@ -96,13 +96,31 @@ export async function verifyKernel(
   } catch (err) {
     return { load: { verdict: 'not-verified', reason: 'no-kernel-image', firstError: cleanText(describeError(err), TEXT_LIMITS.firstError) }, console: '' };
   }
-  if (!data) return { load: { verdict: 'not-verified', reason: 'no-kernel-image', firstError: `the ${target.release} archive has no linux-image-${target.kernel}(-unsigned) for ${target.debianArch}` }, console: '' };
+  if (!data)
+    return {
+      load: {
+        verdict: 'not-verified',
+        reason: 'no-kernel-image',
+        firstError: `the ${target.release} archive has no linux-image-${target.kernel}(-unsigned) for ${target.debianArch}`,
+      },
+      console: '',
+    };
   const { options } = ctx;
   const timeoutSec = options.timeoutSec ?? DEFAULT_BOOT_TIMEOUT_SEC;
   const hostArch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
   const kvmFits = ctx.kvm && target.arch === hostArch && options.accel !== 'tcg' && !(options.accel === 'auto' && ctx.kvmBroken);
   const boot = (accel: Accel, limit: number) =>
-    bootKernel(options.runtime, ctx.image, { kernel: target.kernel, arch: target.arch, accel, kernelDeb: data, modules: target.modules, cmdline: options.cmdline, timeoutSec: limit, ...(options.signal ? { signal: options.signal } : {}), ...(options.ownerLabels ? { ownerLabels: options.ownerLabels } : {}) });
+    bootKernel(options.runtime, ctx.image, {
+      kernel: target.kernel,
+      arch: target.arch,
+      accel,
+      kernelDeb: data,
+      modules: target.modules,
+      cmdline: options.cmdline,
+      timeoutSec: limit,
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.ownerLabels ? { ownerLabels: options.ownerLabels } : {}),
+    });
   let result: BootResult;
   let note = '';
   if (kvmFits) {

@@ -42,7 +42,10 @@ export function buildProcessor(deps: WorkerDeps): Processor {
     // The inputs come from Redis while the engine answers about the image: one round trip
     // less in series (a remote Redis's source transfer overlaps the inspect). Settled into
     // values at once, so an image refusal below never leaves a rejection unhandled.
-    const inputs = fetchInputs(deps, payload).then((value) => ({ value }), (err: unknown) => ({ err }));
+    const inputs = fetchInputs(deps, payload).then(
+      (value) => ({ value }),
+      (err: unknown) => ({ err }),
+    );
     const image = await deps.runtime.inspectImage(payload.imageRef);
     if (!image) {
       throw new KfarmError('IMAGE_NOT_FOUND', `image ${payload.imageRef} is not on worker ${deps.hostname}`, {
@@ -151,7 +154,10 @@ export function buildProcessor(deps: WorkerDeps): Processor {
       await out.removed;
       // jobMs - buildMs - waitMs (for a compile slot): what the worker added (bench/matrix.ts reads it)
       const jobMs = Math.round(performance.now() - jobStarted);
-      logger.info({ verdict: record.verdict, reason: record.reason, ms: record.durationMs, jobMs, buildMs: Math.round(out.phases?.run ?? 0), waitMs: Math.round(out.phases?.ready ?? 0) }, 'job done');
+      logger.info(
+        { verdict: record.verdict, reason: record.reason, ms: record.durationMs, jobMs, buildMs: Math.round(out.phases?.run ?? 0), waitMs: Math.round(out.phases?.ready ?? 0) },
+        'job done',
+      );
       return record;
     } finally {
       // a failed store too: the container is gone before the job ends either way

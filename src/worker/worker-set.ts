@@ -60,7 +60,9 @@ export async function startWorkerSet(opts: WorkerSetOptions): Promise<WorkerSet>
   const lanes = opts.verify?.lanes ?? [];
   // A kfarm process killed with SIGKILL on this host left its containers. Not being able to
   // list them is no reason not to build: the builds meet the engine's trouble themselves.
-  await reapOrphans(runtime, hostname, logger).catch((err: unknown) => logger.warn({ err: describeError(err) }, 'could not look for build containers left by a kfarm process that is gone'));
+  await reapOrphans(runtime, hostname, logger).catch((err: unknown) =>
+    logger.warn({ err: describeError(err) }, 'could not look for build containers left by a kfarm process that is gone'),
+  );
   // blobs and the advert; the BullMQ workers open their own connections. It reconnects
   // for ever, so a Redis restart does not leave the workers failing every job.
   const redis = connect(target);
@@ -87,33 +89,45 @@ export async function startWorkerSet(opts: WorkerSetOptions): Promise<WorkerSet>
     }
     if (opts.verify && lanes.length > 0) {
       const boots = opts.verify.concurrency;
-      verify = await startVerifyWorker(target, queueName, lanes, boots, verifyProcessor({
-        runtime,
-        blobs,
-        stateDir,
-        logger: jobLogger,
-        worker,
-        hostname,
-        concurrency: boots,
-        signal,
-        onKvmBroken: () => {
-          // still takes the KVM lane (booting under TCG), but no longer tells coordinators it
-          // does KVM; the next run on this host routes its boots to TCG at once
-          kvmBroken = true;
-          markKvmBroken(stateDir).catch((err: unknown) => logger.warn({ err: describeError(err) }, 'could not remember that KVM cannot boot a guest here'));
-        },
-      }), { key, logger });
+      verify = await startVerifyWorker(
+        target,
+        queueName,
+        lanes,
+        boots,
+        verifyProcessor({
+          runtime,
+          blobs,
+          stateDir,
+          logger: jobLogger,
+          worker,
+          hostname,
+          concurrency: boots,
+          signal,
+          onKvmBroken: () => {
+            // still takes the KVM lane (booting under TCG), but no longer tells coordinators it
+            // does KVM; the next run on this host routes its boots to TCG at once
+            kvmBroken = true;
+            markKvmBroken(stateDir).catch((err: unknown) => logger.warn({ err: describeError(err) }, 'could not remember that KVM cannot boot a guest here'));
+          },
+        }),
+        { key, logger },
+      );
     }
     // Coordinators learn from it which kernels this host can build, so they need no Docker of their own.
     if (opts.advertise) {
-      advertiser = await startAdvertising(redis, queueName, async () => ({
-        worker,
-        hostname,
-        pid: process.pid,
-        concurrency: opts.concurrency,
-        images: await listKfarmImages(runtime),
-        verify: advertisedLanes(),
-      }), logger);
+      advertiser = await startAdvertising(
+        redis,
+        queueName,
+        async () => ({
+          worker,
+          hostname,
+          pid: process.pid,
+          concurrency: opts.concurrency,
+          images: await listKfarmImages(runtime),
+          verify: advertisedLanes(),
+        }),
+        logger,
+      );
     }
   } catch (err) {
     await close(0);

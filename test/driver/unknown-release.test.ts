@@ -38,11 +38,31 @@ async function runWithOsRelease(osRelease: string) {
   const kernel = image!.kernels[0]!;
   // the writable mounts a worker gives a build (the root filesystem stays as the image has it)
   const tmpfs = Object.entries(containerMounts(buildOptions({ diskMiB: 512 }), source.tar.length)).flatMap(([p, o]) => ['--tmpfs', `${p}:${o}`]);
-  const run = await execa('docker', [
-    'run', '--rm', '-i', '--network', 'none', '--label', 'kfarm.test=driver', ...tmpfs,
-    '-v', `${file}:/etc/os-release:ro`, '--entrypoint', 'bash', image!.ref ?? image!.id,
-    '-c', driverScript().script.toString('utf8'), 'driver.sh', 'build', kernel, image!.arch,
-  ], { input: source.tar, encoding: 'buffer', reject: false, timeout: 300_000 });
+  const run = await execa(
+    'docker',
+    [
+      'run',
+      '--rm',
+      '-i',
+      '--network',
+      'none',
+      '--label',
+      'kfarm.test=driver',
+      ...tmpfs,
+      '-v',
+      `${file}:/etc/os-release:ro`,
+      '--entrypoint',
+      'bash',
+      image!.ref ?? image!.id,
+      '-c',
+      driverScript().script.toString('utf8'),
+      'driver.sh',
+      'build',
+      kernel,
+      image!.arch,
+    ],
+    { input: source.tar, encoding: 'buffer', reject: false, timeout: 300_000 },
+  );
   const result = await execa('tar', ['-xOf', '-', 'out/result'], { input: run.stdout, reject: false });
   return { exitCode: run.exitCode, log: Buffer.from(run.stderr).toString('utf8'), driver: parseDriverResult(result.stdout), result: result.stdout };
 }
@@ -53,7 +73,9 @@ describe('an image whose Debian release the driver does not know', () => {
     expect(out.exitCode, out.log).toBe(1);
     expect(out.result).toContain('verdict\tfailed');
     expect(out.result).toContain('reason\tdriver-error');
-    expect(out.result).toMatch(/message\tthis image's Debian release has VERSION_ID 14, whose dkms kfarm's driver does not know: it supports VERSION_ID 11 \(bullseye, dkms 2\.8\.4\), 12 \(bookworm, dkms 3\.0\.10\) and 13 \(trixie, dkms 3\.2\.2\)/);
+    expect(out.result).toMatch(
+      /message\tthis image's Debian release has VERSION_ID 14, whose dkms kfarm's driver does not know: it supports VERSION_ID 11 \(bullseye, dkms 2\.8\.4\), 12 \(bookworm, dkms 3\.0\.10\) and 13 \(trixie, dkms 3\.2\.2\)/,
+    );
     expect(out.driver.packageName, 'nothing of the module was read').toBeUndefined();
     expect(out.log).toContain('VERSION_ID 14');
   }, 300_000);

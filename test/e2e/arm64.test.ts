@@ -24,7 +24,6 @@ const archFixture = (name: string) => path.join(packageRoot, 'test', 'fixtures',
 const runtime = new DockerRuntime();
 const EM_AARCH64 = 183;
 
-
 async function buildReport(args: string[], env: Record<string, string>): Promise<{ exitCode: number; stderr: string; report: BuildReport; out: string }> {
   const out = await tempDir('arm64-out');
   const result = await kfarm(['build', ...args, '--out', out], env);

@@ -65,7 +65,10 @@ describe('kfarm build with BUILD_DEPENDS', () => {
 
   it("where the dependency failed, bookworm's dkms 3.0.10 still builds the dependent (BUILD_DEPENDS does not stop `dkms build`): it fails at modpost, with a warning naming the dependency", async () => {
     const exporter = await variant('depends-exporter', 'kfarm_exporter.c', (c) =>
-      c.replace('#include <linux/kernel.h>', '#include <linux/kernel.h>\n#include <linux/version.h>\n#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)\n#error not on 6.12\n#endif'),
+      c.replace(
+        '#include <linux/kernel.h>',
+        '#include <linux/kernel.h>\n#include <linux/version.h>\n#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0)\n#error not on 6.12\n#endif',
+      ),
     );
     const out2 = await tempDir('depends-fails-out');
     const run2 = await kfarm(['build', exporter, fixture('depends-user'), '--out', out2], env);
@@ -119,7 +122,13 @@ describe('kfarm build with BUILD_DEPENDS no source of the run provides, per rele
 
   it('a cycle: each module builds on debian-12 (without the other), each fails on debian-13', async () => {
     const cycle = async (me: string, other: string) =>
-      variant('build-depends-outside', 'dkms.conf', (c) => c.replace('PACKAGE_NAME="dl_build_depends_outside"', `PACKAGE_NAME="${me}"`).replace('BUILD_DEPENDS[0]="dl_not_in_this_run"', `BUILD_DEPENDS[0]="${other}"`), language, me);
+      variant(
+        'build-depends-outside',
+        'dkms.conf',
+        (c) => c.replace('PACKAGE_NAME="dl_build_depends_outside"', `PACKAGE_NAME="${me}"`).replace('BUILD_DEPENDS[0]="dl_not_in_this_run"', `BUILD_DEPENDS[0]="${other}"`),
+        language,
+        me,
+      );
     const a = await cycle('dl_cycle_a', 'dl_cycle_b');
     const b = await cycle('dl_cycle_b', 'dl_cycle_a');
     const out = await tempDir('depends-cycle-out');

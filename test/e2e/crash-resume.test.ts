@@ -78,7 +78,13 @@ describe('kfarm build killed with SIGKILL, then run again', () => {
     expect(report.kernels.map((k) => k.kernel).sort()).toEqual([...kernels].sort());
     expect(report.kernels.every((k) => k.verdict === 'built')).toBe(true);
     // what finished before the kill is a cache hit, the rest was built
-    expect(report.kernels.filter((k) => k.cached).map((k) => k.kernel).sort(), String(rerun.stderr)).toEqual(keptKernels);
+    expect(
+      report.kernels
+        .filter((k) => k.cached)
+        .map((k) => k.kernel)
+        .sort(),
+      String(rerun.stderr),
+    ).toEqual(keptKernels);
     expect(report.kernels.filter((k) => !k.cached).length).toBe(kernels.length - kept.size);
 
     // each kernel built by the rerun started within seconds of it (BullMQ's stall check would

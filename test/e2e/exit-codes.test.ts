@@ -85,10 +85,27 @@ describe('exit 3: a Docker engine without kfarm images', () => {
     socket = path.join(dir, 'docker.sock');
     // Its own network namespace: with --bridge none dockerd deletes the bridge docker0, which
     // in the host's namespace belongs to the real engine.
-    engine = execa('unshare', ['--net', '--', 'dockerd',
-      '--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'exec'), '--pidfile', path.join(dir, 'dockerd.pid'),
-      '--host', `unix://${socket}`, '--bridge', 'none', '--iptables=false', '--ip-masq=false',
-    ], { reject: false, stdout: 'ignore', stderr: 'ignore' });
+    engine = execa(
+      'unshare',
+      [
+        '--net',
+        '--',
+        'dockerd',
+        '--data-root',
+        path.join(dir, 'data'),
+        '--exec-root',
+        path.join(dir, 'exec'),
+        '--pidfile',
+        path.join(dir, 'dockerd.pid'),
+        '--host',
+        `unix://${socket}`,
+        '--bridge',
+        'none',
+        '--iptables=false',
+        '--ip-masq=false',
+      ],
+      { reject: false, stdout: 'ignore', stderr: 'ignore' },
+    );
     for (let i = 0; i < 120; i++) {
       if ((await execa('docker', ['--host', `unix://${socket}`, 'info'], { reject: false, timeout: 5000 })).exitCode === 0) return;
       await new Promise((r) => setTimeout(r, 250));

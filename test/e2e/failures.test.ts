@@ -100,7 +100,16 @@ describe('kernels that fail or are excluded', () => {
     const [outA, outB] = [await tempDir('two-a'), await tempDir('two-b')];
     // A: quick, starts the server. B: joins it and is still building (6.12 sleeps) when A is done.
     const quick = kfarmProcess(['build', example('hello'), '--out', outA, '--kernels', kernels[0] ?? 'none'], env);
-    for (let i = 0; i < 200 && !(await access(socket).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 50));
+    for (
+      let i = 0;
+      i < 200 &&
+      !(await access(socket).then(
+        () => true,
+        () => false,
+      ));
+      i++
+    )
+      await new Promise((r) => setTimeout(r, 50));
     const slow = kfarmProcess(['build', fixture('slow-on-612'), '--out', outB, '--concurrency', String(kernels.length)], env);
     const endedA = await quick;
     expect(endedA.exitCode, String(endedA.all)).toBe(0);
@@ -261,7 +270,10 @@ describe('kernels that fail or are excluded', () => {
 
   it('a build that runs out of memory is killed by the limit: failed, reason killed, says to raise --memory', async () => {
     const out = await tempDir('eatsmem');
-    const result = await kfarmBuild(['build', fixture('eats-memory'), '--out', out, '--kernels', kernels[0] ?? 'none', '--memory', '256', '--timeout', '120'], await isolatedEnv('eatsmem'));
+    const result = await kfarmBuild(
+      ['build', fixture('eats-memory'), '--out', out, '--kernels', kernels[0] ?? 'none', '--memory', '256', '--timeout', '120'],
+      await isolatedEnv('eatsmem'),
+    );
     expect(result.exitCode, result.stderr).toBe(1);
     const [k] = rowsOf(await readReport(out), [kernels[0] ?? 'none']);
     expect(k).toMatchObject({ verdict: 'failed', reason: 'killed', attempt: 1 });

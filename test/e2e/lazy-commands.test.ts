@@ -31,12 +31,15 @@ const actionsIn = (modules: string[]) => modules.filter((m) => m.startsWith('lib
  * src/cli/commands/ or main.ts would slow them all (issue 12: a warm build under 1 s).
  */
 describe('commands load their code only when they run', () => {
-  it.each([[['--version']], [['--help']], [['build', '--help']], [['images', 'sync', '--help']], [['frobnicate']]])('kfarm %j loads no command implementation and no heavy package', async (args) => {
-    const { modules } = await loadedBy(args);
-    expect(modules).toContain('lib/src/cli/main.js'); // the probe saw the CLI load
-    expect(actionsIn(modules)).toEqual([]);
-    expect([...packagesIn(modules)].filter((p) => HEAVY.includes(p))).toEqual([]);
-  });
+  it.each([[['--version']], [['--help']], [['build', '--help']], [['images', 'sync', '--help']], [['frobnicate']]])(
+    'kfarm %j loads no command implementation and no heavy package',
+    async (args) => {
+      const { modules } = await loadedBy(args);
+      expect(modules).toContain('lib/src/cli/main.js'); // the probe saw the CLI load
+      expect(actionsIn(modules)).toEqual([]);
+      expect([...packagesIn(modules)].filter((p) => HEAVY.includes(p))).toEqual([]);
+    },
+  );
 
   it('kfarm cache ls loads the cache implementation, and neither Redis, BullMQ nor Docker code', async () => {
     const { exitCode, stderr, modules } = await loadedBy(['cache', 'ls']);

@@ -35,7 +35,7 @@ function crossSection(available: readonly Available[], releases: readonly string
   return [...new Map([...chosen.values()].map((k) => [k.kernel, k])).values()];
 }
 
-describe('matrix cross-section: every (release, arch, flavour), every debian-11 amd64 ABI, checked by each release\'s dkms', () => {
+describe("matrix cross-section: every (release, arch, flavour), every debian-11 amd64 ABI, checked by each release's dkms", () => {
   let env: Record<string, string>;
   let picked: Available[];
   let report: BuildReport;
@@ -60,7 +60,12 @@ describe('matrix cross-section: every (release, arch, flavour), every debian-11 
     if (sync.exitCode !== 0) {
       // what the README tells a farm to do after a failed kernel (the archive's DNS fails now and
       // then here): rerun, which adds only what is missing; a kernel that fails for real fails again
-      console.log(`[cross-section] sync exit ${sync.exitCode}, rerunning once:\n${sync.stderr.split('\n').filter((l) => /FAILED/.test(l)).join('\n')}`);
+      console.log(
+        `[cross-section] sync exit ${sync.exitCode}, rerunning once:\n${sync.stderr
+          .split('\n')
+          .filter((l) => /FAILED/.test(l))
+          .join('\n')}`,
+      );
       sync = await kfarm(syncArgs, env, 3_600_000);
     }
     expect(sync.exitCode, `${sync.stdout}\n${sync.stderr}`).toBe(0);
@@ -97,7 +102,7 @@ describe('matrix cross-section: every (release, arch, flavour), every debian-11 
     }
   });
 
-  it('every .ko\'s vermagic names its kernel, with aarch64 exactly for the arm64 kernels', async () => {
+  it("every .ko's vermagic names its kernel, with aarch64 exactly for the arm64 kernels", async () => {
     expect(await vermagicProblems(out, report.kernels, out)).toEqual([]);
   }, 300_000);
 
@@ -108,7 +113,12 @@ describe('matrix cross-section: every (release, arch, flavour), every debian-11 
     const results = await Promise.all(
       [...byRelease].map(async ([release, rows]) => {
         const tarballs = await Promise.all(
-          rows.map(async (k) => ({ name: k.tarball?.path ?? '', data: await readFile(path.join(out, k.tarball?.path ?? 'missing')), kernel: k.kernel, arch: k.arch as 'x86_64' | 'aarch64' })),
+          rows.map(async (k) => ({
+            name: k.tarball?.path ?? '',
+            data: await readFile(path.join(out, k.tarball?.path ?? 'missing')),
+            kernel: k.kernel,
+            arch: k.arch as 'x86_64' | 'aarch64',
+          })),
         );
         return ingestPerRelease(release, tarballs, report.module, report.version);
       }),

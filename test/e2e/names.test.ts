@@ -48,7 +48,11 @@ async function allNames(dir: string): Promise<string[]> {
   return names;
 }
 
-const exists = (p: string) => access(p).then(() => true, () => false);
+const exists = (p: string) =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
 
 const CASES: Array<[string, string, Record<string, string>]> = [
   ['PACKAGE_NAME', '../ leading out', { PACKAGE_NAME: `"../../../../../../../tmp/${EVIL}"` }],

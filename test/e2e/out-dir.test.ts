@@ -26,7 +26,11 @@ let out: string;
 let second: { exitCode: number; stderr: string };
 
 const readReport = async (dir: string) => JSON.parse(await readFile(path.join(dir, 'report.json'), 'utf8')) as BuildReport;
-const sumsOf = async (dir: string) => (await readFile(path.join(dir, 'SHA256SUMS'), 'utf8')).trim().split('\n').map((l) => l.slice(66));
+const sumsOf = async (dir: string) =>
+  (await readFile(path.join(dir, 'SHA256SUMS'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => l.slice(66));
 /** 2 GiB + 1 byte: past what one read (readFile) can hold */
 const OVER_2_GIB = 2 ** 31 + 1;
 
@@ -42,12 +46,12 @@ beforeAll(async () => {
 }, 900_000);
 
 describe('SHA256SUMS lists exactly the deliverables of this report', () => {
-  it('a >2 GiB file of someone else\'s in --out: the build still exits 0 (it was read whole before: exit 4, ERR_FS_FILE_TOO_LARGE)', () => {
+  it("a >2 GiB file of someone else's in --out: the build still exits 0 (it was read whole before: exit 4, ERR_FS_FILE_TOO_LARGE)", () => {
     expect(second.exitCode, second.stderr).toBe(0);
     expect(second.stderr).not.toContain('ERR_FS_FILE_TOO_LARGE');
   });
 
-  it('lists this build\'s tarballs and reports; not the stale tarball of the earlier build, the stranger\'s file or the huge one', async () => {
+  it("lists this build's tarballs and reports; not the stale tarball of the earlier build, the stranger's file or the huge one", async () => {
     const report = await readReport(out);
     expect(report.kernels.map((k) => k.kernel)).toEqual([k61]);
     const expected = [...report.kernels.map((k) => k.tarball?.path ?? ''), report.fullTarball?.path ?? '', 'junit.xml', 'report.html', 'report.json'].sort();
@@ -104,7 +108,7 @@ describe('an out dir (and a state dir) inside the source tree', () => {
 });
 
 describe('conditions of the out dir a user can fix: exit 2 or 3 with what to do', () => {
-  it('--out below /proc: exit 2 at once, naming --out (Node\'s recursive mkdir spun there forever, deaf to Ctrl-C)', async () => {
+  it("--out below /proc: exit 2 at once, naming --out (Node's recursive mkdir spun there forever, deaf to Ctrl-C)", async () => {
     const started = Date.now();
     const r = await kfarm(['build', example('hello'), '-k', k61, '-o', '/proc/kfarm-out'], env, 60_000);
     expect(r.exitCode, r.stderr).toBe(2);
@@ -121,7 +125,11 @@ describe('conditions of the out dir a user can fix: exit 2 or 3 with what to do'
   });
 
   it('KFARM_STATE_DIR below /proc: exit 2 at once for every command that uses it (the same spin, deeper in)', async () => {
-    for (const args of [['build', example('hello'), '-k', k61, '-o', await tempDir('state-proc')], ['cache', 'ls'], ['kernels', '--available', 'debian-12']]) {
+    for (const args of [
+      ['build', example('hello'), '-k', k61, '-o', await tempDir('state-proc')],
+      ['cache', 'ls'],
+      ['kernels', '--available', 'debian-12'],
+    ]) {
       const started = Date.now();
       const r = await kfarm(args, { ...env, KFARM_STATE_DIR: '/proc/kfarm-state' }, 60_000);
       expect(r.exitCode, `${args[0]}: ${r.stderr}`).toBe(2);
@@ -189,7 +197,10 @@ describe('conditions of the out dir a user can fix: exit 2 or 3 with what to do'
       const file = path.join(broken, 'report.json');
       const good = await readFile(path.join(out, 'report.json'), 'utf8');
       await writeFile(file, edit(good));
-      for (const args of [['pack', broken, '--format', 'dkms-deb'], ['verify', broken, '--accel', 'tcg']]) {
+      for (const args of [
+        ['pack', broken, '--format', 'dkms-deb'],
+        ['verify', broken, '--accel', 'tcg'],
+      ]) {
         const r = await kfarm(args, env, 120_000);
         expect(r.exitCode, `${args[0]}: ${r.stderr}`).toBe(2);
         expect(r.stderr).toContain(`${file.replace('/report.json', '')}/${said}`);

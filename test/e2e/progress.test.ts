@@ -35,7 +35,8 @@ function finalScreen(raw: string): string[] {
     } else if (t === `${ESC}[2K`) rows[row] = '';
     // eslint-disable-next-line no-control-regex -- ESC starts the terminal sequences this parses
     else if (/^\u001b\[\d*A$/.test(t)) row = Math.max(0, row - Number(t.slice(2, -1) || 1));
-    else if (t.startsWith(`${ESC}[`)) rows[row] += `<${t.slice(1)}>`; // unexpected: left visible
+    else if (t.startsWith(`${ESC}[`))
+      rows[row] += `<${t.slice(1)}>`; // unexpected: left visible
     else rows[row] += t;
   }
   return rows.filter((r) => r.trim() !== '');
@@ -76,7 +77,10 @@ describe('build progress on a terminal and off one (examples/hello, the default 
     expect(exitCode, raw).toBe(1);
     const screen = finalScreen(raw);
     const failedKernel = kernels.find((k) => k.startsWith('6.12.')) ?? 'none';
-    expect(screen.some((l) => /^\[\d\/\d\] 6\.12\.\S+: failed \(make-failed\) in .*fails612 does not support kernel 6\.12/.test(l)), screen.join('\n')).toBe(true);
+    expect(
+      screen.some((l) => /^\[\d\/\d\] 6\.12\.\S+: failed \(make-failed\) in .*fails612 does not support kernel 6\.12/.test(l)),
+      screen.join('\n'),
+    ).toBe(true);
     expect(screen).toContain(`debian-12/amd64: ${kernels.length - 1} built, 0 excluded, 1 failed`);
     expect(screen.filter((l) => l.includes(failedKernel)).length).toBe(2); // the progress line and the table row
     expect(screen.find((l) => l.startsWith(`${failedKernel} `))).toMatch(/failed\s+\S+ m?s\s+make-failed: .*fails612 does not support/);

@@ -6,7 +6,11 @@ import type { BuildReport } from '../../src/report/report.js';
 import { fixture, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
 
 const readReport = async (out: string) => JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as BuildReport;
-const exists = (file: string) => stat(file).then(() => true, () => false);
+const exists = (file: string) =>
+  stat(file).then(
+    () => true,
+    () => false,
+  );
 
 /**
  * A module input kfarm refuses (exit 2) still writes report.json, junit.xml and report.html:

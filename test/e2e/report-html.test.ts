@@ -56,7 +56,7 @@ afterAll(async () => {
 });
 
 describe('report.html of a real build, in chromium', () => {
-  it('has one cell per report row, shows a failed cell\'s first error on click, links its log, and makes no network request', async () => {
+  it("has one cell per report row, shows a failed cell's first error on click, links its log, and makes no network request", async () => {
     const { page, requests } = await open(path.join(out, 'report.html'));
     expect(report.kernels.length).toBe(6);
     expect(await page.locator('td[data-verdict]').count()).toBe(report.kernels.length);
@@ -96,7 +96,9 @@ describe('report.html of a real build, in chromium', () => {
     await page.selectOption('#f-verdict', 'failed');
     expect(await shownCells(page)).toBe(1);
     expect(await page.locator('#shown').textContent()).toBe('1 of 6 results shown');
-    expect(await page.locator('tbody tr:not([hidden])').evaluateAll((rows: { getAttribute(name: string): string | null }[]) => rows.map((r) => r.getAttribute('data-module')))).toEqual(['fails612 0.1']);
+    expect(
+      await page.locator('tbody tr:not([hidden])').evaluateAll((rows: { getAttribute(name: string): string | null }[]) => rows.map((r) => r.getAttribute('data-module'))),
+    ).toEqual(['fails612 0.1']);
     await page.selectOption('#f-verdict', 'built');
     expect(await shownCells(page)).toBe(report.summary.built);
     await page.selectOption('#f-verdict', '');
@@ -108,12 +110,16 @@ describe('report.html of a real build, in chromium', () => {
 });
 
 describe('junit.xml of the same build', () => {
-  it('validates against the JUnit schema and carries make\'s error and the log\'s tail in the failure', async () => {
+  it("validates against the JUnit schema and carries make's error and the log's tail in the failure", async () => {
     const file = path.join(out, 'junit.xml');
     const lint = await run('xmllint', ['--noout', '--schema', path.join(packageRoot, 'test', 'fixtures', 'junit', 'junit.xsd'), file], { allowFailure: true });
     expect(lint.exitCode, lint.stderr).toBe(0);
     const doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '', isArray: (n) => ['testsuite', 'testcase'].includes(n) }).parse(await readFile(file, 'utf8')) as {
-      testsuites: { tests: string; failures: string; testsuite: Array<{ testcase: Array<{ classname: string; name: string; failure?: { message: string; '#text': string }; skipped?: { message: string } }> }> };
+      testsuites: {
+        tests: string;
+        failures: string;
+        testsuite: Array<{ testcase: Array<{ classname: string; name: string; failure?: { message: string; '#text': string }; skipped?: { message: string } }> }>;
+      };
     };
     const cases = doc.testsuites.testsuite.flatMap((s) => s.testcase);
     expect(cases.length).toBe(report.kernels.length);

@@ -24,7 +24,9 @@ async function snapshot(dir: string, keep: (relative: string) => boolean): Promi
     const abs = path.join(e.parentPath, e.name);
     const rel = path.relative(dir, abs);
     if (!e.isFile() || !keep(rel)) continue;
-    files[rel] = `${createHash('sha256').update(await readFile(abs)).digest('hex')} ${(await stat(abs)).mtimeMs}`;
+    files[rel] = `${createHash('sha256')
+      .update(await readFile(abs))
+      .digest('hex')} ${(await stat(abs)).mtimeMs}`;
   }
   return files;
 }

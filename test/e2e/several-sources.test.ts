@@ -30,7 +30,7 @@ describe('kfarm build with several sources', () => {
     expect(report.modules?.map((m) => m.summary.built)).toEqual([kernels.length, kernels.length]);
   });
 
-  it('keeps each module\'s logs apart and writes each module\'s tarballs', async () => {
+  it("keeps each module's logs apart and writes each module's tarballs", async () => {
     for (const k of report.kernels) {
       expect(k.log).toBe(`logs/${k.module}-${k.version}/${k.kernel}.log`);
       expect(await readFile(path.join(out, k.log), 'utf8')).toContain(`KERNELRELEASE=${k.kernel}`);
@@ -41,7 +41,7 @@ describe('kfarm build with several sources', () => {
     expect(report.modules?.[1]?.fullTarball?.path).toBe('depends-exporter-1.0.dkms.tar.gz');
   });
 
-  it('prints a table per module and the run\'s total', () => {
+  it("prints a table per module and the run's total", () => {
     expect(result.stdout).toMatch(/^hello 1\.0\.0$/m);
     expect(result.stdout).toMatch(/^depends-exporter 1\.0$/m);
     expect(result.stdout).toMatch(/^2 modules: \d+ built, 0 excluded, 0 failed in /m);

@@ -24,11 +24,46 @@ let kernels: string;
 
 async function makeKey(name: string): Promise<{ key: string; cert: string }> {
   const config = path.join(dir, `${name}.genkey`);
-  await writeFile(config, ['[ req ]', 'distinguished_name = dn', 'prompt = no', 'x509_extensions = ext', '[ dn ]', `CN = kfarm e2e ${name}`, '[ ext ]',
-    'basicConstraints=critical,CA:FALSE', 'keyUsage=digitalSignature', 'extendedKeyUsage=codeSigning', 'subjectKeyIdentifier=hash', ''].join('\n'));
+  await writeFile(
+    config,
+    [
+      '[ req ]',
+      'distinguished_name = dn',
+      'prompt = no',
+      'x509_extensions = ext',
+      '[ dn ]',
+      `CN = kfarm e2e ${name}`,
+      '[ ext ]',
+      'basicConstraints=critical,CA:FALSE',
+      'keyUsage=digitalSignature',
+      'extendedKeyUsage=codeSigning',
+      'subjectKeyIdentifier=hash',
+      '',
+    ].join('\n'),
+  );
   const key = path.join(dir, `${name}.key.pem`);
   const cert = path.join(dir, `${name}.cert.pem`);
-  await run('openssl', ['req', '-new', '-nodes', '-utf8', '-sha256', '-days', '36500', '-batch', '-x509', '-newkey', 'rsa:2048', '-config', config, '-outform', 'PEM', '-out', cert, '-keyout', key]);
+  await run('openssl', [
+    'req',
+    '-new',
+    '-nodes',
+    '-utf8',
+    '-sha256',
+    '-days',
+    '36500',
+    '-batch',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-config',
+    config,
+    '-outform',
+    'PEM',
+    '-out',
+    cert,
+    '-keyout',
+    key,
+  ]);
   return { key, cert };
 }
 
@@ -36,7 +71,13 @@ beforeAll(async () => {
   env = await isolatedEnv('sign');
   dir = await tempDir('sign-keys');
   const d12 = (await defaultKernels()).split(',');
-  kernels = [d12.filter((k) => k.startsWith('6.1.')).sort().at(-1), d12.find((k) => k.startsWith('6.12.'))].join(',');
+  kernels = [
+    d12
+      .filter((k) => k.startsWith('6.1.'))
+      .sort()
+      .at(-1),
+    d12.find((k) => k.startsWith('6.12.')),
+  ].join(',');
 }, 120_000);
 
 describe('kfarm build --sign-key --sign-cert', () => {
@@ -44,13 +85,20 @@ describe('kfarm build --sign-key --sign-cert', () => {
     const { key, cert } = await makeKey('main');
     const out = await tempDir('sign-out');
     // every format: the key must be in none of the packages either
-    const built = await kfarm(['build', example('hello'), '--kernels', kernels, '--out', out, '--sign-key', key, '--sign-cert', cert, '--format', PACKABLE_FORMATS().join(',')], env);
+    const built = await kfarm(
+      ['build', example('hello'), '--kernels', kernels, '--out', out, '--sign-key', key, '--sign-cert', cert, '--format', PACKABLE_FORMATS().join(',')],
+      env,
+    );
     expect(built.exitCode, built.stderr).toBe(0);
     const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as BuildReport;
     expect(report.kernels.map((k) => k.modules[0]?.file).sort()).toEqual(['hello.ko', 'hello.ko.xz']);
     const certPem = await readFile(cert);
     for (const k of report.kernels) {
-      const entries = await extractTar(gunzipSync(await readFile(path.join(out, k.tarball?.path ?? 'missing'))), { maxBytes: 1 << 26, maxEntries: 100, allowSymlinks: false }, 'tarball');
+      const entries = await extractTar(
+        gunzipSync(await readFile(path.join(out, k.tarball?.path ?? 'missing'))),
+        { maxBytes: 1 << 26, maxEntries: 100, allowSymlinks: false },
+        'tarball',
+      );
       const entry = moduleEntry(entries, k.kernel, 'x86_64', 'hello');
       const file = path.join(out, `check-${path.basename(entry?.path ?? 'x')}`);
       await writeFile(file, entry?.data ?? Buffer.alloc(0));

@@ -98,13 +98,15 @@ describe('kfarm build of a source holding links that lead out of it', () => {
     expect(oracle.output).not.toContain(secret);
   });
 
-  it.each<CheckerRelease>(['debian-11', 'debian-13'])("the %s dkms (bullseye 2.8.4, trixie 3.2.2) loads it too, the links kept as links", async (release) => {
+  it.each<CheckerRelease>(['debian-11', 'debian-13'])('the %s dkms (bullseye 2.8.4, trixie 3.2.2) loads it too, the links kept as links', async (release) => {
     const name = report.fullTarball?.path ?? 'missing';
     const input = await packTar([
       { path: 'in', type: 'directory', mode: 0o755 },
       { path: `in/${name}`, type: 'file', mode: 0o644, data: await readFile(path.join(out, name)) },
     ]);
-    const script = [`dkms ldtarball /in/${name}; echo "@@ldtarball $?"`, 'dkms status', 'cd /usr/src/links-outside-1.0 && find . -type l -printf "src-link %p -> %l\\n"'].join('\n');
+    const script = [`dkms ldtarball /in/${name}; echo "@@ldtarball $?"`, 'dkms status', 'cd /usr/src/links-outside-1.0 && find . -type l -printf "src-link %p -> %l\\n"'].join(
+      '\n',
+    );
     const { output } = await new DockerRuntime().runHelper(await releaseDkmsImage(release), ['bash', '-c', script], input);
     expect(output, output).toMatch(/^@@ldtarball 0$/m);
     const built = parseDkmsStatus(output).filter((l) => l.module === 'links-outside' && l.version === '1.0' && l.state === 'built');

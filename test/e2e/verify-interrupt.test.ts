@@ -83,6 +83,9 @@ describe('kfarm verify killed with SIGKILL', () => {
     const next = await kfarm(['verify', helloOut], env, 300_000);
     expect(next.exitCode, next.stderr).toBe(0);
     console.log(`the next kfarm verify after a SIGKILL: ${Date.now() - started} ms`);
-    expect((await boots()).find((c) => c.id === ours), 'the killed run\'s boot container').toBeUndefined();
+    expect(
+      (await boots()).find((c) => c.id === ours),
+      "the killed run's boot container",
+    ).toBeUndefined();
   }, 1_200_000);
 });

@@ -106,7 +106,7 @@ describe('kfarm verify <out-dir>', () => {
     }
   });
 
-  it('a report that is not kfarm\'s is refused before any boot (exit 2)', async () => {
+  it("a report that is not kfarm's is refused before any boot (exit 2)", async () => {
     const run = await kfarm(['verify', await tempDir('verify-empty')], env);
     expect(run.exitCode).toBe(2);
     expect(run.stderr).toContain('holds no report.json');

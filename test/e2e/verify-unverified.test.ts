@@ -49,7 +49,11 @@ describe('nothing verified is exit 1 unless --allow-unverified', () => {
     expect(load?.verdict, run.stderr).toBe('not-verified');
     expect(run.exitCode, run.stderr).toBe(1);
     expect(run.stderr).toMatch(/no kernel was verified \(1 row\(s\) not-verified: 1 (boot-failed|timeout)\)/);
-    const allowed = await kfarm(['verify', out, '--accel', 'tcg', '--cmdline', 'rdinit=kfarm-no-such-init init=kfarm-no-such-init', '--boot-timeout', '60', '--allow-unverified'], env, 900_000);
+    const allowed = await kfarm(
+      ['verify', out, '--accel', 'tcg', '--cmdline', 'rdinit=kfarm-no-such-init init=kfarm-no-such-init', '--boot-timeout', '60', '--allow-unverified'],
+      env,
+      900_000,
+    );
     expect(allowed.exitCode, allowed.stderr).toBe(0);
   }, 1_800_000);
 });

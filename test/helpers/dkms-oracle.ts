@@ -21,7 +21,11 @@ export async function oracleImage(): Promise<string> {
   if (!first) throw new Error('no kfarm debian-12 image: run `bash scripts/setup.sh` first');
   const copies = images.slice(1).flatMap((i) => [`COPY --from=${i.ref} /usr/src/ /usr/src/`, `COPY --from=${i.ref} /usr/lib/modules/ /usr/lib/modules/`]);
   const dockerfile = Buffer.from(`${fixture}\n${copies.join('\n')}\n`);
-  const tag = createHash('sha256').update(dockerfile).update(images.map((i) => i.id).join(' ')).digest('hex').slice(0, 16);
+  const tag = createHash('sha256')
+    .update(dockerfile)
+    .update(images.map((i) => i.id).join(' '))
+    .digest('hex')
+    .slice(0, 16);
   const ref = `kfarm-test/dkms-oracle:${tag}`;
   if (!(await runtime.inspectImage(ref))) {
     await runtime.buildImage({

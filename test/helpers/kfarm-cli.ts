@@ -61,5 +61,12 @@ export async function debian12Kernels(): Promise<{ k61: string; k61b: string; k6
     if (!k) throw new Error(`setup's debian-12 set holds no ${what}: run scripts/setup.sh`);
     return k;
   };
-  return { k61: pick(sixOne.at(-1), '6.1 kernel'), k61b: pick(sixOne.at(-2), 'second 6.1 kernel'), k612: pick(set.find((k) => k.startsWith('6.12.')), '6.12 kernel') };
+  return {
+    k61: pick(sixOne.at(-1), '6.1 kernel'),
+    k61b: pick(sixOne.at(-2), 'second 6.1 kernel'),
+    k612: pick(
+      set.find((k) => k.startsWith('6.12.')),
+      '6.12 kernel',
+    ),
+  };
 }

@@ -89,7 +89,9 @@ async function baseImageOf(release: CheckerRelease): Promise<{ ref: string; id: 
     const info = await runtime.inspectImage(ref);
     if (info) return { ref, id: info.id };
   }
-  throw new Error(`neither kfarm/${release}-toolchain:latest nor kfarm/base:${codenameOf(release)} is here: sync a ${release} kernel first (kfarm images sync ${release} --kernels <k>)`);
+  throw new Error(
+    `neither kfarm/${release}-toolchain:latest nor kfarm/base:${codenameOf(release)} is here: sync a ${release} kernel first (kfarm images sync ${release} --kernels <k>)`,
+  );
 }
 
 const building = new Map<CheckerRelease, Promise<string>>();

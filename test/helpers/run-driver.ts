@@ -54,7 +54,10 @@ export async function runDriver(run: DriverRun): Promise<ContainerBuildOutput> {
 /** The images' kernels of one release and arch, newest name last. */
 export async function heldKernels(release: string, arch = 'x86_64'): Promise<string[]> {
   const images = await listKfarmImages(runtime);
-  return images.filter((i) => i.name === release && i.arch === arch).flatMap((i) => i.kernels).sort();
+  return images
+    .filter((i) => i.name === release && i.arch === arch)
+    .flatMap((i) => i.kernels)
+    .sort();
 }
 
 /**
@@ -69,7 +72,9 @@ export async function releaseKernel(release: string, debianArch: 'amd64' | 'arm6
   const listed = await kfarm(['kernels', '--available', release, '--arch', debianArch, '--json'], env);
   if (listed.exitCode !== 0) throw new Error(`kfarm kernels --available ${release}: ${listed.stderr}`);
   const available = (JSON.parse(listed.stdout) as Array<{ kernel: string; flavour: string; fetchable: boolean }>)
-    .filter((k) => k.flavour === debianArch && k.fetchable).map((k) => k.kernel).sort(compareKernels);
+    .filter((k) => k.flavour === debianArch && k.fetchable)
+    .map((k) => k.kernel)
+    .sort(compareKernels);
   const kernel = available.at(-1);
   if (!kernel) throw new Error(`the archive serves no generic ${debianArch} kernel of ${release}`);
   const synced = await kfarm(['images', 'sync', release, '--arch', debianArch, '--flavours', debianArch, '--kernels', kernel], env, 1_200_000);

@@ -86,4 +86,3 @@ async function openInto(kind: Opened, file: string, into: string): Promise<void>
       return;
   }
 }
-

@@ -38,12 +38,18 @@ beforeAll(async () => {
   queue = new BuildQueue(redis.target, queueName, key);
   await queue.ready();
   // Every attempt is a farm fault that carries what the container printed.
-  worker = await startBuildWorker(redis.target, queueName, 1, async (_p, job) => {
-    throw new KfarmError('CONTAINER_FAILED', `the build container ended without a result (attempt ${job.attempt})`, {
-      hint: 'The engine may have restarted under it; it was retried.',
-      log: Buffer.from(`make: compiling hello.c on attempt ${job.attempt}\n`),
-    });
-  }, { key, logger });
+  worker = await startBuildWorker(
+    redis.target,
+    queueName,
+    1,
+    async (_p, job) => {
+      throw new KfarmError('CONTAINER_FAILED', `the build container ended without a result (attempt ${job.attempt})`, {
+        hint: 'The engine may have restarted under it; it was retried.',
+        log: Buffer.from(`make: compiling hello.c on attempt ${job.attempt}\n`),
+      });
+    },
+    { key, logger },
+  );
 });
 
 afterAll(async () => {
@@ -52,8 +58,8 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-describe('the last attempt\'s log', () => {
-  it('a job that runs out of attempts ends worker-error with the last attempt\'s log and the error\'s hint', async () => {
+describe("the last attempt's log", () => {
+  it("a job that runs out of attempts ends worker-error with the last attempt's log and the error's hint", async () => {
     const session: FarmSession = {
       queue,
       blobs: new BlobStore(queue.redis, BLOB_PREFIX),

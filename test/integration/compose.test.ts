@@ -51,13 +51,19 @@ describe('compose.yaml', () => {
     for (const name of ['redis.password', 'farm.key']) {
       let there = false;
       for (let i = 0; i < 60 && !there; i++) {
-        there = await access(path.join(farmDir, name)).then(() => true, () => false);
+        there = await access(path.join(farmDir, name)).then(
+          () => true,
+          () => false,
+        );
         if (!there) await new Promise((r) => setTimeout(r, 500));
       }
       expect(there, name).toBe(true);
       expect((await stat(path.join(farmDir, name))).mode & 0o777).toBe(0o600);
     }
-    const refused = await connectChecked({ url: REDIS_URL }, 3000).then(() => undefined, (err: unknown) => err);
+    const refused = await connectChecked({ url: REDIS_URL }, 3000).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     expect(isKfarmError(refused, 'REDIS_UNREACHABLE')).toBe(true);
     expect((refused as Error).message).toMatch(/NOAUTH|Authentication required/i);
     const published = await compose(['port', 'redis', '6379'], 60_000);

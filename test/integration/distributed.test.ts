@@ -143,7 +143,10 @@ describe('distributed mode', () => {
     const out = await tempDir('dist-kill-out');
     const runtime = new DockerRuntime();
     // The hanging module keeps the first worker busy until we stop it.
-    const build = kfarm(['build', fixture('hangs'), '--out', out, '--timeout', '15', '--kernels', (await listKfarmImages(runtime))[0]?.kernels[0] ?? 'none'], { ...env, KFARM_HOSTNAME: 'coordinator' });
+    const build = kfarm(['build', fixture('hangs'), '--out', out, '--timeout', '15', '--kernels', (await listKfarmImages(runtime))[0]?.kernels[0] ?? 'none'], {
+      ...env,
+      KFARM_HOSTNAME: 'coordinator',
+    });
     let seen = false;
     for (let i = 0; i < 200 && !seen; i++) {
       seen = (await runtime.listContainers({ 'kfarm.host': 'doomed' })).length > 0;
@@ -187,7 +190,7 @@ describe('distributed mode', () => {
     const out = await tempDir('dist-sigkill-out');
     const kernel = (await listKfarmImages(runtime))[0]?.kernels[0] ?? 'none';
     const build = kfarm(['build', fixture('hangs'), '--out', out, '--timeout', '5', '--kernels', kernel], { ...env, KFARM_HOSTNAME: 'coordinator' });
-    const buildContainers = async () => (await runtime.listContainers({ 'kfarm.host': 'crashy' }));
+    const buildContainers = async () => await runtime.listContainers({ 'kfarm.host': 'crashy' });
     let seen = false;
     for (let i = 0; i < 200 && !seen; i++) {
       seen = (await buildContainers()).some((c) => c.running);

@@ -47,28 +47,32 @@ async function run(queue: BuildQueue, blobs: BlobStore, payload: JobPayload) {
   return results[0];
 }
 
-const lacking = (calls: { n: number }): Processor => async (p) => {
-  calls.n++;
-  throw new KfarmError('IMAGE_NOT_FOUND', `image ${p.imageRef} is not on worker lacking`, { hint: `Run \`kfarm images sync ${p.image} --kernels '${p.kernel}'\` on lacking.` });
-};
+const lacking =
+  (calls: { n: number }): Processor =>
+  async (p) => {
+    calls.n++;
+    throw new KfarmError('IMAGE_NOT_FOUND', `image ${p.imageRef} is not on worker lacking`, { hint: `Run \`kfarm images sync ${p.image} --kernels '${p.kernel}'\` on lacking.` });
+  };
 
-const holding = (blobs: BlobStore): Processor => async (p, job): Promise<KernelRecord> => ({
-  schemaVersion: 1,
-  kernel: p.kernel,
-  arch: p.arch,
-  image: p.image,
-  verdict: 'built',
-  packageName: 'hello',
-  packageVersion: '1.0.0',
-  modules: [{ builtName: 'hello', destName: 'hello', destLocation: '/kernel/extra', installLocation: '/updates/dkms', file: await blobs.put(Buffer.from('module')) }],
-  log: await blobs.put(Buffer.from('log\n')),
-  logTruncated: false,
-  durationMs: 1,
-  worker: 'holding',
-  attempt: job.attempt,
-  finishedAt: new Date().toISOString(),
-  cacheable: true,
-});
+const holding =
+  (blobs: BlobStore): Processor =>
+  async (p, job): Promise<KernelRecord> => ({
+    schemaVersion: 1,
+    kernel: p.kernel,
+    arch: p.arch,
+    image: p.image,
+    verdict: 'built',
+    packageName: 'hello',
+    packageVersion: '1.0.0',
+    modules: [{ builtName: 'hello', destName: 'hello', destLocation: '/kernel/extra', installLocation: '/updates/dkms', file: await blobs.put(Buffer.from('module')) }],
+    log: await blobs.put(Buffer.from('log\n')),
+    logTruncated: false,
+    durationMs: 1,
+    worker: 'holding',
+    attempt: job.attempt,
+    finishedAt: new Date().toISOString(),
+    cacheable: true,
+  });
 
 async function worker(name: string, process: Processor): Promise<BuildWorker> {
   const w = await startBuildWorker(redis.target, name, 1, process, { key, logger });

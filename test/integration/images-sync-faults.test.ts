@@ -32,12 +32,11 @@ describe('images sync: the archive unreachable', () => {
   it('exit 3 naming the URL and what failed, says what to do and that the cache is not used; no image added or removed', async () => {
     const before = await allIds();
     expect(before.length, 'run `bash scripts/setup.sh` first').toBeGreaterThan(0);
-    const run = await kfarm(
-      ['images', 'sync', 'debian-12', '--arch', 'amd64', '--prune', '--mirror', `${closed}/debian`, '--security-mirror', `${closed}/debian-security`],
-      env,
-    );
+    const run = await kfarm(['images', 'sync', 'debian-12', '--arch', 'amd64', '--prune', '--mirror', `${closed}/debian`, '--security-mirror', `${closed}/debian-security`], env);
     expect(run.exitCode, run.stderr).toBe(3);
-    expect(run.stderr).toMatch(/kfarm: error: the Debian archive is unreachable: http:\/\/127\.0\.0\.1:9\/debian(-security)?\/dists\/bookworm[a-z-]*\/InRelease: connect ECONNREFUSED/);
+    expect(run.stderr).toMatch(
+      /kfarm: error: the Debian archive is unreachable: http:\/\/127\.0\.0\.1:9\/debian(-security)?\/dists\/bookworm[a-z-]*\/InRelease: connect ECONNREFUSED/,
+    );
     expect(run.stderr).toContain('from this machine to 127.0.0.1:9');
     expect(run.stderr).toContain('nothing was synced');
     expect(run.stderr).toContain('No image was added or removed');
@@ -131,10 +130,25 @@ describe('images sync: the engine’s disk fills', () => {
     }
     // nsenter, not `ip netns exec`: that remounts /sys and dockerd then finds no cgroups.
     // DOCKER_TMPDIR off the small disk: `docker load` stages the whole tar there first.
-    engine = execa('nsenter', [`--net=/var/run/netns/${netns}`, '--', 'dockerd',
-      '--data-root', path.join(mnt, 'data'), '--exec-root', path.join(dir, 'exec'), '--pidfile', path.join(dir, 'dockerd.pid'),
-      '--host', `unix://${socket}`, '--bip', `172.31.${tag}.1/24`,
-    ], { reject: false, stdout: 'ignore', stderr: 'ignore', env: { ...process.env, DOCKER_TMPDIR: path.join(dir, 'tmp') } });
+    engine = execa(
+      'nsenter',
+      [
+        `--net=/var/run/netns/${netns}`,
+        '--',
+        'dockerd',
+        '--data-root',
+        path.join(mnt, 'data'),
+        '--exec-root',
+        path.join(dir, 'exec'),
+        '--pidfile',
+        path.join(dir, 'dockerd.pid'),
+        '--host',
+        `unix://${socket}`,
+        '--bip',
+        `172.31.${tag}.1/24`,
+      ],
+      { reject: false, stdout: 'ignore', stderr: 'ignore', env: { ...process.env, DOCKER_TMPDIR: path.join(dir, 'tmp') } },
+    );
     let up = false;
     for (let i = 0; i < 120 && !up; i++) {
       up = (await execa('docker', ['--host', `unix://${socket}`, 'info'], { reject: false, timeout: 5000 })).exitCode === 0;
@@ -190,7 +204,9 @@ describe('images sync: the engine’s disk fills', () => {
     const out = sync.output;
     expect(sync.exitCode, out).toBe(3);
     expect(out).toContain('6 to add, 0 unchanged');
-    expect(out).toMatch(/kfarm: error: the Docker engine's disk is full \("no space left on device" while building \S+\): sync stopped after adding (\d) of 6 kernel\(s\); failed: \S+.*; not started: [1-9]/);
+    expect(out).toMatch(
+      /kfarm: error: the Docker engine's disk is full \("no space left on device" while building \S+\): sync stopped after adding (\d) of 6 kernel\(s\); failed: \S+.*; not started: [1-9]/,
+    );
     expect(out).toContain('docker system df');
     expect(out).toContain('then rerun `kfarm images sync`: it adds only the kernels still missing');
     // the live status: counts, elapsed and an estimate, redrawn in place

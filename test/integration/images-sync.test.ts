@@ -116,7 +116,14 @@ describe('kfarm images sync', () => {
     const said: string[] = [];
     const kept = await syncImages(
       runtime,
-      { releases: resolveReleases(['debian-12']), arches: ['amd64'], prune: false, archiveCacheDir: path.join(env.KFARM_STATE_DIR ?? '', 'archive'), discovery: later, kernels: held },
+      {
+        releases: resolveReleases(['debian-12']),
+        arches: ['amd64'],
+        prune: false,
+        archiveCacheDir: path.join(env.KFARM_STATE_DIR ?? '', 'archive'),
+        discovery: later,
+        kernels: held,
+      },
       logger,
       (line) => said.push(line),
     );
@@ -126,7 +133,14 @@ describe('kfarm images sync', () => {
     const lines: string[] = [];
     const result = await syncImages(
       runtime,
-      { releases: resolveReleases(['debian-12']), arches: ['amd64'], prune: true, archiveCacheDir: path.join(env.KFARM_STATE_DIR ?? '', 'archive'), discovery: later, kernels: held },
+      {
+        releases: resolveReleases(['debian-12']),
+        arches: ['amd64'],
+        prune: true,
+        archiveCacheDir: path.join(env.KFARM_STATE_DIR ?? '', 'archive'),
+        discovery: later,
+        kernels: held,
+      },
       logger,
       (line) => lines.push(line),
     );

@@ -41,7 +41,13 @@ it('a worker takes the queued jobs with the most compile units first, whatever o
   await queue.ready();
   const blobs = new BlobStore(queue.redis, BLOB_PREFIX);
   // kernel name -> the units of its source: queued smallest first
-  const units = new Map([['k-1', 1], ['k-2', 2], ['k-5', 5], ['k-8', 8], ['k-24', 24]]);
+  const units = new Map([
+    ['k-1', 1],
+    ['k-2', 2],
+    ['k-5', 5],
+    ['k-8', 8],
+    ['k-24', 24],
+  ]);
   const payloads: JobPayload[] = [...units.keys()].map((kernel) =>
     payloadFor(
       { sha256: randomBytes(32).toString('hex') },
@@ -67,10 +73,16 @@ it('a worker takes the queued jobs with the most compile units first, whatever o
     await new Promise((r) => setTimeout(r, 25));
   }
   const order: string[] = [];
-  worker = await startBuildWorker(redis.target, name, 1, async (p) => {
-    order.push(p.kernel);
-    return recordForPayload(p, { verdict: 'excluded', log: await blobs.put(Buffer.from(`log of ${p.kernel}\n`)), durationMs: 1 });
-  }, { key, logger });
+  worker = await startBuildWorker(
+    redis.target,
+    name,
+    1,
+    async (p) => {
+      order.push(p.kernel);
+      return recordForPayload(p, { verdict: 'excluded', log: await blobs.put(Buffer.from(`log of ${p.kernel}\n`)), durationMs: 1 });
+    },
+    { key, logger },
+  );
   const { results } = await ran;
   expect(results.map((r) => r.record.kernel)).toEqual([...units.keys()]);
   expect(order).toEqual(['k-24', 'k-8', 'k-5', 'k-2', 'k-1']);

@@ -43,7 +43,10 @@ async function snapshot(root: string): Promise<Record<string, string>> {
       else if (st.isDirectory()) {
         result[rel] = `dir ${st.mode.toString(8)}`;
         await walk(p);
-      } else result[rel] = `file ${st.mode.toString(8)} ${createHash('sha256').update(await readFile(p)).digest('hex')}`;
+      } else
+        result[rel] = `file ${st.mode.toString(8)} ${createHash('sha256')
+          .update(await readFile(p))
+          .digest('hex')}`;
     }
   };
   await walk(root);
@@ -79,7 +82,11 @@ describe('kfarm ldtarball: hostile tarballs write nothing', () => {
   const hostile: Array<[string, Header[], RegExp, string[]?]> = [
     ['an absolute path', good([{ name: '/etc/cron.d/evil', data: 'x' }]), /"\/etc\/cron.d\/evil": absolute path/],
     ['a .. path', good([{ name: 'dkms_source_tree/../../../../evil', data: 'x' }]), /path with \.\./],
-    ['a link leaving the tree', good([{ name: `dkms_main_tree/${K612}/x86_64/module/x.ko`, type: 'symlink', linkname: '../../../../../../../etc/passwd' }]), /points outside the tree/],
+    [
+      'a link leaving the tree',
+      good([{ name: `dkms_main_tree/${K612}/x86_64/module/x.ko`, type: 'symlink', linkname: '../../../../../../../etc/passwd' }]),
+      /points outside the tree/,
+    ],
     [
       'a link chain leaving the tree',
       good([
@@ -89,12 +96,27 @@ describe('kfarm ldtarball: hostile tarballs write nothing', () => {
       ]),
       /points outside the tree/,
     ],
-    ['a write through a source link', good([{ name: 'dkms_source_tree/etc', type: 'symlink', linkname: '/etc' }, { name: 'dkms_source_tree/etc/evil', data: 'x' }]), /lies below the symlink/],
+    [
+      'a write through a source link',
+      good([
+        { name: 'dkms_source_tree/etc', type: 'symlink', linkname: '/etc' },
+        { name: 'dkms_source_tree/etc/evil', data: 'x' },
+      ]),
+      /lies below the symlink/,
+    ],
     ['a device', good([{ name: 'dkms_source_tree/null', type: 'character-device', devmajor: 1, devminor: 3 }]), /device file/],
     ['a fifo', good([{ name: 'dkms_source_tree/p', type: 'fifo' }]), /fifo entries are not allowed/],
     ['a hard link', good([{ name: 'dkms_source_tree/h', type: 'link', linkname: '/etc/shadow' }]), /hard link entries are not allowed/],
     ['too big', good([{ name: 'dkms_source_tree/big', data: 'x'.repeat(5000) }]), /larger than 4000 bytes/, ['--max-bytes', '4000']],
-    ['too many entries', good([{ name: 'dkms_source_tree/a', data: 'x' }, { name: 'dkms_source_tree/b', data: 'x' }]), /more than 4 entries/, ['--max-entries', '4']],
+    [
+      'too many entries',
+      good([
+        { name: 'dkms_source_tree/a', data: 'x' },
+        { name: 'dkms_source_tree/b', data: 'x' },
+      ]),
+      /more than 4 entries/,
+      ['--max-entries', '4'],
+    ],
     ['no dkms.conf', good([]).filter((h) => !h.name.endsWith('dkms.conf')), /no dkms.conf/],
     ['a bad module name', good([], CONF.replace('"hello"', '"../hello"')), /module name "..\/hello" breaks kfarm's naming rules/],
     ['not a tarball at all', [], /not a readable tarball|no dkms.conf/],
@@ -133,7 +155,11 @@ describe('kfarm ldtarball: hostile tarballs write nothing', () => {
     expect(forced.exitCode, forced.stderr).toBe(0);
     expect(forced.stdout).toContain(`hello/1.0.0, ${K57}, x86_64: built (replaced)`);
     const after = await snapshot(root);
-    expect(Object.keys(after).filter((p) => /\/x86_64\/module\/hello\.ko/.test(p)).sort()).toHaveLength(3);
+    expect(
+      Object.keys(after)
+        .filter((p) => /\/x86_64\/module\/hello\.ko/.test(p))
+        .sort(),
+    ).toHaveLength(3);
     expect(Object.keys(after).filter((p) => p.includes('.kfarm-ldtarball-'))).toEqual([]);
   });
 });
@@ -174,9 +200,19 @@ async function buildingDkmsImage(kernelImage: string, name: string): Promise<str
     `FROM ${kernelImage}\nUSER root\nRUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends dkms && apt-get clean && rm -rf /var/lib/apt/lists/*\nLABEL io.kfarm.image=""\n`,
   );
   const info = await runtime.inspectImage(kernelImage);
-  const image = `kfarm-test/ldtarball-${name}:${createHash('sha256').update(dockerfile).update(info?.id ?? '').digest('hex').slice(0, 16)}`;
+  const image = `kfarm-test/ldtarball-${name}:${createHash('sha256')
+    .update(dockerfile)
+    .update(info?.id ?? '')
+    .digest('hex')
+    .slice(0, 16)}`;
   if (!(await runtime.inspectImage(image))) {
-    await runtime.buildImage({ context: await packTar([{ path: 'Dockerfile', type: 'file', mode: 0o644, data: dockerfile }]), tag: image, buildArgs: {}, labels: {}, onLine: () => undefined });
+    await runtime.buildImage({
+      context: await packTar([{ path: 'Dockerfile', type: 'file', mode: 0o644, data: dockerfile }]),
+      tag: image,
+      buildArgs: {},
+      labels: {},
+      onLine: () => undefined,
+    });
   }
   return image;
 }
@@ -186,7 +222,7 @@ describe('kfarm ldtarball: the real dkms sees every kernel built and installs it
     const root = await tempDir('ldtarball-kfarm');
     const r = await kfarm(['ldtarball', path.join(out, 'hello-1.0.0.dkms.tar.gz'), ...trees(root)]);
     expect(r.exitCode, r.stderr).toBe(0);
-    expect((await readlink(path.join(root, 'var/lib/dkms/hello/1.0.0/source')))).toBe(path.join(root, 'usr/src/hello-1.0.0'));
+    expect(await readlink(path.join(root, 'var/lib/dkms/hello/1.0.0/source'))).toBe(path.join(root, 'usr/src/hello-1.0.0'));
     await dkmsSeesBuilt(await oracleImage(), root, [K56, K57, K612]);
   }, 900_000);
 

@@ -78,7 +78,11 @@ describe('bmdeb and dkms-deb: what dpkg-deb reads', () => {
     expect(info).toMatch(/\d+ bytes,\s+\d+ lines\s+\*\s+postinst/);
     expect(info).toMatch(/\d+ bytes,\s+\d+ lines\s+\*\s+postrm/);
     const listing = (await run('dpkg-deb', ['-c', deb])).stdout.split('\n');
-    expect(listing).toContainEqual(expect.stringMatching(new RegExp(`^-rw-r--r-- root/root +\\d+ 2000-01-01 00:00 \\./lib/modules/${k.replace(/[.+]/g, '\\$&')}/updates/dkms/${fileOf(k).replace(/\./g, '\\.')}$`)));
+    expect(listing).toContainEqual(
+      expect.stringMatching(
+        new RegExp(`^-rw-r--r-- root/root +\\d+ 2000-01-01 00:00 \\./lib/modules/${k.replace(/[.+]/g, '\\$&')}/updates/dkms/${fileOf(k).replace(/\./g, '\\.')}$`),
+      ),
+    );
     for (const line of listing.filter((l) => l !== '')) expect(line).toMatch(/^(drwxr-xr-x|-rw-r--r--) root\/root .* 2000-01-01 00:00 /);
     const postinst = (await run('dpkg-deb', ['-I', deb, 'postinst'])).stdout;
     expect(postinst).toContain(`depmod -a -F /boot/System.map-${k} ${k} || true`);
@@ -104,29 +108,33 @@ describe('bmdeb: dpkg -i in a debian-12 container', () => {
   // be met there: --force-depends installs it anyway. The postinst runs depmod only where the
   // kernel image is installed (its /boot/System.map, debhelper's guard): first without it (no
   // depmod, the install still succeeds), then with a System.map standing for linux-image.
-  it.each([K61, K612])('%s: the module lands, modinfo reads it, depmod lists it once the kernel is there, dpkg -r takes it away', async (k) => {
-    const deb = bmdebOf(k);
-    const mod = `/lib/modules/${k}/updates/dkms/${fileOf(k)}`;
-    const script = [
-      'set -u',
-      `dpkg -i --force-depends /in/${deb} >/dev/null 2>&1; echo "@@install $?"`,
-      `test -f ${mod} && echo @@file`,
-      `echo "@@vermagic $(modinfo -F vermagic ${mod})"`,
-      `test -e /lib/modules/${k}/modules.dep || echo @@no-depmod-without-kernel`,
-      `dpkg -r hello-modules-${k} >/dev/null 2>&1; echo "@@remove $?"`,
-      `: > /boot/System.map-${k}`,
-      `dpkg -i --force-depends /in/${deb} >/dev/null 2>&1; echo "@@install2 $?"`,
-      `grep -q '^updates/dkms/${fileOf(k)}:' /lib/modules/${k}/modules.dep && echo @@depmod`,
-      `dpkg -r hello-modules-${k} >/dev/null 2>&1; echo "@@remove2 $?"`,
-      `test -e ${mod} || echo @@gone`,
-      `grep -q 'updates/dkms' /lib/modules/${k}/modules.dep || echo @@depmod-after-remove`,
-    ].join('\n');
-    const { output } = await runtime.runHelper(kernelImage(k), ['bash', '-c', script], await inTar({ [deb]: await readFile(path.join(dir, 'a', deb)) }));
-    for (const marker of ['@@install 0', '@@file', '@@no-depmod-without-kernel', '@@remove 0', '@@install2 0', '@@depmod', '@@remove2 0', '@@gone', '@@depmod-after-remove']) {
-      expect(output, output).toContain(marker);
-    }
-    expect(output).toContain(`@@vermagic ${k} SMP`);
-  }, 300_000);
+  it.each([K61, K612])(
+    '%s: the module lands, modinfo reads it, depmod lists it once the kernel is there, dpkg -r takes it away',
+    async (k) => {
+      const deb = bmdebOf(k);
+      const mod = `/lib/modules/${k}/updates/dkms/${fileOf(k)}`;
+      const script = [
+        'set -u',
+        `dpkg -i --force-depends /in/${deb} >/dev/null 2>&1; echo "@@install $?"`,
+        `test -f ${mod} && echo @@file`,
+        `echo "@@vermagic $(modinfo -F vermagic ${mod})"`,
+        `test -e /lib/modules/${k}/modules.dep || echo @@no-depmod-without-kernel`,
+        `dpkg -r hello-modules-${k} >/dev/null 2>&1; echo "@@remove $?"`,
+        `: > /boot/System.map-${k}`,
+        `dpkg -i --force-depends /in/${deb} >/dev/null 2>&1; echo "@@install2 $?"`,
+        `grep -q '^updates/dkms/${fileOf(k)}:' /lib/modules/${k}/modules.dep && echo @@depmod`,
+        `dpkg -r hello-modules-${k} >/dev/null 2>&1; echo "@@remove2 $?"`,
+        `test -e ${mod} || echo @@gone`,
+        `grep -q 'updates/dkms' /lib/modules/${k}/modules.dep || echo @@depmod-after-remove`,
+      ].join('\n');
+      const { output } = await runtime.runHelper(kernelImage(k), ['bash', '-c', script], await inTar({ [deb]: await readFile(path.join(dir, 'a', deb)) }));
+      for (const marker of ['@@install 0', '@@file', '@@no-depmod-without-kernel', '@@remove 0', '@@install2 0', '@@depmod', '@@remove2 0', '@@gone', '@@depmod-after-remove']) {
+        expect(output, output).toContain(marker);
+      }
+      expect(output).toContain(`@@vermagic ${k} SMP`);
+    },
+    300_000,
+  );
 });
 
 describe('dkms-deb: dpkg -i into real dkms', () => {

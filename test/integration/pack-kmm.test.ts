@@ -79,29 +79,35 @@ describe('kmm packer', () => {
   it.each([
     [K61, 'hello.ko'],
     [K612, 'hello.ko.xz'],
-  ])('%s: cp runs in the image, and modprobe -d /opt resolves %s from its modules.dep', async (k, file) => {
-    const ref = loaded.get(k)!;
-    // cp, the only command the image has: copy depmod's modules.dep to stdout
-    const cp = await runtime.runHelper(ref, ['cp', `/opt/lib/modules/${k}/modules.dep`, '/dev/stdout']);
-    expect(cp.exitCode, cp.output).toBe(0);
-    expect(cp.output).toBe(`${file}:\n`);
+  ])(
+    '%s: cp runs in the image, and modprobe -d /opt resolves %s from its modules.dep',
+    async (k, file) => {
+      const ref = loaded.get(k)!;
+      // cp, the only command the image has: copy depmod's modules.dep to stdout
+      const cp = await runtime.runHelper(ref, ['cp', `/opt/lib/modules/${k}/modules.dep`, '/dev/stdout']);
+      expect(cp.exitCode, cp.output).toBe(0);
+      expect(cp.output).toBe(`${file}:\n`);
 
-    const created = await execa('docker', ['create', ref, 'cp']);
-    const id = created.stdout.trim();
-    let opt: Buffer;
-    try {
-      opt = Buffer.from((await execa('docker', ['cp', `${id}:/opt`, '-'], { encoding: 'buffer' })).stdout);
-    } finally {
-      await runtime.removeContainer(id);
-    }
-    const probe = await runtime.runHelper(kernelImage(k), ['modprobe', '-n', '-v', '-d', '/opt', 'hello', '--set-version', k], opt);
-    expect(probe.exitCode, probe.output).toBe(0);
-    expect(probe.output.trim()).toBe(`insmod /opt/lib/modules/${k}/${file}`);
-  }, 120_000);
+      const created = await execa('docker', ['create', ref, 'cp']);
+      const id = created.stdout.trim();
+      let opt: Buffer;
+      try {
+        opt = Buffer.from((await execa('docker', ['cp', `${id}:/opt`, '-'], { encoding: 'buffer' })).stdout);
+      } finally {
+        await runtime.removeContainer(id);
+      }
+      const probe = await runtime.runHelper(kernelImage(k), ['modprobe', '-n', '-v', '-d', '/opt', 'hello', '--set-version', k], opt);
+      expect(probe.exitCode, probe.output).toBe(0);
+      expect(probe.output.trim()).toBe(`insmod /opt/lib/modules/${k}/${file}`);
+    },
+    120_000,
+  );
 
   it('writes a KMM Module that a YAML parser reads, one literal kernelMapping per kernel', async () => {
     // No YAML library in node_modules: PyYAML (python3-yaml) parses it.
-    const parsed = JSON.parse((await execa('python3', ['-c', 'import json,sys,yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))', path.join(dir, 'a', 'hello-kmm-module.yaml')])).stdout) as KmmModule;
+    const parsed = JSON.parse(
+      (await execa('python3', ['-c', 'import json,sys,yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))', path.join(dir, 'a', 'hello-kmm-module.yaml')])).stdout,
+    ) as KmmModule;
     expect(parsed).toMatchObject({ apiVersion: 'kmm.sigs.x-k8s.io/v1beta1', kind: 'Module', metadata: { name: 'hello' } });
     expect(parsed.spec.moduleLoader.container.modprobe).toEqual({ moduleName: 'hello', dirName: '/opt' });
     expect(parsed.spec.moduleLoader.container.kernelMappings).toEqual([

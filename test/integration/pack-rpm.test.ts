@@ -41,10 +41,18 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 /** The dkms oracle plus Debian's rpm (the Debian archive is reachable), cached by content. */
 async function rpmOracleImage(): Promise<string> {
   const base = await oracleImage();
-  const dockerfile = Buffer.from(`FROM ${base}\nRUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends rpm && apt-get clean && rm -rf /var/lib/apt/lists/*\nLABEL io.kfarm.image=""\n`);
+  const dockerfile = Buffer.from(
+    `FROM ${base}\nRUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends rpm && apt-get clean && rm -rf /var/lib/apt/lists/*\nLABEL io.kfarm.image=""\n`,
+  );
   const ref = `kfarm-test/dkms-oracle-rpm:${sha(dockerfile).slice(0, 16)}`;
   if (!(await runtime.inspectImage(ref))) {
-    await runtime.buildImage({ context: await packTar([{ path: 'Dockerfile', type: 'file', mode: 0o644, data: dockerfile }]), tag: ref, buildArgs: {}, labels: {}, onLine: () => undefined });
+    await runtime.buildImage({
+      context: await packTar([{ path: 'Dockerfile', type: 'file', mode: 0o644, data: dockerfile }]),
+      tag: ref,
+      buildArgs: {},
+      labels: {},
+      onLine: () => undefined,
+    });
   }
   return ref;
 }

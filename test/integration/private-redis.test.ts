@@ -24,8 +24,16 @@ async function serverPid(target: RedisTarget): Promise<number> {
   }
 }
 
-const reachable = (target: RedisTarget) => connectChecked(target, 500).then((r) => (closeConnection(r), true), () => false);
-const exists = (file: string) => access(file).then(() => true, () => false);
+const reachable = (target: RedisTarget) =>
+  connectChecked(target, 500).then(
+    (r) => (closeConnection(r), true),
+    () => false,
+  );
+const exists = (file: string) =>
+  access(file).then(
+    () => true,
+    () => false,
+  );
 
 describe('the private Redis shared by concurrent builds', () => {
   it('stays up while a second build uses it, and stops (saving its data) when the last one leaves', async () => {

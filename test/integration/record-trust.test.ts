@@ -43,7 +43,9 @@ async function recordFor(payload: JobPayload, worker: string, kernel = payload.k
     verdict: 'built',
     packageName: 'hello',
     packageVersion: '1.0.0',
-    modules: [{ builtName: 'hello', destName: 'hello', destLocation: '/kernel/extra', installLocation: '/updates/dkms', file: await blobs.put(Buffer.from(`module from ${worker}`)) }],
+    modules: [
+      { builtName: 'hello', destName: 'hello', destLocation: '/kernel/extra', installLocation: '/updates/dkms', file: await blobs.put(Buffer.from(`module from ${worker}`)) },
+    ],
     log: await blobs.put(Buffer.from(`log from ${worker}\n`)),
     logTruncated: false,
     durationMs: 1,
@@ -82,16 +84,20 @@ describe('fresh results the coordinator cannot trust', () => {
     const honestly: Processor = async (p) => recordFor(p, 'honest');
     // The keyless worker answers first, then leaves; the honest one takes the rebuild.
     const rogueConnection = queue.redis.duplicate();
-    const rogue: Worker = new Worker(name, async () => {
-      // closing with its one job running: it takes no other
-      const closed = rogue.close();
-      void closed.then(async () => {
-        rogueConnection.disconnect();
-        honest = await startBuildWorker(redis.target, name, 1, honestly, { key, logger });
-        closers.push(() => honest?.close() ?? Promise.resolve());
-      });
-      return { record: await recordFor(payload, 'mallory'), seal: randomBytes(32).toString('hex') };
-    }, { connection: rogueConnection });
+    const rogue: Worker = new Worker(
+      name,
+      async () => {
+        // closing with its one job running: it takes no other
+        const closed = rogue.close();
+        void closed.then(async () => {
+          rogueConnection.disconnect();
+          honest = await startBuildWorker(redis.target, name, 1, honestly, { key, logger });
+          closers.push(() => honest?.close() ?? Promise.resolve());
+        });
+        return { record: await recordFor(payload, 'mallory'), seal: randomBytes(32).toString('hex') };
+      },
+      { connection: rogueConnection },
+    );
     const { result, warnings, printed } = await run(payload);
     const warning = '6.1.0-56-amd64: a result in Redis failed its integrity check and was built again';
     expect(warnings).toEqual([warning]);

@@ -213,7 +213,20 @@ describe('TLS (rediss://) with a self-signed CA', () => {
       openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out server.crt 2>/dev/null`);
     await chmod(path.join(tls, 'server.key'), 0o600);
     await redisServer(
-      ['--port', '0', '--tls-port', String(port), '--tls-cert-file', path.join(tls, 'server.crt'), '--tls-key-file', path.join(tls, 'server.key'), '--tls-ca-cert-file', path.join(tls, 'ca.crt'), '--tls-auth-clients', 'no'],
+      [
+        '--port',
+        '0',
+        '--tls-port',
+        String(port),
+        '--tls-cert-file',
+        path.join(tls, 'server.crt'),
+        '--tls-key-file',
+        path.join(tls, 'server.key'),
+        '--tls-ca-cert-file',
+        path.join(tls, 'ca.crt'),
+        '--tls-auth-clients',
+        'no',
+      ],
       ['--tls', '--cacert', path.join(tls, 'ca.crt'), '-p', String(port), 'ping'],
     );
     tlsEnv = { ...(await isolatedEnv('trust-tls')), REDIS_URL: `rediss://127.0.0.1:${port}`, KFARM_REDIS_CA_FILE: path.join(tls, 'ca.crt'), KFARM_FARM_KEY_FILE: keyFile };

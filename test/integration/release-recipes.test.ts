@@ -45,7 +45,10 @@ describe.each(['debian-11', 'debian-13'])('%s recipe', (release) => {
     const listed = await kfarm(['kernels', '--available', release, '--arch', 'amd64', '--json'], env);
     expect(listed.exitCode, listed.stderr).toBe(0);
     const available = JSON.parse(listed.stdout) as Available[];
-    const generic = available.filter((k) => k.flavour === 'amd64' && k.fetchable).map((k) => k.kernel).sort(compareKernels);
+    const generic = available
+      .filter((k) => k.flavour === 'amd64' && k.fetchable)
+      .map((k) => k.kernel)
+      .sort(compareKernels);
     kernel = generic.at(-1) ?? 'none';
     expect(kernel, `no fetchable generic amd64 kernel in ${release}`).not.toBe('none');
     // the compiler dependency of that kernel's headers, from the same (cached) archive indexes
@@ -61,11 +64,12 @@ describe.each(['debian-11', 'debian-13'])('%s recipe', (release) => {
   }, 1_200_000);
 
   it('holds no kernel image, and apt in it is consistent', async () => {
-    const script = 'apt-get check >/dev/null; dpkg-query -W -f \'${Package} ${Status} ${Installed-Size}\\n\' \'linux-image-*\' 2>/dev/null | grep " installed" || true';
+    const script = "apt-get check >/dev/null; dpkg-query -W -f '${Package} ${Status} ${Installed-Size}\\n' 'linux-image-*' 2>/dev/null | grep \" installed\" || true";
     const probed = await run('docker', ['run', '--rm', '--network', 'none', kernelImageRef(release, kernel), 'sh', '-ec', script], { allowFailure: true });
     expect(probed.exitCode, `apt-get check in ${kernelImageRef(release, kernel)}: ${probed.stderr}`).toBe(0);
     // only kfarm's empty placeholder may stand in for the kernel image (Installed-Size empty)
-    for (const line of probed.stdout.split('\n').filter(Boolean)) expect(line).toMatch(new RegExp(`^linux-image-${kernel.replace(/[.+]/g, '\\$&')}-unsigned install ok installed\\s*$`));
+    for (const line of probed.stdout.split('\n').filter(Boolean))
+      expect(line).toMatch(new RegExp(`^linux-image-${kernel.replace(/[.+]/g, '\\$&')}-unsigned install ok installed\\s*$`));
   }, 120_000);
 
   it('builds hello whose vermagic names the kernel and whose .comment names the headers’ gcc', async () => {

@@ -20,7 +20,13 @@ function result(n: number, size = 1000): { record: KernelRecord; files: Map<stri
   const log = { sha256: sha(logData), size: logData.length };
   const file = { sha256: sha(ko), size: ko.length };
   const record = kernelRecord({ packageName: 'hello', packageVersion: '1.0.0', modules: [builtModule('hello', file)], log, durationMs: 1, worker: 'w' });
-  return { record, files: new Map([[log.sha256, logData], [file.sha256, ko]]) };
+  return {
+    record,
+    files: new Map([
+      [log.sha256, logData],
+      [file.sha256, ko],
+    ]),
+  };
 }
 
 const blobFile = (store: ResultStore, sha256: string) => path.join(store.dir, 'blobs', sha256.slice(0, 2), sha256);

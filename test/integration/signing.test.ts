@@ -70,7 +70,11 @@ async function cmsVerify(elf: Buffer, certPath: string, name: string): Promise<n
   const p7 = path.join(dir, `${name}.p7`);
   await writeFile(content, sig.content);
   await writeFile(p7, sig.pkcs7);
-  const r = await execa('openssl', ['cms', '-verify', '-binary', '-inform', 'DER', '-in', p7, '-content', content, '-certfile', certPath, '-nointern', '-noverify', '-out', '/dev/null'], { reject: false });
+  const r = await execa(
+    'openssl',
+    ['cms', '-verify', '-binary', '-inform', 'DER', '-in', p7, '-content', content, '-certfile', certPath, '-nointern', '-noverify', '-out', '/dev/null'],
+    { reject: false },
+  );
   return r.exitCode ?? -1;
 }
 
@@ -79,7 +83,11 @@ const unxz = async (data: Buffer) => Buffer.from((await execa('xz', ['-dc'], { i
 beforeAll(async () => {
   dir = await tempDir('signing');
   const d12 = (await defaultKernels()).split(',');
-  K61 = d12.filter((k) => k.startsWith('6.1.')).sort().at(-1) ?? 'none';
+  K61 =
+    d12
+      .filter((k) => k.startsWith('6.1.'))
+      .sort()
+      .at(-1) ?? 'none';
   K612 = d12.find((k) => k.startsWith('6.12.')) ?? 'none';
   images = await listKfarmImages(runtime);
   const main = await makeKey('main');
@@ -97,7 +105,11 @@ beforeAll(async () => {
   const build = await kfarm(['build', example('hello'), '--out', out, '--kernels', `${K61},${K612}`], env);
   expect(build.exitCode, build.stderr).toBe(0);
   const [input] = await readPackInputs(out);
-  for (const k of input?.kernels ?? []) built.set(k.kernel, k.modules.map((m) => ({ fileName: m.fileName, data: m.data })));
+  for (const k of input?.kernels ?? [])
+    built.set(
+      k.kernel,
+      k.modules.map((m) => ({ fileName: m.fileName, data: m.data })),
+    );
   expect(built.get(K61)?.map((m) => m.fileName)).toEqual(['hello.ko']);
   expect(built.get(K612)?.map((m) => m.fileName)).toEqual(['hello.ko.xz']);
 }, 600_000);
@@ -144,7 +156,13 @@ describe('signModules', () => {
     // a line from the middle of the PEM body, and the DER bytes of the key
     const keyLine = keyPem.split('\n')[5]!;
     const keyDer = Buffer.from((await execa('openssl', ['pkey', '-in', files.key, '-outform', 'DER'], { encoding: 'buffer' })).stdout);
-    const signed = await signModules({ runtime: recording, image: imageOf(K612).ref, kernel: K612, modules: built.get(K612) ?? [], key: { keyPath: files.key, certPath: files.cert } });
+    const signed = await signModules({
+      runtime: recording,
+      image: imageOf(K612).ref,
+      kernel: K612,
+      modules: built.get(K612) ?? [],
+      key: { keyPath: files.key, certPath: files.cert },
+    });
     expect(seen).toHaveLength(1);
     const run = seen[0]!;
     expect(run.stdin.toString('latin1')).toContain(keyLine); // the sanity check: it did travel, on stdin
@@ -179,17 +197,32 @@ describe('signModules', () => {
       return r;
     };
     // a signer script that flips a byte of the module before signing it (real sign-file, real key)
-    const flip = hostile((run) => ({ ...run, cmd: run.cmd.map((c, i) => (i === 2 ? c.replace('strip_signature work/m.ko "$name"', 'strip_signature work/m.ko "$name"; printf "\\xff" | dd of=work/m.ko bs=1 seek=200 conv=notrunc 2>/dev/null') : c)) }));
-    await expect(signModules({ runtime: flip, image: imageOf(kernel).ref, kernel, modules, key: { keyPath: files.key, certPath: files.cert } })).rejects.toThrow(/changed the bytes of hello.ko/);
-    const extra = hostile((run) => ({ ...run, cmd: run.cmd.map((c, i) => (i === 2 ? c.replace('names+=("$name")', 'names+=("$name"); echo x > out/evil.ko; names+=(evil.ko)') : c)) }));
+    const flip = hostile((run) => ({
+      ...run,
+      cmd: run.cmd.map((c, i) =>
+        i === 2 ? c.replace('strip_signature work/m.ko "$name"', 'strip_signature work/m.ko "$name"; printf "\\xff" | dd of=work/m.ko bs=1 seek=200 conv=notrunc 2>/dev/null') : c,
+      ),
+    }));
+    await expect(signModules({ runtime: flip, image: imageOf(kernel).ref, kernel, modules, key: { keyPath: files.key, certPath: files.cert } })).rejects.toThrow(
+      /changed the bytes of hello.ko/,
+    );
+    const extra = hostile((run) => ({
+      ...run,
+      cmd: run.cmd.map((c, i) => (i === 2 ? c.replace('names+=("$name")', 'names+=("$name"); echo x > out/evil.ko; names+=(evil.ko)') : c)),
+    }));
     await expect(signModules({ runtime: extra, image: imageOf(kernel).ref, kernel, modules, key: { keyPath: files.key, certPath: files.cert } })).rejects.toThrow(/handed back/);
-    const unsigned = hostile((run) => ({ ...run, cmd: run.cmd.map((c, i) => (i === 2 ? c.replace('"$sign_file" "$hash" key.pem cert.pem work/m.ko work/s.ko', 'cp work/m.ko work/s.ko') : c)) }));
-    await expect(signModules({ runtime: unsigned, image: imageOf(kernel).ref, kernel, modules, key: { keyPath: files.key, certPath: files.cert } })).rejects.toThrow(/without a module signature/);
+    const unsigned = hostile((run) => ({
+      ...run,
+      cmd: run.cmd.map((c, i) => (i === 2 ? c.replace('"$sign_file" "$hash" key.pem cert.pem work/m.ko work/s.ko', 'cp work/m.ko work/s.ko') : c)),
+    }));
+    await expect(signModules({ runtime: unsigned, image: imageOf(kernel).ref, kernel, modules, key: { keyPath: files.key, certPath: files.cert } })).rejects.toThrow(
+      /without a module signature/,
+    );
   }, 180_000);
 });
 
 describe('checkSigningSetup', () => {
-  it('finds each kernel image\'s own sign-file and sha256: debian-11 5.10, debian-12 6.1 and 6.12, debian-13 7.3.4, and an arm64 image', async () => {
+  it("finds each kernel image's own sign-file and sha256: debian-11 5.10, debian-12 6.1 and 6.12, debian-13 7.3.4, and an arm64 image", async () => {
     const wanted = [await releaseKernel('debian-11'), K61, K612, await releaseKernel('debian-13'), await releaseKernel('debian-12', 'arm64')];
     images = await listKfarmImages(runtime);
     const use = wanted.map((k) => ({ ...imageOf(k), kernels: [k] }));
@@ -241,7 +274,13 @@ describe('checkSigningSetup', () => {
   }, 60_000);
 
   it('takes a DER certificate and, with KBUILD_SIGN_PIN, an encrypted key, and signs with them', async () => {
-    const setup = await checkSigningSetup({ keyPath: files.encKey, certPath: files.derCert, pin: 'sesame', images: [imageOf(K61)].map((i) => ({ ...i, kernels: [K61] })), runtime });
+    const setup = await checkSigningSetup({
+      keyPath: files.encKey,
+      certPath: files.derCert,
+      pin: 'sesame',
+      images: [imageOf(K61)].map((i) => ({ ...i, kernels: [K61] })),
+      runtime,
+    });
     expect(setup.key.certPem.toString()).toMatch(/^-----BEGIN CERTIFICATE-----/);
     const signed = await signModules({ runtime, image: imageOf(K61).ref, kernel: K61, modules: built.get(K61) ?? [], key: setup.key });
     expect(await cmsVerify(signed[0]!.data, files.cert, 'der')).toBe(0);
@@ -257,7 +296,11 @@ describe('checkSigningSetup', () => {
   }, 60_000);
 
   it('refuses a kernel whose image is not on this host before any build', async () => {
-    const err = await setupError({ keyPath: files.key, certPath: files.cert, images: [{ name: 'gone', ref: 'kfarm/debian-12:no-such-kernel', id: 'x', arch: 'x86_64', kernels: ['0.0.0-gone'] }] });
+    const err = await setupError({
+      keyPath: files.key,
+      certPath: files.cert,
+      images: [{ name: 'gone', ref: 'kfarm/debian-12:no-such-kernel', id: 'x', arch: 'x86_64', kernels: ['0.0.0-gone'] }],
+    });
     expect(err.code).toBe('BAD_OPTION');
     expect(err.message).toBe('cannot sign modules for 0.0.0-gone: its image kfarm/debian-12:no-such-kernel is not on this host');
   });

@@ -81,17 +81,29 @@ describe('boots through the queue', () => {
     const target = { url: REDIS_URL };
     const queue = new VerifyQueue(target, env.KFARM_QUEUE ?? '', farmKey);
     // a forger on the KVM lane (the real worker takes TCG only): answers with a verdict and a made-up seal
-    const forger = new Worker(verifyQueueName(env.KFARM_QUEUE ?? '', 'kvm'), async () => ({
-      result: { schemaVersion: 1, load: { verdict: 'loaded', accel: 'kvm', bootMs: 1, loadMs: 1 }, worker: 'forger' },
-      seal: 'ab'.repeat(32),
-    }), { connection: { host: '127.0.0.1', port } });
+    const forger = new Worker(
+      verifyQueueName(env.KFARM_QUEUE ?? '', 'kvm'),
+      async () => ({
+        result: { schemaVersion: 1, load: { verdict: 'loaded', accel: 'kvm', bootMs: 1, loadMs: 1 }, worker: 'forger' },
+        seal: 'ab'.repeat(32),
+      }),
+      { connection: { host: '127.0.0.1', port } },
+    );
     const raw = new Queue(verifyQueueName(env.KFARM_QUEUE ?? '', 'tcg'), { connection: { host: '127.0.0.1', port } });
     try {
       await queue.ready();
       const payload = verifyPayloadSchema.parse({
-        schemaVersion: 1, kernel: k61, arch: 'x86_64', release: 'debian-12', debianArch: 'amd64',
+        schemaVersion: 1,
+        kernel: k61,
+        arch: 'x86_64',
+        release: 'debian-12',
+        debianArch: 'amd64',
         modules: [{ sha256: 'a'.repeat(64), size: 1, installLocation: '/updates/dkms', fileName: 'hello.ko' }],
-        cmdline: '', accel: 'kvm', timeoutSec: 60, requestId: randomBytes(16).toString('hex'), run: queue.run,
+        cmdline: '',
+        accel: 'kvm',
+        timeoutSec: 60,
+        requestId: randomBytes(16).toString('hex'),
+        run: queue.run,
       });
       const jobId = await queue.submit(payload, 'kvm');
       const outcome = await queue.wait(jobId, 'kvm');
@@ -99,7 +111,11 @@ describe('boots through the queue', () => {
       expect('result' in outcome).toBe(false);
 
       // a payload with no valid seal on the TCG lane: the real worker process refuses it, never boots it
-      const forged = await raw.add('verify', { payload: { ...payload, accel: 'tcg' }, seal: seal(randomBytes(32), 'verify-payload', 'x', payload) }, { jobId: 'f'.repeat(64), attempts: 1 });
+      const forged = await raw.add(
+        'verify',
+        { payload: { ...payload, accel: 'tcg' }, seal: seal(randomBytes(32), 'verify-payload', 'x', payload) },
+        { jobId: 'f'.repeat(64), attempts: 1 },
+      );
       let state = '';
       for (let i = 0; i < 100 && state !== 'failed' && state !== 'completed'; i++) {
         await new Promise((r) => setTimeout(r, 200));
@@ -151,7 +167,7 @@ describe('boot jobs of runs that are gone, and lanes nobody serves', () => {
     expect(build.exitCode, build.stderr).toBe(0);
   }, 700_000);
 
-  it('two coordinators killed with SIGKILL mid-verify (their boots hang for 600 s): the next run boots at once, the dead runs\' boots are stopped or dropped, never finished', async () => {
+  it("two coordinators killed with SIGKILL mid-verify (their boots hang for 600 s): the next run boots at once, the dead runs' boots are stopped or dropped, never finished", async () => {
     const hangOut = await tempDir('verify-queue-hang');
     const build = await kfarm(['build', fixture('hangs-on-load'), '-k', `${k61},${k61b}`, '-o', hangOut], env, 600_000);
     expect(build.exitCode, build.stderr).toBe(0);
@@ -180,15 +196,29 @@ describe('boot jobs of runs that are gone, and lanes nobody serves', () => {
     }
     expect(after.tcg, JSON.stringify(after)).toMatchObject({ waiting: 0, active: 0, delayed: 0, prioritized: 0, completed: 0 });
     // the forged payload of the test above is the one other failed job
-    expect(after.failed.filter((r) => /the run that queued this boot is gone/.test(r ?? '')), JSON.stringify(after)).toHaveLength(4);
+    expect(
+      after.failed.filter((r) => /the run that queued this boot is gone/.test(r ?? '')),
+      JSON.stringify(after),
+    ).toHaveLength(4);
   }, 1_200_000);
 
   it('an advert of a KVM worker that died (still within its TTL) draws no boot to the KVM lane: auto goes to the lane a live worker consumes', async () => {
     const redisClient = new Redis(port, '127.0.0.1');
     // what `kfarm worker --verify kvm,tcg` killed with SIGKILL leaves for up to 60 s: its advert, no connection
-    await redisClient.set(`kfarm:${env.KFARM_QUEUE ?? ''}:worker:ghost:1`, JSON.stringify({
-      worker: 'ghost:1', hostname: 'ghost', pid: 1, concurrency: 1, images: [], verify: ['kvm', 'tcg'], seenAt: new Date().toISOString(),
-    }), 'EX', 300);
+    await redisClient.set(
+      `kfarm:${env.KFARM_QUEUE ?? ''}:worker:ghost:1`,
+      JSON.stringify({
+        worker: 'ghost:1',
+        hostname: 'ghost',
+        pid: 1,
+        concurrency: 1,
+        images: [],
+        verify: ['kvm', 'tcg'],
+        seenAt: new Date().toISOString(),
+      }),
+      'EX',
+      300,
+    );
     try {
       const { run, ms } = await helloRun('after-ghost');
       expect(run.exitCode, run.stderr).toBe(0);

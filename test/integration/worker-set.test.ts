@@ -79,7 +79,17 @@ async function orphan(): Promise<void> {
   expect(start).toBeDefined();
   gone.kill('SIGKILL');
   await gone;
-  await execa('docker', ['create', '--label', `${LABEL_HOST}=${host}`, '--label', `${LABEL_PID}=${pid}`, '--label', `${LABEL_INSTANCE}=${pid}:${start}`, imageRef('debian-12'), 'true']);
+  await execa('docker', [
+    'create',
+    '--label',
+    `${LABEL_HOST}=${host}`,
+    '--label',
+    `${LABEL_PID}=${pid}`,
+    '--label',
+    `${LABEL_INSTANCE}=${pid}:${start}`,
+    imageRef('debian-12'),
+    'true',
+  ]);
 }
 
 describe('startWorkerSet', () => {
@@ -89,7 +99,7 @@ describe('startWorkerSet', () => {
     expect(await runtime.listContainers({ [LABEL_HOST]: host })).toHaveLength(1);
     const set = await startWorkerSet(options(queueName, { concurrency: 2, verify: { lanes: ['kvm', 'tcg'], concurrency: 1 }, advertise: true }));
     try {
-      expect(await runtime.listContainers({ [LABEL_HOST]: host }), 'the dead process\'s container was reaped').toHaveLength(0);
+      expect(await runtime.listContainers({ [LABEL_HOST]: host }), "the dead process's container was reaped").toHaveLength(0);
       expect(await consumers(queueName), 'the build worker').toBe(1);
       expect(await lanesServed(queueName), 'a verify worker on each lane').toEqual({ kvm: 1, tcg: 1 });
       const adverts = await listWorkerAdverts(client, queueName);
@@ -101,8 +111,8 @@ describe('startWorkerSet', () => {
     }
     expect(await listWorkerAdverts(client, queueName), 'the advert is withdrawn').toEqual([]);
     expect(await settled(queueName, 0), 'the build worker stopped').toBe(0);
-    expect(await settled(verifyQueueName(queueName, 'kvm'), 0), 'the KVM lane\'s worker stopped').toBe(0);
-    expect(await settled(verifyQueueName(queueName, 'tcg'), 0), 'the TCG lane\'s worker stopped').toBe(0);
+    expect(await settled(verifyQueueName(queueName, 'kvm'), 0), "the KVM lane's worker stopped").toBe(0);
+    expect(await settled(verifyQueueName(queueName, 'tcg'), 0), "the TCG lane's worker stopped").toBe(0);
   }, 60_000);
 
   it('only the lanes given; no build worker at concurrency 0 (a verify-only session); no advert unless asked', async () => {
@@ -117,7 +127,7 @@ describe('startWorkerSet', () => {
     }
     const verifyOnly = await startWorkerSet(options(queueName, { concurrency: 0, verify: { lanes: ['kvm', 'tcg'], concurrency: 2 } }));
     try {
-      expect(await settled(queueName, 0), 'no build worker: it would take another build\'s jobs').toBe(0);
+      expect(await settled(queueName, 0), "no build worker: it would take another build's jobs").toBe(0);
       expect(await lanesServed(queueName)).toEqual({ kvm: 1, tcg: 1 });
     } finally {
       await verifyOnly.close();

@@ -22,7 +22,7 @@ const byRelease = (rows: readonly KernelReport[]) => {
 };
 
 beforeAll(async () => {
-  expect(out, 'KFARM_MATRIX_OUT names the build\'s --out').not.toBe('');
+  expect(out, "KFARM_MATRIX_OUT names the build's --out").not.toBe('');
   report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as BuildReport;
   scratch = await mkdtemp(path.join(os.tmpdir(), 'kfarm-matrix-'));
 });
@@ -42,7 +42,7 @@ describe('the full matrix', () => {
     expect(failed).toEqual([]);
   });
 
-  it('every .ko\'s vermagic names its kernel and arch', async () => {
+  it("every .ko's vermagic names its kernel and arch", async () => {
     expect(await vermagicProblems(out, report.kernels, scratch)).toEqual([]);
   });
 
@@ -50,7 +50,12 @@ describe('the full matrix', () => {
     const missing: string[] = [];
     for (const [release, rows] of byRelease(report.kernels)) {
       const tarballs = await Promise.all(
-        rows.map(async (k) => ({ name: k.tarball?.path ?? 'missing', data: await readFile(path.join(out, k.tarball?.path ?? 'missing')), kernel: k.kernel, arch: k.arch as 'x86_64' | 'aarch64' })),
+        rows.map(async (k) => ({
+          name: k.tarball?.path ?? 'missing',
+          data: await readFile(path.join(out, k.tarball?.path ?? 'missing')),
+          kernel: k.kernel,
+          arch: k.arch as 'x86_64' | 'aarch64',
+        })),
       );
       const started = Date.now();
       const result = await ingestPerRelease(release as 'debian-11' | 'debian-12' | 'debian-13', tarballs, report.module, report.version);

@@ -28,7 +28,10 @@ describe('kfarm kernels --available: bad input', () => {
 describe('no keyring to verify the archive with', () => {
   const noKeyring = async () => ({ ...(await isolatedEnv('archive-cli')), KFARM_ARCHIVE_KEYRING: '/nonexistent/debian-archive-keyring.gpg' });
 
-  for (const args of [['kernels', '--available', 'debian-12'], ['images', 'sync', 'debian-12', '--arch', 'amd64', '--kernels', '6.1.0-0-amd64']]) {
+  for (const args of [
+    ['kernels', '--available', 'debian-12'],
+    ['images', 'sync', 'debian-12', '--arch', 'amd64', '--kernels', '6.1.0-0-amd64'],
+  ]) {
     it(`kfarm ${args.slice(0, 2).join(' ')} is exit 3, saying which keyring to install or pass`, async () => {
       const run = await kfarm(args, await noKeyring());
       expect(run.exitCode, run.stderr).toBe(3);

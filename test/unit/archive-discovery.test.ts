@@ -171,7 +171,10 @@ describe('an archive kfarm cannot verify is not read', () => {
   it('no keyring: exit 3 before any download, naming debian-archive-keyring and KFARM_ARCHIVE_KEYRING', async () => {
     for (const keyring of ['/nonexistent/debian-archive-keyring.gpg', await tempDir('no-keyring')]) {
       hits.length = 0;
-      const err = await discoverKernels(debian11, ['amd64'], { ...(await options()), keyring }).then(() => undefined, (e: unknown) => e);
+      const err = await discoverKernels(debian11, ['amd64'], { ...(await options()), keyring }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(isKfarmError(err, 'ARCHIVE_UNVERIFIED'), String(err)).toBe(true);
       if (!isKfarmError(err)) return;
       expect(exitCodeFor(err.code)).toBe(3);

@@ -26,7 +26,8 @@ describe('deb822 stanzas', () => {
   });
 
   it('keeps only the kernel build stanzas of a streamed index', async () => {
-    const text = 'Package: bash\nVersion: 5\n\nPackage: linux-kbuild-6.1\nVersion: 6.1.1\n\nPackage: linux-headers-6.1.0-9-amd64\nVersion: 6.1.1\n\nPackage: linux-image-6.1.0-9-amd64\n';
+    const text =
+      'Package: bash\nVersion: 5\n\nPackage: linux-kbuild-6.1\nVersion: 6.1.1\n\nPackage: linux-headers-6.1.0-9-amd64\nVersion: 6.1.1\n\nPackage: linux-image-6.1.0-9-amd64\n';
     const kept = await keepStanzas(createInterface({ input: Readable.from([text]) }), isKernelBuildPackage);
     expect(parseStanzas(kept).map((s) => s.get('package'))).toEqual(['linux-kbuild-6.1', 'linux-headers-6.1.0-9-amd64']);
   });
@@ -36,13 +37,26 @@ describe('headers ABI packages from recorded indexes', () => {
   it('bullseye main amd64: the 5.10.0-30/-32 ABIs in three flavours, gcc-10 through linux-compiler, no metapackage or -common', () => {
     const pkgs = headersOf('bullseye-amd64.Packages');
     expect(pkgs.map((p) => p.kernel).sort()).toEqual([
-      '5.10.0-30-amd64', '5.10.0-30-cloud-amd64', '5.10.0-30-rt-amd64', '5.10.0-32-amd64', '5.10.0-32-cloud-amd64', '5.10.0-32-rt-amd64',
+      '5.10.0-30-amd64',
+      '5.10.0-30-cloud-amd64',
+      '5.10.0-30-rt-amd64',
+      '5.10.0-32-amd64',
+      '5.10.0-32-cloud-amd64',
+      '5.10.0-32-rt-amd64',
     ]);
     const p = pkgs.find((k) => k.kernel === '5.10.0-30-amd64');
     expect(p).toMatchObject({
-      package: 'linux-headers-5.10.0-30-amd64', abi: '5.10.0-30', flavour: 'amd64', arch: 'amd64', version: '5.10.218-1',
-      common: 'linux-headers-5.10.0-30-common', kbuild: 'linux-kbuild-5.10', compiler: { gcc: 10, package: 'linux-compiler-gcc-10-x86' },
-      dependsOnImage: false, filename: 'pool/main/l/linux/linux-headers-5.10.0-30-amd64_5.10.218-1_amd64.deb', size: 1218724,
+      package: 'linux-headers-5.10.0-30-amd64',
+      abi: '5.10.0-30',
+      flavour: 'amd64',
+      arch: 'amd64',
+      version: '5.10.218-1',
+      common: 'linux-headers-5.10.0-30-common',
+      kbuild: 'linux-kbuild-5.10',
+      compiler: { gcc: 10, package: 'linux-compiler-gcc-10-x86' },
+      dependsOnImage: false,
+      filename: 'pool/main/l/linux/linux-headers-5.10.0-30-amd64_5.10.218-1_amd64.deb',
+      size: 1218724,
       sha256: 'ff2629a839f63f3237d1afcc34d9600d0ea43ea6ac9ba7634720275b93daac61',
     });
     expect(pkgs.find((k) => k.flavour === 'rt-amd64')?.common).toBe('linux-headers-5.10.0-30-common-rt');
@@ -72,7 +86,10 @@ describe('headers ABI packages from recorded indexes', () => {
   it('parses Depends with alternatives, relations and arch qualifiers', () => {
     expect(parseDepends('a (>= 1), b:amd64 | c (= 2~x), d')).toEqual([
       [{ name: 'a', relation: '>= 1' }],
-      [{ name: 'b', relation: undefined }, { name: 'c', relation: '= 2~x' }],
+      [
+        { name: 'b', relation: undefined },
+        { name: 'c', relation: '= 2~x' },
+      ],
       [{ name: 'd', relation: undefined }],
     ]);
   });
@@ -97,8 +114,22 @@ describe('a release across its suites', () => {
   it('a kernel in two suites is the higher package version, the earlier suite on a tie', () => {
     const same = { release: 'debian-11', baseUrl: 'http://m', arch: 'amd64' as const, text: recorded('bullseye-amd64.Packages') };
     const bumped = same.text.replaceAll('Version: 5.10.218-1', 'Version: 5.10.218-1+b1');
-    expect(kernelsOffered([{ ...same, suite: 'bullseye-updates' }, { ...same, suite: 'bullseye' }], RELEASES)[0]?.suite).toBe('bullseye');
-    const picked = kernelsOffered([{ ...same, suite: 'bullseye' }, { ...same, suite: 'bullseye-updates', text: bumped }], RELEASES);
+    expect(
+      kernelsOffered(
+        [
+          { ...same, suite: 'bullseye-updates' },
+          { ...same, suite: 'bullseye' },
+        ],
+        RELEASES,
+      )[0]?.suite,
+    ).toBe('bullseye');
+    const picked = kernelsOffered(
+      [
+        { ...same, suite: 'bullseye' },
+        { ...same, suite: 'bullseye-updates', text: bumped },
+      ],
+      RELEASES,
+    );
     expect(picked.find((k) => k.kernel === '5.10.0-30-amd64')).toMatchObject({ suite: 'bullseye-updates', version: '5.10.218-1+b1' });
   });
 
@@ -107,7 +138,10 @@ describe('a release across its suites', () => {
       ...k,
       fetch: k.abi.startsWith('6.1.0-0.deb11') ? { fetchable: false as const, reason: 'HTTP 404' } : { fetchable: true as const },
     }));
-    const rows = availableRows(kernels, [{ kernel: '5.10.0-46-amd64', arch: 'x86_64' }, { kernel: '5.10.0-46-arm64', arch: 'aarch64' }]);
+    const rows = availableRows(kernels, [
+      { kernel: '5.10.0-46-amd64', arch: 'x86_64' },
+      { kernel: '5.10.0-46-arm64', arch: 'aarch64' },
+    ]);
     expect(rows.filter((r) => r.held).map((r) => r.kernel)).toEqual(['5.10.0-46-amd64']);
     expect(rows.find((r) => r.kernel === '6.1.0-0.deb11.48-amd64')).toMatchObject({ fetchable: false, reason: 'HTTP 404', headersVersion: expect.stringMatching(/~deb11u1$/) });
     expect(availableSummary(rows)).toEqual(['debian-11/amd64: 33 kernels (amd64 11, cloud-amd64 11, rt-amd64 11), 1 held, 15 not fetchable']);

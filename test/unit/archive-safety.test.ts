@@ -46,7 +46,11 @@ describe('extractTar refuses what could escape the tree', () => {
       { path: 'd/l', type: 'symlink', mode: 0o777, linkname: 'f' },
     ]);
     const entries = await extractTar(buf, LIMITS, 't');
-    expect(entries.map((e) => [e.path, e.type])).toEqual([['d', 'directory'], ['d/f', 'file'], ['d/l', 'symlink']]);
+    expect(entries.map((e) => [e.path, e.type])).toEqual([
+      ['d', 'directory'],
+      ['d/f', 'file'],
+      ['d/l', 'symlink'],
+    ]);
     expect(safeRelativePath('./a//b/')).toBe('a/b');
   });
 });

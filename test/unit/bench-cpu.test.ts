@@ -18,7 +18,7 @@ describe('bench CPU accounting', () => {
     expect(parseProcStat('cpu0 1 2 3 4\n')).toBeUndefined();
   });
 
-  it('reads a process\'s own and waited children\'s ticks and its start time from /proc/<pid>/stat', () => {
+  it("reads a process's own and waited children's ticks and its start time from /proc/<pid>/stat", () => {
     expect(parsePidStat(dockerdStat)).toEqual({ pid: 16222, comm: 'dockerd', startTime: 4534568, cpu: 490 + 357 + 113 + 107 });
   });
 
@@ -41,7 +41,15 @@ describe('bench CPU accounting', () => {
   });
 
   it('leaves for the containers what the host was busy with minus the processes it can name', () => {
-    const a = cpuAccount({ hostBefore: { busy: 1000, idle: 500, steal: 0 }, hostAfter: { busy: 12070, idle: 1000, steal: 0 }, hz: 100, kfarmS: 4.4, dockerdS: 1.37, containerdS: 0.61, benchS: 0.02 });
+    const a = cpuAccount({
+      hostBefore: { busy: 1000, idle: 500, steal: 0 },
+      hostAfter: { busy: 12070, idle: 1000, steal: 0 },
+      hz: 100,
+      kfarmS: 4.4,
+      dockerdS: 1.37,
+      containerdS: 0.61,
+      benchS: 0.02,
+    });
     expect(a.busyS).toBeCloseTo(110.7);
     expect(a.idleS).toBeCloseTo(5);
     expect(a.containersS).toBeCloseTo(110.7 - 4.4 - 1.37 - 0.61 - 0.02);
@@ -50,14 +58,32 @@ describe('bench CPU accounting', () => {
     );
   });
 
-  it('keeps an unmeasured daemon\'s share in the rest and says it was not measured', () => {
-    const a = cpuAccount({ hostBefore: { busy: 0, idle: 0, steal: 0 }, hostAfter: { busy: 1000, idle: 0, steal: 30 }, hz: 100, kfarmS: 1, dockerdS: Number.NaN, containerdS: 0.5, benchS: 0.1 });
+  it("keeps an unmeasured daemon's share in the rest and says it was not measured", () => {
+    const a = cpuAccount({
+      hostBefore: { busy: 0, idle: 0, steal: 0 },
+      hostAfter: { busy: 1000, idle: 0, steal: 30 },
+      hz: 100,
+      kfarmS: 1,
+      dockerdS: Number.NaN,
+      containerdS: 0.5,
+      benchS: 0.1,
+    });
     expect(a.containersS).toBeCloseTo(8.4);
-    expect(cpuLine(a, { cores: 2 })).toBe('busy 10.0 s (kfarm process 1.0, dockerd ?, containerd 0.5, this bench 0.1, containers 8.4), idle 0.0 s (0.0 s of wall on 2 cores), stolen by the hypervisor 0.3 s');
+    expect(cpuLine(a, { cores: 2 })).toBe(
+      'busy 10.0 s (kfarm process 1.0, dockerd ?, containerd 0.5, this bench 0.1, containers 8.4), idle 0.0 s (0.0 s of wall on 2 cores), stolen by the hypervisor 0.3 s',
+    );
   });
 
   it('sums the accounts of several calls field by field', () => {
-    const one = cpuAccount({ hostBefore: { busy: 0, idle: 0, steal: 0 }, hostAfter: { busy: 500, idle: 100, steal: 0 }, hz: 100, kfarmS: 1, dockerdS: 0.2, containerdS: 0.1, benchS: 0 });
+    const one = cpuAccount({
+      hostBefore: { busy: 0, idle: 0, steal: 0 },
+      hostAfter: { busy: 500, idle: 100, steal: 0 },
+      hz: 100,
+      kfarmS: 1,
+      dockerdS: 0.2,
+      containerdS: 0.1,
+      benchS: 0,
+    });
     const two = sumAccounts([one, one]);
     expect(two.busyS).toBeCloseTo(10);
     expect(two.idleS).toBeCloseTo(2);
@@ -81,7 +107,12 @@ describe('best possible schedule', () => {
   it('sums the calls, which run one after the other, and one call over all cells is never longer', () => {
     const cells = [cell('a', 6, 6), cell('a', 1, 1), cell('a', 1, 1), cell('b', 1, 1), cell('b', 1, 1), cell('b', 6, 6)];
     expect(scheduleBound(cells, 2)).toBeCloseTo(12);
-    expect(scheduleBound(cells.map((c) => ({ ...c, call: 'all' })), 2)).toBeCloseTo(8);
+    expect(
+      scheduleBound(
+        cells.map((c) => ({ ...c, call: 'all' })),
+        2,
+      ),
+    ).toBeCloseTo(8);
   });
 
   it('is zero for no cells', () => {

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { jobPayload, orderSources, planBuild, signingImages, waveJobs, wantsHistory, type BuildPlan, type BuiltModule, type SourceFacts } from '../../src/coordinator/build-plan.js';
+import {
+  jobPayload,
+  orderSources,
+  planBuild,
+  signingImages,
+  waveJobs,
+  wantsHistory,
+  type BuildPlan,
+  type BuiltModule,
+  type SourceFacts,
+} from '../../src/coordinator/build-plan.js';
 import { buildOptions } from '../../src/config/build-options.js';
 import { isKfarmError } from '../../src/errors/kfarm-error.js';
 import type { KernelRecord } from '../../src/job/job-payload.js';
@@ -107,7 +117,7 @@ const built = (kernel: string, image: string, verdict: KernelRecord['verdict'], 
   },
 });
 
-describe('waveJobs: each wave\'s payloads', () => {
+describe("waveJobs: each wave's payloads", () => {
   it('one payload per (source, kernel), with its label and priority', () => {
     const p = mustPlan(plan([source('small', undefined, 1), source('big', undefined, 50)], 'debian-13:*'));
     const jobs = waveJobs(p, p.waves[0] ?? [], new Map());

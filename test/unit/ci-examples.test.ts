@@ -18,9 +18,22 @@ import { sampleReport } from '../fixtures/junit/sample-report.js';
  */
 const CI = path.join(packageRoot, 'examples', 'ci');
 
-interface Step { name?: string; uses?: string; run?: string; if?: string; with?: Record<string, string | boolean | number> }
-interface Workflow { env: Record<string, string>; jobs: Record<string, { steps: Step[] }> }
-interface GitlabJob { script: string[]; before_script: string[]; artifacts: { when: string; paths: string[]; reports: { junit: string } } }
+interface Step {
+  name?: string;
+  uses?: string;
+  run?: string;
+  if?: string;
+  with?: Record<string, string | boolean | number>;
+}
+interface Workflow {
+  env: Record<string, string>;
+  jobs: Record<string, { steps: Step[] }>;
+}
+interface GitlabJob {
+  script: string[];
+  before_script: string[];
+  artifacts: { when: string; paths: string[]; reports: { junit: string } };
+}
 
 const readYaml = async <T>(file: string): Promise<{ text: string; doc: T }> => {
   const text = await readFile(path.join(CI, file), 'utf8');
@@ -71,14 +84,19 @@ describe('examples/ci/github-actions.yml', () => {
     expect(text).toContain('| 7.3.4+deb13-arm64 | only61 | failed | `the worker went away` |');
     // strangers' text cannot break the table or the code span
     expect(text).toContain('| 6.12.117+deb12-amd64 | hello | failed | `x');
-    expect(text.split('\n').filter((l) => l.startsWith('| 6.12.117+deb12-amd64 | hello')).map((l) => l.split('|').length)).toEqual([6]);
+    expect(
+      text
+        .split('\n')
+        .filter((l) => l.startsWith('| 6.12.117+deb12-amd64 | hello'))
+        .map((l) => l.split('|').length),
+    ).toEqual([6]);
   });
 });
 
 describe('examples/ci/gitlab-ci.yml', () => {
   const schema = async () => JSON.parse(await readFile(path.join(packageRoot, 'test', 'fixtures', 'ci', 'gitlab-ci-keywords.schema.json'), 'utf8')) as object;
 
-  it('uses only GitLab\'s documented keywords in their documented shapes (kfarm\'s keyword schema, which does refuse a typo)', async () => {
+  it("uses only GitLab's documented keywords in their documented shapes (kfarm's keyword schema, which does refuse a typo)", async () => {
     const { doc } = await readYaml<Record<string, unknown>>('gitlab-ci.yml');
     const validate = new Ajv({ allErrors: true, strict: false }).compile(await schema());
     expect(validate(doc), JSON.stringify(validate.errors)).toBe(true);
@@ -91,7 +109,7 @@ describe('examples/ci/gitlab-ci.yml', () => {
     expect(validate(noScript)).toBe(false);
   });
 
-  it('publishes the out dir\'s junit.xml as the JUnit report and report.html as an artifact, also when the job failed', async () => {
+  it("publishes the out dir's junit.xml as the JUnit report and report.html as an artifact, also when the job failed", async () => {
     const { doc } = await readYaml<{ variables: Record<string, string>; kfarm: GitlabJob }>('gitlab-ci.yml');
     const out = doc.variables.KFARM_OUT;
     expect(doc.kfarm.script.join('\n')).toMatch(/kfarm\.js" build "\$CI_PROJECT_DIR" --out "\$CI_PROJECT_DIR\/\$KFARM_OUT"/);

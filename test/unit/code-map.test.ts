@@ -103,9 +103,21 @@ describe('the code map checker', () => {
 
   it('reads the folder rows and the doors table, and only those', () => {
     const md = [
-      '# x', '## Code map', '| folder | what |', '|---|---|', '| `src/` | root |', '| `src/a/` | a |', '| `src/a/b/` | b |',
-      'prose naming `src/c/` is not a row', '### One door per external system', '| package | doors | type-only users |', '|---|---|---|',
-      '| `execa` | `src/a/run.ts`, `src/a/b/x.ts` | |', '| `ioredis` | `src/a/r.ts` | `src/a/t.ts` |', '## Next section', '| `src/z/` | not in the map |',
+      '# x',
+      '## Code map',
+      '| folder | what |',
+      '|---|---|',
+      '| `src/` | root |',
+      '| `src/a/` | a |',
+      '| `src/a/b/` | b |',
+      'prose naming `src/c/` is not a row',
+      '### One door per external system',
+      '| package | doors | type-only users |',
+      '|---|---|---|',
+      '| `execa` | `src/a/run.ts`, `src/a/b/x.ts` | |',
+      '| `ioredis` | `src/a/r.ts` | `src/a/t.ts` |',
+      '## Next section',
+      '| `src/z/` | not in the map |',
     ].join('\n');
     const map = parseCodeMap(md);
     expect(map.folders).toEqual(['src', 'src/a', 'src/a/b']);

@@ -5,15 +5,28 @@ const side = (verdict: Side['verdict'], files: string[] = [], destinations: stri
 
 describe('conformance: one cell judged', () => {
   it('agrees when verdict, files and destinations are equal, whatever their order', () => {
-    const c = judge({ module: 'm', kernel: 'k', dkms: side('built', ['b.ko', 'a.ko'], ['updates/dkms/b.ko', 'updates/dkms/a.ko']), kfarm: side('built', ['a.ko', 'b.ko'], ['updates/dkms/a.ko', 'updates/dkms/b.ko']) });
+    const c = judge({
+      module: 'm',
+      kernel: 'k',
+      dkms: side('built', ['b.ko', 'a.ko'], ['updates/dkms/b.ko', 'updates/dkms/a.ko']),
+      kfarm: side('built', ['a.ko', 'b.ko'], ['updates/dkms/a.ko', 'updates/dkms/b.ko']),
+    });
     expect(c.agree).toBe(true);
     expect(c.why).toEqual([]);
   });
 
   it('a .ko where dkms wrote .ko.xz is a disagreement on files and destinations', () => {
-    const c = judge({ module: 'acpi-call-dkms', kernel: '6.12.117+deb12-amd64', dkms: side('built', ['acpi_call.ko.xz'], ['updates/dkms/acpi_call.ko.xz']), kfarm: side('built', ['acpi_call.ko'], ['updates/dkms/acpi_call.ko']) });
+    const c = judge({
+      module: 'acpi-call-dkms',
+      kernel: '6.12.117+deb12-amd64',
+      dkms: side('built', ['acpi_call.ko.xz'], ['updates/dkms/acpi_call.ko.xz']),
+      kfarm: side('built', ['acpi_call.ko'], ['updates/dkms/acpi_call.ko']),
+    });
     expect(c.agree).toBe(false);
-    expect(c.why).toEqual(['files: only dkms acpi_call.ko.xz; only kfarm acpi_call.ko', 'destinations: only dkms updates/dkms/acpi_call.ko.xz; only kfarm updates/dkms/acpi_call.ko']);
+    expect(c.why).toEqual([
+      'files: only dkms acpi_call.ko.xz; only kfarm acpi_call.ko',
+      'destinations: only dkms updates/dkms/acpi_call.ko.xz; only kfarm updates/dkms/acpi_call.ko',
+    ]);
   });
 
   it('different verdicts disagree, and files are not compared then', () => {

@@ -43,7 +43,19 @@ describe('conformance: the oracle output', () => {
   });
 
   it('drops what a container could smuggle in: paths leaving the tree, odd file names', () => {
-    const run = parseOracleOutput(['@@module m m 1', '@@add m 0', '@@build m k 0', '@@built m k ../../etc/passwd', '@@built m k m.ko', '@@dest m k ../escape.ko', '@@dest m k /abs.ko', '@@dest m k updates/dkms/m.ko', '@@end'].join('\n'));
+    const run = parseOracleOutput(
+      [
+        '@@module m m 1',
+        '@@add m 0',
+        '@@build m k 0',
+        '@@built m k ../../etc/passwd',
+        '@@built m k m.ko',
+        '@@dest m k ../escape.ko',
+        '@@dest m k /abs.ko',
+        '@@dest m k updates/dkms/m.ko',
+        '@@end',
+      ].join('\n'),
+    );
     expect(run.modules[0]?.cells[0]).toMatchObject({ files: ['m.ko'], destinations: ['updates/dkms/m.ko'] });
   });
 

@@ -10,8 +10,18 @@ const result: ReleaseResult = {
   sources: ['acpi-call-dkms 1.2.2-2'],
   missing: ['vpoll-dkms'],
   cells: [
-    judge({ module: 'acpi-call-dkms', kernel: '6.1.0-57-amd64', dkms: { verdict: 'built', files: ['acpi_call.ko'], destinations: ['updates/dkms/acpi_call.ko'], detail: '' }, kfarm: { verdict: 'built', files: ['acpi_call.ko'], destinations: ['updates/dkms/acpi_call.ko'], detail: '' } }),
-    judge({ module: 'acpi-call-dkms', kernel: '6.12.117+deb12-amd64', dkms: { verdict: 'built', files: ['acpi_call.ko.xz'], destinations: ['updates/dkms/acpi_call.ko.xz'], detail: '' }, kfarm: { verdict: 'built', files: ['acpi_call.ko'], destinations: ['updates/dkms/acpi_call.ko'], detail: '' } }),
+    judge({
+      module: 'acpi-call-dkms',
+      kernel: '6.1.0-57-amd64',
+      dkms: { verdict: 'built', files: ['acpi_call.ko'], destinations: ['updates/dkms/acpi_call.ko'], detail: '' },
+      kfarm: { verdict: 'built', files: ['acpi_call.ko'], destinations: ['updates/dkms/acpi_call.ko'], detail: '' },
+    }),
+    judge({
+      module: 'acpi-call-dkms',
+      kernel: '6.12.117+deb12-amd64',
+      dkms: { verdict: 'built', files: ['acpi_call.ko.xz'], destinations: ['updates/dkms/acpi_call.ko.xz'], detail: '' },
+      kfarm: { verdict: 'built', files: ['acpi_call.ko'], destinations: ['updates/dkms/acpi_call.ko'], detail: '' },
+    }),
   ],
 };
 
@@ -53,8 +63,30 @@ describe('conformance: options and the default kernels', () => {
   });
 
   it('reads each option', () => {
-    const o = parseOptions(['--release', 'debian-12,debian-13', '--kernels', '6.1.*', '--all-kernels', '--corpus', 'a', '--corpus', 'b', '--packages', 'acpi-call-dkms', '--no-doc', '--refresh']);
-    expect(o).toEqual({ releases: ['debian-12', 'debian-13'], kernels: '6.1.*', allKernels: true, corpus: ['a', 'b'], packages: ['acpi-call-dkms'], doc: undefined, refresh: true });
+    const o = parseOptions([
+      '--release',
+      'debian-12,debian-13',
+      '--kernels',
+      '6.1.*',
+      '--all-kernels',
+      '--corpus',
+      'a',
+      '--corpus',
+      'b',
+      '--packages',
+      'acpi-call-dkms',
+      '--no-doc',
+      '--refresh',
+    ]);
+    expect(o).toEqual({
+      releases: ['debian-12', 'debian-13'],
+      kernels: '6.1.*',
+      allKernels: true,
+      corpus: ['a', 'b'],
+      packages: ['acpi-call-dkms'],
+      doc: undefined,
+      refresh: true,
+    });
   });
 
   it('refuses an unknown release or option, and a missing value, with the usage', () => {
@@ -68,7 +100,11 @@ describe('conformance: options and the default kernels', () => {
     expect(defaultKernels(held, 3)).toEqual(['6.1.0-56-amd64', '6.1.0-57-amd64', '6.12.117+deb12-amd64']);
     expect(defaultKernels(held, 2)).toEqual(['6.1.0-57-amd64', '6.12.117+deb12-amd64']);
     expect(defaultKernels(['7.3.4+deb13-amd64', '7.3.4+deb13-cloud-amd64', '7.3.4+deb13-rt-amd64'], 3)).toHaveLength(3);
-    expect(defaultKernels(['5.10.0-30-amd64', '5.10.0-46-amd64', '5.10.0-45-amd64', '5.10.0-44-amd64', '5.10.0-46-rt-amd64'], 3)).toEqual(['5.10.0-44-amd64', '5.10.0-45-amd64', '5.10.0-46-amd64']);
+    expect(defaultKernels(['5.10.0-30-amd64', '5.10.0-46-amd64', '5.10.0-45-amd64', '5.10.0-44-amd64', '5.10.0-46-rt-amd64'], 3)).toEqual([
+      '5.10.0-44-amd64',
+      '5.10.0-45-amd64',
+      '5.10.0-46-amd64',
+    ]);
     expect(defaultKernels(held, Infinity)).toHaveLength(5);
   });
 });

@@ -20,7 +20,7 @@ describe('containerMounts', () => {
     expect(opt(mounts['/tmp'] ?? '')).toMatchObject({ size: '32m', mode: '1777' });
   });
 
-  it('gives the supervisor\'s /kfarm to root only, sized for the output cap', () => {
+  it("gives the supervisor's /kfarm to root only, sized for the output cap", () => {
     const mounts = containerMounts(buildOptions({ outputLimitBytes: 64 * 1024 * 1024 }), 0);
     const kfarm = opt(mounts['/kfarm'] ?? '');
     expect(kfarm).toMatchObject({ size: '80m', mode: '0755' });

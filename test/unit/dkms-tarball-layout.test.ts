@@ -42,9 +42,16 @@ describe('DKMS tarball layout', () => {
 
 describe('job keys', () => {
   const payload: JobPayload = {
-    schemaVersion: 1, sourceSha256: 'a'.repeat(64), kernel: '6.1.0-56-amd64', arch: 'x86_64',
-    image: 'debian-12', imageRef: 'kfarm/debian-12:latest', imageId: 'sha256:1',
-    driverSha256: 'd', options: buildOptions(), buildId: 'one',
+    schemaVersion: 1,
+    sourceSha256: 'a'.repeat(64),
+    kernel: '6.1.0-56-amd64',
+    arch: 'x86_64',
+    image: 'debian-12',
+    imageRef: 'kfarm/debian-12:latest',
+    imageId: 'sha256:1',
+    driverSha256: 'd',
+    options: buildOptions(),
+    buildId: 'one',
   };
   it('ignores the build id and key order, and changes with anything decisive', () => {
     expect(jobKey({ ...payload, buildId: 'two' })).toBe(jobKey(payload));

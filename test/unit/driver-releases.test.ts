@@ -31,9 +31,21 @@ describe('driver.sh release table', () => {
 
   it('documents every feature a row gives, and the driver asks for each', () => {
     expect(rowFeatures.size).toBeGreaterThan(10);
-    expect([...rowFeatures].filter((f) => !documented.has(f)), 'features given but not documented').toEqual([]);
-    expect([...rowFeatures].filter((f) => !asked.has(f)), 'features given but never asked').toEqual([]);
-    expect([...asked].filter((f) => !rowFeatures.has(f)), 'features asked but no release has').toEqual([]);
-    expect([...documented].filter((f) => !rowFeatures.has(f)), 'features documented but no release has').toEqual([]);
+    expect(
+      [...rowFeatures].filter((f) => !documented.has(f)),
+      'features given but not documented',
+    ).toEqual([]);
+    expect(
+      [...rowFeatures].filter((f) => !asked.has(f)),
+      'features given but never asked',
+    ).toEqual([]);
+    expect(
+      [...asked].filter((f) => !rowFeatures.has(f)),
+      'features asked but no release has',
+    ).toEqual([]);
+    expect(
+      [...documented].filter((f) => !rowFeatures.has(f)),
+      'features documented but no release has',
+    ).toEqual([]);
   });
 });

@@ -21,15 +21,15 @@ describe('parseDriverResult', () => {
     expect(r.verdict).toBe('built');
     expect(r.packageName).toBe('hello');
     expect(r.packageVersion).toBe('1.0.0');
-    expect(r.modules).toEqual([
-      { index: 0, builtName: 'hello', builtLocation: '', destName: 'hello', destLocation: '/extra', installLocation: '/updates/dkms', strip: true },
-    ]);
+    expect(r.modules).toEqual([{ index: 0, builtName: 'hello', builtLocation: '', destName: 'hello', destLocation: '/extra', installLocation: '/updates/dkms', strip: true }]);
     expect(r.makeInvocation).toContain('KERNELRELEASE=6.1.0-56-amd64');
     expect(r.makeExit).toBe(0);
   });
 
   it('reads an exclusion with its reason', () => {
-    const r = parseDriverResult('package_name\tx\nexclusion\tBUILD_EXCLUSIVE_KERNEL="^6\\.1\\." does not match 6.12.1\nverdict\texcluded\nreason\tbuild-exclusive\nmessage\tBUILD_EXCLUSIVE_KERNEL does not match\n');
+    const r = parseDriverResult(
+      'package_name\tx\nexclusion\tBUILD_EXCLUSIVE_KERNEL="^6\\.1\\." does not match 6.12.1\nverdict\texcluded\nreason\tbuild-exclusive\nmessage\tBUILD_EXCLUSIVE_KERNEL does not match\n',
+    );
     expect(r.verdict).toBe('excluded');
     expect(r.reason).toBe('build-exclusive');
     expect(r.exclusion).toContain('6.12.1');
@@ -60,7 +60,10 @@ describe('parseDriverResult', () => {
 
 // What driver.sh reports for a dkms.conf with hostile names: the same facts as BUILT, with
 // one value replaced (the driver flattens a newline to a space, newer drivers control characters to `?`).
-const withFact = (key: string, from: string, to: string) => BUILT.split('\n').map((l) => (l.startsWith(`${key}\t`) ? l.replace(from, to) : l)).join('\n');
+const withFact = (key: string, from: string, to: string) =>
+  BUILT.split('\n')
+    .map((l) => (l.startsWith(`${key}\t`) ? l.replace(from, to) : l))
+    .join('\n');
 
 describe('parseDriverResult refuses names that are not names', () => {
   it.each([
@@ -87,7 +90,9 @@ describe('parseDriverResult refuses names that are not names', () => {
     ['BUILT_MODULE_LOCATION[0]', 'module\t0\thello\t../../\thello\t/extra\t/updates/dkms\tyes'],
     ['DEST_MODULE_LOCATION[0]', 'module\t0\thello\t\thello\t/kernel/../../../etc\t/updates/dkms\tyes'],
   ])('%s bad in a built result: failed bad-conf for this kernel, no module kept', (directive, moduleLine) => {
-    const text = BUILT.split('\n').map((l) => (l.startsWith('module\t') ? moduleLine : l)).join('\n');
+    const text = BUILT.split('\n')
+      .map((l) => (l.startsWith('module\t') ? moduleLine : l))
+      .join('\n');
     const r = parseDriverResult(text);
     expect(r).toMatchObject({ verdict: 'failed', reason: 'bad-conf', failedStage: 'build', packageName: 'hello', packageVersion: '1.0.0', modules: [] });
     expect(r.message).toContain(`${directive} "`);
@@ -100,9 +105,19 @@ describe('parseDriverResult refuses names that are not names', () => {
     expect(r.modules[0]).toMatchObject({ builtLocation: './src/', destLocation: '/kernel/drivers/misc/' });
   });
 
-  it('keeps the driver\'s own bad-conf message when dkms.conf already failed its checks', () => {
-    const r = parseDriverResult("package_name\thello\npackage_version\t\nmodule\t0\t\t\t\t\t\tyes\nfailed_stage\tadd\nverdict\tfailed\nreason\tbad-conf\nmessage\tNo 'PACKAGE_VERSION' directive specified.\n");
-    expect(r).toMatchObject({ verdict: 'failed', reason: 'bad-conf', failedStage: 'add', message: "No 'PACKAGE_VERSION' directive specified.", packageName: 'hello', packageVersion: undefined, modules: [] });
+  it("keeps the driver's own bad-conf message when dkms.conf already failed its checks", () => {
+    const r = parseDriverResult(
+      "package_name\thello\npackage_version\t\nmodule\t0\t\t\t\t\t\tyes\nfailed_stage\tadd\nverdict\tfailed\nreason\tbad-conf\nmessage\tNo 'PACKAGE_VERSION' directive specified.\n",
+    );
+    expect(r).toMatchObject({
+      verdict: 'failed',
+      reason: 'bad-conf',
+      failedStage: 'add',
+      message: "No 'PACKAGE_VERSION' directive specified.",
+      packageName: 'hello',
+      packageVersion: undefined,
+      modules: [],
+    });
   });
 
   it('a Makefile that rewrote the result to claim success with a hostile name still fails', () => {
@@ -112,7 +127,9 @@ describe('parseDriverResult refuses names that are not names', () => {
   });
 
   it('cleans messages and warnings of escape sequences and caps them', () => {
-    const r = parseDriverResult(`warning\t\u001b]0;title\u0007bash \u001b[1msyntax\u001b[0m error\nmessage\t${'m'.repeat(10_000)}\u001b[2J\nverdict\tfailed\nreason\tmake-failed\n`);
+    const r = parseDriverResult(
+      `warning\t\u001b]0;title\u0007bash \u001b[1msyntax\u001b[0m error\nmessage\t${'m'.repeat(10_000)}\u001b[2J\nverdict\tfailed\nreason\tmake-failed\n`,
+    );
     expect(r.warnings).toEqual(['bash syntax error']);
     expect(r.message?.length).toBe(2000);
     expect(r.message).not.toContain('\u001b');
@@ -137,8 +154,8 @@ describe('firstErrorLine', () => {
     expect(firstErrorLine(log)).toBe('/var/lib/dkms/fails612/0.1/build/fails612.c:5:2: error: #error "fails612 does not support kernel 6.12"');
   });
 
-  it('falls back to make\'s *** line, then to the last line', () => {
-    expect(firstErrorLine('foo\nmake: *** No rule to make target \'modules\'.  Stop.\nbar')).toBe("make: *** No rule to make target 'modules'.  Stop.");
+  it("falls back to make's *** line, then to the last line", () => {
+    expect(firstErrorLine("foo\nmake: *** No rule to make target 'modules'.  Stop.\nbar")).toBe("make: *** No rule to make target 'modules'.  Stop.");
     expect(firstErrorLine('one\ntwo\n\n')).toBe('two');
     expect(firstErrorLine('')).toBeUndefined();
   });

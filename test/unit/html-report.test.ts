@@ -13,7 +13,7 @@ import { HOSTILE, row, sampleReport } from '../fixtures/junit/sample-report.js';
 const hash = (text: string) => `'sha256-${createHash('sha256').update(text).digest('base64')}'`;
 
 describe('report.html escaping', () => {
-  it('strangers\' text is shown as text: no markup, script or attribute break comes through', () => {
+  it("strangers' text is shown as text: no markup, script or attribute break comes through", () => {
     const html = renderHtml(sampleReport());
     expect(html.match(/<script\b/g)?.length).toBe(1); // only kfarm's own, inline
     expect(html).not.toContain('<script>alert(1)');

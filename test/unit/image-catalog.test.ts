@@ -70,6 +70,11 @@ describe('catalog from worker adverts', () => {
 
   it('agrees silently when every worker holds the same build', () => {
     const same = image('sha256:1', ['6.1.0-55-amd64']);
-    expect(catalogFromAdverts([{ worker: 'a', images: [same] }, { worker: 'b', images: [same] }])).toEqual({ images: [same], conflicts: [] });
+    expect(
+      catalogFromAdverts([
+        { worker: 'a', images: [same] },
+        { worker: 'b', images: [same] },
+      ]),
+    ).toEqual({ images: [same], conflicts: [] });
   });
 });

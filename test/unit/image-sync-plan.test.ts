@@ -46,7 +46,11 @@ const scope = { releases: ['debian-12'], arches: ['amd64' as const], prune: fals
 
 describe('images sync plan', () => {
   it('adds what is offered and not held, keeps what is held, newest kernels sorted by version', () => {
-    const plan = planSync([held('6.1.0-56-amd64', '6.1.192-2')], [offer('6.1.0-57-amd64', '6.1.192-3'), offer('6.1.0-56-amd64', '6.1.192-2'), offer('6.1.0-9-amd64', '6.1.27-1')], scope);
+    const plan = planSync(
+      [held('6.1.0-56-amd64', '6.1.192-2')],
+      [offer('6.1.0-57-amd64', '6.1.192-3'), offer('6.1.0-56-amd64', '6.1.192-2'), offer('6.1.0-9-amd64', '6.1.27-1')],
+      scope,
+    );
     expect(plan.add.map((k) => k.kernel)).toEqual(['6.1.0-9-amd64', '6.1.0-57-amd64']);
     expect(plan.unchanged.map((i) => i.kernels[0])).toEqual(['6.1.0-56-amd64']);
     expect(plan.prune).toEqual([]);
@@ -125,11 +129,11 @@ describe('kernel image recipe', () => {
 
 describe('images sync plan with a kernel selection', () => {
   it('adds only the selected kernels and still keeps the others held', () => {
-    const plan = planSync(
-      [held('6.1.0-56-amd64', '6.1.192-2')],
-      [offer('6.1.0-57-amd64', '6.1.192-3'), offer('6.1.0-56-amd64', '6.1.192-2'), offer('6.1.0-9-amd64', '6.1.27-1')],
-      { ...scope, kernels: ['6.1.0-9-amd64'], prune: true },
-    );
+    const plan = planSync([held('6.1.0-56-amd64', '6.1.192-2')], [offer('6.1.0-57-amd64', '6.1.192-3'), offer('6.1.0-56-amd64', '6.1.192-2'), offer('6.1.0-9-amd64', '6.1.27-1')], {
+      ...scope,
+      kernels: ['6.1.0-9-amd64'],
+      prune: true,
+    });
     expect(plan.add.map((k) => k.kernel)).toEqual(['6.1.0-9-amd64']);
     expect(plan.unchanged.map((i) => i.kernels[0])).toEqual(['6.1.0-56-amd64']);
     expect(plan.prune).toEqual([]);

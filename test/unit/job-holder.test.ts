@@ -5,7 +5,7 @@ const self = '100:5000';
 const dead = () => ({ alive: false, startTime: undefined });
 const running = (startTime: string) => () => ({ alive: true, startTime });
 
-describe('holderIsGone: whether a running job\'s worker is a process of this host that is gone', () => {
+describe("holderIsGone: whether a running job's worker is a process of this host that is gone", () => {
   it('names the worker by host and instance', () => {
     expect(holderName('farm1', '42:777')).toBe('farm1/42:777');
   });

@@ -32,7 +32,7 @@ describe('jobPriority', () => {
     expect(jobPriority(8)).toBeLessThan(jobPriority(1));
   });
 
-  it('stays inside BullMQ\'s range 1..2^21 and never 0 (no priority runs before every prioritized job)', () => {
+  it("stays inside BullMQ's range 1..2^21 and never 0 (no priority runs before every prioritized job)", () => {
     for (const units of [0, -3, 1, 1.7, 1e9, Number.NaN, Number.POSITIVE_INFINITY]) {
       const p = jobPriority(units);
       expect(Number.isInteger(p)).toBe(true);

@@ -18,10 +18,34 @@ const XSD = path.join(packageRoot, 'test', 'fixtures', 'junit', 'junit.xsd');
 const FAILED_LOG = 'logs/6.12.117+deb12-amd64.log';
 const EXCERPT = `cc -c hello.c\nhello.c:3:1: error: ${HOSTILE}\nmake: *** [Makefile:4: hello.o] Error 1 ]]>`;
 
-interface Outcome { message?: string; type?: string; __cdata?: string[] }
-interface Testcase { classname: string; name: string; time: string; failure?: Outcome; error?: Outcome; skipped?: Outcome; 'system-out'?: string }
-interface Testsuite { name: string; tests: string; failures: string; errors: string; skipped: string; time: string; timestamp: string; hostname: string; testcase: Testcase[] }
-interface Parsed { testsuites: { tests: string; failures: string; errors: string; time: string; testsuite: Testsuite[] } }
+interface Outcome {
+  message?: string;
+  type?: string;
+  __cdata?: string[];
+}
+interface Testcase {
+  classname: string;
+  name: string;
+  time: string;
+  failure?: Outcome;
+  error?: Outcome;
+  skipped?: Outcome;
+  'system-out'?: string;
+}
+interface Testsuite {
+  name: string;
+  tests: string;
+  failures: string;
+  errors: string;
+  skipped: string;
+  time: string;
+  timestamp: string;
+  hostname: string;
+  testcase: Testcase[];
+}
+interface Parsed {
+  testsuites: { tests: string; failures: string; errors: string; time: string; testsuite: Testsuite[] };
+}
 
 function render(): string {
   return renderJunit({ report: sampleReport(), hostname: 'ci-runner-1', excerpts: new Map([[FAILED_LOG, EXCERPT]]) });
@@ -30,8 +54,14 @@ function render(): string {
 function parse(xml: string): Parsed {
   expect(XMLValidator.validate(xml)).toBe(true);
   const parser = new XMLParser({
-    ignoreAttributes: false, attributeNamePrefix: '', htmlEntities: true, parseAttributeValue: false, parseTagValue: false, trimValues: false,
-    cdataPropName: '__cdata', isArray: (name) => ['testsuite', 'testcase', '__cdata'].includes(name),
+    ignoreAttributes: false,
+    attributeNamePrefix: '',
+    htmlEntities: true,
+    parseAttributeValue: false,
+    parseTagValue: false,
+    trimValues: false,
+    cdataPropName: '__cdata',
+    isArray: (name) => ['testsuite', 'testcase', '__cdata'].includes(name),
   });
   return parser.parse(xml) as Parsed;
 }
@@ -144,7 +174,16 @@ describe('XML text', () => {
     expect(xmlChars('a\u0000b\u0008c\td\ne\rf\u000bg\ud800h\udc00i\ufffej\uffffk😀l\u0085')).toBe('ab c\td\ne\rfghijk😀l\u0085'.replace(' ', ''));
   });
   it('escapes text, attributes and CDATA so each reads back exactly', () => {
-    const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '', htmlEntities: true, trimValues: false, parseTagValue: false, parseAttributeValue: false, cdataPropName: 'c', isArray: (n) => n === 'c' });
+    const parser = new XMLParser({
+      ignoreAttributes: false,
+      attributeNamePrefix: '',
+      htmlEntities: true,
+      trimValues: false,
+      parseTagValue: false,
+      parseAttributeValue: false,
+      cdataPropName: 'c',
+      isArray: (n) => n === 'c',
+    });
     const s = 'a]]>b<c>&d"e\'f\tg\nh]]]>';
     const doc = parser.parse(`<r a="${xmlAttr(s)}"><t>${xmlText(s)}</t><d>${xmlCdata(s)}</d></r>`) as { r: { a: string; t: string; d: { c: string[] } } };
     expect(doc.r.a).toBe(s);

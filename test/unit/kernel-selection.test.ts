@@ -10,9 +10,7 @@ const AVAILABLE = [t('6.1.0-9-amd64'), t('6.1.0-10-amd64'), t('6.1.0-10-rt-amd64
 
 describe('selectKernels', () => {
   it('selects everything with all, sorted by version', () => {
-    expect(selectKernels('all', AVAILABLE).map((k) => k.kernel)).toEqual([
-      '5.10.0-30-amd64', '6.1.0-9-amd64', '6.1.0-10-amd64', '6.1.0-10-rt-amd64', '6.12.117+deb12-amd64',
-    ]);
+    expect(selectKernels('all', AVAILABLE).map((k) => k.kernel)).toEqual(['5.10.0-30-amd64', '6.1.0-9-amd64', '6.1.0-10-amd64', '6.1.0-10-rt-amd64', '6.12.117+deb12-amd64']);
   });
 
   it('matches exact names, globs, image-scoped terms and negations', () => {
@@ -40,10 +38,18 @@ describe('selectKernels', () => {
 describe('Debian archive kernels', () => {
   // Recorded: `apt-cache pkgnames linux-headers-` in bookworm (abridged).
   const PKGNAMES = [
-    'linux-headers-6.1.0-55-amd64', 'linux-headers-6.1.0-55-cloud-amd64', 'linux-headers-6.1.0-55-common',
-    'linux-headers-6.1.0-56-amd64', 'linux-headers-6.1.0-56-rt-amd64', 'linux-headers-6.1.0-47-amd64',
-    'linux-headers-6.12-amd64', 'linux-headers-6.12.107+deb12-amd64', 'linux-headers-6.12.117+deb12-amd64',
-    'linux-headers-6.12.117+deb12-common', 'linux-headers-amd64', 'linux-headers-cloud-amd64',
+    'linux-headers-6.1.0-55-amd64',
+    'linux-headers-6.1.0-55-cloud-amd64',
+    'linux-headers-6.1.0-55-common',
+    'linux-headers-6.1.0-56-amd64',
+    'linux-headers-6.1.0-56-rt-amd64',
+    'linux-headers-6.1.0-47-amd64',
+    'linux-headers-6.12-amd64',
+    'linux-headers-6.12.107+deb12-amd64',
+    'linux-headers-6.12.117+deb12-amd64',
+    'linux-headers-6.12.117+deb12-common',
+    'linux-headers-amd64',
+    'linux-headers-cloud-amd64',
   ].join('\n');
 
   it('keeps real ABI packages only, flavours included, metapackages and -common out', () => {
@@ -69,7 +75,12 @@ describe('Debian archive kernels', () => {
 
 describe('selector terms for arch and release', () => {
   const at = (kernel: string, arch: string, image: string, release?: string): KernelTarget => ({
-    kernel, arch, image, imageRef: `kfarm/${image}:latest`, imageId: `sha256:${image}`, ...(release ? { release } : {}),
+    kernel,
+    arch,
+    image,
+    imageRef: `kfarm/${image}:latest`,
+    imageId: `sha256:${image}`,
+    ...(release ? { release } : {}),
   });
   const FARM = [
     at('5.10.0-46-amd64', 'x86_64', 'debian-11'),
@@ -114,7 +125,11 @@ describe('selector terms for arch and release', () => {
   });
 
   it('new: the kernels the last build did not cover, combinable; refused without a build history', () => {
-    const lastBuilt = [{ kernel: '5.10.0-46-amd64', arch: 'x86_64' }, { kernel: '6.1.0-57-amd64', arch: 'amd64' }, { kernel: '6.12.117+deb12-amd64', arch: 'x86_64' }];
+    const lastBuilt = [
+      { kernel: '5.10.0-46-amd64', arch: 'x86_64' },
+      { kernel: '6.1.0-57-amd64', arch: 'amd64' },
+      { kernel: '6.12.117+deb12-amd64', arch: 'x86_64' },
+    ];
     expect(names('new', { lastBuilt })).toEqual(['6.1.0-57-arm64', '6.12.118+deb13-arm64', '6.12.118+deb13-rt-amd64']);
     expect(names('new,arch:arm64', { lastBuilt })).toEqual(['6.1.0-57-arm64', '6.12.118+deb13-arm64']);
     expect(names('new', { lastBuilt: [] })).toHaveLength(6);
@@ -131,7 +146,13 @@ describe('new kernels for --kernels new', () => {
   ];
 
   it('is what is held and was not built last time, oldest first; arch names either way; never built: all', () => {
-    expect(newKernels(held, [{ kernel: '6.1.0-57-amd64', arch: 'amd64' }, { kernel: '6.1.0-57-arm64', arch: 'arm64' }, { kernel: '6.1.0-1-amd64', arch: 'x86_64' }])).toEqual([
+    expect(
+      newKernels(held, [
+        { kernel: '6.1.0-57-amd64', arch: 'amd64' },
+        { kernel: '6.1.0-57-arm64', arch: 'arm64' },
+        { kernel: '6.1.0-1-amd64', arch: 'x86_64' },
+      ]),
+    ).toEqual([
       { kernel: '6.1.0-9-amd64', arch: 'x86_64' },
       { kernel: '6.1.0-58-amd64', arch: 'x86_64' },
     ]);
@@ -146,14 +167,24 @@ describe('new kernels for --kernels new', () => {
   it('history accumulates across builds and reads back; a damaged or foreign file is "never built"', () => {
     const first = mergeHistory(undefined, 'hello', [{ kernel: '6.1.0-57-amd64', arch: 'amd64' }]);
     const second = mergeHistory(parseHistory(JSON.stringify(first), 'hello'), 'hello', [{ kernel: '6.1.0-58-amd64', arch: 'x86_64' }]);
-    expect(second).toEqual({ module: 'hello', kernels: [{ kernel: '6.1.0-57-amd64', arch: 'x86_64' }, { kernel: '6.1.0-58-amd64', arch: 'x86_64' }] });
+    expect(second).toEqual({
+      module: 'hello',
+      kernels: [
+        { kernel: '6.1.0-57-amd64', arch: 'x86_64' },
+        { kernel: '6.1.0-58-amd64', arch: 'x86_64' },
+      ],
+    });
     expect(parseHistory('{not json', 'hello')).toBeUndefined();
     expect(parseHistory(JSON.stringify(second), 'other')).toBeUndefined();
     expect(parseHistory('{"module":"hello","kernels":[{"kernel":"a","arch":"x86_64"},{"kernel":7}]}', 'hello')?.kernels).toEqual([{ kernel: 'a', arch: 'x86_64' }]);
   });
 
   it('kernel releases order by version, not by digits in the flavour', () => {
-    expect(['6.12.115+deb13.1-amd64', '6.12.115+deb13-amd64', '6.12.116+deb13-amd64'].sort(compareKernels)).toEqual(['6.12.115+deb13-amd64', '6.12.115+deb13.1-amd64', '6.12.116+deb13-amd64']);
+    expect(['6.12.115+deb13.1-amd64', '6.12.115+deb13-amd64', '6.12.116+deb13-amd64'].sort(compareKernels)).toEqual([
+      '6.12.115+deb13-amd64',
+      '6.12.115+deb13.1-amd64',
+      '6.12.116+deb13-amd64',
+    ]);
     expect(['6.1.0-57-arm64-16k', '6.1.0-57-arm64', '6.1.0-9-rt-arm64'].sort(compareKernels)).toEqual(['6.1.0-9-rt-arm64', '6.1.0-57-arm64', '6.1.0-57-arm64-16k']);
     expect(['6.17.7-300.fc43.x86_64', '6.17.10-300.fc43.x86_64'].sort(compareKernels)).toEqual(['6.17.7-300.fc43.x86_64', '6.17.10-300.fc43.x86_64']);
   });

@@ -42,7 +42,10 @@ function refusal(entries: RawEntry[], limits = { maxBytes: 1_000_000, maxEntries
 describe('ldtarball plan: layouts it loads', () => {
   it('a full tarball: every kernel, the source, names from dkms.conf', () => {
     const k2 = '6.12.117+deb12-amd64';
-    const plan = planTarball('t', full([dir(`dkms_main_tree/${k2}/x86_64/module/`), file(`dkms_main_tree/${k2}/x86_64/module/hello.ko.xz`, 'XZ'), file('dkms_main_tree/dkms_dbversion', '2.0.0\n')]));
+    const plan = planTarball(
+      't',
+      full([dir(`dkms_main_tree/${k2}/x86_64/module/`), file(`dkms_main_tree/${k2}/x86_64/module/hello.ko.xz`, 'XZ'), file('dkms_main_tree/dkms_dbversion', '2.0.0\n')]),
+    );
     expect(plan).toMatchObject({ module: 'hello', version: '1.0.0', kind: 'full' });
     expect(plan.kernels.map((k) => `${k.kernel}/${k.arch}`)).toEqual([`${K}/x86_64`, `${k2}/x86_64`]);
     expect(plan.kernels[0]?.files.map((f) => f.path)).toEqual(['module', 'module/hello.ko', 'log', 'log/make.log']);
@@ -79,7 +82,11 @@ describe('ldtarball plan: hostile tarballs are refused, naming tarball and entry
     ['an absolute path', full([file('/etc/passwd', 'root')]), /"\/etc\/passwd": absolute path/],
     ['a .. path', full([file('dkms_source_tree/../../evil', 'x')]), /path with \.\./],
     ['a link leaving the kernel dir', full([link(`dkms_main_tree/${K}/x86_64/module/x.ko`, '/lib/modules/x.ko')]), /points outside the tree/],
-    ['a link chain leaving the kernel dir', full([link(`dkms_main_tree/${K}/x86_64/log/a`, 'b/..'), link(`dkms_main_tree/${K}/x86_64/log/b`, '..'), link(`dkms_main_tree/${K}/x86_64/c`, 'log/a/..')]), /points outside the tree/],
+    [
+      'a link chain leaving the kernel dir',
+      full([link(`dkms_main_tree/${K}/x86_64/log/a`, 'b/..'), link(`dkms_main_tree/${K}/x86_64/log/b`, '..'), link(`dkms_main_tree/${K}/x86_64/c`, 'log/a/..')]),
+      /points outside the tree/,
+    ],
     ['a file below a link', full([link('dkms_source_tree/d', '/etc'), file('dkms_source_tree/d/cron', 'x')]), /lies below the symlink/],
     ['a link outside the source and kernel dirs', full([link('dkms_binaries_only/dkms.conf', '/etc/shadow')]), /symlink .*outside dkms_source_tree/],
     ['a character device', full([other('dkms_source_tree/null', 'character-device')]), /device file \(character-device\) entries are not allowed/],
@@ -144,8 +151,7 @@ describe('ldtarball plan: hostile tarballs are refused, naming tarball and entry
 });
 
 describe('ldtarball: several tarballs of one module', () => {
-  const perKernel = (k: string) =>
-    planTarball(k, [file(`dkms_main_tree/${k}/x86_64/module/hello.ko`), file('dkms_binaries_only/dkms.conf', CONF)]);
+  const perKernel = (k: string) => planTarball(k, [file(`dkms_main_tree/${k}/x86_64/module/hello.ko`), file('dkms_binaries_only/dkms.conf', CONF)]);
 
   it('merge kernels; a full tarball gives the source', () => {
     const merged = mergePlans([perKernel('6.1.0-56-amd64'), planTarball('full', full())]);
@@ -166,7 +172,7 @@ describe('ldtarball: several tarballs of one module', () => {
 describe('dkms.conf names without running it', () => {
   it.each([
     ['PACKAGE_NAME=hello\nPACKAGE_VERSION=1.0', { name: 'hello', version: '1.0' }],
-    ["PACKAGE_NAME='hello' # comment\n  PACKAGE_VERSION=\"2\"", { name: 'hello', version: '2' }],
+    ['PACKAGE_NAME=\'hello\' # comment\n  PACKAGE_VERSION="2"', { name: 'hello', version: '2' }],
     ['PACKAGE_NAME="a"\nPACKAGE_NAME="b"', { name: 'b', version: null }],
     ['PACKAGE_NAME="$X"\nPACKAGE_VERSION=`date`', { name: null, version: null }],
   ])('%j', (conf, names) => {

@@ -40,7 +40,10 @@ describe('findEscapingLink: links are resolved against the tree, not read as tex
   });
 
   it('follows a -> b, b -> ../x out of the tree, for both links', () => {
-    const links = new Map([['a', 'b'], ['b', '../x']]);
+    const links = new Map([
+      ['a', 'b'],
+      ['b', '../x'],
+    ]);
     expect(resolveLink(links, 'a', 'b')).toBe('outside');
     expect(findEscapingLink([link('a', 'b'), link('b', '../x')])).toMatch(/points outside the tree/);
   });
@@ -78,14 +81,29 @@ describe('findEscapingLink: links are resolved against the tree, not read as tex
 
 describe('extractTar and packSource use the resolver', () => {
   it('extractTar refuses the chain d/l1 -> .., a -> d/l1/.. (and keeps its textual check)', async () => {
-    const buf = await rawTar([{ name: 'd/', type: 'directory' }, { name: 'd/l1', type: 'symlink', linkname: '..' }, { name: 'a', type: 'symlink', linkname: 'd/l1/..' }]);
+    const buf = await rawTar([
+      { name: 'd/', type: 'directory' },
+      { name: 'd/l1', type: 'symlink', linkname: '..' },
+      { name: 'a', type: 'symlink', linkname: 'd/l1/..' },
+    ]);
     await expect(extractTar(buf, { maxBytes: 1 << 20, maxEntries: 100, allowSymlinks: true }, 'chain')).rejects.toThrow('chain: symlink a -> d/l1/.. points outside the tree');
   });
 
   it('extractTar refuses a loop, and a file written through a link', async () => {
     const limits = { maxBytes: 1 << 20, maxEntries: 100, allowSymlinks: true };
-    await expect(extractTar(await rawTar([{ name: 'a', type: 'symlink', linkname: 'b' }, { name: 'b', type: 'symlink', linkname: 'a' }]), limits, 't')).rejects.toThrow(/loop/);
-    await expect(extractTar(await rawTar([{ name: 'l', type: 'symlink', linkname: 'd' }, { name: 'd/', type: 'directory' }, { name: 'l/x' }]), limits, 't')).rejects.toThrow(/below the symlink/);
+    await expect(
+      extractTar(
+        await rawTar([
+          { name: 'a', type: 'symlink', linkname: 'b' },
+          { name: 'b', type: 'symlink', linkname: 'a' },
+        ]),
+        limits,
+        't',
+      ),
+    ).rejects.toThrow(/loop/);
+    await expect(extractTar(await rawTar([{ name: 'l', type: 'symlink', linkname: 'd' }, { name: 'd/', type: 'directory' }, { name: 'l/x' }]), limits, 't')).rejects.toThrow(
+      /below the symlink/,
+    );
   });
 
   it('packSource keeps a tree whose links stay inside', async () => {
@@ -126,7 +144,10 @@ describe('packSource carries links that lead out as links, never following them 
     await symlink('..', path.join(root, 'd', 'l1'));
     await symlink('d/l1/..', path.join(root, 'a'));
     const entries = await sourceEntries((await packSource(root)).tar);
-    expect(entries.filter((e) => e.type === 'symlink').map((e) => [e.path, e.linkname])).toEqual([['a', 'd/l1/..'], ['d/l1', '..']]);
+    expect(entries.filter((e) => e.type === 'symlink').map((e) => [e.path, e.linkname])).toEqual([
+      ['a', 'd/l1/..'],
+      ['d/l1', '..'],
+    ]);
   });
 
   it('absolute, climbing and dangling links keep their target text; the bytes and entries they lead to are not read', async () => {
@@ -204,12 +225,24 @@ describe('packSource carries links that lead out as links, never following them 
 describe('readSourceTar: the packed source read back for the full tarball', () => {
   const limits = { maxBytes: 1 << 20, maxEntries: 100 };
   it('keeps links leading out as links', async () => {
-    const entries = await readSourceTar(await rawTar([{ name: 'README.gz', type: 'symlink', linkname: '/usr/share/doc/x/README.gz' }, { name: 'up', type: 'symlink', linkname: '../../..' }]), limits, 'src');
-    expect(entries.map((e) => [e.path, e.type, e.linkname])).toEqual([['README.gz', 'symlink', '/usr/share/doc/x/README.gz'], ['up', 'symlink', '../../..']]);
+    const entries = await readSourceTar(
+      await rawTar([
+        { name: 'README.gz', type: 'symlink', linkname: '/usr/share/doc/x/README.gz' },
+        { name: 'up', type: 'symlink', linkname: '../../..' },
+      ]),
+      limits,
+      'src',
+    );
+    expect(entries.map((e) => [e.path, e.type, e.linkname])).toEqual([
+      ['README.gz', 'symlink', '/usr/share/doc/x/README.gz'],
+      ['up', 'symlink', '../../..'],
+    ]);
   });
 
   it('refuses an entry below a link, a hard link, an absolute or .. name, and too many bytes', async () => {
-    await expect(readSourceTar(await rawTar([{ name: 'l', type: 'symlink', linkname: '/etc' }, { name: 'l/passwd' }]), limits, 'src')).rejects.toThrow('src: l/passwd lies below the symlink l');
+    await expect(readSourceTar(await rawTar([{ name: 'l', type: 'symlink', linkname: '/etc' }, { name: 'l/passwd' }]), limits, 'src')).rejects.toThrow(
+      'src: l/passwd lies below the symlink l',
+    );
     await expect(readSourceTar(await rawTar([{ name: 'h', type: 'link', linkname: 'dkms.conf' }]), limits, 'src')).rejects.toThrow('link entries are not allowed (h)');
     await expect(readSourceTar(await rawTar([{ name: '/etc/x' }]), limits, 'src')).rejects.toThrow('absolute path');
     await expect(readSourceTar(await rawTar([{ name: 'a/../../x' }]), limits, 'src')).rejects.toThrow('path with ..');
@@ -218,6 +251,8 @@ describe('readSourceTar: the packed source read back for the full tarball', () =
 
   it('extractTar, which reads what a build hands back, still refuses the same links', async () => {
     const buf = await rawTar([{ name: 'README.gz', type: 'symlink', linkname: '/usr/share/doc/x/README.gz' }]);
-    await expect(extractTar(buf, { maxBytes: 1 << 20, maxEntries: 100, allowSymlinks: true }, 'output')).rejects.toThrow('output: symlink README.gz -> /usr/share/doc/x/README.gz points outside the tree');
+    await expect(extractTar(buf, { maxBytes: 1 << 20, maxEntries: 100, allowSymlinks: true }, 'output')).rejects.toThrow(
+      'output: symlink README.gz -> /usr/share/doc/x/README.gz points outside the tree',
+    );
   });
 });

@@ -14,7 +14,11 @@ describe('a load check that verified nothing', () => {
     expect(nothingVerified([row('a', { verdict: 'load-failed', reason: 'unknown-symbol' })])).toBe(false);
   });
   it('says why, counted by reason, and how to accept it', () => {
-    const text = nothingVerifiedText([row('a', { verdict: 'not-verified', reason: 'boot-failed' }), row('b', { verdict: 'not-verified', reason: 'boot-failed' }), row('c', { verdict: 'not-verified', reason: 'excluded' })]);
+    const text = nothingVerifiedText([
+      row('a', { verdict: 'not-verified', reason: 'boot-failed' }),
+      row('b', { verdict: 'not-verified', reason: 'boot-failed' }),
+      row('c', { verdict: 'not-verified', reason: 'excluded' }),
+    ]);
     expect(text).toBe('no kernel was verified (3 row(s) not-verified: 2 boot-failed, 1 excluded): exit 1. Pass --allow-unverified to accept a run that loaded nothing.');
   });
 });

@@ -42,10 +42,13 @@ async function outDir(): Promise<{ dir: string; report: BuildReport }> {
 }
 
 describe('SHA256SUMS vouches for exactly the deliverables of this report', () => {
-  it('lists the report\'s artifacts and its own files, never logs, strangers\' files or stale tarballs', async () => {
+  it("lists the report's artifacts and its own files, never logs, strangers' files or stale tarballs", async () => {
     const { dir, report } = await outDir();
     await writeChecksums(dir, report);
-    const listed = (await readFile(path.join(dir, 'SHA256SUMS'), 'utf8')).trim().split('\n').map((l) => l.split('  ')[1]);
+    const listed = (await readFile(path.join(dir, 'SHA256SUMS'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => l.split('  ')[1]);
     expect(listed).toEqual([
       'dkms-deb/hello-dkms_1.0.0_all.deb',
       'hello-1.0.0-kernel6.1.0-57-amd64-x86_64.dkms.tar.gz',
@@ -59,20 +62,38 @@ describe('SHA256SUMS vouches for exactly the deliverables of this report', () =>
     expect(check.exitCode, check.stderr).toBe(0);
   });
 
-  it('deliverablesOf is the report\'s list, each artifact once, with the sha256 the report gives', () => {
-    const report: BuildReport = { ...sampleReport(), fullTarball: { path: 'a.tar.gz', sha256: 'd'.repeat(64), size: 1 }, modules: [{ name: 'a', version: '1', source: { dir: '/a', sha256: 'a'.repeat(64) }, summary: { built: 1, excluded: 0, failed: 0 }, fullTarball: { path: 'a.tar.gz', sha256: 'd'.repeat(64), size: 1 } }] };
+  it("deliverablesOf is the report's list, each artifact once, with the sha256 the report gives", () => {
+    const report: BuildReport = {
+      ...sampleReport(),
+      fullTarball: { path: 'a.tar.gz', sha256: 'd'.repeat(64), size: 1 },
+      modules: [
+        {
+          name: 'a',
+          version: '1',
+          source: { dir: '/a', sha256: 'a'.repeat(64) },
+          summary: { built: 1, excluded: 0, failed: 0 },
+          fullTarball: { path: 'a.tar.gz', sha256: 'd'.repeat(64), size: 1 },
+        },
+      ],
+    };
     expect(deliverablesOf(report)).toEqual([{ path: 'a.tar.gz', sha256: 'd'.repeat(64) }, { path: 'junit.xml' }, { path: 'report.html' }, { path: 'report.json' }]);
   });
 
   it('refuses to vouch for a deliverable that changed since the report was written', async () => {
     const { dir, report } = await outDir();
     await writeFile(path.join(dir, 'hello-1.0.0.dkms.tar.gz'), 'swapped');
-    await expect(writeChecksums(dir, report)).rejects.toMatchObject({ code: 'BAD_OPTION', message: expect.stringContaining('hello-1.0.0.dkms.tar.gz does not match the sha256 report.json gives') });
+    await expect(writeChecksums(dir, report)).rejects.toMatchObject({
+      code: 'BAD_OPTION',
+      message: expect.stringContaining('hello-1.0.0.dkms.tar.gz does not match the sha256 report.json gives'),
+    });
   });
 
   it('refuses a deliverable that is missing', async () => {
     const { dir, report } = await outDir();
     report.packages = [{ format: 'dkms-deb', path: 'dkms-deb/gone.deb', sha256: 'e'.repeat(64), size: 1 }];
-    await expect(writeChecksums(dir, report)).rejects.toMatchObject({ code: 'BAD_OPTION', message: expect.stringContaining('dkms-deb/gone.deb, which report.json lists, is missing') });
+    await expect(writeChecksums(dir, report)).rejects.toMatchObject({
+      code: 'BAD_OPTION',
+      message: expect.stringContaining('dkms-deb/gone.deb, which report.json lists, is missing'),
+    });
   });
 });

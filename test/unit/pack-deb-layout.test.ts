@@ -24,7 +24,13 @@ const input = (over: Partial<PackInput> = {}): PackInput => ({
   sourceDateEpoch: 946684800,
   ...over,
 });
-const tarball = (k: string, debianArch = 'amd64', arch = 'x86_64'): KernelTarball => ({ kernel: k, arch, debianArch, fileName: `hello_x-1.0-kernel${k}-${arch}.dkms.tar.gz`, data: Buffer.from(k) });
+const tarball = (k: string, debianArch = 'amd64', arch = 'x86_64'): KernelTarball => ({
+  kernel: k,
+  arch,
+  debianArch,
+  fileName: `hello_x-1.0-kernel${k}-${arch}.dkms.tar.gz`,
+  data: Buffer.from(k),
+});
 
 function code(fn: () => unknown): string | undefined {
   try {
@@ -43,7 +49,11 @@ describe('Debian names', () => {
 
   it('refuses versions Debian cannot carry, keeps the others verbatim', () => {
     for (const v of ['1.0', '1.0-2', '2.3~rc1', '1.0+git20240101', '0.9.1-1+deb12u1']) expect(debianVersion(v)).toBe(v);
-    for (const v of ['v1.0', '1.0_beta', '1.0-', 'abc']) expect(code(() => debianVersion(v)), v).toBe('BAD_OPTION');
+    for (const v of ['v1.0', '1.0_beta', '1.0-', 'abc'])
+      expect(
+        code(() => debianVersion(v)),
+        v,
+      ).toBe('BAD_OPTION');
   });
 });
 
@@ -131,7 +141,9 @@ describe('dkms-deb layout', () => {
     expect(script).toContain('dkms ldtarball --force "$DIR/$1" || rc=$?');
     expect(script).toContain('0|1|3) ;;');
     expect(script).toContain('if [ ! -d "/var/lib/dkms/$NAME/$VERSION/$2/$3/module" ]');
-    expect(script).toContain("\tload_kernel 'hello_x-1.0-kernel6.1.0-57-amd64-x86_64.dkms.tar.gz' '6.1.0-57-amd64' 'x86_64'\n\tload_kernel 'hello_x-1.0-kernel6.12.117+deb12-amd64-x86_64.dkms.tar.gz'");
+    expect(script).toContain(
+      "\tload_kernel 'hello_x-1.0-kernel6.1.0-57-amd64-x86_64.dkms.tar.gz' '6.1.0-57-amd64' 'x86_64'\n\tload_kernel 'hello_x-1.0-kernel6.12.117+deb12-amd64-x86_64.dkms.tar.gz'",
+    );
     expect(script).toContain("\tinstall_kernel '6.12.117+deb12-amd64' 'x86_64'");
     expect(script).toContain('dkms install -m "$NAME" -v "$VERSION" -k "$1"');
     // the loads all come before the first install, under configure only
@@ -141,7 +153,9 @@ describe('dkms-deb layout', () => {
 
   it('prerm removes the module from dkms kernel by kernel (the --all of 3.0.10 stops after the first), then --all, tolerating failure', () => {
     const { scripts } = dkmsDebLayout(input(), [tarball('6.1.0-57-amd64')]);
-    expect(scripts.prerm).toContain(`if [ -d "/var/lib/dkms/$NAME/$VERSION/6.1.0-57-amd64/x86_64" ]; then dkms remove -m "$NAME" -v "$VERSION" -k '6.1.0-57-amd64/x86_64' || true; fi`);
+    expect(scripts.prerm).toContain(
+      `if [ -d "/var/lib/dkms/$NAME/$VERSION/6.1.0-57-amd64/x86_64" ]; then dkms remove -m "$NAME" -v "$VERSION" -k '6.1.0-57-amd64/x86_64' || true; fi`,
+    );
     expect(scripts.prerm).toContain('dkms remove -m "$NAME" -v "$VERSION" --all || true');
     expect(scripts.prerm).toContain('remove|upgrade|deconfigure)');
   });
@@ -149,11 +163,21 @@ describe('dkms-deb layout', () => {
 
 describe('control text', () => {
   it('folds Description into continuation lines, an empty line as " ."', () => {
-    expect(controlText([['Package', 'a'], ['Description', 'short\nline one\n\nline two']])).toBe('Package: a\nDescription: short\n line one\n .\n line two\n');
+    expect(
+      controlText([
+        ['Package', 'a'],
+        ['Description', 'short\nline one\n\nline two'],
+      ]),
+    ).toBe('Package: a\nDescription: short\n line one\n .\n line two\n');
     expect(() => controlText([['Depends', 'a\nb']])).toThrow();
   });
 
   it('writes md5sums as dh_md5sums does', () => {
-    expect(md5sums([{ path: 'b', type: 'file', mode: 0o644, data: Buffer.from('') }, { path: 'a', type: 'directory', mode: 0o755 }])).toBe('d41d8cd98f00b204e9800998ecf8427e  b\n');
+    expect(
+      md5sums([
+        { path: 'b', type: 'file', mode: 0o644, data: Buffer.from('') },
+        { path: 'a', type: 'directory', mode: 0o755 },
+      ]),
+    ).toBe('d41d8cd98f00b204e9800998ecf8427e  b\n');
   });
 });

@@ -15,7 +15,14 @@ const kernel = (k: string, files: string[], debianArch = 'amd64'): PackKernel =>
   release: 'debian-12',
   makeLog: undefined,
   kernelConfig: undefined,
-  modules: files.map((f) => ({ builtName: f.split('.')[0]!, destName: f.split('.')[0]!, fileName: f, installLocation: '/updates/dkms', destLocation: '/extra', data: Buffer.from(`module ${f}`) })),
+  modules: files.map((f) => ({
+    builtName: f.split('.')[0]!,
+    destName: f.split('.')[0]!,
+    fileName: f,
+    installLocation: '/updates/dkms',
+    destLocation: '/extra',
+    data: Buffer.from(`module ${f}`),
+  })),
 });
 const depmodFiles: TarEntry[] = [{ path: 'modules.dep', type: 'file', mode: 0o644, data: Buffer.from('hello.ko.xz:\n') }];
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -78,7 +85,14 @@ interface Descriptor {
 
 describe('kmm OCI archive', () => {
   const layers = [Buffer.from('layer one'), Buffer.from('layer two')].map((tar) => ({ tar, gz: gzipSync(tar) }));
-  const entries = ociArchiveEntries({ layers, labels: { 'io.kfarm.kernel': '6.1.0-57-arm64', 'org.opencontainers.image.version': '1.0' }, debianArch: 'arm64', epoch: EPOCH, reference: 'kfarm.local/hello-kmm:1.0-6.1.0-57-arm64', tag: '1.0-6.1.0-57-arm64' });
+  const entries = ociArchiveEntries({
+    layers,
+    labels: { 'io.kfarm.kernel': '6.1.0-57-arm64', 'org.opencontainers.image.version': '1.0' },
+    debianArch: 'arm64',
+    epoch: EPOCH,
+    reference: 'kfarm.local/hello-kmm:1.0-6.1.0-57-arm64',
+    tag: '1.0-6.1.0-57-arm64',
+  });
   const byPath = new Map(entries.map((e) => [e.path, e.data]));
   const read = <T>(p: string) => JSON.parse(byPath.get(p)!.toString()) as T;
   const blob = (digest: string) => byPath.get(`blobs/sha256/${digest.slice(7)}`);
@@ -112,10 +126,14 @@ describe('kmm OCI archive', () => {
 
 describe('kmm Module YAML', () => {
   it('maps each kernel literally to its image and loads the first module from /opt', () => {
-    const yaml = kmmModuleYaml({ name: 'my_mod', version: '1.0' }, [
-      { kernel: '6.1.0-57-amd64', image: 'r/my-mod-kmm:1.0-6.1.0-57-amd64' },
-      { kernel: '6.12.117+deb12-amd64', image: 'r/my-mod-kmm:1.0-6.12.117_deb12-amd64' },
-    ], 'my_mod');
+    const yaml = kmmModuleYaml(
+      { name: 'my_mod', version: '1.0' },
+      [
+        { kernel: '6.1.0-57-amd64', image: 'r/my-mod-kmm:1.0-6.1.0-57-amd64' },
+        { kernel: '6.12.117+deb12-amd64', image: 'r/my-mod-kmm:1.0-6.12.117_deb12-amd64' },
+      ],
+      'my_mod',
+    );
     expect(yaml).toContain('kind: Module\n');
     expect(yaml).toContain('  name: "my-mod"\n');
     expect(yaml).toContain('        moduleName: "my_mod"\n        dirName: "/opt"\n');

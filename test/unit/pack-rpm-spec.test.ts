@@ -126,7 +126,9 @@ describe('dkms-rpm spec', () => {
     expect(post).toContain('kfarm_out=$(dkms ldtarball --force "$1" 2>&1)');
     expect(post).toContain('if [ "$kfarm_rc" -eq 0 ] || [ "$kfarm_rc" -eq 3 ]; then return 0; fi');
     expect(post).toContain(`if [ "$kfarm_rc" -eq 1 ] && [ -d '/var/lib/dkms/hello/1.0.0'"/$2/$3/module" ]; then return 0; fi`);
-    expect(post).toContain(`if [ "$kfarm_machine" = 'aarch64' ]; then kfarm_load '/usr/share/hello-dkms-bin/hello-1.0.0-kernel6.1.0-57-arm64-aarch64.dkms.tar.gz' '6.1.0-57-arm64' 'aarch64' && kfarm_install '6.1.0-57-arm64'; fi`);
+    expect(post).toContain(
+      `if [ "$kfarm_machine" = 'aarch64' ]; then kfarm_load '/usr/share/hello-dkms-bin/hello-1.0.0-kernel6.1.0-57-arm64-aarch64.dkms.tar.gz' '6.1.0-57-arm64' 'aarch64' && kfarm_install '6.1.0-57-arm64'; fi`,
+    );
     expect(post).toContain('[ -d "/lib/modules/$1/build" ] || [ -d "/lib/modules/$1/kernel" ]');
     expect(post).toContain(`dkms install -m 'hello' -v '1.0.0' -k "$1" ||`);
     expect(post).not.toMatch(/set -e/);

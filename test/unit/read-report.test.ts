@@ -30,9 +30,21 @@ describe('report.json is read through one schema-checked reader', () => {
     ['not an object', '[1,2]', 'report.json is not a kfarm report: (top)'],
     ['another schema version', JSON.stringify({ ...sampleReport(), schemaVersion: 2 }), 'is not a kfarm report: schemaVersion'],
     ['kernels not a list', JSON.stringify({ ...sampleReport(), kernels: 'x' }), 'is not a kfarm report: kernels'],
-    ['a row without its verdict', JSON.stringify({ ...sampleReport(), kernels: [{ ...sampleReport().kernels[0], verdict: undefined }] }), 'is not a kfarm report: kernels.0.verdict'],
-    ['an artifact path leading out of the out dir', JSON.stringify({ ...sampleReport(), fullTarball: { path: '../../etc/passwd', sha256: 'a'.repeat(64), size: 1 } }), 'fullTarball.path: not a path inside the out dir'],
-    ['an absolute package path', JSON.stringify({ ...sampleReport(), packages: [{ format: 'kmm', path: '/etc/shadow', sha256: 'a'.repeat(64), size: 1 }] }), 'packages.0.path: not a path inside the out dir'],
+    [
+      'a row without its verdict',
+      JSON.stringify({ ...sampleReport(), kernels: [{ ...sampleReport().kernels[0], verdict: undefined }] }),
+      'is not a kfarm report: kernels.0.verdict',
+    ],
+    [
+      'an artifact path leading out of the out dir',
+      JSON.stringify({ ...sampleReport(), fullTarball: { path: '../../etc/passwd', sha256: 'a'.repeat(64), size: 1 } }),
+      'fullTarball.path: not a path inside the out dir',
+    ],
+    [
+      'an absolute package path',
+      JSON.stringify({ ...sampleReport(), packages: [{ format: 'kmm', path: '/etc/shadow', sha256: 'a'.repeat(64), size: 1 }] }),
+      'packages.0.path: not a path inside the out dir',
+    ],
   ])('%s: bad input (exit 2) with what to do, never a SyntaxError or TypeError', (_, text, said) => {
     const err = refusal(() => parseReport(text, '/x/report.json'));
     expect(err.code).toBe('BAD_OPTION');

@@ -22,8 +22,39 @@ describe('what the CLI prints from a build holds no control characters', () => {
       durationMs: 10,
       summary: { built: 0, excluded: 1, failed: 1 },
       kernels: [
-        { kernel: '6.1.0-56-amd64', arch: 'x86_64', release: 'debian-12', debianArch: 'amd64', image: 'debian-12', verdict: 'failed', reason: 'make-failed', firstError: 'x.c: \u001b[31merror\u001b[0m\u001b]0;pwned\u0007 boom', durationMs: 1, cached: false, worker: 'w', attempt: 1, log: 'logs/x.log', logTruncated: false, modules: [] },
-        { kernel: '6.12.1', arch: 'x86_64', release: 'debian-12', debianArch: 'amd64', image: 'debian-12', verdict: 'excluded', message: 'excluded\r\u001b[2Kfake built line', durationMs: 1, cached: false, worker: 'w', attempt: 1, log: 'logs/y.log', logTruncated: false, modules: [] },
+        {
+          kernel: '6.1.0-56-amd64',
+          arch: 'x86_64',
+          release: 'debian-12',
+          debianArch: 'amd64',
+          image: 'debian-12',
+          verdict: 'failed',
+          reason: 'make-failed',
+          firstError: 'x.c: \u001b[31merror\u001b[0m\u001b]0;pwned\u0007 boom',
+          durationMs: 1,
+          cached: false,
+          worker: 'w',
+          attempt: 1,
+          log: 'logs/x.log',
+          logTruncated: false,
+          modules: [],
+        },
+        {
+          kernel: '6.12.1',
+          arch: 'x86_64',
+          release: 'debian-12',
+          debianArch: 'amd64',
+          image: 'debian-12',
+          verdict: 'excluded',
+          message: 'excluded\r\u001b[2Kfake built line',
+          durationMs: 1,
+          cached: false,
+          worker: 'w',
+          attempt: 1,
+          log: 'logs/y.log',
+          logTruncated: false,
+          modules: [],
+        },
       ],
       warnings: ['dkms.conf \u001b[1msyntax\u0007'],
     };
@@ -46,7 +77,10 @@ describe('what the CLI prints from a build holds no control characters', () => {
   });
 
   it('an error keeps its lines but loses the escape sequences a quoted build log held', () => {
-    const text = errorText('dkms.conf in /src is not usable: PACKAGE_NAME "hello\\u001b[31m" is not a valid module name', 'Fix dkms.conf.\nWhat evaluating it printed:\n  CC [M]  /var/lib/dkms/hello\u001b[31m/1.0/build/hello.o');
+    const text = errorText(
+      'dkms.conf in /src is not usable: PACKAGE_NAME "hello\\u001b[31m" is not a valid module name',
+      'Fix dkms.conf.\nWhat evaluating it printed:\n  CC [M]  /var/lib/dkms/hello\u001b[31m/1.0/build/hello.o',
+    );
     expect(text).not.toMatch(CONTROL);
     expect(text.split('\n')).toEqual([
       'kfarm: error: dkms.conf in /src is not usable: PACKAGE_NAME "hello\\u001b[31m" is not a valid module name',
@@ -119,15 +153,38 @@ describe('build progress', () => {
 
 describe('the final table', () => {
   const row = (kernel: string, release: string, debianArch: string, verdict: KernelReport['verdict']): KernelReport => ({
-    kernel, arch: debianArch === 'amd64' ? 'x86_64' : 'aarch64', release, debianArch, image: release, verdict, durationMs: 1000, cached: false,
-    worker: 'w', attempt: 1, log: 'l', logTruncated: false, modules: [],
+    kernel,
+    arch: debianArch === 'amd64' ? 'x86_64' : 'aarch64',
+    release,
+    debianArch,
+    image: release,
+    verdict,
+    durationMs: 1000,
+    cached: false,
+    worker: 'w',
+    attempt: 1,
+    log: 'l',
+    logTruncated: false,
+    modules: [],
     ...(verdict === 'failed' ? { reason: 'make-failed', firstError: 'boom' } : {}),
     ...(verdict === 'built' ? { tarball: { path: `${kernel}.tar.gz`, sha256: '', size: 1 } } : {}),
   });
   const report = (kernels: KernelReport[]): BuildReport => ({
-    schemaVersion: 1, tool: { name: 'kfarm', version: '0' }, module: 'hello', version: '1.0', source: { dir: '/s', sha256: '' }, startedAt: '', finishedAt: '', durationMs: 60_000,
-    summary: { built: kernels.filter((k) => k.verdict === 'built').length, excluded: kernels.filter((k) => k.verdict === 'excluded').length, failed: kernels.filter((k) => k.verdict === 'failed').length },
-    kernels, warnings: [],
+    schemaVersion: 1,
+    tool: { name: 'kfarm', version: '0' },
+    module: 'hello',
+    version: '1.0',
+    source: { dir: '/s', sha256: '' },
+    startedAt: '',
+    finishedAt: '',
+    durationMs: 60_000,
+    summary: {
+      built: kernels.filter((k) => k.verdict === 'built').length,
+      excluded: kernels.filter((k) => k.verdict === 'excluded').length,
+      failed: kernels.filter((k) => k.verdict === 'failed').length,
+    },
+    kernels,
+    warnings: [],
   });
   const matrix = report([
     ...Array.from({ length: 30 }, (_, i) => row(`6.1.0-${i}-amd64`, 'debian-12', 'amd64', 'built')),
@@ -163,6 +220,11 @@ describe('the final table', () => {
   it('summary with no failure has no kernel table at all', () => {
     const text = reportTable(report([row('k', 'debian-12', 'amd64', 'built')]), 'summary');
     expect(text).not.toContain('KERNEL');
-    expect(text.split('\n')).toEqual(['hello 1.0', 'debian-12/amd64: 1 built, 0 excluded, 0 failed', '1 built, 0 excluded, 0 failed in 60.0 s', '(--table full lists all 1 kernels)']);
+    expect(text.split('\n')).toEqual([
+      'hello 1.0',
+      'debian-12/amd64: 1 built, 0 excluded, 0 failed',
+      '1 built, 0 excluded, 0 failed in 60.0 s',
+      '(--table full lists all 1 kernels)',
+    ]);
   });
 });

@@ -7,13 +7,32 @@ import { buildReport, type KernelReport } from '../../src/report/report.js';
 describe('report.json holds no control characters, whoever composed the message', () => {
   it('cleans and caps a farm error message the coordinator wrote into a record', () => {
     const record: KernelRecord = {
-      schemaVersion: 1, kernel: '6.1.0-56-amd64', arch: 'x86_64', image: 'debian-12', verdict: 'failed', reason: 'worker-error',
-      message: `the worker said \u001b[2J${'x'.repeat(10_000)}`, firstError: 'line one\nline two\u0007', modules: [],
-      log: { sha256: 'a'.repeat(64), size: 1 }, logTruncated: false, durationMs: 0, worker: '', finishedAt: '', cacheable: false,
+      schemaVersion: 1,
+      kernel: '6.1.0-56-amd64',
+      arch: 'x86_64',
+      image: 'debian-12',
+      verdict: 'failed',
+      reason: 'worker-error',
+      message: `the worker said \u001b[2J${'x'.repeat(10_000)}`,
+      firstError: 'line one\nline two\u0007',
+      modules: [],
+      log: { sha256: 'a'.repeat(64), size: 1 },
+      logTruncated: false,
+      durationMs: 0,
+      worker: '',
+      finishedAt: '',
+      cacheable: false,
     };
     const report = buildReport({
-      toolVersion: '0', module: 'm', version: '1', source: { dir: '/s', sha256: 'b'.repeat(64) }, startedAt: new Date(0), finishedAt: new Date(1),
-      outDir: '/out', results: [{ record, cached: false, logPath: '/out/logs/6.1.0-56-amd64.log', tarball: undefined }], fullTarball: undefined,
+      toolVersion: '0',
+      module: 'm',
+      version: '1',
+      source: { dir: '/s', sha256: 'b'.repeat(64) },
+      startedAt: new Date(0),
+      finishedAt: new Date(1),
+      outDir: '/out',
+      results: [{ record, cached: false, logPath: '/out/logs/6.1.0-56-amd64.log', tarball: undefined }],
+      fullTarball: undefined,
       warnings: ['w\u001b]0;t\u0007arn'],
     });
     const json = JSON.stringify(report);
@@ -27,15 +46,40 @@ describe('report.json holds no control characters, whoever composed the message'
 describe('every report row says its release and arch, from the job', () => {
   it('derives the release from the image name and the Debian arch from the uname arch', () => {
     const record = (kernel: string, arch: string, image: string): KernelRecord => ({
-      schemaVersion: 1, kernel, arch, image, verdict: 'built', modules: [],
-      log: { sha256: 'a'.repeat(64), size: 1 }, logTruncated: false, durationMs: 0, worker: '', finishedAt: '', cacheable: true,
+      schemaVersion: 1,
+      kernel,
+      arch,
+      image,
+      verdict: 'built',
+      modules: [],
+      log: { sha256: 'a'.repeat(64), size: 1 },
+      logTruncated: false,
+      durationMs: 0,
+      worker: '',
+      finishedAt: '',
+      cacheable: true,
     });
     const report = buildReport({
-      toolVersion: '0', module: 'm', version: '1', source: { dir: '/s', sha256: 'b'.repeat(64) }, startedAt: new Date(0), finishedAt: new Date(1),
-      outDir: '/out', fullTarball: undefined, warnings: [],
-      results: [record('6.1.0-56-amd64', 'x86_64', 'debian-12'), record('6.12.43+deb13-arm64', 'aarch64', 'debian-13')].map((r) => ({ record: r, cached: false, logPath: '/out/l', tarball: undefined })),
+      toolVersion: '0',
+      module: 'm',
+      version: '1',
+      source: { dir: '/s', sha256: 'b'.repeat(64) },
+      startedAt: new Date(0),
+      finishedAt: new Date(1),
+      outDir: '/out',
+      fullTarball: undefined,
+      warnings: [],
+      results: [record('6.1.0-56-amd64', 'x86_64', 'debian-12'), record('6.12.43+deb13-arm64', 'aarch64', 'debian-13')].map((r) => ({
+        record: r,
+        cached: false,
+        logPath: '/out/l',
+        tarball: undefined,
+      })),
     });
-    expect(report.kernels.map((k) => [k.release, k.arch, k.debianArch])).toEqual([['debian-12', 'x86_64', 'amd64'], ['debian-13', 'aarch64', 'arm64']]);
+    expect(report.kernels.map((k) => [k.release, k.arch, k.debianArch])).toEqual([
+      ['debian-12', 'x86_64', 'amd64'],
+      ['debian-13', 'aarch64', 'arm64'],
+    ]);
   });
 
   it('names a release by the image name or its debian-N prefix; unknown arches keep their name', () => {
@@ -50,8 +94,19 @@ describe('every report row says its release and arch, from the job', () => {
 
 describe('report groups', () => {
   const row = (kernel: string, release: string, debianArch: string, verdict: KernelReport['verdict']): KernelReport => ({
-    kernel, arch: debianArch === 'amd64' ? 'x86_64' : 'aarch64', release, debianArch, image: release, verdict, durationMs: 1, cached: false,
-    worker: 'w', attempt: 1, log: 'l', logTruncated: false, modules: [],
+    kernel,
+    arch: debianArch === 'amd64' ? 'x86_64' : 'aarch64',
+    release,
+    debianArch,
+    image: release,
+    verdict,
+    durationMs: 1,
+    cached: false,
+    worker: 'w',
+    attempt: 1,
+    log: 'l',
+    logTruncated: false,
+    modules: [],
   });
   it('counts verdicts per release and arch, releases in numeric order, kernels in report order', () => {
     const groups = reportGroups([

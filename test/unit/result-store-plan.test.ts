@@ -43,7 +43,14 @@ describe('result store eviction plan', () => {
   });
 
   it('a bound of 0 empties the store', () => {
-    const plan = planEviction([{ key: 'a', lastUsed: 1, bytes: 5, blobs: ['x'] }, { key: 'b', lastUsed: 2, bytes: 5, blobs: ['x'] }], blobs({ x: 10 }), 0);
+    const plan = planEviction(
+      [
+        { key: 'a', lastUsed: 1, bytes: 5, blobs: ['x'] },
+        { key: 'b', lastUsed: 2, bytes: 5, blobs: ['x'] },
+      ],
+      blobs({ x: 10 }),
+      0,
+    );
     expect(plan.entries.sort()).toEqual(['a', 'b']);
     expect(plan.blobs).toEqual(['x']);
     expect(plan.after).toBe(0);

@@ -38,12 +38,16 @@ describe('settleModule: who the module is once its jobs ran', () => {
     expect(err.message).toBe('dkms.conf in hello is not usable: PACKAGE_NAME is not set');
     expect((err as { hint?: string }).hint).toContain('What evaluating it printed:\nline 1\nsyntax error');
   });
-  it('a dkms.conf that fails on some kernels only is their verdict, not the run\'s', () => {
+  it("a dkms.conf that fails on some kernels only is their verdict, not the run's", () => {
     const s = settleModule([ran('6.1', { verdict: 'failed', reason: 'bad-conf' }), ran('6.12', { packageName: 'hello', packageVersion: '1.0' })], 'hello', { dir: '/src/hello' });
     expect(s.identity).toEqual({ name: 'hello', version: '1.0' });
   });
   it('names the module after its directory when no kernel said, and says so; warnings once each', () => {
-    const s = settleModule([ran('6.1', { verdict: 'failed', reason: 'worker-error', warnings: ['w1'] }), ran('6.12', { verdict: 'failed', reason: 'worker-error', warnings: ['w1'] })], 'x', { dir: '/src/hello' });
+    const s = settleModule(
+      [ran('6.1', { verdict: 'failed', reason: 'worker-error', warnings: ['w1'] }), ran('6.12', { verdict: 'failed', reason: 'worker-error', warnings: ['w1'] })],
+      'x',
+      { dir: '/src/hello' },
+    );
     expect(s.identity).toEqual({ name: 'hello', version: 'unknown' });
     expect(s.warnings).toEqual(['w1', "no kernel's result or log says the module's name and version: the report is named after the source directory"]);
   });
@@ -51,8 +55,18 @@ describe('settleModule: who the module is once its jobs ran', () => {
 
 describe('refuseSameModule', () => {
   it('refuses two sources that are the same name/version; other versions are fine', () => {
-    expect(() => refuseSameModule([{ dir: 'a', identity: { name: 'm', version: '1' } }, { dir: 'b', identity: { name: 'm', version: '2' } }])).not.toThrow();
-    const err = thrown(() => refuseSameModule([{ dir: 'a', identity: { name: 'm', version: '1' } }, { dir: 'b', identity: { name: 'm', version: '1' } }]));
+    expect(() =>
+      refuseSameModule([
+        { dir: 'a', identity: { name: 'm', version: '1' } },
+        { dir: 'b', identity: { name: 'm', version: '2' } },
+      ]),
+    ).not.toThrow();
+    const err = thrown(() =>
+      refuseSameModule([
+        { dir: 'a', identity: { name: 'm', version: '1' } },
+        { dir: 'b', identity: { name: 'm', version: '1' } },
+      ]),
+    );
     expect(isKfarmError(err, 'BAD_OPTION')).toBe(true);
     expect(err.message).toBe('b and a are both m/1: DKMS holds one module per name and version');
   });

@@ -12,19 +12,11 @@ import { packageRoot } from '../../src/paths.js';
  * (scripts/setup.sh installs shellcheck when KFARM_TEST_TOOLS=1, as scripts/test.sh sets.)
  */
 async function shellScripts(): Promise<string[]> {
-  const inDir = async (dir: string) =>
-    (await readdir(path.join(packageRoot, dir))).filter((f) => f.endsWith('.sh')).map((f) => path.join(dir, f));
-  return [
-    'src/dkms/driver.sh',
-    'src/verify/boot.sh',
-    'src/signing/sign.sh',
-    ...(await inDir('scripts')),
-    ...(await inDir('scripts/lib')),
-  ];
+  const inDir = async (dir: string) => (await readdir(path.join(packageRoot, dir))).filter((f) => f.endsWith('.sh')).map((f) => path.join(dir, f));
+  return ['src/dkms/driver.sh', 'src/verify/boot.sh', 'src/signing/sign.sh', ...(await inDir('scripts')), ...(await inDir('scripts/lib'))];
 }
 
-const shellcheck = (files: string[], cwd = packageRoot) =>
-  execa('shellcheck', ['--external-sources', '--source-path=SCRIPTDIR', '--format=gcc', ...files], { cwd, reject: false });
+const shellcheck = (files: string[], cwd = packageRoot) => execa('shellcheck', ['--external-sources', '--source-path=SCRIPTDIR', '--format=gcc', ...files], { cwd, reject: false });
 
 describe('shellcheck', () => {
   it('finds nothing in driver.sh, boot.sh, sign.sh, scripts/*.sh and scripts/lib/*.sh', async () => {

@@ -14,17 +14,23 @@ async function treeWithOutputs(): Promise<{ top: string; src: string }> {
 }
 
 describe('packSource leaves the out dir and the state dir out of the source', () => {
-  it('the same source hash with or without an earlier build\'s dist/ and state dir inside it', async () => {
+  it("the same source hash with or without an earlier build's dist/ and state dir inside it", async () => {
     const { src } = await treeWithOutputs();
     const clean = await packSource(src);
     await mkdir(path.join(src, 'dist', 'logs'), { recursive: true });
     await writeFile(path.join(src, 'dist', 'hello-1.0.0.dkms.tar.gz'), 'an earlier build');
     await mkdir(path.join(src, '.kfarm-state'));
     await writeFile(path.join(src, '.kfarm-state', 'farm.key'), 'secret');
-    const exclude = [{ path: path.join(src, 'dist'), what: '--out dir' }, { path: path.join(src, '.kfarm-state'), what: 'state dir' }];
+    const exclude = [
+      { path: path.join(src, 'dist'), what: '--out dir' },
+      { path: path.join(src, '.kfarm-state'), what: 'state dir' },
+    ];
     const again = await packSource(src, { exclude });
     expect(again.sha256).toBe(clean.sha256);
-    expect(again.excluded).toEqual([{ path: '.kfarm-state', what: 'state dir' }, { path: 'dist', what: '--out dir' }]);
+    expect(again.excluded).toEqual([
+      { path: '.kfarm-state', what: 'state dir' },
+      { path: 'dist', what: '--out dir' },
+    ]);
     expect((await sourceEntries(again.tar)).map((e) => e.path).filter((p) => p.startsWith('dist') || p.startsWith('.kfarm'))).toEqual([]);
   });
 
@@ -50,6 +56,9 @@ describe('packSource leaves the out dir and the state dir out of the source', ()
 
   it('--out the source directory itself: refused (exit 2), it would pack its own outputs', async () => {
     const { src } = await treeWithOutputs();
-    await expect(packSource(src, { exclude: [{ path: src, what: '--out dir' }] })).rejects.toMatchObject({ code: 'BAD_OPTION', message: expect.stringContaining('is the --out dir itself') });
+    await expect(packSource(src, { exclude: [{ path: src, what: '--out dir' }] })).rejects.toMatchObject({
+      code: 'BAD_OPTION',
+      message: expect.stringContaining('is the --out dir itself'),
+    });
   });
 });

@@ -19,7 +19,12 @@ const read = (p: string) => readFileSync(path.join(root, p), 'utf8');
 const WORD = /^[a-z]+(?:-[a-z]+)*$/;
 
 /** A reason word in the sources: `set` where a verdict is decided, `read` where one is only looked at. */
-interface Found { word: string; where: string; by: Decider; kind: 'set' | 'read' }
+interface Found {
+  word: string;
+  where: string;
+  by: Decider;
+  kind: 'set' | 'read';
+}
 
 /** driver.sh: `finish failed|excluded <word>`, and the step outcomes it passes through as reasons (`step_reasons`). */
 function driverReasons(): Found[] {
@@ -34,13 +39,23 @@ function driverReasons(): Found[] {
 }
 
 /** The build side's TypeScript: the folders that make records and reports (not verify/, whose reasons are load reasons). */
-const BUILD_SIDE: ReadonlyArray<[string, Decider]> = [['src/dkms', 'driver'], ['src/worker', 'worker'], ['src/coordinator', 'coordinator'], ['src/queue', 'coordinator'], ['src/report', 'coordinator'], ['src/store', 'coordinator']];
+const BUILD_SIDE: ReadonlyArray<[string, Decider]> = [
+  ['src/dkms', 'driver'],
+  ['src/worker', 'worker'],
+  ['src/coordinator', 'coordinator'],
+  ['src/queue', 'coordinator'],
+  ['src/report', 'coordinator'],
+  ['src/store', 'coordinator'],
+];
 
 /** The load side's files within those folders: their reasons are load reasons, listed in job/verify-job.ts. */
 const LOAD_SIDE = new Set(['src/coordinator/verify-out-dir.ts', 'src/worker/verify-worker.ts']);
 
 function tsFiles(dir: string): string[] {
-  return readdirSync(path.join(root, dir), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts')).map((f) => path.join(dir, f)).filter((f) => !LOAD_SIDE.has(f));
+  return readdirSync(path.join(root, dir), { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => path.join(dir, f))
+    .filter((f) => !LOAD_SIDE.has(f));
 }
 
 /**
@@ -63,7 +78,8 @@ function tsReasons(): Found[] {
       });
       for (const m of text.matchAll(/function \w*Reason\([^)]*\)[^{]*\{([\s\S]*?)\n\}/g)) {
         for (const r of (m[1] ?? '').matchAll(/return [^;]*;/g)) {
-          for (const l of r[0].replace(/(?:===|!==)\s*'[^']*'/g, '').matchAll(/'([^']*)'/g)) if (WORD.test(l[1] ?? '')) found.push({ word: l[1] ?? '', where: `${file} ${m[0].split('(')[0]}`, by, kind: 'set' });
+          for (const l of r[0].replace(/(?:===|!==)\s*'[^']*'/g, '').matchAll(/'([^']*)'/g))
+            if (WORD.test(l[1] ?? '')) found.push({ word: l[1] ?? '', where: `${file} ${m[0].split('(')[0]}`, by, kind: 'set' });
         }
       }
       const said = /SAID_BY_KFARM[^[]*\[([^\]]*)\]/.exec(text);
@@ -76,7 +92,7 @@ function tsReasons(): Found[] {
 const listed = new Set<string>(REASON_NAMES);
 
 describe('the list of verdicts and reasons (src/dkms/verdicts.ts)', () => {
-  it('has every reason driver.sh produces, each marked as the driver\'s', () => {
+  it("has every reason driver.sh produces, each marked as the driver's", () => {
     const found = driverReasons();
     // the scan must see the driver's words at all, or it proves nothing
     expect(found.map((f) => f.word)).toEqual(expect.arrayContaining(['bad-conf', 'make-failed', 'driver-error', 'build-exclusive', 'missing-dependency', 'script-failed']));
@@ -86,12 +102,15 @@ describe('the list of verdicts and reasons (src/dkms/verdicts.ts)', () => {
     expect(notDriver, 'reasons driver.sh produces whose `by` lacks driver').toEqual([]);
   });
 
-  it('has every reason the build side\'s TypeScript sets, each marked with who decides it', () => {
+  it("has every reason the build side's TypeScript sets, each marked with who decides it", () => {
     const found = tsReasons();
     expect(found.map((f) => f.word)).toEqual(expect.arrayContaining(['worker-error', 'timeout', 'killed', 'bad-source', 'unsafe-output', 'output-too-large']));
     const unlisted = found.filter((f) => !listed.has(f.word)).map((f) => `${f.word} (${f.where})`);
     expect(unlisted, 'reasons set in src/ that src/dkms/verdicts.ts lacks').toEqual([]);
-    const wrong = found.filter((f) => f.kind === 'set').filter((f) => !decidersOf(f.word as Reason).includes(f.by)).map((f) => `${f.word} by ${f.by} (${f.where})`);
+    const wrong = found
+      .filter((f) => f.kind === 'set')
+      .filter((f) => !decidersOf(f.word as Reason).includes(f.by))
+      .map((f) => `${f.word} by ${f.by} (${f.where})`);
     expect(wrong).toEqual([]);
   });
 
@@ -106,7 +125,15 @@ describe('the list of verdicts and reasons (src/dkms/verdicts.ts)', () => {
     expect(start).toBeGreaterThan(-1);
     const end = doc.indexOf('\n#', start + 1);
     const section = doc.slice(start, end === -1 ? undefined : end);
-    const rows = section.split('\n').filter((l) => /^\| `/.test(l)).map((l) => l.split('|').slice(1, -1).map((c) => c.trim()));
+    const rows = section
+      .split('\n')
+      .filter((l) => /^\| `/.test(l))
+      .map((l) =>
+        l
+          .split('|')
+          .slice(1, -1)
+          .map((c) => c.trim()),
+      );
     expect(rows.length).toBeGreaterThan(5);
     const table = new Map<string, { fault: string; junit: string }>();
     for (const [words = '', , fault = '', junit = ''] of rows) {
@@ -131,15 +158,25 @@ describe('the list of verdicts and reasons (src/dkms/verdicts.ts)', () => {
 
   it('is what the record schema accepts: every listed word, nothing else', () => {
     const record = {
-      schemaVersion: 1, kernel: '6.1.0-56-amd64', arch: 'x86_64', image: 'debian-12', verdict: 'failed', modules: [],
-      log: { sha256: 'a'.repeat(64), size: 1 }, logTruncated: false, durationMs: 1, worker: 'w', finishedAt: '2026-01-01T00:00:00Z', cacheable: false,
+      schemaVersion: 1,
+      kernel: '6.1.0-56-amd64',
+      arch: 'x86_64',
+      image: 'debian-12',
+      verdict: 'failed',
+      modules: [],
+      log: { sha256: 'a'.repeat(64), size: 1 },
+      logTruncated: false,
+      durationMs: 1,
+      worker: 'w',
+      finishedAt: '2026-01-01T00:00:00Z',
+      cacheable: false,
     };
     for (const r of REASON_NAMES) expect(kernelRecordSchema.safeParse({ ...record, reason: r }).success, r).toBe(true);
     for (const v of VERDICT_NAMES) expect(kernelRecordSchema.safeParse({ ...record, verdict: v }).success, v).toBe(true);
     for (const bad of ['not-a-reason', 'no-modules', 'load-failed', '']) expect(kernelRecordSchema.safeParse({ ...record, reason: bad }).success, bad).toBe(false);
   });
 
-  it('lets the container name only the driver\'s and the worker\'s reasons', () => {
+  it("lets the container name only the driver's and the worker's reasons", () => {
     expect(parseDriverResult('verdict\tfailed\nreason\tworker-error\n').reason).toBe('driver-error');
     expect(parseDriverResult('verdict\tfailed\nreason\tbad-source\n').reason).toBe('driver-error');
     for (const r of REASON_NAMES.filter((x) => isContainerReason(x))) expect(parseDriverResult(`verdict\tfailed\nreason\t${r}\n`).reason).toBe(r);

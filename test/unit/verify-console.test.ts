@@ -29,7 +29,7 @@ describe('parseConsole', () => {
     expect(out.results).toEqual([{ module: 'updates/dkms/hello.ko', status: 0 }]);
   });
 
-  it('an unknown symbol: load-failed, unknown-symbol, the kernel line without its timestamp (not the script\'s oops=panic)', () => {
+  it("an unknown symbol: load-failed, unknown-symbol, the kernel line without its timestamp (not the script's oops=panic)", () => {
     const text = console_(
       `@@kfarm-${N} insmod updates/dkms/kfarm_missing.ko 1.80`,
       '[    1.859680] kfarm_missing: Unknown symbol kfarm_no_such_symbol (err -2)',
@@ -37,10 +37,14 @@ describe('parseConsole', () => {
       `@@kfarm-${N} result updates/dkms/kfarm_missing.ko 2 1.84`,
       `@@kfarm-${N} done 1.85`,
     );
-    expect(parseConsole(text, N, 'ran')).toMatchObject({ verdict: 'load-failed', reason: 'unknown-symbol', firstError: 'kfarm_missing: Unknown symbol kfarm_no_such_symbol (err -2)' });
+    expect(parseConsole(text, N, 'ran')).toMatchObject({
+      verdict: 'load-failed',
+      reason: 'unknown-symbol',
+      firstError: 'kfarm_missing: Unknown symbol kfarm_no_such_symbol (err -2)',
+    });
   });
 
-  it('a modversions mismatch printed in the middle of insmod\'s line: version-magic with the kernel\'s line', () => {
+  it("a modversions mismatch printed in the middle of insmod's line: version-magic with the kernel's line", () => {
     const text = console_(
       `@@kfarm-${N} insmod updates/dkms/hello.ko 2.25`,
       "insmod: can't insert '/lib/modules/6.12.117+deb12-rt-amd64/updates/dkms/hello.ko': invalid module format[    2.261156] hello: disagrees about version of symbol module_layout",
@@ -51,7 +55,12 @@ describe('parseConsole', () => {
   });
 
   it('a version magic string mismatch is version-magic', () => {
-    const text = console_(`@@kfarm-${N} insmod a.ko 1.0`, "[    1.000001] a: version magic '6.1.0-57-amd64 SMP preempt mod_unload modversions ' should be '6.1.0-57-amd64 SMP mod_unload modversions '", `@@kfarm-${N} result a.ko 8 1.1`, `@@kfarm-${N} done 1.1`);
+    const text = console_(
+      `@@kfarm-${N} insmod a.ko 1.0`,
+      "[    1.000001] a: version magic '6.1.0-57-amd64 SMP preempt mod_unload modversions ' should be '6.1.0-57-amd64 SMP mod_unload modversions '",
+      `@@kfarm-${N} result a.ko 8 1.1`,
+      `@@kfarm-${N} done 1.1`,
+    );
     expect(parseConsole(text, N, 'ran')).toMatchObject({ verdict: 'load-failed', reason: 'version-magic' });
   });
 
@@ -67,18 +76,34 @@ describe('parseConsole', () => {
   });
 
   it('a guest that never reached init: not-verified, boot-failed or timeout', () => {
-    const text = ['SeaBIOS (version 1.16.2-debian-1.16.2-1)', 'Probing EDD (edd=off to disable)... ok', 'qemu-system-x86_64: terminating on signal 15 from pid 43 (timeout)'].join('\n');
+    const text = ['SeaBIOS (version 1.16.2-debian-1.16.2-1)', 'Probing EDD (edd=off to disable)... ok', 'qemu-system-x86_64: terminating on signal 15 from pid 43 (timeout)'].join(
+      '\n',
+    );
     expect(parseConsole(text, N, 'timeout')).toMatchObject({ verdict: 'not-verified', reason: 'timeout' });
     expect(parseConsole(text, N, 'ran')).toMatchObject({ verdict: 'not-verified', reason: 'boot-failed' });
   });
 
   it('a module that crashes the guest during insmod: load-failed, crashed, with the panic line', () => {
-    const text = console_(`@@kfarm-${N} insmod updates/dkms/bad.ko 1.9`, '[    1.950000] BUG: kernel NULL pointer dereference, address: 0000000000000000', '[    1.960000] Kernel panic - not syncing: Fatal exception');
-    expect(parseConsole(text, N, 'ran')).toMatchObject({ verdict: 'load-failed', reason: 'crashed', firstError: 'BUG: kernel NULL pointer dereference, address: 0000000000000000' });
+    const text = console_(
+      `@@kfarm-${N} insmod updates/dkms/bad.ko 1.9`,
+      '[    1.950000] BUG: kernel NULL pointer dereference, address: 0000000000000000',
+      '[    1.960000] Kernel panic - not syncing: Fatal exception',
+    );
+    expect(parseConsole(text, N, 'ran')).toMatchObject({
+      verdict: 'load-failed',
+      reason: 'crashed',
+      firstError: 'BUG: kernel NULL pointer dereference, address: 0000000000000000',
+    });
   });
 
-  it('markers without this boot\'s nonce are the guest\'s text, not init\'s: a module cannot forge a load', () => {
-    const text = [...head.slice(0, 4), '@@kfarm-0000000000000000 boot 1.0', '@@kfarm-0000000000000000 insmod x.ko 1.0', '@@kfarm-0000000000000000 result x.ko 0 1.0', '@@kfarm-0000000000000000 done 1.0'].join('\n');
+  it("markers without this boot's nonce are the guest's text, not init's: a module cannot forge a load", () => {
+    const text = [
+      ...head.slice(0, 4),
+      '@@kfarm-0000000000000000 boot 1.0',
+      '@@kfarm-0000000000000000 insmod x.ko 1.0',
+      '@@kfarm-0000000000000000 result x.ko 0 1.0',
+      '@@kfarm-0000000000000000 done 1.0',
+    ].join('\n');
     expect(parseConsole(text, N, 'ran')).toMatchObject({ verdict: 'not-verified', reason: 'boot-failed' });
   });
 
@@ -87,7 +112,12 @@ describe('parseConsole', () => {
   });
 
   it('escape sequences in a refusal line are dropped', () => {
-    const text = console_(`@@kfarm-${N} insmod a.ko 1.0`, '[    1.000001] a: Unknown symbol \u001b[31mevil\u001b[0m (err -2)', `@@kfarm-${N} result a.ko 2 1.1`, `@@kfarm-${N} done 1.1`);
+    const text = console_(
+      `@@kfarm-${N} insmod a.ko 1.0`,
+      '[    1.000001] a: Unknown symbol \u001b[31mevil\u001b[0m (err -2)',
+      `@@kfarm-${N} result a.ko 2 1.1`,
+      `@@kfarm-${N} done 1.1`,
+    );
     expect(parseConsole(text, N, 'ran').firstError).toBe('a: Unknown symbol evil (err -2)');
   });
 });

@@ -2,7 +2,17 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { seal } from '../../src/queue/record-seal.js';
 import { openVerifyResult } from '../../src/queue/verify-queue.js';
-import { bootAccel, loadFromResult, parseVerifyLanes, routeBoot, usableLanes, verifyJobId, verifyPayloadSchema, verifyQueueName, verifyResultSchema } from '../../src/job/verify-job.js';
+import {
+  bootAccel,
+  loadFromResult,
+  parseVerifyLanes,
+  routeBoot,
+  usableLanes,
+  verifyJobId,
+  verifyPayloadSchema,
+  verifyQueueName,
+  verifyResultSchema,
+} from '../../src/job/verify-job.js';
 
 const sha = 'a'.repeat(64);
 const payload = {
@@ -21,7 +31,7 @@ const payload = {
 const result = { schemaVersion: 1, load: { verdict: 'loaded', accel: 'kvm', bootMs: 812, loadMs: 14 }, console: { sha256: sha, size: 10 }, wallMs: 2500, worker: 'host:1' };
 
 describe('routing a boot', () => {
-  it('kvm and tcg go where asked; auto goes to the KVM lane only when a KVM worker exists and the arch is the host\'s', () => {
+  it("kvm and tcg go where asked; auto goes to the KVM lane only when a KVM worker exists and the arch is the host's", () => {
     expect(routeBoot('tcg', { kvmWorker: true, tcgWorker: true, arch: 'x86_64', hostArch: 'x86_64' })).toBe('tcg');
     expect(routeBoot('kvm', { kvmWorker: false, tcgWorker: true, arch: 'x86_64', hostArch: 'x86_64' })).toBe('kvm');
     expect(routeBoot('auto', { kvmWorker: true, tcgWorker: true, arch: 'x86_64', hostArch: 'x86_64' })).toBe('kvm');
@@ -70,7 +80,7 @@ describe('the verify payload', () => {
     ['an unknown accel', { accel: 'hvf' }],
     ['a command line with a newline', { cmdline: 'quiet\ninit=/bin/sh' }],
     ['another schema version', { schemaVersion: 2 }],
-    ['no run (its lease is what makes a dead run\'s boots expire)', { run: undefined }],
+    ["no run (its lease is what makes a dead run's boots expire)", { run: undefined }],
   ])('refuses %s', (_what, change) => {
     expect(verifyPayloadSchema.safeParse({ ...payload, ...change }).success).toBe(false);
   });
@@ -104,7 +114,10 @@ describe('the verify result at the border', () => {
     }
   });
   it('free text is cleaned and capped', () => {
-    const parsed = verifyResultSchema.parse({ ...result, load: { verdict: 'load-failed', reason: 'unknown-symbol', firstError: `hello: Unknown symbol \x1b[31mfoo${'x'.repeat(5000)}` } });
+    const parsed = verifyResultSchema.parse({
+      ...result,
+      load: { verdict: 'load-failed', reason: 'unknown-symbol', firstError: `hello: Unknown symbol \x1b[31mfoo${'x'.repeat(5000)}` },
+    });
     expect(parsed.load.firstError).not.toContain('\x1b');
     expect(parsed.load.firstError?.length).toBeLessThanOrEqual(1024);
   });

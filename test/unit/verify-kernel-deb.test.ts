@@ -17,7 +17,13 @@ describe('pickKernelDeb', () => {
       ],
       '6.1.0-57-amd64',
     );
-    expect(picked).toEqual({ package: 'linux-image-6.1.0-57-amd64-unsigned', version: '6.1.192-3', url: `${base}/pool/updates/main/l/linux/new.deb`, sha256: sha('c'), size: 70584724 });
+    expect(picked).toEqual({
+      package: 'linux-image-6.1.0-57-amd64-unsigned',
+      version: '6.1.192-3',
+      url: `${base}/pool/updates/main/l/linux/new.deb`,
+      sha256: sha('c'),
+      size: 70584724,
+    });
   });
 
   it('takes linux-image-<kver> where there is no unsigned twin, and nothing for another kernel', () => {
@@ -27,7 +33,10 @@ describe('pickKernelDeb', () => {
   });
 
   it('ignores entries whose file is not a pool path of the mirror', () => {
-    const stanzas = [{ stanza: stanza('linux-image-6.1.0-57-amd64-unsigned', '1', '../../etc/x.deb'), baseUrl: base }, { stanza: stanza('linux-image-6.1.0-57-amd64-unsigned', '1', 'pool/../x.deb'), baseUrl: base }];
+    const stanzas = [
+      { stanza: stanza('linux-image-6.1.0-57-amd64-unsigned', '1', '../../etc/x.deb'), baseUrl: base },
+      { stanza: stanza('linux-image-6.1.0-57-amd64-unsigned', '1', 'pool/../x.deb'), baseUrl: base },
+    ];
     expect(pickKernelDeb(stanzas, '6.1.0-57-amd64')).toBeUndefined();
   });
 });

@@ -4,13 +4,34 @@ import type { BuildReport, KernelReport } from '../../src/report/report.js';
 import type { LoadReport } from '../../src/job/verify-job.js';
 
 const row = (kernel: string, load?: LoadReport): KernelReport => ({
-  kernel, arch: 'x86_64', release: 'debian-12', debianArch: 'amd64', image: 'debian-12', verdict: 'built', durationMs: 1000, cached: false,
-  worker: 'w', attempt: 1, log: 'l', logTruncated: false, modules: [], tarball: { path: `${kernel}.tar.gz`, sha256: '', size: 1 },
+  kernel,
+  arch: 'x86_64',
+  release: 'debian-12',
+  debianArch: 'amd64',
+  image: 'debian-12',
+  verdict: 'built',
+  durationMs: 1000,
+  cached: false,
+  worker: 'w',
+  attempt: 1,
+  log: 'l',
+  logTruncated: false,
+  modules: [],
+  tarball: { path: `${kernel}.tar.gz`, sha256: '', size: 1 },
   ...(load ? { load } : {}),
 });
 const report = (kernels: KernelReport[]): BuildReport => ({
-  schemaVersion: 1, tool: { name: 'kfarm', version: '0' }, module: 'hello', version: '1.0', source: { dir: '/s', sha256: '' }, startedAt: '', finishedAt: '', durationMs: 1000,
-  summary: { built: kernels.length, excluded: 0, failed: 0 }, kernels, warnings: [],
+  schemaVersion: 1,
+  tool: { name: 'kfarm', version: '0' },
+  module: 'hello',
+  version: '1.0',
+  source: { dir: '/s', sha256: '' },
+  startedAt: '',
+  finishedAt: '',
+  durationMs: 1000,
+  summary: { built: kernels.length, excluded: 0, failed: 0 },
+  kernels,
+  warnings: [],
 });
 
 describe('the final table with load verification', () => {
@@ -18,7 +39,7 @@ describe('the final table with load verification', () => {
     expect(reportTable(report([row('6.1.0-57-amd64')]), 'full')).not.toContain('LOAD');
   });
 
-  it('shows each row\'s load verdict, and a load failure\'s first kernel line as its detail (escapes dropped)', () => {
+  it("shows each row's load verdict, and a load failure's first kernel line as its detail (escapes dropped)", () => {
     const text = reportTable(
       report([
         row('6.1.0-56-amd64', { verdict: 'loaded', accel: 'tcg' }),

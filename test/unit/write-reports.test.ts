@@ -20,7 +20,7 @@ async function outDir(): Promise<string> {
 }
 
 describe('writeReports', () => {
-  it('writes report.json, junit.xml and report.html, and the same JUnit to --junit\'s path', async () => {
+  it("writes report.json, junit.xml and report.html, and the same JUnit to --junit's path", async () => {
     const out = await outDir();
     const extra = path.join(await mkdtemp(path.join(os.tmpdir(), 'kfarm-junit-extra-')), 'nested', 'kfarm.xml');
     const report = sampleReport();
@@ -32,7 +32,7 @@ describe('writeReports', () => {
     expect(await readFile(path.join(out, 'report.html'), 'utf8')).toMatch(/^<!DOCTYPE html>/);
   });
 
-  it('puts the last lines of a failed kernel\'s log in its failure, cleaned of escape sequences and capped', async () => {
+  it("puts the last lines of a failed kernel's log in its failure, cleaned of escape sequences and capped", async () => {
     const out = await outDir();
     const lines = Array.from({ length: 5000 }, (_, i) => `line ${i} ${'x'.repeat(i === 4998 ? 5000 : 10)}`);
     lines[4999] = '\u001b[31mmake: *** [Makefile:4: hello.o] Error 1\u001b[0m';

@@ -16,7 +16,9 @@ export async function cacheLsAction(ctx: CliContext): Promise<void> {
   for (const e of entries) {
     const r = e.record;
     const module = r?.packageName ? `${r.packageName}/${r.packageVersion ?? '?'}` : '?';
-    ctx.out(`${e.key.slice(0, 12)}  ${module.padEnd(24)} ${(r?.kernel ?? '(unreadable)').padEnd(28)} ${(r?.verdict ?? '-').padEnd(8)} ${formatSize(e.bytes).padStart(6)}  ${e.lastUsed.toISOString()}`);
+    ctx.out(
+      `${e.key.slice(0, 12)}  ${module.padEnd(24)} ${(r?.kernel ?? '(unreadable)').padEnd(28)} ${(r?.verdict ?? '-').padEnd(8)} ${formatSize(e.bytes).padStart(6)}  ${e.lastUsed.toISOString()}`,
+    );
   }
   ctx.out(`${entries.length} result(s), ${formatSize(await s.size())} on disk of ${formatSize(s.maxBytes)} in ${s.dir}`);
   ctx.setExitCode(EXIT.ok);
@@ -33,6 +35,8 @@ export async function cacheVerifyAction(ctx: CliContext): Promise<void> {
   const s = await store();
   const checked = await s.verify();
   for (const line of checked.corrupt) ctx.out(`corrupt: ${line} (removed)`);
-  ctx.out(`${checked.entries} result(s), ${checked.blobs} blob(s) checked: ${checked.corrupt.length === 0 ? 'all intact' : `${checked.corrupt.length} corrupt, removed (rebuilt on the next build)`}`);
+  ctx.out(
+    `${checked.entries} result(s), ${checked.blobs} blob(s) checked: ${checked.corrupt.length === 0 ? 'all intact' : `${checked.corrupt.length} corrupt, removed (rebuilt on the next build)`}`,
+  );
   ctx.setExitCode(checked.corrupt.length === 0 ? EXIT.ok : EXIT.kernelsFailed);
 }

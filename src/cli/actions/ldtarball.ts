@@ -19,6 +19,7 @@ export async function ldtarballAction(ctx: CliContext, tarballs: string[], opts:
 
 function positive(option: string, value: string): number {
   const n = Number(value);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new KfarmError('BAD_OPTION', `${option} ${JSON.stringify(value)} is not a positive whole number`, { hint: `Give ${option} a number, e.g. ${option} 1000.` });
+  if (!Number.isSafeInteger(n) || n <= 0)
+    throw new KfarmError('BAD_OPTION', `${option} ${JSON.stringify(value)} is not a positive whole number`, { hint: `Give ${option} a number, e.g. ${option} 1000.` });
   return n;
 }

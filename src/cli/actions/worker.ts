@@ -19,7 +19,7 @@ export async function workerAction(ctx: CliContext, given: { concurrency?: numbe
   const opts = { ...given, concurrency: given.concurrency ?? defaultConcurrency() };
   if (!env.redisUrl) {
     throw new KfarmError('BAD_OPTION', 'kfarm worker needs REDIS_URL', {
-      hint: 'Point it at the farm\'s Redis: REDIS_URL=redis://host:6379 kfarm worker. (`kfarm build` without REDIS_URL runs its own workers.)',
+      hint: "Point it at the farm's Redis: REDIS_URL=redis://host:6379 kfarm worker. (`kfarm build` without REDIS_URL runs its own workers.)",
     });
   }
   await usableStateDir(env.stateDir);
@@ -57,7 +57,9 @@ export async function workerAction(ctx: CliContext, given: { concurrency?: numbe
     advertise: true,
     graceMs: 3000,
   });
-  ctx.progress(`kfarm worker ${env.hostname} (pid ${process.pid}) waiting for builds on queue ${env.queueName}, ${opts.concurrency} at once${lanes.length ? `; boots (${lanes.join(', ')}), ${boots} at once` : ''}`);
+  ctx.progress(
+    `kfarm worker ${env.hostname} (pid ${process.pid}) waiting for builds on queue ${env.queueName}, ${opts.concurrency} at once${lanes.length ? `; boots (${lanes.join(', ')}), ${boots} at once` : ''}`,
+  );
   await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
   ctx.progress('stopping: running builds are killed and go back to the queue');
   await workers.close();

@@ -18,15 +18,24 @@ export function buildCommand(ctx: CliContext): Command {
     .option('-c, --concurrency <n>', 'builds at once in this process (local mode; default: the cores + 1, as free memory allows)', positiveInt)
     .option('-t, --timeout <seconds>', 'wall-clock limit of one kernel build', positiveInt, 1800)
     .option('--memory <MiB>', 'memory limit of one build container (its in-memory mounts count against it)', positiveInt, 4096)
-    .option('--disk <MiB>', 'size of one build\'s in-memory build tree (/tmp and /var/tmp get a quarter each)', positiveInt, 2048)
+    .option('--disk <MiB>', "size of one build's in-memory build tree (/tmp and /var/tmp get a quarter each)", positiveInt, 2048)
     .option('--cpus <n>', 'CPUs one build container may use', positiveInt, 2)
     .option('--no-cache', 'rebuild even when an identical job already finished')
     .option('--cache-size <size>', 'bound of the result store on disk (4G, 500M); least recently used results go first (default $KFARM_CACHE_SIZE or 4G)')
     .option('--dkms-overrides <dir>', 'a directory of /etc/dkms-style <module>[-<version>[-<kernel>[-<arch>]]].conf files, sourced after dkms.conf as dkms does')
-    .addOption(new Option('--compress <how>', 'compress built modules: auto (as the target kernel\'s own modules: .ko.xz on Debian\'s 6.12 and later), none, xz, zstd').choices(['auto', 'none', 'xz', 'zstd']).default('auto'))
-    .option('--sign-key <file>', 'sign every built module with this key (PEM; KBUILD_SIGN_PIN for an encrypted one), with each kernel\'s own sign-file')
+    .addOption(
+      new Option('--compress <how>', "compress built modules: auto (as the target kernel's own modules: .ko.xz on Debian's 6.12 and later), none, xz, zstd")
+        .choices(['auto', 'none', 'xz', 'zstd'])
+        .default('auto'),
+    )
+    .option('--sign-key <file>', "sign every built module with this key (PEM; KBUILD_SIGN_PIN for an encrypted one), with each kernel's own sign-file")
     .option('--sign-cert <file>', 'the X.509 certificate (PEM or DER) of --sign-key')
-    .option('--directive <NAME=value>', 'as `dkms --directive`: set a dkms.conf directive after dkms.conf is read, on every kernel (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option(
+      '--directive <NAME=value>',
+      'as `dkms --directive`: set a dkms.conf directive after dkms.conf is read, on every kernel (repeatable)',
+      (v: string, all: string[]) => [...all, v],
+      [] as string[],
+    )
     .addOption(
       new Option('--table <view>', `final table: summary (a line per release/arch, a row per failed kernel), full (a row per kernel), auto (full up to ${AUTO_FULL_MAX} kernels)`)
         .choices(TABLE_VIEWS)

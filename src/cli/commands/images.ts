@@ -36,7 +36,7 @@ export function imagesCommand(ctx: CliContext): Command {
 
 export function kernelsCommand(ctx: CliContext): Command {
   return new Command('kernels')
-    .description('every kernel available to build for: on this engine, or with REDIS_URL on the farm\'s workers; with --available, every kernel the Debian archive offers')
+    .description("every kernel available to build for: on this engine, or with REDIS_URL on the farm's workers; with --available, every kernel the Debian archive offers")
     .argument('[release...]', `with --available: releases to list (${RELEASES_AVAILABLE}; default all)`)
     .option('--available', 'list the kernels the Debian archive offers, marked held or not, newest first')
     .option('--arch <list>', 'with --available: arches, comma-separated (amd64,arm64; x86_64 and aarch64 also work; default all)')

@@ -6,7 +6,7 @@ import type { LdtarballCliOptions } from '../option-types.js';
 /** `kfarm ldtarball <tarball>...`: DKMS tarballs into a DKMS tree, every kernel `built`, all or nothing. */
 export function ldtarballCommand(ctx: CliContext): Command {
   return new Command('ldtarball')
-    .description('load DKMS tarballs (kfarm\'s, `dkms mktarball`\'s) into a DKMS tree: every kernel `built`, ready for `dkms install`; all or nothing')
+    .description("load DKMS tarballs (kfarm's, `dkms mktarball`'s) into a DKMS tree: every kernel `built`, ready for `dkms install`; all or nothing")
     .argument('<tarball...>', 'DKMS tarballs (.dkms.tar.gz; xz, bzip2, zstd or plain tar also read)')
     .option('--dkms-tree <dir>', 'the DKMS tree', '/var/lib/dkms')
     .option('--source-tree <dir>', 'where module sources live (dkms --sourcetree)', '/usr/src')

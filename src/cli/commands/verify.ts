@@ -8,7 +8,11 @@ export const ACCELS = ['auto', 'kvm', 'tcg'] as const;
 /** The options `kfarm verify` and `kfarm build --verify load` share. */
 export function addVerifyOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--accel <how>', 'how QEMU runs the guests: auto (KVM when /dev/kvm is usable and a guest boots under it, TCG otherwise), kvm, tcg').choices(ACCELS).default('auto'))
+    .addOption(
+      new Option('--accel <how>', 'how QEMU runs the guests: auto (KVM when /dev/kvm is usable and a guest boots under it, TCG otherwise), kvm, tcg')
+        .choices(ACCELS)
+        .default('auto'),
+    )
     .option('--cmdline <args>', 'extra kernel command line for the boots, e.g. module.sig_enforce=1', '')
     .option('--boot-timeout <seconds>', 'hard limit of one boot', positiveInt, 300)
     .option('--allow-unverified', 'exit 0 even when no kernel could be verified (every row not-verified); by default that is exit 1', false);

@@ -22,11 +22,7 @@ export function bmdebFileName(input: Pick<PackInput, 'name' | 'version'>, kernel
 
 /** depmod only where the kernel image is installed (its System.map is in /boot), never failing the package: debhelper's guard. */
 function depmodIfInstalled(kernel: string, indent: string): string {
-  return [
-    `${indent}if [ -e /boot/System.map-${kernel} ]; then`,
-    `${indent}\tdepmod -a -F /boot/System.map-${kernel} ${kernel} || true`,
-    `${indent}fi`,
-  ].join('\n');
+  return [`${indent}if [ -e /boot/System.map-${kernel} ]; then`, `${indent}\tdepmod -a -F /boot/System.map-${kernel} ${kernel} || true`, `${indent}fi`].join('\n');
 }
 
 export function bmdebPostinst(kernel: string): string {
@@ -51,9 +47,7 @@ export function bmdebLayout(input: PackInput, kernel: PackKernel, maintainer: st
   const version = debianVersion(input.version);
   const arch = debianArch(kernel.debianArch);
   const k = kernel.kernel;
-  const entries = withParents(
-    kernel.modules.map((m) => ({ path: `lib/modules/${k}/${m.installLocation.replace(/^\/+|\/+$/g, '')}/${m.fileName}`, data: m.data })),
-  );
+  const entries = withParents(kernel.modules.map((m) => ({ path: `lib/modules/${k}/${m.installLocation.replace(/^\/+|\/+$/g, '')}/${m.fileName}`, data: m.data })));
   const control = controlText([
     ['Package', pkg],
     ['Source', `${stem}-dkms-bin`],
@@ -65,7 +59,10 @@ export function bmdebLayout(input: PackInput, kernel: PackKernel, maintainer: st
     ['Provides', `${stem}-modules`],
     ['Section', 'misc'],
     ['Priority', 'optional'],
-    ['Description', `${stem} binary drivers for linux-image-${k}\nThis package contains ${stem} drivers for the ${k} Linux kernel,\nbuilt from ${stem}-dkms for the ${arch} architecture.`],
+    [
+      'Description',
+      `${stem} binary drivers for linux-image-${k}\nThis package contains ${stem} drivers for the ${k} Linux kernel,\nbuilt from ${stem}-dkms for the ${arch} architecture.`,
+    ],
   ]);
   return { fileName: debFileName(pkg, version, arch), control, scripts: { postinst: bmdebPostinst(k), postrm: bmdebPostrm(k) }, entries };
 }

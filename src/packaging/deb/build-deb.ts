@@ -41,7 +41,8 @@ export async function buildDeb(layout: DebLayout, sourceDateEpoch: number): Prom
       } catch (err) {
         throw new KfarmError('UNSAFE_ARCHIVE', `refused to pack ${layout.fileName}: ${(err as Error).message}`, { context: { entry: entry.path } });
       }
-      if (rel === 'DEBIAN' || rel.startsWith('DEBIAN/')) throw new KfarmError('UNSAFE_ARCHIVE', `refused to pack ${layout.fileName}: ${entry.path} is dpkg's control area`, { context: { entry: entry.path } });
+      if (rel === 'DEBIAN' || rel.startsWith('DEBIAN/'))
+        throw new KfarmError('UNSAFE_ARCHIVE', `refused to pack ${layout.fileName}: ${entry.path} is dpkg's control area`, { context: { entry: entry.path } });
       await put(rel, entry.type, entry.mode, entry.data);
     }
     staged.push(root);

@@ -48,7 +48,12 @@ export function installedSize(entries: readonly TarEntry[]): number {
 export function md5sums(entries: readonly TarEntry[]): string {
   return entries
     .filter((e) => e.type === 'file')
-    .map((e) => `${createHash('md5').update(e.data ?? Buffer.alloc(0)).digest('hex')}  ${e.path}`)
+    .map(
+      (e) =>
+        `${createHash('md5')
+          .update(e.data ?? Buffer.alloc(0))
+          .digest('hex')}  ${e.path}`,
+    )
     .sort((a, b) => (a.slice(34) < b.slice(34) ? -1 : 1))
     .map((l) => `${l}\n`)
     .join('');

@@ -105,7 +105,9 @@ export function dkmsDebPostinst(name: string, version: string, tarballs: readonl
  */
 function removeAll(tarballs: readonly KernelTarball[], indent: string): string[] {
   return [
-    ...tarballs.map((t) => `${indent}if [ -d "/var/lib/dkms/$NAME/$VERSION/${t.kernel}/${t.arch}" ]; then dkms remove -m "$NAME" -v "$VERSION" -k ${q(`${t.kernel}/${t.arch}`)} || true; fi`),
+    ...tarballs.map(
+      (t) => `${indent}if [ -d "/var/lib/dkms/$NAME/$VERSION/${t.kernel}/${t.arch}" ]; then dkms remove -m "$NAME" -v "$VERSION" -k ${q(`${t.kernel}/${t.arch}`)} || true; fi`,
+    ),
     `${indent}if [ -d "/var/lib/dkms/$NAME/$VERSION" ]; then dkms remove -m "$NAME" -v "$VERSION" --all || true; fi`,
   ];
 }
@@ -154,5 +156,10 @@ export function dkmsDebLayout(input: PackInput, tarballs: readonly KernelTarball
       `${stem} driver in DKMS format, prebuilt\nThe ${input.name} ${input.version} modules built for ${kernels.length} kernel(s), loaded into DKMS\nand installed for those of them present on this machine. It carries no source:\nDKMS cannot build it for other kernels.\n\nKernels: ${kernels.join(', ')}.`,
     ],
   ]);
-  return { fileName: debFileName(pkg, version, arch), control, scripts: { postinst: dkmsDebPostinst(input.name, input.version, sorted), prerm: dkmsDebPrerm(input.name, input.version, sorted) }, entries };
+  return {
+    fileName: debFileName(pkg, version, arch),
+    control,
+    scripts: { postinst: dkmsDebPostinst(input.name, input.version, sorted), prerm: dkmsDebPrerm(input.name, input.version, sorted) },
+    entries,
+  };
 }

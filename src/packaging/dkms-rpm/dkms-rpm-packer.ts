@@ -11,7 +11,8 @@ import { dkmsRpmFileName, dkmsRpmPlan, kernelTarballEntries, tarballKey } from '
 export const dkmsRpmPacker: Packer = {
   format: 'dkms-rpm',
   async pack(input: PackInput, ctx: PackContext): Promise<WrittenFile[]> {
-    if (input.kernels.length === 0) throw new KfarmError('BAD_OPTION', `${input.name} ${input.version} has no built kernel to put in a DKMS RPM`, { hint: 'Build at least one kernel first.' });
+    if (input.kernels.length === 0)
+      throw new KfarmError('BAD_OPTION', `${input.name} ${input.version} has no built kernel to put in a DKMS RPM`, { hint: 'Build at least one kernel first.' });
     const tarballs = new Map<string, Buffer>();
     for (const kernel of input.kernels) tarballs.set(tarballKey(kernel), await gzipTar(await packTar(kernelTarballEntries(input, kernel), './')));
     const plan = dkmsRpmPlan(input, tarballs);

@@ -44,7 +44,13 @@ export function kernelTarballEntries(input: PackInput, kernel: PackKernel): TarE
   const mtime = new Date(input.sourceDateEpoch * 1000);
   return binariesOnlyLayout(
     { name: input.name, version: input.version, dkmsConf: input.dkmsConf },
-    { kernel: kernel.kernel, arch: kernel.arch, modules: kernel.modules.map((m) => ({ fileName: m.fileName, data: m.data })), makeLog: kernel.makeLog, kernelConfig: kernel.kernelConfig },
+    {
+      kernel: kernel.kernel,
+      arch: kernel.arch,
+      modules: kernel.modules.map((m) => ({ fileName: m.fileName, data: m.data })),
+      makeLog: kernel.makeLog,
+      kernelConfig: kernel.kernelConfig,
+    },
   ).map((e) => ({ ...e, mtime }));
 }
 
@@ -65,7 +71,7 @@ export function dkmsRpmPlan(input: PackInput, tarballs: ReadonlyMap<string, Buff
   });
   const q = (s: string) => `'${s}'`;
   const post = [
-    '# Load every kernel of this machine\'s arch into the DKMS tree, one tarball per call, and',
+    "# Load every kernel of this machine's arch into the DKMS tree, one tarball per call, and",
     '# install it where the kernel is present. Never fails the transaction.',
     'if ! command -v dkms >/dev/null 2>&1; then',
     `  echo ${q(`${pkg}: dkms is not installed, the prebuilt modules were not loaded`)} >&2`,
@@ -78,7 +84,7 @@ export function dkmsRpmPlan(input: PackInput, tarballs: ReadonlyMap<string, Buff
     '  kfarm_rc=$?',
     '  # 0 on the first load; 3 ("DKMS tree already contains") on later ones, after loading',
     '  if [ "$kfarm_rc" -eq 0 ] || [ "$kfarm_rc" -eq 3 ]; then return 0; fi',
-    '  # 1 after loading where dkms#362 strikes: loaded when the kernel\'s modules are in the tree',
+    "  # 1 after loading where dkms#362 strikes: loaded when the kernel's modules are in the tree",
     `  if [ "$kfarm_rc" -eq 1 ] && [ -d ${q(`${DKMS_TREE}/${input.name}/${input.version}`)}"/$2/$3/module" ]; then return 0; fi`,
     `  echo "${pkg}: dkms ldtarball $1 exited with status $kfarm_rc:" >&2`,
     '  echo "$kfarm_out" >&2',
@@ -116,12 +122,12 @@ export function dkmsRpmPlan(input: PackInput, tarballs: ReadonlyMap<string, Buff
     ...post,
     '',
     '%preun',
-    '# erase: the module leaves dkms (an upgrade is handled in %postun, once this version\'s files are gone)',
+    "# erase: the module leaves dkms (an upgrade is handled in %postun, once this version's files are gone)",
     `if [ "$1" -eq 0 ] && command -v dkms >/dev/null 2>&1; then ${remove}; fi`,
     'exit 0',
     '',
     '%postun',
-    '# upgrade to another version: this one\'s dkms.conf is gone, so its modules leave dkms too',
+    "# upgrade to another version: this one's dkms.conf is gone, so its modules leave dkms too",
     `if [ "$1" -ge 1 ] && [ ! -e ${q(`${srcDir}/dkms.conf`)} ] && command -v dkms >/dev/null 2>&1; then ${remove}; fi`,
     'exit 0',
     '',

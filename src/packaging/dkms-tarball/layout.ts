@@ -37,10 +37,7 @@ export function fullTarballName(pkg: Pick<DkmsPackage, 'name' | 'version'>): str
  * dkms_dbversion lets dkms 2.x hosts load it too; 3.x ignores it.
  */
 function mainTree(kernels: readonly KernelBinaries[]): TarEntry[] {
-  const entries: TarEntry[] = [
-    dir('dkms_main_tree'),
-    file('dkms_main_tree/dkms_dbversion', Buffer.from('2.0.0\n')),
-  ];
+  const entries: TarEntry[] = [dir('dkms_main_tree'), file('dkms_main_tree/dkms_dbversion', Buffer.from('2.0.0\n'))];
   for (const k of kernels) {
     const base = `dkms_main_tree/${k.kernel}/${k.arch}`;
     entries.push(dir(`dkms_main_tree/${k.kernel}`), dir(base), dir(`${base}/module`));
@@ -68,11 +65,7 @@ export function binariesOnlyLayout(pkg: DkmsPackage, kernel: KernelBinaries): Ta
  * for all kernels but packs only the first; kfarm packs them all.
  */
 export function fullLayout(kernels: readonly KernelBinaries[], source: readonly TarEntry[]): TarEntry[] {
-  return [
-    ...mainTree(kernels),
-    dir('dkms_source_tree'),
-    ...source.map((e) => ({ ...e, path: `dkms_source_tree/${e.path}`, uid: 0, gid: 0 })),
-  ];
+  return [...mainTree(kernels), dir('dkms_source_tree'), ...source.map((e) => ({ ...e, path: `dkms_source_tree/${e.path}`, uid: 0, gid: 0 }))];
 }
 
 function dir(path: string): TarEntry {

@@ -37,10 +37,14 @@ export async function runDepmod(kernel: PackKernel, depmod = depmodPath()): Prom
     await symlink('../../lib/modules', path.join(root, 'usr', 'lib', 'modules'));
     const result = await run(depmod, ['-b', root, kernel.kernel], { allowFailure: true, timeoutMs: 120_000 });
     if (result.exitCode !== 0) {
-      throw new KfarmError('COMMAND_FAILED', `depmod -b <dir> ${kernel.kernel} exited with status ${result.exitCode}: ${(result.stderr || result.stdout).trim().split('\n').pop() ?? ''}`, {
-        context: { kernel: kernel.kernel },
-        hint: 'Install kmod (Debian\'s, which reads .ko.xz) on the machine that packs.',
-      });
+      throw new KfarmError(
+        'COMMAND_FAILED',
+        `depmod -b <dir> ${kernel.kernel} exited with status ${result.exitCode}: ${(result.stderr || result.stdout).trim().split('\n').pop() ?? ''}`,
+        {
+          context: { kernel: kernel.kernel },
+          hint: "Install kmod (Debian's, which reads .ko.xz) on the machine that packs.",
+        },
+      );
     }
     const dir = path.join(root, 'lib', 'modules', kernel.kernel);
     const names = new Set(kernel.modules.map((m) => m.fileName));
@@ -49,12 +53,14 @@ export async function runDepmod(kernel: PackKernel, depmod = depmodPath()): Prom
     for (const name of (await readdir(dir)).sort()) {
       if (names.has(name)) continue;
       const st = await lstat(path.join(dir, name));
-      if (!DEPMOD_FILE.test(name) || !st.isFile()) throw new KfarmError('COMMAND_FAILED', `depmod wrote an unexpected ${JSON.stringify(name)}`, { context: { kernel: kernel.kernel } });
+      if (!DEPMOD_FILE.test(name) || !st.isFile())
+        throw new KfarmError('COMMAND_FAILED', `depmod wrote an unexpected ${JSON.stringify(name)}`, { context: { kernel: kernel.kernel } });
       total += st.size;
       if (total > MAX_BYTES) throw new KfarmError('OUTPUT_TOO_LARGE', `depmod's files for ${kernel.kernel} pass ${MAX_BYTES} bytes`, { context: { kernel: kernel.kernel } });
       out.push({ path: name, type: 'file', mode: 0o644, data: await readFile(path.join(dir, name)) });
     }
-    if (!out.some((e) => e.path === 'modules.dep')) throw new KfarmError('COMMAND_FAILED', `depmod wrote no modules.dep for ${kernel.kernel}`, { context: { kernel: kernel.kernel } });
+    if (!out.some((e) => e.path === 'modules.dep'))
+      throw new KfarmError('COMMAND_FAILED', `depmod wrote no modules.dep for ${kernel.kernel}`, { context: { kernel: kernel.kernel } });
     return out;
   } finally {
     await rm(root, { recursive: true, force: true });

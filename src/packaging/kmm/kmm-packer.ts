@@ -32,10 +32,13 @@ export function createKmmPacker(options: KmmPackerOptions = {}): Packer {
       try {
         repository = kmmRepository(options.imageRepository ?? DEFAULT_KMM_REPOSITORY, input.name);
       } catch (err) {
-        throw new KfarmError('BAD_OPTION', `the KMM image repository ${(err as Error).message}`, { hint: 'Use a registry path like registry.example.com/team/{name}-kmm (lower case).' });
+        throw new KfarmError('BAD_OPTION', `the KMM image repository ${(err as Error).message}`, {
+          hint: 'Use a registry path like registry.example.com/team/{name}-kmm (lower case).',
+        });
       }
       const firstModule = input.kernels[0]?.modules[0]?.destName;
-      if (!firstModule) throw new KfarmError('BAD_OPTION', `${input.name} ${input.version} has no built module to put in a KMM image`, { hint: 'Build at least one kernel first.' });
+      if (!firstModule)
+        throw new KfarmError('BAD_OPTION', `${input.name} ${input.version} has no built module to put in a KMM image`, { hint: 'Build at least one kernel first.' });
       const staticCp = options.staticCp ?? { [hostDebianArch()]: '/bin/busybox' };
       const written: WrittenFile[] = [];
       const mappings: Array<{ kernel: string; image: string }> = [];

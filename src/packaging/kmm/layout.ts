@@ -38,7 +38,10 @@ export function ociPlatform(debianArch: string): { architecture: string; os: 'li
 
 /** A Docker tag: [A-Za-z0-9_.-], at most 128, not starting with . or - (`+` in 6.12.117+deb12 is not allowed). */
 export function kmmTag(version: string, kernel: string): string {
-  return `${version}-${kernel}`.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^[.-]/, '_').slice(0, 128);
+  return `${version}-${kernel}`
+    .replace(/[^A-Za-z0-9_.-]/g, '_')
+    .replace(/^[.-]/, '_')
+    .slice(0, 128);
 }
 
 /** `{name}` in the configured repository is the module's name. */
@@ -197,7 +200,12 @@ const q = (s: string) => JSON.stringify(s);
  * that kernel's image; modprobe loads the first module from /opt (KMM's default dirName).
  */
 export function kmmModuleYaml(input: Pick<PackInput, 'name' | 'version'>, kernels: ReadonlyArray<{ kernel: string; image: string }>, moduleName: string): string {
-  const metaName = input.name.toLowerCase().replace(/[^a-z0-9.-]/g, '-').replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '').slice(0, 253) || 'kmod';
+  const metaName =
+    input.name
+      .toLowerCase()
+      .replace(/[^a-z0-9.-]/g, '-')
+      .replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '')
+      .slice(0, 253) || 'kmod';
   const lines = [
     '# KMM Module for ' + `${input.name} ${input.version}` + ', written by kfarm: one image per kernel (kernelMappings are literal).',
     'apiVersion: kmm.sigs.x-k8s.io/v1beta1',

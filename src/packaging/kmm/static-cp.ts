@@ -40,14 +40,14 @@ export async function readStaticCp(paths: Readonly<Record<string, string>>, debi
   const data = await readFile(file).catch((err: NodeJS.ErrnoException) => {
     throw new KfarmError('BAD_OPTION', `${file} cannot be read (${err.code ?? err.message}): a KMM image needs a static cp`, {
       context: { file },
-      hint: 'Install busybox-static (`apt-get install busybox-static`, which scripts/setup.sh does) or point the kmm packer\'s staticCp at one.',
+      hint: "Install busybox-static (`apt-get install busybox-static`, which scripts/setup.sh does) or point the kmm packer's staticCp at one.",
     });
   });
   const problem = checkStaticElf(data, debianArch);
   if (problem) {
     throw new KfarmError('BAD_OPTION', `${file} ${problem}: a KMM image for ${debianArch} needs a static ${debianArch} cp`, {
       context: { file, arch: debianArch },
-      hint: 'Use Debian\'s busybox-static of that arch (its /bin/busybox).',
+      hint: "Use Debian's busybox-static of that arch (its /bin/busybox).",
     });
   }
   return data;

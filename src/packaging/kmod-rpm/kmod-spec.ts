@@ -100,10 +100,13 @@ export function checkNames(input: Pick<PackInput, 'name' | 'version'>, kernel?: 
   if (!KERNEL_RELEASE.test(kernel.kernel)) throw invalid(`kernel ${JSON.stringify(kernel.kernel.slice(0, 80))}`);
   rpmArch(kernel.arch);
   for (const m of kernel.modules) {
-    if (!MODULE_NAME.test(m.destName) || !/^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}\.ko(\.(gz|xz|zst))?$/.test(m.fileName)) throw invalid(`module file ${JSON.stringify(m.fileName.slice(0, 80))}`);
+    if (!MODULE_NAME.test(m.destName) || !/^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}\.ko(\.(gz|xz|zst))?$/.test(m.fileName))
+      throw invalid(`module file ${JSON.stringify(m.fileName.slice(0, 80))}`);
   }
 }
 
 function invalid(what: string): KfarmError {
-  return new KfarmError('BAD_OPTION', `cannot make an RPM of ${what}: not a name kfarm accepts`, { hint: 'Names come from dkms.conf and the kernel images; rebuild with `kfarm build` so they are checked.' });
+  return new KfarmError('BAD_OPTION', `cannot make an RPM of ${what}: not a name kfarm accepts`, {
+    hint: 'Names come from dkms.conf and the kernel images; rebuild with `kfarm build` so they are checked.',
+  });
 }

@@ -43,7 +43,9 @@ export async function rpmbuild(request: RpmBuildRequest): Promise<BuiltRpm> {
     for (const file of request.files) {
       const parts = file.path.split('/').filter((p) => p !== '');
       if (!file.path.startsWith('/') || parts.some((p) => p === '.' || p === '..' || !SAFE_COMPONENT.test(p))) {
-        throw new KfarmError('UNSAFE_ARCHIVE', `refused to package ${JSON.stringify(file.path.slice(0, 200))}: not a plain absolute path`, { context: { path: file.path.slice(0, 200) } });
+        throw new KfarmError('UNSAFE_ARCHIVE', `refused to package ${JSON.stringify(file.path.slice(0, 200))}: not a plain absolute path`, {
+          context: { path: file.path.slice(0, 200) },
+        });
       }
       const target = path.join(stage, ...parts);
       for (let d = path.dirname(target); d.startsWith(stage) && d !== stage; d = path.dirname(d)) dirs.add(d);
@@ -79,15 +81,19 @@ export async function rpmbuild(request: RpmBuildRequest): Promise<BuiltRpm> {
       timeoutMs: 300_000,
       env: { HOME: tmp, SOURCE_DATE_EPOCH: String(request.sourceDateEpoch), LC_ALL: 'C', TZ: 'UTC', PATH: process.env.PATH ?? '/usr/bin:/bin' },
     }).catch((err: unknown) => {
-      if (err instanceof KfarmError) throw new KfarmError('COMMAND_FAILED', err.message, { cause: err, hint: 'Install rpm (`apt-get install rpm`, which brings rpmbuild): kfarm builds RPM packages with it.' });
+      if (err instanceof KfarmError)
+        throw new KfarmError('COMMAND_FAILED', err.message, { cause: err, hint: 'Install rpm (`apt-get install rpm`, which brings rpmbuild): kfarm builds RPM packages with it.' });
       throw err;
     });
     if (result.exitCode !== 0) {
       const tail = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' | ');
-      throw new KfarmError('COMMAND_FAILED', `rpmbuild exited with status ${result.exitCode}: ${tail}`, { hint: 'This is a kfarm bug if the input came from `kfarm build`: report it with this message.' });
+      throw new KfarmError('COMMAND_FAILED', `rpmbuild exited with status ${result.exitCode}: ${tail}`, {
+        hint: 'This is a kfarm bug if the input came from `kfarm build`: report it with this message.',
+      });
     }
     const rpms = await findRpms(path.join(topdir, 'RPMS'));
-    if (rpms.length !== 1) throw new KfarmError('COMMAND_FAILED', `rpmbuild wrote ${rpms.length} packages where one was expected`, { context: { rpms: rpms.map((r) => path.basename(r)).join(' ') } });
+    if (rpms.length !== 1)
+      throw new KfarmError('COMMAND_FAILED', `rpmbuild wrote ${rpms.length} packages where one was expected`, { context: { rpms: rpms.map((r) => path.basename(r)).join(' ') } });
     const file = rpms[0] ?? '';
     return { fileName: path.basename(file), data: await readFile(file) };
   } finally {
