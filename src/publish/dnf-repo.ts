@@ -1,5 +1,4 @@
-import { copyFile, mkdtemp, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import os from 'node:os';
+import { copyFile, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { KfarmError } from '../errors/kfarm-error.js';
@@ -54,12 +53,11 @@ export async function publishDnf(options: DnfPublishOptions): Promise<DnfPublish
   const log = options.logger.child({ repository: repoDir });
   await inspectRepo(repoDir); // refuses someone else's directory before anything else happens
   const candidates = await readDnfCandidates(options.outDirs);
-  const keyHome = await mkdtemp(path.join(os.tmpdir(), 'kfarm-dnf-key-'));
   let key: RepoKey | undefined;
   let lock: FileLock | undefined;
   try {
-    key = await openRepoKey({ ...options.key, tmpDir: keyHome });
-    const signing = await rpmSigningKey(key, keyHome, options.key);
+    key = await openRepoKey(options.key);
+    const signing = rpmSigningKey(key, options.key);
     await makeDirs(repoDir);
     lock = await lockRepo(repoDir, options.lockTimeoutMs ?? 600_000, log);
     const manifest = await inspectRepo(repoDir); // again: another publish may have finished while we waited
@@ -81,7 +79,6 @@ export async function publishDnf(options: DnfPublishOptions): Promise<DnfPublish
   } finally {
     await lock?.release();
     await key?.close();
-    await rm(keyHome, { recursive: true, force: true });
   }
 }
 
@@ -179,15 +176,8 @@ async function lockRepo(repoDir: string, timeoutMs: number, log: Logger): Promis
   }
 }
 
-/**
- * rpmsign runs gpg itself, so it needs the gnupg home the repository key was imported into.
- * repo-key.ts makes that home inside the `tmpDir` it is given and does not name it: the DNF
- * publisher gives it a directory of its own, where that home is the only entry.
- */
-async function rpmSigningKey(key: RepoKey, keyHome: string, options: RepoKeyOptions): Promise<RpmSigningKey> {
-  const homes = (await readdir(keyHome)).filter((n) => n.startsWith('kfarm-gpg-'));
-  if (homes.length !== 1)
-    throw new KfarmError('COMMAND_FAILED', `cannot find the repository key's gnupg home in ${keyHome}`, { hint: 'This is a kfarm bug: report it with this message.' });
+/** rpmsign runs gpg itself, so it signs in the gnupg home the repository key was imported into. */
+function rpmSigningKey(key: RepoKey, options: RepoKeyOptions): RpmSigningKey {
   const passphrase = options.passphrase ?? process.env[REPO_KEY_PASSPHRASE_ENV];
-  return { fingerprint: key.fingerprint, gnupgHome: path.join(keyHome, homes[0]!), ...(passphrase ? { passphrase } : {}) };
+  return { fingerprint: key.fingerprint, gnupgHome: key.gnupgHome, ...(passphrase ? { passphrase } : {}) };
 }

@@ -5,6 +5,7 @@ import { KfarmError } from '../errors/kfarm-error.js';
 import { run } from '../process/run.js';
 import { makeDirs } from '../util/make-dir.js';
 import type { RpmIdentity } from './dnf-manifest.js';
+import type { RepoKey } from './repo-key.js';
 
 /**
  * The host's rpm and rpmsign, for the DNF publisher: a package's header fields, signing with
@@ -12,10 +13,8 @@ import type { RpmIdentity } from './dnf-manifest.js';
  * database that trusts only that key). No ~/.rpmmacros of the user's: HOME is a temp dir.
  */
 
-/** What rpmsign needs of the repository key: gpg's home holding it, and its fingerprint. */
-export interface RpmSigningKey {
-  fingerprint: string;
-  gnupgHome: string;
+/** What rpmsign needs of the repository key (repo-key.ts's RepoKey): gpg's home holding it, and its fingerprint. */
+export interface RpmSigningKey extends Pick<RepoKey, 'fingerprint' | 'gnupgHome'> {
   /** when the key has one; given to gpg in a file of the 0700 gnupg home, never on argv */
   passphrase?: string;
 }

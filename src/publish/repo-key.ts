@@ -19,6 +19,11 @@ import { run, type RunResult } from '../process/run.js';
 export interface RepoKey {
   /** the signing key's fingerprint (the primary key's, upper-case hex) */
   readonly fingerprint: string;
+  /**
+   * the temporary GNUPGHOME (mode 0700) the key was imported into: for tools that run gpg
+   * themselves (rpmsign). Gone after close().
+   */
+  readonly gnupgHome: string;
   /** `gpg --clearsign`: InRelease from Release */
   clearSign(file: string, out: string): Promise<void>;
   /** `gpg --armor --detach-sign`: Release.gpg, repomd.xml.asc */
@@ -135,6 +140,7 @@ export async function openRepoKey(options: RepoKeyOptions): Promise<RepoKey> {
     }
     return {
       fingerprint,
+      gnupgHome: home,
       clearSign: (file, out) => sign('clear-sign', ['--clearsign'], file, out),
       detachSign: (file, out) => sign('detach-sign', ['--armor', '--detach-sign'], file, out),
       exportPublicKey: async (out) => {
