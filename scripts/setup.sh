@@ -90,6 +90,8 @@ command -v reprepro     >/dev/null 2>&1 || missing+=(reprepro)
 command -v gpg          >/dev/null 2>&1 || missing+=(gpg)
 # the DNF publisher: createrepo_c makes repodata on the host, as rpmbuild makes the packages (rpmsign comes with rpm)
 command -v createrepo_c >/dev/null 2>&1 || missing+=(createrepo-c)
+# the OCI publisher: skopeo pushes the KMM image archives to a registry
+command -v skopeo       >/dev/null 2>&1 || missing+=(skopeo)
 [[ -s /etc/ssl/certs/ca-certificates.crt ]] || missing+=(ca-certificates)
 if [[ ${KFARM_TEST_TOOLS:-0} == 1 ]]; then
   # report.html is checked in a real headless browser, junit.xml against its schema
@@ -97,6 +99,10 @@ if [[ ${KFARM_TEST_TOOLS:-0} == 1 ]]; then
   command -v xmllint  >/dev/null 2>&1 || missing+=(libxml2-utils)
   # the shell scripts (driver.sh, boot.sh, sign.sh, scripts/) are linted by test/unit/shellcheck.test.ts
   command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+  # the OCI publisher's test pushes to a real registry (Debian's distribution registry, basic
+  # auth from htpasswd -B, TLS from a test CA)
+  command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+  command -v htpasswd        >/dev/null 2>&1 || missing+=(apache2-utils)
 fi
 
 POLICY_RC=/usr/sbin/policy-rc.d
@@ -107,7 +113,7 @@ remove_policy() {
 trap remove_policy EXIT
 
 if [[ ${#missing[@]} -eq 0 ]]; then
-  say "system packages: all present (node $(node --version), docker, docker-compose, redis-server, debootstrap, kmod, rpm, openssl, busybox-static, python3-yaml, xz, debian-archive-keyring, gpgv, git, reprepro, gpg, createrepo-c, ca-certificates)"
+  say "system packages: all present (node $(node --version), docker, docker-compose, redis-server, debootstrap, kmod, rpm, openssl, busybox-static, python3-yaml, xz, debian-archive-keyring, gpgv, git, reprepro, gpg, createrepo-c, skopeo, ca-certificates)"
 else
   command -v apt-get >/dev/null 2>&1 \
     || die "missing: ${missing[*]}; this script installs them with apt-get (Debian/Ubuntu), which is not here. Install them by hand."
