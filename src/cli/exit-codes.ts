@@ -26,6 +26,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'DKMS_CONF_INVALID':
     case 'KERNEL_SELECTOR_EMPTY':
     case 'BAD_OPTION':
+    case 'PUBLISH_REFUSED':
     case 'UNSAFE_ARCHIVE':
       return EXIT.badInput;
     case 'NO_IMAGES':

@@ -27,6 +27,8 @@ export type ErrorCode =
   | 'ARCHIVE_UNVERIFIED'
   | 'FILE_SYSTEM'
   | 'BAD_OPTION'
+  /** a package repository refuses this publish: not a repository kfarm made, a published version with other bytes, a package that is not the file its report lists */
+  | 'PUBLISH_REFUSED'
   | 'JOB_FAILED'
   | 'BLOB_MISSING'
   | 'INTERRUPTED';

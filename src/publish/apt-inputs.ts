@@ -26,11 +26,11 @@ export async function readAptPackages(outDirs: readonly string[]): Promise<AptPa
       if (!DEB_FORMATS.has(listed.format)) continue;
       const file = path.join(outDir, listed.path);
       const actual = await sha256Of(file).catch((err: NodeJS.ErrnoException) => {
-        throw new KfarmError('BAD_OPTION', `${file}, listed in ${outDir}/report.json, cannot be read (${err.code ?? err.message})`, { context: { outDir, file } });
+        throw new KfarmError('PUBLISH_REFUSED', `${file}, listed in ${outDir}/report.json, cannot be read (${err.code ?? err.message})`, { context: { outDir, file } });
       });
       if (actual.sha256 !== listed.sha256 || actual.size !== listed.size) {
         throw new KfarmError(
-          'BAD_OPTION',
+          'PUBLISH_REFUSED',
           `${file} is not the file ${outDir}/report.json lists (sha256 ${actual.sha256}, the report says ${listed.sha256}): nothing was published`,
           {
             context: { outDir, file },
@@ -71,7 +71,7 @@ async function describeDeb(report: BuildReport, kind: 'bmdeb' | 'dkms-deb', file
 }
 
 function notInReport(file: string, report: BuildReport): KfarmError {
-  return new KfarmError('BAD_OPTION', `${file} belongs to no built kernel of report.json (module ${report.module})`, { context: { file } });
+  return new KfarmError('PUBLISH_REFUSED', `${file} belongs to no built kernel of report.json (module ${report.module})`, { context: { file } });
 }
 
 async function controlFields(file: string): Promise<{ Package: string; Version: string; Architecture: string }> {
@@ -82,6 +82,6 @@ async function controlFields(file: string): Promise<{ Package: string; Version: 
     if (m?.[1] && m[2] !== undefined) fields[m[1]] = m[2].trim();
   }
   const { Package, Version, Architecture } = fields;
-  if (!Package || !Version || !Architecture) throw new KfarmError('BAD_OPTION', `${file} is not a binary package dpkg-deb can read`, { context: { file } });
+  if (!Package || !Version || !Architecture) throw new KfarmError('PUBLISH_REFUSED', `${file} is not a binary package dpkg-deb can read`, { context: { file } });
   return { Package, Version, Architecture };
 }

@@ -2,6 +2,7 @@ import { compareDebianVersions } from '../archive/debian-version.js';
 import { RELEASES } from '../archive/releases.js';
 import { KfarmError } from '../errors/kfarm-error.js';
 import { compareKernels } from '../matrix/kernel-target.js';
+import { heldDkmsWarning } from './held-dkms.js';
 
 /**
  * What an APT publish does, decided before anything is touched (pure): from the packages the out
@@ -12,7 +13,17 @@ import { compareKernels } from '../matrix/kernel-target.js';
  *
  * One suite per Debian release, named by its codename (debian-12 → bookworm), component `main`,
  * the arches kfarm built. A package's name, version and arch name one file in the shared pool:
- * once published its bytes never change, so a different file under the same name is refused.
+ * once published its bytes never change (a machine that installed it would never see new bytes,
+ * and two machines would run different modules under one version). The rule, the same as the
+ * DNF publisher's (dnf-plan.ts):
+ * - a kernel's package (bmdeb) published with other bytes refuses the whole publish;
+ * - the dkms-deb is one package per module version that carries the binaries of the kernels of
+ *   the build that made it, so the next kernel's build of that version makes other bytes under
+ *   the same name. Publishing a new kernel is what the repository is for, so this is not refused,
+ *   and a version never changes, so it is not replaced either: the published one stays and the
+ *   new one is *held* (a warning; the new kernel reaches machines through its bmdeb). A suite that
+ *   lacks that version gets the published file (copied from the suite that has it). Of two such
+ *   dkms-debs in one publish, the first given is taken.
  */
 
 /** a .deb an out dir's report lists, with what its control file says */
@@ -79,8 +90,18 @@ export interface AptPlan {
   present: Array<{ suite: string; pkg: AptPackage }>;
   /** packages the suite holds in a newer version (an older out dir published again): left as they are */
   older: Array<{ suite: string; pkg: AptPackage; published: string }>;
+  /** dkms-debs of a version published (or given) already with other bytes: not added (see above) */
+  held: Array<{ pkg: AptPackage; published: string }>;
+  /** a held dkms-deb's version, as published in suite `from`, into a suite that lacks it (reprepro copy) */
+  copies: Array<{ suite: string; from: string; package: string; version: string; architecture: string }>;
+  /** published packages of module versions `keep` drops (and metapackages that pointed at them): out of the suite */
+  remove: PublishedEntry[];
+  /** packages of module versions older than the `keep` newest of their suite: not added */
+  skipped: Array<{ suite: string; pkg: AptPackage }>;
   /** metapackages to build and include (new, or a newer kernel or module version) */
   metapackages: MetaPackage[];
+  /** what the publisher logs as warnings (one per held dkms-deb, saying what to do) */
+  warnings: string[];
   /** the manifest after the publish */
   manifest: AptManifest;
 }
@@ -124,20 +145,39 @@ export function metaPackageName(bmdebPackage: string, kernel: string): string {
 const fileKey = (p: { package: string; version: string; architecture: string }) => `${p.package}_${p.version}_${p.architecture}`;
 const slotKey = (suite: string, p: { package: string; architecture: string }) => `${suite}|${p.package}|${p.architecture}`;
 
-export function planApt(packages: readonly AptPackage[], manifest: AptManifest): AptPlan {
-  // a version, once published, never changes: the same pool file with other bytes is refused,
-  // whether it is in the repository already or given twice now
+export interface AptPlanOptions {
+  /** keep the newest N module versions of each module in each suite (dpkg's order); undefined keeps every version */
+  keep?: number;
+}
+
+export function planApt(packages: readonly AptPackage[], manifest: AptManifest, options: AptPlanOptions = {}): AptPlan {
+  const keep = options.keep;
+  if (keep !== undefined && !(Number.isInteger(keep) && keep >= 1)) {
+    throw new KfarmError('BAD_OPTION', `--keep ${String(keep)}: keep at least 1 version of a module`, {
+      hint: 'Give a whole number of 1 or more, or leave --keep out to keep every version.',
+    });
+  }
+  // a version, once published, never changes: the same pool file with other bytes is refused
+  // (a kernel's package) or held (the dkms-deb), whether it is in the repository already or
+  // given twice now
   const bytes = new Map<string, { sha256: string; where: string }>();
   for (const e of manifest.packages) if (e.kind !== 'metapackage') bytes.set(fileKey(e), { sha256: e.sha256, where: `the repository (${e.suite})` });
+  const held: AptPlan['held'] = [];
+  const taken: AptPackage[] = [];
   for (const p of packages) {
     const seen = bytes.get(fileKey(p));
     if (seen && seen.sha256 !== p.sha256) {
-      throw new KfarmError('BAD_OPTION', `${fileKey(p)}.deb is already in ${seen.where} with other bytes: a published version never changes`, {
+      if (p.kind === 'dkms-deb') {
+        held.push({ pkg: p, published: seen.where });
+        continue;
+      }
+      throw new KfarmError('PUBLISH_REFUSED', `${fileKey(p)}.deb is already in ${seen.where} with other bytes: a published version never changes; nothing was published`, {
         context: { package: p.package, version: p.version, arch: p.architecture, file: p.file },
         hint: 'Raise PACKAGE_VERSION in dkms.conf and build again: a client that installed the published file must never be handed another under the same version.',
       });
     }
     bytes.set(fileKey(p), { sha256: p.sha256, where: p.file });
+    taken.push(p);
   }
 
   // suites: what the repository has, and each target of each package
@@ -158,10 +198,22 @@ export function planApt(packages: readonly AptPackage[], manifest: AptManifest):
   const add: AptPlan['add'] = [];
   const present: AptPlan['present'] = [];
   const older: AptPlan['older'] = [];
-  for (const p of packages) {
-    const codenames = [...new Set(p.targets.map((t) => suiteOfRelease(t.release)))].sort();
-    for (const suite of codenames) {
-      const arches = [...new Set(p.targets.filter((t) => suiteOfRelease(t.release) === suite).map((t) => t.arch))].sort();
+  const copies: AptPlan['copies'] = [];
+  const entryOf = (suite: string, p: AptPackage, arches: string[], sha256: string): PublishedEntry => ({
+    suite,
+    package: p.package,
+    version: p.version,
+    architecture: p.architecture,
+    sha256,
+    kind: p.kind,
+    module: p.module,
+    ...(p.kernel === undefined ? {} : { kernel: p.kernel }),
+    arches,
+  });
+  const suitesOf = (p: AptPackage) => [...new Set(p.targets.map((t) => suiteOfRelease(t.release)))].sort();
+  const archesIn = (p: AptPackage, suite: string) => [...new Set(p.targets.filter((t) => suiteOfRelease(t.release) === suite).map((t) => t.arch))].sort();
+  for (const p of taken) {
+    for (const suite of suitesOf(p)) {
       const held = slots.get(slotKey(suite, p));
       if (held && held.version === p.version) {
         present.push({ suite, pkg: p });
@@ -173,17 +225,61 @@ export function planApt(packages: readonly AptPackage[], manifest: AptManifest):
       }
       if (add.some((a) => a.suite === suite && a.pkg.package === p.package && a.pkg.architecture === p.architecture)) continue;
       add.push({ suite, pkg: p });
-      slots.set(slotKey(suite, p), {
-        suite,
-        package: p.package,
-        version: p.version,
-        architecture: p.architecture,
-        sha256: p.sha256,
-        kind: p.kind,
-        module: p.module,
-        ...(p.kernel === undefined ? {} : { kernel: p.kernel }),
-        arches,
-      });
+      slots.set(slotKey(suite, p), entryOf(suite, p, archesIn(p, suite), p.sha256));
+    }
+  }
+  // a held dkms-deb's suites that lack its version get the file that stays (its pool file is the one name+version+arch may have)
+  for (const h of held) {
+    const p = h.pkg;
+    for (const suite of suitesOf(p)) {
+      const there = slots.get(slotKey(suite, p));
+      if (there && compareDebianVersions(there.version, p.version) >= 0) continue;
+      const from = [...slots.values()].find((e) => e.suite !== suite && fileKey(e) === fileKey(p));
+      if (!from) continue;
+      copies.push({ suite, from: from.suite, package: p.package, version: p.version, architecture: p.architecture });
+      slots.set(slotKey(suite, p), { ...from, suite, arches: archesIn(p, suite) });
+    }
+  }
+
+  // keep: per suite and module, the newest N module versions (of its kernels' packages and dkms-deb)
+  const remove: PublishedEntry[] = [];
+  const skipped: AptPlan['skipped'] = [];
+  if (keep !== undefined) {
+    const versions = new Map<string, Set<string>>();
+    for (const e of slots.values()) {
+      if (e.kind === 'metapackage') continue;
+      const key = `${e.suite}|${e.module}`;
+      versions.set(key, (versions.get(key) ?? new Set<string>()).add(e.version));
+    }
+    const dropped = new Set<string>();
+    for (const [key, set] of versions) for (const v of [...set].sort((a, b) => compareDebianVersions(b, a)).slice(keep)) dropped.add(`${key}|${v}`);
+    const isDropped = (e: { suite: string; module: string; version: string }) => dropped.has(`${e.suite}|${e.module}|${e.version}`);
+    const published = new Set(manifest.packages.map((e) => slotKey(e.suite, e)));
+    for (const [key, e] of [...slots]) {
+      if (e.kind === 'metapackage' || !isDropped(e)) continue;
+      slots.delete(key);
+      if (published.has(key)) remove.push(e);
+    }
+    for (let i = add.length - 1; i >= 0; i--) {
+      const a = add[i];
+      if (a && isDropped({ suite: a.suite, module: a.pkg.module, version: a.pkg.version })) {
+        skipped.unshift(a);
+        add.splice(i, 1);
+      }
+    }
+    for (let i = copies.length - 1; i >= 0; i--) {
+      const c = copies[i];
+      if (c && !slots.has(slotKey(c.suite, c))) copies.splice(i, 1);
+    }
+    // a metapackage whose module package left goes too: the one computed below replaces it
+    for (const [key, e] of [...slots]) {
+      if (e.kind !== 'metapackage') continue;
+      const target = [...slots.values()].some(
+        (b) => b.suite === e.suite && b.kind === 'bmdeb' && b.kernel === e.kernel && b.module === e.module && b.architecture === e.architecture,
+      );
+      if (target) continue;
+      slots.delete(key);
+      if (published.has(key)) remove.push(e);
     }
   }
 
@@ -234,5 +330,6 @@ export function planApt(packages: readonly AptPackage[], manifest: AptManifest):
     suites: suiteList,
     packages: [...slots.values()].sort((a, b) => slotKey(a.suite, a).localeCompare(slotKey(b.suite, b))),
   };
-  return { suites: suiteList, add, present, older, metapackages, manifest: manifestAfter };
+  const warnings = held.map((h) => heldDkmsWarning(`${fileKey(h.pkg)}.deb`, h.pkg.file, h.published));
+  return { suites: suiteList, add, present, older, held, copies, remove, skipped, metapackages, warnings, manifest: manifestAfter };
 }

@@ -49,6 +49,8 @@ export interface AptPublishOptions {
   sourceDateEpoch?: number;
   /** Origin and Label of the Release files (default kfarm) */
   origin?: string;
+  /** keep the newest N module versions of each module per suite (apt-plan.ts); default: every version */
+  keep?: number;
 }
 
 export interface AptPublishResult {
@@ -87,8 +89,19 @@ export async function publishApt(options: AptPublishOptions): Promise<AptPublish
       await checkRepoDir(repoDir);
       await writeAtomic(path.join(state, 'repository.json'), Buffer.from(`${JSON.stringify(MARK)}\n`));
       const manifest = await readManifest(state);
-      const plan = planApt(packages, manifest);
-      log.info({ add: plan.add.length, present: plan.present.length, older: plan.older.length, metapackages: plan.metapackages.length }, 'apt publish planned');
+      const plan = planApt(packages, manifest, options.keep === undefined ? {} : { keep: options.keep });
+      log.info(
+        {
+          add: plan.add.length,
+          present: plan.present.length,
+          older: plan.older.length,
+          held: plan.held.length,
+          remove: plan.remove.length,
+          metapackages: plan.metapackages.length,
+        },
+        'apt publish planned',
+      );
+      for (const warning of plan.warnings) log.warn(warning);
 
       const incoming = path.join(state, 'incoming');
       await rm(incoming, { recursive: true, force: true });
@@ -104,6 +117,11 @@ export async function publishApt(options: AptPublishOptions): Promise<AptPublish
 
       const reprepro = repreproRunner(repoDir, state);
       await writeConf(state, plan, options.origin ?? 'kfarm');
+      // keep: what the previous publish took out of the suites left the pool now (the
+      // generation kept for readers named it; this publish removes that generation), then this
+      // publish's removals leave the suites (their files stay in the pool until the next one)
+      if (options.keep !== undefined) await reprepro(['deleteunreferenced']);
+      for (const e of plan.remove) await reprepro(['--export=silent-never', '-A', e.architecture, 'remove', e.suite, e.package]);
       for (const suite of plan.suites) {
         const files = [
           ...plan.add.filter((a) => a.suite === suite.codename).map((a) => a.pkg.file),
@@ -113,6 +131,8 @@ export async function publishApt(options: AptPublishOptions): Promise<AptPublish
         // readers see are written later, in one swap
         if (files.length > 0) await reprepro(['--export=silent-never', 'includedeb', suite.codename, ...files]);
       }
+      // a held dkms-deb's version into a suite that lacks it: the published file, never the new one
+      for (const c of plan.copies) await reprepro(['--export=silent-never', '-A', c.architecture, 'copy', c.suite, c.from, c.package]);
       await reprepro(['export', ...plan.suites.map((s) => s.codename)]);
 
       const staged = path.join(state, 'dists');
@@ -149,7 +169,7 @@ export async function checkRepoDir(repoDir: string): Promise<void> {
   });
   if (info === undefined) return;
   const refuse = (why: string) =>
-    new KfarmError('BAD_OPTION', `${repoDir} ${why}: kfarm publishes only into a directory it made (or an empty one), and left it untouched`, {
+    new KfarmError('PUBLISH_REFUSED', `${repoDir} ${why}: kfarm publishes only into a directory it made (or an empty one), and left it untouched`, {
       context: { repoDir },
       hint: 'Give a new or empty directory for the repository, or one an earlier `kfarm publish --apt` made.',
     });
@@ -201,7 +221,7 @@ async function readManifest(state: string): Promise<AptManifest> {
   if (text === undefined) return EMPTY_MANIFEST;
   const parsed = JSON.parse(text) as AptManifest;
   if (parsed.schemaVersion !== 1 || !Array.isArray(parsed.packages) || !Array.isArray(parsed.suites)) {
-    throw new KfarmError('BAD_OPTION', `${state}/manifest.json is not a manifest this kfarm reads`, { context: { state } });
+    throw new KfarmError('PUBLISH_REFUSED', `${state}/manifest.json is not a manifest this kfarm reads`, { context: { state } });
   }
   return parsed;
 }
@@ -219,12 +239,13 @@ function repreproRunner(repoDir: string, state: string): (args: string[]) => Pro
     '--confdir',
     path.join(state, 'reprepro', 'conf'),
     '--silent',
-    // a replaced version's file stays in the pool: the previous generation, which a reader may
-    // still be reading, names it
-    '--keepunreferencedfiles',
   ];
   return async (args) => {
-    await run('reprepro', [...base, ...args], { timeoutMs: 30 * 60_000 });
+    // a replaced version's file stays in the pool: the previous generation, which a reader may
+    // still be reading, names it (reprepro refuses the option with deleteunreferenced, the one
+    // command that removes such files on purpose)
+    const keep = args.includes('deleteunreferenced') ? [] : ['--keepunreferencedfiles'];
+    await run('reprepro', [...base, ...keep, ...args], { timeoutMs: 30 * 60_000 });
   };
 }
 
@@ -259,7 +280,7 @@ async function swapDists(repoDir: string, staged: string): Promise<number> {
   const link = path.join(repoDir, 'dists');
   const current = await readlink(link).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return undefined;
-    throw new KfarmError('BAD_OPTION', `${link} is not the symlink kfarm keeps there`, { context: { repoDir } });
+    throw new KfarmError('PUBLISH_REFUSED', `${link} is not the symlink kfarm keeps there`, { context: { repoDir } });
   });
   const numbers = (await readdir(generations)).filter((n) => /^\d+$/.test(n)).map(Number);
   const next = Math.max(0, ...numbers) + 1;

@@ -55,7 +55,7 @@ export function dnfPackagesOf(report: BuildReport, outDir: string): DnfReportPac
     if (!(DNF_FORMATS as readonly string[]).includes(p.format)) continue;
     const what = known.get(p.path);
     if (!what) {
-      throw new KfarmError('BAD_OPTION', `${outDir}: report.json lists ${p.path} (${p.format}), which no module or built kernel of the report accounts for`, {
+      throw new KfarmError('PUBLISH_REFUSED', `${outDir}: report.json lists ${p.path} (${p.format}), which no module or built kernel of the report accounts for`, {
         context: { outDir, package: p.path },
         hint: 'The out dir was changed by hand: pack it again with `kfarm pack <out-dir> --format kmod-rpm,dkms-rpm`.',
       });

@@ -134,7 +134,7 @@ export function classifyDnfRepo(dir: string, entries: readonly string[], manifes
 }
 
 function notKfarm(dir: string, why: string, cause?: unknown): KfarmError {
-  return new KfarmError('BAD_OPTION', `${dir} is not a kfarm DNF repository: ${why}; nothing was changed`, {
+  return new KfarmError('PUBLISH_REFUSED', `${dir} is not a kfarm DNF repository: ${why}; nothing was changed`, {
     context: { repository: dir },
     ...(cause === undefined ? {} : { cause }),
     hint: 'Give a new or empty directory, or one kfarm published to before (it holds kfarm-dnf.json).',

@@ -25,7 +25,7 @@ export async function readDnfCandidates(outDirs: readonly string[]): Promise<Dnf
     for (const p of listed) {
       const file = insideDir(outDir, ...p.path.split('/'));
       const bad = (why: string) =>
-        new KfarmError('BAD_OPTION', `${outDir}: ${p.path} ${why}; nothing was published`, {
+        new KfarmError('PUBLISH_REFUSED', `${outDir}: ${p.path} ${why}; nothing was published`, {
           context: { outDir, package: p.path },
           hint: 'The out dir changed since kfarm wrote it: pack it again (`kfarm pack <out-dir> --format kmod-rpm,dkms-rpm`) or build again.',
         });

@@ -2,6 +2,7 @@ import { KfarmError } from '../errors/kfarm-error.js';
 import { rpmVersion } from '../packaging/kmod-rpm/rpm-names.js';
 import { nevraOf, rpmFileOf, type DnfManifest, type DnfPackageKind, type PublishedRpm, type RpmIdentity } from './dnf-manifest.js';
 import { rpmVercmp } from './dnf-vercmp.js';
+import { heldDkmsWarning } from './held-dkms.js';
 
 /**
  * What a publish to a DNF repository does, decided before anything is written: which of the
@@ -11,12 +12,13 @@ import { rpmVercmp } from './dnf-vercmp.js';
  * never changes (a machine that installed it would never see the new bytes, and two machines
  * would run different modules under one version). Pure.
  *
- * The one exception is the dkms RPM: it is one package per module version that carries the
- * binaries of the kernels of the build that made it, so a later build of the same version for a
- * new kernel makes other bytes under the same name. It is not a refusal (publishing a new
- * kernel is what the repository is for) and not a replacement (a version never changes): the
- * published dkms RPM stays, the new one is `held`, and the new kernel reaches RPM machines
- * through its kmod package. Of two such dkms RPMs in one publish, the first given is taken.
+ * The one exception is the dkms RPM (held-dkms.ts, the rule the APT publisher follows too): it is
+ * one package per module version that carries the binaries of the kernels of the build that made
+ * it, so a later build of the same version for a new kernel makes other bytes under the same
+ * name. It is not a refusal (publishing a new kernel is what the repository is for) and not a
+ * replacement (a version never changes): the published dkms RPM stays, the new one is `held`
+ * (a warning that says what to do), and the new kernel reaches RPM machines through its kmod
+ * package. Of two such dkms RPMs in one publish, the first given is taken.
  */
 export interface DnfCandidate extends RpmIdentity {
   /** the unsigned package on disk (in an out dir): for messages and the apply step */
@@ -42,6 +44,8 @@ export interface DnfPlan {
   held: DnfCandidate[];
   /** the published packages that stay (the new ones join them once signed) */
   stay: PublishedRpm[];
+  /** what the publisher logs as warnings (one per held dkms RPM, saying what to do) */
+  warnings: string[];
 }
 
 export interface DnfPlanInput {
@@ -61,22 +65,25 @@ export function planDnfPublish(input: DnfPlanInput): DnfPlan {
   const wanted = new Map<string, DnfCandidate>();
   const conflicts: string[] = [];
   const held: DnfCandidate[] = [];
+  const warnings: string[] = [];
   for (const c of input.candidates) {
     const file = rpmFileOf(c);
     const earlier = wanted.get(file);
     const there = published.get(file);
-    const differs = (earlier !== undefined && earlier.sha256 !== c.sha256) || (there !== undefined && (there.sourceSha256 !== c.sha256 || there.epoch !== c.epoch));
+    const differsThere = there !== undefined && (there.sourceSha256 !== c.sha256 || there.epoch !== c.epoch);
+    const differs = (earlier !== undefined && earlier.sha256 !== c.sha256) || differsThere;
     if (differs && c.kind === 'dkms') {
       held.push(c);
+      warnings.push(heldDkmsWarning(nevraOf(c), c.source, differsThere ? 'the repository' : (earlier?.source ?? 'the repository')));
       continue;
     }
     if (earlier && earlier.sha256 !== c.sha256) conflicts.push(`${nevraOf(c)} is both ${earlier.source} and ${c.source}, with different bytes`);
-    if (there && (there.sourceSha256 !== c.sha256 || there.epoch !== c.epoch)) conflicts.push(`${nevraOf(c)} (${c.source}) is published already with other bytes`);
+    if (differsThere) conflicts.push(`${nevraOf(c)} (${c.source}) is published already with other bytes`);
     if (!earlier) wanted.set(file, c);
   }
   if (conflicts.length > 0) {
     throw new KfarmError(
-      'BAD_OPTION',
+      'PUBLISH_REFUSED',
       `refused to publish: ${conflicts.length} package${conflicts.length === 1 ? '' : 's'} would change a published version: ${conflicts.slice(0, 3).join('; ')}${conflicts.length > 3 ? '; ...' : ''}`,
       {
         context: { conflicts: conflicts.length },
@@ -101,6 +108,7 @@ export function planDnfPublish(input: DnfPlanInput): DnfPlan {
     skipped,
     held,
     stay: input.manifest.packages.filter((p) => !isDropped(p)).sort(byFile),
+    warnings,
   };
 }
 

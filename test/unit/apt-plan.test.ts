@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isKfarmError } from '../../src/errors/kfarm-error.js';
-import { EMPTY_MANIFEST, kernelFlavour, metaVersion, planApt, suiteOfRelease, type AptPackage } from '../../src/publish/apt-plan.js';
+import { EMPTY_MANIFEST, kernelFlavour, metaVersion, planApt, suiteOfRelease, type AptManifest, type AptPackage } from '../../src/publish/apt-plan.js';
 import { compareDebianVersions } from '../../src/archive/debian-version.js';
 import { releaseSha256, withAcquireByHash } from '../../src/publish/apt-by-hash.js';
 
@@ -25,16 +25,16 @@ function bmdeb(kernel: string, opts: { version?: string; release?: string; arch?
   };
 }
 
-const dkmsDeb = (targets: AptPackage['targets'], architecture = 'all'): AptPackage => ({
-  file: `/out/dkms-deb/hello-dkms_1.0.0_${architecture}.deb`,
-  sha256: sha('d'),
+const dkmsDeb = (targets: AptPackage['targets'], architecture = 'all', bytes = 'd', version = '1.0.0'): AptPackage => ({
+  file: `/out-${bytes}/dkms-deb/hello-dkms_${version}_${architecture}.deb`,
+  sha256: sha(bytes),
   size: 100,
   package: 'hello-dkms',
-  version: '1.0.0',
+  version,
   architecture,
   kind: 'dkms-deb',
   module: 'hello',
-  moduleVersion: '1.0.0',
+  moduleVersion: version,
   targets,
 });
 
@@ -156,12 +156,95 @@ describe('planApt', () => {
       return undefined;
     };
     const again = refused(() => planApt([bmdeb('6.1.0-57-amd64', { sha: 'c' })], first.manifest));
-    expect(isKfarmError(again, 'BAD_OPTION'), String(again)).toBe(true);
+    expect(isKfarmError(again, 'PUBLISH_REFUSED'), String(again)).toBe(true);
     expect((again as Error).message).toMatch(/hello-modules-6\.1\.0-57-amd64_1\.0\.0_amd64\.deb is already in the repository \(bookworm\) with other bytes/);
     const twice = refused(() => planApt([bmdeb('6.1.0-57-amd64'), bmdeb('6.1.0-57-amd64', { sha: 'c' })], EMPTY_MANIFEST));
-    expect(isKfarmError(twice, 'BAD_OPTION'), String(twice)).toBe(true);
+    expect(isKfarmError(twice, 'PUBLISH_REFUSED'), String(twice)).toBe(true);
     // the same bytes again are fine: present, not added
     expect(planApt([bmdeb('6.1.0-57-amd64')], first.manifest).present).toHaveLength(1);
+  });
+});
+
+const bookworm = [{ release: 'debian-12', arch: 'amd64' }];
+/** the manifest as the apply step leaves it (metapackages get their built sha256) */
+const applied = (m: AptManifest): AptManifest => ({ ...m, packages: m.packages.map((p) => (p.kind === 'metapackage' ? { ...p, sha256: sha('m') } : p)) });
+
+describe("the dkms-deb of a published version with other kernels' binaries (the rule both publishers follow)", () => {
+  it("is held, not refused and not replaced: the published one stays, the new kernel's bmdeb and metapackage go in", () => {
+    const first = planApt([bmdeb('6.1.0-57-amd64'), dkmsDeb(bookworm, 'amd64', 'd')], EMPTY_MANIFEST);
+    const second = planApt([bmdeb('6.1.0-58-amd64'), dkmsDeb(bookworm, 'amd64', 'e')], applied(first.manifest));
+    expect(second.add.map((a) => a.pkg.package)).toEqual(['hello-modules-6.1.0-58-amd64']);
+    expect(second.held.map((h) => [h.pkg.file, h.published])).toEqual([['/out-e/dkms-deb/hello-dkms_1.0.0_amd64.deb', 'the repository (bookworm)']]);
+    expect(second.metapackages.map((m) => m.depends.package)).toEqual(['hello-modules-6.1.0-58-amd64']);
+    expect(second.manifest.packages.find((p) => p.package === 'hello-dkms')?.sha256).toBe(sha('d'));
+    expect(second.copies).toEqual([]);
+    expect(second.warnings).toEqual([
+      expect.stringMatching(
+        /^hello-dkms_1\.0\.0_amd64\.deb \(\/out-e\/dkms-deb\/hello-dkms_1\.0\.0_amd64\.deb\) is held, not published: the repository \(bookworm\) has this version with other bytes .*raise PACKAGE_VERSION in dkms\.conf and build again$/,
+      ),
+    ]);
+    // a kernel's package with other bytes is still refused
+    expect(() => planApt([bmdeb('6.1.0-57-amd64', { sha: 'c' }), dkmsDeb(bookworm, 'amd64', 'e')], applied(first.manifest))).toThrow(
+      /already in the repository \(bookworm\) with other bytes/,
+    );
+  });
+
+  it('of two given in one publish, the first is taken', () => {
+    const plan = planApt([dkmsDeb(bookworm, 'amd64', 'd'), dkmsDeb(bookworm, 'amd64', 'e')], EMPTY_MANIFEST);
+    expect(plan.add.map((a) => a.pkg.sha256)).toEqual([sha('d')]);
+    expect(plan.held.map((h) => h.pkg.sha256)).toEqual([sha('e')]);
+  });
+
+  it('a suite that lacks the version gets the published file, copied from the suite that has it, never the new bytes', () => {
+    const first = planApt([bmdeb('6.1.0-57-amd64'), dkmsDeb(bookworm, 'amd64', 'd')], EMPTY_MANIFEST);
+    const trixie = [{ release: 'debian-13', arch: 'amd64' }];
+    const second = planApt([bmdeb('7.3.4+deb13-amd64', { release: 'debian-13' }), dkmsDeb(trixie, 'amd64', 'e')], applied(first.manifest));
+    expect(second.add.map((a) => `${a.suite} ${a.pkg.package}`)).toEqual(['trixie hello-modules-7.3.4+deb13-amd64']);
+    expect(second.copies).toEqual([{ suite: 'trixie', from: 'bookworm', package: 'hello-dkms', version: '1.0.0', architecture: 'amd64' }]);
+    expect(second.manifest.packages.filter((p) => p.package === 'hello-dkms').map((p) => `${p.suite} ${p.sha256}`)).toEqual([`bookworm ${sha('d')}`, `trixie ${sha('d')}`]);
+  });
+});
+
+describe('keep N: the newest N module versions of each module per suite', () => {
+  it('takes older published versions out of the suite, with a metapackage that pointed at them, and does not add older new ones', () => {
+    const first = planApt([bmdeb('6.1.0-56-amd64'), bmdeb('6.1.0-57-amd64'), dkmsDeb(bookworm, 'amd64', 'd')], EMPTY_MANIFEST);
+    // 1.1.0 for the older kernel only: 6.1.0-57's 1.0.0 leaves, and the metapackage that depended on it
+    const second = planApt([bmdeb('6.1.0-56-amd64', { version: '1.1.0', sha: 'b' }), dkmsDeb(bookworm, 'amd64', 'e', '1.1.0')], applied(first.manifest), { keep: 1 });
+    expect(second.add.map((a) => `${a.pkg.package} ${a.pkg.version}`)).toEqual(['hello-modules-6.1.0-56-amd64 1.1.0', 'hello-dkms 1.1.0']);
+    expect(second.remove.map((e) => `${e.suite} ${e.package} ${e.version}`)).toEqual([
+      `bookworm hello-modules-6.1.0-57-amd64 1.0.0`,
+      `bookworm hello-modules-amd64 ${metaVersion('6.1.0-57-amd64', '1.0.0')}`,
+    ]);
+    expect(second.metapackages.map((m) => `${m.package} -> ${m.depends.package} ${m.depends.version}`)).toEqual(['hello-modules-amd64 -> hello-modules-6.1.0-56-amd64 1.1.0']);
+    expect(second.manifest.packages.map((p) => `${p.package} ${p.version}`)).toEqual([
+      'hello-dkms 1.1.0',
+      'hello-modules-6.1.0-56-amd64 1.1.0',
+      `hello-modules-amd64 ${metaVersion('6.1.0-56-amd64', '1.1.0')}`,
+    ]);
+    // an older version given again is not added; without keep it would be
+    const third = planApt([bmdeb('6.1.0-58-amd64')], applied(second.manifest), { keep: 1 });
+    expect(third.add).toEqual([]);
+    expect(third.skipped.map((a) => a.pkg.package)).toEqual(['hello-modules-6.1.0-58-amd64']);
+    expect(third.remove).toEqual([]);
+    expect(planApt([bmdeb('6.1.0-58-amd64')], applied(second.manifest)).add.map((a) => a.pkg.package)).toEqual(['hello-modules-6.1.0-58-amd64']);
+  });
+
+  it('counts versions per suite and by dpkg order, keeps N of them, and refuses keep 0', () => {
+    const first = planApt(
+      [
+        bmdeb('6.1.0-57-amd64', { version: '1.0~rc1' }),
+        bmdeb('6.1.0-58-amd64', { version: '1.0' }),
+        bmdeb('6.1.0-59-amd64', { version: '0.9' }),
+        bmdeb('7.3.4+deb13-amd64', { release: 'debian-13', version: '0.1' }),
+      ],
+      EMPTY_MANIFEST,
+    );
+    const kept = planApt([], applied(first.manifest), { keep: 2 });
+    // 0.9 was the newest kernel's: its metapackage goes too, and one on the newest kernel left replaces it
+    expect(kept.remove.map((e) => `${e.suite} ${e.package} ${e.version}`)).toEqual(['bookworm hello-modules-6.1.0-59-amd64 0.9', 'bookworm hello-modules-amd64 6.1.0.59+0.9']);
+    expect(kept.metapackages.map((m) => `${m.suite} ${m.depends.package} ${m.depends.version}`)).toEqual(['bookworm hello-modules-6.1.0-58-amd64 1.0']);
+    expect(planApt([], applied(first.manifest), { keep: 3 }).remove).toEqual([]);
+    expect(() => planApt([], EMPTY_MANIFEST, { keep: 0 })).toThrow(/--keep 0/);
   });
 });
 

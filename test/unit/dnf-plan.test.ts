@@ -106,7 +106,7 @@ describe('DNF publish plan', () => {
     try {
       run();
     } catch (err) {
-      expect(isKfarmError(err, 'BAD_OPTION')).toBe(true);
+      expect(isKfarmError(err, 'PUBLISH_REFUSED'), String(err)).toBe(true);
     }
   });
 
@@ -124,10 +124,22 @@ describe('DNF publish plan', () => {
     expect(files(plan.add)).toEqual(['Packages/kmod-hello-6.1.0-58-amd64-1.0.0-1.x86_64.rpm']);
     expect(plan.held.map((c) => c.source)).toEqual(['/out2/dkms.rpm']);
     expect(files(plan.stay)).toEqual(['Packages/hello-dkms-bin-1.0.0-1.noarch.rpm']);
+    // the warning says what happened and what to do (the same words as the APT publisher's)
+    expect(plan.warnings).toHaveLength(1);
+    expect(plan.warnings[0]).toMatch(/^hello-dkms-bin-1\.0\.0-1\.noarch \(\/out2\/dkms\.rpm\) is held, not published: the repository has this version with other bytes/);
+    expect(plan.warnings[0]).toContain('raise PACKAGE_VERSION in dkms.conf and build again');
+    // a kernel's package with other bytes is still refused, with the dkms RPM held or not
+    expect(() =>
+      planDnfPublish({
+        candidates: [kmod('6.1.0-58-amd64', '1.0.0', 'k'), dkms('1.0.0', 'b')],
+        manifest: manifest(published(first), published(kmod('6.1.0-58-amd64', '1.0.0', 'j'))),
+      }),
+    ).toThrow(/refused to publish: 1 package would change a published version/);
     // two new ones in one publish: the first given is taken
     const two = planDnfPublish({ candidates: [dkms('2.0', 'c'), { ...dkms('2.0', 'd'), source: '/out2/dkms.rpm' }], manifest: emptyDnfManifest() });
     expect(two.add.map((c) => c.sha256)).toEqual([sha('c')]);
     expect(two.held.map((c) => c.sha256)).toEqual([sha('d')]);
+    expect(two.warnings[0]).toMatch(/is held, not published: \/out\/hello-dkms\.rpm has this version with other bytes/);
   });
 
   it('--keep N keeps the newest N versions of each module by rpm order: older published ones go, older new ones are not added', () => {

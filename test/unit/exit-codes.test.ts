@@ -28,6 +28,7 @@ const ALL = [
   'FARM_KEY_MISSING',
   'COMMAND_FAILED',
   'BAD_OPTION',
+  'PUBLISH_REFUSED',
   'JOB_FAILED',
   'BLOB_MISSING',
   'INTERRUPTED',
@@ -45,6 +46,7 @@ describe('exit statuses', () => {
 
   it('maps the codes the README names to their documented status', () => {
     expect(exitCodeFor('BAD_OPTION')).toBe(2);
+    expect(exitCodeFor('PUBLISH_REFUSED')).toBe(2);
     expect(exitCodeFor('SOURCE_NOT_FOUND')).toBe(2);
     expect(exitCodeFor('SOURCE_TOO_LARGE')).toBe(2);
     expect(exitCodeFor('DKMS_CONF_INVALID')).toBe(2);
