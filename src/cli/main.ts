@@ -7,6 +7,7 @@ import { cacheCommand } from './commands/cache.js';
 import { imagesCommand, kernelsCommand } from './commands/images.js';
 import { ldtarballCommand } from './commands/ldtarball.js';
 import { packCommand } from './commands/pack.js';
+import { publishCommand } from './commands/publish.js';
 import { verifyCommand } from './commands/verify.js';
 import { workerCommand } from './commands/worker.js';
 import type { CliContext } from './context.js';
@@ -47,6 +48,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
     .addCommand(buildCommand(ctx))
     .addCommand(packCommand(ctx))
+    .addCommand(publishCommand(ctx))
     .addCommand(ldtarballCommand(ctx))
     .addCommand(workerCommand(ctx))
     .addCommand(imagesCommand(ctx))

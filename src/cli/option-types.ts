@@ -37,7 +37,24 @@ export type BuildCliOptions = {
   junit?: string;
   cacheSize?: string;
   verify?: 'load';
-} & VerifyCliOptions;
+} & VerifyCliOptions &
+  PublishTargetCliOptions;
+
+/** the publish targets, of `kfarm publish` and of `kfarm build` (build, then publish the out dir) */
+export interface PublishTargetCliOptions {
+  apt?: string;
+  dnf?: string;
+  repoKey?: string;
+  keep?: number;
+  baseUrl?: string;
+}
+
+/** `kfarm publish` */
+export type PublishCliOptions = {
+  exportKey?: string;
+  serve?: number;
+  host: string;
+} & PublishTargetCliOptions;
 
 /** `kfarm images sync` */
 export interface ImagesSyncCliOptions {

@@ -19,6 +19,8 @@ import { usableStateDir } from '../../config/state-dir.js';
 /** `kfarm build` (options: commands/build.ts) */
 export async function buildAction(ctx: CliContext, sourceDirs: string[], opts: BuildCliOptions): Promise<void> {
   await usableStateDir(env.stateDir);
+  // publishing after the build: its options and key are checked before the build, not after it
+  const publishing = publishRequested(opts) ? await (await import('./publish.js')).preparePublish(opts, publishFormats(opts.format)) : undefined;
   const live = ctx.live();
   const progress = buildProgress(live, live.tty);
   let outcome;
@@ -81,7 +83,18 @@ export async function buildAction(ctx: CliContext, sourceDirs: string[], opts: B
   // --verify load that verified nothing is no pass (cli/nothing-verified.ts)
   const unverified = opts.verify === 'load' && !opts.allowUnverified && nothingVerified(report.kernels);
   if (unverified) ctx.progress(`kfarm: ${nothingVerifiedText(report.kernels)}`);
+  // the out dir as committed, its failed kernels' rows too: the publishers take only built rows' packages
+  if (publishing && report.summary.built > 0) await publishing.publish(ctx, [opts.out]);
+  else if (publishing) ctx.progress('kfarm: no kernel built: nothing to publish');
   ctx.setExitCode(report.summary.failed > 0 || loadFailed(report) || unverified ? EXIT.kernelsFailed : EXIT.ok);
+}
+
+const publishRequested = (o: BuildCliOptions) => [o.apt, o.dnf, o.repoKey, o.keep, o.baseUrl].some((v) => v !== undefined);
+
+/** which publish targets --format feeds */
+function publishFormats(format: string): { apt: boolean; dnf: boolean } {
+  const f = new Set(format.split(',').map((s) => s.trim()));
+  return { apt: f.has('bmdeb') || f.has('dkms-deb'), dnf: f.has('kmod-rpm') || f.has('dkms-rpm') };
 }
 
 /** SOURCE_DATE_EPOCH, when set, dates make.log as reproducible builds expect (and is part of the job id) */
