@@ -8,16 +8,20 @@ import { DockerRuntime } from '../../src/executor/docker-runtime.js';
 import { isKfarmError } from '../../src/errors/kfarm-error.js';
 import { publishApt } from '../../src/publish/apt-repo.js';
 import { debian12Kernels, example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
+import { parseDkmsStatus, releaseDkmsImage } from '../helpers/release-dkms.js';
 import { repoTestKeys, type RepoTestKeys } from '../helpers/repo-test-key.js';
+import { releaseKernel } from '../helpers/run-driver.js';
 
 /**
  * The APT publisher end to end: hello built by the real CLI (`--format bmdeb,dkms-deb`),
  * published with reprepro and signed with a test key, then read by the fleet's own client:
  * apt-get in a debian-12 container (kfarm's own kernel image, no registry) that trusts only the
- * repository's public key (`Signed-By`). A byte changed after signing is refused by apt.
+ * repository's public key (`Signed-By`), and in a debian-13 container (trixie's apt 3.0) on a
+ * 7.3 kernel's build; the dkms-deb through apt into debian-12's real dkms, on a machine that runs
+ * the kernel without its headers. A byte changed after signing is refused by apt.
  */
 const { k61b: K_OLD, k61: K_NEW } = await debian12Kernels();
-const kernelImage = (k: string) => `kfarm/debian-12:${k.replace(/\+/g, '_')}`;
+const kernelImage = (k: string, release = 'debian-12') => `kfarm/${release}:${k.replace(/\+/g, '_')}`;
 const runtime = new DockerRuntime();
 const logger = pino({ level: 'silent' });
 
@@ -26,6 +30,8 @@ let dir: string;
 let outOld: string; // K_OLD, bmdeb + dkms-deb
 let outNew: string; // K_NEW, bmdeb only
 let outNewDkms: string; // K_NEW, dkms-deb too: hello-dkms 1.0.0 again, with other bytes
+let K73: string; // debian-13's newest generic kernel (synced when missing, as pack-deb.test.ts does)
+let out73: string; // K73, bmdeb + dkms-deb (hello-dkms 1.0.0 with 7.3's binaries)
 
 async function build(kernel: string, formats: string, out: string): Promise<string> {
   const result = await kfarm(['build', example('hello'), '--out', out, '--kernels', kernel, '--format', formats], await isolatedEnv('publish-apt'));
@@ -65,11 +71,11 @@ async function inputTar(repos: Record<string, string>): Promise<Buffer> {
 }
 
 /** sh: apt reads only the given repository, trusting only the test key; the kernel "installed" by a stand-in package */
-const aptSetup = (repo: string, kernel: string) =>
+const aptSetup = (repo: string, kernel: string, suite = 'bookworm') =>
   [
     'set -u',
     'rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*',
-    `echo "deb [signed-by=/in/key.gpg] file:/in/${repo} bookworm main" > /etc/apt/sources.list.d/kfarm.list`,
+    `echo "deb [signed-by=/in/key.gpg] file:/in/${repo} ${suite} main" > /etc/apt/sources.list.d/kfarm.list`,
     // hello-modules-<k> depends on linux-image-<k>: a stand-in, as on a machine running that kernel
     `mkdir -p /tmp/li/DEBIAN && printf 'Package: linux-image-${kernel}\\nVersion: 1\\nArchitecture: amd64\\nMaintainer: t <t@t>\\nDescription: stand-in\\n' > /tmp/li/DEBIAN/control`,
     'dpkg-deb -b /tmp/li /tmp/li.deb >/dev/null && dpkg -i /tmp/li.deb >/dev/null',
@@ -81,7 +87,9 @@ beforeAll(async () => {
   outOld = await build(K_OLD, 'bmdeb,dkms-deb', path.join(dir, 'out-old'));
   outNew = await build(K_NEW, 'bmdeb', path.join(dir, 'out-new'));
   outNewDkms = await build(K_NEW, 'bmdeb,dkms-deb', path.join(dir, 'out-new-dkms'));
-}, 900_000);
+  K73 = await releaseKernel('debian-13');
+  out73 = await build(K73, 'bmdeb,dkms-deb', path.join(dir, 'out-73'));
+}, 1_500_000);
 afterAll(async () => keys?.close());
 
 describe('publishApt: a signed repository apt-get installs from', () => {
@@ -124,6 +132,29 @@ describe('publishApt: a signed repository apt-get installs from', () => {
     expect(output, output).toContain('@@install 0');
     expect(output, output).toContain('@@ko');
     expect(output).toContain(`@@installed hello-modules-${K_OLD} 1.0.0`);
+  }, 300_000);
+
+  it("apt-get install hello-dkms into debian-12's dkms, on a machine running the kernel without its headers: dkms status says installed", async () => {
+    // the release's own dkms (3.0.10) in a debian-12 container with no kernel headers; the
+    // kernel "runs" there as far as dkms can tell: its /lib/modules/<k> holds its modules
+    const script = [
+      aptSetup('repo', K_OLD),
+      `rm -rf /lib/modules/${K_OLD} && mkdir -p /lib/modules/${K_OLD}/kernel/fs && : > /lib/modules/${K_OLD}/kernel/fs/standin.ko && depmod ${K_OLD}`,
+      `test -e /lib/modules/${K_OLD}/build || test -e /usr/src/linux-headers-${K_OLD} || echo @@no-headers`,
+      'apt-get update 2>&1; echo "@@update $?"',
+      'apt-get install -y --no-install-recommends hello-dkms 2>&1; echo "@@install $?"',
+      'echo @@status; dkms status; echo @@end',
+      `echo "@@vermagic $(modinfo -F vermagic /lib/modules/${K_OLD}/updates/dkms/hello.ko)"`,
+      `grep -q '^updates/dkms/hello.ko:' /lib/modules/${K_OLD}/modules.dep && echo @@depmod`,
+    ].join('\n');
+    const { output } = await runtime.runHelper(await releaseDkmsImage('debian-12'), ['bash', '-c', script], await inputTar({ repo }), 300_000);
+    expect(output, output).toContain('@@no-headers');
+    expect(output, output).toContain('@@update 0');
+    expect(output, output).toContain('@@install 0');
+    const status = parseDkmsStatus(output.slice(output.indexOf('@@status'), output.indexOf('@@end')));
+    expect(status, output).toEqual([{ module: 'hello', version: '1.0.0', kernel: K_OLD, arch: 'x86_64', state: 'installed' }]);
+    expect(output).toContain(`@@vermagic ${K_OLD} SMP`);
+    expect(output, output).toContain('@@depmod');
   }, 300_000);
 
   it('apt refuses a repository changed by one byte after signing: InRelease, Release (with Release.gpg), a package', async () => {
@@ -184,6 +215,71 @@ describe('publishApt: a signed repository apt-get installs from', () => {
     expect(output).toMatch(/Hash Sum mismatch|hashes do not match|Size mismatch/i);
     expect(output).toContain('@@no-ko');
   }, 300_000);
+});
+
+describe('publishApt: a debian-13 client, and a release that arrives later', () => {
+  it("a 7.3 kernel's build published after bookworm's: trixie gets its bmdeb and the published hello-dkms 1.0.0 (copied, not the new bytes); apt-get in debian-13 installs the metapackage", async () => {
+    const repo = path.join(dir, 'repo-trixie');
+    await publishApt({ repoDir: repo, outDirs: [outOld], keyFile: keys.plain, logger });
+    const dkmsPool = 'pool/main/h/hello-dkms/hello-dkms_1.0.0_amd64.deb';
+    const published = (await snapshot(repo)).get(dkmsPool);
+    const result = await publishApt({ repoDir: repo, outDirs: [out73], keyFile: keys.plain, logger });
+    expect(result.plan.add.map((a) => `${a.suite} ${a.pkg.package}`)).toEqual([`trixie hello-modules-${K73}`]);
+    expect(result.plan.copies).toEqual([{ suite: 'trixie', from: 'bookworm', package: 'hello-dkms', version: '1.0.0', architecture: 'amd64' }]);
+    expect((await snapshot(repo)).get(dkmsPool)).toBe(published);
+    const trixiePackages = await readFile(path.join(repo, 'dists/trixie/main/binary-amd64/Packages'), 'utf8');
+    expect(trixiePackages).toMatch(new RegExp(`Package: hello-dkms\\n(?:.+\\n)*?SHA256: ${published ?? 'x'}`));
+    const script = [
+      aptSetup('repo', K73, 'trixie'),
+      // the kernel image's System.map, as linux-image leaves it: the bmdeb's postinst runs depmod
+      `: > /boot/System.map-${K73}`,
+      'apt-get update 2>&1; echo "@@update $?"',
+      'apt-get install -y --no-install-recommends hello-modules-amd64 2>&1; echo "@@install $?"',
+      `test -f /lib/modules/${K73}/updates/dkms/hello.ko.xz && echo @@ko`,
+      `grep -q '^updates/dkms/hello.ko.xz:' /lib/modules/${K73}/modules.dep && echo @@depmod`,
+      `echo "@@apt $(dpkg-query -W -f '\${Version}' apt)"`,
+    ].join('\n');
+    const { output } = await runtime.runHelper(kernelImage(K73, 'debian-13'), ['bash', '-c', script], await inputTar({ repo }), 300_000);
+    expect(output, output).toContain('@@update 0');
+    expect(output, output).toContain('@@install 0');
+    expect(output, output).toContain('@@ko');
+    expect(output, output).toContain('@@depmod');
+    expect(output).toMatch(/@@apt 3\./);
+  }, 300_000);
+});
+
+describe('publishApt: keep N', () => {
+  it('keep 1: a new module version takes the older one out of the suite now and out of the pool one publish later', async () => {
+    const src = path.join(dir, 'hello-1.1.0');
+    await cp(example('hello'), src, { recursive: true });
+    const conf = path.join(src, 'dkms.conf');
+    await writeFile(conf, (await readFile(conf, 'utf8')).replace('PACKAGE_VERSION="1.0.0"', 'PACKAGE_VERSION="1.1.0"'));
+    const out110 = path.join(dir, 'out-110');
+    const built = await kfarm(['build', src, '--out', out110, '--kernels', K_NEW, '--format', 'bmdeb'], await isolatedEnv('publish-apt-110'));
+    expect(built.exitCode, built.stderr).toBe(0);
+    const repo = path.join(dir, 'repo-keep');
+    await publishApt({ repoDir: repo, outDirs: [outOld, outNew], keyFile: keys.plain, logger });
+    const result = await publishApt({ repoDir: repo, outDirs: [out110], keyFile: keys.plain, logger, keep: 1 });
+    expect(result.plan.add.map((a) => `${a.pkg.package} ${a.pkg.version}`)).toEqual([`hello-modules-${K_NEW} 1.1.0`]);
+    expect(result.plan.remove.map((e) => `${e.package} ${e.version}`).sort()).toEqual(['hello-dkms 1.0.0', `hello-modules-${K_OLD} 1.0.0`]);
+    const packages = await readFile(path.join(repo, 'dists/bookworm/main/binary-amd64/Packages'), 'utf8');
+    expect(
+      packages
+        .split('\n\n')
+        .filter(Boolean)
+        .map((stanza) => `${/^Package: (.+)$/m.exec(stanza)?.[1]} ${/^Version: (.+)$/m.exec(stanza)?.[1]}`)
+        .sort(),
+    ).toEqual([`hello-modules-${K_NEW} 1.1.0`, `hello-modules-amd64 ${K_NEW.replace(/-amd64$/, '').replace(/-/g, '.')}+1.1.0`]);
+    const oldFiles = [`pool/main/h/hello-dkms-bin/hello-modules-${K_OLD}_1.0.0_amd64.deb`, 'pool/main/h/hello-dkms/hello-dkms_1.0.0_amd64.deb'];
+    // still in the pool for a reader of the generation before; gone after the next publish
+    for (const f of oldFiles) await expect(stat(path.join(repo, f))).resolves.toBeTruthy();
+    const again = await publishApt({ repoDir: repo, outDirs: [out110], keyFile: keys.plain, logger, keep: 1 });
+    expect(again.plan.add).toEqual([]);
+    for (const f of oldFiles) await expect(stat(path.join(repo, f)), f).rejects.toThrow(/ENOENT/);
+    await expect(stat(path.join(repo, `pool/main/h/hello-dkms-bin/hello-modules-${K_NEW}_1.1.0_amd64.deb`))).resolves.toBeTruthy();
+    const verified = await execa('gpgv', ['--keyring', keys.keyring, path.join(repo, 'dists/bookworm/InRelease')], { reject: false });
+    expect(verified.exitCode, verified.stderr).toBe(0);
+  }, 600_000);
 });
 
 describe('publishApt: incremental, serialised, refusing', () => {
@@ -255,25 +351,57 @@ describe('publishApt: incremental, serialised, refusing', () => {
     expect(verified.exitCode, verified.stderr).toBe(0);
   }, 300_000);
 
-  it('refuses a published version with other bytes (hello-dkms 1.0.0 rebuilt for another kernel) and leaves the repository as it was', async () => {
+  it("holds a published dkms-deb version rebuilt for another kernel: the new kernel's bmdeb goes in, the published dkms-deb stays, a warning says what to do", async () => {
     const repo = path.join(dir, 'repo-bytes');
     await publishApt({ repoDir: repo, outDirs: [outOld], keyFile: keys.plain, logger });
     const before = await snapshot(repo);
-    const err = await publishApt({ repoDir: repo, outDirs: [outNewDkms], keyFile: keys.plain, logger }).catch((e: unknown) => e);
-    expect(isKfarmError(err, 'BAD_OPTION'), String(err)).toBe(true);
-    expect((err as Error).message).toMatch(/hello-dkms_1\.0\.0_amd64\.deb is already in the repository .* with other bytes/);
+    const warnings: string[] = [];
+    const result = await publishApt({
+      repoDir: repo,
+      outDirs: [outNewDkms],
+      keyFile: keys.plain,
+      logger: pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) }),
+    });
+    expect(result.plan.add.map((a) => a.pkg.package)).toEqual([`hello-modules-${K_NEW}`]);
+    expect(result.plan.held.map((h) => h.pkg.file)).toEqual([path.join(outNewDkms, 'dkms-deb/hello-dkms_1.0.0_amd64.deb')]);
+    expect(warnings.join('\n')).toMatch(
+      /hello-dkms_1\.0\.0_amd64\.deb .* is held, not published: the repository \(bookworm\) has this version with other bytes.*raise PACKAGE_VERSION in dkms\.conf and build again/,
+    );
     const after = await snapshot(repo);
-    after.delete('.kfarm/lock');
-    before.delete('.kfarm/lock');
-    expect(after).toEqual(before);
-  }, 300_000);
+    for (const [name, sha] of before) if (name.startsWith('pool/')) expect(after.get(name), name).toBe(sha);
+    const packages = await readFile(path.join(repo, 'dists/bookworm/main/binary-amd64/Packages'), 'utf8');
+    expect(packages).toContain(`Package: hello-modules-${K_NEW}\n`);
+    expect(packages.match(/^Package: hello-dkms$/gm)).toHaveLength(1);
+    // a kernel's package with other bytes (the same bmdeb re-made with one more file) is still refused, and nothing is written
+    const changed = path.join(dir, 'out-new-rebuilt');
+    await cp(outNew, changed, { recursive: true });
+    const deb = `bmdeb/hello-modules-${K_NEW}_1.0.0_amd64.deb`;
+    const tree = path.join(dir, 'rebuilt-tree');
+    await execa('dpkg-deb', ['-R', path.join(changed, deb), tree]);
+    await writeFile(path.join(tree, 'kfarm-test-extra'), 'other bytes\n');
+    await execa('dpkg-deb', ['--root-owner-group', '-b', tree, path.join(changed, deb)]);
+    const other = await readFile(path.join(changed, deb));
+    const report = JSON.parse(await readFile(path.join(changed, 'report.json'), 'utf8')) as { packages: Array<{ path: string; sha256: string; size: number }> };
+    for (const p of report.packages) if (p.path === deb) Object.assign(p, { sha256: createHash('sha256').update(other).digest('hex'), size: other.length });
+    await writeFile(path.join(changed, 'report.json'), JSON.stringify(report));
+    const beforeRefusal = await snapshot(repo);
+    const err = await publishApt({ repoDir: repo, outDirs: [changed], keyFile: keys.plain, logger }).catch((e: unknown) => e);
+    expect(isKfarmError(err, 'PUBLISH_REFUSED'), String(err)).toBe(true);
+    expect((err as Error).message).toMatch(
+      new RegExp(`hello-modules-${K_NEW.replace(/[.+]/g, '\\$&')}_1\\.0\\.0_amd64\\.deb is already in the repository \\(bookworm\\) with other bytes`),
+    );
+    const afterRefusal = await snapshot(repo);
+    afterRefusal.delete('.kfarm/lock');
+    beforeRefusal.delete('.kfarm/lock');
+    expect(afterRefusal).toEqual(beforeRefusal);
+  }, 600_000);
 
   it('refuses a directory that holds something else, a bad key, or a changed package, before writing anything', async () => {
     const other = path.join(dir, 'someones-dir');
     await mkdir(other);
     await writeFile(path.join(other, 'notes.txt'), 'mine\n');
     const notRepo = await publishApt({ repoDir: other, outDirs: [outOld], keyFile: keys.plain, logger }).catch((e: unknown) => e);
-    expect(isKfarmError(notRepo, 'BAD_OPTION'), String(notRepo)).toBe(true);
+    expect(isKfarmError(notRepo, 'PUBLISH_REFUSED'), String(notRepo)).toBe(true);
     expect(await readdir(other)).toEqual(['notes.txt']);
 
     const fresh = path.join(dir, 'repo-never');
@@ -288,7 +416,7 @@ describe('publishApt: incremental, serialised, refusing', () => {
     data[100] = (data[100] ?? 0) ^ 1;
     await writeFile(deb, data);
     const badPackage = await publishApt({ repoDir: fresh, outDirs: [changed], keyFile: keys.plain, logger }).catch((e: unknown) => e);
-    expect(isKfarmError(badPackage, 'BAD_OPTION'), String(badPackage)).toBe(true);
+    expect(isKfarmError(badPackage, 'PUBLISH_REFUSED'), String(badPackage)).toBe(true);
     expect((badPackage as Error).message).toMatch(/is not the file .*report\.json lists/);
     await expect(stat(fresh)).rejects.toThrow(/ENOENT/);
 
