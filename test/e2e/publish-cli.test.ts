@@ -171,7 +171,7 @@ describe('kfarm publish --serve <port> <dir>', () => {
     });
   }, 60_000);
   afterAll(() => {
-    if (server.exitCode === null) server.kill('SIGKILL');
+    if (server?.exitCode === null) server.kill('SIGKILL');
   });
 
   it('serves files with their content types, following links that stay inside', async () => {
@@ -217,12 +217,13 @@ describe('kfarm publish --serve <port> <dir>', () => {
     }
   });
 
-  it('apt-get update in a debian-12 container reads the served repository, trusting only the exported key', async () => {
+  it('apt-get update and apt-get download in a debian-12 container go through the served repository, trusting only the test key', async () => {
     const script = [
       'rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*',
       `echo "deb [signed-by=/key.gpg] http://127.0.0.1:${port}/apt bookworm main" > /etc/apt/sources.list.d/kfarm.list`,
       'apt-get update 2>&1; echo "@@update $?"',
-      `apt-cache policy hello-modules-${K} 2>&1`,
+      `cd /tmp && apt-get download hello-modules-${K} 2>&1; echo "@@download $?"`,
+      `ls /tmp/hello-modules-${K}_1.0.0_amd64.deb && echo @@deb`,
     ].join('\n');
     const r = await execa('docker', ['run', '--rm', '--network', 'host', '-v', `${keys.keyring}:/key.gpg:ro`, '--entrypoint', 'bash', kernelImage, '-c', script], {
       reject: false,
@@ -231,6 +232,8 @@ describe('kfarm publish --serve <port> <dir>', () => {
     expect(r.stdout, r.stderr).toContain('@@update 0');
     expect(r.stdout).not.toMatch(/^(W|E): /m);
     expect(r.stdout).toContain(`http://127.0.0.1:${port}/apt bookworm/main amd64 Packages`);
+    expect(r.stdout).toContain('@@download 0');
+    expect(r.stdout).toContain('@@deb');
   }, 200_000);
 
   it('stops on SIGINT with exit 0', async () => {
