@@ -54,6 +54,12 @@ export type PublishCliOptions = {
   exportKey?: string;
   serve?: number;
   host: string;
+  /** --oci <registry> and its options (actions/publish-oci.ts) */
+  oci?: string;
+  ociCa?: string;
+  ociAuthfile?: string;
+  ociInsecure?: boolean;
+  ociManifests?: string;
 } & PublishTargetCliOptions;
 
 /** `kfarm images sync` */

@@ -169,3 +169,26 @@ describe('publishOci', () => {
     expect(await tagsOf(`${registry.host}/tampered/hello`)).toEqual([]);
   }, 120_000);
 });
+
+describe('kfarm publish --oci', () => {
+  it('pushes with credentials from the environment and writes the Module into --oci-manifests; a wrong password exits 2', async () => {
+    const manifests = path.join(dir, 'cli-manifests');
+    const args = ['publish', out, '--oci', `${registry.host}/cli`, '--oci-ca', registry.caCert, '--oci-manifests', manifests];
+    const env = { ...(await isolatedEnv('publish-oci-cli')), KFARM_OCI_USER: registry.user };
+
+    const refused = await kfarm(args, { ...env, KFARM_OCI_PASSWORD: 'wrong-password-77' });
+    expect(refused.exitCode, refused.stderr).toBe(2);
+    expect(refused.stderr).toContain('refused the credentials');
+    expect(refused.stderr + refused.stdout).not.toContain('wrong-password-77');
+    expect(await tagsOf(`${registry.host}/cli/hello`)).toEqual([]);
+
+    const ok = await kfarm(args, { ...env, KFARM_OCI_PASSWORD: registry.password });
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain(`oci  pushed     ${registry.host}/cli/hello:${TAG}`);
+    expect(ok.stderr + ok.stdout).not.toContain(registry.password);
+    const module = parseYaml(await readFile(path.join(manifests, 'hello-kmm-module.yaml'), 'utf8')) as KmmModule;
+    const image = module.spec.moduleLoader.container.kernelMappings[0]!.containerImage;
+    expect(image).toMatch(new RegExp(`^${registry.host.replace(/\./g, '\\.')}/cli/hello@sha256:[0-9a-f]{64}$`));
+    expect((await inspect(image)).Labels['io.kfarm.kernel']).toBe(K);
+  }, 120_000);
+});

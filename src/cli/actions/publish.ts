@@ -8,6 +8,7 @@ import { readReport } from '../../report/read-report.js';
 import { writeAtomic } from '../../util/write-atomic.js';
 import type { CliContext } from '../context.js';
 import { EXIT } from '../exit-codes.js';
+import { checkOciOptions, publishOciFromCli } from './publish-oci.js';
 import type { PublishCliOptions, PublishTargetCliOptions } from '../option-types.js';
 
 /**
@@ -19,8 +20,9 @@ import type { PublishCliOptions, PublishTargetCliOptions } from '../option-types
  */
 export async function publishAction(ctx: CliContext, dirs: string[], opts: PublishCliOptions): Promise<void> {
   const targets = opts.apt !== undefined || opts.dnf !== undefined;
+  checkOciOptions(opts);
   if (opts.serve !== undefined) {
-    if (targets || opts.exportKey !== undefined || opts.repoKey !== undefined || dirs.length !== 1) {
+    if (targets || opts.oci !== undefined || opts.exportKey !== undefined || opts.repoKey !== undefined || dirs.length !== 1) {
       throw badOption(
         '--serve <port> takes exactly one directory and no --apt, --dnf, --repo-key or --export-key',
         'kfarm publish --serve 8080 /srv/kfarm (serve a parent folder to serve both repositories)',
@@ -34,16 +36,17 @@ export async function publishAction(ctx: CliContext, dirs: string[], opts: Publi
       throw badOption('--export-key only writes the public key: give it without out dirs, --apt or --dnf', 'Run `kfarm publish --export-key <file> --repo-key <file>` on its own.');
     return exportKey(ctx, opts.exportKey, requireKey(opts));
   }
-  if (!targets) {
+  if (!targets && opts.oci === undefined) {
     throw badOption(
-      'nothing to publish to: give --apt <dir>, --dnf <dir> or both',
+      'nothing to publish to: give --apt <dir>, --dnf <dir>, --oci <registry> or several',
       'kfarm publish dist --apt /srv/kfarm/apt --dnf /srv/kfarm/rpm --repo-key repo-key.asc (or --export-key, --serve)',
     );
   }
   if (dirs.length === 0) throw badOption('no out dir given: name the --out dirs of earlier `kfarm build`s to publish');
-  const publisher = await preparePublish(opts, { apt: true, dnf: true });
+  const publisher = targets ? await preparePublish(opts, { apt: true, dnf: true }) : undefined;
   for (const dir of dirs) await checkOutDir(dir, opts);
-  await publisher.publish(ctx, dirs);
+  await publisher?.publish(ctx, dirs);
+  if (opts.oci !== undefined) await publishOciFromCli(ctx, dirs, opts);
   ctx.setExitCode(EXIT.ok);
 }
 
@@ -115,7 +118,7 @@ async function publishTo(ctx: CliContext, outDirs: readonly string[], opts: Publ
 }
 
 /** Pure enough: an out dir whose report.json lists no package for a target is refused before any target is written. */
-async function checkOutDir(outDir: string, opts: PublishTargetCliOptions): Promise<void> {
+async function checkOutDir(outDir: string, opts: PublishTargetCliOptions & { oci?: string }): Promise<void> {
   const report = await readReport(outDir);
   const formats = new Set((report.packages ?? []).map((p) => p.format));
   const need = (target: string, wanted: string[]) => {
@@ -128,6 +131,7 @@ async function checkOutDir(outDir: string, opts: PublishTargetCliOptions): Promi
   };
   if (opts.apt !== undefined) need('--apt', ['bmdeb', 'dkms-deb']);
   if (opts.dnf !== undefined) need('--dnf', ['kmod-rpm', 'dkms-rpm']);
+  if (opts.oci !== undefined) need('--oci', ['kmm']);
 }
 
 function requireKey(opts: PublishTargetCliOptions): string {

@@ -23,6 +23,11 @@ export function publishCommand(ctx: CliContext): Command {
     .option('--export-key <file>', "only write the public half of --repo-key here (binary: what a client's Signed-By names)")
     .option('--serve <port>', 'only serve <dir> as static files, read-only, until Ctrl-C (0: a free port)', port)
     .option('--host <address>', 'with --serve: the address to listen on', '127.0.0.1')
+    .option('--oci <registry>', 'push the KMM images to <registry>/<module>:<version>-<kernel> (credentials: $KFARM_OCI_USER, $KFARM_OCI_PASSWORD)')
+    .option('--oci-ca <file>', "the CA certificate (PEM) of the --oci registry's TLS certificate")
+    .option('--oci-authfile <file>', 'registry credentials as a containers auth.json / docker config.json, instead of the environment')
+    .option('--oci-insecure', 'talk to the --oci registry over plain HTTP or unverified TLS')
+    .option('--oci-manifests <dir>', 'where the KMM Module manifests naming the pushed images go (default: the current directory)')
     .action(async (dirs: string[], opts: PublishCliOptions) => (await import('../actions/publish.js')).publishAction(ctx, dirs, opts));
 }
 
