@@ -63,11 +63,8 @@ export async function publishDnf(options: DnfPublishOptions): Promise<DnfPublish
     const manifest = await inspectRepo(repoDir); // again: another publish may have finished while we waited
     const plan = planDnfPublish({ candidates, manifest, ...(options.keep === undefined ? {} : { keep: options.keep }) });
     log.info({ add: plan.add.length, unchanged: plan.unchanged.length, remove: plan.remove.length, skipped: plan.skipped.length, held: plan.held.length }, 'DNF publish plan');
-    for (const h of plan.held)
-      log.warn(
-        { package: nevraOf(h), source: h.source },
-        'this dkms RPM version is published already with the binaries of other kernels: it stays as published; the new kernels are in their kmod packages',
-      );
+    // a held dkms RPM (held-dkms.ts): what happened and what to do
+    for (const warning of plan.warnings) log.warn(warning);
     const stage = path.join(repoDir, `${DNF_STAGE_PREFIX}${process.pid}`);
     await rm(stage, { recursive: true, force: true });
     await makeDirs(path.join(stage, 'sign'));
