@@ -65,12 +65,7 @@ export async function preparePublish(opts: PublishTargetCliOptions, formats: { a
     const given = opts.repoKey !== undefined ? '--repo-key' : opts.keep !== undefined ? '--keep' : '--base-url';
     throw badOption(`${given} goes with --apt <dir> or --dnf <dir>`);
   }
-  if (opts.dnf === undefined && (opts.keep !== undefined || opts.baseUrl !== undefined)) {
-    throw badOption(
-      `${opts.keep !== undefined ? '--keep' : '--base-url'} applies to the DNF repository: give --dnf <dir>`,
-      'The APT publisher keeps every version it published (pruning is not done yet).',
-    );
-  }
+  if (opts.dnf === undefined && opts.baseUrl !== undefined) throw badOption('--base-url names where clients reach the DNF repository: give --dnf <dir>');
   if (opts.apt !== undefined && !formats.apt) throw badOption('--apt needs APT packages: add bmdeb and/or dkms-deb to --format');
   if (opts.dnf !== undefined && !formats.dnf) throw badOption('--dnf needs RPM packages: add kmod-rpm and/or dkms-rpm to --format');
   if (opts.apt !== undefined && opts.dnf !== undefined && path.resolve(opts.apt) === path.resolve(opts.dnf)) {
@@ -87,9 +82,13 @@ async function publishTo(ctx: CliContext, outDirs: readonly string[], opts: Publ
   // anything; a second publish of the same out dirs changes nothing (same bytes: left alone)
   if (opts.apt !== undefined) {
     const { publishApt } = await import('../../publish/apt-repo.js');
-    const r = await publishApt({ repoDir: opts.apt, outDirs, keyFile, logger: rootLogger });
+    const r = await publishApt({ repoDir: opts.apt, outDirs, keyFile, logger: rootLogger, ...(opts.keep !== undefined ? { keep: opts.keep } : {}) });
     for (const a of r.plan.add) ctx.out(`apt  added      ${a.suite.padEnd(9)} ${path.basename(a.pkg.file)}`);
     for (const m of r.plan.metapackages) ctx.out(`apt  meta       ${m.suite.padEnd(9)} ${m.package} ${m.version}`);
+    for (const h of r.plan.held) ctx.out(`apt  held       ${path.basename(h.pkg.file)} (published already as ${h.published} with other bytes: that one stays)`);
+    for (const sk of r.plan.skipped) ctx.out(`apt  left out   ${sk.suite.padEnd(9)} ${path.basename(sk.pkg.file)} (older than the --keep ${opts.keep ?? ''} newest)`);
+    for (const rm of r.plan.remove) ctx.out(`apt  removed    ${rm.suite.padEnd(9)} ${rm.package} ${rm.version} (--keep)`);
+    for (const w of r.plan.warnings) ctx.progress(`kfarm: apt: ${w}`);
     for (const o of r.plan.older) ctx.out(`apt  left out   ${o.suite.padEnd(9)} ${path.basename(o.pkg.file)} (the suite holds ${o.published})`);
     const suites = r.plan.suites.map((s) => `${s.codename} (${s.arches.join(', ')})`).join(', ');
     ctx.out(`apt  ${r.repoDir}: ${r.plan.add.length} added, ${r.plan.present.length} already there; suites ${suites}; generation ${r.generation}, signed by ${r.fingerprint}`);
