@@ -46,7 +46,8 @@ export function ociTargets(images: readonly OciImage[], registry: string): OciTa
         hint: 'Give a registry host, optionally with a port and a path: registry.example.com:5000/team',
       });
     }
-    if (!repository.includes('/') || !/[.:]|^localhost\//.test(repository.split('/')[0] ?? '')) {
+    const host = repository.split('/')[0] ?? '';
+    if (!repository.includes('/') || !(/[.:]/.test(host) || host === 'localhost')) {
       // without a host part a tool would push to Docker Hub: say it rather than guess
       throw new KfarmError('BAD_OPTION', `the OCI registry ${JSON.stringify(registry)} names no registry host`, {
         hint: 'Give a registry host, optionally with a port and a path: registry.example.com:5000/team',
