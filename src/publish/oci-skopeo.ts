@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -73,8 +72,15 @@ export async function openSkopeo(options: { registryHost: string; credentials: O
     const skopeo = (args: string[]) => run('skopeo', args, { allowFailure: true, timeoutMs: 15 * 60_000 });
     return {
       async digestOf(reference) {
-        const out = await skopeo(['inspect', '--raw', '--retry-times', '2', '--authfile', authFile, ...tlsArgs(''), `docker://${reference}`]);
-        if (out.exitCode === 0) return `sha256:${createHash('sha256').update(out.stdout).digest('hex')}`;
+        // skopeo's Digest is the digest of the manifest the tag names, computed from its raw
+        // bytes (hashing `--raw` here would need them byte-exact, and run() strips a final newline)
+        const out = await skopeo(['inspect', '--no-tags', '--format', '{{.Digest}}', '--retry-times', '2', '--authfile', authFile, ...tlsArgs(''), `docker://${reference}`]);
+        if (out.exitCode === 0) {
+          const digest = out.stdout.trim();
+          if (!/^sha256:[0-9a-f]{64}$/.test(digest))
+            throw new KfarmError('COMMAND_FAILED', `skopeo inspect gave no digest for ${reference}: ${digest.slice(0, 200)}`, { context: { reference } });
+          return digest;
+        }
         const failure = classifySkopeoError(out.stderr);
         if (failure === 'not-found') return undefined;
         throw registryError(failure, options.registryHost, reference, out.stderr);
