@@ -3,7 +3,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { debian12Kernels, example, isolatedEnv, kfarm, kfarmProcess, tempDir } from '../helpers/kfarm-cli.js';
+import { debian12Kernels, example, fixture, isolatedEnv, kfarm, kfarmProcess, tempDir } from '../helpers/kfarm-cli.js';
 import { repoTestKeys, type RepoTestKeys } from '../helpers/repo-test-key.js';
 
 /**
@@ -13,7 +13,7 @@ import { repoTestKeys, type RepoTestKeys } from '../helpers/repo-test-key.js';
  * --serve serves the repositories read-only, refusing paths out of the directory, and apt-get
  * in a debian-12 container updates through it.
  */
-const { k61: K } = await debian12Kernels();
+const { k61: K, k612: K612 } = await debian12Kernels();
 const kernelImage = `kfarm/debian-12:${K.replace(/\+/g, '_')}`;
 
 let keys: RepoTestKeys;
@@ -64,6 +64,36 @@ describe('kfarm build --apt --dnf --repo-key', () => {
     expect(gpgv.exitCode, gpgv.stderr).toBe(0);
     expect(await exists(path.join(dir, 'built-rpm', 'repodata', 'repomd.xml.asc'))).toBe(true);
   });
+
+  it('a build that failed on some kernels publishes what was built and keeps its exit status (1)', async () => {
+    const apt = path.join(dir, 'partial-apt');
+    const rpm = path.join(dir, 'partial-rpm');
+    const r = await kfarm(
+      [
+        'build',
+        fixture('fails-on-612'),
+        '--out',
+        path.join(dir, 'partial'),
+        '--kernels',
+        `${K},${K612}`,
+        '--format',
+        'bmdeb,kmod-rpm',
+        '--apt',
+        apt,
+        '--dnf',
+        rpm,
+        '--repo-key',
+        keys.plain,
+      ],
+      await isolatedEnv('publish-cli'),
+    );
+    expect(r.exitCode, r.stderr).toBe(1);
+    const pool = await readdir(path.join(apt, 'pool', 'main', 'f', 'fails612-dkms-bin'));
+    expect(pool).toEqual([`fails612-modules-${K}_0.1_amd64.deb`]);
+    const rpms = await readdir(path.join(rpm, 'Packages'));
+    expect(rpms.filter((f) => f.startsWith('kmod-fails612-'))).toEqual([`kmod-fails612-${K}-0.1-1.x86_64.rpm`]);
+    expect(await exists(path.join(rpm, 'repodata', 'repomd.xml.asc'))).toBe(true);
+  }, 900_000);
 
   it('refuses --apt without --repo-key before building (exit 2, names the option)', async () => {
     const r = await kfarm(
