@@ -4,7 +4,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { debian12Kernels, example, fixture, isolatedEnv, kfarm, kfarmProcess, tempDir } from '../helpers/kfarm-cli.js';
-import { repoTestKeys, type RepoTestKeys } from '../helpers/repo-test-key.js';
+import { PASSPHRASE, repoTestKeys, type RepoTestKeys } from '../helpers/repo-test-key.js';
 
 /**
  * `kfarm publish` and `kfarm build --apt --dnf` through the real CLI: hello built for one
@@ -156,6 +156,17 @@ describe('kfarm publish: bad input exits 2 and writes nothing', () => {
     expect(r.exitCode, r.stderr).toBe(2);
     expect(r.stderr).toContain(said);
     expect(await exists(target)).toBe(false);
+  });
+
+  it('a protected key takes its passphrase from KFARM_REPO_KEY_PASSPHRASE only', async () => {
+    const key = path.join(dir, 'protected.gpg');
+    const without = await kfarm(['publish', '--export-key', key, '--repo-key', keys.protected], { KFARM_REPO_KEY_PASSPHRASE: '' });
+    expect(without.exitCode, without.stderr).toBe(2);
+    expect(without.stderr).toContain('KFARM_REPO_KEY_PASSPHRASE');
+    expect(await exists(key)).toBe(false);
+    const withIt = await kfarm(['publish', '--export-key', key, '--repo-key', keys.protected], { KFARM_REPO_KEY_PASSPHRASE: PASSPHRASE });
+    expect(withIt.exitCode, withIt.stderr).toBe(0);
+    expect(await exists(key)).toBe(true);
   });
 
   it('no target: exit 2, naming --apt and --dnf', async () => {
