@@ -28,11 +28,11 @@ export async function readOciImages(outDirs: readonly string[]): Promise<OciImag
     for (const entry of listed) {
       const file = path.join(outDir, entry.path);
       const data = await readFile(file).catch((err: NodeJS.ErrnoException) => {
-        throw new KfarmError('BAD_OPTION', `${file}, listed in ${outDir}/report.json, cannot be read (${err.code ?? err.message})`, { context: { outDir, file } });
+        throw new KfarmError('PUBLISH_REFUSED', `${file}, listed in ${outDir}/report.json, cannot be read (${err.code ?? err.message})`, { context: { outDir, file } });
       });
       const sha256 = createHash('sha256').update(data).digest('hex');
       if (sha256 !== entry.sha256 || data.length !== entry.size) {
-        throw new KfarmError('BAD_OPTION', `${file} is not the file ${outDir}/report.json lists (sha256 ${sha256}, the report says ${entry.sha256}): nothing was pushed`, {
+        throw new KfarmError('PUBLISH_REFUSED', `${file} is not the file ${outDir}/report.json lists (sha256 ${sha256}, the report says ${entry.sha256}): nothing was pushed`, {
           context: { outDir, file },
           hint: 'The file changed after the build: build (or `kfarm pack --format kmm`) again rather than publish an image kfarm did not make.',
         });
@@ -44,7 +44,7 @@ export async function readOciImages(outDirs: readonly string[]): Promise<OciImag
       const image = await describeArchive(file, data);
       const yaml = yamls.get(kmmModuleYamlName(image.module));
       if (yaml === undefined) {
-        throw new KfarmError('BAD_OPTION', `${outDir}/report.json lists the KMM image ${file} but not its ${kmmModuleYamlName(image.module)}`, {
+        throw new KfarmError('PUBLISH_REFUSED', `${outDir}/report.json lists the KMM image ${file} but not its ${kmmModuleYamlName(image.module)}`, {
           context: { outDir, file },
           hint: 'Pack the out dir again: `kfarm pack <out-dir> --format kmm`.',
         });
@@ -66,7 +66,7 @@ interface OciConfig {
 }
 
 async function describeArchive(file: string, data: Buffer): Promise<Omit<OciImage, 'moduleYaml'>> {
-  const bad = (why: string) => new KfarmError('BAD_OPTION', `${file} is not a KMM image kfarm wrote: ${why}`, { context: { file } });
+  const bad = (why: string) => new KfarmError('PUBLISH_REFUSED', `${file} is not a KMM image kfarm wrote: ${why}`, { context: { file } });
   const entries = await extractTar(data, ARCHIVE_LIMITS, file);
   const member = (name: string) => {
     const e = entries.find((x) => x.path === name && x.type === 'file');
@@ -96,7 +96,7 @@ export function moduleNameOf(yamlText: string, module: string): string {
   const parsed = parseYaml(yamlText) as { kind?: string; spec?: { moduleLoader?: { container?: { modprobe?: { moduleName?: unknown } } } } } | null;
   const name = parsed?.spec?.moduleLoader?.container?.modprobe?.moduleName;
   if (parsed?.kind !== 'Module' || typeof name !== 'string' || name === '') {
-    throw new KfarmError('BAD_OPTION', `${kmmModuleYamlName(module)} is not a KMM Module with a modprobe moduleName`, { context: { module } });
+    throw new KfarmError('PUBLISH_REFUSED', `${kmmModuleYamlName(module)} is not a KMM Module with a modprobe moduleName`, { context: { module } });
   }
   return name;
 }

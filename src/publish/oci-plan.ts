@@ -59,7 +59,7 @@ export function ociTargets(images: readonly OciImage[], registry: string): OciTa
     const seen = byReference.get(reference);
     if (seen && seen.digest !== image.digest) {
       throw new KfarmError(
-        'BAD_OPTION',
+        'PUBLISH_REFUSED',
         `two images for ${reference} with different bytes: ${seen.archive} (${seen.digest}) and ${image.archive} (${image.digest}); nothing was pushed`,
         {
           context: { reference },
@@ -92,7 +92,7 @@ export function planOciPublish(targets: readonly OciTarget[], existing: Readonly
   if (clashes.length > 0) {
     const first = clashes[0]!;
     throw new KfarmError(
-      'BAD_OPTION',
+      'PUBLISH_REFUSED',
       `${first.reference} is already published with other bytes (the registry has ${existing.get(first.reference)}, this build ${first.digest})` +
         (clashes.length > 1 ? ` and ${clashes.length - 1} more tag(s) clash` : '') +
         ': a version, once published, never changes; nothing was pushed',
@@ -127,7 +127,7 @@ export function moduleMappings(targets: readonly OciTarget[]): Map<string, Modul
     const clash = m.mappings.find((x) => x.kernel === t.kernel);
     if (clash) {
       // KMM maps a kernel to one image: two versions for one kernel leave it ambiguous
-      throw new KfarmError('BAD_OPTION', `${t.module} has two images for kernel ${t.kernel} (${clash.image} and ${t.pinned}): one Module maps a kernel to one image`, {
+      throw new KfarmError('PUBLISH_REFUSED', `${t.module} has two images for kernel ${t.kernel} (${clash.image} and ${t.pinned}): one Module maps a kernel to one image`, {
         context: { module: t.module, kernel: t.kernel },
         hint: 'Publish the out dirs of one module version at a time.',
       });

@@ -129,7 +129,7 @@ describe('publishOci', () => {
     const before = await inspect(reference);
 
     const err = await failure(publish('clash'));
-    expect(err.code).toBe('BAD_OPTION');
+    expect(err.code).toBe('PUBLISH_REFUSED');
     expect(err.message).toContain(`${reference} is already published with other bytes`);
     expect((await inspect(reference)).Digest).toBe(before.Digest);
     // no manifest written for a publish that did not happen
@@ -164,7 +164,7 @@ describe('publishOci', () => {
     await cp(out, copy, { recursive: true });
     await appendFile(path.join(copy, 'kmm', `hello-1.0.0-kmm-${K}.oci.tar`), Buffer.from([0]));
     const err = await failure(publish('tampered', { outDirs: [copy] }));
-    expect(err.code).toBe('BAD_OPTION');
+    expect(err.code).toBe('PUBLISH_REFUSED');
     expect(err.message).toMatch(/is not the file .*report\.json lists/);
     expect(await tagsOf(`${registry.host}/tampered/hello`)).toEqual([]);
   }, 120_000);

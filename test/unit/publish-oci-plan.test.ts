@@ -59,7 +59,7 @@ describe('planOciPublish', () => {
 
   it('refuses the whole publish when a tag names other bytes', () => {
     const err = thrown(() => planOciPublish(targets, new Map([[targets[0]!.reference, D1]])));
-    expect(err.code).toBe('BAD_OPTION');
+    expect(err.code).toBe('PUBLISH_REFUSED');
     expect(err.message).toContain(`${targets[0]!.reference} is already published with other bytes`);
   });
 });
