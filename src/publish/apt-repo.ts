@@ -17,7 +17,7 @@ import { openRepoKey } from './repo-key.js';
  * signed on the host with the repository key (repo-key.ts: reprepro never sees it).
  *
  * Layout of a repository directory:
- *   pool/main/...            the packages (reprepro's pool; append-only but for replaced versions)
+ *   pool/main/...            the packages (reprepro's pool; with keep, files leave it one publish after their removal)
  *   dists -> generations/N   a symlink, swapped by rename(2): the one thing a reader follows
  *   generations/N/<suite>/   a complete, signed copy of the indexes (Release, InRelease, Release.gpg)
  *   .kfarm/                  kfarm's own: repository.json (the mark), manifest.json, lock,
