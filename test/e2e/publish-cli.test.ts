@@ -1,4 +1,4 @@
-import { access, mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
+import { access, cp, mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -142,6 +142,32 @@ describe('kfarm publish <out-dir> --apt --dnf --repo-key', () => {
     const gpgv = await execa('gpgv', ['--keyring', key, path.join(dir, 'site', 'apt', 'dists', 'bookworm', 'InRelease')], { reject: false });
     expect(gpgv.exitCode, gpgv.stderr).toBe(0);
   });
+});
+
+describe('kfarm publish --keep', () => {
+  it('goes to both publishers: hello 1.1.0 with --keep 1 takes 1.0.0 out of the APT suite and the DNF index', async () => {
+    const src = path.join(dir, 'hello-1.1.0');
+    await cp(example('hello'), src, { recursive: true });
+    const conf = path.join(src, 'dkms.conf');
+    await writeFile(conf, (await readFile(conf, 'utf8')).replace('PACKAGE_VERSION="1.0.0"', 'PACKAGE_VERSION="1.1.0"'));
+    const out110 = path.join(dir, 'out110');
+    const built = await kfarm(['build', src, '--out', out110, '--kernels', K, '--format', 'bmdeb,kmod-rpm'], await isolatedEnv('publish-cli-110'));
+    expect(built.exitCode, built.stderr).toBe(0);
+    // hello 1.0.0 for the 6.12 kernel too: another package name, which only keep takes out of the suite
+    const out612 = path.join(dir, 'out612');
+    const built612 = await kfarm(['build', example('hello'), '--out', out612, '--kernels', K612, '--format', 'bmdeb'], await isolatedEnv('publish-cli'));
+    expect(built612.exitCode, built612.stderr).toBe(0);
+    const targets = ['--apt', path.join(dir, 'keep', 'apt'), '--dnf', path.join(dir, 'keep', 'rpm'), '--repo-key', keys.plain];
+    const first = await kfarm(['publish', out, out612, ...targets]); // out612 holds no RPM: fine, out does
+    expect(first.exitCode, first.stderr).toBe(0);
+    const second = await kfarm(['publish', out110, ...targets, '--keep', '1']);
+    expect(second.exitCode, second.stderr).toBe(0);
+    expect(second.stdout).toContain(`apt  removed    bookworm  hello-modules-${K612} 1.0.0 (--keep)`);
+    expect(second.stdout).toContain('1 leave the index (--keep)');
+    const packages = await readFile(path.join(dir, 'keep', 'apt', 'dists', 'bookworm', 'main', 'binary-amd64', 'Packages'), 'utf8');
+    expect(packages).toContain('Version: 1.1.0');
+    expect(packages).not.toContain('Version: 1.0.0');
+  }, 900_000);
 });
 
 describe('kfarm publish: bad input exits 2 and writes nothing', () => {

@@ -44,7 +44,7 @@ export async function publishAction(ctx: CliContext, dirs: string[], opts: Publi
   }
   if (dirs.length === 0) throw badOption('no out dir given: name the --out dirs of earlier `kfarm build`s to publish');
   const publisher = targets ? await preparePublish(opts, { apt: true, dnf: true }) : undefined;
-  for (const dir of dirs) await checkOutDir(dir, opts);
+  await checkOutDirs(dirs, opts);
   await publisher?.publish(ctx, dirs);
   if (opts.oci !== undefined) await publishOciFromCli(ctx, dirs, opts);
   ctx.setExitCode(EXIT.ok);
@@ -116,21 +116,20 @@ async function publishTo(ctx: CliContext, outDirs: readonly string[], opts: Publ
   }
 }
 
-/** Pure enough: an out dir whose report.json lists no package for a target is refused before any target is written. */
-async function checkOutDir(outDir: string, opts: PublishTargetCliOptions & { oci?: string }): Promise<void> {
-  const report = await readReport(outDir);
-  const formats = new Set((report.packages ?? []).map((p) => p.format));
+/** Out dirs whose report.json files list no package for a target are refused before any target is written. */
+async function checkOutDirs(outDirs: readonly string[], opts: PublishTargetCliOptions): Promise<void> {
+  const formats = new Set<string>();
+  for (const outDir of outDirs) for (const p of (await readReport(outDir)).packages ?? []) formats.add(p.format);
   const need = (target: string, wanted: string[]) => {
     if (!wanted.some((f) => formats.has(f))) {
       throw badOption(
-        `${outDir}: report.json lists no ${wanted.join(' or ')} package for ${target}; nothing was published`,
-        `Pack it first: kfarm pack ${outDir} --format ${wanted.join(',')}`,
+        `${outDirs.join(', ')}: report.json lists no ${wanted.join(' or ')} package for ${target}; nothing was published`,
+        `Pack it first: kfarm pack <out-dir> --format ${wanted.join(',')}`,
       );
     }
   };
   if (opts.apt !== undefined) need('--apt', ['bmdeb', 'dkms-deb']);
   if (opts.dnf !== undefined) need('--dnf', ['kmod-rpm', 'dkms-rpm']);
-  if (opts.oci !== undefined) need('--oci', ['kmm']);
 }
 
 function requireKey(opts: PublishTargetCliOptions): string {
