@@ -195,6 +195,23 @@ describe('kfarm publish: bad input exits 2 and writes nothing', () => {
     expect(await exists(key)).toBe(true);
   });
 
+  it('kfarm build --apt without a deb format is refused before building (exit 2, names --format)', async () => {
+    const r = await kfarm(
+      ['build', example('hello'), '--out', path.join(dir, 'never2'), '--kernels', K, '--apt', path.join(dir, 'never2-apt'), '--repo-key', keys.plain],
+      await isolatedEnv('publish-cli'),
+    );
+    expect(r.exitCode, r.stderr).toBe(2);
+    expect(r.stderr).toContain('--apt needs APT packages: add bmdeb and/or dkms-deb to --format');
+    expect(await exists(path.join(dir, 'never2'))).toBe(false);
+  });
+
+  it('--serve with publish targets is refused (exit 2)', async () => {
+    const r = await kfarm(['publish', '--serve', '0', out, '--apt', path.join(dir, 'never3'), '--repo-key', keys.plain]);
+    expect(r.exitCode, r.stderr).toBe(2);
+    expect(r.stderr).toContain('--serve <port> takes exactly one directory');
+    expect(await exists(path.join(dir, 'never3'))).toBe(false);
+  });
+
   it('no target: exit 2, naming --apt and --dnf', async () => {
     const r = await kfarm(['publish', out, '--repo-key', keys.plain]);
     expect(r.exitCode, r.stderr).toBe(2);
