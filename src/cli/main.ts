@@ -24,7 +24,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   let exitCode: number | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     if (controller.signal.aborted) process.exit(EXIT.interrupted); // second Ctrl-C: leave now
-    process.stderr.write(`\nkfarm: ${signal}: stopping, removing containers...\n`);
+    process.stderr.write(`\nkfarm: ${signal}: stopping (a build or boot removes its containers first)...\n`);
     controller.abort();
   };
   process.on('SIGINT', onSignal);
