@@ -38,7 +38,8 @@ export type BuildCliOptions = {
   cacheSize?: string;
   verify?: 'load';
 } & VerifyCliOptions &
-  PublishTargetCliOptions;
+  PublishTargetCliOptions &
+  OciTargetCliOptions;
 
 /** the publish targets, of `kfarm publish` and of `kfarm build` (build, then publish the out dir) */
 export interface PublishTargetCliOptions {
@@ -49,18 +50,22 @@ export interface PublishTargetCliOptions {
   baseUrl?: string;
 }
 
-/** `kfarm publish` */
-export type PublishCliOptions = {
-  exportKey?: string;
-  serve?: number;
-  host: string;
-  /** --oci <registry> and its options (actions/publish-oci.ts) */
+/** --oci <registry> and its options (actions/publish-oci.ts), of `kfarm publish` and `kfarm build` */
+export interface OciTargetCliOptions {
   oci?: string;
   ociCa?: string;
   ociAuthfile?: string;
   ociInsecure?: boolean;
   ociManifests?: string;
-} & PublishTargetCliOptions;
+}
+
+/** `kfarm publish` */
+export type PublishCliOptions = {
+  exportKey?: string;
+  serve?: number;
+  host: string;
+} & PublishTargetCliOptions &
+  OciTargetCliOptions;
 
 /** `kfarm images sync` */
 export interface ImagesSyncCliOptions {

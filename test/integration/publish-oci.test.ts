@@ -26,6 +26,8 @@ interface KmmModule {
 let registry: TestRegistry;
 let dir: string;
 let out: string;
+/** the build's environment: its state dir holds the build, so the `kfarm build --oci` below takes it from the cache */
+let buildEnv: Record<string, string>;
 const logLines: string[] = [];
 const logger = pino({ level: 'info' }, { write: (line: string) => void logLines.push(line) });
 
@@ -68,7 +70,8 @@ beforeAll(async () => {
   registry = await startRegistry();
   dir = await tempDir('publish-oci');
   out = path.join(dir, 'build');
-  const build = await kfarm(['build', example('hello'), '--out', out, '--kernels', K, '--format', 'kmm'], await isolatedEnv('publish-oci'));
+  buildEnv = await isolatedEnv('publish-oci');
+  const build = await kfarm(['build', example('hello'), '--out', out, '--kernels', K, '--format', 'kmm'], buildEnv);
   expect(build.exitCode, build.stderr).toBe(0);
 }, 900_000);
 
@@ -190,5 +193,34 @@ describe('kfarm publish --oci', () => {
     const image = module.spec.moduleLoader.container.kernelMappings[0]!.containerImage;
     expect(image).toMatch(new RegExp(`^${registry.host.replace(/\./g, '\\.')}/cli/hello@sha256:[0-9a-f]{64}$`));
     expect((await inspect(image)).Labels['io.kfarm.kernel']).toBe(K);
+  }, 120_000);
+});
+
+describe('kfarm build --oci', () => {
+  it('builds and pushes in one go: the pushed image has its labels, the Module names it by digest', async () => {
+    const buildOut = path.join(dir, 'build-oci');
+    const manifests = path.join(dir, 'build-oci-manifests');
+    const env = { ...buildEnv, KFARM_OCI_USER: registry.user, KFARM_OCI_PASSWORD: registry.password };
+    const args = ['build', example('hello'), '--out', buildOut, '--kernels', K, '--format', 'kmm'];
+    const r = await kfarm([...args, '--oci', `${registry.host}/build`, '--oci-ca', registry.caCert, '--oci-manifests', manifests], env);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`oci  pushed     ${registry.host}/build/hello:${TAG}`);
+    expect(r.stderr + r.stdout).not.toContain(registry.password);
+    const image = await inspect(`${registry.host}/build/hello:${TAG}`);
+    expect(image.Labels).toMatchObject({ 'io.kfarm.kernel': K, 'io.kfarm.module': 'hello', 'io.kfarm.version': '1.0.0' });
+    const module = parseYaml(await readFile(path.join(manifests, 'hello-kmm-module.yaml'), 'utf8')) as KmmModule;
+    expect(module.spec.moduleLoader.container.kernelMappings).toEqual([{ literal: K, containerImage: `${registry.host}/build/hello@${image.Digest}` }]);
+  }, 600_000);
+
+  it('--oci without kmm in --format is refused before building (exit 2): no out dir, nothing pushed', async () => {
+    const buildOut = path.join(dir, 'build-oci-nokmm');
+    const r = await kfarm(
+      ['build', example('hello'), '--out', buildOut, '--kernels', K, '--format', 'bmdeb', '--oci', `${registry.host}/nokmm`, '--oci-ca', registry.caCert],
+      buildEnv,
+    );
+    expect(r.exitCode, r.stderr).toBe(2);
+    expect(r.stderr).toContain('--oci needs KMM images: add kmm to --format');
+    await expect(readFile(path.join(buildOut, 'report.json'))).rejects.toThrow(/ENOENT/);
+    expect(await tagsOf(`${registry.host}/nokmm/hello`)).toEqual([]);
   }, 120_000);
 });

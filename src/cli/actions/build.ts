@@ -20,6 +20,9 @@ import { usableStateDir } from '../../config/state-dir.js';
 export async function buildAction(ctx: CliContext, sourceDirs: string[], opts: BuildCliOptions): Promise<void> {
   await usableStateDir(env.stateDir);
   // publishing after the build: its options and key are checked before the build, not after it
+  // (--oci needs no key: it is checked apart, and without kmm in --format refused here, exit 2)
+  const oci = opts.oci !== undefined || [opts.ociCa, opts.ociAuthfile, opts.ociInsecure, opts.ociManifests].some((v) => v !== undefined);
+  if (oci) (await import('./publish-oci.js')).checkBuildOci(opts, opts.format);
   const publishing = publishRequested(opts) ? await (await import('./publish.js')).preparePublish(opts, publishFormats(opts.format)) : undefined;
   const live = ctx.live();
   const progress = buildProgress(live, live.tty);
@@ -84,8 +87,10 @@ export async function buildAction(ctx: CliContext, sourceDirs: string[], opts: B
   const unverified = opts.verify === 'load' && !opts.allowUnverified && nothingVerified(report.kernels);
   if (unverified) ctx.progress(`kfarm: ${nothingVerifiedText(report.kernels)}`);
   // the out dir as committed, its failed kernels' rows too: the publishers take only built rows' packages
-  if (publishing && report.summary.built > 0) await publishing.publish(ctx, [opts.out]);
-  else if (publishing) ctx.progress('kfarm: no kernel built: nothing to publish');
+  if ((publishing || opts.oci !== undefined) && report.summary.built > 0) {
+    await publishing?.publish(ctx, [opts.out]);
+    if (opts.oci !== undefined) await (await import('./publish-oci.js')).publishOciFromCli(ctx, [opts.out], opts);
+  } else if (publishing || opts.oci !== undefined) ctx.progress('kfarm: no kernel built: nothing to publish');
   ctx.setExitCode(report.summary.failed > 0 || loadFailed(report) || unverified ? EXIT.kernelsFailed : EXIT.ok);
 }
 

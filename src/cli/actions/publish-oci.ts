@@ -3,15 +3,10 @@ import { KfarmError } from '../../errors/kfarm-error.js';
 import { rootLogger } from '../../logging/logger.js';
 import type { OciCredentials } from '../../publish/oci-skopeo.js';
 import type { CliContext } from '../context.js';
+import type { OciTargetCliOptions } from '../option-types.js';
 
-/** `kfarm publish --oci <registry>` (docs/publishing.md, "OCI"). */
-export interface OciCliOptions {
-  oci?: string;
-  ociCa?: string;
-  ociAuthfile?: string;
-  ociInsecure?: boolean;
-  ociManifests?: string;
-}
+/** `kfarm publish --oci <registry>` and `kfarm build --oci` (docs/publishing.md, "OCI"). */
+export type OciCliOptions = OciTargetCliOptions;
 
 /** The OCI options given without --oci are refused: they would silently do nothing. */
 export function checkOciOptions(opts: OciCliOptions): void {
@@ -27,6 +22,19 @@ export function checkOciOptions(opts: OciCliOptions): void {
             ? '--oci-manifests'
             : undefined;
   if (stray) throw new KfarmError('BAD_OPTION', `${stray} goes with --oci <registry>`);
+}
+
+/**
+ * `kfarm build --oci`: checked before the build. The registry gets the KMM images, so a build
+ * whose --format makes none would build for nothing and then fail: refused first (exit 2).
+ */
+export function checkBuildOci(opts: OciCliOptions, format: string): void {
+  checkOciOptions(opts);
+  if (opts.oci === undefined) return;
+  const formats = new Set(format.split(',').map((s) => s.trim()));
+  if (!formats.has('kmm')) {
+    throw new KfarmError('BAD_OPTION', '--oci needs KMM images: add kmm to --format', { hint: `e.g. --format ${[...formats, 'kmm'].join(',')} --oci ${opts.oci}` });
+  }
 }
 
 /**

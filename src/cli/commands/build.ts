@@ -4,12 +4,12 @@ import { PACKABLE_FORMAT_NAMES } from '../help-values.js';
 import { positiveInt } from '../options.js';
 import type { BuildCliOptions } from '../option-types.js';
 import { AUTO_FULL_MAX, TABLE_VIEWS } from '../render.js';
-import { addPublishTargetOptions } from './publish.js';
+import { addOciOptions, addPublishTargetOptions } from './publish.js';
 import { addVerifyOptions } from './verify.js';
 
 export function buildCommand(ctx: CliContext): Command {
-  // --apt/--dnf/--repo-key/--keep/--base-url: publish the out dir after its commit
-  return addPublishTargetOptions(addVerifyOptions(new Command('build')))
+  // --apt/--dnf/--repo-key/--keep/--base-url and --oci: publish the out dir after its commit
+  return addOciOptions(addPublishTargetOptions(addVerifyOptions(new Command('build'))))
     .addOption(new Option('--verify <what>', 'after the build, boot each built kernel in QEMU and load the modules (load)').choices(['load']))
     .description('build DKMS modules for many kernels and pack the results')
     .argument('<source-dir...>', 'module sources, each with a dkms.conf (several: one run, one report)')

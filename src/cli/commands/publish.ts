@@ -13,21 +13,28 @@ export function addPublishTargetOptions(cmd: Command): Command {
     .option('--base-url <url>', 'DNF: the URL clients reach the --dnf repository at, for its kfarm.repo (default file://<dir>)');
 }
 
-/** `kfarm publish`: earlier builds' packages into signed repositories; also --export-key and --serve. */
-export function publishCommand(ctx: CliContext): Command {
-  return addPublishTargetOptions(
-    new Command('publish')
-      .description('publish earlier builds (their --out dirs) to signed APT and DNF repositories; --export-key, --serve')
-      .argument('[dir...]', 'out dirs of `kfarm build` to publish (with --serve: the one directory to serve)'),
-  )
-    .option('--export-key <file>', "only write the public half of --repo-key here (binary: what a client's Signed-By names)")
-    .option('--serve <port>', 'only serve <dir> as static files, read-only, until Ctrl-C (0: a free port)', port)
-    .option('--host <address>', 'with --serve: the address to listen on', '127.0.0.1')
+/** The OCI target, shared by `kfarm publish` and `kfarm build` (which pushes its out dir's KMM images after its commit). */
+export function addOciOptions(cmd: Command): Command {
+  return cmd
     .option('--oci <registry>', 'push the KMM images to <registry>/<module>:<version>-<kernel> (credentials: $KFARM_OCI_USER, $KFARM_OCI_PASSWORD)')
     .option('--oci-ca <file>', "the CA certificate (PEM) of the --oci registry's TLS certificate")
     .option('--oci-authfile <file>', 'registry credentials as a containers auth.json / docker config.json, instead of the environment')
     .option('--oci-insecure', 'talk to the --oci registry over plain HTTP or unverified TLS')
-    .option('--oci-manifests <dir>', 'where the KMM Module manifests naming the pushed images go (default: the current directory)')
+    .option('--oci-manifests <dir>', 'where the KMM Module manifests naming the pushed images go (default: the current directory)');
+}
+
+/** `kfarm publish`: earlier builds' packages into signed repositories; also --export-key and --serve. */
+export function publishCommand(ctx: CliContext): Command {
+  return addOciOptions(
+    addPublishTargetOptions(
+      new Command('publish')
+        .description('publish earlier builds (their --out dirs) to signed APT and DNF repositories; --export-key, --serve')
+        .argument('[dir...]', 'out dirs of `kfarm build` to publish (with --serve: the one directory to serve)'),
+    ),
+  )
+    .option('--export-key <file>', "only write the public half of --repo-key here (binary: what a client's Signed-By names)")
+    .option('--serve <port>', 'only serve <dir> as static files, read-only, until Ctrl-C (0: a free port)', port)
+    .option('--host <address>', 'with --serve: the address to listen on', '127.0.0.1')
     .action(async (dirs: string[], opts: PublishCliOptions) => (await import('../actions/publish.js')).publishAction(ctx, dirs, opts));
 }
 
