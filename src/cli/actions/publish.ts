@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { isKfarmError, KfarmError } from '../../errors/kfarm-error.js';
 import { rootLogger } from '../../logging/logger.js';
-import { openRepoKey } from '../../publish/repo-key.js';
+import { agentKeyFingerprint, openRepoKey } from '../../publish/repo-key.js';
 import { readReport } from '../../report/read-report.js';
 import { writeAtomic } from '../../util/write-atomic.js';
 import type { CliContext } from '../context.js';
@@ -136,16 +136,17 @@ function requireKey(opts: PublishTargetCliOptions): string {
   if (opts.repoKey === undefined) {
     throw badOption(
       '--repo-key <file> is missing: publishing signs with the repository key',
-      'Give an OpenPGP secret key file: gpg --export-secret-keys --armor <id> > repo-key.asc, then --repo-key repo-key.asc.',
+      'Give an OpenPGP secret key file (gpg --export-secret-keys --armor <id> > repo-key.asc, then --repo-key repo-key.asc), or a key in your gpg-agent: --repo-key gpg:<fingerprint>.',
     );
   }
-  return path.resolve(opts.repoKey);
+  // gpg:<fingerprint> is a key in the caller's GNUPGHOME, not a path
+  return agentKeyFingerprint(opts.repoKey) === undefined ? path.resolve(opts.repoKey) : opts.repoKey;
 }
 
 /** the key, proved able to sign; its refusals name the option */
 async function openKey(keyFile: string) {
   try {
-    await access(keyFile, constants.R_OK);
+    if (agentKeyFingerprint(keyFile) === undefined) await access(keyFile, constants.R_OK);
   } catch (err) {
     throw new KfarmError('BAD_OPTION', `--repo-key ${keyFile}: no such file, or it cannot be read`, { context: { keyFile }, cause: err });
   }

@@ -8,7 +8,10 @@ export function addPublishTargetOptions(cmd: Command): Command {
   return cmd
     .option('--apt <dir>', 'publish the bmdeb and dkms-deb packages to this signed APT repository (made when new)')
     .option('--dnf <dir>', 'publish the kmod-rpm and dkms-rpm packages to this signed DNF/YUM repository (made when new)')
-    .option('--repo-key <file>', 'the repository signing key: an OpenPGP secret key file (passphrase: $KFARM_REPO_KEY_PASSPHRASE)')
+    .option(
+      '--repo-key <file>',
+      'the repository signing key: an OpenPGP secret key file, or gpg:<fingerprint> for a key in your GNUPGHOME and gpg-agent (passphrase: $KFARM_REPO_KEY_PASSPHRASE)',
+    )
     .option('--keep <n>', 'keep the newest N versions of each module (per APT suite; in the DNF repository)', positiveInt)
     .option('--base-url <url>', 'DNF: the URL clients reach the --dnf repository at, for its kfarm.repo (default file://<dir>)');
 }
