@@ -6,6 +6,7 @@ import { run } from '../process/run.js';
 import { makeDirs } from '../util/make-dir.js';
 import type { RpmIdentity } from './dnf-manifest.js';
 import type { RepoKey } from './repo-key.js';
+import { saysNoSpace } from './full-disk.js';
 
 /**
  * The host's rpm and rpmsign, for the DNF publisher: a package's header fields, signing with
@@ -15,7 +16,7 @@ import type { RepoKey } from './repo-key.js';
 
 /** What rpmsign needs of the repository key (repo-key.ts's RepoKey): gpg's home holding it, and its fingerprint. */
 export interface RpmSigningKey extends Pick<RepoKey, 'fingerprint' | 'gnupgHome'> {
-  /** when the key has one; given to gpg in a file of the 0700 gnupg home, never on argv */
+  /** when the key has one; given to gpg in a 0600 file of rpm's temporary 0700 home, never on argv */
   passphrase?: string;
 }
 
@@ -73,35 +74,34 @@ async function gpgPath(): Promise<string> {
 export async function signRpms(files: readonly string[], key: RpmSigningKey): Promise<void> {
   if (files.length === 0) return;
   const gpg = await gpgPath();
-  let passFile: string | undefined;
-  if (key.passphrase) {
-    passFile = path.join(key.gnupgHome, `rpmsign-pass-${process.pid}`);
-    await writeFile(passFile, key.passphrase, { mode: 0o600 });
-  }
-  try {
+  await withHome(async (home, env) => {
+    // the passphrase file lives in rpm's own 0700 temporary home, removed with it: a gpg: key's
+    // gnupg home is the user's own, where kfarm leaves nothing
+    const passFile = key.passphrase ? path.join(home, 'rpmsign-pass') : undefined;
+    if (passFile) await writeFile(passFile, key.passphrase ?? '', { mode: 0o600 });
     const extra = ['--batch', '--no-tty', '--pinentry-mode', 'loopback', ...(passFile ? ['--passphrase-file', passFile] : [])].join(' ');
     const defines: Record<string, string> = { __gpg: gpg, _gpg_path: key.gnupgHome, _gpg_name: key.fingerprint, _gpg_digest_algo: 'sha256', _gpg_sign_cmd_extra_args: extra };
-    await withHome(async (_home, env) => {
-      // rpmsign takes many files per call; a few hundred per call keeps argv short
-      for (let i = 0; i < files.length; i += 200) {
-        const batch = files.slice(i, i + 200);
-        const r = await run('rpmsign', [...Object.entries(defines).flatMap(([k, v]) => ['--define', `${k} ${v}`]), '--addsign', ...batch], {
-          env: { ...env, GNUPGHOME: key.gnupgHome },
-          allowFailure: true,
-          timeoutMs: RPM_TIMEOUT_MS,
-          input: '',
-        });
-        if (r.exitCode !== 0) {
-          throw new KfarmError('COMMAND_FAILED', `rpmsign could not sign ${batch.length === 1 ? batch[0] : `${batch.length} packages`}: ${lastLine(r.stderr || r.stdout)}`, {
+    // rpmsign takes many files per call; a few hundred per call keeps argv short
+    for (let i = 0; i < files.length; i += 200) {
+      const batch = files.slice(i, i + 200);
+      const r = await run('rpmsign', [...Object.entries(defines).flatMap(([k, v]) => ['--define', `${k} ${v}`]), '--addsign', ...batch], {
+        env: { ...env, GNUPGHOME: key.gnupgHome },
+        allowFailure: true,
+        timeoutMs: RPM_TIMEOUT_MS,
+        input: '',
+      });
+      if (r.exitCode !== 0) {
+        throw new KfarmError(
+          'COMMAND_FAILED',
+          `rpmsign could not sign ${batch.length === 1 ? batch[0] : `${batch.length} packages`}: ${noSpaceLine(r.stderr) ?? lastLine(r.stderr || r.stdout)}`,
+          {
             context: { fingerprint: key.fingerprint },
             hint: 'Install rpm (Debian: `apt-get install rpm`, which brings rpmsign) and check the repository key can sign.',
-          });
-        }
+          },
+        );
       }
-    });
-  } finally {
-    if (passFile) await rm(passFile, { force: true });
-  }
+    }
+  });
 }
 
 /**
@@ -147,4 +147,9 @@ function lastLine(text: string): string {
     .split('\n')
     .filter((l) => l.trim() !== '');
   return lines[lines.length - 1] ?? 'no message';
+}
+
+/** gpg's "No space left on device" line, which rpmsign follows with its own "gpg exec failed" (full-disk.ts maps it) */
+function noSpaceLine(text: string): string | undefined {
+  return text.split('\n').find((l) => saysNoSpace(l));
 }
