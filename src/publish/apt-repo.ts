@@ -7,6 +7,7 @@ import { tryLockFile, lockNote, type FileLock } from '../process/file-lock.js';
 import { run } from '../process/run.js';
 import { writeAtomic } from '../util/write-atomic.js';
 import { writeByHash } from './apt-by-hash.js';
+import { asFullDisk, saysNoSpace } from './full-disk.js';
 import { readAptPackages } from './apt-inputs.js';
 import { metaPackageLayout } from './apt-metapackage.js';
 import { EMPTY_MANIFEST, planApt, type AptManifest, type AptPlan } from './apt-plan.js';
@@ -84,77 +85,99 @@ export async function publishApt(options: AptPublishOptions): Promise<AptPublish
     await mkdir(state, { recursive: true });
     const lock = await waitForLock(path.join(state, 'lock'), options.lockTimeoutMs ?? 30 * 60_000, log);
     try {
-      // checked again under the lock: another publish may have made it meanwhile, which is fine;
-      // anything else that appeared is not
-      await checkRepoDir(repoDir);
-      await writeAtomic(path.join(state, 'repository.json'), Buffer.from(`${JSON.stringify(MARK)}\n`));
-      const manifest = await readManifest(state);
-      const plan = planApt(packages, manifest, options.keep === undefined ? {} : { keep: options.keep });
-      log.info(
-        {
-          add: plan.add.length,
-          present: plan.present.length,
-          older: plan.older.length,
-          held: plan.held.length,
-          remove: plan.remove.length,
-          metapackages: plan.metapackages.length,
-        },
-        'apt publish planned',
-      );
-      for (const warning of plan.warnings) log.warn(warning);
-
-      const incoming = path.join(state, 'incoming');
-      await rm(incoming, { recursive: true, force: true });
-      await mkdir(incoming, { recursive: true });
-      const metaFiles = new Map<string, string>();
-      for (const meta of plan.metapackages) {
-        const layout = metaPackageLayout(meta);
-        const written = await writeAtomic(path.join(incoming, layout.fileName), await buildDeb(layout, options.sourceDateEpoch ?? 0));
-        metaFiles.set(`${meta.suite}|${meta.package}|${meta.architecture}`, written.path);
-        const entry = plan.manifest.packages.find((p) => p.suite === meta.suite && p.package === meta.package && p.architecture === meta.architecture);
-        if (entry) entry.sha256 = written.sha256;
-      }
-
-      const reprepro = repreproRunner(repoDir, state);
-      await writeConf(state, plan, options.origin ?? 'kfarm');
-      // keep: what the previous publish took out of the suites left the pool now (the
-      // generation kept for readers named it; this publish removes that generation), then this
-      // publish's removals leave the suites (their files stay in the pool until the next one)
-      if (options.keep !== undefined) await reprepro(['deleteunreferenced']);
-      for (const e of plan.remove) await reprepro(['--export=silent-never', '-A', e.architecture, 'remove', e.suite, e.package]);
-      for (const suite of plan.suites) {
-        const files = [
-          ...plan.add.filter((a) => a.suite === suite.codename).map((a) => a.pkg.file),
-          ...plan.metapackages.filter((m) => m.suite === suite.codename).map((m) => metaFiles.get(`${m.suite}|${m.package}|${m.architecture}`) ?? ''),
-        ];
-        // the pool first: includedeb copies each file into pool/ and records it; the indexes
-        // readers see are written later, in one swap
-        if (files.length > 0) await reprepro(['--export=silent-never', 'includedeb', suite.codename, ...files]);
-      }
-      // a held dkms-deb's version into a suite that lacks it: the published file, never the new one
-      for (const c of plan.copies) await reprepro(['--export=silent-never', '-A', c.architecture, 'copy', c.suite, c.from, c.package]);
-      await reprepro(['export', ...plan.suites.map((s) => s.codename)]);
-
-      const staged = path.join(state, 'dists');
-      for (const suite of plan.suites) {
-        const dir = path.join(staged, suite.codename);
-        const live = await readFile(path.join(repoDir, 'dists', suite.codename, 'Release'), 'utf8').catch(() => undefined);
-        await writeByHash(dir, live);
-        await key.clearSign(path.join(dir, 'Release'), path.join(dir, 'InRelease'));
-        await key.detachSign(path.join(dir, 'Release'), path.join(dir, 'Release.gpg'));
-      }
-      const generation = await swapDists(repoDir, staged);
-      await writeAtomic(path.join(state, 'manifest.json'), Buffer.from(`${JSON.stringify(plan.manifest, null, 1)}\n`));
-      await rm(incoming, { recursive: true, force: true });
-      const durationMs = Date.now() - started;
-      log.info({ generation, durationMs, fingerprint: key.fingerprint }, 'apt repository published');
-      return { repoDir, plan, generation, fingerprint: key.fingerprint, durationMs };
+      return await apply(repoDir, state, packages, key, options, log, started);
+    } catch (err) {
+      // a full disk is the environment (FILE_SYSTEM, exit 3), whichever tool ran into it
+      throw asFullDisk(err, repoDir);
     } finally {
       await lock.release();
     }
   } finally {
     await key.close();
   }
+}
+
+async function apply(
+  repoDir: string,
+  state: string,
+  packages: Awaited<ReturnType<typeof readAptPackages>>,
+  key: Awaited<ReturnType<typeof openRepoKey>>,
+  options: AptPublishOptions,
+  log: Logger,
+  started: number,
+): Promise<AptPublishResult> {
+  // checked again under the lock: another publish may have made it meanwhile, which is fine;
+  // anything else that appeared is not
+  await checkRepoDir(repoDir);
+  await writeAtomic(path.join(state, 'repository.json'), Buffer.from(`${JSON.stringify(MARK)}\n`));
+  const manifest = await readManifest(state);
+  const plan = planApt(packages, manifest, options.keep === undefined ? {} : { keep: options.keep });
+  log.info(
+    {
+      add: plan.add.length,
+      present: plan.present.length,
+      older: plan.older.length,
+      held: plan.held.length,
+      remove: plan.remove.length,
+      metapackages: plan.metapackages.length,
+    },
+    'apt publish planned',
+  );
+  for (const warning of plan.warnings) log.warn(warning);
+
+  const incoming = path.join(state, 'incoming');
+  await rm(incoming, { recursive: true, force: true });
+  await mkdir(incoming, { recursive: true });
+  const metaFiles = new Map<string, string>();
+  for (const meta of plan.metapackages) {
+    const layout = metaPackageLayout(meta);
+    const written = await writeAtomic(path.join(incoming, layout.fileName), await buildDeb(layout, options.sourceDateEpoch ?? 0));
+    metaFiles.set(`${meta.suite}|${meta.package}|${meta.architecture}`, written.path);
+    const entry = plan.manifest.packages.find((p) => p.suite === meta.suite && p.package === meta.package && p.architecture === meta.architecture);
+    if (entry) entry.sha256 = written.sha256;
+  }
+
+  const reprepro = repreproRunner(repoDir, state);
+  // reprepro's own lock (db/lockfile, made with O_EXCL and removed on exit) stays behind when a
+  // publish is killed, and then refuses every later run ("you are sure no other version is still
+  // running!"). reprepro runs only under kfarm's kernel lock, which we hold: the file is stale.
+  await rm(path.join(state, 'reprepro', 'db', 'lockfile'), { force: true });
+  await writeConf(state, plan, options.origin ?? 'kfarm');
+  // keep: what the previous publish took out of the suites left the pool now (the
+  // generation kept for readers named it; this publish removes that generation), then this
+  // publish's removals leave the suites (their files stay in the pool until the next one)
+  if (options.keep !== undefined) await reprepro(['deleteunreferenced']);
+  for (const e of plan.remove) await reprepro(['--export=silent-never', '-A', e.architecture, 'remove', e.suite, e.package]);
+  for (const suite of plan.suites) {
+    const files = [
+      ...plan.add.filter((a) => a.suite === suite.codename).map((a) => a.pkg.file),
+      ...plan.metapackages.filter((m) => m.suite === suite.codename).map((m) => metaFiles.get(`${m.suite}|${m.package}|${m.architecture}`) ?? ''),
+    ];
+    // the pool first: includedeb copies each file into pool/ and records it; the indexes
+    // readers see are written later, in one swap
+    if (files.length > 0) await reprepro(['--export=silent-never', 'includedeb', suite.codename, ...files]);
+  }
+  // a held dkms-deb's version into a suite that lacks it: the published file, never the new one
+  for (const c of plan.copies) await reprepro(['--export=silent-never', '-A', c.architecture, 'copy', c.suite, c.from, c.package]);
+  await reprepro(['export', ...plan.suites.map((s) => s.codename)]);
+
+  const staged = path.join(state, 'dists');
+  for (const suite of plan.suites) {
+    const dir = path.join(staged, suite.codename);
+    const live = await readFile(path.join(repoDir, 'dists', suite.codename, 'Release'), 'utf8').catch(() => undefined);
+    await writeByHash(dir, live);
+    await key.clearSign(path.join(dir, 'Release'), path.join(dir, 'InRelease'));
+    await key.detachSign(path.join(dir, 'Release'), path.join(dir, 'Release.gpg'));
+  }
+  // the manifest before the swap, so that the swap is the publish's last write: it records what
+  // reprepro's database holds already, and a publish that fails after it (a full disk) must not
+  // have changed what readers see; only removals follow the swap
+  await writeAtomic(path.join(state, 'manifest.json'), Buffer.from(`${JSON.stringify(plan.manifest, null, 1)}\n`));
+  const generation = await swapDists(repoDir, staged);
+  await rm(incoming, { recursive: true, force: true });
+  const durationMs = Date.now() - started;
+  log.info({ generation, durationMs, fingerprint: key.fingerprint }, 'apt repository published');
+  return { repoDir, plan, generation, fingerprint: key.fingerprint, durationMs };
 }
 
 /**
@@ -245,7 +268,14 @@ function repreproRunner(repoDir: string, state: string): (args: string[]) => Pro
     // still be reading, names it (reprepro refuses the option with deleteunreferenced, the one
     // command that removes such files on purpose)
     const keep = args.includes('deleteunreferenced') ? [] : ['--keepunreferencedfiles'];
-    await run('reprepro', [...base, ...keep, ...args], { timeoutMs: 30 * 60_000 });
+    const r = await run('reprepro', [...base, ...keep, ...args], { timeoutMs: 30 * 60_000, allowFailure: true });
+    if (r.exitCode !== 0) {
+      // reprepro's last line after a failed write is "Changes will only be visible after the
+      // next 'export'!": the cause (a full disk) is earlier in its output
+      const output = (r.stderr || r.stdout).trim().split('\n');
+      const why = output.find((l) => saysNoSpace(l)) ?? output.at(-1) ?? '';
+      throw new KfarmError('COMMAND_FAILED', `reprepro exited with status ${r.exitCode}: ${why}`, { context: { command: ['reprepro', ...args].join(' ') } });
+    }
   };
 }
 

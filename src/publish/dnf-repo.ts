@@ -10,6 +10,7 @@ import { classifyDnfRepo, DNF_LOCK, DNF_MANIFEST, DNF_STAGE_PREFIX, nevraOf, PAC
 import { readDnfCandidates } from './dnf-out-dirs.js';
 import { planDnfPublish, type DnfPlan } from './dnf-plan.js';
 import { makeRepodata, swapInRepodata } from './dnf-repodata.js';
+import { asFullDisk } from './full-disk.js';
 import { armorPublicKey, DNF_KEY_FILE, DNF_REPO_ID, dnfRepoFile } from './dnf-repo-file.js';
 import { checkRpmSignatures, signRpms, type RpmSigningKey } from './dnf-rpm.js';
 import { openRepoKey, REPO_KEY_PASSPHRASE_ENV, type RepoKey, type RepoKeyOptions } from './repo-key.js';
@@ -66,10 +67,13 @@ export async function publishDnf(options: DnfPublishOptions): Promise<DnfPublish
     // a held dkms RPM (held-dkms.ts): what happened and what to do
     for (const warning of plan.warnings) log.warn(warning);
     const stage = path.join(repoDir, `${DNF_STAGE_PREFIX}${process.pid}`);
-    await rm(stage, { recursive: true, force: true });
-    await makeDirs(path.join(stage, 'sign'));
     try {
+      await rm(stage, { recursive: true, force: true });
+      await makeDirs(path.join(stage, 'sign'));
       return await apply(repoDir, stage, plan, key, signing, options, log);
+    } catch (err) {
+      // a full disk is the environment (FILE_SYSTEM, exit 3), whichever tool ran into it
+      throw asFullDisk(err, repoDir);
     } finally {
       await rm(stage, { recursive: true, force: true });
     }
