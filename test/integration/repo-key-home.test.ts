@@ -1,3 +1,4 @@
+import { watch } from 'node:fs';
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -6,7 +7,7 @@ import { isKfarmError } from '../../src/errors/kfarm-error.js';
 import { checkRpmSignatures, signRpms } from '../../src/publish/dnf-rpm.js';
 import { openRepoKey } from '../../src/publish/repo-key.js';
 import { kfarm, tempDir } from '../helpers/kfarm-cli.js';
-import { repoTestKeys, type RepoTestKeys } from '../helpers/repo-test-key.js';
+import { PASSPHRASE, repoTestKeys, type RepoTestKeys } from '../helpers/repo-test-key.js';
 
 /**
  * The repository key names the GNUPGHOME it lives in (`gnupgHome`): rpmsign runs gpg itself and
@@ -42,6 +43,11 @@ afterAll(async () => {
   await keys?.close();
 });
 
+const fingerprintIn = async (home: string) =>
+  (await execa('gpg', ['--batch', '--with-colons', '--list-secret-keys'], { env: { GNUPGHOME: home } })).stdout
+    .split('\n')
+    .find((l) => l.startsWith('fpr:'))!
+    .split(':')[9]!;
 const secretKeysIn = async (home: string) => (await execa('gpg', ['--batch', '--with-colons', '--list-secret-keys'], { env: { GNUPGHOME: home }, reject: false })).stdout;
 
 describe('RepoKey.gnupgHome', () => {
@@ -89,6 +95,30 @@ describe('a key in gpg-agent: --repo-key gpg:<fingerprint>', () => {
     expect((await stat(userHome)).isDirectory()).toBe(true);
     expect(await secretKeysIn(userHome)).toContain(`fpr:::::::::${fingerprint}:`);
     expect((await readdir(userHome)).filter((n) => !before.includes(n) && !/^(trustdb\.gpg|S\.gpg-agent.*|random_seed|\.#lk.*)$/.test(n))).toEqual([]);
+  }, 120_000);
+
+  it("a protected key in the user's home: rpmsign gets the passphrase from a file in its own temporary home, never one in the user's", async () => {
+    const protectedHome = path.join(dir, 'user-gnupg-protected');
+    await mkdir(protectedHome, { mode: 0o700 });
+    await execa('gpg', ['--batch', '--pinentry-mode', 'loopback', '--passphrase', PASSPHRASE, '--import', keys.protected], { env: { GNUPGHOME: protectedHome } });
+    process.env.GNUPGHOME = protectedHome;
+    const key = await openRepoKey({ keyFile: 'gpg:' + (await fingerprintIn(protectedHome)), passphrase: PASSPHRASE });
+    // every name created in the user's home while rpmsign runs (the old code put its passphrase file there)
+    const created: string[] = [];
+    const watcher = watch(protectedHome, (_event, name) => {
+      if (name) created.push(name);
+    });
+    try {
+      const rpm = await tinyRpm();
+      await signRpms([rpm], { fingerprint: key.fingerprint, gnupgHome: key.gnupgHome, passphrase: PASSPHRASE });
+      const armored = (await execa('gpg', ['--batch', '--armor', '--export', key.fingerprint], { env: { GNUPGHOME: protectedHome } })).stdout;
+      expect(await checkRpmSignatures([rpm], armored)).toEqual([]);
+    } finally {
+      watcher.close();
+      await key.close();
+      await execa('gpgconf', ['--kill', 'gpg-agent'], { env: { GNUPGHOME: protectedHome }, reject: false });
+    }
+    expect(created.filter((n) => /pass/i.test(n))).toEqual([]);
   }, 120_000);
 
   it('an unknown fingerprint: BAD_OPTION naming the home and what to do; the home is left as it was', async () => {
