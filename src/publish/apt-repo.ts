@@ -1,4 +1,4 @@
-import { cp, lstat, mkdir, readFile, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, cp, lstat, mkdir, readFile, readdir, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { KfarmError } from '../errors/kfarm-error.js';
@@ -129,10 +129,12 @@ async function apply(
   await rm(incoming, { recursive: true, force: true });
   await mkdir(incoming, { recursive: true });
   const metaFiles = new Map<string, string>();
+  const metaSha = new Map<string, string>();
   for (const meta of plan.metapackages) {
     const layout = metaPackageLayout(meta);
     const written = await writeAtomic(path.join(incoming, layout.fileName), await buildDeb(layout, options.sourceDateEpoch ?? 0));
     metaFiles.set(`${meta.suite}|${meta.package}|${meta.architecture}`, written.path);
+    metaSha.set(written.path, written.sha256);
     const entry = plan.manifest.packages.find((p) => p.suite === meta.suite && p.package === meta.package && p.architecture === meta.architecture);
     if (entry) entry.sha256 = written.sha256;
   }
@@ -160,6 +162,15 @@ async function apply(
   // a held dkms-deb's version into a suite that lacks it: the published file, never the new one
   for (const c of plan.copies) await reprepro(['--export=silent-never', '-A', c.architecture, 'copy', c.suite, c.from, c.package]);
   await reprepro(['export', ...plan.suites.map((s) => s.codename)]);
+  // a publish killed while reprepro ran can leave its database naming a pool file that never
+  // arrived (the next includedeb then takes the package as present and copies nothing): put
+  // back each such file from this publish's own packages, or refuse to swap in the index
+  const sources = new Map<string, string>([...plan.add.map((a) => [a.pkg.sha256, a.pkg.file] as const), ...[...metaSha].map(([f, h]) => [h, f] as const)]);
+  await restorePoolFiles(
+    repoDir,
+    plan.suites.map((s) => path.join(state, 'dists', s.codename)),
+    sources,
+  );
 
   const staged = path.join(state, 'dists');
   for (const suite of plan.suites) {
@@ -324,4 +335,40 @@ async function swapDists(repoDir: string, staged: string): Promise<number> {
   const keep = new Set([String(next), ...(current ? [path.basename(current)] : [])].slice(0, KEEP_GENERATIONS));
   for (const n of await readdir(generations)) if (!keep.has(n)) await rm(path.join(generations, n), { recursive: true, force: true });
   return next;
+}
+
+/**
+ * Every pool file the staged Packages indexes name must be there with its size before the index
+ * is swapped in. A missing one whose bytes this publish has (by sha256) is copied into place
+ * (through a temporary name); any other is an error, and readers keep the previous generation.
+ */
+async function restorePoolFiles(repoDir: string, suiteDirs: readonly string[], sources: ReadonlyMap<string, string>): Promise<void> {
+  for (const suiteDir of suiteDirs) {
+    const indexes = (await readdir(suiteDir, { recursive: true })).filter((f) => path.basename(f) === 'Packages' && !f.includes('by-hash'));
+    for (const index of indexes) {
+      for (const stanza of (await readFile(path.join(suiteDir, index), 'utf8')).split(/\n\n+/)) {
+        const filename = /^Filename: (.+)$/m.exec(stanza)?.[1];
+        const size = Number(/^Size: (\d+)$/m.exec(stanza)?.[1]);
+        const sha256 = /^SHA256: ([0-9a-f]{64})$/m.exec(stanza)?.[1];
+        if (!filename || !sha256) continue;
+        const target = path.join(repoDir, filename);
+        const there = await stat(target).catch(() => undefined);
+        if (there?.size === size) continue;
+        const source = sources.get(sha256);
+        if (!source) {
+          throw new KfarmError(
+            'PUBLISH_REFUSED',
+            `${filename}, named by reprepro's database, is not in the pool (an earlier publish stopped half way?): the new index was not published`,
+            {
+              context: { repoDir },
+              hint: 'Publish again the out dir that holds this package: its file is put back.',
+            },
+          );
+        }
+        const temp = `${target}.kfarm-restore`;
+        await copyFile(source, temp);
+        await rename(temp, target);
+      }
+    }
+  }
 }

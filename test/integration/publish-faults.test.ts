@@ -267,7 +267,7 @@ describe('APT publisher, a reader during a publish', () => {
         await new Promise((r) => setImmediate(r));
       }
     })();
-    for (const outs of [[outNew], [outOld, outNew]]) await publishTo('apt', repo, outs);
+    for (const outs of [[outNew], [outOld, outNew], [outNew], [outOld]]) await publishTo('apt', repo, outs);
     done = true;
     await reader;
     expect(seen).toEqual([]);
