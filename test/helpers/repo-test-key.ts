@@ -27,8 +27,10 @@ export async function repoTestKeys(): Promise<RepoTestKeys> {
   const home = path.join(dir, 'home');
   await mkdir(home, { mode: 0o700 });
   const env = { GNUPGHOME: home };
+  // stripFinalNewline off: a binary export whose last byte happens to be 0x0a (1 key in 256)
+  // would otherwise lose it, and every signature check against that keyring fails
   const gpg = async (args: string[]) =>
-    Buffer.from((await execa('gpg', ['--batch', '--yes', '--quiet', '--pinentry-mode', 'loopback', ...args], { env, encoding: 'buffer' })).stdout);
+    Buffer.from((await execa('gpg', ['--batch', '--yes', '--quiet', '--pinentry-mode', 'loopback', ...args], { env, encoding: 'buffer', stripFinalNewline: false })).stdout);
   const uid = (name: string) => `kfarm test repo ${name} <${name}@kfarm.invalid>`;
   await gpg(['--passphrase', '', '--quick-gen-key', uid('plain'), 'ed25519', 'sign', 'never']);
   await gpg(['--passphrase', PASSPHRASE, '--quick-gen-key', uid('protected'), 'ed25519', 'sign', 'never']);

@@ -21,8 +21,10 @@ export async function testKeyring(): Promise<TestKeyring> {
   const home = path.join(dir, 'home');
   const env = { GNUPGHOME: home };
   await mkdir(home, { mode: 0o700 });
+  // stripFinalNewline off: a binary keyring whose last byte happens to be 0x0a (1 key in 256)
+  // would lose it, and every signature check against it fail (seen as a rare archive-test flake)
   const gpg = (args: string[], input?: string | Buffer) =>
-    execa('gpg', ['--batch', '--yes', '--quiet', ...args], { env, encoding: 'buffer', ...(input === undefined ? {} : { input }) });
+    execa('gpg', ['--batch', '--yes', '--quiet', ...args], { env, encoding: 'buffer', stripFinalNewline: false, ...(input === undefined ? {} : { input }) });
   for (const uid of Object.values(UID)) await gpg(['--passphrase', '', '--quick-gen-key', uid, 'ed25519', 'sign', 'never']);
   const keyring = path.join(dir, 'archive-keyring.gpg');
   await writeFile(keyring, Buffer.from((await gpg(['--export', UID.archive])).stdout));

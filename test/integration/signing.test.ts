@@ -155,7 +155,7 @@ describe('signModules', () => {
     const keyPem = await readFile(files.key, 'utf8');
     // a line from the middle of the PEM body, and the DER bytes of the key
     const keyLine = keyPem.split('\n')[5]!;
-    const keyDer = Buffer.from((await execa('openssl', ['pkey', '-in', files.key, '-outform', 'DER'], { encoding: 'buffer' })).stdout);
+    const keyDer = Buffer.from((await execa('openssl', ['pkey', '-in', files.key, '-outform', 'DER'], { encoding: 'buffer', stripFinalNewline: false })).stdout);
     const signed = await signModules({
       runtime: recording,
       image: imageOf(K612).ref,
