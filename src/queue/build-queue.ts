@@ -66,6 +66,9 @@ export class BuildQueue {
     this.eventsConnection = connect(target);
     // the event stream is capped too (BullMQ's default keeps 10,000 events): memory stays flat
     this.queue = new Queue(name, { connection: this.connection, streams: { events: { maxLen: 2000 } } });
+    // job.waitUntilFinished adds a 'closing' listener to the queue per waited job, and a build waits
+    // for all of its jobs at once: thousands of listeners are the design, not a leak
+    this.queue.setMaxListeners(0);
     this.events = new QueueEvents(name, { connection: this.eventsConnection });
   }
 

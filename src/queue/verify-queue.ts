@@ -67,7 +67,8 @@ export class VerifyQueue {
       const name = verifyQueueName(base, lane);
       const eventsConnection = connect(target);
       this.eventsConnections.push(eventsConnection);
-      this.queues.set(lane, new Queue(name, { connection: this.connection, streams: { events: { maxLen: 2000 } } }));
+      // a 'closing' listener per waited boot (job.waitUntilFinished), all boots waited at once: not a leak
+      this.queues.set(lane, new Queue(name, { connection: this.connection, streams: { events: { maxLen: 2000 } } }).setMaxListeners(0));
       this.events.set(lane, new QueueEvents(name, { connection: eventsConnection }));
     }
   }

@@ -87,3 +87,44 @@ it('a worker takes the queued jobs with the most compile units first, whatever o
   expect(results.map((r) => r.record.kernel)).toEqual([...units.keys()]);
   expect(order).toEqual(['k-24', 'k-8', 'k-5', 'k-2', 'k-1']);
 }, 60_000);
+
+it('waiting for many jobs at once leaves no MaxListenersExceededWarning (BullMQ adds a closing listener per waited job)', async () => {
+  const name = `test-many-waits-${process.pid}`;
+  const many = new BuildQueue(redis.target, name, key);
+  await many.ready();
+  const blobs = new BlobStore(many.redis, BLOB_PREFIX);
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+  process.on('warning', onWarning);
+  let manyWorker: BuildWorker | undefined;
+  try {
+    // more jobs than Node's default of 10 listeners, all waited for together as a build does
+    const payloads = Array.from({ length: 14 }, (_, i) =>
+      payloadFor(
+        { sha256: randomBytes(32).toString('hex') },
+        { kernel: `k-${i}`, arch: 'x86_64', image: 'debian-12', imageRef: 'kfarm/debian-12:latest', imageId: `sha256:${'cd'.repeat(32)}` },
+        buildOptions({}),
+        'many-waits',
+      ),
+    );
+    const session: FarmSession = { queue: many, blobs, distributed: false, where: 'test', abandon: () => undefined, close: async () => undefined };
+    const deps: BuildDeps = { env: readEnv({}), runtime: undefined as never, logger, signal: new AbortController().signal, onEvent: () => undefined };
+    const ran = runJobs({ access: session, payloads, noCache: true, deps, keepSource: async () => undefined, fatal: () => undefined });
+    manyWorker = await startBuildWorker(
+      redis.target,
+      name,
+      2,
+      async (p) => recordForPayload(p, { verdict: 'excluded', log: await blobs.put(Buffer.from(`log of ${p.kernel}\n`)), durationMs: 1 }),
+      { key, logger },
+    );
+    const { results } = await ran;
+    expect(results).toHaveLength(payloads.length);
+    // warnings are emitted on the next tick
+    await new Promise((r) => setTimeout(r, 50));
+    expect(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning'))).toEqual([]);
+  } finally {
+    process.off('warning', onWarning);
+    await manyWorker?.close();
+    await many.close();
+  }
+}, 60_000);
