@@ -1,4 +1,5 @@
 import { access, chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { gpgHomePrefix, removeStaleGpgHomes } from './stale-gpg-homes.js';
 import os from 'node:os';
 import path from 'node:path';
 import { KfarmError } from '../errors/kfarm-error.js';
@@ -133,7 +134,9 @@ export async function openRepoKey(options: RepoKeyOptions): Promise<RepoKey> {
     } catch (err) {
       throw refuse('the file does not exist or cannot be read', undefined, err);
     }
-    home = await mkdtemp(path.join(options.tmpDir ?? os.tmpdir(), 'kfarm-gpg-'));
+    const tmp = options.tmpDir ?? os.tmpdir();
+    await removeStaleGpgHomes(tmp);
+    home = await mkdtemp(path.join(tmp, gpgHomePrefix()));
     await chmod(home, 0o700);
     scratch = home;
   } else {

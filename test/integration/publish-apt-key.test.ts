@@ -1,4 +1,4 @@
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -73,4 +73,32 @@ describe('openRepoKey', () => {
     },
     60_000,
   );
+});
+
+describe('a publish killed with SIGKILL', () => {
+  it("leaves its temporary home (a copy of the secret key) and its gpg-agent: the next key opened removes both; a live process's home stays", async () => {
+    const tmp = await tempDir('repo-key-stale');
+    // a pid that is gone: a process that ran and exited
+    const gone = (await execa('sh', ['-c', 'echo $$'])).stdout.trim();
+    const stale = path.join(tmp, `kfarm-gpg-${gone}-AbC123`);
+    const live = path.join(tmp, `kfarm-gpg-${process.pid}-XyZ789`);
+    for (const home of [stale, live]) {
+      await mkdir(home, { mode: 0o700 });
+      await execa('gpg', ['--batch', '--import', keys.plain], { env: { GNUPGHOME: home } });
+      // the agent a signing run starts, still running after its process was killed
+      await execa('gpg-connect-agent', ['/bye'], { env: { GNUPGHOME: home } });
+    }
+    const agentOf = async (home: string) => (await execa('pgrep', ['-f', `gpg-agent --homedir ${home}`], { reject: false })).exitCode === 0;
+    expect(await agentOf(stale)).toBe(true);
+    const key = await openRepoKey({ keyFile: keys.plain, tmpDir: tmp });
+    try {
+      expect(await readdir(tmp)).not.toContain(path.basename(stale));
+      expect(await agentOf(stale)).toBe(false);
+      expect(await readdir(tmp)).toContain(path.basename(live));
+      expect(path.basename(key.gnupgHome)).toMatch(new RegExp(`^kfarm-gpg-${process.pid}-`));
+    } finally {
+      await key.close();
+      await execa('gpgconf', ['--kill', 'gpg-agent'], { env: { GNUPGHOME: live }, reject: false });
+    }
+  }, 60_000);
 });
