@@ -25,8 +25,8 @@ const arch = z.string().regex(ARCH, 'not an arch');
 const image = z.string().regex(IMAGE_NAME, 'not an image name');
 const moduleName = z.string().regex(MODULE_NAME, 'not a module name');
 const moduleVersion = z.string().regex(MODULE_VERSION, 'not a module version');
-/** DEST_MODULE_LOCATION and friends: relative below their root (a leading / is how dkms.conf writes them) */
-const location = z
+/** DEST_MODULE_LOCATION and friends (also a verify job's install location): relative below their root (a leading / is how dkms.conf writes them) */
+export const location = z
   .string()
   .max(1024)
   .refine(

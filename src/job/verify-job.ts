@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { canonicalJson } from './job-key.js';
+import { location } from './job-payload.js';
 import { MODULE_SUFFIXES } from '../dkms/driver-result.js';
-import { ARCH, KERNEL_RELEASE, MODULE_NAME, isValidLocation } from '../dkms/names.js';
+import { ARCH, KERNEL_RELEASE, MODULE_NAME } from '../dkms/names.js';
 import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';
 
 /**
@@ -38,19 +39,6 @@ const moduleFile = z
   .string()
   .regex(FILE_NAME, 'not a module file name')
   .refine((v) => MODULE_SUFFIXES.some((s) => v.endsWith(s) && MODULE_NAME.test(v.slice(0, -s.length))), 'not a module file name');
-const installLocation = z
-  .string()
-  .max(1024)
-  .refine(
-    (v) =>
-      isValidLocation(
-        v
-          .split('/')
-          .filter((p) => p !== '' && p !== '.')
-          .join('/'),
-      ),
-    'not a safe module location',
-  );
 const artifact = z.object({
   sha256: z.string().regex(SHA256, 'not a sha256'),
   size: z
@@ -68,7 +56,7 @@ export const verifyPayloadSchema = z.object({
   release: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'not a release'),
   debianArch: z.string().regex(ARCH, 'not a Debian arch'),
   modules: z
-    .array(artifact.extend({ installLocation, fileName: moduleFile }))
+    .array(artifact.extend({ installLocation: location, fileName: moduleFile }))
     .min(1)
     .max(64),
   cmdline: z

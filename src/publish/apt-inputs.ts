@@ -1,10 +1,9 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { KfarmError } from '../errors/kfarm-error.js';
 import { bmdebPackageName } from '../packaging/bmdeb/layout.js';
 import { dkmsDebPackageName } from '../packaging/dkms-deb/layout.js';
 import { run } from '../process/run.js';
+import { hashFile } from '../report/out-dir-checksums.js';
 import { readReport } from '../report/read-report.js';
 import type { BuildReport } from '../report/report.js';
 import type { AptPackage } from './apt-plan.js';
@@ -25,7 +24,7 @@ export async function readAptPackages(outDirs: readonly string[]): Promise<AptPa
     for (const listed of report.packages ?? []) {
       if (!DEB_FORMATS.has(listed.format)) continue;
       const file = path.join(outDir, listed.path);
-      const actual = await sha256Of(file).catch((err: NodeJS.ErrnoException) => {
+      const actual = await hashFile(file).catch((err: NodeJS.ErrnoException) => {
         throw new KfarmError('PUBLISH_REFUSED', `${file}, listed in ${outDir}/report.json, cannot be read (${err.code ?? err.message})`, { context: { outDir, file } });
       });
       if (actual.sha256 !== listed.sha256 || actual.size !== listed.size) {
@@ -42,16 +41,6 @@ export async function readAptPackages(outDirs: readonly string[]): Promise<AptPa
     }
   }
   return packages;
-}
-
-async function sha256Of(file: string): Promise<{ sha256: string; size: number }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { sha256: hash.digest('hex'), size };
 }
 
 async function describeDeb(report: BuildReport, kind: 'bmdeb' | 'dkms-deb', file: string, hashed: { sha256: string; size: number }): Promise<AptPackage> {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { isAlive } from '../process/pid.js';
 import { run } from '../process/run.js';
 
-/** A key file's temporary GNUPGHOME is named after the process that made it: `kfarm-gpg-<pid>-XXXXXX`. */
+/** A key file's temporary GNUPGHOME is named after the process that made it: `kfarm-gpg-<pid>-` and six random characters (mkdtemp). */
 export const GPG_HOME_PREFIX = 'kfarm-gpg-';
 
 export function gpgHomePrefix(pid: number = process.pid): string {
