@@ -124,8 +124,12 @@ async function buildCheckerImage(release: CheckerRelease): Promise<string> {
 }
 
 // $1 module, $2 version, $3 number of tarballs (/in/0.tar.gz ...). Markers start with @@.
+// stderr joins stdout (one pipe keeps the order) and every marker starts a line of its own:
+// dkms's messages may end without a newline, and a marker glued to one is not found (a CI run
+// read ldtarball exit -1 for a tarball dkms had loaded).
 const SCRIPT = `
 set -u
+exec 2>&1
 m=$1 v=$2 n=$3
 echo "@@dkms $(dpkg-query -W -f='\${Version}' dkms)"
 mkdir -p "/usr/src/$m-$v"
@@ -141,11 +145,11 @@ for ((i = 0; i < n; i++)); do
 done
 for ((i = 0; i < n; i++)); do
   dkms ldtarball --force "/in/$i.tar.gz"
-  echo "@@ldtarball $i $?"
+  printf '\\n@@ldtarball %s %s\\n' "$i" "$?"
 done
-echo "@@status"
+printf '\\n@@status\\n'
 dkms status
-echo "@@status-exit $?"
+printf '\\n@@status-exit %s\\n' "$?"
 `;
 
 /**
