@@ -20,7 +20,8 @@ const LAYERS = [
   /* L6 */ ['packaging', 'signing', 'verify'],
   /* L7 */ ['worker', 'publish'],
   /* L8 */ ['coordinator'],
-  /* L9 */ ['cli'],
+  /* L9 */ ['service'],
+  /* L10 */ ['cli'],
 ];
 const LEAVES = ['paths.ts', 'version.ts'];
 
