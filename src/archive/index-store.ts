@@ -1,21 +1,19 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { constants, existsSync } from 'node:fs';
-import { access, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { access, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { env } from '../config/env.js';
 import { KfarmError } from '../errors/kfarm-error.js';
 import type { Logger } from '../logging/logger.js';
-import { run, runStream } from '../process/run.js';
-import { isKernelBuildPackage, keepStanzas } from './deb822.js';
-import { networkReason } from './fetchability.js';
-import { HttpTimeoutError, request, type HttpResponse } from './http-client.js';
+import { run } from '../process/run.js';
+import { archiveGet, archiveUnreachable } from './archive-get.js';
+import { isKernelBuildPackage } from './deb822.js';
 import { signatureVerdict } from './inrelease-signature.js';
 import { parseReleaseFile, type ReleaseFile } from './release-file.js';
 import { makeDirs } from '../util/make-dir.js';
+import { suiteStanzas, type StanzaKind } from './package-stanzas.js';
 
-/** `context.reason` of the error an unreachable archive (network, refused, HTTP 5xx) raises */
-export const ARCHIVE_UNREACHABLE = 'archive-unreachable';
+export { ARCHIVE_UNREACHABLE } from './archive-get.js';
 
 /** `context.reason` of the error a missing keyring or gpgv raises: the archive cannot be verified */
 export const ARCHIVE_KEYRING_MISSING = 'archive-keyring-missing';
@@ -60,16 +58,16 @@ export async function usableKeyring(given?: string, source: { archiveKeyring: st
 
 /**
  * Reads a suite's InRelease (its signature checked with gpgv against usableKeyring(): the archive is
- * plain http), then the kernel stanzas of its main Packages index for one arch. Those are
- * cached under cacheDir keyed by the index's SHA256 in InRelease: a suite that has not
- * changed costs one InRelease download (the mirror sends no ETag or Last-Modified).
+ * plain http). Its SHA256 lines are what every index and .deb kfarm reads is checked against
+ * (package-stanzas.ts, fetch-deb.ts): a suite that has not changed costs one InRelease
+ * download (the mirror sends no ETag or Last-Modified).
  */
 export async function fetchReleaseFile(baseUrl: string, suite: string, options: IndexStoreOptions): Promise<ReleaseFile | undefined> {
   const url = `${baseUrl}/dists/${suite}/InRelease`;
   const keyring = await usableKeyring(options.keyring);
-  const res = await get(url, options);
+  const res = await archiveGet(url, options.timeoutMs ?? 120_000);
   if (res.status === 404) return undefined; // a suite the mirror no longer serves: the caller warns
-  if (res.status !== 200) throw unreachable(url, `HTTP ${res.status}`);
+  if (res.status !== 200) throw archiveUnreachable(url, `HTTP ${res.status}`);
   return parseReleaseFile(await verifiedText(url, res.body, keyring, path.join(options.cacheDir, 'tmp')));
 }
 
@@ -121,53 +119,7 @@ export async function kernelStanzas(
   release: ReleaseFile,
   options: IndexStoreOptions,
 ): Promise<{ text: string; fromCache: boolean } | undefined> {
-  const indexPath = `main/binary-${arch}/Packages.xz`;
-  const entry = release.sha256.get(indexPath);
-  if (!entry) return undefined;
-  const dir = path.join(options.cacheDir, mirrorName, suite, 'main', `binary-${arch}`);
-  const cached = path.join(dir, `${entry.sha256}.kernel-stanzas`);
-  if (existsSync(cached)) return { text: await readFile(cached, 'utf8'), fromCache: true };
-
-  const url = `${baseUrl}/dists/${suite}/${indexPath}`;
-  const res = await get(url, options);
-  if (res.status !== 200) throw unreachable(url, `HTTP ${res.status}`);
-  const body = res.body;
-  const sha = createHash('sha256').update(body).digest('hex');
-  if (sha !== entry.sha256) {
-    throw new KfarmError('COMMAND_FAILED', `${url} does not match its checksum in InRelease`, {
-      context: { url },
-      hint: 'The mirror may be mid-update; run the command again in a few minutes.',
-    });
-  }
-  await makeDirs(dir);
-  const xzFile = path.join(dir, `.${randomBytes(4).toString('hex')}.xz`);
-  await writeFile(xzFile, body);
-  try {
-    const xz = runStream('xz', ['-dc', xzFile]);
-    const [text] = await Promise.all([keepStanzas(createInterface({ input: xz.stdout, crlfDelay: Infinity }), isKernelBuildPackage), xz.done]);
-    for (const old of await readdir(dir)) if (old.endsWith('.kernel-stanzas')) await rm(path.join(dir, old), { force: true });
-    const tmp = `${cached}.${randomBytes(4).toString('hex')}.tmp`;
-    await writeFile(tmp, text);
-    await rename(tmp, cached); // atomic: a concurrent reader sees the whole file or none
-    return { text, fromCache: false };
-  } finally {
-    await rm(xzFile, { force: true });
-  }
+  return suiteStanzas({ baseUrl, mirror: mirrorName, suite, arch, release }, KERNEL_BUILD_STANZAS, options);
 }
 
-async function get(url: string, options: IndexStoreOptions): Promise<HttpResponse> {
-  try {
-    return await request(url, { timeoutMs: options.timeoutMs ?? 120_000 });
-  } catch (err) {
-    throw unreachable(url, err instanceof HttpTimeoutError ? err.message : networkReason(err), err);
-  }
-}
-
-function unreachable(url: string, why: string, cause?: unknown): KfarmError {
-  return new KfarmError('COMMAND_FAILED', `the Debian archive is unreachable: ${url}: ${why}`, {
-    // callers that can say more (sync: what it leaves untouched) recognise it by this
-    context: { url, reason: ARCHIVE_UNREACHABLE },
-    cause,
-    hint: 'Check the network (and proxy) from this machine to deb.debian.org over http, then run the command again.',
-  });
-}
+const KERNEL_BUILD_STANZAS: StanzaKind = { name: 'kernel-stanzas', keep: isKernelBuildPackage };

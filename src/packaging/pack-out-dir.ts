@@ -1,6 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { readEnv } from '../config/env.js';
 import { KfarmError } from '../errors/kfarm-error.js';
 import { OutDirStage, withOutDirStage } from '../report/out-dir.js';
 import { hashFile } from '../report/out-dir-checksums.js';
@@ -55,7 +56,7 @@ export async function packOutDir(out: string | OutDirStage, formats: readonly Pa
     const dir = await stage.dirTarget(format);
     for (const input of inputs) {
       logger.info({ format, module: input.name, kernels: input.kernels.length }, 'packing');
-      await packer.pack(input, { outDir: dir, logger });
+      await packer.pack(input, { outDir: dir, logger, stateDir: readEnv(env).stateDir });
     }
     packed.push(...(await filesOf(dir, format)));
   }

@@ -61,6 +61,8 @@ export interface PackContext {
   /** the out dir; a packer writes below it only (its own subdir or file names) and never outside */
   outDir: string;
   logger: Logger;
+  /** kfarm's state dir, for what a packer caches (the KMM images' busybox-static); default $KFARM_STATE_DIR */
+  stateDir?: string;
 }
 
 export interface Packer {
