@@ -47,6 +47,8 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'ARCHIVE_UNVERIFIED':
     case 'FILE_SYSTEM':
     case 'JOB_FAILED':
+    case 'STATE_CORRUPT':
+    case 'STATE_TOO_NEW':
       return EXIT.environment;
     case 'INTERRUPTED':
       return EXIT.interrupted;

@@ -31,6 +31,10 @@ export type ErrorCode =
   | 'PUBLISH_REFUSED'
   | 'JOB_FAILED'
   | 'BLOB_MISSING'
+  /** the service's state database is damaged or not a database (restore a backup or move it aside) */
+  | 'STATE_CORRUPT'
+  /** the service's state database was written by a newer kfarm (upgrade kfarm) */
+  | 'STATE_TOO_NEW'
   | 'INTERRUPTED';
 
 export type ErrorContext = Record<string, string | number | boolean | undefined>;

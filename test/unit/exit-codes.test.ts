@@ -34,6 +34,8 @@ const ALL = [
   'INTERRUPTED',
   'ARCHIVE_UNVERIFIED',
   'FILE_SYSTEM',
+  'STATE_CORRUPT',
+  'STATE_TOO_NEW',
 ] as const satisfies readonly ErrorCode[];
 type Missing = Exclude<ErrorCode, (typeof ALL)[number]>;
 const everyCodeListed: [Missing] extends [never] ? true : Missing = true;
@@ -58,6 +60,7 @@ describe('exit statuses', () => {
     expect(exitCodeFor('OUTPUT_TOO_LARGE')).toBe(3);
     expect(exitCodeFor('ARCHIVE_UNVERIFIED')).toBe(3);
     expect(exitCodeFor('FILE_SYSTEM')).toBe(3);
+    expect(exitCodeFor('STATE_CORRUPT')).toBe(3);
     expect(exitCodeFor('INTERRUPTED')).toBe(130);
   });
 });
