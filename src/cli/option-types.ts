@@ -76,6 +76,7 @@ export interface ImagesSyncCliOptions {
   baseImage?: string;
   mirror?: string;
   securityMirror?: string;
+  keyring?: string;
 }
 
 /** `kfarm kernels` */
@@ -83,6 +84,9 @@ export interface KernelsCliOptions {
   available?: boolean;
   arch?: string;
   json?: boolean;
+  mirror?: string;
+  securityMirror?: string;
+  keyring?: string;
 }
 
 /** `kfarm ldtarball` */

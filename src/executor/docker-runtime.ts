@@ -52,6 +52,7 @@ export class DockerRuntime implements ContainerRuntime {
         labels: request.labels,
         rm: true,
         forcerm: true,
+        ...(request.network ? { networkmode: request.network } : {}),
       });
       await new Promise<void>((resolve, reject) => {
         this.docker.modem.followProgress(

@@ -74,6 +74,8 @@ export interface BuildImageRequest {
   buildArgs: Record<string, string>;
   labels: Record<string, string>;
   onLine: (line: string) => void;
+  /** the build's network: 'host' lets apt in it reach a mirror on the host's loopback; default Docker's */
+  network?: 'host';
 }
 
 export interface ContainerRuntime {

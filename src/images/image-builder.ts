@@ -5,13 +5,14 @@ import type { Logger } from 'pino';
 import { discoverKernels, type ArchiveKernel } from '../archive/discover.js';
 import { RELEASES, type ReleaseSpec } from '../archive/releases.js';
 import type { ContainerRuntime } from '../executor/runtime.js';
-import { packTar } from '../executor/archive.js';
+import { packTar, type TarEntry } from '../executor/archive.js';
 import { KfarmError } from '../errors/kfarm-error.js';
 import { mapLimit } from '../util/map-limit.js';
 import { resolveImageKernels } from '../matrix/debian-kernels.js';
 import { compareKernels } from '../matrix/kernel-target.js';
 import { imagesDir } from '../paths.js';
 import { cleanText } from '../util/clean-text.js';
+import { archiveBuildNetwork, archiveContextFiles, archiveSourceHash, withArchiveSource, type ArchiveBuildSource } from './archive-recipe.js';
 import { ensureBaseImage } from './base-image.js';
 import { LABEL_ARCH, LABEL_FLAVOUR, LABEL_HEADERS_VERSION, LABEL_IMAGE, LABEL_KERNELS, LABEL_RECIPE, LABEL_RELEASE, imageRef } from './catalog.js';
 import { aptDependencies, crossBuildArgs, crossGcc, crossKernelRecipeHash, crossToolchainHash, crossToolchainRef, kernelRecipeHash } from './kernel-recipe.js';
@@ -83,7 +84,15 @@ export interface KernelImage {
  * headers version): the recipe hash label says whether the image at the kernel's tag is
  * current. Docker tags an image only once its build succeeded, so a failure leaves none.
  */
-export async function ensureKernelImage(runtime: ContainerRuntime, recipe: Recipe, toolchain: Toolchain, pkg: ArchiveKernel, logger: Logger): Promise<KernelImage> {
+export async function ensureKernelImage(
+  runtime: ContainerRuntime,
+  recipe: Recipe,
+  toolchain: Toolchain,
+  pkg: ArchiveKernel,
+  logger: Logger,
+  /** another mirror than Debian's to install from (undefined: the recipe's own sources) */
+  archive?: ArchiveBuildSource,
+): Promise<KernelImage> {
   const started = Date.now();
   const ref = kernelImageRef(recipe.release.name, pkg.kernel);
   let dockerfile: Buffer;
@@ -107,14 +116,25 @@ export async function ensureKernelImage(runtime: ContainerRuntime, recipe: Recip
       hint: `Arches: ${RECIPE_ARCHES.join(', ')}.`,
     });
   }
+  const context: TarEntry[] = [];
+  let network: 'host' | undefined;
+  if (archive) {
+    dockerfile = withArchiveSource(dockerfile);
+    hash = createHash('sha256')
+      .update(`${hash}\0archive\0${archiveSourceHash(archive)}`)
+      .digest('hex');
+    context.push(...archiveContextFiles(archive));
+    network = archiveBuildNetwork(archive.mirrors);
+  }
   const existing = await runtime.inspectImage(ref);
   if (existing?.labels[LABEL_RECIPE] === hash) return { kernel: pkg.kernel, ref, id: existing.id, built: false, ms: Date.now() - started };
   const tail: string[] = [];
   try {
     await runtime.buildImage({
-      context: await packTar([{ path: 'Dockerfile', type: 'file', mode: 0o644, data: dockerfile }]),
+      context: await packTar([{ path: 'Dockerfile', type: 'file', mode: 0o644, data: dockerfile }, ...context]),
       tag: ref,
       buildArgs,
+      ...(network ? { network } : {}),
       labels: {
         [LABEL_IMAGE]: recipe.release.name,
         [LABEL_RELEASE]: recipe.release.name,

@@ -1,9 +1,12 @@
+import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { discoverKernels, type DiscoveredKernel, type Discovery } from '../archive/discover.js';
 import { selectKernels } from '../matrix/kernel-selector.js';
 import type { KernelTarget } from '../matrix/kernel-target.js';
 import { unameArch, type DebianArch, type Mirror, type ReleaseSpec } from '../archive/releases.js';
-import { ARCHIVE_UNREACHABLE } from '../archive/index-store.js';
+import { ARCHIVE_UNREACHABLE, usableKeyring } from '../archive/index-store.js';
+import { usesDebianMirrors } from '../archive/archive-source.js';
+import type { ArchiveBuildSource } from './archive-recipe.js';
 import type { ContainerRuntime } from '../executor/runtime.js';
 import { KfarmError, describeError, isKfarmError } from '../errors/kfarm-error.js';
 import { mapLimit } from '../util/map-limit.js';
@@ -24,6 +27,8 @@ export interface SyncRequest {
   archiveCacheDir: string;
   /** the archive mirrors to read indexes from (default Debian's) */
   mirrors?: Readonly<Record<Mirror, string>>;
+  /** the keyring the mirrors' InRelease files are checked with (default: usableKeyring()'s) */
+  keyring?: string;
   /** what the archive offers, when the caller has already asked it (tests stand in an archive that dropped a kernel) */
   discovery?: Discovery;
 }
@@ -116,6 +121,7 @@ export async function syncImages(runtime: ContainerRuntime, request: SyncRequest
         throw diskFullError(result, `the ${release} toolchain image`);
       }
     }
+    const archive = await archiveBuildSources(request, discovery);
     const started = Date.now();
     const counts = { added: 0, running: 0, failed: 0 };
     const report = () =>
@@ -138,13 +144,13 @@ export async function syncImages(runtime: ContainerRuntime, request: SyncRequest
       counts.running++;
       report();
       try {
-        const image = await ensureKernelImage(runtime, recipe, toolchain, k, logger).catch(async (err: unknown) => {
+        const image = await ensureKernelImage(runtime, recipe, toolchain, k, logger, archive.get(k.release)).catch(async (err: unknown) => {
           // A DNS or mirror hiccup fails about one kernel in a hundred here, past apt's own
           // retries: one more try after a pause, unless the disk is full (that stops the sync).
           if (diskFull || noSpace.size > 0 || saysNoSpace(errorChainText(err))) throw err;
           logger.warn({ kernel: k.kernel, err: describeError(err) }, 'kernel image failed; trying once more');
           await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS));
-          return ensureKernelImage(runtime, recipe, toolchain, k, logger);
+          return ensureKernelImage(runtime, recipe, toolchain, k, logger, archive.get(k.release));
         });
         done++;
         counts.running--;
@@ -193,7 +199,12 @@ const RETRY_PAUSE_MS = 5_000;
  */
 async function discover(request: SyncRequest, heldCount: number, logger: Logger): Promise<Discovery> {
   try {
-    return await discoverKernels(request.releases, request.arches, { cacheDir: request.archiveCacheDir, logger, ...(request.mirrors ? { mirrors: request.mirrors } : {}) });
+    return await discoverKernels(request.releases, request.arches, {
+      cacheDir: request.archiveCacheDir,
+      logger,
+      ...(request.mirrors ? { mirrors: request.mirrors } : {}),
+      ...(request.keyring ? { keyring: request.keyring } : {}),
+    });
   } catch (err) {
     if (!isKfarmError(err, 'COMMAND_FAILED') || err.context.reason !== ARCHIVE_UNREACHABLE) throw err;
     throw new KfarmError('COMMAND_FAILED', `${err.message}; nothing was synced`, {
@@ -206,6 +217,22 @@ async function discover(request: SyncRequest, heldCount: number, logger: Logger)
         "Sync does not go on from the indexes cached in $KFARM_STATE_DIR/archive: each kernel it adds downloads its headers from the archive, and a prune needs today's index. Rerun once the archive answers.",
     });
   }
+}
+
+/**
+ * Per release, the mirror its kernel images install from when it is not Debian's: the suites
+ * discovery read there and the keyring it checked them with. Debian's mirrors: none (the
+ * recipes' own sources, so those images keep their cache hash).
+ */
+async function archiveBuildSources(request: SyncRequest, discovery: Discovery): Promise<Map<string, ArchiveBuildSource>> {
+  const sources = new Map<string, ArchiveBuildSource>();
+  if (!request.mirrors || usesDebianMirrors(request.mirrors)) return sources;
+  const keyring = await readFile(await usableKeyring(request.keyring));
+  for (const release of request.releases) {
+    const served = new Set(discovery.indexes.filter((i) => i.release === release.name).map((i) => i.suite));
+    sources.set(release.name, { mirrors: request.mirrors, keyring, suites: release.suites.filter((s) => served.has(s.suite)) });
+  }
+  return sources;
 }
 
 const hostOf = (url: unknown): string => {

@@ -11,6 +11,8 @@ import { tempDir } from './kfarm-cli.js';
 export interface TestKeyring {
   keyring: string;
   clearsign(text: string | Buffer, signers?: ReadonlyArray<'archive' | 'stranger'>): Promise<Buffer>;
+  /** an armoured detached signature, as a Release.gpg */
+  detachSign(text: string | Buffer, signers?: ReadonlyArray<'archive' | 'stranger'>): Promise<Buffer>;
   close(): Promise<void>;
 }
 
@@ -31,6 +33,7 @@ export async function testKeyring(): Promise<TestKeyring> {
   return {
     keyring,
     clearsign: async (text, signers = ['archive']) => Buffer.from((await gpg([...signers.flatMap((s) => ['-u', UID[s]]), '--clearsign'], text)).stdout),
+    detachSign: async (text, signers = ['archive']) => Buffer.from((await gpg([...signers.flatMap((s) => ['-u', UID[s]]), '--armor', '--detach-sign'], text)).stdout),
     close: async () => {
       await execa('gpgconf', ['--kill', 'gpg-agent'], { env, reject: false });
       await rm(dir, { recursive: true, force: true });

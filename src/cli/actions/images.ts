@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { availableRows, availableSummary } from '../../archive/available.js';
 import { discoverKernels } from '../../archive/discover.js';
-import { resolveArches, resolveMirrors, resolveReleases } from '../../archive/releases.js';
+import { resolveArches, resolveReleases } from '../../archive/releases.js';
+import { resolveArchiveSource } from '../../archive/archive-source.js';
 import { KfarmError, isKfarmError } from '../../errors/kfarm-error.js';
 import { env } from '../../config/env.js';
 import { farmCatalog } from '../../coordinator/farm-catalog.js';
@@ -45,7 +46,7 @@ export async function imagesSyncAction(ctx: CliContext, names: string[], opts: I
     arches: resolveArches(opts.arch),
     prune: opts.prune === true,
     archiveCacheDir: path.join(env.stateDir, 'archive'),
-    mirrors: resolveMirrors(opts),
+    ...resolveArchiveSource(opts),
     ...(flavours && flavours.length > 0 ? { flavours } : {}),
     ...(opts.kernels ? { kernels: opts.kernels } : {}),
     ...(opts.baseImage ? { baseImage: opts.baseImage } : {}),
@@ -109,8 +110,10 @@ export async function kernelsAction(ctx: CliContext, releases: string[], opts: K
     await listAvailable(ctx, releases, opts);
     return;
   }
-  if (releases.length > 0 || opts.arch || opts.json) {
-    throw new KfarmError('BAD_OPTION', 'releases, --arch and --json go with --available', { hint: 'e.g. `kfarm kernels --available debian-12 --arch arm64`' });
+  if (releases.length > 0 || opts.arch || opts.json || opts.mirror || opts.securityMirror || opts.keyring) {
+    throw new KfarmError('BAD_OPTION', 'releases, --arch, --json, --mirror, --security-mirror and --keyring go with --available', {
+      hint: 'e.g. `kfarm kernels --available debian-12 --arch arm64`',
+    });
   }
   const redis = env.redisUrl ? await connectChecked({ url: env.redisUrl }) : undefined;
   try {
@@ -127,11 +130,12 @@ export async function kernelsAction(ctx: CliContext, releases: string[], opts: K
 }
 
 /** `kfarm kernels --available`: the archive (cached in the state dir) against the kernels held. */
-async function listAvailable(ctx: CliContext, releaseNames: readonly string[], opts: { arch?: string; json?: boolean }): Promise<void> {
+async function listAvailable(ctx: CliContext, releaseNames: readonly string[], opts: KernelsCliOptions): Promise<void> {
   const releases = resolveReleases(releaseNames);
   const arches = resolveArches(opts.arch);
+  const source = resolveArchiveSource(opts);
   const started = Date.now();
-  const discovery = await discoverKernels(releases, arches, { cacheDir: path.join(env.stateDir, 'archive'), logger: rootLogger });
+  const discovery = await discoverKernels(releases, arches, { cacheDir: path.join(env.stateDir, 'archive'), logger: rootLogger, ...source });
   for (const w of discovery.warnings) ctx.progress(`warning: ${w}`);
   const held = await heldKernels(ctx);
   const rows = availableRows(discovery.kernels, held);

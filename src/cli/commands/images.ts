@@ -26,6 +26,7 @@ export function imagesCommand(ctx: CliContext): Command {
     .option('--base-image <ref>', 'Debian base image of the release to start from (default: kfarm/base:<codename>, pulled or bootstrapped)')
     .option('--mirror <url>', `Debian mirror to read the indexes from (default ${DEFAULT_MIRRORS.debian})`)
     .option('--security-mirror <url>', `Debian security mirror to read the indexes from (default ${DEFAULT_MIRRORS['debian-security']})`)
+    .option('--keyring <file>', KEYRING_HELP)
     .action(async (names: string[], opts: ImagesSyncCliOptions) => (await actions()).imagesSyncAction(ctx, names, opts));
   images
     .command('list')
@@ -41,7 +42,12 @@ export function kernelsCommand(ctx: CliContext): Command {
     .option('--available', 'list the kernels the Debian archive offers, marked held or not, newest first')
     .option('--arch <list>', 'with --available: arches, comma-separated (amd64,arm64; x86_64 and aarch64 also work; default all)')
     .option('--json', 'with --available: one JSON array on stdout')
+    .option('--mirror <url>', `with --available: Debian mirror to read the indexes from (default ${DEFAULT_MIRRORS.debian})`)
+    .option('--security-mirror <url>', `with --available: Debian security mirror (default ${DEFAULT_MIRRORS['debian-security']})`)
+    .option('--keyring <file>', `with --available: ${KEYRING_HELP}`)
     .action(async (releases: string[], opts: KernelsCliOptions) => (await actions()).kernelsAction(ctx, releases, opts));
 }
+
+const KEYRING_HELP = "keyring the mirrors' InRelease files are checked with (default $KFARM_ARCHIVE_KEYRING, else Debian's keys)";
 
 const RELEASES_AVAILABLE = RELEASES.map((r) => r.name).join(', ');
