@@ -1,0 +1,257 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packageRoot } from '../../src/paths.js';
+import { DASHBOARD_CSP, renderDashboard } from '../../src/service/dashboard/render-dashboard.js';
+import type { DashboardModel } from '../../src/service/dashboard/dashboard-model.js';
+import { fixtureModel, HOSTILE, K56, K57, K57ARM } from '../fixtures/dashboard/dashboard-fixture.js';
+
+/**
+ * The dashboard as a person sees it: Debian's chromium driven by playwright-core loads the page
+ * from a node:http server that answers as kfarm serve will (the page with DASHBOARD_CSP as its
+ * header, /api/v1/dashboard as JSON of a model the test changes while the page is open, both
+ * only with the kfarm_token cookie). Screenshots go to test-output/.
+ */
+const CHROMIUM = '/usr/bin/chromium';
+const SHOTS = path.join(packageRoot, 'test-output');
+const TOKEN = 'kfarm_test_token_0123456789';
+
+let browser: Browser;
+let server: Server;
+let origin: string;
+let model: DashboardModel;
+let polls = 0;
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const authed = (req.headers.cookie ?? '').split(/;\s*/).includes(`kfarm_token=${TOKEN}`) || req.headers.authorization === `Bearer ${TOKEN}`;
+    if (!authed) {
+      res.writeHead(401, { 'content-type': 'text/plain' }).end('no token');
+      return;
+    }
+    if (req.url === '/') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': DASHBOARD_CSP, 'cache-control': 'no-store' }).end(renderDashboard(model));
+    } else if (req.url === '/api/v1/dashboard') {
+      polls++;
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(model));
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  await mkdir(SHOTS, { recursive: true });
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await new Promise((resolve) => server?.close(resolve));
+});
+
+interface Opened {
+  page: Page;
+  /** console errors, page errors and CSP violations: the page must cause none */
+  problems: string[];
+  requests: string[];
+}
+
+async function open(viewport = { width: 1280, height: 900 }): Promise<Opened> {
+  const context = await browser.newContext({ viewport });
+  await context.addCookies([{ name: 'kfarm_token', value: TOKEN, url: origin, httpOnly: true, sameSite: 'Strict' }]);
+  const page = await context.newPage();
+  const problems: string[] = [];
+  const requests: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('request', (r) => requests.push(r.url()));
+  // tsconfig has no DOM types: scripts that run in the page are given as text
+  await page.addInitScript(`document.addEventListener('securitypolicyviolation', (e) => console.error('csp violation: ' + e.violatedDirective + ' ' + e.blockedURI));`);
+  const response = await page.goto(`${origin}/`);
+  expect(response?.headers()['content-security-policy']).toBe(DASHBOARD_CSP);
+  return { page, problems, requests };
+}
+
+/** Waits until the page's script has fetched the model at least `n` more times. */
+async function pollsPass(n: number): Promise<void> {
+  const target = polls + n;
+  await expect.poll(() => polls, { timeout: 15_000, interval: 100 }).toBeGreaterThanOrEqual(target);
+}
+
+describe('the dashboard in chromium', () => {
+  it('shows one matrix cell per model cell with its verdict, the regression card with its window and changelog, and loads nothing else', async () => {
+    model = fixtureModel();
+    const { page, problems, requests } = await open();
+    const cells = await page.locator('#matrix td[data-verdict]').evaluateAll((tds) =>
+      (tds as unknown as El[]).map((td) => ({
+        module: td.getAttribute('data-module'),
+        kernel: td.getAttribute('data-kernel'),
+        verdict: td.getAttribute('data-verdict'),
+        letter: td.querySelector('.letter')?.textContent,
+      })),
+    );
+    const expected = model.cells.map((c) => ({
+      module: c.module,
+      kernel: c.kernel,
+      verdict: c.verdict === 'built' && c.load ? (c.load === 'loaded' ? 'loaded' : c.load) : c.verdict,
+    }));
+    expect(cells.map(({ module, kernel, verdict }) => ({ module, kernel, verdict })).sort(byPair)).toEqual(expected.sort(byPair));
+    expect(cells.length).toBe(7); // the hostile module on 6.1.0-56 failed, then built: its latest only
+    // every (module, kernel) without a result is an empty cell: modules × kernels in all
+    expect(await page.locator('#matrix tbody td').count()).toBe(model.modules.length * model.kernels.length);
+    expect(await page.locator('#matrix th.group').allTextContents()).toEqual(['debian-12 / amd64', 'debian-12 / arm64', 'debian-13 / amd64']);
+    // the hostile module name is a row label, not an image
+    expect(await page.locator('img').count()).toBe(0);
+    expect(await page.locator(`#matrix tbody tr[data-module="fails"] th`).textContent()).toBe('fails 0.2');
+    expect(await page.locator('#matrix tbody tr th').first().textContent()).toBe('fails 0.2'); // the regressed module first
+    expect(await page.locator('#matrix tbody tr').nth(1).locator('th').textContent()).toBe(`${HOSTILE} 0.1`);
+
+    const failed = page.locator(`#matrix td[data-module="fails"][data-kernel="${K57}"]`);
+    await failed.locator('summary').click();
+    expect(await failed.locator('.first-error').textContent()).toBe('fails.c:3:2: error: <script>alert(1)</script> implicit declaration');
+    expect(await failed.locator('a.log').first().getAttribute('href')).toBe(`/api/v1/builds/b-2/artifacts/logs/${K57}.log`);
+
+    const card = page.locator('#regressions article.card');
+    expect(await card.count()).toBe(1);
+    expect(await card.locator('.sentence').textContent()).toBe(`builds on ${K56}, fails since ${K57}`);
+    expect(await card.locator('.window .good').textContent()).toBe(K56);
+    expect(await card.locator('.window .bad').textContent()).toBe(K57);
+    expect(await card.locator('.changelog .version').allTextContents()).toEqual(['6.1.158-1', '6.1.157-1']);
+    expect(await card.locator('.changelog pre').first().textContent()).toBe(`* New upstream stable update:\n  - mm: rename ${HOSTILE} helper`);
+    expect(await card.locator('.changelog pre').first().isVisible()).toBe(true);
+    // regressions come before the matrix on the page
+    const top = (sel: string) => page.locator(sel).evaluate((e) => (e as unknown as El).getBoundingClientRect().top);
+    expect(await top('#regressions')).toBeLessThan(await top('#latest'));
+
+    await pollsPass(1);
+    await expect.poll(() => page.locator('#conn').textContent(), { timeout: 10_000 }).toBe('live');
+    await page.screenshot({ path: path.join(SHOTS, 'dashboard.png'), fullPage: true });
+    expect(problems).toEqual([]);
+    expect(requests.every((u) => u.startsWith(`${origin}/`))).toBe(true);
+    expect([...new Set(requests)]).toEqual([`${origin}/`, `${origin}/api/v1/dashboard`]);
+    await page.context().close();
+  });
+
+  it('moves live progress, counters and matrix cells in place as the model changes, without a reload', async () => {
+    model = fixtureModel();
+    const { page, problems } = await open();
+    await page.evaluate(`window.kfarmMarker = 'same page'`);
+    expect(await page.locator('#q-waiting').textContent()).toBe('3');
+    expect(await page.locator('#builds li .done').textContent()).toBe('3 / 8');
+    const arm = page.locator(`#matrix td[data-module="fails"][data-kernel="${K57ARM}"]`);
+    expect(await arm.getAttribute('data-verdict')).toBeNull();
+
+    // the build in flight finishes fails on arm64 (it fails there too) and takes up more cells
+    model.live.queue = { waiting: 7, active: 1, delayed: 2, failed: 4 };
+    model.live.builds = [{ id: 'b-3', module: 'hello', done: 6, total: 8 }];
+    model.live.workers.push({ host: 'worker-2', running: 1, lastSeen: '2026-12-08T00:00:02Z' });
+    model.cells.push({
+      module: 'fails',
+      version: '0.2',
+      kernel: K57ARM,
+      verdict: 'failed',
+      reason: 'compile-error',
+      firstError: `arm: ${HOSTILE}`,
+      buildId: 'b-3',
+      at: '2026-12-08T00:00:02Z',
+      links: { report: '/api/v1/builds/b-3/report', log: `/api/v1/builds/b-3/artifacts/logs/${K57ARM}.log` },
+    });
+    const timeline = model.timelines.find((t) => t.module === 'fails');
+    const entry = timeline?.entries.find((e) => e.kernel === K57ARM);
+    if (entry) entry.verdict = 'failed';
+    model.generatedAt = '2026-12-08T00:00:02Z';
+
+    await expect.poll(() => page.locator('#q-waiting').textContent(), { timeout: 10_000 }).toBe('7');
+    expect(await page.locator('#q-failed').textContent()).toBe('4');
+    expect(await page.locator('#builds li .done').textContent()).toBe('6 / 8');
+    expect(await page.locator('#builds li progress').evaluate((p) => (p as unknown as { value: number }).value)).toBe(6);
+    expect(await page.locator('#workers tr').count()).toBe(2);
+    expect(await page.locator('#workers tr').first().locator('td').first().textContent()).toBe(`worker-1${HOSTILE}`);
+    expect(await arm.getAttribute('data-verdict')).toBe('failed');
+    expect(await arm.locator('.letter').textContent()).toBe('F');
+    await arm.locator('summary').click();
+    expect(await arm.locator('.first-error').textContent()).toBe(`arm: ${HOSTILE}`);
+    expect(await arm.locator('a.log').first().getAttribute('href')).toBe(`/api/v1/builds/b-3/artifacts/logs/${K57ARM}.log`);
+    expect(await page.locator(`#timelines li[data-row="0"][data-col="2"]`).getAttribute('class')).toBe('c-failed');
+    expect(await page.locator('#matrix td[data-verdict]').count()).toBe(8);
+    expect(await page.locator('#updated').textContent()).toBe('2026-12-08T00:00:02Z');
+    expect(await page.locator('img').count()).toBe(0);
+    expect(await page.locator('#stale').isVisible()).toBe(false);
+
+    // a new kernel or a closed regression cannot be placed in the page: it says reload
+    model.regressions = [];
+    await expect.poll(() => page.locator('#stale').isVisible(), { timeout: 10_000 }).toBe(true);
+    expect(await page.evaluate<string>('window.kfarmMarker')).toBe('same page');
+
+    // a link that is not an /api/v1 path is not made a link
+    model.cells.push({
+      ...model.cells[0]!,
+      kernel: K57ARM,
+      module: 'hello',
+      verdict: 'failed',
+      at: '2026-12-08T00:00:03Z',
+      links: { report: 'javascript:alert(1)', log: '/api/v1/%2e%2e/secret' },
+    });
+    const helloArm = page.locator(`#matrix td[data-module="hello"][data-kernel="${K57ARM}"]`);
+    await expect.poll(() => helloArm.getAttribute('data-verdict'), { timeout: 10_000 }).toBe('failed');
+    expect(await helloArm.locator('a').count()).toBe(0);
+    expect(problems).toEqual([]);
+    await page.context().close();
+  });
+
+  it('fits a 390 px wide phone: the body does not scroll sideways, the matrix scrolls inside its box', async () => {
+    model = fixtureModel();
+    // a long unbroken module name and error must wrap, not widen the page
+    model.regressions[0]!.firstError = `fails.c:3:2: error: ${'x'.repeat(300)}`;
+    model.live.workers[0]!.host = `worker-${'w'.repeat(120)}`;
+    const { page, problems } = await open({ width: 390, height: 844 });
+    await pollsPass(1);
+    const widths = await page.evaluate<{ doc: number; body: number; inner: number }>(
+      '({ doc: document.documentElement.scrollWidth, body: document.body.scrollWidth, inner: window.innerWidth })',
+    );
+    expect(widths.inner).toBe(390);
+    expect(widths.doc).toBeLessThanOrEqual(390);
+    expect(widths.body).toBeLessThanOrEqual(390);
+    const wrap = await page.locator('.matrix-wrap').evaluate((e) => ({ client: (e as unknown as El).clientWidth, scroll: (e as unknown as El).scrollWidth }));
+    expect(wrap.client).toBeLessThanOrEqual(390);
+    expect(wrap.scroll).toBeGreaterThan(wrap.client); // four kernel columns and a row label do not fit: it scrolls
+    const card = await page.locator('#regressions article.card').evaluate((e) => (e as unknown as El).getBoundingClientRect().width);
+    expect(card).toBeLessThanOrEqual(390);
+    await page.screenshot({ path: path.join(SHOTS, 'dashboard-phone.png'), fullPage: true });
+    expect(problems).toEqual([]);
+    await page.context().close();
+  });
+
+  it('without the cookie the API refuses and a page already open says it is signed out', async () => {
+    model = fixtureModel();
+    const { page, problems } = await open();
+    await page.context().clearCookies();
+    await expect.poll(() => page.locator('#signed-out').isVisible(), { timeout: 10_000 }).toBe(true);
+    expect(await page.locator('#signed-out a').getAttribute('href')).toBe('/login');
+    expect(await page.locator('#conn').getAttribute('class')).toBe('bad');
+    // the 401 of the poll is the only console error chromium reports
+    expect(problems.every((p) => p.includes('401'))).toBe(true);
+    await page.context().close();
+  });
+});
+
+/** What the tests read of a page element (tsconfig has no DOM types). */
+interface El {
+  getAttribute(name: string): string | null;
+  querySelector(selector: string): El | null;
+  textContent: string | null;
+  clientWidth: number;
+  scrollWidth: number;
+  getBoundingClientRect(): { top: number; width: number };
+}
+
+const byPair = (a: { module: string | null; kernel: string | null }, b: { module: string | null; kernel: string | null }) =>
+  `${a.module}\u0000${a.kernel}`.localeCompare(`${b.module}\u0000${b.kernel}`);
