@@ -8,6 +8,7 @@ import { imagesCommand, kernelsCommand } from './commands/images.js';
 import { ldtarballCommand } from './commands/ldtarball.js';
 import { packCommand } from './commands/pack.js';
 import { publishCommand } from './commands/publish.js';
+import { tokensCommand } from './commands/tokens.js';
 import { verifyCommand } from './commands/verify.js';
 import { workerCommand } from './commands/worker.js';
 import type { CliContext } from './context.js';
@@ -54,6 +55,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .addCommand(imagesCommand(ctx))
     .addCommand(kernelsCommand(ctx))
     .addCommand(verifyCommand(ctx))
+    .addCommand(tokensCommand(ctx))
     .addCommand(cacheCommand(ctx));
   for (const cmd of program.commands) cmd.exitOverride();
 
