@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { Logger } from 'pino';
 import { KfarmError } from '../errors/kfarm-error.js';
 import { makeDirs } from '../util/make-dir.js';
 import { archiveGet } from './archive-get.js';
@@ -18,12 +19,12 @@ export interface DebEntry {
 }
 
 /**
- * Pure: the newest `name` among the stanzas (several suites may hold it). An entry without a
- * SHA256 and Size, or whose Filename is not a pool/ path of its mirror, is not a candidate:
- * the index names the file, and it must not point kfarm anywhere else.
+ * Pure: the entries of `name` among the stanzas (several suites may hold it), newest first. An
+ * entry without a SHA256 and Size, or whose Filename is not a pool/ path of its mirror, is not
+ * a candidate: the index names the file, and it must not point kfarm anywhere else.
  */
-export function newestDeb(stanzas: readonly LocatedStanza[], name: string): DebEntry | undefined {
-  const found = stanzas
+export function debCandidates(stanzas: readonly LocatedStanza[], name: string): DebEntry[] {
+  return stanzas
     .filter(({ stanza }) => stanza.get('package') === name)
     .map(({ stanza, baseUrl }) => ({
       version: stanza.get('version') ?? '',
@@ -33,9 +34,13 @@ export function newestDeb(stanzas: readonly LocatedStanza[], name: string): DebE
       baseUrl,
     }))
     .filter((e) => /^[0-9a-f]{64}$/.test(e.sha256) && Number.isSafeInteger(e.size) && /^pool\/[A-Za-z0-9._+~/-]+\.deb$/.test(e.filename) && !e.filename.includes('..'))
-    .sort((a, b) => compareDebianVersions(b.version, a.version));
-  const best = found[0];
-  return best && { package: name, version: best.version, url: `${best.baseUrl}/${best.filename}`, sha256: best.sha256, size: best.size };
+    .sort((a, b) => compareDebianVersions(b.version, a.version))
+    .map((e) => ({ package: name, version: e.version, url: `${e.baseUrl}/${e.filename}`, sha256: e.sha256, size: e.size }));
+}
+
+/** Pure: the newest candidate of `name` (debCandidates). */
+export function newestDeb(stanzas: readonly LocatedStanza[], name: string): DebEntry | undefined {
+  return debCandidates(stanzas, name)[0];
 }
 
 /** `<debDir>/<sha256>.deb` when it is there and still hashes to its name, else undefined (a bad one is removed). */
@@ -76,4 +81,22 @@ export async function fetchDeb(entry: DebEntry, debDir: string, options: { timeo
   await writeFile(tmp, res.body);
   await rename(tmp, file);
   return file;
+}
+
+/**
+ * The first of `candidates` (newest first) that downloads whole: an index may list a file its
+ * mirror no longer serves (bullseye-security's arm64 busybox-static answers 404), and each
+ * candidate is checked against the same signed index as the newest. None: the first error.
+ */
+export async function fetchFirstDeb(candidates: readonly DebEntry[], debDir: string, logger: Logger): Promise<{ entry: DebEntry; file: string }> {
+  let firstError: Error | undefined;
+  for (const entry of candidates) {
+    try {
+      return { entry, file: await fetchDeb(entry, debDir) };
+    } catch (err) {
+      logger.warn({ url: entry.url, err: (err as Error).message }, 'a .deb the index lists did not download; trying the next');
+      firstError ??= err instanceof Error ? err : new Error(String(err));
+    }
+  }
+  throw firstError ?? new KfarmError('COMMAND_FAILED', 'no .deb to fetch', { context: { debDir } });
 }

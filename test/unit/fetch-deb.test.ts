@@ -4,9 +4,10 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseStanzas } from '../../src/archive/deb822.js';
-import { fetchDeb, newestDeb, type DebEntry } from '../../src/archive/fetch-deb.js';
+import { fetchDeb, fetchFirstDeb, newestDeb, type DebEntry } from '../../src/archive/fetch-deb.js';
 import { tempDir } from '../helpers/kfarm-cli.js';
 
 /** A real HTTP server standing in for a mirror's pool/: it serves `body` and counts requests. */
@@ -17,9 +18,10 @@ let base: string;
 let hits = 0;
 
 beforeAll(async () => {
-  server = http.createServer((_req, res) => {
+  server = http.createServer((req, res) => {
     hits++;
-    res.end(body);
+    if (req.url?.includes('/gone/')) res.statusCode = 404;
+    res.end(req.url?.includes('/gone/') ? '' : body);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/debian`;
@@ -48,6 +50,16 @@ describe('fetchDeb', () => {
     expect(await fetchDeb(entry(sha), debDir)).toBe(file);
     expect(hits).toBe(before + 1);
     expect(await readFile(file)).toEqual(body);
+  });
+});
+
+describe('fetchFirstDeb', () => {
+  const logger = pino({ level: 'silent' });
+  it('takes the next candidate when the newest is listed but gone (HTTP 404), and fails with the first error when none downloads', async () => {
+    const debDir = await tempDir('fetch-deb');
+    const gone = { ...entry(sha), version: '2', url: `${base}/pool/gone/b.deb`, sha256: 'f'.repeat(64) };
+    expect(await fetchFirstDeb([gone, entry(sha)], debDir, logger)).toEqual({ entry: entry(sha), file: path.join(debDir, `${sha}.deb`) });
+    await expect(fetchFirstDeb([gone, entry('e'.repeat(64))], await tempDir('fetch-deb'), logger)).rejects.toMatchObject({ message: expect.stringContaining('HTTP 404') });
   });
 });
 

@@ -3,7 +3,7 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { debFile } from '../../archive/deb-file.js';
-import { cachedDeb, fetchDeb, newestDeb, type DebEntry } from '../../archive/fetch-deb.js';
+import { cachedDeb, debCandidates, fetchFirstDeb, type DebEntry } from '../../archive/fetch-deb.js';
 import type { IndexStoreOptions } from '../../archive/index-store.js';
 import { releaseStanzas, type StanzaKind } from '../../archive/package-stanzas.js';
 import type { Mirror } from '../../archive/releases.js';
@@ -57,15 +57,16 @@ async function loadBusybox(release: string, debianArch: string, options: Busybox
 
   const index: IndexStoreOptions = { cacheDir: archiveDir, logger: options.logger, ...(options.keyring ? { keyring: options.keyring } : {}) };
   const stanzas = await releaseStanzas(release, debianArch, BUSYBOX_STANZAS, index, options.mirrors);
-  const entry = newestDeb(stanzas, 'busybox-static');
-  if (!entry) {
+  const candidates = debCandidates(stanzas, 'busybox-static');
+  if (candidates.length === 0) {
     throw new KfarmError('COMMAND_FAILED', `the ${release} archive has no busybox-static for ${debianArch}: a KMM image needs a static cp of its arch`, {
       context: { release, arch: debianArch },
       hint: "Give the kmm packer's staticCp a static busybox of that arch.",
     });
   }
-  options.logger.info({ release, arch: debianArch, version: entry.version, url: entry.url }, 'fetching busybox-static for KMM images');
-  const deb = await readFile(await fetchDeb(entry, debDir));
+  options.logger.info({ release, arch: debianArch, candidates: candidates.map((c) => c.url) }, 'fetching busybox-static for KMM images');
+  const { entry, file } = await fetchFirstDeb(candidates, debDir, options.logger);
+  const deb = await readFile(file);
   const data = await busyboxOf(deb, entry, debianArch);
   await makeDirs(path.dirname(pin));
   const tmp = `${pin}.${randomBytes(4).toString('hex')}.tmp`;
