@@ -50,6 +50,14 @@ export function withArchiveSource(dockerfile: Buffer): Buffer {
   return Buffer.from([...lines.slice(0, from + 1), ...before, ...body, ...after, ''].join('\n'));
 }
 
+/** label of a kernel image built from another mirror: the mirrors it installed from (Debian's: no label) */
+export const LABEL_ARCHIVE = 'io.kfarm.archive';
+
+/** Pure: the label's value: the mirrors of the suites it read, space-separated. */
+export function archiveLabel(source: Pick<ArchiveBuildSource, 'mirrors' | 'suites'>): string {
+  return [...new Set(source.suites.map((s) => source.mirrors[s.mirror]))].join(' ');
+}
+
 /** Pure: the build context files the wrapped Dockerfile copies. */
 export function archiveContextFiles(source: ArchiveBuildSource): TarEntry[] {
   return [

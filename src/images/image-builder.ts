@@ -12,7 +12,7 @@ import { resolveImageKernels } from '../matrix/debian-kernels.js';
 import { compareKernels } from '../matrix/kernel-target.js';
 import { imagesDir } from '../paths.js';
 import { cleanText } from '../util/clean-text.js';
-import { archiveBuildNetwork, archiveContextFiles, archiveSourceHash, withArchiveSource, type ArchiveBuildSource } from './archive-recipe.js';
+import { LABEL_ARCHIVE, archiveBuildNetwork, archiveContextFiles, archiveLabel, archiveSourceHash, withArchiveSource, type ArchiveBuildSource } from './archive-recipe.js';
 import { ensureBaseImage } from './base-image.js';
 import { LABEL_ARCH, LABEL_FLAVOUR, LABEL_HEADERS_VERSION, LABEL_IMAGE, LABEL_KERNELS, LABEL_RECIPE, LABEL_RELEASE, imageRef } from './catalog.js';
 import { aptDependencies, crossBuildArgs, crossGcc, crossKernelRecipeHash, crossToolchainHash, crossToolchainRef, kernelRecipeHash } from './kernel-recipe.js';
@@ -83,6 +83,8 @@ export interface KernelImage {
  * One kernel's image FROM the toolchain. Cached by content (recipe, toolchain id, kernel,
  * headers version): the recipe hash label says whether the image at the kernel's tag is
  * current. Docker tags an image only once its build succeeded, so a failure leaves none.
+ * With `archive` (another mirror than Debian's), apt in the build reads that mirror trusting
+ * its keyring (archive-recipe.ts), and both are in the hash: a mirror or key change rebuilds.
  */
 export async function ensureKernelImage(
   runtime: ContainerRuntime,
@@ -118,7 +120,9 @@ export async function ensureKernelImage(
   }
   const context: TarEntry[] = [];
   let network: 'host' | undefined;
+  const archiveLabels: Record<string, string> = {};
   if (archive) {
+    archiveLabels[LABEL_ARCHIVE] = archiveLabel(archive);
     dockerfile = withArchiveSource(dockerfile);
     hash = createHash('sha256')
       .update(`${hash}\0archive\0${archiveSourceHash(archive)}`)
@@ -144,6 +148,7 @@ export async function ensureKernelImage(
         [LABEL_HEADERS_VERSION]: pkg.version,
         [LABEL_RECIPE]: hash,
         'io.kfarm.distro': 'debian',
+        ...archiveLabels,
       },
       onLine: (line) => {
         logger.debug({ kernel: pkg.kernel }, line);
