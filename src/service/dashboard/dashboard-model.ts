@@ -96,14 +96,19 @@ export interface DashboardRegression {
   module: string;
   /** 'build': compiled before, fails now; 'load': loaded before, fails to load now */
   kind: 'build' | 'load';
-  series: { release: string; arch: string; flavour: string };
+  /** Debian arch (amd64); line: the upstream kernel line (6.1) when a flavour carries two */
+  series: { release: string; arch: string; flavour: string; line?: string };
   lastGood: string;
   firstBad: string;
   firstError?: string;
   /** "builds on 6.1.0-56-amd64, fails since 6.1.0-57-amd64" */
   sentence: string;
+  /** ISO time firstBad was first seen failing */
+  since?: string;
   /** Debian changelog entries between the two kernels' headers packages, newest first */
   changelog: ChangelogEntry[];
+  /** why the changelog is missing or partial (no image, entries cut), said for people */
+  changelogNote?: string;
   /** the first bad result's build, for its links */
   buildId?: string;
   links?: CellLinks;

@@ -189,7 +189,7 @@ function cellHtml(c: DashboardCell, where: string, link: Link): string {
 }
 
 function regressionHtml(r: DashboardRegression, link: Link): string {
-  const series = `${r.series.release} / ${r.series.arch} / ${r.series.flavour}`;
+  const series = [r.series.release, r.series.arch, r.series.flavour, ...(r.series.line ? [r.series.line] : [])].join(' / ');
   const changelog = r.changelog.length
     ? `<details class="changelog" open><summary>${r.changelog.length} changelog ${r.changelog.length === 1 ? 'entry' : 'entries'} between them</summary>${r.changelog
         .map((e) => `<p class="version">${htmlText(e.version)}</p><pre>${htmlText(e.lines.join('\n'))}</pre>`)
@@ -197,11 +197,12 @@ function regressionHtml(r: DashboardRegression, link: Link): string {
     : '<p class="meta">No changelog entries between them.</p>';
   return `<article class="card k-${r.kind === 'load' ? 'load' : 'build'}" data-module="${htmlText(r.module)}" data-kind="${r.kind === 'load' ? 'load' : 'build'}">
 <h3>${htmlText(r.module)}</h3>
-<p class="series">${htmlText(series)} &middot; ${r.kind === 'load' ? 'load' : 'build'}</p>
+<p class="series">${htmlText(series)} &middot; ${r.kind === 'load' ? 'load' : 'build'}${r.since ? ` &middot; since ${htmlText(r.since)}` : ''}</p>
 <p class="sentence">${htmlText(r.sentence)}</p>
 <div class="window"><span class="good" title="last good">${htmlText(r.lastGood)}</span><span aria-hidden="true">&rarr;</span><span class="bad" title="first bad">${htmlText(r.firstBad)}</span></div>
 ${r.firstError ? `<pre class="first-error">${htmlText(r.firstError)}</pre>` : ''}
 ${changelog}
+${r.changelogNote ? `<p class="meta changelog-note">${htmlText(r.changelogNote)}</p>` : ''}
 <p>${link(r.links?.log, 'build log')}${link(r.links?.loadLog, 'console log')}${link(r.links?.report, 'report')}</p>
 </article>`;
 }
