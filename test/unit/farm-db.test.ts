@@ -309,16 +309,23 @@ describe('farm database (SQLite)', () => {
       expect(expectRefused(file).message).toMatch(/SQLITE_NOTADB/);
     });
 
-    it('a real database truncated (to half, and to nothing)', () => {
+    it('a real database truncated (to half, and to nothing) or with a page overwritten', () => {
       const source = freshFile();
       const db = openFarmDb(source);
       const b = db.builds.create({ module: 'hello', sourceSha256: 'a'.repeat(64), kernels: 'all', formats: [], trigger: 'api' });
-      db.results.record(Array.from({ length: 400 }, (_, i) => result(b.id, `6.1.0-${i}-amd64`, { firstError: 'e'.repeat(200) })));
+      db.results.record(Array.from({ length: 800 }, (_, i) => result(b.id, `6.1.0-${i}-amd64`, { firstError: 'e'.repeat(200) })));
       db.close();
       const half = `${source}.half`;
       copyFileSync(source, half);
       truncateSync(half, Math.floor(statSync(source).size / 2));
       expect(expectRefused(half).message).toMatch(/SQLITE_CORRUPT/);
+      // a page in the middle overwritten: the schema still reads, only the check finds it
+      const page = `${source}.page`;
+      const bytes = readFileSync(source);
+      const middle = Math.floor(bytes.length / 4096 / 2) * 4096;
+      bytes.fill(0x55, middle, middle + 4096);
+      writeFileSync(page, bytes);
+      expect(expectRefused(page).message).toMatch(/\(quick_check: .*btreeInitPage/);
       const empty = `${source}.empty`;
       writeFileSync(empty, '');
       expect(expectRefused(empty).message).toMatch(/an empty file/);

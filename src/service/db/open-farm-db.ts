@@ -94,7 +94,7 @@ function prepare(db: Database.Database): void {
 function checkIntegrity(db: Database.Database, file: string): void {
   let problems: string[];
   try {
-    problems = (db.pragma('quick_check') as { quick_check: string }[]).map((r) => r.quick_check);
+    problems = (db.pragma('quick_check') as { quick_check: string }[]).map((r) => r.quick_check.replace(/\s*\n\s*/g, ' '));
   } catch (err) {
     throw sqliteFailure(err, file, 'checking it');
   }
