@@ -2,7 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerRuntime } from '../../src/executor/docker-runtime.js';
-import { DEFAULT_READ_LIMITS, headersChangelog } from '../../src/service/regressions/headers-changelog.js';
+import { changelogRequest, DEFAULT_READ_LIMITS, headersChangelog } from '../../src/service/regressions/headers-changelog.js';
+import { seriesWindows } from '../../src/service/regressions/series-windows.js';
+import { windowSentence } from '../../src/service/regressions/window-sentence.js';
 
 /**
  * The Debian changelog entries between two kernels of a series, read from the real kfarm kernel
@@ -30,7 +32,16 @@ describe('headersChangelog on real kfarm images', () => {
   it(
     'debian-12 amd64: builds on 6.1.0-56-amd64, fails since 6.1.0-57-amd64 -> the one upload between them',
     async () => {
-      const log = await headersChangelog(runtime, { release: 'debian-12', flavour: 'amd64', lastGood: '6.1.0-56-amd64', firstBad: '6.1.0-57-amd64' });
+      // the window comes from results as FarmDb holds them, the request from the window
+      const base = { buildId: 'b-1', module: 'hello', version: '1.0', release: 'debian-12', arch: 'x86_64', flavour: 'amd64' } as const;
+      const [series] = seriesWindows([
+        { ...base, kernel: '6.1.0-57-amd64', verdict: 'failed', firstError: "error: 'struct nfsd4_slot' has no member named 'sl_flags'", at: '2026-11-27T10:00:00.000Z' },
+        { ...base, kernel: '6.1.0-56-amd64', verdict: 'built', at: '2026-11-20T10:00:00.000Z' },
+      ]);
+      expect(windowSentence(series!.build!)).toBe('builds on 6.1.0-56-amd64, fails since 6.1.0-57-amd64');
+      const request = changelogRequest(series!, series!.build!);
+      expect(request).toEqual({ release: 'debian-12', flavour: 'amd64', lastGood: '6.1.0-56-amd64', firstBad: '6.1.0-57-amd64' });
+      const log = await headersChangelog(runtime, request!);
       expect(log).toMatchObject({
         lastGood: { kernel: '6.1.0-56-amd64', version: '6.1.192-2' },
         firstBad: { kernel: '6.1.0-57-amd64', version: '6.1.192-3' },

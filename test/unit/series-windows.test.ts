@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ResultRow } from '../../src/service/farm-db.js';
+import { changelogRequest } from '../../src/service/regressions/headers-changelog.js';
 import { compareSeriesKernels, kernelAbi, kernelLine } from '../../src/service/regressions/kernel-order.js';
 import { openRegressions, seriesWindows, type SeriesWindows } from '../../src/service/regressions/series-windows.js';
 import { windowSentence } from '../../src/service/regressions/window-sentence.js';
@@ -223,5 +224,24 @@ describe('series windows: the load check', () => {
     const a = seriesWindows([row('6.1.0-56-amd64', 'built'), row('6.1.0-57-amd64', 'failed')]);
     const b = seriesWindows([row('6.1.0-56-cloud-amd64', 'built', { load: 'loaded' }), row('6.1.0-57-cloud-amd64', 'built', { load: 'load-failed' })]);
     expect(openRegressions([...a, ...b]).map((o) => `${o.series.flavour}:${o.window.check}`)).toEqual(['cloud-amd64:load', 'amd64:build']);
+  });
+});
+
+describe('changelogRequest: which span of the headers changelog a window blames', () => {
+  it('broken: (lastGood, firstBad]; never built: the first kernel alone; ok and fixed: nothing to blame', () => {
+    const broken = only([row('6.1.0-56-amd64', 'built'), row('6.1.0-57-amd64', 'failed')]);
+    expect(changelogRequest(broken, broken.build!, { lastGood: '6.1.192-2' })).toEqual({
+      release: 'debian-12',
+      flavour: 'amd64',
+      lastGood: '6.1.0-56-amd64',
+      firstBad: '6.1.0-57-amd64',
+      versions: { lastGood: '6.1.192-2' },
+    });
+    const never = only([row('6.1.0-56-amd64', 'failed'), row('6.1.0-57-amd64', 'failed')]);
+    expect(changelogRequest(never, never.build!)).toEqual({ release: 'debian-12', flavour: 'amd64', firstBad: '6.1.0-56-amd64' });
+    const fixed = only([row('6.1.0-55-amd64', 'built'), row('6.1.0-56-amd64', 'failed'), row('6.1.0-57-amd64', 'built')]);
+    expect(changelogRequest(fixed, fixed.build!)).toBeUndefined();
+    const ok = only([row('6.1.0-57-amd64', 'built')]);
+    expect(changelogRequest(ok, ok.build!)).toBeUndefined();
   });
 });

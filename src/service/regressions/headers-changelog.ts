@@ -4,6 +4,7 @@ import { kernelImageRef } from '../../images/kernel-ref.js';
 import { cleanText, TEXT_LIMITS } from '../../util/clean-text.js';
 import { capEntries, DEFAULT_CHANGELOG_LIMITS, entriesBetween, parseDebianChangelog, type ChangelogEntry, type ChangelogLimits } from './debian-changelog.js';
 import { kernelAbi } from './kernel-order.js';
+import type { CheckWindow, SeriesKey } from './series-windows.js';
 
 /**
  * What Debian changed between the last kernel of a series that built and the first that failed,
@@ -31,6 +32,22 @@ export interface ChangelogRequest {
   firstBad: string;
   /** the headers packages' Debian versions when the caller knows them (FarmDb's kernels); otherwise the images' labels say */
   versions?: { lastGood?: string; firstBad?: string };
+}
+
+/**
+ * Pure: what to read for a window: a broken window's span (lastGood, firstBad], a never-built
+ * one's first kernel. Undefined for ok and fixed windows (their lastGood is the newest kernel,
+ * not the one before the failures).
+ */
+export function changelogRequest(series: Pick<SeriesKey, 'release' | 'flavour'>, window: CheckWindow, versions?: ChangelogRequest['versions']): ChangelogRequest | undefined {
+  if ((window.state !== 'broken' && window.state !== 'never-built') || !window.firstBad) return undefined;
+  return {
+    release: series.release,
+    flavour: series.flavour,
+    ...(window.state === 'broken' && window.lastGood ? { lastGood: window.lastGood } : {}),
+    firstBad: window.firstBad,
+    ...(versions ? { versions } : {}),
+  };
 }
 
 export interface ChangelogReadLimits extends ChangelogLimits {

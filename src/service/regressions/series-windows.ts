@@ -160,11 +160,16 @@ export function seriesWindows(rows: readonly ResultRow[]): SeriesWindows[] {
   }
   const out: SeriesWindows[] = [];
   for (const { key, rows: all } of series.values()) {
-    const version = all.map((r) => r.version).reduce((a, b) => (compareDebianVersions(b, a) > 0 ? b : a));
+    const version = [...new Set(all.map((r) => r.version))].reduce((a, b) => (compareDebianVersions(b, a) > 0 ? b : a));
     const byKernel = new Map<string, ResultRow[]>();
-    for (const row of all) if (row.version === version) byKernel.set(row.kernel, [...(byKernel.get(row.kernel) ?? []), row]);
+    for (const row of all) {
+      if (row.version !== version) continue;
+      const kernelRows = byKernel.get(row.kernel);
+      if (kernelRows) kernelRows.push(row);
+      else byKernel.set(row.kernel, [row]);
+    }
     const kernels = [...byKernel.keys()].sort((a, b) => compareSeriesKernels(a, b, key.flavour));
-    const history = kernels.map((k) => ({ kernel: k, rows: [...(byKernel.get(k) ?? [])].sort(byTime) }));
+    const history = kernels.map((k) => ({ kernel: k, rows: (byKernel.get(k) ?? []).sort(byTime) }));
     const judgedFor = (check: Check) => history.map((h) => judge(h.kernel, h.rows, check)).filter((j): j is Judged => j !== undefined);
     const build = checkWindow('build', judgedFor('build'));
     const load = checkWindow('load', judgedFor('load'));
