@@ -37,6 +37,9 @@ export type BuildCliOptions = {
   junit?: string;
   cacheSize?: string;
   verify?: 'load';
+  /** build on this kfarm serve farm (actions/build-farm.ts) */
+  farm?: string;
+  farmTokenFile?: string;
 } & VerifyCliOptions &
   PublishTargetCliOptions &
   OciTargetCliOptions;

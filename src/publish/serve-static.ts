@@ -129,8 +129,8 @@ export async function serveStatic(options: ServeOptions): Promise<StaticServer> 
   };
 }
 
-/** Sends root/segments, or returns the status to answer instead (200 when sent). */
-async function sendFile(root: string, segments: string[], req: http.IncomingMessage, res: http.ServerResponse): Promise<number> {
+/** Sends root/segments, or returns the status to answer instead (200 when sent). The service's artifact downloads use it too. */
+export async function sendFile(root: string, segments: string[], req: http.IncomingMessage, res: http.ServerResponse): Promise<number> {
   let real: string;
   try {
     real = await realpath(path.join(root, ...segments));

@@ -43,5 +43,9 @@ export function buildCommand(ctx: CliContext): Command {
         .choices(TABLE_VIEWS)
         .default('auto'),
     )
-    .action(async (sourceDirs: string[], opts: BuildCliOptions) => (await import('../actions/build.js')).buildAction(ctx, sourceDirs, opts));
+    .option('--farm <url>', 'build on a kfarm serve farm over its API instead of here: no Docker, images or Redis needed (token: $KFARM_FARM_TOKEN or --farm-token-file)')
+    .option('--farm-token-file <file>', "with --farm: a file holding the farm's API token (submit scope)")
+    .action(async (sourceDirs: string[], opts: BuildCliOptions) =>
+      opts.farm ? (await import('../actions/build-farm.js')).buildOnFarm(ctx, sourceDirs, opts) : (await import('../actions/build.js')).buildAction(ctx, sourceDirs, opts),
+    );
 }

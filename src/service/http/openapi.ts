@@ -1,0 +1,142 @@
+import { toolVersion } from '../../version.js';
+import type { Route } from './service-routes.js';
+
+const str = { type: 'string' } as const;
+const int = { type: 'integer', minimum: 0 } as const;
+const time = { type: 'string', format: 'date-time' } as const;
+const summary = { type: 'object', required: ['built', 'failed', 'excluded'], properties: { built: int, failed: int, excluded: int }, additionalProperties: false };
+
+/** The JSON Schemas of what the API answers (OpenAPI 3.1: JSON Schema 2020-12); the tests validate real answers against them. */
+export const SCHEMAS: Record<string, Record<string, unknown>> = {
+  Error: { type: 'object', required: ['error'], properties: { error: str, code: str, hint: str }, additionalProperties: false },
+  Health: { type: 'object', required: ['ok'], properties: { ok: { type: 'boolean' } }, additionalProperties: false },
+  Kernel: { type: 'object', required: ['kernel', 'arch', 'image', 'release'], properties: { kernel: str, arch: str, image: str, release: str }, additionalProperties: false },
+  Module: {
+    type: 'object',
+    required: ['name', 'version', 'sourceSha256', 'settings', 'createdAt', 'updatedAt'],
+    properties: {
+      name: str,
+      version: str,
+      sourceSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+      settings: {
+        type: 'object',
+        required: ['formats'],
+        properties: { formats: { type: 'array', items: str }, kernels: str, publish: { type: 'object', properties: { apt: str, dnf: str, oci: str } } },
+      },
+      createdAt: time,
+      updatedAt: time,
+    },
+    additionalProperties: false,
+  },
+  BuildRequest: {
+    type: 'object',
+    required: ['module'],
+    properties: { module: str, kernels: { type: 'string', description: "a kernel selector; default the module's, else all" }, formats: { type: 'array', items: str } },
+    additionalProperties: false,
+  },
+  Build: {
+    type: 'object',
+    required: ['id', 'sourceSha256', 'kernels', 'formats', 'state', 'trigger', 'createdAt'],
+    properties: {
+      id: { type: 'string', pattern: '^b-[0-9]{14}-[0-9a-f]{6}$' },
+      module: str,
+      sourceSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+      kernels: str,
+      formats: { type: 'array', items: str },
+      state: { enum: ['queued', 'running', 'done', 'failed', 'cancelled'] },
+      trigger: { enum: ['api', 'watch'] },
+      createdAt: time,
+      startedAt: time,
+      finishedAt: time,
+      exitCode: int,
+      summary,
+      error: str,
+    },
+    additionalProperties: false,
+  },
+  Result: {
+    type: 'object',
+    required: ['buildId', 'module', 'version', 'kernel', 'release', 'arch', 'flavour', 'verdict', 'at'],
+    properties: {
+      buildId: str,
+      module: str,
+      version: str,
+      kernel: str,
+      release: str,
+      arch: str,
+      flavour: str,
+      verdict: { enum: ['built', 'failed', 'excluded'] },
+      reason: str,
+      firstError: str,
+      load: { enum: ['loaded', 'load-failed', 'not-verified'] },
+      at: time,
+    },
+    additionalProperties: false,
+  },
+  BuildDetail: {
+    type: 'object',
+    required: ['build', 'results'],
+    properties: { build: { $ref: '#/components/schemas/Build' }, results: { type: 'array', items: { $ref: '#/components/schemas/Result' } } },
+    additionalProperties: false,
+  },
+  SyncStarted: { type: 'object', required: ['started'], properties: { started: { type: 'boolean' }, reason: str }, additionalProperties: false },
+  Token: {
+    type: 'object',
+    required: ['id', 'name', 'scopes', 'createdAt'],
+    properties: { id: str, name: str, scopes: { type: 'array', items: { enum: ['read', 'submit', 'admin'] } }, createdAt: time, lastUsedAt: time },
+    additionalProperties: false,
+  },
+  TokenRequest: {
+    type: 'object',
+    required: ['name', 'scopes'],
+    properties: { name: str, scopes: { type: 'array', minItems: 1, items: { enum: ['read', 'submit', 'admin'] } } },
+    additionalProperties: false,
+  },
+  NewToken: {
+    type: 'object',
+    required: ['token', 'id', 'name', 'scopes', 'createdAt'],
+    properties: {
+      token: { type: 'string', description: 'shown only in this answer' },
+      id: str,
+      name: str,
+      scopes: { type: 'array', items: str },
+      createdAt: time,
+      lastUsedAt: time,
+    },
+    additionalProperties: false,
+  },
+};
+
+/** Pure: the OpenAPI 3.1 document of the routes the server really has (made from the same table it routes by). */
+export function openApiDocument(routes: readonly Route[]): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const r of routes) {
+    paths[r.path] ??= {};
+    (paths[r.path] as Record<string, unknown>)[r.method.toLowerCase()] = {
+      summary: r.summary,
+      operationId: `${r.method.toLowerCase()}${r.path
+        .replace(/^\/api\/v1/, '')
+        .replace(/\{(\w+)\}/g, 'By-$1')
+        .replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase())}`,
+      security: r.scope ? [{ token: [r.scope] }] : [],
+      ...(r.scope ? { 'x-kfarm-scope': r.scope } : {}),
+      ...r.doc,
+    };
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'kfarm serve',
+      version: toolVersion,
+      description: 'The build farm as a service: register modules, build them for every held kernel, follow progress, fetch reports and artifacts.',
+    },
+    servers: [{ url: '/' }],
+    paths,
+    components: {
+      schemas: SCHEMAS,
+      securitySchemes: {
+        token: { type: 'http', scheme: 'bearer', description: 'kfarm tokens create <name> --scope read|submit|admin; admin implies submit, submit implies read' },
+      },
+    },
+  };
+}

@@ -1,0 +1,20 @@
+import type { Logger } from 'pino';
+import type { Env } from '../../config/env.js';
+import type { ErrorCode } from '../../errors/kfarm-error.js';
+import type { ContainerRuntime } from '../../executor/runtime.js';
+import type { BuildRunner } from '../builds/build-runner.js';
+import type { FarmDb } from '../farm-db.js';
+import type { ServicePaths } from '../service-paths.js';
+
+/** What the API's handlers work with: one of each, made by serve.ts. */
+export interface ServiceDeps {
+  db: FarmDb;
+  runner: BuildRunner;
+  paths: ServicePaths;
+  env: Env;
+  runtime: ContainerRuntime;
+  logger: Logger;
+  exitCodeFor: (code: ErrorCode) => number;
+  /** starts a look at the archive and a sync of what it offers anew; resolves when it has started */
+  triggerSync?: () => Promise<{ started: boolean; reason?: string }>;
+}
