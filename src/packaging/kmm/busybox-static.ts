@@ -15,7 +15,8 @@ import { checkStaticElf } from './static-cp.js';
  * A KMM image's cp for any arch: Debian's busybox-static of the kernel's own release and arch
  * (debian-12 arm64 → bookworm's busybox-static_..._arm64.deb), trusted only through the signed
  * chain: InRelease (gpgv) → main/binary-<arch>/Packages.xz (its SHA256 in InRelease) → the
- * .deb (its SHA256 in the Packages stanza, a pool/ path) → ./bin/busybox → checkStaticElf.
+ * .deb (its SHA256 in the Packages stanza, a pool/ path) → ./bin/busybox (./usr/bin/ from
+ * trixie on) → checkStaticElf.
  *
  * The first pick is pinned in <stateDir>/archive/busybox-static/<release>-<arch>.json and the
  * .deb kept by its sha256 in <stateDir>/archive/debs: later builds read both and download
@@ -23,7 +24,8 @@ import { checkStaticElf } from './static-cp.js';
  * the pin picks the archive's newest again.
  */
 const BUSYBOX_STANZAS: StanzaKind = { name: 'busybox-stanzas', keep: (pkg) => pkg === 'busybox-static' };
-const MEMBER = './bin/busybox';
+/** bookworm and older ship it in /bin, trixie (merged /usr) in /usr/bin */
+const MEMBERS = ['./bin/busybox', './usr/bin/busybox'];
 
 export interface BusyboxOptions {
   stateDir: string;
@@ -77,10 +79,11 @@ async function loadBusybox(release: string, debianArch: string, options: Busybox
 
 async function busyboxOf(deb: Buffer, entry: DebEntry, debianArch: string): Promise<Buffer> {
   const what = `${entry.package} ${entry.version} (${entry.url})`;
-  const data = await debFile(deb, MEMBER, what);
-  const problem = data ? checkStaticElf(data, debianArch) : `has no ${MEMBER}`;
+  let data: Buffer | undefined;
+  for (const member of MEMBERS) if (!data) data = await debFile(deb, member, what);
+  const problem = data ? checkStaticElf(data, debianArch) : `holds no ${MEMBERS.join(' or ')}`;
   if (!data || problem) {
-    throw new KfarmError('COMMAND_FAILED', `${what}: its ${MEMBER} ${problem ?? ''}: a KMM image for ${debianArch} needs a static ${debianArch} cp`, {
+    throw new KfarmError('COMMAND_FAILED', `${what}: its busybox ${problem ?? ''}: a KMM image for ${debianArch} needs a static ${debianArch} cp`, {
       context: { url: entry.url, arch: debianArch },
       hint: "Give the kmm packer's staticCp a static busybox of that arch.",
     });
