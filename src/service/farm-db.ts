@@ -109,7 +109,7 @@ export interface FarmDb {
   tokens: {
     /** the token text is returned here only; the table keeps its sha256 */
     create(name: string, scopes: readonly Scope[]): { token: string; row: TokenRow };
-    /** the token's row when the text matches a stored hash (constant-time), else undefined; records last use */
+    /** the token's row when the text matches a stored hash (looked up by the hash: safe against timing, see db/tokens-table.ts), else undefined; records last use (at most once a minute) */
     verify(token: string): TokenRow | undefined;
     list(): TokenRow[];
     revoke(id: string): boolean;
@@ -138,7 +138,11 @@ export interface FarmDb {
     history(module: string): ResultRow[];
   };
   kernels: {
-    /** records what a look at the archive offered; returns the kernels never seen before and those newly gone */
+    /**
+     * records what a look at the archive offered; returns the kernels never seen before and those newly gone.
+     * Gone is judged per (release, arch) the look offered any kernel of: a look that skipped a release or
+     * arch, or could not read its index, marks none of its kernels gone. One offered again is no longer gone.
+     */
     observe(offered: ReadonlyArray<Omit<KernelSeenRow, 'firstSeen' | 'lastSeen' | 'goneSince'>>, at: string): { added: KernelSeenRow[]; gone: KernelSeenRow[] };
     list(): KernelSeenRow[];
   };

@@ -1,4 +1,5 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,6 +10,7 @@ import type { FarmDb, ResultRow } from '../../src/service/farm-db.js';
 import { tokenHash } from '../../src/service/db/ids.js';
 import { farmDbPath, openFarmDb } from '../../src/service/db/open-farm-db.js';
 
+const require = createRequire(import.meta.url);
 const root = mkdtempSync(path.join(tmpdir(), 'kfarm-farm-db-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 let n = 0;
@@ -65,6 +67,26 @@ describe('farm database (SQLite)', () => {
     raw.close();
     // the connection's own settings: a result of an unknown build is refused (foreign key)
     expect(() => db.results.record([result('b-nope', '6.1.0-1-amd64')])).toThrow(/FOREIGN KEY/);
+  });
+
+  it("a write waits for another process's write lock (busy_timeout) instead of failing at once", async () => {
+    const db = open();
+    // another process (kfarm serve, kfarm tokens) holds the write lock for 700 ms
+    const holder = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const D = require(${JSON.stringify(require.resolve('better-sqlite3'))}); const db = new D(process.argv[1]); db.exec('BEGIN IMMEDIATE');
+         process.stdout.write('locked\\n'); Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 700); db.exec('COMMIT'); db.close();`,
+        db.file,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));
+    const started = Date.now();
+    expect(db.tokens.create('late', ['read']).row.name).toBe('late');
+    expect(Date.now() - started).toBeGreaterThan(300);
+    await new Promise((resolve) => holder.once('exit', resolve));
   });
 
   describe('tokens', () => {
