@@ -25,7 +25,7 @@ beforeAll(async () => {
 }, T);
 
 afterAll(async () => {
-  await runtime.removeImages([`${nodoc}:6.1.0-57-amd64`]);
+  await runtime.removeImages([`${nodoc}:6.1.0-57-amd64`, `${nodoc}:multi`]);
 }, T);
 
 describe('headersChangelog on real kfarm images', () => {
@@ -143,7 +143,7 @@ describe('headersChangelog on real kfarm images', () => {
       const log = await headersChangelog(runtime, { release: 'debian-12', flavour: 'amd64', lastGood: '6.1.0-57-amd64', firstBad: '6.1.0-99-amd64' });
       expect(log.entries).toEqual([]);
       expect(log.complete).toBe(false);
-      expect(log.note).toContain('no image kfarm/debian-12:6.1.0-99-amd64');
+      expect(log.note).toContain('no image of debian-12 holds 6.1.0-99-amd64 on this host');
     },
     T,
   );
@@ -165,4 +165,31 @@ describe('headersChangelog on real kfarm images', () => {
     },
     T,
   );
+
+  it(
+    'finds a kernel in an image of the older many-kernel layout by its labels when its own tag is absent',
+    async () => {
+      const release = `test-multi-${randomBytes(4).toString('hex')}`;
+      execFileSync('docker', ['build', '-q', '-t', `${nodoc}:multi`, '-'], {
+        input: `FROM kfarm/debian-12:6.1.0-57-amd64\nLABEL io.kfarm.image="${release}" io.kfarm.kernels="6.1.0-56-amd64 6.1.0-57-amd64"\n`,
+        stdio: ['pipe', 'ignore', 'pipe'],
+      });
+      try {
+        const log = await headersChangelog(runtime, { release, flavour: 'amd64', lastGood: '6.1.0-56-amd64', firstBad: '6.1.0-57-amd64', versions: { lastGood: '6.1.192-2' } });
+        expect(log.source?.image).toBe(`${nodoc}:multi`);
+        // a many-kernel image's headers-version label is not one kernel's: the changelog's newest entry names it
+        expect(log.firstBad.version).toBe('6.1.192-3');
+        expect(log.entries.map((e) => e.version)).toEqual(['6.1.192-3']);
+      } finally {
+        await runtime.removeImages([`${nodoc}:multi`]);
+      }
+    },
+    T,
+  );
+
+  it('refuses names kfarm never gives (they make an image reference and a path) without running anything', async () => {
+    const log = await headersChangelog(runtime, { release: 'debian-12', flavour: 'amd64', firstBad: '6.1.0-57-amd64 ../../etc' });
+    expect(log.entries).toEqual([]);
+    expect(log.note).toContain('not a release and kernel kfarm names');
+  });
 });

@@ -1,5 +1,5 @@
 import type { ContainerRuntime } from '../../executor/runtime.js';
-import { LABEL_HEADERS_VERSION, LABEL_KERNELS } from '../../images/catalog.js';
+import { catalogFromImages, LABEL_HEADERS_VERSION, LABEL_IMAGE, LABEL_KERNELS } from '../../images/catalog.js';
 import { kernelImageRef } from '../../images/kernel-ref.js';
 import { cleanText, TEXT_LIMITS } from '../../util/clean-text.js';
 import { capEntries, DEFAULT_CHANGELOG_LIMITS, entriesBetween, parseDebianChangelog, type ChangelogEntry, type ChangelogLimits } from './debian-changelog.js';
@@ -85,19 +85,30 @@ const SCRIPT = [
   `echo ${NONE}; exit 3`,
 ].join('\n');
 
-async function imageVersion(runtime: ContainerRuntime, ref: string, kernel: string): Promise<{ found: boolean; version?: string }> {
-  const info = await runtime.inspectImage(ref);
-  if (!info || !(info.labels[LABEL_KERNELS] ?? '').split(/\s+/).includes(kernel)) return { found: false };
-  const version = info.labels[LABEL_HEADERS_VERSION];
-  return version ? { found: true, version } : { found: true };
+interface FoundImage {
+  ref: string;
+  /** the headers package's Debian version, when the image says */
+  version?: string;
 }
+
+/** The image holding a kernel: its own tag first, else any kfarm image of the release whose labels list it (the older many-kernel layout). */
+async function findImage(runtime: ContainerRuntime, release: string, kernel: string): Promise<FoundImage | undefined> {
+  const own = kernelImageRef(release, kernel);
+  const info = await runtime.inspectImage(own);
+  if (info && (info.labels[LABEL_KERNELS] ?? '').split(/\s+/).includes(kernel)) {
+    const version = info.labels[LABEL_HEADERS_VERSION];
+    return { ref: own, ...(version ? { version } : {}) };
+  }
+  const held = catalogFromImages(await runtime.listImages(LABEL_IMAGE)).find((i) => i.name === release && i.kernels.includes(kernel));
+  return held ? { ref: held.ref, ...(held.headersVersion ? { version: held.headersVersion } : {}) } : undefined;
+}
+
+// release and kernel names make an image reference and a path: anything else is not a name kfarm gave
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/;
 
 export async function headersChangelog(runtime: ContainerRuntime, request: ChangelogRequest, limits: ChangelogReadLimits = DEFAULT_READ_LIMITS): Promise<HeadersChangelog> {
   const { release, flavour, lastGood, firstBad } = request;
-  const ref = kernelImageRef(release, firstBad);
-  const bad = await imageVersion(runtime, ref, firstBad);
   let goodVersion = request.versions?.lastGood;
-  if (lastGood && goodVersion === undefined) goodVersion = (await imageVersion(runtime, kernelImageRef(release, lastGood), lastGood)).version;
   const answer = (badVersion: string | undefined, part: Partial<HeadersChangelog>): HeadersChangelog => ({
     ...(lastGood ? { lastGood: { kernel: lastGood, ...(goodVersion ? { version: goodVersion } : {}) } } : {}),
     firstBad: { kernel: firstBad, ...(badVersion ? { version: badVersion } : {}) },
@@ -106,9 +117,17 @@ export async function headersChangelog(runtime: ContainerRuntime, request: Chang
     omittedLines: 0,
     complete: false,
     ...part,
+    ...(part.note ? { note: cleanText(part.note, TEXT_LIMITS.message) } : {}),
   });
-  if (!bad.found)
-    return answer(request.versions?.firstBad, { note: `no image ${ref} holds ${firstBad} on this host: its changelog cannot be read (kfarm images sync brings it back)` });
+  if (![release, firstBad, ...(lastGood ? [lastGood] : [])].every((n) => NAME.test(n)))
+    return answer(request.versions?.firstBad, { note: `not a release and kernel kfarm names: ${release} ${lastGood ?? ''} ${firstBad}` });
+  const bad = await findImage(runtime, release, firstBad);
+  if (lastGood && goodVersion === undefined) goodVersion = (await findImage(runtime, release, lastGood))?.version;
+  if (!bad)
+    return answer(request.versions?.firstBad, {
+      note: `no image of ${release} holds ${firstBad} on this host (${kernelImageRef(release, firstBad)}): its changelog cannot be read (kfarm images sync brings it back)`,
+    });
+  const ref = bad.ref;
 
   const run = await runtime.runHelper(ref, ['sh', '-c', SCRIPT, 'sh', firstBad, kernelAbi(firstBad, flavour), String(limits.readBytes + 1)], undefined, limits.timeoutMs);
   const newline = run.output.indexOf('\n');
@@ -117,7 +136,7 @@ export async function headersChangelog(runtime: ContainerRuntime, request: Chang
     const why = head.startsWith(NONE)
       ? 'carries no changelog (looked in /usr/share/doc/linux-headers-<kernel> and -<abi>-common)'
       : `could not be read (exit ${run.exitCode}: ${run.output.slice(-300).trim()})`;
-    return answer(request.versions?.firstBad ?? bad.version, { note: cleanText(`the headers in ${ref} ${why}`, TEXT_LIMITS.message) });
+    return answer(request.versions?.firstBad ?? bad.version, { note: `the headers in ${ref} ${why}` });
   }
   const path = cleanText(head.slice(MARK.length), TEXT_LIMITS.line);
   const text = run.output.slice(newline + 1);
@@ -149,7 +168,7 @@ export async function headersChangelog(runtime: ContainerRuntime, request: Chang
     );
   }
   const complete = notes.length === 0;
-  const note = complete ? undefined : cleanText(notes.join('; '), TEXT_LIMITS.message);
+  const note = complete ? undefined : notes.join('; ');
   const capped = capEntries(selected, limits);
   return answer(badVersion, { source: { image: ref, path }, ...capped, complete, ...(note ? { note } : {}) });
 }
