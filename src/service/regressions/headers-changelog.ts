@@ -10,14 +10,15 @@ import type { CheckWindow, SeriesKey } from './series-windows.js';
  * What Debian changed between the last kernel of a series that built and the first that failed,
  * read from the changelog the headers packages carry inside the kernel's kfarm image. Where it
  * lives (checked on this host's images):
- * - debian-11, debian-12 amd64: /usr/share/doc/linux-headers-<kernel>/changelog.Debian.gz, a
- *   directory of its own (its twin in linux-headers-<abi>-common)
- * - debian-13 (and 6.12+ builds): linux-headers-<kernel> is a symlink to linux-base-<kernel>,
+ * - debian-11 and debian-12 amd64 (5.10, 6.1 and bookworm's 6.12):
+ *   /usr/share/doc/linux-headers-<kernel>/changelog.Debian.gz, a directory of its own (its twin
+ *   in linux-headers-<abi>-common)
+ * - debian-13 (7.3.4+deb13 here): linux-headers-<kernel> is a symlink to linux-base-<kernel>,
  *   which holds the changelog; the path reads through it
  * - arm64 images (images/cross): the arm64 headers .deb is unpacked with `dpkg-deb -x` and only
  *   its /usr/src and modules tree copied, so only linux-headers-<abi>-common (arch:all, installed
  *   by apt) has the changelog
- * All three are the changelog of the one `linux` source upload, so the first found is read.
+ * All are the changelog of the one source upload (linux, linux-6.12), so the first found is read.
  * A kernel without an image here, or an image without a changelog, is said in the answer (the
  * farm prunes images; a missing changelog is not an error). The engine unreachable still throws.
  */
