@@ -212,6 +212,7 @@ describe('the dashboard in chromium', () => {
     // a long unbroken module name and error must wrap, not widen the page
     model.regressions[0]!.firstError = `fails.c:3:2: error: ${'x'.repeat(300)}`;
     model.live.workers[0]!.host = `worker-${'w'.repeat(120)}`;
+    model.modules.push({ name: `long${'m'.repeat(150)}`, version: '1.0', settings: { formats: [] } });
     const { page, problems } = await open({ width: 390, height: 844 });
     await pollsPass(1);
     const widths = await page.evaluate<{ doc: number; body: number; inner: number }>(
