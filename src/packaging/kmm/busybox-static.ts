@@ -77,7 +77,8 @@ async function loadBusybox(release: string, debianArch: string, options: Busybox
   return data;
 }
 
-async function busyboxOf(deb: Buffer, entry: DebEntry, debianArch: string): Promise<Buffer> {
+/** The busybox of a busybox-static .deb, checked static and of `debianArch`. */
+export async function busyboxOf(deb: Buffer, entry: DebEntry, debianArch: string): Promise<Buffer> {
   const what = `${entry.package} ${entry.version} (${entry.url})`;
   let data: Buffer | undefined;
   for (const member of MEMBERS) if (!data) data = await debFile(deb, member, what);
