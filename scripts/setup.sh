@@ -103,6 +103,8 @@ if [[ ${KFARM_TEST_TOOLS:-0} == 1 ]]; then
   # auth from htpasswd -B, TLS from a test CA)
   command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
   command -v htpasswd        >/dev/null 2>&1 || missing+=(apache2-utils)
+  # kfarm serve is tested behind a TLS-terminating reverse proxy (test/e2e/serve-deploy.test.ts)
+  command -v nginx           >/dev/null 2>&1 || missing+=(nginx)
 fi
 
 POLICY_RC=/usr/sbin/policy-rc.d
