@@ -8,6 +8,7 @@ import { imagesCommand, kernelsCommand } from './commands/images.js';
 import { ldtarballCommand } from './commands/ldtarball.js';
 import { packCommand } from './commands/pack.js';
 import { publishCommand } from './commands/publish.js';
+import { serveCommand } from './commands/serve.js';
 import { tokensCommand } from './commands/tokens.js';
 import { verifyCommand } from './commands/verify.js';
 import { workerCommand } from './commands/worker.js';
@@ -55,6 +56,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .addCommand(imagesCommand(ctx))
     .addCommand(kernelsCommand(ctx))
     .addCommand(verifyCommand(ctx))
+    .addCommand(serveCommand(ctx))
     .addCommand(tokensCommand(ctx))
     .addCommand(cacheCommand(ctx));
   for (const cmd of program.commands) cmd.exitOverride();

@@ -5,6 +5,7 @@ import type { ErrorCode } from '../errors/kfarm-error.js';
 import type { ContainerRuntime } from '../executor/runtime.js';
 import { makeDirs } from '../util/make-dir.js';
 import { BuildRunner } from './builds/build-runner.js';
+import type { BuildRow } from './farm-db.js';
 import { openFarmDb } from './db/open-farm-db.js';
 import { startServiceServer, type ListenOptions } from './http/service-server.js';
 import { servicePaths } from './service-paths.js';
@@ -17,6 +18,8 @@ export interface ServeOptions {
   exitCodeFor: (code: ErrorCode) => number;
   /** builds at once per build in local mode */
   concurrency?: number;
+  /** the farm's repositories (serve's --apt/--dnf/--oci, checked by the CLI before the service starts) */
+  publish?: (build: BuildRow, outDir: string) => Promise<void>;
 }
 
 export interface RunningService {
@@ -44,6 +47,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     paths,
     exitCodeFor: options.exitCodeFor,
     ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+    ...(options.publish ? { publish: options.publish } : {}),
   });
   let server;
   try {

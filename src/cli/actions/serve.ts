@@ -7,6 +7,7 @@ import { startService } from '../../service/serve.js';
 import type { CliContext } from '../context.js';
 import { EXIT, exitCodeFor } from '../exit-codes.js';
 import type { ServeCliOptions } from '../commands/serve.js';
+import type { BuildRow } from '../../service/farm-db.js';
 
 /** `kfarm serve` (options: commands/serve.ts): runs until SIGINT/SIGTERM; a running build is resumed at the next start. */
 export async function serveAction(ctx: CliContext, opts: ServeCliOptions): Promise<void> {
@@ -16,6 +17,7 @@ export async function serveAction(ctx: CliContext, opts: ServeCliOptions): Promi
     });
   }
   const tls = opts.tlsCert && opts.tlsKey ? { cert: await readPem(opts.tlsCert), key: await readPem(opts.tlsKey) } : undefined;
+  const publish = await farmPublisher(ctx, opts);
   const service = await startService({
     env,
     runtime: new DockerRuntime(),
@@ -23,6 +25,7 @@ export async function serveAction(ctx: CliContext, opts: ServeCliOptions): Promi
     listen: { ...opts.listen, ...(tls ? { tls } : {}) },
     exitCodeFor,
     ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
+    ...(publish ? { publish } : {}),
   });
   ctx.progress(`kfarm serve: listening on ${service.url}${service.resumed ? ` (${service.resumed} unfinished build(s) resumed)` : ''}; API: ${service.url}/api/v1/openapi.json`);
   await new Promise<void>((resolve) => (ctx.signal.aborted ? resolve() : ctx.signal.addEventListener('abort', () => resolve(), { once: true })));
@@ -34,4 +37,31 @@ async function readPem(file: string): Promise<Buffer> {
   return readFile(file).catch((err: NodeJS.ErrnoException) => {
     throw new KfarmError('BAD_OPTION', `cannot read ${file} (${err.code ?? err.message})`, { context: { file }, hint: 'Give a readable PEM file.' });
   });
+}
+
+/**
+ * The farm's repositories, checked now as `kfarm build --apt` checks them (a key that cannot sign
+ * stops the service from starting, exit 2), then used after each registered module's build with
+ * the publishers `kfarm publish` uses; a target the build's formats do not feed is skipped.
+ */
+async function farmPublisher(ctx: CliContext, opts: ServeCliOptions): Promise<((build: BuildRow, outDir: string) => Promise<void>) | undefined> {
+  const { checkBuildOci, checkOciOptions, publishOciFromCli } = await import('./publish-oci.js');
+  checkOciOptions(opts);
+  const repos = opts.apt !== undefined || opts.dnf !== undefined || opts.repoKey !== undefined;
+  if (!repos && opts.oci === undefined) return undefined;
+  const { preparePublish } = await import('./publish.js');
+  const prepared = repos ? await preparePublish(opts, { apt: true, dnf: true }) : undefined;
+  const logged: CliContext = { ...ctx, out: (line) => rootLogger.info({ publish: line }, 'published'), progress: (line) => rootLogger.warn(line) };
+  return async (build, outDir) => {
+    const formats = new Set(build.formats);
+    const feeds = { apt: formats.has('bmdeb') || formats.has('dkms-deb'), dnf: formats.has('kmod-rpm') || formats.has('dkms-rpm') };
+    const targets = { ...opts, ...(feeds.apt ? {} : { apt: undefined }), ...(feeds.dnf ? {} : { dnf: undefined }) };
+    if (prepared && (targets.apt !== undefined || targets.dnf !== undefined)) {
+      await (await preparePublish(targets, feeds)).publish(logged, [outDir]);
+    }
+    if (opts.oci !== undefined && formats.has('kmm')) {
+      checkBuildOci(opts, build.formats.join(','));
+      await publishOciFromCli(logged, [outDir], opts);
+    }
+  };
 }

@@ -1,18 +1,27 @@
 import { Command, InvalidArgumentError } from 'commander';
 import type { CliContext } from '../context.js';
 import { positiveInt } from '../options.js';
+import type { OciTargetCliOptions, PublishTargetCliOptions } from '../option-types.js';
+import { addOciOptions, addPublishTargetOptions } from './publish.js';
 
-export interface ServeCliOptions {
+export type ServeCliOptions = {
   listen: { host: string; port: number };
   tlsCert?: string;
   tlsKey?: string;
   concurrency?: number;
-}
+} & PublishTargetCliOptions &
+  OciTargetCliOptions;
 
 /** `kfarm serve`: the farm as a service (HTTP API on 127.0.0.1 unless told otherwise). */
 export function serveCommand(ctx: CliContext): Command {
-  return new Command('serve')
-    .description('run the farm as a service: an HTTP API to register modules, submit builds, follow them and fetch their outputs (tokens: kfarm tokens)')
+  // the farm's repositories: every build of a registered module is published there (the module's formats decide which)
+  return addOciOptions(
+    addPublishTargetOptions(
+      new Command('serve').description(
+        'run the farm as a service: an HTTP API to register modules, submit builds, follow them and fetch their outputs (tokens: kfarm tokens); publishes registered modules to --apt/--dnf/--oci',
+      ),
+    ),
+  )
     .option('--listen <host:port>', 'where the API listens (a port alone means 127.0.0.1)', listenAddress, { host: '127.0.0.1', port: 8470 })
     .option('--tls-cert <file>', 'serve HTTPS with this certificate chain (PEM); with --tls-key')
     .option('--tls-key <file>', 'the private key (PEM) of --tls-cert')

@@ -25,8 +25,14 @@ export interface BuildRunnerDeps {
   exitCodeFor: (code: ErrorCode) => number;
   /** builds at once per build in local mode (workers in this process) */
   concurrency?: number;
-  /** called when a build ended, after its results are recorded (the watch's publishing and notifications hook here) */
+  /** called when a build ended, after its results are recorded (notifications hook here) */
   onFinished?: (build: BuildRow) => void;
+  /**
+   * Publishes a registered module's build (its committed out dir) to the farm's repositories
+   * (serve's --apt/--dnf/--oci); one-off sources (--farm) are never published. A failure is the
+   * farm's, said in the build's feed and log: the build's own verdicts stand.
+   */
+  publish?: (build: BuildRow, outDir: string) => Promise<void>;
 }
 
 export interface SubmitRequest {
@@ -139,6 +145,15 @@ export class BuildRunner {
       }
       const { report } = outcome;
       db.results.record(resultRows(id, report, new Date().toISOString()));
+      if (this.deps.publish && row.module && report.summary.built > 0) {
+        try {
+          await this.deps.publish(row, where.out);
+          feed.push('publish', { ok: true });
+        } catch (err) {
+          log.error({ err: describeError(err) }, 'publishing the build failed');
+          feed.push('publish', { ok: false, error: describeError(err) });
+        }
+      }
       this.finish(id, feed, { state: 'done', exitCode: report.summary.failed > 0 ? 1 : 0, summary: report.summary });
     } catch (err) {
       if (this.abort.signal.aborted) {
