@@ -58,7 +58,17 @@ export const webhookEventSchema = z.discriminatedUnion('type', [
    * a kernel series (release, arch, flavour) of a module went from built to failed: it builds
    * on lastGood, fails since firstBad (the cell fields are firstBad's result)
    */
-  z.object({ ...base, type: z.literal('regression'), ...cellFields, lastGood: kernelRef, firstBad: kernelRef }),
+  z.object({
+    ...base,
+    type: z.literal('regression'),
+    ...cellFields,
+    lastGood: kernelRef,
+    firstBad: kernelRef,
+    /** which check broke: the build, or the load of a module that still builds (schemaVersion 1 events without it are build regressions) */
+    check: z.enum(['build', 'load']).optional(),
+    /** the window as people read it: "builds on 6.1.0-56-amd64, fails since 6.1.0-57-amd64" */
+    sentence: z.string().optional(),
+  }),
   /** the farm itself is in trouble: the archive sync failing, a worker gone */
   z.object({
     ...base,
