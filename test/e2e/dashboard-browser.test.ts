@@ -1,19 +1,25 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../src/paths.js';
+import { openFarmDb } from '../../src/service/db/open-farm-db.js';
+import type { FarmDb, ResultRow } from '../../src/service/farm-db.js';
 import { DASHBOARD_CSP, renderDashboard } from '../../src/service/dashboard/render-dashboard.js';
-import type { DashboardModel } from '../../src/service/dashboard/dashboard-model.js';
-import { fixtureModel, HOSTILE, K56, K57, K57ARM } from '../fixtures/dashboard/dashboard-fixture.js';
+import type { DashboardLive, DashboardModel } from '../../src/service/dashboard/dashboard-model.js';
+import { readDashboardModel } from '../../src/service/dashboard/read-dashboard-model.js';
+import { fixtureChangelog, HOSTILE, K56, K57, K57ARM, seedFarmDb } from '../fixtures/dashboard/dashboard-fixture.js';
 
 /**
  * The dashboard as a person sees it: Debian's chromium driven by playwright-core loads the page
- * from a node:http server that answers as kfarm serve will (the page with DASHBOARD_CSP as its
- * header, /api/v1/dashboard as JSON of a model the test changes while the page is open, both
- * only with the kfarm_token cookie). Screenshots go to test-output/.
+ * from a node:http server that answers as kfarm serve will: the page with DASHBOARD_CSP as its
+ * header, /api/v1/dashboard as JSON read from a real farm database (SQLite, seeded with two
+ * builds' results) and the regression view at each request, both only with the kfarm_token
+ * cookie. The tests write results into the database while the page is open. Screenshots go to
+ * test-output/.
  */
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = path.join(packageRoot, 'test-output');
@@ -22,10 +28,35 @@ const TOKEN = 'kfarm_test_token_0123456789';
 let browser: Browser;
 let server: Server;
 let origin: string;
-let model: DashboardModel;
+let root: string;
+let db: FarmDb;
+let ids: { b1: string; b2: string };
+let live: DashboardLive;
+/** a change to the model after it was read (links a buggy server might send) */
+let tamper: ((m: DashboardModel) => void) | undefined;
 let polls = 0;
 
+const model = (): DashboardModel => {
+  const m = readDashboardModel(db, { now: new Date().toISOString(), live, changelog: (open) => (open.window.firstBad === K57 ? fixtureChangelog() : undefined) });
+  tamper?.(m);
+  return m;
+};
+
+/** A new database with the fixture's rows, the fixture's queue, no tampering. */
+async function freshFarm(): Promise<void> {
+  db?.close();
+  db = openFarmDb(path.join(await mkdtemp(path.join(root, 'db-')), 'farm.db'));
+  ids = seedFarmDb(db);
+  live = {
+    queue: { waiting: 3, active: 2, delayed: 0, failed: 1 },
+    workers: [{ host: `worker-1${HOSTILE}`, running: 2, lastSeen: '2026-12-08T00:00:00Z' }],
+    builds: [{ id: 'b-3', module: 'hello', done: 3, total: 8 }],
+  };
+  tamper = undefined;
+}
+
 beforeAll(async () => {
+  root = await mkdtemp(path.join(tmpdir(), 'kfarm-dashboard-'));
   server = createServer((req, res) => {
     const authed = (req.headers.cookie ?? '').split(/;\s*/).includes(`kfarm_token=${TOKEN}`) || req.headers.authorization === `Bearer ${TOKEN}`;
     if (!authed) {
@@ -33,10 +64,10 @@ beforeAll(async () => {
       return;
     }
     if (req.url === '/') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': DASHBOARD_CSP, 'cache-control': 'no-store' }).end(renderDashboard(model));
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': DASHBOARD_CSP, 'cache-control': 'no-store' }).end(renderDashboard(model()));
     } else if (req.url === '/api/v1/dashboard') {
       polls++;
-      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(model));
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(model()));
     } else {
       res.writeHead(404).end();
     }
@@ -53,6 +84,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await new Promise((resolve) => server?.close(resolve));
+  db?.close();
+  if (root) await rm(root, { recursive: true, force: true });
 });
 
 interface Opened {
@@ -86,28 +119,42 @@ async function pollsPass(n: number): Promise<void> {
   await expect.poll(() => polls, { timeout: 15_000, interval: 100 }).toBeGreaterThanOrEqual(target);
 }
 
+/** What the database says each matrix cell must show: the newest result per (module, kernel), load folded in as report.html does. */
+function expectedCells(): Array<{ module: string; kernel: string; verdict: string }> {
+  const newest = new Map<string, ResultRow>();
+  for (const m of db.modules.list()) for (const r of db.results.history(m.name)) newest.set(`${r.module}\u0000${r.kernel}`, r); // history is oldest first
+  return [...newest.values()].map((r) => ({
+    module: r.module,
+    kernel: r.kernel,
+    verdict: r.verdict === 'built' && r.load ? (r.load === 'loaded' ? 'loaded' : r.load) : r.verdict,
+  }));
+}
+
+const result = (buildId: string, module: string, kernel: string, verdict: ResultRow['verdict'], extra: Partial<ResultRow> = {}): ResultRow => ({
+  buildId,
+  module,
+  version: module === 'fails' ? '0.2' : '1.0',
+  kernel,
+  release: 'debian-12',
+  arch: kernel.endsWith('arm64') ? 'aarch64' : 'x86_64',
+  flavour: kernel.endsWith('arm64') ? 'arm64' : 'amd64',
+  verdict,
+  at: new Date().toISOString(),
+  ...extra,
+});
+
 describe('the dashboard in chromium', () => {
-  it('shows one matrix cell per model cell with its verdict, the regression card with its window and changelog, and loads nothing else', async () => {
-    model = fixtureModel();
+  it('matches the database: one matrix cell per module and kernel result with its newest verdict; the regression card shows its window and changelog; nothing else is loaded', async () => {
+    await freshFarm();
     const { page, problems, requests } = await open();
-    const cells = await page.locator('#matrix td[data-verdict]').evaluateAll((tds) =>
-      (tds as unknown as El[]).map((td) => ({
-        module: td.getAttribute('data-module'),
-        kernel: td.getAttribute('data-kernel'),
-        verdict: td.getAttribute('data-verdict'),
-        letter: td.querySelector('.letter')?.textContent,
-      })),
-    );
-    const expected = model.cells.map((c) => ({
-      module: c.module,
-      kernel: c.kernel,
-      verdict: c.verdict === 'built' && c.load ? (c.load === 'loaded' ? 'loaded' : c.load) : c.verdict,
-    }));
-    expect(cells.map(({ module, kernel, verdict }) => ({ module, kernel, verdict })).sort(byPair)).toEqual(expected.sort(byPair));
-    expect(cells.length).toBe(7); // the hostile module on 6.1.0-56 failed, then built: its latest only
+    const cells = await page.locator('#matrix td[data-verdict]').evaluateAll(readCells);
+    expect(cellsOf(cells).sort(byPair)).toEqual(expectedCells().sort(byPair));
+    expect(cells.length).toBe(7); // the hostile module on 6.1.0-56 failed, then built: its newest only
+    expect(cells.find((c) => c.module === HOSTILE && c.kernel === K56)).toEqual({ module: HOSTILE, kernel: K56, verdict: 'built', letter: 'B' });
     // every (module, kernel) without a result is an empty cell: modules × kernels in all
-    expect(await page.locator('#matrix tbody td').count()).toBe(model.modules.length * model.kernels.length);
+    expect(await page.locator('#matrix tbody td').count()).toBe(db.modules.list().length * db.kernels.list().length);
     expect(await page.locator('#matrix th.group').allTextContents()).toEqual(['debian-12 / amd64', 'debian-12 / arm64', 'debian-13 / amd64']);
+    expect(await page.locator('#matrix th.kernel.gone').allTextContents()).toEqual(['6.12.57+deb13-amd64']);
     // the hostile module name is a row label, not an image
     expect(await page.locator('img').count()).toBe(0);
     expect(await page.locator(`#matrix tbody tr[data-module="fails"] th`).textContent()).toBe('fails 0.2');
@@ -117,7 +164,7 @@ describe('the dashboard in chromium', () => {
     const failed = page.locator(`#matrix td[data-module="fails"][data-kernel="${K57}"]`);
     await failed.locator('summary').click();
     expect(await failed.locator('.first-error').textContent()).toBe('fails.c:3:2: error: <script>alert(1)</script> implicit declaration');
-    expect(await failed.locator('a.log').first().getAttribute('href')).toBe(`/api/v1/builds/b-2/artifacts/logs/${K57}.log`);
+    expect(await failed.locator('a.log').first().getAttribute('href')).toBe(`/api/v1/builds/${ids.b2}/artifacts/logs/${K57}.log`);
 
     const card = page.locator('#regressions article.card');
     expect(await card.count()).toBe(1);
@@ -140,8 +187,8 @@ describe('the dashboard in chromium', () => {
     await page.context().close();
   });
 
-  it('moves live progress, counters and matrix cells in place as the model changes, without a reload', async () => {
-    model = fixtureModel();
+  it('moves live progress, counters and matrix cells in place as results reach the database, without a reload', async () => {
+    await freshFarm();
     const { page, problems } = await open();
     await page.evaluate(`window.kfarmMarker = 'same page'`);
     expect(await page.locator('#q-waiting').textContent()).toBe('3');
@@ -149,25 +196,15 @@ describe('the dashboard in chromium', () => {
     const arm = page.locator(`#matrix td[data-module="fails"][data-kernel="${K57ARM}"]`);
     expect(await arm.getAttribute('data-verdict')).toBeNull();
 
-    // the build in flight finishes fails on arm64 (it fails there too) and takes up more cells
-    model.live.queue = { waiting: 7, active: 1, delayed: 2, failed: 4 };
-    model.live.builds = [{ id: 'b-3', module: 'hello', done: 6, total: 8 }];
-    model.live.workers.push({ host: 'worker-2', running: 1, lastSeen: '2026-12-08T00:00:02Z' });
-    model.cells.push({
-      module: 'fails',
-      version: '0.2',
-      kernel: K57ARM,
-      verdict: 'failed',
-      reason: 'compile-error',
-      firstError: `arm: ${HOSTILE}`,
-      buildId: 'b-3',
-      at: '2026-12-08T00:00:02Z',
-      links: { report: '/api/v1/builds/b-3/report', log: `/api/v1/builds/b-3/artifacts/logs/${K57ARM}.log` },
-    });
-    const timeline = model.timelines.find((t) => t.module === 'fails');
-    const entry = timeline?.entries.find((e) => e.kernel === K57ARM);
-    if (entry) entry.verdict = 'failed';
-    model.generatedAt = '2026-12-08T00:00:02Z';
+    // a build in flight records fails on arm64 (it fails there too); the queue moves on
+    const b3 = db.builds.create({ module: 'fails', sourceSha256: 'a'.repeat(64), kernels: 'new', formats: [], trigger: 'watch' }).id;
+    db.results.record([result(b3, 'fails', K57ARM, 'failed', { reason: 'compile-error', firstError: `arm: ${HOSTILE}` })]);
+    live = {
+      queue: { waiting: 7, active: 1, delayed: 2, failed: 4 },
+      workers: [...live.workers, { host: 'worker-2', running: 1, lastSeen: '2026-12-08T00:00:02Z' }],
+      builds: [{ id: b3, module: 'fails', done: 6, total: 8 }],
+    };
+    const before = await page.locator('#updated').textContent();
 
     await expect.poll(() => page.locator('#q-waiting').textContent(), { timeout: 10_000 }).toBe('7');
     expect(await page.locator('#q-failed').textContent()).toBe('4');
@@ -179,27 +216,24 @@ describe('the dashboard in chromium', () => {
     expect(await arm.locator('.letter').textContent()).toBe('F');
     await arm.locator('summary').click();
     expect(await arm.locator('.first-error').textContent()).toBe(`arm: ${HOSTILE}`);
-    expect(await arm.locator('a.log').first().getAttribute('href')).toBe(`/api/v1/builds/b-3/artifacts/logs/${K57ARM}.log`);
+    expect(await arm.locator('a.log').first().getAttribute('href')).toBe(`/api/v1/builds/${b3}/artifacts/logs/${K57ARM}.log`);
+    expect(cellsOf(await page.locator('#matrix td[data-verdict]').evaluateAll(readCells)).sort(byPair)).toEqual(expectedCells().sort(byPair));
     expect(await page.locator(`#timelines li[data-row="0"][data-col="2"]`).getAttribute('class')).toBe('c-failed');
     expect(await page.locator('#matrix td[data-verdict]').count()).toBe(8);
-    expect(await page.locator('#updated').textContent()).toBe('2026-12-08T00:00:02Z');
+    expect(await page.locator('#updated').textContent()).not.toBe(before);
     expect(await page.locator('img').count()).toBe(0);
     expect(await page.locator('#stale').isVisible()).toBe(false);
 
-    // a new kernel or a closed regression cannot be placed in the page: it says reload
-    model.regressions = [];
+    // a kernel new to the archive has no column yet: the page says reload
+    db.kernels.observe([{ kernel: '6.1.0-58-amd64', release: 'debian-12', arch: 'amd64', flavour: 'amd64', version: '6.1.159-1' }], new Date().toISOString());
     await expect.poll(() => page.locator('#stale').isVisible(), { timeout: 10_000 }).toBe(true);
     expect(await page.evaluate<string>('window.kfarmMarker')).toBe('same page');
 
-    // a link that is not an /api/v1 path is not made a link
-    model.cells.push({
-      ...model.cells[0]!,
-      kernel: K57ARM,
-      module: 'hello',
-      verdict: 'failed',
-      at: '2026-12-08T00:00:03Z',
-      links: { report: 'javascript:alert(1)', log: '/api/v1/%2e%2e/secret' },
-    });
+    // a link that is not an /api/v1 path (a buggy or hostile server) is not made a link
+    tamper = (m) => {
+      const cell = m.cells.find((c) => c.module === 'hello' && c.kernel === K57ARM);
+      if (cell) Object.assign(cell, { verdict: 'failed', load: undefined, at: 'tampered', links: { report: 'javascript:alert(1)', log: '/api/v1/%2e%2e/secret' } });
+    };
     const helloArm = page.locator(`#matrix td[data-module="hello"][data-kernel="${K57ARM}"]`);
     await expect.poll(() => helloArm.getAttribute('data-verdict'), { timeout: 10_000 }).toBe('failed');
     expect(await helloArm.locator('a').count()).toBe(0);
@@ -208,11 +242,11 @@ describe('the dashboard in chromium', () => {
   });
 
   it('fits a 390 px wide phone: the body does not scroll sideways, the matrix scrolls inside its box', async () => {
-    model = fixtureModel();
-    // a long unbroken module name and error must wrap, not widen the page
-    model.regressions[0]!.firstError = `fails.c:3:2: error: ${'x'.repeat(300)}`;
-    model.live.workers[0]!.host = `worker-${'w'.repeat(120)}`;
-    model.modules.push({ name: `long${'m'.repeat(150)}`, version: '1.0', settings: { formats: [] } });
+    await freshFarm();
+    // a long unbroken module name, error and host name must wrap, not widen the page
+    db.results.record([result(ids.b2, 'fails', K57, 'failed', { at: '2026-11-02T02:00:00Z', firstError: `fails.c:3:2: error: ${'x'.repeat(300)}` })]);
+    live.workers[0]!.host = `worker-${'w'.repeat(120)}`;
+    db.modules.upsert({ name: `long${'m'.repeat(150)}`, version: '1.0', sourceSha256: 'b'.repeat(64), settings: { formats: [] } });
     const { page, problems } = await open({ width: 390, height: 844 });
     await pollsPass(1);
     const widths = await page.evaluate<{ doc: number; body: number; inner: number }>(
@@ -223,7 +257,7 @@ describe('the dashboard in chromium', () => {
     expect(widths.body).toBeLessThanOrEqual(390);
     const wrap = await page.locator('.matrix-wrap').evaluate((e) => ({ client: (e as unknown as El).clientWidth, scroll: (e as unknown as El).scrollWidth }));
     expect(wrap.client).toBeLessThanOrEqual(390);
-    expect(wrap.scroll).toBeGreaterThan(wrap.client); // four kernel columns and a row label do not fit: it scrolls
+    expect(wrap.scroll).toBeGreaterThan(wrap.client); // five kernel columns and a row label do not fit: it scrolls
     const card = await page.locator('#regressions article.card').evaluate((e) => (e as unknown as El).getBoundingClientRect().width);
     expect(card).toBeLessThanOrEqual(390);
     await page.screenshot({ path: path.join(SHOTS, 'dashboard-phone.png'), fullPage: true });
@@ -232,7 +266,7 @@ describe('the dashboard in chromium', () => {
   });
 
   it('without the cookie the API refuses and a page already open says it is signed out', async () => {
-    model = fixtureModel();
+    await freshFarm();
     const { page, problems } = await open();
     await page.context().clearCookies();
     await expect.poll(() => page.locator('#signed-out').isVisible(), { timeout: 10_000 }).toBe(true);
@@ -243,6 +277,16 @@ describe('the dashboard in chromium', () => {
     await page.context().close();
   });
 });
+
+/** Runs in the page: each matrix cell's module, kernel, verdict and letter. */
+const readCells = (tds: unknown[]) =>
+  (tds as El[]).map((td) => ({
+    module: td.getAttribute('data-module'),
+    kernel: td.getAttribute('data-kernel'),
+    verdict: td.getAttribute('data-verdict'),
+    letter: td.querySelector('.letter')?.textContent,
+  }));
+const cellsOf = (cells: ReturnType<typeof readCells>) => cells.map(({ module, kernel, verdict }) => ({ module, kernel, verdict }));
 
 /** What the tests read of a page element (tsconfig has no DOM types). */
 interface El {

@@ -1,10 +1,18 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openFarmDb } from '../../src/service/db/open-farm-db.js';
+import { readDashboardModel } from '../../src/service/dashboard/read-dashboard-model.js';
 import { buildDashboardModel, latestCells } from '../../src/service/dashboard/build-dashboard-model.js';
 import { buildLinks } from '../../src/service/dashboard/dashboard-model.js';
 import { dashboardRegression } from '../../src/service/dashboard/dashboard-regression.js';
 import type { ResultRow } from '../../src/service/farm-db.js';
 import { openRegressions, seriesWindows } from '../../src/service/regressions/series-windows.js';
-import { fixtureModel, K56, K57, K57ARM, K612 } from '../fixtures/dashboard/dashboard-fixture.js';
+import { fixtureChangelog, fixtureModel, HOSTILE, K56, K57, K57ARM, K612, seedFarmDb } from '../fixtures/dashboard/dashboard-fixture.js';
+
+const root = mkdtempSync(path.join(tmpdir(), 'kfarm-dashboard-model-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 const row = (buildId: string, kernel: string, verdict: ResultRow['verdict'], at: string, extra: Partial<ResultRow> = {}): ResultRow => ({
   buildId,
@@ -107,5 +115,33 @@ describe('the dashboard model', () => {
       links: { report: '/api/v1/builds/b-2/report', log: `/api/v1/builds/b-2/artifacts/logs/${K57}.log` },
     });
     expect(dashboardRegression(open).changelogNote).toBe('the changelog between them was not read');
+  });
+
+  it('reads the model from a farm database: newest cells, kernels with gone ones marked, and the open regressions the regression view finds', () => {
+    const db = openFarmDb(path.join(mkdtempSync(path.join(root, 'db-')), 'farm.db'));
+    try {
+      const { b1, b2 } = seedFarmDb(db);
+      const live = { queue: { waiting: 1, active: 0, delayed: 0, failed: 0 }, workers: [], builds: [] };
+      const model = readDashboardModel(db, { now: '2026-12-08T00:00:00Z', live, changelog: (open) => (open.window.firstBad === K57 ? fixtureChangelog() : undefined) });
+      expect(model.cells.map((c) => `${c.module} ${c.kernel} ${c.verdict}${c.load ? `/${c.load}` : ''} ${c.buildId === b1 ? 'b1' : c.buildId === b2 ? 'b2' : '?'}`).sort()).toEqual(
+        [
+          `${HOSTILE} ${K56} built b2`,
+          `fails ${K56} built b1`,
+          `fails ${K57} failed b2`,
+          `fails ${K612} excluded b1`,
+          `hello ${K56} built/loaded b1`,
+          `hello ${K57} built/loaded b2`,
+          `hello ${K57ARM} built/load-failed b2`,
+        ].sort(),
+      );
+      expect(model.kernels.filter((k) => k.goneSince).map((k) => k.kernel)).toEqual([K612]);
+      expect(model.kernels).toHaveLength(5);
+      // hello's one arm64 kernel never loaded: not a regression (nothing loaded before it)
+      expect(model.regressions.map((r) => [r.module, r.kind, r.sentence, r.changelog.length])).toEqual([['fails', 'build', `builds on ${K56}, fails since ${K57}`, 2]]);
+      expect(model.regressions[0]?.links?.log).toBe(`/api/v1/builds/${b2}/artifacts/logs/${K57}.log`);
+      expect(model.live).toBe(live);
+    } finally {
+      db.close();
+    }
   });
 });
