@@ -3,10 +3,12 @@ import pino from 'pino';
 import { resolveReleases } from '../../src/archive/releases.js';
 import { DockerRuntime } from '../../src/executor/docker-runtime.js';
 import { LABEL_ARCHIVE } from '../../src/images/archive-recipe.js';
+import { listKfarmImages } from '../../src/images/catalog.js';
 import { kernelImageRef } from '../../src/images/kernel-ref.js';
+import { compareKernels } from '../../src/matrix/kernel-target.js';
 import { checkArchive } from '../../src/service/watch/archive-check.js';
 import { isolatedEnv, kfarm } from '../helpers/kfarm-cli.js';
-import { startTestMirror, type TestMirror } from '../helpers/test-mirror.js';
+import { debianKernels, startTestMirror, type TestMirror } from '../helpers/test-mirror.js';
 import { execa } from 'execa';
 
 /**
@@ -14,33 +16,44 @@ import { execa } from 'execa';
  * stanzas, signed with a test key kfarm is told to trust) that gains a kernel mid-run. kfarm
  * lists what it offers, builds kernel images from it (apt in the build reads the mirror), sees
  * the kernel added and syncs only that one, and refuses the mirror once a stranger signs it.
- * Two bookworm kernels this engine holds no image of (its setup holds the newest ones); the
- * images are removed at the end, so each run builds them from the mirror again.
+ * Two generic 6.1 kernels Debian offers and this engine holds no image of, neither setup's
+ * nor the oldest (images-sync.test.ts's): the first from bookworm (the mirror's /debian), the
+ * second from bookworm-security when it has one (its /debian-security). Their images are
+ * removed at the end, so each run builds them from the mirror again.
  */
-const FIRST = '6.1.0-47-amd64';
-const SECOND = '6.1.0-50-amd64';
 const runtime = new DockerRuntime();
 
+let FIRST: string;
+let SECOND: string;
+/** the first kernel's headers .deb, as the index names it */
+let firstDeb: string;
 let mirror: TestMirror;
 let env: Record<string, string>;
 const mirrorArgs = () => ['--mirror', mirror.url, '--security-mirror', mirror.securityUrl, '--keyring', mirror.keyringFile];
 
-/** images of these kernels a killed run built from a test mirror (on 127.0.0.1): this test's own leftovers */
+/** debian-12 images built from a mirror on 127.0.0.1: a test mirror's, this test's own (or a killed run's) */
 async function removeTestImages(): Promise<void> {
-  for (const kernel of [FIRST, SECOND]) {
-    const ref = kernelImageRef('debian-12', kernel);
-    const info = await runtime.inspectImage(ref);
-    if (!info) continue;
-    if (!(info.labels[LABEL_ARCHIVE] ?? '').startsWith('http://127.0.0.1:')) {
-      throw new Error(`${ref} is held from another mirror: this test needs a kernel the engine does not hold`);
-    }
-    await runtime.removeImages([ref]);
+  for (const image of await runtime.listImages(LABEL_ARCHIVE)) {
+    if (!(image.labels[LABEL_ARCHIVE] ?? '').startsWith('http://127.0.0.1:')) continue;
+    const tags = image.tags.filter((t) => t.startsWith('kfarm/debian-12:'));
+    if (tags.length > 0) await runtime.removeImages(tags);
   }
 }
 
 beforeAll(async () => {
   await removeTestImages();
   env = await isolatedEnv('test-mirror');
+  const held = new Set((await listKfarmImages(runtime)).filter((i) => i.name === 'debian-12').flatMap((i) => i.kernels));
+  const generic = (await debianKernels({ release: 'debian-12', arch: 'amd64' })).filter((k) => k.flavour === 'amd64' && k.abi.startsWith('6.1.0-'));
+  const oldest = generic.map((k) => k.kernel).sort(compareKernels)[0];
+  const reserved = new Set([...(env.KFARM_KERNELS ?? '').split(','), oldest]);
+  const free = generic.filter((k) => !held.has(k.kernel) && !reserved.has(k.kernel)).sort((a, b) => compareKernels(b.kernel, a.kernel));
+  const first = free.find((k) => k.suite === 'bookworm');
+  const second = free.find((k) => k.suite === 'bookworm-security') ?? free.find((k) => k.kernel !== first?.kernel);
+  if (!first || !second) throw new Error(`Debian offers no two generic 6.1 kernels this engine lacks (one in bookworm): ${free.map((k) => k.kernel).join(' ')}`);
+  FIRST = first.kernel;
+  SECOND = second.kernel;
+  firstDeb = first.filename.split('/').pop() ?? '';
   mirror = await startTestMirror({ release: 'debian-12', arch: 'amd64', kernels: [FIRST] });
 }, 600_000);
 afterAll(async () => {
@@ -69,8 +82,8 @@ describe('a Debian mirror on this machine', () => {
     // apt in the build fetched the headers and their -common from the mirror, not from Debian's
     const served = mirror.requests.filter((r) => r.method === 'GET' && r.status === 200).map((r) => r.path);
     expect(served).toContain('/debian/dists/bookworm/InRelease');
-    expect(served.some((p) => p.endsWith(`/linux-headers-${FIRST}_6.1.170-3_amd64.deb`))).toBe(true);
-    expect(served.some((p) => /\/linux-headers-6\.1\.0-47-common_.*_all\.deb$/.test(p))).toBe(true);
+    expect(served.some((p) => p.endsWith(`/${firstDeb}`))).toBe(true);
+    expect(served.some((p) => p.includes(`/linux-headers-${FIRST.replace(/-amd64$/, '')}-common_`))).toBe(true);
 
     const ref = kernelImageRef('debian-12', FIRST);
     const info = await runtime.inspectImage(ref);
@@ -101,12 +114,16 @@ describe('a Debian mirror on this machine', () => {
     expect(after.changed).toBe(true);
     expect(after.added.map((k) => k.kernel)).toEqual([SECOND]);
 
+    mirror.requests.length = 0;
     const run = await kfarm(['images', 'sync', 'debian-12', '--arch', 'amd64', ...mirrorArgs()], env, 900_000);
     expect(run.exitCode, `${run.stdout}\n${run.stderr}`).toBe(0);
     expect(run.stdout).toMatch(/^added 1, pruned 0, unchanged 1/m);
     expect(run.stderr).toContain(SECOND);
     expect(run.stderr).not.toMatch(new RegExp(`${FIRST.replace(/\./g, '\\.')} \\(debian-12, headers`));
     expect(await runtime.inspectImage(kernelImageRef('debian-12', SECOND))).toBeDefined();
+    const debs = mirror.requests.filter((r) => r.method === 'GET' && r.path.endsWith('.deb')).map((r) => r.path);
+    expect(debs.some((p) => p.includes(`/linux-headers-${SECOND}_`))).toBe(true);
+    expect(debs.some((p) => p.includes(`/linux-headers-${FIRST}_`))).toBe(false);
   }, 900_000);
 
   it('refuses the mirror once its indexes are signed by a key kfarm was not told to trust', async () => {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import pino from 'pino';
 import { parseStanzas } from '../../src/archive/deb822.js';
-import { parseDepends } from '../../src/archive/headers-packages.js';
+import { headersPackages, parseDepends } from '../../src/archive/headers-packages.js';
 import { compareDebianVersions } from '../../src/archive/debian-version.js';
 import { request } from '../../src/archive/http-client.js';
 import { DEBIAN_KEYRING, fetchReleaseFile, kernelStanzas } from '../../src/archive/index-store.js';
@@ -68,7 +68,7 @@ const logger = pino({ level: 'silent' });
 export async function startTestMirror(options: TestMirrorOptions): Promise<TestMirror> {
   const release = RELEASES.find((r) => r.name === options.release);
   if (!release) throw new Error(`no release ${options.release}`);
-  const cacheDir = options.cacheDir ?? process.env.KFARM_TEST_MIRROR_CACHE ?? path.join(os.homedir(), '.cache', 'kfarm-test-mirror');
+  const cacheDir = cacheDirOf(options);
   const keys = await testKeyring();
   const debian = new DebianIndexes(release, options.arch, cacheDir);
   /** suite → package/version → stanza */
@@ -178,6 +178,27 @@ export async function startTestMirror(options: TestMirrorOptions): Promise<TestM
   };
 }
 
+/** The kernels Debian's own indexes offer for one release and arch (newest version per suite), to choose a mirror's from. */
+export async function debianKernels(
+  options: Omit<TestMirrorOptions, 'kernels'>,
+): Promise<Array<{ kernel: string; flavour: string; abi: string; suite: string; version: string; filename: string }>> {
+  const release = RELEASES.find((r) => r.name === options.release);
+  if (!release) throw new Error(`no release ${options.release}`);
+  const indexes = await new DebianIndexes(release, options.arch, cacheDirOf(options)).kernelStanzas();
+  return indexes.flatMap((index) =>
+    headersPackages(parseStanzas(index.picks.map((p) => p.text).join('\n\n'))).map((k) => ({
+      kernel: k.kernel,
+      flavour: k.flavour,
+      abi: k.abi,
+      suite: index.suite,
+      version: k.version,
+      filename: k.filename,
+    })),
+  );
+}
+
+const cacheDirOf = (options: { cacheDir?: string }): string => options.cacheDir ?? process.env.KFARM_TEST_MIRROR_CACHE ?? path.join(os.homedir(), '.cache', 'kfarm-test-mirror');
+
 /** Debian's real indexes of one release and arch (signatures checked with Debian's keys), read once and cached on disk. */
 class DebianIndexes {
   private kernelIndexes: Promise<Array<{ suite: string; mirror: Mirror; picks: Pick[] }>> | undefined;
@@ -225,7 +246,7 @@ class DebianIndexes {
     return { suite: found.suite, picks: [...chosen.values()] };
   }
 
-  private kernelStanzas(): Promise<Array<{ suite: string; mirror: Mirror; picks: Pick[] }>> {
+  kernelStanzas(): Promise<Array<{ suite: string; mirror: Mirror; picks: Pick[] }>> {
     this.kernelIndexes ??= (async () => {
       const store = { cacheDir: path.join(this.cacheDir, 'archive'), logger, keyring: DEBIAN_KEYRING };
       const out: Array<{ suite: string; mirror: Mirror; picks: Pick[] }> = [];
