@@ -41,4 +41,21 @@ describe('no keyring to verify the archive with', () => {
       expect(run.stdout).toBe('');
     });
   }
+
+  for (const args of [
+    ['kernels', '--available', 'debian-12'],
+    ['images', 'sync', 'debian-12', '--arch', 'amd64', '--kernels', '6.1.0-0-amd64'],
+  ]) {
+    it(`kfarm ${args.slice(0, 2).join(' ')} --keyring checks the archive with that keyring (none there: exit 3)`, async () => {
+      const run = await kfarm([...args, '--keyring', '/nonexistent/mirror-keyring.gpg'], await isolatedEnv('archive-cli'));
+      expect(run.exitCode, run.stderr).toBe(3);
+      expect(run.stderr).toContain('no keyring at /nonexistent/mirror-keyring.gpg');
+    });
+  }
+
+  it('--mirror or --keyring without --available is exit 2', async () => {
+    const run = await kfarm(['kernels', '--keyring', '/k.gpg'], await isolatedEnv('archive-cli'));
+    expect(run.exitCode).toBe(2);
+    expect(run.stderr).toContain('go with --available');
+  });
 });
