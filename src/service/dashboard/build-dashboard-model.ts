@@ -40,10 +40,6 @@ export function buildDashboardModel(input: DashboardInput): DashboardModel {
       const cell = byPair.get(pairKey(module, k.kernel));
       return {
         kernel: k.kernel,
-        release: k.release,
-        arch: k.arch,
-        flavour: k.flavour,
-        firstSeen: k.firstSeen,
         ...(cell ? { verdict: cell.verdict } : {}),
         ...(cell?.load ? { load: cell.load } : {}),
       };

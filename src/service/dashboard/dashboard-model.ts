@@ -68,12 +68,9 @@ export interface DashboardCell {
   links: CellLinks;
 }
 
+/** One kernel of a module's timeline; its release, arch and firstSeen are its DashboardKernel's. */
 export interface TimelineEntry {
   kernel: string;
-  release: string;
-  arch: string;
-  flavour: string;
-  firstSeen: string;
   /** absent: the kernel appeared but this module has no result for it yet */
   verdict?: ResultRow['verdict'];
   load?: LoadVerdict;

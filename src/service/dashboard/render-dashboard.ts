@@ -98,13 +98,15 @@ export function renderDashboard(model: DashboardModel, options: RenderDashboardO
   });
   const workers = model.live.workers.map((w) => `<tr><td>${htmlText(w.host)}</td><td>${Number(w.running) || 0}</td><td>${htmlText(w.lastSeen)}</td></tr>`);
   const regressions = [...model.regressions].sort((a, b) => a.module.localeCompare(b.module) || regressionKey(a).localeCompare(regressionKey(b)));
+  const colOf = new Map(shape.kernels.map((k, i) => [k, i]));
+  const firstSeen = new Map(model.kernels.map((k) => [k.kernel, k.firstSeen]));
+  const timelineOf = new Map(model.timelines.map((t) => [t.module, t]));
   const timelines = shape.modules.map((name, row) => {
-    const t = model.timelines.find((x) => x.module === name);
-    const entries = (t?.entries ?? []).map((e) => {
+    const entries = (timelineOf.get(name)?.entries ?? []).map((e) => {
       const s = e.verdict ? stateOf(e.verdict, e.load) : undefined;
-      const spec = s ? CELL_STATES.find((x) => x.state === s) : undefined;
-      const col = shape.kernels.indexOf(e.kernel);
-      return `<li class="c-${s ?? 'none'}" data-row="${row}" data-col="${col}" title="${htmlText(`${e.kernel}: ${spec?.label ?? 'no result yet'}, first seen ${e.firstSeen}`)}"><b class="letter">${spec ? spec.letter : '&ndash;'}</b> ${htmlText(e.kernel)} <span class="when">${htmlText(e.firstSeen.slice(0, 10))}</span></li>`;
+      const spec = s ? STATE_OF.get(s) : undefined;
+      const seen = firstSeen.get(e.kernel) ?? '';
+      return `<li class="c-${s ?? 'none'}" data-row="${row}" data-col="${colOf.get(e.kernel) ?? -1}" title="${htmlText(`${e.kernel}: ${spec?.label ?? 'no result yet'}, first seen ${seen}`)}"><b class="letter">${spec ? spec.letter : '&ndash;'}</b> ${htmlText(e.kernel)} <span class="when">${htmlText(seen.slice(0, 10))}</span></li>`;
     });
     const settings = modules.get(name)?.settings;
     const facts = settings
@@ -171,11 +173,13 @@ ${timelines.join('\n')}
 `;
 }
 
+const STATE_OF = new Map(CELL_STATES.map((s) => [s.state, s]));
+
 type Link = (path: string | undefined, label: string) => string;
 
 function cellHtml(c: DashboardCell, where: string, link: Link): string {
   const state = stateOf(c.verdict, c.load);
-  const spec = CELL_STATES.find((s) => s.state === state) ?? { letter: '?', label: state };
+  const spec = STATE_OF.get(state) ?? { letter: '?', label: state };
   const title = [`${c.module} ${c.version} on ${c.kernel}: ${spec.label}`, c.reason, c.firstError].filter(Boolean).join('\n');
   const pop = [
     `<div class="state">${htmlText(spec.label)}${c.reason ? ` (${htmlText(c.reason)})` : ''}</div>`,
