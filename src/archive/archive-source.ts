@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import path from 'node:path';
 import { KfarmError } from '../errors/kfarm-error.js';
 import { DEFAULT_MIRRORS, resolveMirrors, type Mirror } from './releases.js';
 
@@ -21,6 +23,22 @@ export function resolveArchiveSource(options: { mirror?: string; securityMirror?
     throw new KfarmError('BAD_OPTION', '--keyring is empty', { hint: 'Name a keyring file (gpg --export output) holding the key the mirror signs its InRelease with.' });
   }
   return { mirrors: resolveMirrors(options), ...(options.keyring !== undefined ? { keyring: options.keyring } : {}) };
+}
+
+/**
+ * Pure: where a source's indexes are cached: $KFARM_STATE_DIR/archive for Debian's mirrors, a
+ * folder per other set of mirrors below it. The cache keeps one index per mirror name and suite
+ * (the newest read), so two mirrors sharing it would evict each other's at every read and an
+ * unchanged archive would no longer cost only its InRelease.
+ */
+export function archiveCacheDir(stateDir: string, mirrors: Readonly<Record<Mirror, string>>): string {
+  const root = path.join(stateDir, 'archive');
+  if (usesDebianMirrors(mirrors)) return root;
+  const key = createHash('sha256')
+    .update(JSON.stringify([mirrors.debian, mirrors['debian-security']]))
+    .digest('hex')
+    .slice(0, 16);
+  return path.join(root, 'mirrors', key);
 }
 
 /** Pure: whether the mirrors are Debian's own (image builds then use the recipe's sources as they are). */

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_ARCHIVE_SOURCE, resolveArchiveSource, usesDebianMirrors } from '../../src/archive/archive-source.js';
+import { DEFAULT_ARCHIVE_SOURCE, archiveCacheDir, resolveArchiveSource, usesDebianMirrors } from '../../src/archive/archive-source.js';
 import { DEFAULT_MIRRORS, RELEASES } from '../../src/archive/releases.js';
 import { isKfarmError } from '../../src/errors/kfarm-error.js';
 import {
@@ -34,6 +34,13 @@ describe('the archive source (--mirror, --security-mirror, --keyring)', () => {
       mirrors: { ...DEFAULT_MIRRORS, debian: 'http://m.local/debian' },
       keyring: '/k.gpg',
     });
+  });
+
+  it("caches Debian's indexes where it always did, and each other mirror's apart", () => {
+    expect(archiveCacheDir('/s', DEFAULT_MIRRORS)).toBe('/s/archive');
+    const one = archiveCacheDir('/s', local);
+    expect(one).toMatch(/^\/s\/archive\/mirrors\/[0-9a-f]{16}$/);
+    expect(archiveCacheDir('/s', { ...local, debian: 'http://127.0.0.1:9/debian' })).not.toBe(one);
   });
 
   it('refuses an empty --keyring as bad input', () => {

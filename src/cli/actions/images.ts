@@ -2,7 +2,7 @@ import path from 'node:path';
 import { availableRows, availableSummary } from '../../archive/available.js';
 import { discoverKernels } from '../../archive/discover.js';
 import { resolveArches, resolveReleases } from '../../archive/releases.js';
-import { resolveArchiveSource } from '../../archive/archive-source.js';
+import { archiveCacheDir, resolveArchiveSource } from '../../archive/archive-source.js';
 import { KfarmError, isKfarmError } from '../../errors/kfarm-error.js';
 import { env } from '../../config/env.js';
 import { farmCatalog } from '../../coordinator/farm-catalog.js';
@@ -41,12 +41,13 @@ export async function imagesSyncAction(ctx: CliContext, names: string[], opts: I
   await usableStateDir(env.stateDir);
   const started = Date.now();
   const flavours = opts.flavours?.split(/[\s,]+/).filter(Boolean);
+  const source = resolveArchiveSource(opts);
   const request = {
     releases: resolveReleases(names.length > 0 ? names : [...RECIPES]),
     arches: resolveArches(opts.arch),
     prune: opts.prune === true,
-    archiveCacheDir: path.join(env.stateDir, 'archive'),
-    ...resolveArchiveSource(opts),
+    archiveCacheDir: archiveCacheDir(env.stateDir, source.mirrors),
+    ...source,
     ...(flavours && flavours.length > 0 ? { flavours } : {}),
     ...(opts.kernels ? { kernels: opts.kernels } : {}),
     ...(opts.baseImage ? { baseImage: opts.baseImage } : {}),
@@ -135,7 +136,7 @@ async function listAvailable(ctx: CliContext, releaseNames: readonly string[], o
   const arches = resolveArches(opts.arch);
   const source = resolveArchiveSource(opts);
   const started = Date.now();
-  const discovery = await discoverKernels(releases, arches, { cacheDir: path.join(env.stateDir, 'archive'), logger: rootLogger, ...source });
+  const discovery = await discoverKernels(releases, arches, { cacheDir: archiveCacheDir(env.stateDir, source.mirrors), logger: rootLogger, ...source });
   for (const w of discovery.warnings) ctx.progress(`warning: ${w}`);
   const held = await heldKernels(ctx);
   const rows = availableRows(discovery.kernels, held);

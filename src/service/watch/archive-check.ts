@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ArchiveSource } from '../../archive/archive-source.js';
+import { archiveCacheDir, type ArchiveSource } from '../../archive/archive-source.js';
 import { discoverKernels, type DiscoveredKernel } from '../../archive/discover.js';
 import type { DebianArch, ReleaseSpec } from '../../archive/releases.js';
 import type { Logger } from '../../logging/logger.js';
@@ -34,7 +34,7 @@ export async function checkArchive(
   logger: Logger,
 ): Promise<ArchiveCheck> {
   const discovery = await discoverKernels(releases, arches, {
-    cacheDir: path.join(stateDir, 'archive'),
+    cacheDir: archiveCacheDir(stateDir, source.mirrors),
     logger,
     mirrors: source.mirrors,
     ...(source.keyring ? { keyring: source.keyring } : {}),
