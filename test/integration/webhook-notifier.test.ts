@@ -34,7 +34,7 @@ let url: string;
 let received: Received[] = [];
 let answer: Answer = (_n, res) => res.writeHead(204).end();
 const open: WebhookNotifier[] = [];
-let logLines: Array<{ level: number; msg: string; attempt?: number; err?: string }> = [];
+let logLines: Array<{ level: number; msg: string; attempt?: number; err?: string; dropped?: number }> = [];
 const logger = pino({ level: 'debug' }, { write: (line: string) => void logLines.push(JSON.parse(line) as (typeof logLines)[number]) });
 
 beforeAll(async () => {
@@ -63,12 +63,12 @@ afterEach(async () => {
   received = [];
   logLines = [];
   answer = (_n, res) => res.writeHead(204).end();
-});
+}, 30_000);
 
 afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
   await redis?.stop();
-});
+}, 30_000);
 
 let queues = 0;
 async function notifier(opts: Partial<WebhookNotifierOptions> = {}): Promise<WebhookNotifier> {
@@ -212,6 +212,36 @@ describe('webhook notifier', () => {
     expect(() => n.notify(failure('6.1.0-59-amd64'))).not.toThrow();
     expect(logLines.some((l) => l.msg === 'webhook event after close: dropped')).toBe(true);
     console.log(`close() with a hanging delivery took ${closeMs} ms`);
+  });
+
+  it('with Redis gone: notify() still returns at once, close() returns within seconds and leaves no open handles', async () => {
+    await new Promise((r) => setTimeout(r, 200));
+    const before = resourceCounts();
+    const gone = await startPrivateRedis(await tempDir('webhook-gone'), pino({ level: 'silent' }));
+    const n = await notifier({ connection: gone.target });
+    n.notify(failure());
+    await waitFor('the delivery', () => received.length === 1);
+    await gone.stop();
+    const took = timedNotify(n, failure('6.1.0-58-amd64'));
+    expect(took).toBeLessThan(50);
+    const start = Date.now();
+    await n.close();
+    const closeMs = Date.now() - start;
+    expect(closeMs).toBeLessThan(10_000);
+    expect(logLines.find((l) => l.msg.startsWith('webhook events not queued before close'))).toMatchObject({ dropped: 1 });
+    // the event loop still turns (a BullMQ loop left spinning on a closed connection would starve it)
+    const turned = Date.now();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(Date.now() - turned).toBeLessThan(1000);
+    // ioredis gives each connection that is not back 2 s to close its socket (a timer armed by
+    // disconnect(); BullMQ's worker disconnects its blocking connection a little later than
+    // close() returns): with Redis gone the process may stay a few seconds, then nothing is left
+    const closedAt = Date.now();
+    while (JSON.stringify(resourceCounts()) !== JSON.stringify(before) && Date.now() - closedAt < 8000) await new Promise((r) => setTimeout(r, 50));
+    expect(resourceCounts()).toEqual(before);
+    const lingered = Date.now() - closedAt;
+    expect(lingered).toBeLessThan(6000);
+    console.log(`with Redis gone: notify() took ${took.toFixed(2)} ms, close() ${closeMs} ms, its last timers ended ${lingered} ms later`);
   });
 
   it('never throws into the caller: an event that cannot be serialised is logged and dropped', async () => {

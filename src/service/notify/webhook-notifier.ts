@@ -3,7 +3,7 @@ import { Queue, Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { KfarmError, describeError } from '../../errors/kfarm-error.js';
 import { closeWorkers } from '../../queue/build-queue.js';
-import { closeConnection, connect, rateLimited, type RedisTarget } from '../../queue/redis-connection.js';
+import { connect, rateLimited, type RedisTarget } from '../../queue/redis-connection.js';
 import { settledWithin } from '../../util/settled-within.js';
 import { serializeWebhookEvent, type WebhookEvent } from './webhook-event.js';
 import { postWebhook } from './webhook-post.js';
@@ -142,16 +142,18 @@ export async function createWebhookNotifier(options: WebhookNotifierOptions): Pr
   }
 
   async function close(): Promise<void> {
-    await settledWithin(Promise.allSettled([...pending]), 2000);
+    if (!(await settledWithin(Promise.allSettled([...pending]), 2000))) {
+      log.warn({ dropped: pending.size }, 'webhook events not queued before close (Redis unreachable): dropped');
+    }
     await settledWithin(queue.close(), 2000);
     // a receiver that hangs must not hold the shutdown: after the grace its attempt is aborted
     // and the event retried on the next start (receivers dedupe on X-Kfarm-Delivery)
     const abort = setTimeout(() => inFlight.forEach((c) => c.abort()), closeGraceMs);
     try {
+      // closes the connection too (the queue's: it is shared), with Redis there or not
       await closeWorkers([worker], running, connection, log, closeGraceMs + 1000, 'the webhook notifier');
     } finally {
       clearTimeout(abort);
-      closeConnection(connection);
     }
   }
 
