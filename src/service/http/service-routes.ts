@@ -12,6 +12,7 @@ import { buildDir, isBuildId } from '../service-paths.js';
 import { acceptSource, MAX_SOURCE_BYTES } from '../source-upload.js';
 import { HttpError } from './http-error.js';
 import { readBody, readJson } from './request-body.js';
+import { REGRESSION_ROUTES } from './regressions-routes.js';
 import type { ServiceDeps } from './service-deps.js';
 import { streamFeed } from './sse.js';
 
@@ -358,4 +359,5 @@ export const ROUTES: Route[] = [
       return Promise.resolve({ status: 204, body: undefined });
     },
   },
+  ...REGRESSION_ROUTES,
 ];
