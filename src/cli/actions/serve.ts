@@ -1,5 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { env } from '../../config/env.js';
+import { resolveArchiveSource } from '../../archive/archive-source.js';
+import { resolveArches, resolveReleases } from '../../archive/releases.js';
 import { KfarmError } from '../../errors/kfarm-error.js';
 import { DockerRuntime } from '../../executor/docker-runtime.js';
 import { rootLogger } from '../../logging/logger.js';
@@ -18,6 +20,12 @@ export async function serveAction(ctx: CliContext, opts: ServeCliOptions): Promi
   }
   const tls = opts.tlsCert && opts.tlsKey ? { cert: await readPem(opts.tlsCert), key: await readPem(opts.tlsKey) } : undefined;
   const publish = await farmPublisher(ctx, opts);
+  const watch = watchConfig(opts);
+  if ((opts.webhook === undefined) !== (opts.webhookSecretFile === undefined)) {
+    throw new KfarmError('BAD_OPTION', `${opts.webhook ? '--webhook' : '--webhook-secret-file'} given without ${opts.webhook ? '--webhook-secret-file' : '--webhook'}`, {
+      hint: 'A webhook is signed: --webhook https://hooks.example/kfarm --webhook-secret-file webhook.secret (openssl rand -hex 32 > webhook.secret).',
+    });
+  }
   const service = await startService({
     env,
     runtime: new DockerRuntime(),
@@ -26,6 +34,8 @@ export async function serveAction(ctx: CliContext, opts: ServeCliOptions): Promi
     exitCodeFor,
     ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
     ...(publish ? { publish } : {}),
+    ...(watch ? { watch } : {}),
+    ...(opts.webhook && opts.webhookSecretFile ? { webhook: { url: opts.webhook, secretFile: opts.webhookSecretFile } } : {}),
   });
   ctx.progress(`kfarm serve: listening on ${service.url}${service.resumed ? ` (${service.resumed} unfinished build(s) resumed)` : ''}; API: ${service.url}/api/v1/openapi.json`);
   await new Promise<void>((resolve) => (ctx.signal.aborted ? resolve() : ctx.signal.addEventListener('abort', () => resolve(), { once: true })));
@@ -63,5 +73,29 @@ async function farmPublisher(ctx: CliContext, opts: ServeCliOptions): Promise<((
       checkBuildOci(opts, build.formats.join(','));
       await publishOciFromCli(logged, [outDir], opts);
     }
+  };
+}
+
+/** --watch and its scope; the scope's options without --watch are refused (they would do nothing) */
+function watchConfig(opts: ServeCliOptions) {
+  const scoped = [opts.watchCron, opts.releases, opts.flavours, opts.mirror, opts.securityMirror, opts.keyring].some((v) => v !== undefined);
+  if (!opts.watch) {
+    if (scoped) throw new KfarmError('BAD_OPTION', '--watch-cron, --releases, --flavours, --mirror, --security-mirror and --keyring go with --watch');
+    return undefined;
+  }
+  const releases = resolveReleases(opts.releases ? opts.releases.split(',').map((s) => s.trim()) : []);
+  return {
+    releases,
+    arches: resolveArches(opts.arch),
+    flavours: (opts.flavours ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    source: resolveArchiveSource({
+      ...(opts.mirror ? { mirror: opts.mirror } : {}),
+      ...(opts.securityMirror ? { securityMirror: opts.securityMirror } : {}),
+      ...(opts.keyring ? { keyring: opts.keyring } : {}),
+    }),
+    ...(opts.watchCron ? { cron: opts.watchCron } : { every: opts.watchEvery }),
   };
 }

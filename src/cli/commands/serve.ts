@@ -9,6 +9,17 @@ export type ServeCliOptions = {
   tlsCert?: string;
   tlsKey?: string;
   concurrency?: number;
+  watch?: boolean;
+  watchEvery: number;
+  watchCron?: string;
+  releases?: string;
+  arch?: string;
+  flavours?: string;
+  mirror?: string;
+  securityMirror?: string;
+  keyring?: string;
+  webhook?: string;
+  webhookSecretFile?: string;
 } & PublishTargetCliOptions &
   OciTargetCliOptions;
 
@@ -26,6 +37,17 @@ export function serveCommand(ctx: CliContext): Command {
     .option('--tls-cert <file>', 'serve HTTPS with this certificate chain (PEM); with --tls-key')
     .option('--tls-key <file>', 'the private key (PEM) of --tls-cert')
     .option('--concurrency <n>', 'builds at once in this process when it has no REDIS_URL (default: from cores and memory)', positiveInt)
+    .option('--watch', 'watch the Debian archive: sync each new kernel and build every registered module for it (the first look is the baseline)')
+    .option('--watch-every <duration>', 'with --watch: how often to look (90s, 30m, 1h)', duration, 3_600_000)
+    .option('--watch-cron <pattern>', 'with --watch: a cron pattern instead of an interval ("0 * * * *")')
+    .option('--releases <list>', 'with --watch: the releases to follow (debian-11,debian-12,debian-13; default all)')
+    .option('--arch <list>', 'with --watch: the arches to follow (amd64,arm64)', 'amd64')
+    .option('--flavours <list>', 'with --watch: the flavours to follow (default every one)')
+    .option('--mirror <url>', 'with --watch: the Debian mirror to read (default deb.debian.org)')
+    .option('--security-mirror <url>', 'with --watch: the security mirror to read')
+    .option('--keyring <file>', "with --watch: the keyring the mirror's InRelease is checked against")
+    .option('--webhook <url>', 'POST signed events here: a kernel built, a new failure, a regression, a farm fault')
+    .option('--webhook-secret-file <file>', 'the HMAC-SHA256 secret of --webhook (a file: never a command-line value)')
     .action(async (opts: ServeCliOptions) => (await import('../actions/serve.js')).serveAction(ctx, opts));
 }
 
@@ -34,4 +56,12 @@ function listenAddress(value: string): { host: string; port: number } {
   const port = Number(m?.[2]);
   if (!m || port > 65535) throw new InvalidArgumentError(`expected host:port or a port, got "${value}"`);
   return { host: (m[1] ?? '127.0.0.1').replace(/^\[|\]$/g, ''), port };
+}
+
+/** 90s, 30m, 1h, 2d: a watch interval of at least ten seconds (the archive changes hourly at most; tests look more often) */
+function duration(value: string): number {
+  const m = /^([0-9]+)(s|m|h|d)$/.exec(value.trim());
+  const ms = m ? Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd'] : NaN;
+  if (!Number.isFinite(ms) || ms < 10_000) throw new InvalidArgumentError(`expected a duration of at least 10 s (90s, 30m, 1h), got "${value}"`);
+  return ms;
 }

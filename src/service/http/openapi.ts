@@ -11,6 +11,12 @@ export const SCHEMAS: Record<string, Record<string, unknown>> = {
   Error: { type: 'object', required: ['error'], properties: { error: str, code: str, hint: str }, additionalProperties: false },
   Health: { type: 'object', required: ['ok'], properties: { ok: { type: 'boolean' } }, additionalProperties: false },
   Kernel: { type: 'object', required: ['kernel', 'arch', 'image', 'release'], properties: { kernel: str, arch: str, image: str, release: str }, additionalProperties: false },
+  SeenKernel: {
+    type: 'object',
+    required: ['kernel', 'release', 'arch', 'flavour', 'version', 'firstSeen', 'lastSeen'],
+    properties: { kernel: str, release: str, arch: str, flavour: str, version: str, firstSeen: time, lastSeen: time, goneSince: time },
+    additionalProperties: false,
+  },
   Module: {
     type: 'object',
     required: ['name', 'version', 'sourceSha256', 'settings', 'createdAt', 'updatedAt'],

@@ -117,6 +117,14 @@ export const ROUTES: Route[] = [
   },
   {
     method: 'GET',
+    path: '/api/v1/archive/kernels',
+    scope: 'read',
+    summary: 'The kernels the watch has seen the archive offer, with when (first seen, gone since)',
+    doc: { responses: { 200: { description: 'kernels seen', ...jsonArray('SeenKernel') }, ...errors(401, 403) } },
+    handle: async ({ deps }) => Promise.resolve({ status: 200, body: deps.db.kernels.list() }),
+  },
+  {
+    method: 'GET',
     path: '/api/v1/modules',
     scope: 'read',
     summary: 'The registered modules',
