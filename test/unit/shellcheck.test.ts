@@ -7,19 +7,19 @@ import { packageRoot } from '../../src/paths.js';
 
 /**
  * shellcheck over every shell script kfarm ships or runs: the build driver, the verify boot
- * script, the signing script and scripts/ (with what they source, -x). Any finding fails; a
+ * script, the signing script, scripts/ (with what they source, -x) and examples/ci/*.sh. Any finding fails; a
  * line whose code is right says so with an inline `# shellcheck disable=SCxxxx` and why.
  * (scripts/setup.sh installs shellcheck when KFARM_TEST_TOOLS=1, as scripts/test.sh sets.)
  */
 async function shellScripts(): Promise<string[]> {
   const inDir = async (dir: string) => (await readdir(path.join(packageRoot, dir))).filter((f) => f.endsWith('.sh')).map((f) => path.join(dir, f));
-  return ['src/dkms/driver.sh', 'src/verify/boot.sh', 'src/signing/sign.sh', ...(await inDir('scripts')), ...(await inDir('scripts/lib'))];
+  return ['src/dkms/driver.sh', 'src/verify/boot.sh', 'src/signing/sign.sh', ...(await inDir('scripts')), ...(await inDir('scripts/lib')), ...(await inDir('examples/ci'))];
 }
 
 const shellcheck = (files: string[], cwd = packageRoot) => execa('shellcheck', ['--external-sources', '--source-path=SCRIPTDIR', '--format=gcc', ...files], { cwd, reject: false });
 
 describe('shellcheck', () => {
-  it('finds nothing in driver.sh, boot.sh, sign.sh, scripts/*.sh and scripts/lib/*.sh', async () => {
+  it('finds nothing in driver.sh, boot.sh, sign.sh, scripts/*.sh, scripts/lib/*.sh and examples/ci/*.sh', async () => {
     const files = await shellScripts();
     expect(files.length).toBeGreaterThanOrEqual(8);
     const run = await shellcheck(files);

@@ -28,9 +28,12 @@ export function farmClient(baseUrl: string, token: string): FarmClient {
       });
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      throw new KfarmError('COMMAND_FAILED', `the farm at ${base} cannot be reached: ${cause?.code ?? cause?.message ?? (err as Error).message}`, {
+      const tls = tlsProblem(cause);
+      throw new KfarmError('COMMAND_FAILED', `the farm at ${base} cannot be reached: ${tls ?? cause?.code ?? cause?.message ?? (err as Error).message}`, {
         context: { url: base },
-        hint: 'Is kfarm serve running there, and is the URL (scheme, host, port) right? For a farm behind TLS with a private CA, set NODE_EXTRA_CA_CERTS.',
+        hint: tls
+          ? "If the farm's certificate comes from a private CA, give this machine that CA: NODE_EXTRA_CA_CERTS=/path/to/ca.pem (PEM). The certificate must name the host of --farm."
+          : 'Is kfarm serve running there, and is the URL (scheme, host, port) right? For a farm behind TLS with a private CA, set NODE_EXTRA_CA_CERTS.',
         cause: err,
       });
     }
@@ -51,6 +54,16 @@ export function farmClient(baseUrl: string, token: string): FarmClient {
       return body as T;
     },
   };
+}
+
+/** Node's certificate error codes said in words (a bare SELF_SIGNED_CERT_IN_CHAIN does not say "TLS" to everyone) */
+function tlsProblem(cause: { code?: string; message?: string } | undefined): string | undefined {
+  const code = cause?.code ?? '';
+  const said = `${code}${cause?.message && cause.message !== code ? `: ${cause.message}` : ''}`;
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `its TLS certificate is not for this host name (${said})`;
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') return `its TLS certificate is out of its validity dates (${said})`;
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/.test(code)) return `its TLS certificate is not trusted by this machine (${said})`;
+  return undefined;
 }
 
 /** the farm's `{ error, code, hint }` as this CLI's own error: 400 is the caller's input (exit 2), 401/403 a token problem */
