@@ -110,7 +110,7 @@ describe('kfarm serve --watch against a Debian mirror on this machine', () => {
       '--webhook-secret-file',
       secret,
     ]);
-    const get = async (p: string) => (await fetch(`${serve!.url}${p}`, { headers: { Authorization: `Bearer ${token}` } })).json() as Promise<unknown>;
+    const get = async (p: string) => (await fetch(`${serve!.url}${p}`, { headers: { Authorization: `Bearer ${token}` } })).json();
     const source = Buffer.from((await execa('tar', ['-C', example('hello'), '-czf', '-', '.'], { encoding: 'buffer' })).stdout);
     const put = await fetch(`${serve.url}/api/v1/modules/hello?formats=bmdeb`, {
       method: 'PUT',
