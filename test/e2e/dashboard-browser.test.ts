@@ -35,6 +35,8 @@ let live: DashboardLive;
 /** a change to the model after it was read (links a buggy server might send) */
 let tamper: ((m: DashboardModel) => void) | undefined;
 let polls = 0;
+/** the page's idle reload, seconds */
+let idleReload = 30;
 
 const model = (): DashboardModel => {
   const m = readDashboardModel(db, { now: new Date().toISOString(), live, changelog: (open) => (open.window.firstBad === K57 ? fixtureChangelog() : undefined) });
@@ -53,6 +55,7 @@ async function freshFarm(): Promise<void> {
     builds: [{ id: 'b-3', module: 'hello', done: 3, total: 8 }],
   };
   tamper = undefined;
+  idleReload = 30;
 }
 
 beforeAll(async () => {
@@ -64,7 +67,9 @@ beforeAll(async () => {
       return;
     }
     if (req.url === '/') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': DASHBOARD_CSP, 'cache-control': 'no-store' }).end(renderDashboard(model()));
+      res
+        .writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': DASHBOARD_CSP, 'cache-control': 'no-store' })
+        .end(renderDashboard(model(), { idleReloadSeconds: idleReload }));
     } else if (req.url === '/api/v1/dashboard') {
       polls++;
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(model()));
@@ -237,6 +242,40 @@ describe('the dashboard in chromium', () => {
     const helloArm = page.locator(`#matrix td[data-module="hello"][data-kernel="${K57ARM}"]`);
     await expect.poll(() => helloArm.getAttribute('data-verdict'), { timeout: 10_000 }).toBe('failed');
     expect(await helloArm.locator('a').count()).toBe(0);
+    expect(problems).toEqual([]);
+    await page.context().close();
+  });
+
+  it('a page nobody touches reloads itself to show a kernel new to the archive; one being read only says reload', async () => {
+    await freshFarm();
+    idleReload = 1;
+    const { page, problems } = await open();
+    await page.evaluate(`window.kfarmMarker = 'same page'`);
+    expect(await page.locator('#matrix th.kernel').count()).toBe(5);
+    db.kernels.observe([{ kernel: '6.1.0-58-amd64', release: 'debian-12', arch: 'amd64', flavour: 'amd64', version: '6.1.159-1' }], new Date().toISOString());
+    await expect.poll(() => page.locator('#matrix th.kernel').count(), { timeout: 15_000 }).toBe(6);
+    expect(await page.evaluate<string | undefined>('window.kfarmMarker')).toBeUndefined(); // a new page
+    expect(await page.locator('#matrix th.kernel').allTextContents()).toContain('6.1.0-58-amd64');
+    expect(await page.locator('#stale').isVisible()).toBe(false);
+
+    // someone keeps reading (clicks within the idle time): the notice, no reload under their hands
+    await page.evaluate(`window.kfarmMarker = 'same page'`);
+    const clicking = setInterval(
+      () =>
+        void page
+          .locator('h1')
+          .click()
+          .catch(() => undefined),
+      300,
+    );
+    try {
+      db.kernels.observe([{ kernel: '6.1.0-59-amd64', release: 'debian-12', arch: 'amd64', flavour: 'amd64', version: '6.1.160-1' }], new Date().toISOString());
+      await expect.poll(() => page.locator('#stale').isVisible(), { timeout: 10_000 }).toBe(true);
+      await pollsPass(2);
+      expect(await page.evaluate<string>('window.kfarmMarker')).toBe('same page');
+    } finally {
+      clearInterval(clicking);
+    }
     expect(problems).toEqual([]);
     await page.context().close();
   });

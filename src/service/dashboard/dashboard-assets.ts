@@ -8,7 +8,9 @@ import { SAFE_API_PATH } from './dashboard-model.js';
  * workers and builds in flight, every matrix cell and timeline entry. It builds DOM nodes with
  * textContent and setAttribute only (no innerHTML), takes class names only from its own table
  * of states and links only when they pass SAFE_API_PATH. A model whose shape the page cannot
- * hold (a new module, kernel or regression) shows a "reload" notice instead.
+ * hold (a new module, kernel or regression) shows a "reload" notice, and reloads the page by
+ * itself once nobody has touched it for the body's data-idle-reload seconds (a wall display
+ * shows a new kernel's column; a person reading a cell is not interrupted).
  */
 
 export const DASHBOARD_CSS = `
@@ -85,6 +87,11 @@ export const DASHBOARD_SCRIPT = `
   var SAFE = new RegExp(${JSON.stringify(SAFE_API_PATH.source)}, ${JSON.stringify(SAFE_API_PATH.flags)});
   var body = document.body;
   var base = body.getAttribute('data-base') || '';
+  var idleMs = Number(body.getAttribute('data-idle-reload') || '0') * 1000;
+  var lastInput = Date.now();
+  ['pointerdown', 'keydown', 'wheel', 'touchstart'].forEach(function (t) {
+    document.addEventListener(t, function () { lastInput = Date.now(); }, { passive: true });
+  });
   var shape = JSON.parse(document.getElementById('shape').textContent);
   var rowOf = Object.create(null), colOf = Object.create(null), regs = Object.create(null);
   shape.modules.forEach(function (m, i) { rowOf['m' + m] = i; });
@@ -196,6 +203,7 @@ export const DASHBOARD_SCRIPT = `
     byId('workers-none').hidden = workers.children.length > 0;
     byId('updated').textContent = str(m.generatedAt);
     byId('stale').hidden = !stale;
+    if (stale && idleMs > 0 && Date.now() - lastInput >= idleMs) location.reload();
   }
   var conn = byId('conn');
   function status(text, bad) { conn.textContent = text; conn.className = bad ? 'bad' : ''; }

@@ -34,6 +34,8 @@ const META_CSP = DASHBOARD_CSP.replace(/; frame-ancestors 'none'$/, '');
 export interface RenderDashboardOptions {
   /** the path kfarm serve is mounted under behind a proxy; default '' (the root) */
   base?: string;
+  /** seconds without a click, key or scroll after which a page that cannot show the farm's new shape reloads itself; 0 never; default 30 */
+  idleReloadSeconds?: number;
 }
 
 /** The row and column order the page uses, and what the script checks a new model against. */
@@ -57,6 +59,7 @@ export function regressionKey(r: DashboardRegression): string {
 
 export function renderDashboard(model: DashboardModel, options: RenderDashboardOptions = {}): string {
   const base = pageBase(options.base);
+  const idle = Math.max(0, Math.floor(Number(options.idleReloadSeconds ?? 30)) || 0);
   const shape = dashboardShape(model);
   const groups = kernelGroups(model.kernels);
   const modules = new Map<string, DashboardModule>(model.modules.map((m) => [m.name, m]));
@@ -129,7 +132,7 @@ export function renderDashboard(model: DashboardModel, options: RenderDashboardO
 <title>kfarm dashboard</title>
 <style>${DASHBOARD_CSS}</style>
 </head>
-<body data-base="${htmlText(base)}">
+<body data-base="${htmlText(base)}" data-idle-reload="${idle}">
 <header>
 <h1>kfarm dashboard</h1>
 <p class="meta">${shape.modules.length} modules &middot; ${shape.kernels.length} kernels &middot; ${model.regressions.length} open regressions &middot; updated <span id="updated">${htmlText(model.generatedAt)}</span> &middot; <span id="conn">loaded</span></p>
