@@ -3,12 +3,14 @@ import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { Queue } from 'bullmq';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isKfarmError } from '../../src/errors/kfarm-error.js';
 import { startPrivateRedis, type PrivateRedis } from '../../src/queue/private-redis.js';
+import { closeConnection, connect } from '../../src/queue/redis-connection.js';
 import { parseWebhookEvent, webhookEvent, type WebhookEvent } from '../../src/service/notify/webhook-event.js';
-import { createWebhookNotifier, type WebhookNotifier, type WebhookNotifierOptions } from '../../src/service/notify/webhook-notifier.js';
+import { createWebhookNotifier, webhookQueueName, type WebhookNotifier, type WebhookNotifierOptions } from '../../src/service/notify/webhook-notifier.js';
 import { verifyWebhookSignature } from '../../src/service/notify/webhook-signature.js';
 import { tempDir } from '../helpers/kfarm-cli.js';
 
@@ -242,6 +244,29 @@ describe('webhook notifier', () => {
     const lingered = Date.now() - closedAt;
     expect(lingered).toBeLessThan(6000);
     console.log(`with Redis gone: notify() took ${took.toFixed(2)} ms, close() ${closeMs} ms, its last timers ended ${lingered} ms later`);
+  });
+
+  it('sends nothing it did not queue itself: a job planted in Redis without the seal is refused, never signed', async () => {
+    const queueName = `test-webhook-${process.pid}-planted`;
+    const n = await notifier({ queueName });
+    const planted = failure('6.6.6-evil-amd64');
+    const plantedBody = JSON.stringify(planted);
+    const connection = connect(redis.target);
+    const queue = new Queue(webhookQueueName(queueName), { connection });
+    try {
+      await queue.add('new-failure', { type: 'new-failure', body: plantedBody }, { jobId: planted.id, attempts: 3 });
+      await queue.add('new-failure', { type: 'new-failure', body: plantedBody, seal: 'f'.repeat(64) }, { jobId: `${planted.id}x`, attempts: 3 });
+    } finally {
+      await queue.close();
+      closeConnection(connection);
+    }
+    await waitFor('both refusals', () => logLines.filter((l) => l.msg.startsWith('refused a webhook job')).length === 2);
+    // and a real event after them is delivered: the refusals cost the receiver nothing
+    const real = failure();
+    n.notify(real);
+    await waitFor('the real event', () => received.length === 1);
+    expect(received.map((r) => r.headers['x-kfarm-delivery'])).toEqual([real.id]);
+    expect(logLines.filter((l) => l.msg.startsWith('refused a webhook job'))).toHaveLength(2);
   });
 
   it('never throws into the caller: an event that cannot be serialised is logged and dropped', async () => {

@@ -1,5 +1,6 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import { Queue, Worker, type Job } from 'bullmq';
+import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { KfarmError, describeError } from '../../errors/kfarm-error.js';
 import { closeWorkers } from '../../queue/build-queue.js';
@@ -54,7 +55,8 @@ export const webhookQueueName = (queueName: string): string => `${queueName}-web
  * job id = event id, so one event is delivered once) and a worker in the same process POSTs
  * them, signed (webhook-signature.ts), each attempt cut off after timeoutMs, retried with
  * exponential backoff until a 2xx. The queue holds only the body: the secret stays in this
- * process and the signature is made per attempt (its timestamp is the attempt's).
+ * process and the signature is made per attempt (its timestamp is the attempt's). Resolves
+ * once its worker is connected to Redis.
  */
 export async function createWebhookNotifier(options: WebhookNotifierOptions): Promise<WebhookNotifier> {
   const url = webhookUrl(options.url);
@@ -90,12 +92,16 @@ export async function createWebhookNotifier(options: WebhookNotifierOptions): Pr
     },
   );
   async function deliver(job: Job): Promise<{ status: number }> {
-    const { type, body } = (job.data ?? {}) as { type?: string; body?: string };
+    const { type, body, seal } = (job.data ?? {}) as { type?: unknown; body?: unknown; seal?: unknown };
+    if (typeof type !== 'string' || typeof body !== 'string' || !sealMatches(secret, job.id ?? '', type, body, seal)) {
+      log.error({ delivery: job.id }, 'refused a webhook job this notifier did not queue (its seal is wrong: someone wrote to Redis): not sent');
+      throw new UnrecoverableError('the webhook job failed its integrity check: not queued by a notifier holding the webhook secret');
+    }
     const controller = new AbortController();
     inFlight.add(controller);
     try {
-      const headers = webhookHeaders({ secret, eventType: String(type), deliveryId: job.id ?? '', timestampSec: Math.floor(Date.now() / 1000), body: body ?? '' });
-      const delivered = await postWebhook(url, headers, body ?? '', { timeoutMs, signal: controller.signal });
+      const headers = webhookHeaders({ secret, eventType: type, deliveryId: job.id ?? '', timestampSec: Math.floor(Date.now() / 1000), body });
+      const delivered = await postWebhook(url, headers, body, { timeoutMs, signal: controller.signal });
       log.info({ event: type, delivery: job.id, attempt: job.attemptsMade + 1, status: delivered.status }, 'webhook delivered');
       return delivered;
     } finally {
@@ -103,7 +109,7 @@ export async function createWebhookNotifier(options: WebhookNotifierOptions): Pr
     }
   }
   worker.on('failed', (job, err) => {
-    if (!job) return;
+    if (!job || err instanceof UnrecoverableError) return;
     const attempt = job.attemptsMade;
     const fields = { event: (job.data as { type?: string }).type, delivery: job.id, attempt, err: describeError(err) };
     if (attempt >= attempts) log.error(fields, `webhook not delivered after ${attempts} attempts: dropped`);
@@ -128,7 +134,8 @@ export async function createWebhookNotifier(options: WebhookNotifierOptions): Pr
         log.error({ event: event.type, delivery: event.id }, `webhook event dropped: ${pending.size} events already wait for Redis`);
         return;
       }
-      const data = { type: event.type, body: serializeWebhookEvent(event) };
+      const body = serializeWebhookEvent(event);
+      const data = { type: event.type, body, seal: queueSeal(secret, event.id, event.type, body) };
       const added: Promise<void> = queue.add(event.type, data, { ...jobOptions, jobId: event.id }).then(
         () => undefined,
         (err: unknown) => log.error({ event: event.type, delivery: event.id, err: describeError(err) }, 'could not queue the webhook event: dropped'),
@@ -161,6 +168,21 @@ export async function createWebhookNotifier(options: WebhookNotifierOptions): Pr
     notify,
     close: () => (closed ??= close()),
   };
+}
+
+/**
+ * Redis is not trusted (docs/security.md): whoever can write to it must not get the farm to
+ * sign a body of their own. A queued job carries an HMAC, under the webhook secret, of its id,
+ * type and body (a context string of its own, so it never passes for a delivery signature),
+ * and the worker sends only what it verifies.
+ */
+function queueSeal(secret: string, jobId: string, type: string, body: string): string {
+  return createHmac('sha256', secret).update(`kfarm-webhook-queue-v1\n${jobId}\n${type}\n${body}`).digest('hex');
+}
+
+function sealMatches(secret: string, jobId: string, type: string, body: string, claimed: unknown): boolean {
+  if (typeof claimed !== 'string' || !/^[0-9a-f]{64}$/.test(claimed)) return false;
+  return timingSafeEqual(Buffer.from(queueSeal(secret, jobId, type, body), 'hex'), Buffer.from(claimed, 'hex'));
 }
 
 /** The receiver's URL, refused at creation unless http(s). */
