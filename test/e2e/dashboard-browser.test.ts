@@ -280,6 +280,18 @@ describe('the dashboard in chromium', () => {
     await page.context().close();
   });
 
+  it('a model of another schema version (kfarm serve upgraded) is not read: the page says reload', async () => {
+    await freshFarm();
+    const { page, problems } = await open();
+    tamper = (m) => Object.assign(m, { schemaVersion: 2 });
+    live = { ...live, queue: { waiting: 99, active: 0, delayed: 0, failed: 0 } };
+    await expect.poll(() => page.locator('#stale').isVisible(), { timeout: 10_000 }).toBe(true);
+    await pollsPass(1);
+    expect(await page.locator('#q-waiting').textContent()).toBe('3');
+    expect(problems).toEqual([]);
+    await page.context().close();
+  });
+
   it('fits a 390 px wide phone: the body does not scroll sideways, the matrix scrolls inside its box', async () => {
     await freshFarm();
     // a long unbroken module name, error and host name must wrap, not widen the page

@@ -1,5 +1,5 @@
 import { CELL_STATES } from '../../report/html.js';
-import { SAFE_API_PATH } from './dashboard-model.js';
+import { DASHBOARD_SCHEMA_VERSION, SAFE_API_PATH } from './dashboard-model.js';
 
 /**
  * The dashboard page's inline CSS and script. Both are constants (no data is ever spliced into
@@ -144,6 +144,8 @@ export const DASHBOARD_SCRIPT = `
     td.appendChild(details);
   }
   function apply(m) {
+    // a model of another shape (a newer kfarm serve) is not read at all: the page says reload
+    if (!m || m.schemaVersion !== ${DASHBOARD_SCHEMA_VERSION}) { byId('stale').hidden = false; return; }
     var stale = false;
     var models = Array.isArray(m.modules) ? m.modules : [];
     var kernels = Array.isArray(m.kernels) ? m.kernels : [];
