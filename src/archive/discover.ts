@@ -4,7 +4,8 @@ import { parseStanzas } from './deb822.js';
 import { compareDebianVersions } from './debian-version.js';
 import { checkFetchable, type Fetchability } from './fetchability.js';
 import { headersPackages, type HeadersPackage } from './headers-packages.js';
-import { fetchReleaseFile, kernelStanzas } from './index-store.js';
+import { fetchReleaseFile } from './index-store.js';
+import { kernelStanzas } from './package-stanzas.js';
 import { mapLimit } from '../util/map-limit.js';
 import { DEFAULT_MIRRORS, type DebianArch, type Mirror, type ReleaseSpec } from './releases.js';
 

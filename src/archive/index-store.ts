@@ -7,11 +7,9 @@ import { KfarmError } from '../errors/kfarm-error.js';
 import type { Logger } from '../logging/logger.js';
 import { run } from '../process/run.js';
 import { archiveGet, archiveUnreachable } from './archive-get.js';
-import { isKernelBuildPackage } from './deb822.js';
 import { signatureVerdict } from './inrelease-signature.js';
 import { parseReleaseFile, type ReleaseFile } from './release-file.js';
 import { makeDirs } from '../util/make-dir.js';
-import { suiteStanzas, type StanzaKind } from './package-stanzas.js';
 
 export { ARCHIVE_UNREACHABLE } from './archive-get.js';
 
@@ -109,17 +107,3 @@ async function verifiedText(url: string, body: Buffer, keyring: string, dir: str
     await rm(signed, { force: true });
   }
 }
-
-/** The kernel stanzas (linux-headers/-kbuild/-compiler) of dists/<suite>/main/binary-<arch>/Packages, as text. */
-export async function kernelStanzas(
-  baseUrl: string,
-  mirrorName: string,
-  suite: string,
-  arch: string,
-  release: ReleaseFile,
-  options: IndexStoreOptions,
-): Promise<{ text: string; fromCache: boolean } | undefined> {
-  return suiteStanzas({ baseUrl, mirror: mirrorName, suite, arch, release }, KERNEL_BUILD_STANZAS, options);
-}
-
-const KERNEL_BUILD_STANZAS: StanzaKind = { name: 'kernel-stanzas', keep: isKernelBuildPackage };

@@ -7,7 +7,7 @@ import { KfarmError } from '../errors/kfarm-error.js';
 import { runStream } from '../process/run.js';
 import { makeDirs } from '../util/make-dir.js';
 import { archiveGet, archiveUnreachable } from './archive-get.js';
-import { keepStanzas, parseStanzas, type Stanza } from './deb822.js';
+import { isKernelBuildPackage, keepStanzas, parseStanzas, type Stanza } from './deb822.js';
 import { fetchReleaseFile, type IndexStoreOptions } from './index-store.js';
 import type { ReleaseFile } from './release-file.js';
 import { DEFAULT_MIRRORS, RELEASES, type Mirror } from './releases.js';
@@ -114,3 +114,17 @@ async function readReleaseStanzas(
   }
   return out;
 }
+
+/** The kernel stanzas (linux-headers/-kbuild/-compiler) of dists/<suite>/main/binary-<arch>/Packages, as text. */
+export async function kernelStanzas(
+  baseUrl: string,
+  mirrorName: string,
+  suite: string,
+  arch: string,
+  release: ReleaseFile,
+  options: IndexStoreOptions,
+): Promise<{ text: string; fromCache: boolean } | undefined> {
+  return suiteStanzas({ baseUrl, mirror: mirrorName, suite, arch, release }, KERNEL_BUILD_STANZAS, options);
+}
+
+const KERNEL_BUILD_STANZAS: StanzaKind = { name: 'kernel-stanzas', keep: isKernelBuildPackage };

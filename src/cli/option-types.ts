@@ -100,3 +100,23 @@ export interface LdtarballCliOptions {
   maxBytes: string;
   maxEntries: string;
 }
+
+/** `kfarm serve` (commands/serve.ts) */
+export type ServeCliOptions = {
+  listen: { host: string; port: number };
+  tlsCert?: string;
+  tlsKey?: string;
+  concurrency?: number;
+  watch?: boolean;
+  watchEvery: number;
+  watchCron?: string;
+  releases?: string;
+  arch?: string;
+  flavours?: string;
+  mirror?: string;
+  securityMirror?: string;
+  keyring?: string;
+  webhook?: string;
+  webhookSecretFile?: string;
+} & PublishTargetCliOptions &
+  OciTargetCliOptions;

@@ -45,6 +45,7 @@ const TYPES: Record<string, string> = {
   '.json': 'application/json',
   '.repo': 'text/plain; charset=utf-8',
   '.txt': 'text/plain; charset=utf-8',
+  '.log': 'text/plain; charset=utf-8',
   '.html': 'text/html; charset=utf-8',
   '.tar': 'application/x-tar',
 };
@@ -146,7 +147,7 @@ export async function sendFile(root: string, segments: string[], req: http.Incom
     if (!inside(root, opened)) return 403;
     const info = await handle.stat();
     if (!info.isFile()) return 404; // directories are not listed
-    res.writeHead(200, { 'Content-Type': contentTypeOf(real), 'Content-Length': info.size, 'Last-Modified': info.mtime.toUTCString() });
+    res.writeHead(200, { 'Content-Type': contentTypeOf(real), 'Content-Length': info.size, 'Last-Modified': info.mtime.toUTCString(), 'X-Content-Type-Options': 'nosniff' });
     if (req.method === 'HEAD') {
       res.end();
       return 200;

@@ -11,7 +11,8 @@ import { parseStanzas } from '../../src/archive/deb822.js';
 import { headersPackages, parseDepends } from '../../src/archive/headers-packages.js';
 import { compareDebianVersions } from '../../src/archive/debian-version.js';
 import { request } from '../../src/archive/http-client.js';
-import { DEBIAN_KEYRING, fetchReleaseFile, kernelStanzas } from '../../src/archive/index-store.js';
+import { DEBIAN_KEYRING, fetchReleaseFile } from '../../src/archive/index-store.js';
+import { kernelStanzas } from '../../src/archive/package-stanzas.js';
 import { DEFAULT_MIRRORS, RELEASES, type DebianArch, type Mirror, type ReleaseSpec } from '../../src/archive/releases.js';
 import { testKeyring } from './test-keyring.js';
 

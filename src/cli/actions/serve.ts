@@ -8,7 +8,7 @@ import { rootLogger } from '../../logging/logger.js';
 import { startService } from '../../service/serve.js';
 import type { CliContext } from '../context.js';
 import { EXIT, exitCodeFor } from '../exit-codes.js';
-import type { ServeCliOptions } from '../commands/serve.js';
+import type { ServeCliOptions } from '../option-types.js';
 import type { BuildRow } from '../../service/farm-db.js';
 
 /** `kfarm serve` (options: commands/serve.ts): runs until SIGINT/SIGTERM; a running build is resumed at the next start. */

@@ -1,27 +1,8 @@
 import { Command, InvalidArgumentError } from 'commander';
 import type { CliContext } from '../context.js';
 import { positiveInt } from '../options.js';
-import type { OciTargetCliOptions, PublishTargetCliOptions } from '../option-types.js';
+import type { ServeCliOptions } from '../option-types.js';
 import { addOciOptions, addPublishTargetOptions } from './publish.js';
-
-export type ServeCliOptions = {
-  listen: { host: string; port: number };
-  tlsCert?: string;
-  tlsKey?: string;
-  concurrency?: number;
-  watch?: boolean;
-  watchEvery: number;
-  watchCron?: string;
-  releases?: string;
-  arch?: string;
-  flavours?: string;
-  mirror?: string;
-  securityMirror?: string;
-  keyring?: string;
-  webhook?: string;
-  webhookSecretFile?: string;
-} & PublishTargetCliOptions &
-  OciTargetCliOptions;
 
 /** `kfarm serve`: the farm as a service (HTTP API on 127.0.0.1 unless told otherwise). */
 export function serveCommand(ctx: CliContext): Command {

@@ -1,5 +1,5 @@
 import { toolVersion } from '../../version.js';
-import type { Route } from './service-routes.js';
+import type { Route } from './route.js';
 
 const str = { type: 'string' } as const;
 const int = { type: 'integer', minimum: 0 } as const;

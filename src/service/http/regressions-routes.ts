@@ -5,7 +5,7 @@ import { changelogRequest, headersChangelog } from '../regressions/headers-chang
 import { seriesWindows, type Check, type CheckWindow, type SeriesWindows } from '../regressions/series-windows.js';
 import { windowSentence } from '../regressions/window-sentence.js';
 import { HttpError } from './http-error.js';
-import type { Route, RouteContext } from './service-routes.js';
+import type { Route, RouteContext } from './route.js';
 
 /**
  * The regression view over HTTP (issue 23, "What broke, where, and since when"): every kernel

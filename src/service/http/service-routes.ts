@@ -1,4 +1,3 @@
-import type http from 'node:http';
 import { realpath } from 'node:fs/promises';
 import { z } from 'zod';
 import { isValidName } from '../../dkms/names.js';
@@ -7,37 +6,15 @@ import { sendFile } from '../../publish/serve-static.js';
 import { readReport } from '../../report/read-report.js';
 import { committedView } from '../../report/out-dir.js';
 import { streamOutDirTar } from './out-dir-tar.js';
-import { SCOPES, type BuildRow, type Scope } from '../farm-db.js';
+import { SCOPES, type BuildRow } from '../farm-db.js';
 import { buildDir, isBuildId } from '../service-paths.js';
 import { acceptSource, MAX_SOURCE_BYTES } from '../source-upload.js';
 import { HttpError } from './http-error.js';
 import { readBody, readJson } from './request-body.js';
+import { DASHBOARD_ROUTES } from './dashboard-routes.js';
 import { REGRESSION_ROUTES } from './regressions-routes.js';
-import type { ServiceDeps } from './service-deps.js';
+import type { Route, RouteContext } from './route.js';
 import { streamFeed } from './sse.js';
-
-export interface RouteContext {
-  req: http.IncomingMessage;
-  res: http.ServerResponse;
-  params: Record<string, string>;
-  query: URLSearchParams;
-  deps: ServiceDeps;
-}
-
-/** a JSON answer, or `sent` when the handler wrote the response itself (a stream, a file) */
-export type Reply = { status: number; body: unknown } | 'sent';
-
-export interface Route {
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
-  /** OpenAPI path template: /api/v1/builds/{id} */
-  path: string;
-  /** undefined: answered without a token */
-  scope?: Scope;
-  summary: string;
-  /** the OpenAPI operation beyond summary and security (parameters, requestBody, responses) */
-  doc: Record<string, unknown>;
-  handle(ctx: RouteContext): Promise<Reply>;
-}
 
 const json = (schema: string) => ({ content: { 'application/json': { schema: { $ref: `#/components/schemas/${schema}` } } } });
 const jsonArray = (schema: string) => ({ content: { 'application/json': { schema: { type: 'array', items: { $ref: `#/components/schemas/${schema}` } } } } });
@@ -368,4 +345,5 @@ export const ROUTES: Route[] = [
     },
   },
   ...REGRESSION_ROUTES,
+  ...DASHBOARD_ROUTES,
 ];

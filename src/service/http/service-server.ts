@@ -6,7 +6,8 @@ import { authorize } from './auth.js';
 import { HttpError, httpErrorOf } from './http-error.js';
 import { openApiDocument } from './openapi.js';
 import type { ServiceDeps } from './service-deps.js';
-import { ROUTES, type Route } from './service-routes.js';
+import type { Route } from './route.js';
+import { ROUTES } from './service-routes.js';
 
 export interface ListenOptions {
   /** default 127.0.0.1: the API reaches the network only when asked (and then behind TLS) */

@@ -1,11 +1,10 @@
 import type { Logger } from 'pino';
-import type { ArchiveSource } from '../../archive/archive-source.js';
+import { archiveCacheDir, type ArchiveSource } from '../../archive/archive-source.js';
 import type { DebianArch, ReleaseSpec } from '../../archive/releases.js';
 import { describeError } from '../../errors/kfarm-error.js';
 import type { ContainerRuntime } from '../../executor/runtime.js';
 import { kernelTargets, listKfarmImages } from '../../images/catalog.js';
 import { syncImages } from '../../images/image-sync.js';
-import path from 'node:path';
 import type { BuildRunner } from '../builds/build-runner.js';
 import type { FarmDb, ResultRow } from '../farm-db.js';
 import { checkArchive } from './archive-check.js';
@@ -75,7 +74,7 @@ export async function watchOnce(deps: WatchDeps): Promise<WatchRun> {
         arches: config.arches,
         kernels: first.sync.join(','),
         prune: false,
-        archiveCacheDir: path.join(deps.stateDir, 'archive'),
+        archiveCacheDir: archiveCacheDir(deps.stateDir, config.source.mirrors),
         mirrors: config.source.mirrors,
         ...(config.source.keyring ? { keyring: config.source.keyring } : {}),
       },
