@@ -84,7 +84,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
     });
     closers.push(() => runner.close());
     const fault = (kind: 'sync-failed' | 'worker-gone' | 'other', message: string, subject?: string) =>
-      notifier?.notify(webhookEvent({ type: 'farm-fault', kind, message: message.slice(0, 2000), ...(subject ? { subject } : {}) }));
+      notifier?.notify(webhookEvent({ type: 'farm-fault', kind, message: message.slice(0, 2000) || 'a farm fault with no message', ...(subject ? { subject } : {}) }));
     let schedule: WatchSchedule | undefined;
     if (options.watch && target) {
       const watch = options.watch;
