@@ -37,9 +37,11 @@ let tamper: ((m: DashboardModel) => void) | undefined;
 let polls = 0;
 /** the page's idle reload, seconds */
 let idleReload = 30;
+/** the server has read the 6.1.0-57 changelog (it reads in the background) */
+let changelogRead = true;
 
 const model = (): DashboardModel => {
-  const m = readDashboardModel(db, { now: new Date().toISOString(), live, changelog: (open) => (open.window.firstBad === K57 ? fixtureChangelog() : undefined) });
+  const m = readDashboardModel(db, { now: new Date().toISOString(), live, changelog: (open) => (changelogRead && open.window.firstBad === K57 ? fixtureChangelog() : undefined) });
   tamper?.(m);
   return m;
 };
@@ -56,6 +58,7 @@ async function freshFarm(): Promise<void> {
   };
   tamper = undefined;
   idleReload = 30;
+  changelogRead = true;
 }
 
 beforeAll(async () => {
@@ -276,6 +279,20 @@ describe('the dashboard in chromium', () => {
     } finally {
       clearInterval(clicking);
     }
+    expect(problems).toEqual([]);
+    await page.context().close();
+  });
+
+  it('a changelog the server reads after the page was made reaches the regression card', async () => {
+    await freshFarm();
+    changelogRead = false;
+    idleReload = 1;
+    const { page, problems } = await open();
+    const card = page.locator('#regressions article.card');
+    expect(await card.locator('.changelog .version').count()).toBe(0);
+    expect(await card.locator('.changelog-note').textContent()).toBe('the changelog between them was not read');
+    changelogRead = true;
+    await expect.poll(() => card.locator('.changelog .version').allTextContents(), { timeout: 15_000 }).toEqual(['6.1.158-1', '6.1.157-1']);
     expect(problems).toEqual([]);
     await page.context().close();
   });

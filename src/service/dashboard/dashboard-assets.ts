@@ -116,7 +116,7 @@ export const DASHBOARD_SCRIPT = `
     a.setAttribute('href', base + path);
     return a;
   }
-  function regKey(r) { return [r.module, r.kind, r.series && r.series.release, r.series && r.series.arch, r.series && r.series.flavour, r.firstBad].join('\\u0000'); }
+  function regKey(r) { return [r.module, r.kind, r.series && r.series.release, r.series && r.series.arch, r.series && r.series.flavour, r.firstBad, Array.isArray(r.changelog) ? r.changelog.length : 0].join('\\u0000'); }
   function cells(selector) {
     var map = {};
     Array.prototype.forEach.call(document.querySelectorAll(selector), function (e) { map[e.getAttribute('data-row') + ':' + e.getAttribute('data-col')] = e; });

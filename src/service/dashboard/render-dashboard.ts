@@ -52,9 +52,13 @@ export function dashboardShape(model: DashboardModel): DashboardShape {
   return { modules, kernels: kernelGroups(model.kernels).flatMap((g) => g.kernels.map((k) => k.kernel)), regressions: model.regressions.map(regressionKey) };
 }
 
-/** The key the script matches regressions by (dashboard-assets.ts regKey computes the same). */
+/**
+ * The key the script matches regressions by (dashboard-assets.ts regKey computes the same). The
+ * changelog's length is part of it: the server reads a changelog in the background, and one that
+ * arrives after the page was made must reach the card.
+ */
 export function regressionKey(r: DashboardRegression): string {
-  return [r.module, r.kind, r.series.release, r.series.arch, r.series.flavour, r.firstBad].join('\u0000');
+  return [r.module, r.kind, r.series.release, r.series.arch, r.series.flavour, r.firstBad, r.changelog.length].join('\u0000');
 }
 
 export function renderDashboard(model: DashboardModel, options: RenderDashboardOptions = {}): string {
