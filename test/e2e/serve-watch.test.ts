@@ -1,12 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerRuntime } from '../../src/executor/docker-runtime.js';
 import { LABEL_ARCHIVE } from '../../src/images/archive-recipe.js';
 import { listKfarmImages } from '../../src/images/catalog.js';
 import { compareKernels } from '../../src/matrix/kernel-target.js';
+import { LABEL_HOST, LABEL_PID } from '../../src/worker/build-worker.js';
 import { execa } from 'execa';
 import { example, isolatedEnv, tempDir } from '../helpers/kfarm-cli.js';
 import { repoTestKeys, type RepoTestKeys } from '../helpers/repo-test-key.js';
@@ -85,7 +87,7 @@ describe('kfarm serve --watch against a Debian mirror on this machine', () => {
     await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
     const secret = path.join(state, 'webhook.secret');
     await execa('sh', ['-c', `head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n' > ${secret}`]);
-    serve = await startServe(env, [
+    const args = [
       '--watch',
       '--watch-every',
       '10s',
@@ -109,7 +111,8 @@ describe('kfarm serve --watch against a Debian mirror on this machine', () => {
       `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`,
       '--webhook-secret-file',
       secret,
-    ]);
+    ];
+    serve = await startServe(env, args);
     const get = async (p: string) => (await fetch(`${serve!.url}${p}`, { headers: { Authorization: `Bearer ${token}` } })).json();
     const source = Buffer.from((await execa('tar', ['-C', example('hello'), '-czf', '-', '.'], { encoding: 'buffer' })).stdout);
     const put = await fetch(`${serve.url}/api/v1/modules/hello?formats=bmdeb`, {
@@ -123,6 +126,15 @@ describe('kfarm serve --watch against a Debian mirror on this machine', () => {
     await until('the baseline look', 120_000, async () => ((await get('/api/v1/archive/kernels')) as Array<{ kernel: string }>).some((k) => k.kernel === FIRST) || undefined);
     await mirror.addKernel(SECOND);
     const appeared = Date.now();
+    // killed mid-sync (apt in the image build has fetched the new headers), then started again:
+    // the next run plans the same sync and build from the database, and nothing is lost
+    await until(`the sync of ${SECOND} under way`, 300_000, async () =>
+      Promise.resolve(mirror.requests.some((r) => r.method === 'GET' && r.path.includes(`/linux-headers-${SECOND}_`)) || undefined),
+    );
+    const deadPid = String(serve.proc.pid);
+    serve.proc.kill('SIGKILL');
+    await serve.proc;
+    serve = await startServe(env, args);
     const packages = path.join(apt, 'dists', 'bookworm', 'main', 'binary-amd64', 'Packages');
     await until(
       `hello-modules-${SECOND} in the APT repository`,
@@ -135,7 +147,11 @@ describe('kfarm serve --watch against a Debian mirror on this machine', () => {
     expect(builds.filter((b) => b.trigger === 'watch').map((b) => [b.module, b.kernels, b.state])).toEqual([['hello', SECOND, 'done']]);
     // nothing was built for the baseline kernel
     expect((await readFile(packages, 'utf8')).includes(`hello-modules-${FIRST}`)).toBe(false);
-    await until('the kernel-built webhook', 60_000, async () => events.find((e) => e.type === 'kernel-built' && e.kernel === SECOND));
+    await until('the kernel-built webhook', 60_000, async () => Promise.resolve(events.find((e) => e.type === 'kernel-built' && e.kernel === SECOND)));
+    expect(events.filter((e) => e.type === 'kernel-built' && e.kernel === SECOND)).toHaveLength(1);
+    // no container of the killed service is left
+    const left = (await runtime.listContainers({ [LABEL_HOST]: os.hostname() })).filter((c) => c.labels[LABEL_PID] === deadPid);
+    expect(left).toEqual([]);
     receiver.close();
   }, 1_200_000);
 });
