@@ -61,7 +61,7 @@ describe('commands load their code only when they run', () => {
   it('the probe sees a dynamically imported command and the packages it loads (kfarm kernels with a bad option)', async () => {
     const { exitCode, stderr, modules } = await loadedBy(['kernels', '--json']);
     expect(exitCode, stderr).toBe(2);
-    expect(stderr).toContain('releases, --arch and --json go with --available');
+    expect(stderr).toContain('releases, --arch, --json, --mirror, --security-mirror and --keyring go with --available');
     expect(actionsIn(modules)).toEqual(['images']);
     const packages = packagesIn(modules);
     for (const p of ['ioredis', 'dockerode']) expect(packages.has(p), p).toBe(true);
