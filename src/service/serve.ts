@@ -16,6 +16,7 @@ import { createWebhookNotifier, type WebhookNotifier } from './notify/webhook-no
 import { servicePaths } from './service-paths.js';
 import { watchOnce, type WatchConfig } from './watch/watch-run.js';
 import { startWatchSchedule, type WatchSchedule } from './watch/watch-schedule.js';
+import { startWorkerWatch } from './watch/worker-watch.js';
 
 export interface ServeOptions {
   env: Env;
@@ -109,6 +110,15 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       });
       closers.push(() => s.close());
       schedule = s;
+    }
+    if (notifier && target && env.redisUrl) {
+      const workers = startWorkerWatch({
+        target,
+        queueName: env.queueName,
+        logger,
+        onGone: (w) => fault('worker-gone', `worker ${w.worker} on ${w.hostname} stopped advertising (gone, or stopped)`, w.worker),
+      });
+      closers.push(() => workers.close());
     }
     const server = await startServiceServer(
       { db, runner, paths, env, runtime: options.runtime, logger, exitCodeFor: options.exitCodeFor, ...(schedule ? { triggerSync: () => schedule.trigger() } : {}) },
