@@ -7,7 +7,7 @@ import { isKfarmError } from '../../src/errors/kfarm-error.js';
 import { packageRoot } from '../../src/paths.js';
 import { connectChecked } from '../../src/queue/redis-connection.js';
 import type { BuildReport } from '../../src/report/report.js';
-import { example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
+import { debian12Kernels, example, isolatedEnv, KFARM_BIN, kfarm, tempDir } from '../helpers/kfarm-cli.js';
 
 /**
  * compose.yaml as a user runs it: Redis (with the password and farm key it makes at first
@@ -17,6 +17,8 @@ import { example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
 const project = `kfarmtest${process.pid}`;
 const port = 30000 + (process.pid % 10000);
 const REDIS_URL = `redis://127.0.0.1:${port}`;
+/** where the compose `serve` service is published (127.0.0.1 only) */
+const servePort = 40000 + (process.pid % 10000);
 let composeEnv: Record<string, string>;
 /** where compose keeps the farm's secrets (./.kfarm-farm by default) */
 let farmDir: string;
@@ -37,7 +39,7 @@ async function extraCaCerts(): Promise<string> {
 
 beforeAll(async () => {
   farmDir = await tempDir('compose-farm');
-  composeEnv = { KFARM_REDIS_PORT: String(port), KFARM_FARM_DIR: farmDir, KFARM_EXTRA_CA_CERTS: await extraCaCerts() };
+  composeEnv = { KFARM_REDIS_PORT: String(port), KFARM_SERVE_PORT: String(servePort), KFARM_FARM_DIR: farmDir, KFARM_EXTRA_CA_CERTS: await extraCaCerts() };
   const up = await compose(['up', '-d', '--build']);
   if (up.exitCode !== 0) throw new Error(`docker-compose up failed (${up.exitCode}):\n${String(up.all).split('\n').slice(-30).join('\n')}`);
 });
@@ -105,4 +107,50 @@ describe('compose.yaml', () => {
       expect(k.worker).not.toBe(os.hostname());
     }
   });
+
+  it('runs kfarm serve, published on 127.0.0.1 only and healthy by its healthcheck; a token from `compose exec serve kfarm tokens create` lists the kernels and builds on the compose workers', async () => {
+    const published = await compose(['port', 'serve', '8470'], 60_000);
+    expect(published.stdout.trim()).toBe(`127.0.0.1:${servePort}`);
+    const id = (await compose(['ps', '-q', 'serve'], 60_000)).stdout.trim();
+    expect(id).not.toBe('');
+    // Docker's own verdict on the service's healthcheck (GET /api/v1/health inside the container)
+    let health = '';
+    for (let i = 0; i < 90 && health !== 'healthy'; i++) {
+      health = (await execa('docker', ['inspect', '--format', '{{.State.Health.Status}}', id], { reject: false })).stdout.trim();
+      if (health !== 'healthy') await new Promise((r) => setTimeout(r, 1000));
+    }
+    expect(health, String((await compose(['logs', 'serve'], 60_000)).all)).toBe('healthy');
+    const url = `http://127.0.0.1:${servePort}`;
+    expect(await (await fetch(`${url}/api/v1/health`)).json()).toEqual({ ok: true });
+
+    const made = await compose(['exec', '-T', 'serve', 'kfarm', 'tokens', 'create', 'compose-ci', '--scope', 'read,submit'], 120_000);
+    expect(made.exitCode, String(made.all)).toBe(0);
+    const token = made.stdout.trim();
+    expect(token).toMatch(/^[A-Za-z0-9_-]{20,200}$/);
+    expect((await fetch(`${url}/api/v1/kernels`)).status).toBe(401);
+    // the kernels the compose worker advertises through Redis (serve has no Docker engine)
+    let kernels: unknown;
+    for (let i = 0; i < 60; i++) {
+      const res = await fetch(`${url}/api/v1/kernels`, { headers: { Authorization: `Bearer ${token}` } });
+      expect(res.status).toBe(200);
+      kernels = await res.json();
+      if (JSON.stringify(kernels).includes('-amd64')) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    const { k61 } = await debian12Kernels();
+    expect(JSON.stringify(kernels)).toContain(k61);
+
+    // a CI runner with only Node.js: the build runs on the compose worker, through serve
+    const out = await tempDir('compose-serve-out');
+    const remote = await execa('node', [KFARM_BIN, 'build', example('hello'), '--farm', url, '--kernels', k61, '--out', out], {
+      env: { PATH: process.env.PATH ?? '', KFARM_STATE_DIR: await tempDir('compose-serve-client'), KFARM_FARM_TOKEN: token, DOCKER_HOST: 'unix:///nonexistent/docker.sock' },
+      extendEnv: false,
+      reject: false,
+      cwd: packageRoot,
+    });
+    expect(remote.exitCode, String(remote.stderr)).toBe(0);
+    const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as BuildReport;
+    expect(report.kernels.map((k) => [k.kernel, k.verdict])).toEqual([[k61, 'built']]);
+    expect(report.kernels[0]?.worker).not.toBe(os.hostname());
+  }, 600_000);
 });
