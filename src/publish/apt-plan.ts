@@ -136,6 +136,22 @@ export function metaVersion(kernel: string, moduleVersion: string): string {
   return `${kernelFlavour(kernel).abi.replace(/-/g, '.')}+${moduleVersion.replace(/-/g, '.')}`;
 }
 
+/**
+ * Pure: the metapackage version for `base` that sorts above `floor`, the version a machine may
+ * have installed (the slot's current one, or one --keep took out): apt never moves a package to
+ * a lower version, so when --keep leaves an older kernel's package as the newest, the version
+ * takes one more epoch than the floor's (Debian's way for a version that must go back), and a
+ * version above the floor keeps the floor's epoch.
+ */
+export function metaVersionAbove(base: string, floor: string | undefined): string {
+  if (floor === undefined) return base;
+  const epoch = Number(/^(\d+):/.exec(floor)?.[1] ?? 0);
+  const same = epoch > 0 ? `${epoch}:${base}` : base;
+  return compareDebianVersions(same, floor) > 0 ? same : `${epoch + 1}:${base}`;
+}
+
+const withoutEpoch = (version: string) => version.replace(/^\d+:/, '');
+
 export function metaPackageName(bmdebPackage: string, kernel: string): string {
   // the bmdeb is <stem>-modules-<kernel>: the metapackage is <stem>-modules-<flavour>
   const stem = bmdebPackage.slice(0, bmdebPackage.length - `-modules-${kernel}`.length);
@@ -194,6 +210,8 @@ export function planApt(packages: readonly AptPackage[], manifest: AptManifest, 
 
   // per suite, what each slot (name, arch) holds after the publish
   const slots = new Map<string, PublishedEntry>();
+  /** versions of metapackages --keep took out, by slot: their replacement sorts above them */
+  const floors = new Map<string, string>();
   for (const e of manifest.packages) slots.set(slotKey(e.suite, e), e);
   const add: AptPlan['add'] = [];
   const present: AptPlan['present'] = [];
@@ -271,7 +289,7 @@ export function planApt(packages: readonly AptPackage[], manifest: AptManifest, 
       const c = copies[i];
       if (c && !slots.has(slotKey(c.suite, c))) copies.splice(i, 1);
     }
-    // a metapackage whose module package left goes too: the one computed below replaces it
+    // a metapackage whose module package left goes too: the one computed below replaces it, above its version
     for (const [key, e] of [...slots]) {
       if (e.kind !== 'metapackage') continue;
       const target = [...slots.values()].some(
@@ -279,6 +297,7 @@ export function planApt(packages: readonly AptPackage[], manifest: AptManifest, 
       );
       if (target) continue;
       slots.delete(key);
+      floors.set(key, e.version);
       if (published.has(key)) remove.push(e);
     }
   }
@@ -306,7 +325,8 @@ export function planApt(packages: readonly AptPackage[], manifest: AptManifest, 
       depends: { package: e.package, version: e.version },
     };
     const held = slots.get(slotKey(meta.suite, meta));
-    if (held && compareDebianVersions(held.version, meta.version) >= 0) continue;
+    if (held && compareDebianVersions(withoutEpoch(held.version), meta.version) >= 0) continue;
+    meta.version = metaVersionAbove(meta.version, held?.version ?? floors.get(slotKey(meta.suite, meta)));
     metapackages.push(meta);
     slots.set(slotKey(meta.suite, meta), {
       suite: meta.suite,

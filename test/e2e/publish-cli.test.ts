@@ -167,6 +167,8 @@ describe('kfarm publish --keep', () => {
     const packages = await readFile(path.join(dir, 'keep', 'apt', 'dists', 'bookworm', 'main', 'binary-amd64', 'Packages'), 'utf8');
     expect(packages).toContain('Version: 1.1.0');
     expect(packages).not.toContain('Version: 1.0.0');
+    // the metapackage now depends on the older 6.1 kernel's package: reprepro took it with an epoch, above the one machines have
+    expect(packages).toMatch(/Package: hello-modules-amd64\n(?:.*\n)*?Version: 1:6\.1\.0\./);
   }, 900_000);
 });
 

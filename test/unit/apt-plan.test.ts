@@ -216,11 +216,15 @@ describe('keep N: the newest N module versions of each module per suite', () => 
       `bookworm hello-modules-amd64 ${metaVersion('6.1.0-57-amd64', '1.0.0')}`,
     ]);
     expect(second.metapackages.map((m) => `${m.package} -> ${m.depends.package} ${m.depends.version}`)).toEqual(['hello-modules-amd64 -> hello-modules-6.1.0-56-amd64 1.1.0']);
-    expect(second.manifest.packages.map((p) => `${p.package} ${p.version}`)).toEqual([
-      'hello-dkms 1.1.0',
-      'hello-modules-6.1.0-56-amd64 1.1.0',
-      `hello-modules-amd64 ${metaVersion('6.1.0-56-amd64', '1.1.0')}`,
-    ]);
+    // the replacement depends on an older kernel's package: an epoch keeps it above the one machines have (apt never downgrades)
+    const replaced = second.metapackages[0]?.version ?? '';
+    expect(replaced).toBe(`1:${metaVersion('6.1.0-56-amd64', '1.1.0')}`);
+    expect(compareDebianVersions(replaced, metaVersion('6.1.0-57-amd64', '1.0.0'))).toBeGreaterThan(0);
+    expect(second.manifest.packages.map((p) => `${p.package} ${p.version}`)).toEqual(['hello-dkms 1.1.0', 'hello-modules-6.1.0-56-amd64 1.1.0', `hello-modules-amd64 ${replaced}`]);
+    // a newer kernel later: its metapackage keeps the epoch, and so sorts above the replacement
+    const later = planApt([bmdeb('6.1.0-60-amd64', { version: '1.1.0', sha: 'c' })], applied(second.manifest), { keep: 1 });
+    expect(later.metapackages.map((m) => m.version)).toEqual([`1:${metaVersion('6.1.0-60-amd64', '1.1.0')}`]);
+    expect(compareDebianVersions(later.metapackages[0]?.version ?? '', replaced)).toBeGreaterThan(0);
     // an older version given again is not added; without keep it would be
     const third = planApt([bmdeb('6.1.0-58-amd64')], applied(second.manifest), { keep: 1 });
     expect(third.add).toEqual([]);
@@ -242,7 +246,7 @@ describe('keep N: the newest N module versions of each module per suite', () => 
     const kept = planApt([], applied(first.manifest), { keep: 2 });
     // 0.9 was the newest kernel's: its metapackage goes too, and one on the newest kernel left replaces it
     expect(kept.remove.map((e) => `${e.suite} ${e.package} ${e.version}`)).toEqual(['bookworm hello-modules-6.1.0-59-amd64 0.9', 'bookworm hello-modules-amd64 6.1.0.59+0.9']);
-    expect(kept.metapackages.map((m) => `${m.suite} ${m.depends.package} ${m.depends.version}`)).toEqual(['bookworm hello-modules-6.1.0-58-amd64 1.0']);
+    expect(kept.metapackages.map((m) => `${m.suite} ${m.depends.package} ${m.depends.version} ${m.version}`)).toEqual(['bookworm hello-modules-6.1.0-58-amd64 1.0 1:6.1.0.58+1.0']);
     expect(planApt([], applied(first.manifest), { keep: 3 }).remove).toEqual([]);
     expect(() => planApt([], EMPTY_MANIFEST, { keep: 0 })).toThrow(/--keep 0/);
   });

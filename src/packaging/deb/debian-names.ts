@@ -58,5 +58,6 @@ export function debianArch(arch: string): string {
 
 /** `<package>_<version>_<arch>.deb`, the name dpkg-name and the archive give a package (no epoch: dkms versions have none). */
 export function debFileName(pkg: string, version: string, arch: string): string {
-  return `${pkg}_${version}_${arch}.deb`;
+  // Debian's file names leave the epoch out (dpkg-name, the archive's pool): a metapackage may carry one
+  return `${pkg}_${version.replace(/^[0-9]+:/, '')}_${arch}.deb`;
 }
