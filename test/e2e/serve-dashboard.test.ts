@@ -205,7 +205,7 @@ describe('kfarm serve: the dashboard in chromium', () => {
           if (await page.locator('#stale').isVisible()) await Promise.all([page.waitForEvent('load'), page.locator('#reload').click()]);
           return card.locator('.changelog .version').count();
         },
-        { timeout: 90_000, interval: 500 },
+        { timeout: 60_000, interval: 500 },
       )
       .toBeGreaterThan(0);
     console.log(`changelog entries on the first page: ${atFirst}; on the card after ${Date.now() - started} ms`);
@@ -264,7 +264,9 @@ describe('kfarm serve: the dashboard in chromium', () => {
     expect(counts).toEqual([...counts].sort((a, b) => a - b)); // it only moves forward
     for (const [d, waiting, active, failed] of inFlight) {
       if (d === '0 / 0') continue;
-      expect(Number(active)).toBeLessThanOrEqual(1); // --concurrency 1
+      // not "active <= 1": a kernel whose job ended counts as running until its results are kept, while
+      // the next job already runs (the feed has no event between them), so active can briefly read 2
+      expect(Number(active)).toBeLessThanOrEqual(2);
       expect(Number(waiting) + Number(active) + Number(d?.split(' / ')[0])).toBe(KERNELS.length);
       expect(failed).toBe('0');
     }
@@ -283,10 +285,20 @@ describe('kfarm serve: the dashboard in chromium', () => {
     await page.context().close();
   }, 240_000);
 
-  it('fits a 390 px wide phone: the body does not scroll sideways', async () => {
+  it('fits a 390 px wide phone: the body does not scroll sideways (after a wrong token, which the form refuses)', async () => {
     const o = await newPage({ width: 390, height: 844 });
     const { page, problems } = o;
+    await page.goto(`${serve.url}/`);
+    await page.locator('#token').fill(`${read}x`);
+    const [refused] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.locator('button[type="submit"]').click()]);
+    expect(refused.status()).toBe(401);
+    expect(await page.locator('.error[role="alert"]').textContent()).toBe('unknown token');
+    expect((await page.context().cookies()).map((c) => c.name)).toEqual([]);
+    // the refused page's 401 is the only console error chromium reports
+    expect(problems.every((p) => p.includes('401'))).toBe(true);
+    problems.length = 0;
     await logIn(o, read);
+    expect((await page.context().cookies()).map((c) => [c.name, c.httpOnly, c.sameSite])).toEqual([['kfarm_token', true, 'Strict']]);
     const widths = await page.evaluate<{ doc: number; body: number; inner: number }>(
       '({ doc: document.documentElement.scrollWidth, body: document.body.scrollWidth, inner: window.innerWidth })',
     );
