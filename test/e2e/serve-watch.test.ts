@@ -152,6 +152,15 @@ describe('kfarm serve --watch against a Debian mirror on this machine', () => {
     // no container of the killed service is left
     const left = (await runtime.listContainers({ [LABEL_HOST]: os.hostname() })).filter((c) => c.labels[LABEL_PID] === deadPid);
     expect(left).toEqual([]);
+
+    // the archive's signature goes bad: the run asked for fails loudly (a farm-fault event), the farm keeps serving
+    await mirror.signWith('stranger');
+    const admin = makeToken(state, 'ops', ['admin']);
+    const sync = await fetch(`${serve.url}/api/v1/sync`, { method: 'POST', headers: { Authorization: `Bearer ${admin}` } });
+    expect(sync.status).toBe(202);
+    const fault = await until('the farm-fault webhook', 120_000, async () => Promise.resolve(events.find((e) => e.type === 'farm-fault')));
+    expect(JSON.stringify(fault)).toMatch(/no valid signature/);
+    expect(((await get('/api/v1/builds')) as unknown[]).length).toBeGreaterThan(0);
     receiver.close();
   }, 1_200_000);
 });
