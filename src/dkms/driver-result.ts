@@ -111,7 +111,17 @@ export function parseDriverResult(text: string): DriverResult {
       // anything else would be a file name the build picked: a broken driver, said as such
       case 'module_suffix':
         if (isModuleSuffix(value)) result.moduleSuffix = value;
-        else return { ...result, verdict: 'failed', reason: 'driver-error', message: 'the driver named an unknown module suffix', modules: [] };
+        // names read so far have not been checked yet (refuseBadNames runs at the end): only usable ones go on
+        else
+          return {
+            ...result,
+            verdict: 'failed',
+            reason: 'driver-error',
+            message: 'the driver named an unknown module suffix',
+            packageName: result.packageName !== undefined && isValidName('module name', result.packageName) ? result.packageName : undefined,
+            packageVersion: result.packageVersion !== undefined && isValidName('module version', result.packageVersion) ? result.packageVersion : undefined,
+            modules: [],
+          };
         break;
       case 'autoinstall':
         result.autoinstall = cleanText(value, TEXT_LIMITS.line);

@@ -1,0 +1,17 @@
+/**
+ * How many cases each property runs. CI keeps it small (the fuzz folder is a few seconds on a
+ * 2-core machine); `KFARM_FUZZ_RUNS` raises it, and `npm run bench:fuzz` is the long run.
+ */
+export const RUNS = Number(process.env['KFARM_FUZZ_RUNS'] ?? '') || 300;
+
+/** The fewer runs for properties that touch the file system or spawn work per case. */
+export const IO_RUNS = Math.max(1, Math.round(RUNS / 4));
+
+/** Fails when `fn` on one input takes longer than `ms`: a parser of untrusted text must be linear. */
+export function withinMs<T>(ms: number, fn: () => T): T {
+  const start = performance.now();
+  const out = fn();
+  const took = performance.now() - start;
+  if (took > ms) throw new Error(`took ${took.toFixed(1)} ms (bound ${ms} ms)`);
+  return out;
+}
