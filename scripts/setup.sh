@@ -93,6 +93,10 @@ command -v createrepo_c >/dev/null 2>&1 || missing+=(createrepo-c)
 # the OCI publisher: skopeo pushes the KMM image archives to a registry
 command -v skopeo       >/dev/null 2>&1 || missing+=(skopeo)
 [[ -s /etc/ssl/certs/ca-certificates.crt ]] || missing+=(ca-certificates)
+# --sign-key pkcs11:<uri>: openssl signs through the token with libp11's engine; pkcs11-tool
+# (opensc) counts the keys a URI matches (src/signing/pkcs11-token.ts)
+[[ -e "$(openssl version -e 2>/dev/null | sed -n 's/^ENGINESDIR: "\(.*\)"$/\1/p')/pkcs11.so" ]] || missing+=(libengine-pkcs11-openssl)
+command -v pkcs11-tool  >/dev/null 2>&1 || missing+=(opensc)
 if [[ ${KFARM_TEST_TOOLS:-0} == 1 ]]; then
   # report.html is checked in a real headless browser, junit.xml against its schema
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
@@ -105,6 +109,8 @@ if [[ ${KFARM_TEST_TOOLS:-0} == 1 ]]; then
   command -v htpasswd        >/dev/null 2>&1 || missing+=(apache2-utils)
   # kfarm serve is tested behind a TLS-terminating reverse proxy (test/e2e/serve-deploy.test.ts)
   command -v nginx           >/dev/null 2>&1 || missing+=(nginx)
+  # --sign-key pkcs11: is tested with SoftHSM2 as the token (test/integration/pkcs11-signing.test.ts)
+  command -v softhsm2-util   >/dev/null 2>&1 || missing+=(softhsm2)
 fi
 
 POLICY_RC=/usr/sbin/policy-rc.d

@@ -35,6 +35,7 @@ export async function signResults(
       kernel: record.kernel,
       modules,
       key: signing.key,
+      hash: signer.hash,
       labels: deps.labels,
       logger: deps.logger,
       signal: deps.signal,

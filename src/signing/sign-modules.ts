@@ -7,6 +7,8 @@ import { checkModuleFileNames, compressedFormatProblem, type ModuleCompression }
 import { PKEY_ID_PKCS7, isElf, parseModuleSignature, stripModuleSignature } from './module-signature.js';
 import { verifyPkcs7 } from './openssl.js';
 import { lastLines, runSigner } from './signer-container.js';
+import { appendSignature, cmsSignature, compressModule } from './host-sign.js';
+import { tokenKeyArgs, withTokenOpenssl, type TokenKey } from './pkcs11-token.js';
 import { loadSigningKey, type SigningKey, type SigningPaths } from './signing-key.js';
 
 export interface ModuleFile {
@@ -22,7 +24,9 @@ export interface SignModulesRequest {
   kernel: string;
   modules: readonly ModuleFile[];
   /** the key and cert as checkSigningSetup loaded them, or their paths (read and checked again) */
-  key: SigningKey | SigningPaths;
+  key: SigningKey | SigningPaths | TokenKey;
+  /** the kernel's CONFIG_MODULE_SIG_HASH (KernelSigner.hash): needed for a key in a token, signed on this host */
+  hash?: string;
   labels?: Record<string, string>;
   logger?: Logger;
   signal?: AbortSignal;
@@ -42,7 +46,8 @@ const SIGNATURE_ALLOWANCE = 64 * 1024;
 export async function signModules(request: SignModulesRequest): Promise<ModuleFile[]> {
   const { kernel, modules } = request;
   if (modules.length === 0) return [];
-  const key = 'keyPem' in request.key ? request.key : await loadSigningKey(request.key);
+  const given = request.key;
+  const key = 'keyPem' in given || 'kind' in given ? given : await loadSigningKey(given);
   const compressions = checkModuleFileNames(modules.map((m) => m.fileName));
   const started = Date.now();
 
@@ -53,6 +58,8 @@ export async function signModules(request: SignModulesRequest): Promise<ModuleFi
     if (!isElf(elf)) throw new KfarmError('BAD_OPTION', `cannot sign ${m.fileName} for ${kernel}: it is not an ELF module`, { context: { kernel, module: m.fileName } });
     unsigned.set(m.fileName, stripModuleSignature(elf));
   }
+
+  if ('kind' in key) return signWithToken(request, key, unsigned, compressions, started);
 
   const entries: TarEntry[] = [
     { path: 'key.pem', type: 'file', mode: 0o400, data: key.keyPem },
@@ -109,12 +116,40 @@ export async function signModules(request: SignModulesRequest): Promise<ModuleFi
   return signed;
 }
 
+/** A key in a PKCS#11 token: each module signed on this host through the engine (host-sign.ts says why), then checked as a signer's output is. */
+async function signWithToken(
+  request: SignModulesRequest,
+  key: TokenKey,
+  unsigned: Map<string, Buffer>,
+  compressions: Map<string, ModuleCompression>,
+  started: number,
+): Promise<ModuleFile[]> {
+  const { kernel, modules } = request;
+  if (!request.hash) throw new Error(`no CONFIG_MODULE_SIG_HASH given for ${kernel}`); // signResults passes the probed one: a bug
+  const hash = request.hash;
+  const refuse = (message: string) => new KfarmError('UNSAFE_ARCHIVE', `signing on this host for ${kernel} ${message}`, { context: { kernel } });
+  const signed = await withTokenOpenssl(key, async (env) => {
+    const out: ModuleFile[] = [];
+    for (const m of modules) {
+      const elf = unsigned.get(m.fileName) ?? Buffer.alloc(0);
+      const pkcs7 = await cmsSignature(elf, hash, { certPem: key.certPem, keyArgs: tokenKeyArgs(key, '-inkey'), env }, `${m.fileName} for ${kernel}`);
+      const compression = compressions.get(m.fileName) ?? 'none';
+      const data = await compressModule(appendSignature(elf, pkcs7), compression);
+      await checkSigned(m.fileName, data, compression, elf, key, refuse, kernel);
+      out.push({ fileName: m.fileName, data });
+    }
+    return out;
+  });
+  request.logger?.debug({ kernel, modules: signed.map((m) => m.fileName), token: key.uri, ms: Date.now() - started }, 'modules signed through the token');
+  return signed;
+}
+
 async function checkSigned(
   name: string,
   data: Buffer,
   compression: ModuleCompression,
   unsigned: Buffer,
-  key: SigningKey,
+  key: Pick<SigningKey, 'certPem'>,
   refuse: (message: string) => KfarmError,
   kernel: string,
 ): Promise<void> {

@@ -42,12 +42,10 @@ export async function loadSigningKey(paths: SigningPaths): Promise<SigningKey> {
   const [keyFile, certFile] = await Promise.all([readInput(keyPath, '--sign-key'), readInput(certPath, '--sign-cert')]);
 
   const keyText = keyFile.toString('latin1');
-  if (/^pkcs11:/.test(keyText.trim()) || keyPath.startsWith('pkcs11:')) {
-    throw bad(
-      `the signing key ${keyPath} is a PKCS#11 URI, which kfarm does not sign with`,
-      'Export the key to a PEM file, or sign the modules on the machine that holds the token.',
-      { 'sign-key': keyPath },
-    );
+  if (/^pkcs11:/.test(keyText.trim())) {
+    throw bad(`the signing key ${keyPath} is a file holding a PKCS#11 URI`, "Give the URI itself: --sign-key 'pkcs11:token=...;object=...' (the PIN in KFARM_PKCS11_PIN).", {
+      'sign-key': keyPath,
+    });
   }
   const encrypted = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type:\s*4,ENCRYPTED/.test(keyText);
   if (encrypted && pin === undefined) {
@@ -72,16 +70,8 @@ export async function loadSigningKey(paths: SigningPaths): Promise<SigningKey> {
   }
   const keyPem = keyOut.stdout;
 
-  let certOut = await openssl(['x509', '-inform', 'PEM', '-outform', 'PEM'], { input: certFile });
-  if (certOut.exitCode !== 0) certOut = await openssl(['x509', '-inform', 'DER', '-outform', 'PEM'], { input: certFile });
-  if (certOut.exitCode !== 0) {
-    throw bad(
-      `${certPath} is not an X.509 certificate in PEM or DER: ${firstLine(certOut.stderr)}`,
-      'Give --sign-cert the certificate of the signing key (the one enrolled with `mokutil --import`).',
-      { 'sign-cert': certPath },
-    );
-  }
-  const certPem = certOut.stdout;
+  const cert = await loadCertificate(certPath, certFile);
+  const { certPem } = cert;
 
   const [certPub, keyPub] = await Promise.all([openssl(['x509', '-noout', '-pubkey'], { input: certPem }), openssl(['pkey', '-pubout'], { input: keyPem })]);
   if (certPub.exitCode !== 0 || keyPub.exitCode !== 0) {
@@ -98,12 +88,29 @@ export async function loadSigningKey(paths: SigningPaths): Promise<SigningKey> {
       { 'sign-key': keyPath, 'sign-cert': certPath },
     );
   }
-  const info = await openssl(['x509', '-noout', '-subject', '-serial', '-nameopt', 'RFC2253'], { input: certPem });
-  const field = (name: string) => new RegExp(`^${name}=\\s*(.*)$`, 'm').exec(info.stdout.toString('utf8'))?.[1]?.trim() ?? '';
-  return { keyPem, certPem, subject: field('subject'), serial: field('serial') };
+  return { keyPem, ...cert };
 }
 
-const firstLine = (text: string) =>
+/** --sign-cert in PEM or DER, as PEM, with the subject and serial modinfo shows (also for a key in a token) */
+export async function loadCertificate(certPath: string, file?: Buffer): Promise<{ certPem: Buffer; subject: string; serial: string }> {
+  const certFile = file ?? (await readInput(certPath, '--sign-cert'));
+  let certOut = await openssl(['x509', '-inform', 'PEM', '-outform', 'PEM'], { input: certFile });
+  if (certOut.exitCode !== 0) certOut = await openssl(['x509', '-inform', 'DER', '-outform', 'PEM'], { input: certFile });
+  if (certOut.exitCode !== 0) {
+    throw bad(
+      `${certPath} is not an X.509 certificate in PEM or DER: ${firstLine(certOut.stderr)}`,
+      'Give --sign-cert the certificate of the signing key (the one enrolled with `mokutil --import`).',
+      { 'sign-cert': certPath },
+    );
+  }
+  const certPem = certOut.stdout;
+
+  const info = await openssl(['x509', '-noout', '-subject', '-serial', '-nameopt', 'RFC2253'], { input: certPem });
+  const field = (name: string) => new RegExp(`^${name}=\\s*(.*)$`, 'm').exec(info.stdout.toString('utf8'))?.[1]?.trim() ?? '';
+  return { certPem, subject: field('subject'), serial: field('serial') };
+}
+
+export const firstLine = (text: string) =>
   text
     .split('\n')
     .find((l) => l.trim())

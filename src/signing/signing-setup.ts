@@ -3,6 +3,8 @@ import { KfarmError } from '../errors/kfarm-error.js';
 import type { KfarmImage } from '../images/catalog.js';
 import { mapLimit } from '../util/map-limit.js';
 import { lastLines, runSigner } from './signer-container.js';
+import { loadTokenKey, type TokenKey } from './pkcs11-token.js';
+import { isPkcs11Uri } from './pkcs11-uri.js';
 import { loadSigningKey, type SigningKey } from './signing-key.js';
 
 export interface KernelSigner {
@@ -15,7 +17,8 @@ export interface KernelSigner {
 }
 
 export interface SigningSetup {
-  key: SigningKey;
+  /** a key file's key, or a key in a PKCS#11 token (signed on this host: host-sign.ts) */
+  key: SigningKey | TokenKey;
   /** one per (image, kernel) the build will use */
   kernels: KernelSigner[];
 }
@@ -37,7 +40,10 @@ export async function checkSigningSetup(request: {
   pin?: string;
   labels?: Record<string, string>;
 }): Promise<SigningSetup> {
-  const key = await loadSigningKey({ keyPath: request.keyPath, certPath: request.certPath, pin: request.pin });
+  // a token's key is signed with on this host, but the probe still reads each kernel's hash from its image
+  const key = isPkcs11Uri(request.keyPath)
+    ? await loadTokenKey(request.keyPath, request.certPath)
+    : await loadSigningKey({ keyPath: request.keyPath, certPath: request.certPath, pin: request.pin });
   const targets = request.images.flatMap((image) => image.kernels.map((kernel) => ({ image: image.ref, kernel })));
   const kernels = await mapLimit(targets, 2, (t) => probeKernel(request.runtime, t.image, t.kernel, request.labels));
   return { key, kernels };

@@ -30,7 +30,10 @@ export function buildCommand(ctx: CliContext): Command {
         .choices(['auto', 'none', 'xz', 'zstd'])
         .default('auto'),
     )
-    .option('--sign-key <file>', "sign every built module with this key (PEM; KBUILD_SIGN_PIN for an encrypted one), with each kernel's own sign-file")
+    .option(
+      '--sign-key <file|uri>',
+      "sign every built module with this key (PEM; KBUILD_SIGN_PIN for an encrypted one), with each kernel's own sign-file; or a key in a token, pkcs11:<RFC 7512 URI> (PIN in KFARM_PKCS11_PIN or KFARM_PKCS11_PIN_FILE, library in KFARM_PKCS11_MODULE), signed on this host through OpenSSL's pkcs11 engine",
+    )
     .option('--sign-cert <file>', 'the X.509 certificate (PEM or DER) of --sign-key')
     .option(
       '--directive <NAME=value>',
