@@ -41,8 +41,20 @@ function comparepart(a: string, b: string): number {
     let nb = '';
     while (i < a.length && /\d/.test(a[i] ?? '')) na += a[i++];
     while (j < b.length && /\d/.test(b[j] ?? '')) nb += b[j++];
-    const d = Number(na || '0') - Number(nb || '0');
+    const d = compareDigits(na, nb);
     if (d !== 0) return d;
   }
   return 0;
+}
+
+/**
+ * Two digit runs by value, at any length, as dpkg does: not through Number, which rounds past
+ * 2^53 (two different runs equal) and turns 309 digits into Infinity (Infinity - Infinity is
+ * NaN, which the caller's `||` took for equal).
+ */
+function compareDigits(a: string, b: string): number {
+  const x = a.replace(/^0+/, '');
+  const y = b.replace(/^0+/, '');
+  if (x.length !== y.length) return x.length - y.length;
+  return x < y ? -1 : x > y ? 1 : 0;
 }
