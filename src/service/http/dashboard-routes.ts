@@ -37,19 +37,23 @@ function reader(ctx: RouteContext) {
 }
 
 /** The changelog of each open regression, read once in the background (a container per read: too slow for a poll). */
-const changelogs = new Map<string, HeadersChangelog | 'reading'>();
+const changelogs = new Map<string, HeadersChangelog | 'reading' | { failedAt: number }>();
+/** a read that failed (Docker away) is tried again after this, not by every poll of every open page */
+const RETRY_FAILED_MS = 5 * 60_000;
 function changelogOf(deps: ServiceDeps, open: OpenRegression): HeadersChangelog | undefined {
   const request = changelogRequest(open.series, open.window);
   if (!request) return undefined;
   const key = JSON.stringify([open.series.module, open.series.release, open.series.arch, open.series.flavour, open.window.lastGood, open.window.firstBad]);
   const have = changelogs.get(key);
   if (have === 'reading') return undefined;
-  if (have) return have;
+  if (have && 'failedAt' in have) {
+    if (Date.now() - have.failedAt < RETRY_FAILED_MS) return undefined;
+  } else if (have) return have;
   changelogs.set(key, 'reading');
   headersChangelog(deps.runtime, request).then(
     (c) => changelogs.set(key, c),
     (err: unknown) => {
-      changelogs.delete(key);
+      changelogs.set(key, { failedAt: Date.now() });
       deps.logger.warn({ err: describeError(err) }, 'could not read a regression window changelog');
     },
   );
