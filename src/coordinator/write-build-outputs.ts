@@ -82,6 +82,8 @@ export async function writeBuildOutputs(input: WriteBuildOutputsInput): Promise<
         }),
       );
     }
+    // signed modules come with what a fleet enrols: the certificate in DER and ENROLL.md
+    if (signing) for (const f of await (await import('../signing/enroll-files.js')).enrollFiles(signing.setup.key)) await stage.stageFile(f.name, f.data);
     const report = combineReports(reports, { startedAt, finishedAt: new Date() });
     await stage.stageReports(report, input.junitPath ? { junit: input.junitPath } : {});
     // the other formats are made from what was just staged (the stage is the view they read), as `kfarm pack` would

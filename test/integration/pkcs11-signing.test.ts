@@ -37,6 +37,17 @@ async function allFiles(root: string): Promise<string[]> {
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const unxz = async (data: Buffer) => Buffer.from((await execa('xz', ['-dc'], { input: data, encoding: 'buffer', stripFinalNewline: false })).stdout);
 
+/** --out holds the certificate in DER (what mokutil --import takes) and ENROLL.md saying how */
+async function expectEnrollFiles(out: string, cert: string): Promise<void> {
+  const der = Buffer.from((await execa('openssl', ['x509', '-in', cert, '-outform', 'DER'], { encoding: 'buffer', stripFinalNewline: false })).stdout);
+  expect((await readFile(path.join(out, 'signing-cert.der'))).equals(der)).toBe(true);
+  const enroll = await readFile(path.join(out, 'ENROLL.md'), 'utf8');
+  expect(enroll).toContain('sudo mokutil --import signing-cert.der');
+  expect(enroll).toMatch(/MokManager/);
+  const fp = (await execa('openssl', ['x509', '-in', cert, '-noout', '-fingerprint', '-sha256'])).stdout.split('=')[1]!.trim();
+  expect(enroll).toContain(fp);
+}
+
 beforeAll(async () => {
   dir = await tempDir('pkcs11');
   ({ k61: K61, k612: K612 } = await debian12Kernels());
@@ -145,6 +156,7 @@ describe('kfarm build --sign-key pkcs11:', () => {
       expect(data.includes(Buffer.from(PIN)), f).toBe(false);
     }
     expect(run.stdout + run.stderr).not.toContain(PIN);
+    await expectEnrollFiles(out, certPath);
   }, 900_000);
 
   const refused = async (uri: string, extraEnv: Record<string, string>) => {
@@ -207,6 +219,11 @@ describe('the host signature is sign-file’s', () => {
     expect(build.exitCode, build.stderr).toBe(0);
     const [input] = await readPackInputs(out);
     const certPem = await readFile(cert);
+    // a key file's build gets the enrolment files too
+    const signedOut = path.join(dir, 'out-plain-signed');
+    const signedBuild = await kfarm(['build', example('hello'), '--out', signedOut, '--kernels', K61, '--sign-key', key, '--sign-cert', cert], env);
+    expect(signedBuild.exitCode, signedBuild.stderr).toBe(0);
+    await expectEnrollFiles(signedOut, cert);
     for (const k of input?.kernels ?? []) {
       const modules: ModuleFile[] = k.modules.map((m) => ({ fileName: m.fileName, data: m.data }));
       const image = images.find((i) => i.kernels.includes(k.kernel))!;
