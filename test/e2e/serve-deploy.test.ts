@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import type { BuildReport } from '../../src/report/report.js';
 import { packageRoot } from '../../src/paths.js';
-import { debian12Kernels, example, isolatedEnv, KFARM_BIN, kfarm, tempDir } from '../helpers/kfarm-cli.js';
+import { debian12Kernels, example, fixture, isolatedEnv, KFARM_BIN, kfarm, tempDir } from '../helpers/kfarm-cli.js';
 import { startServe, type ServeProcess } from '../helpers/serve-process.js';
 
 /**
@@ -14,7 +14,7 @@ import { startServe, type ServeProcess } from '../helpers/serve-process.js';
  * systemd would run it, HTTPS from kfarm itself with a private CA, and nginx in front with the
  * server block of docs/serve.md. The CI client is `kfarm build --farm` with no Docker engine.
  */
-const { k61 } = await debian12Kernels();
+const { k61, k612 } = await debian12Kernels();
 const UNIT = path.join(packageRoot, 'examples', 'systemd', 'kfarm-serve.service');
 
 /** a port nothing listens on now (the unit's 8470 may be this machine's own farm) */
@@ -314,6 +314,32 @@ describe('kfarm serve behind nginx (the server block of docs/serve.md)', () => {
     expect(bare.exitCode).not.toBe(0);
     expect(String(bare.stderr)).toMatch(/KFARM_FARM_URL/);
   }, 600_000);
+
+  it('passes the build events through as they happen (server-sent events unbuffered): the first long before the end', async () => {
+    // builds at once on the 6.1 kernel and 8 s later on the 6.12: a buffered stream would hold
+    // every event until the build ends
+    const tgz = (await execa('tar', ['-C', fixture('slow-on-612'), '-czf', '-', '.'], { encoding: 'buffer' })).stdout;
+    const upload = path.join(nginxDir, 'slow.tgz');
+    await writeFile(upload, tgz);
+    const script = `const base = process.argv[1]; const auth = { Authorization: 'Bearer ' + process.env.T };
+      (async () => {
+        const b = await (await fetch(base + '/api/v1/builds/source?kernels=' + encodeURIComponent(process.env.K), { method: 'POST', headers: { ...auth, 'Content-Type': 'application/gzip' }, body: require('fs').readFileSync(process.argv[2]) })).json();
+        const res = await fetch(base + '/api/v1/builds/' + b.id + '/events', { headers: { ...auth, Accept: 'text/event-stream' } });
+        const times = []; let text = '';
+        for await (const chunk of res.body) {
+          text += Buffer.from(chunk).toString();
+          for (const m of text.matchAll(/^event: (\\w+)$/gm)) if (!times.some((t) => t.at === m.index)) times.push({ at: m.index, type: m[1], ms: Date.now() });
+          if (/^event: end$/m.test(text)) break;
+        }
+        console.log(JSON.stringify(times.map(({ type, ms }) => ({ type, ms }))));
+      })();`;
+    const run = await execa('node', ['-e', script, url, upload], { env: { NODE_EXTRA_CA_CERTS: tls.ca, T: token, K: `${k61},${k612}` }, reject: false, timeout: 300_000 });
+    expect(run.exitCode, run.stderr).toBe(0);
+    const events = JSON.parse(run.stdout) as Array<{ type: string; ms: number }>;
+    expect(events.at(-1)?.type).toBe('end');
+    const spread = (events.at(-1)?.ms ?? 0) - (events[0]?.ms ?? 0);
+    expect(spread, JSON.stringify(events)).toBeGreaterThan(4000);
+  }, 300_000);
 
   it("lets an upload bigger than nginx's default 1 MiB through to kfarm, which judges it (its 400, not nginx's 413)", async () => {
     const size = 3 * 1024 * 1024;
