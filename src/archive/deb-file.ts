@@ -56,6 +56,8 @@ export async function debFile(deb: Buffer, member: string, what: string): Promis
   let found: Buffer | undefined;
   const done = new Promise<void>((resolve, reject) => {
     extract.on('entry', (header, stream, next) => {
+      // a tar cut short fails the entry's stream too: unheard, that error would be uncaught and end the process
+      stream.on('error', reject);
       const chunks: Buffer[] = [];
       const mine = header.type === 'file' && header.name.replace(/^\.?\//, '') === want;
       stream.on('data', (c: unknown) => {

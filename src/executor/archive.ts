@@ -77,7 +77,11 @@ export async function extractTar(input: Buffer | Readable, limits: ExtractLimits
       } catch (err) {
         return fail((err as Error).message);
       }
+      // "", "." and "./" name the tree itself: only a directory may say so
+      if (entryPath === '' && header.type !== 'directory') return fail(`a ${header.type ?? 'file'} entry without a name (${JSON.stringify(header.name)})`);
       if (entries.length >= limits.maxEntries) return fail(`more than ${limits.maxEntries} entries`);
+      // a tar cut short fails the entry's stream too: unheard, that error would be uncaught and end the process
+      stream.on('error', reject);
       const chunks: Buffer[] = [];
       stream.on('data', (data) => {
         const chunk = data as Buffer;

@@ -75,6 +75,8 @@ async function readEntries(file: string, input: Buffer, limits: LdLimits): Promi
       };
       const early = capped();
       if (early) return fail(early);
+      // a tar cut short fails the entry's stream too: unheard, that error would be uncaught and end the process
+      stream.on('error', (err) => reject(badTarball(file, err.message)));
       const chunks: Buffer[] = [];
       stream.on('data', (data: unknown) => {
         const chunk = data as Buffer;

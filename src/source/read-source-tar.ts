@@ -16,6 +16,7 @@ export async function readSourceTar(input: Buffer, limits: { maxBytes: number; m
   const extract = tar.extract();
   const entries: TarEntry[] = [];
   let total = 0;
+  const seen = new Map<string, string>();
   const refuse = (code: 'UNSAFE_ARCHIVE' | 'SOURCE_TOO_LARGE', message: string, entry?: string) =>
     new KfarmError(code, `${label}: ${message}`, entry === undefined ? {} : { context: { entry } });
   const finished = new Promise<void>((resolve, reject) => {
@@ -32,6 +33,17 @@ export async function readSourceTar(input: Buffer, limits: { maxBytes: number; m
         return fail(refuse('UNSAFE_ARCHIVE', (err as Error).message, header.name));
       }
       if (entries.length >= limits.maxEntries) return fail(refuse('UNSAFE_ARCHIVE', `more than ${limits.maxEntries} entries`));
+      // "", "." and "./" name the tree itself: only a directory may say so
+      if (entryPath === '' && header.type !== 'directory')
+        return fail(refuse('UNSAFE_ARCHIVE', `a ${header.type ?? 'file'} entry without a name (${JSON.stringify(header.name)})`, header.name));
+      // a name twice (a tar appended to) has no one meaning: which copy would the tree hold? (a directory again is the same directory)
+      const earlier = seen.get(entryPath);
+      if (earlier !== undefined && !(earlier === 'directory' && header.type === 'directory')) {
+        return fail(refuse('UNSAFE_ARCHIVE', `${entryPath} appears twice in the tar`, entryPath));
+      }
+      seen.set(entryPath, header.type ?? 'file');
+      // a tar cut short fails the entry's stream too: unheard, that error would be uncaught and end the process
+      stream.on('error', reject);
       const chunks: Buffer[] = [];
       stream.on('data', (chunk) => {
         const data = chunk as Buffer;

@@ -25,3 +25,103 @@ describe('fuzz regressions: Debian versions', () => {
     expect(compareDebianVersions('1.007', '1.7')).toBe(0);
   });
 });
+
+describe('fuzz regressions: a tar cut short', () => {
+  /**
+   * found by tar.test.ts: a tar whose last file is cut short failed the reader's promise AND
+   * threw "Unexpected end of data" from the entry's stream, which nobody listened to: an
+   * uncaught exception, the end of a `kfarm serve` sent such an upload. Vitest reports an
+   * uncaught exception as an error of the run, and the listener below makes this test fail too.
+   */
+  async function truncated(): Promise<Buffer> {
+    const { default: tar } = await import('tar-stream');
+    const pack = tar.pack();
+    const chunks: Buffer[] = [];
+    pack.on('data', (c: Buffer) => chunks.push(c));
+    pack.entry({ name: 'dkms.conf', type: 'file' }, Buffer.from('PACKAGE_NAME=x\n'.repeat(100)));
+    pack.finalize();
+    await new Promise((resolve) => pack.on('end', resolve));
+    return Buffer.concat(chunks).subarray(0, 700);
+  }
+
+  it('every tar reader refuses it, and nothing is thrown past the promise', async () => {
+    const { KfarmError } = await import('../../src/errors/kfarm-error.js');
+    const { extractTar } = await import('../../src/executor/archive.js');
+    const { readSourceTar } = await import('../../src/source/read-source-tar.js');
+    const { readTarball } = await import('../../src/ldtarball/read-tarball.js');
+    const { debFile } = await import('../../src/archive/deb-file.js');
+    const { acceptSource } = await import('../../src/service/source-upload.js');
+    const { servicePaths } = await import('../../src/service/service-paths.js');
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const path = await import('node:path');
+    const uncaught: unknown[] = [];
+    const listen = (err: unknown) => uncaught.push(err);
+    process.on('uncaughtException', listen);
+    const dir = mkdtempSync(path.join(tmpdir(), 'kfarm-fuzz-reg-'));
+    try {
+      const t = await truncated();
+      await expect(extractTar(t, { maxBytes: 1 << 20, maxEntries: 10, allowSymlinks: false }, 'x')).rejects.toThrow(/end of data/);
+      await expect(readSourceTar(t, { maxBytes: 1 << 20, maxEntries: 10 }, 'x')).rejects.toThrow(/end of data/);
+      writeFileSync(path.join(dir, 't.tar'), t);
+      await expect(readTarball(path.join(dir, 't.tar'), { maxBytes: 1 << 20, maxEntries: 10 })).rejects.toBeInstanceOf(KfarmError);
+      const member = (name: string, data: Buffer) => {
+        const h = Buffer.alloc(60, ' ');
+        h.write(name, 0, 'latin1');
+        h.write(String(data.length), 48, 'latin1');
+        h.write('`\n', 58, 'latin1');
+        return Buffer.concat([h, data, data.length % 2 ? Buffer.from('\n') : Buffer.alloc(0)]);
+      };
+      const deb = Buffer.concat([Buffer.from('!<arch>\n'), member('debian-binary', Buffer.from('2.0\n')), member('data.tar', t)]);
+      await expect(debFile(deb, './dkms.conf', 'a.deb')).rejects.toBeInstanceOf(KfarmError);
+      await expect(acceptSource(t, servicePaths(path.join(dir, 'state')), path.join(dir, 'scratch'))).rejects.toBeInstanceOf(KfarmError);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('uncaughtException', listen);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('fuzz regressions: a name twice in an upload', () => {
+  it('is refused as UNSAFE_ARCHIVE, not an EEXIST from writing the tree', async () => {
+    // found by tar.test.ts: [dkms.conf, dkms.conf] reached writeSourceTree, whose O_EXCL open threw a bare EEXIST
+    const { default: tar } = await import('tar-stream');
+    const { readSourceTar } = await import('../../src/source/read-source-tar.js');
+    const pack = tar.pack();
+    const chunks: Buffer[] = [];
+    pack.on('data', (c: Buffer) => chunks.push(c));
+    pack.entry({ name: 'dkms.conf', type: 'file' }, Buffer.from('PACKAGE_NAME=x\n'));
+    pack.entry({ name: 'd', type: 'directory' });
+    pack.entry({ name: 'd/', type: 'directory' });
+    pack.entry({ name: './dkms.conf', type: 'file' }, Buffer.from('PACKAGE_NAME=y\n'));
+    pack.finalize();
+    await new Promise((resolve) => pack.on('end', resolve));
+    await expect(readSourceTar(Buffer.concat(chunks), { maxBytes: 1 << 20, maxEntries: 10 }, 'x')).rejects.toMatchObject({
+      code: 'UNSAFE_ARCHIVE',
+      message: expect.stringMatching(/dkms.conf appears twice/),
+    });
+  });
+});
+
+describe('fuzz regressions: a file named "" or "."', () => {
+  it('is refused by the tar readers: it would name the tree itself', async () => {
+    // found by tar.test.ts: a file entry named "" became the path "", and writing the tree opened the tree dir itself (EEXIST)
+    const { default: tar } = await import('tar-stream');
+    const { readSourceTar } = await import('../../src/source/read-source-tar.js');
+    const { extractTar } = await import('../../src/executor/archive.js');
+    for (const name of ['', '.', './']) {
+      const pack = tar.pack();
+      const chunks: Buffer[] = [];
+      pack.on('data', (c: Buffer) => chunks.push(c));
+      pack.entry({ name: './', type: 'directory' });
+      pack.entry({ name, type: 'file' }, Buffer.from('x'));
+      pack.finalize();
+      await new Promise((resolve) => pack.on('end', resolve));
+      const t = Buffer.concat(chunks);
+      await expect(readSourceTar(t, { maxBytes: 1 << 20, maxEntries: 10 }, 'x')).rejects.toMatchObject({ code: 'UNSAFE_ARCHIVE' });
+      await expect(extractTar(t, { maxBytes: 1 << 20, maxEntries: 10, allowSymlinks: false }, 'x')).rejects.toMatchObject({ code: 'UNSAFE_ARCHIVE' });
+    }
+  });
+});
