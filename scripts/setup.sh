@@ -80,6 +80,8 @@ command -v openssl      >/dev/null 2>&1 || missing+=(openssl)
 dpkg -s busybox-static  >/dev/null 2>&1 || missing+=(busybox-static)
 python3 -c 'import yaml' >/dev/null 2>&1 || missing+=(python3-yaml)
 command -v xz           >/dev/null 2>&1 || missing+=(xz-utils)
+# kfarm serve's database (better-sqlite3) compiles its addon where npm has no prebuilt one for this Node
+{ command -v make && command -v g++ && command -v python3; } >/dev/null 2>&1 || missing+=(make g++ python3)
 # the archive's indexes come over http: kfarm refuses to read them unless gpgv checks their
 # signature against Debian's keys (Ubuntu has neither the keyring nor always gpgv by default)
 [[ -s /usr/share/keyrings/debian-archive-keyring.gpg ]] || missing+=(debian-archive-keyring)

@@ -4,7 +4,9 @@ import { usableStateDir } from '../config/state-dir.js';
 import { describeError, type ErrorCode } from '../errors/kfarm-error.js';
 import type { ContainerRuntime } from '../executor/runtime.js';
 import { startPrivateRedis } from '../queue/private-redis.js';
-import type { RedisTarget } from '../queue/redis-connection.js';
+import { closeConnection, connect, describeTarget, type RedisTarget } from '../queue/redis-connection.js';
+import { farmCatalog } from '../coordinator/farm-catalog.js';
+import { kernelTargets, listKfarmImages } from '../images/catalog.js';
 import { makeDirs } from '../util/make-dir.js';
 import { BuildRunner } from './builds/build-runner.js';
 import { openFarmDb } from './db/open-farm-db.js';
@@ -120,8 +122,16 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       });
       closers.push(() => workers.close());
     }
+    // with REDIS_URL the kernels are the workers' (their adverts), as kfarm build plans them; else this engine's images
+    let listKernels = async () => kernelTargets(await listKfarmImages(options.runtime));
+    if (env.redisUrl) {
+      const target = { url: env.redisUrl };
+      const redis = connect(target);
+      closers.push(async () => Promise.resolve(closeConnection(redis)));
+      listKernels = async () => kernelTargets((await farmCatalog({ runtime: options.runtime, farm: { redis, queueName: env.queueName, where: describeTarget(target) } })).images);
+    }
     const server = await startServiceServer(
-      { db, runner, paths, env, runtime: options.runtime, logger, exitCodeFor: options.exitCodeFor, ...(schedule ? { triggerSync: () => schedule.trigger() } : {}) },
+      { db, runner, paths, env, runtime: options.runtime, logger, exitCodeFor: options.exitCodeFor, listKernels, ...(schedule ? { triggerSync: () => schedule.trigger() } : {}) },
       options.listen,
     );
     closers.push(() => server.close());

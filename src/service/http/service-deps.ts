@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Env } from '../../config/env.js';
 import type { ErrorCode } from '../../errors/kfarm-error.js';
 import type { ContainerRuntime } from '../../executor/runtime.js';
+import type { KernelTarget } from '../../matrix/kernel-target.js';
 import type { BuildRunner } from '../builds/build-runner.js';
 import type { FarmDb } from '../farm-db.js';
 import type { ServicePaths } from '../service-paths.js';
@@ -15,6 +16,8 @@ export interface ServiceDeps {
   runtime: ContainerRuntime;
   logger: Logger;
   exitCodeFor: (code: ErrorCode) => number;
+  /** the kernels the farm can build for: its workers' (REDIS_URL) or this engine's images */
+  listKernels: () => Promise<KernelTarget[]>;
   /** starts a look at the archive and a sync of what it offers anew; resolves when it has started */
   triggerSync?: () => Promise<{ started: boolean; reason?: string }>;
 }

@@ -1,7 +1,6 @@
 import { realpath } from 'node:fs/promises';
 import { z } from 'zod';
 import { isValidName } from '../../dkms/names.js';
-import { kernelTargets, listKfarmImages } from '../../images/catalog.js';
 import { sendFile } from '../../publish/serve-static.js';
 import { readReport } from '../../report/read-report.js';
 import { committedView } from '../../report/out-dir.js';
@@ -89,7 +88,7 @@ export const ROUTES: Route[] = [
     doc: { responses: { 200: { description: 'held kernels', ...jsonArray('Kernel') }, ...errors(401, 403, 503) } },
     handle: async ({ deps }) => ({
       status: 200,
-      body: kernelTargets(await listKfarmImages(deps.runtime)).map((t) => ({ kernel: t.kernel, arch: t.arch, image: t.image, release: t.release ?? t.image })),
+      body: (await deps.listKernels()).map((t) => ({ kernel: t.kernel, arch: t.arch, image: t.image, release: t.release ?? t.image })),
     }),
   },
   {
