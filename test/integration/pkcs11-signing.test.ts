@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readdir, readFile, stat, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -172,8 +173,9 @@ describe('kfarm build --sign-key pkcs11:', () => {
     expect(noPin.exitCode).toBe(2);
     expect(noPin.stderr).toMatch(/no PIN for the token/);
     expect(noPin.stderr).toMatch(/KFARM_PKCS11_PIN/);
-    // nothing was built: no job ran, so no report
+    // nothing was built: no job ran, so --out holds no report
     expect(noPin.stderr).not.toMatch(/built|hello\.ko/);
+    expect(existsSync(path.join(noPin.out, 'report.json'))).toBe(false);
 
     const wrongPin = await refused('pkcs11:token=kfarm-test;object=modsign', { KFARM_PKCS11_PIN: '0000' });
     expect(wrongPin.exitCode).toBe(2);
@@ -206,6 +208,31 @@ describe('kfarm build --sign-key pkcs11:', () => {
     const key = await loadTokenKey(`pkcs11:token=kfarm-test;object=modsign?pin-source=file:${pinFile}`, certPath, tokenEnv);
     expect(key.subject).toBe('CN=kfarm token key');
   }, 60_000);
+});
+
+describe('signing many modules', () => {
+  it('signs 20 modules through the token, each checked; measured beside sign-file in its container with a key file', async () => {
+    const env = await isolatedEnv('pkcs11-many');
+    const out = path.join(dir, 'out-many');
+    const build = await kfarm(['build', example('hello'), '--out', out, '--kernels', K61], env);
+    expect(build.exitCode, build.stderr).toBe(0);
+    const [input] = await readPackInputs(out);
+    const hello = input!.kernels[0]!.modules[0]!;
+    const modules: ModuleFile[] = Array.from({ length: 20 }, (_, i) => ({ fileName: `hello${i}.ko`, data: hello.data }));
+    const { loadTokenKey } = await import('../../src/signing/index.js');
+    const tokenKey = await loadTokenKey('pkcs11:token=kfarm-test;object=modsign', certPath, { ...tokenEnv, KFARM_PKCS11_PIN: PIN });
+    const image = images.find((i) => i.kernels.includes(K61))!;
+    let t = Date.now();
+    const viaToken = await signModules({ runtime, image: image.ref, kernel: K61, modules, key: tokenKey, hash: 'sha256' });
+    const tokenMs = Date.now() - t;
+    expect(viaToken.map((m) => parseModuleSignature(m.data)?.content.equals(hello.data))).toEqual(modules.map(() => true));
+    const key = path.join(dir, 'many-key.pem');
+    const cert = path.join(dir, 'many-cert.pem');
+    await execa('openssl', ['req', '-new', '-nodes', '-x509', '-newkey', 'rsa:2048', '-keyout', key, '-out', cert, '-subj', '/CN=many', '-days', '30']);
+    t = Date.now();
+    await signModules({ runtime, image: image.ref, kernel: K61, modules, key: { keyPath: key, certPath: cert } });
+    console.log(`20 modules for ${K61}: through the token (SoftHSM2) on this host ${tokenMs} ms, sign-file in its container ${Date.now() - t} ms`);
+  }, 600_000);
 });
 
 describe('the host signature is sign-file’s', () => {
