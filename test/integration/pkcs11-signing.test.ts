@@ -201,12 +201,18 @@ describe('kfarm build --sign-key pkcs11:', () => {
     expect(pinInUri.stderr).not.toContain(PIN);
   }, 300_000);
 
-  it('takes the PIN from the file the URI names (pin-source)', async () => {
+  it('takes the PIN from the file the URI names (pin-source) or KFARM_PKCS11_PIN_FILE names; finds the token through p11-kit by default', async () => {
     const pinFile = path.join(dir, 'pin');
     await writeFile(pinFile, `${PIN}\n`, { mode: 0o600 });
     const { loadTokenKey } = await import('../../src/signing/index.js');
     const key = await loadTokenKey(`pkcs11:token=kfarm-test;object=modsign?pin-source=file:${pinFile}`, certPath, tokenEnv);
     expect(key.subject).toBe('CN=kfarm token key');
+    // KFARM_PKCS11_PIN_FILE, and without KFARM_PKCS11_MODULE the default library: p11-kit's proxy, which finds SoftHSM2
+    const viaProxy = await loadTokenKey('pkcs11:token=kfarm-test;object=modsign', certPath, { KFARM_PKCS11_PIN_FILE: pinFile });
+    expect(viaProxy.modulePath).toMatch(/p11-kit-proxy\.so$/);
+    const wrongFile = path.join(dir, 'wrong-pin');
+    await writeFile(wrongFile, '0000\n');
+    await expect(loadTokenKey('pkcs11:token=kfarm-test;object=modsign', certPath, { ...tokenEnv, KFARM_PKCS11_PIN_FILE: wrongFile })).rejects.toThrow(/refused the PIN/);
   }, 60_000);
 });
 
