@@ -22,8 +22,8 @@ export interface ModuleSettings {
   formats: string[];
   /** the kernel selector the watch builds new kernels of (default: every kernel the farm holds) */
   kernels?: string;
-  /** publish targets after a build (kfarm publish's --apt DIR, --dnf DIR, --oci REGISTRY) */
-  publish?: { apt?: string; dnf?: string; oci?: string };
+  /** `load`: its builds boot each built kernel and load the modules (kfarm build --verify load) */
+  verify?: 'load';
 }
 
 export interface ModuleRow {
@@ -66,6 +66,8 @@ export interface BuildRow {
   summary?: BuildSummary;
   /** why the build as a whole failed (not a kernel's compile error: those are results) */
   error?: string;
+  /** `load`: each built kernel is booted and the modules loaded (kfarm build --verify load) */
+  verify?: 'load';
 }
 
 /** One (module, kernel) verdict of one build: the history the regression view reads. */

@@ -206,6 +206,24 @@ describe('kfarm serve: the API and its OpenAPI document', () => {
     }
   }, 600_000);
 
+  it('a build with verify=load boots the kernel, loads the module and records the load result (the load column of the history)', async () => {
+    const put = await call('PUT', '/api/v1/modules/hello?formats=bmdeb&verify=load', tokens.submit, await tarGz(example('hello')), { 'Content-Type': 'application/gzip' });
+    expect(put.status, put.text).toBe(200);
+    expect((put.json as { settings: { verify?: string } }).settings.verify).toBe('load');
+    const sub = await call('POST', '/api/v1/builds', tokens.submit, JSON.stringify({ module: 'hello', kernels: k61 }));
+    expect(sub.status, sub.text).toBe(202);
+    conforms('/api/v1/builds', 'POST', 202, sub.json);
+    const id = (sub.json as { id: string; verify?: string }).id;
+    expect((sub.json as { verify?: string }).verify).toBe('load');
+    const events = await call('GET', `/api/v1/builds/${id}/events`, tokens.read);
+    expect(JSON.parse(/event: end\ndata: (.*)$/m.exec(events.text)?.[1] ?? '{}')).toMatchObject({ state: 'done', exitCode: 0 });
+    const detail = (await call('GET', `/api/v1/builds/${id}`, tokens.read)).json as { results: Array<{ kernel: string; load?: string }> };
+    expect(detail.results.map((r) => [r.kernel, r.load])).toEqual([[k61, 'loaded']]);
+    const report = (await call('GET', `/api/v1/builds/${id}/report`, tokens.read)).json as BuildReport;
+    expect(report.kernels[0]?.load?.verdict).toBe('loaded');
+    expect((await call('PUT', '/api/v1/modules/hello?verify=maybe', tokens.submit, await tarGz(example('hello')), { 'Content-Type': 'application/gzip' })).status).toBe(400);
+  }, 900_000);
+
   it('lists kernels, modules and builds as documented', async () => {
     for (const [p, t] of [
       ['/api/v1/kernels', '/api/v1/kernels'],

@@ -4,6 +4,7 @@ import { buildOptions } from '../../config/build-options.js';
 import { defaultConcurrency } from '../../config/concurrency.js';
 import type { Env } from '../../config/env.js';
 import { runBuild } from '../../coordinator/build.js';
+import { verifyOutDir } from '../../coordinator/verify-out-dir.js';
 import type { BuildEvent } from '../../coordinator/build-types.js';
 import { KfarmError, describeError, type ErrorCode } from '../../errors/kfarm-error.js';
 import type { ContainerRuntime } from '../../executor/runtime.js';
@@ -41,6 +42,7 @@ export interface SubmitRequest {
   kernels: string;
   formats: string[];
   trigger: BuildTrigger;
+  verify?: 'load';
 }
 
 /**
@@ -72,6 +74,7 @@ export class BuildRunner {
       kernels: request.kernels,
       formats: request.formats,
       trigger: request.trigger,
+      ...(request.verify ? { verify: request.verify } : {}),
     });
     this.enqueue(row.id);
     return row;
@@ -138,12 +141,28 @@ export class BuildRunner {
         this.finish(id, feed, { state: 'done', exitCode: 0, summary: { built: 0, failed: 0, excluded: 0 } });
         return;
       }
+      let { report } = outcome;
       try {
+        if (row.verify === 'load') {
+          // as kfarm build --verify load: the load results join the build's staged outputs, one commit
+          feed.push('note', { type: 'note', text: 'booting each built kernel to load the modules (--verify load)' });
+          report = await verifyOutDir(where.out, {
+            stage: outcome.output.stage,
+            env: this.deps.env,
+            accel: 'auto',
+            cmdline: '',
+            timeoutSec: 300,
+            stateDir: this.deps.env.stateDir,
+            runtime: this.deps.runtime,
+            logger: log,
+            say: (line) => feed.push('note', { type: 'note', text: line }),
+            signal: this.abort.signal,
+          });
+        }
         await outcome.output.commit();
       } finally {
         await outcome.output.discard();
       }
-      const { report } = outcome;
       db.results.record(resultRows(id, report, new Date().toISOString()));
       if (this.deps.publish && row.module && report.summary.built > 0) {
         try {
@@ -154,7 +173,8 @@ export class BuildRunner {
           feed.push('publish', { ok: false, error: describeError(err) });
         }
       }
-      this.finish(id, feed, { state: 'done', exitCode: report.summary.failed > 0 ? 1 : 0, summary: report.summary });
+      const loadFailed = report.kernels.some((k) => k.load?.verdict === 'load-failed');
+      this.finish(id, feed, { state: 'done', exitCode: report.summary.failed > 0 || loadFailed ? 1 : 0, summary: report.summary });
     } catch (err) {
       if (this.abort.signal.aborted) {
         log.warn({ err: describeError(err) }, 'build interrupted by the service stopping; it resumes at the next start');

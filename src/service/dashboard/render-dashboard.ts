@@ -120,7 +120,7 @@ export function renderDashboard(model: DashboardModel, options: RenderDashboardO
       ? [
           settings.formats.length ? `formats ${settings.formats.join(', ')}` : 'DKMS tarballs',
           `kernels ${settings.kernels ?? 'all'}`,
-          ...Object.entries(settings.publish ?? {}).map(([k, v]) => `publish ${k} ${String(v)}`),
+          ...(settings.verify ? [`verify ${settings.verify}`] : []),
         ]
       : [];
     return `<details class="timeline-module" open data-module="${htmlText(name)}"><summary>${htmlText(moduleLabel(name))}</summary>${facts.length ? `<p class="meta">${htmlText(facts.join(' \u00b7 '))}</p>` : ''}<ol class="timeline">${entries.join('')}</ol></details>`;

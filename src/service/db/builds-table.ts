@@ -18,6 +18,7 @@ interface BuildRecord {
   exit_code: number | null;
   summary: string | null;
   error: string | null;
+  verify: 'load' | null;
 }
 
 const toRow = (r: BuildRecord): BuildRow => ({
@@ -34,6 +35,7 @@ const toRow = (r: BuildRecord): BuildRow => ({
   ...(r.exit_code === null ? {} : { exitCode: r.exit_code }),
   ...(r.summary === null ? {} : { summary: JSON.parse(r.summary) as BuildSummary }),
   ...(r.error === null ? {} : { error: r.error }),
+  ...(r.verify === null ? {} : { verify: r.verify }),
 });
 
 /** The columns update() may set, each with how its value is stored: a fixed list, so no column name ever comes from a caller. */
@@ -48,8 +50,8 @@ const PATCHABLE = {
 
 export function buildsTable(db: Database, guard: Guard): FarmDb['builds'] {
   const insert = db.prepare(
-    `INSERT INTO builds (id, module, source_sha256, kernels, formats, state, trigger, created_at, started_at, finished_at, exit_code, summary, error)
-     VALUES (@id, @module, @source_sha256, @kernels, @formats, @state, @trigger, @created_at, @started_at, @finished_at, @exit_code, @summary, @error)`,
+    `INSERT INTO builds (id, module, source_sha256, kernels, formats, state, trigger, created_at, started_at, finished_at, exit_code, summary, error, verify)
+     VALUES (@id, @module, @source_sha256, @kernels, @formats, @state, @trigger, @created_at, @started_at, @finished_at, @exit_code, @summary, @error, @verify)`,
   );
   const one = db.prepare<[string], BuildRecord>('SELECT * FROM builds WHERE id = ?');
   // rowid breaks ties of the same millisecond in insertion order
@@ -82,6 +84,7 @@ export function buildsTable(db: Database, guard: Guard): FarmDb['builds'] {
           exit_code: row.exitCode ?? null,
           summary: row.summary === undefined ? null : JSON.stringify(row.summary),
           error: row.error ?? null,
+          verify: row.verify ?? null,
         });
         return get(id) as BuildRow;
       }),

@@ -73,4 +73,6 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (release, arch, kernel)
   ) STRICT;
   `,
+  // 2: a build may check that its modules load (kfarm serve's verify=load)
+  `ALTER TABLE builds ADD COLUMN verify TEXT CHECK (verify IN ('load'));`,
 ];

@@ -27,7 +27,7 @@ export const SCHEMAS: Record<string, Record<string, unknown>> = {
       settings: {
         type: 'object',
         required: ['formats'],
-        properties: { formats: { type: 'array', items: str }, kernels: str, publish: { type: 'object', properties: { apt: str, dnf: str, oci: str } } },
+        properties: { formats: { type: 'array', items: str }, kernels: str, verify: { const: 'load' } },
       },
       createdAt: time,
       updatedAt: time,
@@ -37,7 +37,12 @@ export const SCHEMAS: Record<string, Record<string, unknown>> = {
   BuildRequest: {
     type: 'object',
     required: ['module'],
-    properties: { module: str, kernels: { type: 'string', description: "a kernel selector; default the module's, else all" }, formats: { type: 'array', items: str } },
+    properties: {
+      module: str,
+      kernels: { type: 'string', description: "a kernel selector; default the module's, else all" },
+      formats: { type: 'array', items: str },
+      verify: { const: 'load', description: "boot each built kernel and load the modules; default the module's setting" },
+    },
     additionalProperties: false,
   },
   Build: {
@@ -57,6 +62,7 @@ export const SCHEMAS: Record<string, Record<string, unknown>> = {
       exitCode: int,
       summary,
       error: str,
+      verify: { const: 'load' },
     },
     additionalProperties: false,
   },

@@ -43,6 +43,13 @@ const formatsOf = (value: string | null | undefined): string[] =>
     .map((s) => s.trim())
     .filter(Boolean);
 
+/** `verify=load`, or nothing: the one load check there is */
+const verifyOf = (value: string | null | undefined): { verify?: 'load' } => {
+  if (value === null || value === undefined || value === '') return {};
+  if (value !== 'load') throw new HttpError(400, `verify=${value.slice(0, 32)}: the one check there is is verify=load`);
+  return { verify: 'load' };
+};
+
 const KERNELS_MAX = 4096;
 const kernelsOf = (value: string | null | undefined): string => {
   const v = (value ?? '').trim() || 'all';
@@ -69,6 +76,7 @@ const submitBody = z.object({
   module: z.string().min(1).max(128),
   kernels: z.string().max(KERNELS_MAX).optional(),
   formats: z.array(z.string().max(32)).max(16).optional(),
+  verify: z.literal('load').optional(),
 });
 const tokenBody = z.object({ name: z.string().min(1).max(64), scopes: z.array(z.enum(SCOPES)).min(1) });
 
@@ -129,6 +137,7 @@ export const ROUTES: Route[] = [
         pathParam('name', 'PACKAGE_NAME; must match what dkms.conf assigns when it assigns a plain word'),
         queryParam('formats', 'package formats besides the DKMS tarballs, comma-separated (bmdeb,kmod-rpm,...)'),
         queryParam('kernels', 'the kernels its builds cover by default (a kernel selector; default all)'),
+        queryParam('verify', 'load: its builds boot each built kernel and load the modules'),
       ],
       requestBody: {
         required: true,
@@ -140,6 +149,7 @@ export const ROUTES: Route[] = [
       const name = moduleName(ctx.params);
       const formats = formatsOf(ctx.query.get('formats'));
       const kernels = ctx.query.get('kernels') ? kernelsOf(ctx.query.get('kernels')) : undefined;
+      verifyOf(ctx.query.get('verify'));
       if (formats.length > 0) ctx.deps.runner.checkFormats(formats);
       const accepted = await acceptSource(await readBody(ctx.req, MAX_SOURCE_BYTES), ctx.deps.paths, ctx.deps.paths.root);
       if (accepted.declared.name && accepted.declared.name !== name) {
@@ -150,7 +160,7 @@ export const ROUTES: Route[] = [
         name,
         version: accepted.declared.version ?? 'unknown',
         sourceSha256: accepted.sha256,
-        settings: { formats, ...(kernels ? { kernels } : {}) },
+        settings: { formats, ...(kernels ? { kernels } : {}), ...verifyOf(ctx.query.get('verify')) },
       });
       return { status: existed ? 200 : 201, body: row };
     },
@@ -185,6 +195,7 @@ export const ROUTES: Route[] = [
         kernels: kernelsOf(body.kernels ?? module.settings.kernels),
         formats: body.formats ?? module.settings.formats,
         trigger: 'api',
+        ...((body.verify ?? module.settings.verify) ? { verify: 'load' as const } : {}),
       });
       return { status: 202, body: build };
     },
@@ -195,7 +206,11 @@ export const ROUTES: Route[] = [
     scope: 'submit',
     summary: 'Build a source sent with the request, without registering it (kfarm build --farm)',
     doc: {
-      parameters: [queryParam('kernels', 'a kernel selector (default all)'), queryParam('formats', 'package formats besides the DKMS tarballs, comma-separated')],
+      parameters: [
+        queryParam('kernels', 'a kernel selector (default all)'),
+        queryParam('formats', 'package formats besides the DKMS tarballs, comma-separated'),
+        queryParam('verify', 'load: boot each built kernel and load the modules'),
+      ],
       requestBody: {
         required: true,
         content: { 'application/x-tar': { schema: { type: 'string', format: 'binary' } }, 'application/gzip': { schema: { type: 'string', format: 'binary' } } },
@@ -205,9 +220,10 @@ export const ROUTES: Route[] = [
     handle: async (ctx) => {
       const formats = formatsOf(ctx.query.get('formats'));
       const kernels = kernelsOf(ctx.query.get('kernels'));
+      verifyOf(ctx.query.get('verify'));
       if (formats.length > 0) ctx.deps.runner.checkFormats(formats);
       const accepted = await acceptSource(await readBody(ctx.req, MAX_SOURCE_BYTES), ctx.deps.paths, ctx.deps.paths.root);
-      return { status: 202, body: ctx.deps.runner.submit({ sourceSha256: accepted.sha256, kernels, formats, trigger: 'api' }) };
+      return { status: 202, body: ctx.deps.runner.submit({ sourceSha256: accepted.sha256, kernels, formats, trigger: 'api', ...verifyOf(ctx.query.get('verify')) }) };
     },
   },
   {

@@ -95,6 +95,7 @@ export async function watchOnce(deps: WatchDeps): Promise<WatchRun> {
         kernels: b.kernels.join(','),
         formats: b.module.settings.formats,
         trigger: 'watch',
+        ...(b.module.settings.verify ? { verify: b.module.settings.verify } : {}),
       });
       run.builds.push({ module: b.module.name, id: row.id, kernels: b.kernels });
     } catch (err) {
