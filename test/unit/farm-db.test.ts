@@ -8,6 +8,7 @@ import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { KfarmError } from '../../src/errors/kfarm-error.js';
 import type { FarmDb, ResultRow } from '../../src/service/farm-db.js';
 import { tokenHash } from '../../src/service/db/ids.js';
+import { MIGRATIONS } from '../../src/service/db/migrations.js';
 import { farmDbPath, openFarmDb } from '../../src/service/db/open-farm-db.js';
 
 const require = createRequire(import.meta.url);
@@ -63,7 +64,7 @@ describe('farm database (SQLite)', () => {
     expect(statSync(db.file).mode & 0o777).toBe(0o600);
     const raw = new Database(db.file);
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(raw.pragma('user_version', { simple: true })).toBe(1);
+    expect(raw.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
     raw.close();
     // the connection's own settings: a result of an unknown build is refused (foreign key)
     expect(() => db.results.record([result('b-nope', '6.1.0-1-amd64')])).toThrow(/FOREIGN KEY/);
@@ -289,6 +290,24 @@ describe('farm database (SQLite)', () => {
     ]);
   });
 
+  it('a file of the first schema is migrated at open: its rows kept, builds then hold their verify setting', () => {
+    const file = freshFile();
+    const db = openFarmDb(file);
+    const b = db.builds.create({ module: 'hello', sourceSha256: 'a'.repeat(64), kernels: 'all', formats: [], trigger: 'api' });
+    db.close();
+    // back to what the first kfarm serve wrote: no verify column, user_version 1
+    const raw = new Database(file);
+    raw.exec('ALTER TABLE builds DROP COLUMN verify');
+    raw.pragma('user_version = 1');
+    raw.close();
+    const again = open(file);
+    expect(again.builds.get(b.id)).toEqual(b);
+    expect(again.builds.create({ sourceSha256: 'b'.repeat(64), kernels: 'all', formats: [], trigger: 'api', verify: 'load' }).verify).toBe('load');
+    const check = new Database(file);
+    expect(check.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+    check.close();
+  });
+
   it('a reopened file holds everything written', () => {
     const file = freshFile();
     const db = openFarmDb(file);
@@ -371,7 +390,7 @@ describe('farm database (SQLite)', () => {
       const err = failure(() => openFarmDb(file));
       expect(err.code).toBe('STATE_TOO_NEW');
       expect(err.message).toContain(file);
-      expect(err.message).toMatch(/schema version 99, newer than this kfarm knows \(1\)/);
+      expect(err.message).toMatch(new RegExp(`schema version 99, newer than this kfarm knows \\(${MIGRATIONS.length}\\)`));
       expect(err.hint).toMatch(/Upgrade kfarm/);
       const after = new Database(file);
       expect(after.pragma('user_version', { simple: true })).toBe(99);
