@@ -17,10 +17,15 @@ import { isNewKernel, type BuiltKernel } from './new-kernels.js';
  * is the arm64 6.1 kernels of debian-12. A kind with no term does not restrict.
  * Pure: selection happens against the list the images say they hold.
  */
+/** a glob compiled for matching (globMatcher): what a term's `pattern` is */
+interface Glob {
+  test(value: string): boolean;
+}
+
 type Term =
-  | { kind: 'kernel'; negate: boolean; image: string | undefined; pattern: RegExp }
+  | { kind: 'kernel'; negate: boolean; image: string | undefined; pattern: Glob }
   | { kind: 'arch'; negate: boolean; arch: string }
-  | { kind: 'release'; negate: boolean; pattern: RegExp }
+  | { kind: 'release'; negate: boolean; pattern: Glob }
   | { kind: 'new'; negate: boolean };
 
 export interface SelectContext {
@@ -45,14 +50,14 @@ export function parseSelector(selector: string): Term[] {
         throw new KfarmError('BAD_OPTION', `the selector term "${word}" names no ${prefix}`, {
           hint: prefix === 'arch' ? 'e.g. arch:arm64 or arch:x86_64' : 'e.g. release:debian-12',
         });
-      return prefix === 'arch' ? { kind: 'arch', negate, arch: toUnameArch(value) } : { kind: 'release', negate, pattern: globToRegExp(value) };
+      return prefix === 'arch' ? { kind: 'arch', negate, arch: toUnameArch(value) } : { kind: 'release', negate, pattern: globMatcher(value) };
     }
-    return { kind: 'kernel', negate, image: prefix, pattern: globToRegExp(value === 'all' || value === '' ? '*' : value) };
+    return { kind: 'kernel', negate, image: prefix, pattern: globMatcher(value === 'all' || value === '' ? '*' : value) };
   });
 }
 
 /** The release a target belongs to: its label, else the image name, whose `debian-12…` prefix names it. */
-function releaseMatches(pattern: RegExp, t: KernelTarget): boolean {
+function releaseMatches(pattern: Glob, t: KernelTarget): boolean {
   if (t.release !== undefined) return pattern.test(t.release);
   if (pattern.test(t.image)) return true;
   const prefix = /^([a-z]+-\d+)(?:[-_./:]|$)/.exec(t.image)?.[1];
@@ -103,10 +108,33 @@ function dedupe(targets: KernelTarget[]): KernelTarget[] {
   return [...seen.values()];
 }
 
-function globToRegExp(glob: string): RegExp {
-  const escaped = glob
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '.*')
-    .replace(/\?/g, '.');
-  return new RegExp(`^${escaped}$`);
+/**
+ * `*` and `?` globs, matched without a regex: `^.*.*.*x$` backtracks exponentially in the
+ * number of stars (30 stars against a 66-character kernel did not finish), and a selector comes
+ * from the command line and from the service's API. This is the classic two-pointer match
+ * (back to the last star on a mismatch): at most the glob's length times the value's.
+ */
+function globMatcher(glob: string): Glob {
+  return {
+    test(value: string): boolean {
+      let g = 0;
+      let v = 0;
+      let star = -1;
+      let resume = 0;
+      while (v < value.length) {
+        if (g < glob.length && (glob[g] === '?' || (glob[g] !== '*' && glob[g] === value[v]))) {
+          g++;
+          v++;
+        } else if (g < glob.length && glob[g] === '*') {
+          star = g++;
+          resume = v;
+        } else if (star >= 0) {
+          g = star + 1;
+          v = ++resume;
+        } else return false;
+      }
+      while (g < glob.length && glob[g] === '*') g++;
+      return g === glob.length;
+    },
+  };
 }

@@ -22,7 +22,7 @@ export type BootStatus = 'ran' | 'timeout' | 'no-kernel-image' | 'no-modules' | 
 /** Kernel log lines that say why a module was refused, most specific first; reason words are stable. */
 const REFUSALS: ReadonlyArray<{ reason: string; pattern: RegExp }> = [
   { reason: 'key-rejected', pattern: /Loading of (?:unsigned module|module with unavailable key) is rejected|Key was rejected by service|Required key not available/i },
-  { reason: 'version-magic', pattern: /version magic '.*' should be '|disagrees about version of symbol|no symbol version for/i },
+  { reason: 'version-magic', pattern: /version magic '[^']*' should be '|disagrees about version of symbol|no symbol version for/i },
   { reason: 'unknown-symbol', pattern: /Unknown symbol|unknown symbol in module/i },
   { reason: 'invalid-format', pattern: /Invalid module format|invalid ELF header|module has bad taint|exec format error/i },
   { reason: 'crashed', pattern: /Kernel panic - not syncing|BUG: |Oops: |general protection fault/ },
@@ -44,6 +44,13 @@ function refusalIn(lines: readonly string[]): { reason: string; line: string } |
   return undefined;
 }
 
+/**
+ * Init's marker lines are short (a module name and a number or two). The marker regex is
+ * unanchored and tried from every `@@kfarm-<nonce>` in a line, so a line of thousands of them
+ * would cost its length squared: a longer line is the kernel's (or a hostile module's), never init's.
+ */
+const MARKER_LINE_MAX = 2048;
+
 export function parseConsole(text: string, nonce: string, status: BootStatus): BootOutcome {
   if (status === 'no-kernel-image' || status === 'no-modules') return { verdict: 'not-verified', reason: status, results: [] };
   // a kernel line can land in the middle of one of init's (both write the console): split there
@@ -58,7 +65,7 @@ export function parseConsole(text: string, nonce: string, status: BootStatus): B
   // the script's own lines (kfarm-verify: booting: ... oops=panic) are not the kernel's
   const kernelLines: string[] = [];
   for (const line of lines) {
-    const m = marker.exec(line);
+    const m = line.length <= MARKER_LINE_MAX ? marker.exec(line) : null;
     if (!m) {
       if (line.startsWith('kfarm-verify: ')) continue;
       kernelLines.push(line);

@@ -125,3 +125,35 @@ describe('fuzz regressions: a file named "" or "."', () => {
     }
   });
 });
+
+describe('fuzz regressions: the QEMU console parser is linear', () => {
+  // found by console-cli.test.ts: `version magic '.*' should be '` and the unanchored marker regex
+  // each cost a line's length squared (a hostile module writes the console)
+  it('a long line repeating "version magic \'" and one repeating the marker take milliseconds', async () => {
+    const { parseConsole } = await import('../../src/verify/console-parse.js');
+    const timed = (text: string) => {
+      const start = performance.now();
+      parseConsole(text, 'n0nce', 'timeout');
+      return performance.now() - start;
+    };
+    expect(timed(`[ 1.000000] ${"version magic '".repeat(20_000)}`)).toBeLessThan(1000);
+    expect(timed(`${'@@kfarm-n0nce insmod '.repeat(10_000)}  x`)).toBeLessThan(1000);
+    // at the longest line still read for markers, many lines stay cheap
+    const line = `${'@@kfarm-n0nce insmod '.repeat(95)}  x`;
+    expect(timed(Array.from({ length: 300 }, () => line).join('\n'))).toBeLessThan(1000);
+  });
+});
+
+describe('fuzz regressions: kernel globs', () => {
+  it('a glob of many stars against a long kernel answers at once (it was a regex that backtracked without end)', async () => {
+    // found by console-cli.test.ts: `*` became `.*`, and '*' x 30 + 'x' against a 66-character kernel did not finish
+    const { selectKernels } = await import('../../src/matrix/kernel-selector.js');
+    const { KfarmError } = await import('../../src/errors/kfarm-error.js');
+    const t = [{ kernel: `${'a'.repeat(60)}-amd64`, arch: 'x86_64', image: 'debian-12', imageRef: 'r', imageId: 'i' }];
+    const start = performance.now();
+    expect(() => selectKernels(`${'*'.repeat(30)}x`, t)).toThrow(KfarmError);
+    expect(() => selectKernels(`${'*a'.repeat(40)}x`, t)).toThrow(KfarmError);
+    expect(selectKernels(`${'*a'.repeat(20)}*-amd64`, t)).toHaveLength(1);
+    expect(performance.now() - start).toBeLessThan(1000);
+  });
+});

@@ -9,9 +9,16 @@ export const IO_RUNS = Math.max(1, Math.round(RUNS / 4));
 
 /** Fails when `fn` on one input takes longer than `ms`: a parser of untrusted text must be linear. */
 export function withinMs<T>(ms: number, fn: () => T): T {
-  const start = performance.now();
-  const out = fn();
-  const took = performance.now() - start;
+  let start = performance.now();
+  let out = fn();
+  let took = performance.now() - start;
+  // a regex that backtracks is slow every time; a garbage collection or a busy neighbour on a
+  // shared 2-core machine is slow once: the second try decides
+  if (took > ms) {
+    start = performance.now();
+    out = fn();
+    took = performance.now() - start;
+  }
   if (took > ms) throw new Error(`took ${took.toFixed(1)} ms (bound ${ms} ms)`);
   return out;
 }
