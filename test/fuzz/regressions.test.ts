@@ -37,10 +37,10 @@ describe('fuzz regressions: a tar cut short', () => {
     const { default: tar } = await import('tar-stream');
     const pack = tar.pack();
     const chunks: Buffer[] = [];
-    pack.on('data', (c: Buffer) => chunks.push(c));
+    pack.on('data', (c: unknown) => chunks.push(c as Buffer));
     pack.entry({ name: 'dkms.conf', type: 'file' }, Buffer.from('PACKAGE_NAME=x\n'.repeat(100)));
     pack.finalize();
-    await new Promise((resolve) => pack.on('end', resolve));
+    await new Promise<void>((resolve) => pack.on('end', () => resolve()));
     return Buffer.concat(chunks).subarray(0, 700);
   }
 
@@ -91,13 +91,13 @@ describe('fuzz regressions: a name twice in an upload', () => {
     const { readSourceTar } = await import('../../src/source/read-source-tar.js');
     const pack = tar.pack();
     const chunks: Buffer[] = [];
-    pack.on('data', (c: Buffer) => chunks.push(c));
+    pack.on('data', (c: unknown) => chunks.push(c as Buffer));
     pack.entry({ name: 'dkms.conf', type: 'file' }, Buffer.from('PACKAGE_NAME=x\n'));
     pack.entry({ name: 'd', type: 'directory' });
     pack.entry({ name: 'd/', type: 'directory' });
     pack.entry({ name: './dkms.conf', type: 'file' }, Buffer.from('PACKAGE_NAME=y\n'));
     pack.finalize();
-    await new Promise((resolve) => pack.on('end', resolve));
+    await new Promise<void>((resolve) => pack.on('end', () => resolve()));
     await expect(readSourceTar(Buffer.concat(chunks), { maxBytes: 1 << 20, maxEntries: 10 }, 'x')).rejects.toMatchObject({
       code: 'UNSAFE_ARCHIVE',
       message: expect.stringMatching(/dkms.conf appears twice/),
@@ -114,11 +114,11 @@ describe('fuzz regressions: a file named "" or "."', () => {
     for (const name of ['', '.', './']) {
       const pack = tar.pack();
       const chunks: Buffer[] = [];
-      pack.on('data', (c: Buffer) => chunks.push(c));
+      pack.on('data', (c: unknown) => chunks.push(c as Buffer));
       pack.entry({ name: './', type: 'directory' });
       pack.entry({ name, type: 'file' }, Buffer.from('x'));
       pack.finalize();
-      await new Promise((resolve) => pack.on('end', resolve));
+      await new Promise<void>((resolve) => pack.on('end', () => resolve()));
       const t = Buffer.concat(chunks);
       await expect(readSourceTar(t, { maxBytes: 1 << 20, maxEntries: 10 }, 'x')).rejects.toMatchObject({ code: 'UNSAFE_ARCHIVE' });
       await expect(extractTar(t, { maxBytes: 1 << 20, maxEntries: 10, allowSymlinks: false }, 'x')).rejects.toMatchObject({ code: 'UNSAFE_ARCHIVE' });

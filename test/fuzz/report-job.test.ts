@@ -30,7 +30,7 @@ const record: KernelRecord = {
   arch: 'x86_64',
   image: 'debian-12',
   verdict: 'failed',
-  reason: 'compile-error',
+  reason: 'make-failed',
   message: 'it failed',
   firstError: 'x.c:1: error: no',
   packageName: 'hello',
