@@ -157,3 +157,22 @@ describe('fuzz regressions: kernel globs', () => {
     expect(performance.now() - start).toBeLessThan(1000);
   });
 });
+
+describe('fuzz regressions: event streams', () => {
+  it('an event of many short data lines is held to the 16 MiB cap, as one long line is', async () => {
+    // found reading parseSse for service.test.ts: the cap was on the line buffer only, and data lines were joined without one
+    const { parseSse } = await import('../../src/service/client/farm-client.js');
+    const line = new TextEncoder().encode(`data: ${'x'.repeat(1023)}\n`.repeat(1024)); // 1 MiB of lines, no blank one
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (sent++ < 20) c.enqueue(line);
+        else c.close();
+      },
+    });
+    const drain = async () => {
+      for await (const e of parseSse(body)) void e;
+    };
+    await expect(drain()).rejects.toThrow('an event longer than 16 MiB');
+  });
+});

@@ -153,7 +153,11 @@ export async function* parseSse(body: ReadableStream<Uint8Array> | null): AsyncG
         frame = {};
       } else if (line.startsWith('id: ')) frame.id = Number(line.slice(4)) || 0;
       else if (line.startsWith('event: ')) frame.type = line.slice(7);
-      else if (line.startsWith('data: ')) frame.data = (frame.data ?? '') + line.slice(6);
+      else if (line.startsWith('data: ')) {
+        frame.data = (frame.data ?? '') + line.slice(6);
+        // many short data lines add up as one long one: the same cap
+        if (frame.data.length > 16 * 1024 * 1024) throw new Error('an event longer than 16 MiB');
+      }
     }
   }
 }
