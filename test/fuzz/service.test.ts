@@ -143,7 +143,7 @@ describe('fuzz: service routes, event streams, webhooks, watch plans', () => {
     const time = fc.constantFrom('2026-01-01', '2026-01-02', '2026-01-03');
     const seenRow = fc
       .record({ kernel, firstSeen: time, flavour: fc.constantFrom('amd64', 'cloud-amd64', 'arm64') })
-      .map((r) => ({ ...r, release: 'debian-12', arch: 'x86_64', version: '1', lastSeen: r.firstSeen }));
+      .map((r) => ({ ...r, release: 'debian-12', arch: 'x86_64', version: '1', lastSeen: r.firstSeen }) satisfies KernelSeenRow);
     const modName = fc.constantFrom('hello', 'world', 'zfs');
     const moduleRow = fc
       .record({ name: modName, version: fc.constantFrom('1.0', '2.0') })
