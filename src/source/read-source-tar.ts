@@ -39,7 +39,16 @@ export async function readSourceTar(input: Buffer, limits: { maxBytes: number; m
       // a name twice (a tar appended to) has no one meaning: which copy would the tree hold? (a directory again is the same directory)
       const earlier = seen.get(entryPath);
       if (earlier !== undefined && !(earlier === 'directory' && header.type === 'directory')) {
-        return fail(refuse('UNSAFE_ARCHIVE', `${entryPath} appears twice in the tar`, entryPath));
+        return fail(refuse('UNSAFE_ARCHIVE', `${entryPath} appears twice in the tar (a ${earlier}, then a ${header.type ?? 'file'})`, entryPath));
+      }
+      // a name below a file, or a file where something was below: the tree cannot hold both (writing it fails with EEXIST)
+      const parts = entryPath.split('/');
+      for (let i = 1; i < parts.length; i++) {
+        const up = parts.slice(0, i).join('/');
+        const kind = seen.get(up);
+        // (below a symlink: findLayoutProblem says so, once all is read)
+        if (kind !== undefined && kind !== 'directory' && kind !== 'symlink') return fail(refuse('UNSAFE_ARCHIVE', `${entryPath} is below ${up}, which is a ${kind}`, entryPath));
+        if (kind === undefined) seen.set(up, 'directory');
       }
       seen.set(entryPath, header.type ?? 'file');
       // a tar cut short fails the entry's stream too: unheard, that error would be uncaught and end the process

@@ -176,3 +176,25 @@ describe('fuzz regressions: event streams', () => {
     await expect(drain()).rejects.toThrow('an event longer than 16 MiB');
   });
 });
+
+describe('fuzz regressions: a file and a directory of one name in an upload', () => {
+  it('is refused as UNSAFE_ARCHIVE, in either order, not an EEXIST from writing the tree', async () => {
+    // found by the long run of tar.test.ts: [dkms.conf, top/x.c, top (a file)] reached writeSourceTree
+    const { default: tar } = await import('tar-stream');
+    const { readSourceTar } = await import('../../src/source/read-source-tar.js');
+    for (const order of [
+      ['top/x.c', 'top'],
+      ['top', 'top/x.c'],
+      ['top', 'top/sub/x.c'],
+    ]) {
+      const pack = tar.pack();
+      const chunks: Buffer[] = [];
+      pack.on('data', (c: unknown) => chunks.push(c as Buffer));
+      pack.entry({ name: 'dkms.conf', type: 'file' }, Buffer.from('PACKAGE_NAME=x\n'));
+      for (const name of order) pack.entry({ name, type: 'file' }, Buffer.from('x'));
+      pack.finalize();
+      await new Promise<void>((resolve) => pack.on('end', () => resolve()));
+      await expect(readSourceTar(Buffer.concat(chunks), { maxBytes: 1 << 20, maxEntries: 10 }, 'x')).rejects.toMatchObject({ code: 'UNSAFE_ARCHIVE' });
+    }
+  });
+});

@@ -204,7 +204,7 @@ describe('fuzz: tar readers', () => {
     );
   });
 
-  it('acceptSource: refused with a KfarmError, or stored; either way nothing outside its scratch dir and source store changes, and a stored source unpacks to the same tree', async () => {
+  it('acceptSource: refused with a KfarmError, or stored; either way nothing outside its scratch dir and source store changes, and a stored source unpacks again (dkms.conf at its root, nothing outside touched)', async () => {
     const state = () => path.join(root, 'state');
     const scratch = () => path.join(root, 'scratch');
     await fc.assert(
