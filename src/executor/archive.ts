@@ -62,6 +62,7 @@ export interface ExtractLimits {
 export async function extractTar(input: Buffer | Readable, limits: ExtractLimits, label: string): Promise<TarEntry[]> {
   const extract = tar.extract();
   const entries: TarEntry[] = [];
+  const seen = new Map<string, string>();
   let total = 0;
   const source = Buffer.isBuffer(input) ? Readable.from([input]) : input;
   const finished = new Promise<void>((resolve, reject) => {
@@ -80,6 +81,8 @@ export async function extractTar(input: Buffer | Readable, limits: ExtractLimits
       // "", "." and "./" name the tree itself: only a directory may say so
       if (entryPath === '' && header.type !== 'directory') return fail(`a ${header.type ?? 'file'} entry without a name (${JSON.stringify(header.name)})`);
       if (entries.length >= limits.maxEntries) return fail(`more than ${limits.maxEntries} entries`);
+      const conflict = nameConflict(seen, entryPath, header.type ?? 'file');
+      if (conflict) return fail(conflict);
       // a tar cut short fails the entry's stream too: unheard, that error would be uncaught and end the process
       stream.on('error', reject);
       const chunks: Buffer[] = [];
@@ -121,6 +124,27 @@ export async function extractTar(input: Buffer | Readable, limits: ExtractLimits
   const escaping = limits.allowSymlinks ? findEscapingLink(entries) : undefined;
   if (escaping) throw new KfarmError('UNSAFE_ARCHIVE', `${label}: ${escaping}`);
   return entries;
+}
+
+/**
+ * Why `entryPath` cannot join the entries read so far (`seen`: path → tar type, the directories
+ * above each entry included; updated when it can): a name twice (a tar appended to: which copy
+ * would the tree hold? a directory again is the same directory), or a name below a file, or a
+ * file where something was below. Writing such a tree fails with EEXIST or ENOTDIR half way.
+ * Below a symlink is findLayoutProblem's to say.
+ */
+export function nameConflict(seen: Map<string, string>, entryPath: string, type: string): string | undefined {
+  const earlier = seen.get(entryPath);
+  if (earlier !== undefined && !(earlier === 'directory' && type === 'directory')) return `${entryPath} appears twice in the tar (a ${earlier}, then a ${type})`;
+  const parts = entryPath.split('/');
+  for (let i = 1; i < parts.length; i++) {
+    const up = parts.slice(0, i).join('/');
+    const kind = seen.get(up);
+    if (kind !== undefined && kind !== 'directory' && kind !== 'symlink') return `${entryPath} is below ${up}, which is a ${kind}`;
+    if (kind === undefined) seen.set(up, 'directory');
+  }
+  seen.set(entryPath, type);
+  return undefined;
 }
 
 /** Normalises a tar member name; throws for absolute paths and `..`. */

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { KfarmError } from '../errors/kfarm-error.js';
-import { safeRelativePath, type TarEntry } from '../executor/archive.js';
+import { nameConflict, safeRelativePath, type TarEntry } from '../executor/archive.js';
 import { findLayoutProblem } from '../util/link-tree.js';
 
 /**
@@ -36,21 +36,8 @@ export async function readSourceTar(input: Buffer, limits: { maxBytes: number; m
       // "", "." and "./" name the tree itself: only a directory may say so
       if (entryPath === '' && header.type !== 'directory')
         return fail(refuse('UNSAFE_ARCHIVE', `a ${header.type ?? 'file'} entry without a name (${JSON.stringify(header.name)})`, header.name));
-      // a name twice (a tar appended to) has no one meaning: which copy would the tree hold? (a directory again is the same directory)
-      const earlier = seen.get(entryPath);
-      if (earlier !== undefined && !(earlier === 'directory' && header.type === 'directory')) {
-        return fail(refuse('UNSAFE_ARCHIVE', `${entryPath} appears twice in the tar (a ${earlier}, then a ${header.type ?? 'file'})`, entryPath));
-      }
-      // a name below a file, or a file where something was below: the tree cannot hold both (writing it fails with EEXIST)
-      const parts = entryPath.split('/');
-      for (let i = 1; i < parts.length; i++) {
-        const up = parts.slice(0, i).join('/');
-        const kind = seen.get(up);
-        // (below a symlink: findLayoutProblem says so, once all is read)
-        if (kind !== undefined && kind !== 'directory' && kind !== 'symlink') return fail(refuse('UNSAFE_ARCHIVE', `${entryPath} is below ${up}, which is a ${kind}`, entryPath));
-        if (kind === undefined) seen.set(up, 'directory');
-      }
-      seen.set(entryPath, header.type ?? 'file');
+      const conflict = nameConflict(seen, entryPath, header.type ?? 'file');
+      if (conflict) return fail(refuse('UNSAFE_ARCHIVE', conflict, entryPath));
       // a tar cut short fails the entry's stream too: unheard, that error would be uncaught and end the process
       stream.on('error', reject);
       const chunks: Buffer[] = [];

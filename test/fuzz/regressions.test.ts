@@ -195,6 +195,9 @@ describe('fuzz regressions: a file and a directory of one name in an upload', ()
       pack.finalize();
       await new Promise<void>((resolve) => pack.on('end', () => resolve()));
       await expect(readSourceTar(Buffer.concat(chunks), { maxBytes: 1 << 20, maxEntries: 10 }, 'x')).rejects.toMatchObject({ code: 'UNSAFE_ARCHIVE' });
+      // extractTar (a build's output, a farm's out dir) holds its entries to the same rule
+      const { extractTar } = await import('../../src/executor/archive.js');
+      await expect(extractTar(Buffer.concat(chunks), { maxBytes: 1 << 20, maxEntries: 10, allowSymlinks: false }, 'x')).rejects.toMatchObject({ code: 'UNSAFE_ARCHIVE' });
     }
   });
 });

@@ -103,6 +103,20 @@ function expectInside(p: string) {
   expect(p.split('/')).not.toContain('.');
 }
 
+/** a tree that can be written as listed: no name twice (but a directory), nothing below a file */
+function expectWritable(entries: ReadonlyArray<{ path: string; type: string }>) {
+  const kinds = new Map<string, string>();
+  for (const e of entries) {
+    const before = kinds.get(e.path);
+    if (before !== undefined) expect(before === 'directory' && e.type === 'directory').toBe(true);
+    kinds.set(e.path, e.type);
+  }
+  for (const e of entries) {
+    const parts = e.path.split('/');
+    for (let i = 1; i < parts.length; i++) expect(['directory', 'symlink', undefined]).toContain(kinds.get(parts.slice(0, i).join('/')));
+  }
+}
+
 const tarCase = fc.oneof(
   fc.array(entry(), { maxLength: 8 }),
   fc.array(entry(), { maxLength: 8 }).map((es) => [{ name: 'dkms.conf', type: 'file' as const, data: 'PACKAGE_NAME=x\nPACKAGE_VERSION=1\n', linkname: '', mode: 0o644 }, ...es]),
@@ -160,6 +174,7 @@ describe('fuzz: tar readers', () => {
           if (e.type === 'symlink') expect(allowSymlinks).toBe(true);
         }
         expect(findEscapingLink(got)).toBeUndefined();
+        expectWritable(got);
       }),
       { numRuns: RUNS },
     );
@@ -179,6 +194,7 @@ describe('fuzz: tar readers', () => {
           expect(e.path).not.toBe('');
           expectInside(e.path);
         }
+        expectWritable(got);
         const links = got.filter((e) => e.type === 'symlink').map((e) => `${e.path}/`);
         for (const e of got) for (const l of links) expect(e.path.startsWith(l)).toBe(false);
       }),
