@@ -8,7 +8,7 @@ import { packTar } from '../../src/executor/archive.js';
 import type { BuildReport } from '../../src/report/report.js';
 import { ROUTES } from '../../src/service/http/service-routes.js';
 import { debian12Kernels, example, isolatedEnv, tempDir } from '../helpers/kfarm-cli.js';
-import { makeToken, startServe, type ServeProcess } from '../helpers/serve-process.js';
+import { apiCall, makeToken, startServe, type ServeProcess } from '../helpers/serve-process.js';
 import { execa } from 'execa';
 
 /**
@@ -28,17 +28,8 @@ let doc: {
 const ajv = new Ajv2020({ strict: false });
 ajv.addFormat('date-time', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z$/);
 
-async function call(method: string, p: string, token: string | undefined, body?: Buffer | string, headers: Record<string, string> = {}) {
-  const res = await fetch(`${serve.url}${p}`, { method, headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...headers }, ...(body !== undefined ? { body } : {}) });
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, json, text };
-}
+const call = (method: string, p: string, token: string | undefined, body?: Buffer | string, headers: Record<string, string> = {}) =>
+  apiCall(serve.url, method, p, token, body, headers);
 
 /** the answer checked against the OpenAPI document: its path and method exist, the status is documented, the JSON matches */
 function conforms(template: string, method: string, status: number, json: unknown): void {

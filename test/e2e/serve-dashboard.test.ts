@@ -8,7 +8,7 @@ import { DASHBOARD_CSP } from '../../src/service/dashboard/render-dashboard.js';
 import { LOGIN_CSP } from '../../src/service/dashboard/render-login.js';
 import type { ResultRow } from '../../src/service/farm-db.js';
 import { debian12Kernels, fixture, isolatedEnv, tempDir } from '../helpers/kfarm-cli.js';
-import { makeToken, startServe, type ServeProcess } from '../helpers/serve-process.js';
+import { apiCall, makeToken, startServe, type ServeProcess } from '../helpers/serve-process.js';
 
 /**
  * The dashboard of a real `kfarm serve` in Debian's chromium (driven by playwright-core): a
@@ -30,17 +30,7 @@ let browser: Browser;
 let read: string;
 let submit: string;
 
-async function call(method: string, p: string, token: string, body?: Buffer | string, headers: Record<string, string> = {}) {
-  const res = await fetch(`${serve.url}${p}`, { method, headers: { Authorization: `Bearer ${token}`, ...headers }, ...(body !== undefined ? { body } : {}) });
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, json, text };
-}
+const call = (method: string, p: string, token: string, body?: Buffer | string, headers: Record<string, string> = {}) => apiCall(serve.url, method, p, token, body, headers);
 
 async function tarOf(dir: string): Promise<Buffer> {
   const { stdout } = await execa('tar', ['-C', dir, '-czf', '-', '.'], { encoding: 'buffer' });

@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REGRESSION_ROUTES } from '../../src/service/http/regressions-routes.js';
 import { debian12Kernels, fixture, isolatedEnv, tempDir } from '../helpers/kfarm-cli.js';
-import { makeToken, startServe, type ServeProcess } from '../helpers/serve-process.js';
+import { apiCall, makeToken, startServe, type ServeProcess } from '../helpers/serve-process.js';
 
 /**
  * kfarm serve's regression view against the real thing: a module that builds on the older 6.1
@@ -27,17 +27,8 @@ let doc: {
 const ajv = new Ajv2020({ strict: false });
 ajv.addFormat('date-time', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z$/);
 
-async function call(method: string, p: string, token: string | undefined, body?: Buffer | string, headers: Record<string, string> = {}) {
-  const res = await fetch(`${serve.url}${p}`, { method, headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...headers }, ...(body !== undefined ? { body } : {}) });
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, json, text };
-}
+const call = (method: string, p: string, token: string | undefined, body?: Buffer | string, headers: Record<string, string> = {}) =>
+  apiCall(serve.url, method, p, token, body, headers);
 
 /** the answer checked against the OpenAPI document: its path and method exist, the status is documented, the JSON matches */
 function conforms(template: string, method: string, status: number, json: unknown): void {

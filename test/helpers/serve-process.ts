@@ -54,3 +54,16 @@ export function makeToken(stateDir: string, name: string, scopes: Scope[]): stri
     db.close();
   }
 }
+
+/** One request to a serve's API: status, the body as text and, when it is JSON, parsed. */
+export async function apiCall(baseUrl: string, method: string, p: string, token: string | undefined, body?: Buffer | string, headers: Record<string, string> = {}) {
+  const res = await fetch(`${baseUrl}${p}`, { method, headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...headers }, ...(body !== undefined ? { body } : {}) });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, json, text };
+}
