@@ -4,6 +4,17 @@
  * reads data-* attributes and never builds markup from text.
  */
 
+/** the verdict colours and cell text report.html and the dashboard share (one look for one verdict) */
+export const VERDICT_CSS = `.facts { color: #444; }
+.letter { font-family: ui-monospace, monospace; }
+a.log { display: inline-block; margin-right: .5rem; }
+.c-built { background: #d7f0d8; }
+.c-loaded { background: #9fd8a3; }
+.c-not-verified { background: #e9f5e0; }
+.c-load-failed { background: #ffd29c; }
+.c-failed { background: #f7b7b2; }
+.c-excluded { background: #e4e4e4; }`;
+
 export const REPORT_CSS = `
 :root { font: 14px/1.4 system-ui, sans-serif; color: #1b1b1b; background: #fff; }
 body { margin: 1rem 1.5rem; }
@@ -29,15 +40,7 @@ table.matrix { border-collapse: collapse; }
 .matrix td.dim > * { visibility: hidden; }
 .pop { text-align: left; padding: .3rem .5rem; max-width: 28rem; font-size: .8rem; background: #fff; border-top: 1px solid #0002; }
 .first-error, .problems code { font-family: ui-monospace, monospace; white-space: pre-wrap; word-break: break-word; color: #8a1010; }
-.facts { color: #444; }
-.letter { font-family: ui-monospace, monospace; }
-a.log { display: inline-block; margin-right: .5rem; }
-.c-built { background: #d7f0d8; }
-.c-loaded { background: #9fd8a3; }
-.c-not-verified { background: #e9f5e0; }
-.c-load-failed { background: #ffd29c; }
-.c-failed { background: #f7b7b2; }
-.c-excluded { background: #e4e4e4; }
+${VERDICT_CSS}
 .problems li { margin: .3rem 0; padding: .2rem .4rem; list-style: none; }
 .problems { padding: 0; }
 `;

@@ -1,5 +1,6 @@
 import { CELL_STATES } from '../../report/html.js';
 import { DASHBOARD_SCHEMA_VERSION, SAFE_API_PATH } from './dashboard-model.js';
+import { VERDICT_CSS } from '../../report/html-assets.js';
 
 /**
  * The dashboard page's inline CSS and script. Both are constants (no data is ever spliced into
@@ -60,15 +61,7 @@ table.matrix { border-collapse: collapse; }
 .matrix td.cell summary { cursor: pointer; list-style: none; padding: .3rem .5rem; }
 .matrix td.cell summary::-webkit-details-marker { display: none; }
 .pop { text-align: left; padding: .3rem .5rem; width: 18rem; max-width: 80vw; font-size: .8rem; background: #fff; border-top: 1px solid #0002; white-space: normal; }
-.facts { color: #444; }
-.letter { font-family: ui-monospace, monospace; }
-a.log { display: inline-block; margin-right: .5rem; }
-.c-built { background: #d7f0d8; }
-.c-loaded { background: #9fd8a3; }
-.c-not-verified { background: #e9f5e0; }
-.c-load-failed { background: #ffd29c; }
-.c-failed { background: #f7b7b2; }
-.c-excluded { background: #e4e4e4; }
+${VERDICT_CSS}
 .legend { list-style: none; padding: 0; margin: .5rem 0; display: flex; flex-wrap: wrap; gap: .4rem; }
 .legend li { padding: .15rem .5rem; border-radius: 4px; border: 1px solid #0002; }
 .timeline-module summary { cursor: pointer; font-weight: 600; }
