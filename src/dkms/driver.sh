@@ -22,8 +22,8 @@
 #                     out/tree/{module,log} (what dkms keeps in $dkms_tree/<m>/<v>/<k>/<a>:
 #                     the modules, make.log and, but for 3.2, the kernel's .config)
 #      stderr         the build log
-# Env: KFARM_JOBS (make -j; unset: nproc, as dkms), KFARM_LOG_LIMIT (make.log cap, bytes),
-#      KFARM_OUTPUT_LIMIT (modules + make.log cap, bytes), KFARM_DIRECTIVES (NAME=value
+# Env: KFARM_JOBS (make -j; unset: nproc, as dkms, but 1 with SOURCE_DATE_EPOCH),
+#      KFARM_LOG_LIMIT (make.log cap, bytes), KFARM_OUTPUT_LIMIT (modules + make.log cap, bytes), KFARM_DIRECTIVES (NAME=value
 #      lines, what `dkms --directive` exports), KFARM_CONF_SECONDS (time limit of one
 #      evaluation of dkms.conf), KFARM_COMPRESS (auto: as the kernel's own modules; none,
 #      xz, zstd), SOURCE_DATE_EPOCH (the date make.log says)
@@ -207,7 +207,11 @@ init_dkms_vars() {
     tmp_location=${TMPDIR:-/tmp}
     current_kernel=$(uname -r)
     current_os=$(uname -s)
-    parallel_jobs=${KFARM_JOBS:-$(nproc)}
+    # A reproducible build (SOURCE_DATE_EPOCH) compiles with one job unless told otherwise:
+    # parallel kbuild prints in completion order, and make.log is inside the tarball
+    if [[ $KFARM_JOBS ]]; then parallel_jobs=$KFARM_JOBS
+    elif [[ $SOURCE_DATE_EPOCH =~ ^[0-9]+$ ]]; then parallel_jobs=1
+    else parallel_jobs=$(nproc); fi
     [[ $parallel_jobs = 0 ]] && parallel_jobs=""
     verbose=""
     force=""

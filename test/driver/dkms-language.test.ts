@@ -62,6 +62,20 @@ describe.concurrent('directives', () => {
   );
 
   it(
+    'SOURCE_DATE_EPOCH compiles with one job (make.log in completion order would differ between builds), KFARM_JOBS still wins',
+    async () => {
+      const [reproducible, told] = await Promise.all([
+        runDriver({ source: fixture('make-match'), kernel: k61, options: { sourceDateEpoch: 1700000000 } }),
+        runDriver({ source: fixture('make-match'), kernel: k61, options: { sourceDateEpoch: 1700000000, makeJobs: 3 } }),
+      ]);
+      expect(reproducible.verdict, why(reproducible)).toBe('built');
+      expect(reproducible.driver.makeInvocation).toMatch(/^make -j1 KERNELRELEASE=/);
+      expect(told.driver.makeInvocation).toMatch(/^make -j3 KERNELRELEASE=/);
+    },
+    T,
+  );
+
+  it(
     'PATCH[] / PATCH_MATCH[]: every unmatched patch everywhere, a matched one only where it matches',
     async () => {
       const [on61, on612] = await Promise.all([k61, k612].map((kernel) => runDriver({ source: fixture('patch'), kernel })));
