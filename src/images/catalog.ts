@@ -10,6 +10,8 @@ export const LABEL_RECIPE = 'io.kfarm.recipe-hash';
 export const LABEL_RELEASE = 'io.kfarm.release';
 export const LABEL_FLAVOUR = 'io.kfarm.flavour';
 export const LABEL_HEADERS_VERSION = 'io.kfarm.headers-version';
+/** which of kfarm's recipe files made the image (recipe-files.ts); absent on images of kfarm before it */
+export const LABEL_RECIPE_FILES = 'io.kfarm.recipe-files';
 
 export interface KfarmImage {
   name: string;
@@ -19,6 +21,8 @@ export interface KfarmImage {
   kernels: string[];
   /** the Debian version of the headers package, when the image holds one kernel and says */
   headersVersion?: string;
+  /** the recipe files that made it (LABEL_RECIPE_FILES), when the image says */
+  recipeFiles?: string;
 }
 
 /** the tag `kfarm images build` also points at one of the release's kernel images, for tools that want "the debian-12 image" */
@@ -45,7 +49,16 @@ export function catalogFromImages(images: readonly ImageInfo[]): KfarmImage[] {
       if (!ref) continue;
       const rank = own ? 0 : latest ? 1 : 2;
       const headersVersion = kernels.length === 1 ? info.labels[LABEL_HEADERS_VERSION] : undefined;
-      const image: KfarmImage = { name, ref, id: info.id, arch: info.labels[LABEL_ARCH] ?? 'x86_64', kernels: [kernel], ...(headersVersion ? { headersVersion } : {}) };
+      const recipeFiles = info.labels[LABEL_RECIPE_FILES];
+      const image: KfarmImage = {
+        name,
+        ref,
+        id: info.id,
+        arch: info.labels[LABEL_ARCH] ?? 'x86_64',
+        kernels: [kernel],
+        ...(headersVersion ? { headersVersion } : {}),
+        ...(recipeFiles ? { recipeFiles } : {}),
+      };
       const key = `${name}\0${kernel}`;
       const current = best.get(key);
       if (!current || rank < current.rank) best.set(key, { image, rank });

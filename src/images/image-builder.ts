@@ -14,11 +14,15 @@ import { imagesDir } from '../paths.js';
 import { cleanText } from '../util/clean-text.js';
 import { LABEL_ARCHIVE, archiveBuildNetwork, archiveContextFiles, archiveLabel, archiveSourceHash, withArchiveSource, type ArchiveBuildSource } from './archive-recipe.js';
 import { ensureBaseImage } from './base-image.js';
-import { LABEL_ARCH, LABEL_FLAVOUR, LABEL_HEADERS_VERSION, LABEL_IMAGE, LABEL_KERNELS, LABEL_RECIPE, LABEL_RELEASE, imageRef } from './catalog.js';
+import { LABEL_ARCH, LABEL_FLAVOUR, LABEL_HEADERS_VERSION, LABEL_IMAGE, LABEL_KERNELS, LABEL_RECIPE, LABEL_RECIPE_FILES, LABEL_RELEASE, imageRef } from './catalog.js';
+import { recipeFilesHash } from './recipe-files.js';
 import { aptDependencies, crossBuildArgs, crossGcc, crossKernelRecipeHash, crossToolchainHash, crossToolchainRef, kernelRecipeHash } from './kernel-recipe.js';
 import { kernelImageRef, toolchainRef } from './kernel-ref.js';
 
-/** The recipes kfarm knows; each is a folder in images/ with toolchain.Dockerfile, kernel.Dockerfile and debian.sources. */
+/**
+ * The recipes kfarm knows; each is a folder in images/ with toolchain.Dockerfile and
+ * debian.sources. Every release's kernel images are made by the one images/kernel.Dockerfile.
+ */
 export const RECIPES = ['debian-11', 'debian-12', 'debian-13'] as const;
 /** arches a recipe builds for: amd64 natively, arm64 cross-built on amd64 (images/cross/) */
 export const RECIPE_ARCHES = ['amd64', 'arm64'] as const;
@@ -38,8 +42,16 @@ export async function loadRecipe(name: string): Promise<Recipe> {
     throw new KfarmError('BAD_OPTION', `no image recipe named ${name}`, { context: { release: name }, hint: `Recipes: ${RECIPES.join(', ')} (folders in images/).` });
   }
   const dir = path.join(imagesDir, name);
-  const [toolchain, kernel, sources] = await Promise.all(['toolchain.Dockerfile', 'kernel.Dockerfile', 'debian.sources'].map((f) => readFile(path.join(dir, f))));
+  const [toolchain, kernel, sources] = await Promise.all(
+    [path.join(dir, 'toolchain.Dockerfile'), path.join(imagesDir, 'kernel.Dockerfile'), path.join(dir, 'debian.sources')].map((f) => readFile(f)),
+  );
   return { release, toolchain: toolchain as Buffer, kernel: kernel as Buffer, sources: sources as Buffer };
+}
+
+/** The io.kfarm.recipe-files value an image of this recipe and arch gets now (recipe-files.ts). */
+export async function currentRecipeFiles(recipe: Recipe, arch: string): Promise<string> {
+  const files = { toolchain: recipe.toolchain, sources: recipe.sources, kernel: recipe.kernel };
+  return recipeFilesHash(arch === 'arm64' ? { ...files, cross: await crossRecipe() } : files);
 }
 
 export interface Toolchain {
@@ -118,6 +130,7 @@ export async function ensureKernelImage(
       hint: `Arches: ${RECIPE_ARCHES.join(', ')}.`,
     });
   }
+  const recipeFiles = await currentRecipeFiles(recipe, pkg.arch);
   const context: TarEntry[] = [];
   let network: 'host' | undefined;
   const archiveLabels: Record<string, string> = {};
@@ -131,7 +144,11 @@ export async function ensureKernelImage(
     network = archiveBuildNetwork(archive.mirrors);
   }
   const existing = await runtime.inspectImage(ref);
-  if (existing?.labels[LABEL_RECIPE] === hash) return { kernel: pkg.kernel, ref, id: existing.id, built: false, ms: Date.now() - started };
+  // both labels: an image of kfarm before recipe-files has the right cache hash but no label, and
+  // is rebuilt once (Docker's layer cache makes that a relabel) so that sync can judge it later
+  if (existing?.labels[LABEL_RECIPE] === hash && existing.labels[LABEL_RECIPE_FILES] === recipeFiles) {
+    return { kernel: pkg.kernel, ref, id: existing.id, built: false, ms: Date.now() - started };
+  }
   const tail: string[] = [];
   try {
     await runtime.buildImage({
@@ -147,6 +164,7 @@ export async function ensureKernelImage(
         [LABEL_FLAVOUR]: pkg.flavour,
         [LABEL_HEADERS_VERSION]: pkg.version,
         [LABEL_RECIPE]: hash,
+        [LABEL_RECIPE_FILES]: recipeFiles,
         'io.kfarm.distro': 'debian',
         ...archiveLabels,
       },

@@ -12,7 +12,7 @@ import { KfarmError, describeError, isKfarmError } from '../errors/kfarm-error.j
 import { mapLimit } from '../util/map-limit.js';
 import { ensureBaseImage } from './base-image.js';
 import { listKfarmImages } from './catalog.js';
-import { KERNEL_BUILD_CONCURRENCY, RECIPE_ARCHES, RECIPES, ensureKernelImage, ensureToolchain, loadRecipe } from './image-builder.js';
+import { KERNEL_BUILD_CONCURRENCY, RECIPE_ARCHES, RECIPES, currentRecipeFiles, ensureKernelImage, ensureToolchain, loadRecipe } from './image-builder.js';
 import { errorChainText, saysNoSpace, watchBuildLines } from './sync-faults.js';
 import { describePlan, planSync, type SyncPlan } from './sync-plan.js';
 
@@ -92,9 +92,14 @@ export async function syncImages(runtime: ContainerRuntime, request: SyncRequest
     ...(request.flavours ? { flavours: request.flavours } : {}),
     ...(selected ? { kernels: selected } : {}),
     prune: request.prune,
+    recipes: await currentRecipes(request.releases, request.arches),
   });
   say(describePlan(plan));
   for (const k of plan.unfetchable) say(`skipped ${k.kernel} (${k.release}): not fetchable: ${k.fetch.fetchable ? 'unknown' : k.fetch.reason}`);
+  for (const image of plan.outdated)
+    say(
+      `${image.kernels[0] ?? '?'} (${image.name}) was built by an older recipe: kept as it is; \`kfarm images sync ${image.name} --kernels '${image.kernels[0] ?? '?'}'\` rebuilds it`,
+    );
   for (const image of plan.gone)
     say(`${image.kernels[0] ?? '?'} (${image.name}) is no longer offered by the archive: kept; \`kfarm images sync ${image.name} --prune\` removes it`);
   const result: SyncResult = { plan, added: [], failed: [], notStarted: [], pruned: [] };
@@ -157,7 +162,7 @@ export async function syncImages(runtime: ContainerRuntime, request: SyncRequest
         counts.added++;
         result.added.push(k.kernel);
         out.say(
-          `[${done}/${plan.add.length}] ${k.kernel} (${k.release}, headers ${k.version}): ${image.built ? `added in ${Math.round(image.ms / 1000)}s` : 'already current'}`,
+          `[${done}/${plan.add.length}] ${k.kernel} (${k.release}, headers ${k.version}): ${image.built ? `${k.recipeChanged ? 'rebuilt (recipe changed)' : 'added'} in ${Math.round(image.ms / 1000)}s` : 'already current'}`,
           'added',
         );
       } catch (err) {
@@ -187,6 +192,16 @@ export async function syncImages(runtime: ContainerRuntime, request: SyncRequest
   }
   if (diskFull) throw diskFullError(result, diskFull.during);
   return result;
+}
+
+/** The recipe-files hash each (release, arch) in scope gets now: held images with another are rebuilt. */
+async function currentRecipes(releases: readonly ReleaseSpec[], arches: readonly DebianArch[]): Promise<Map<string, string>> {
+  const recipes = new Map<string, string>();
+  for (const release of releases) {
+    const recipe = await loadRecipe(release.name);
+    for (const arch of arches) recipes.set(`${release.name}/${arch}`, await currentRecipeFiles(recipe, arch));
+  }
+  return recipes;
 }
 
 /** the pause before a failed kernel image's second try */

@@ -11,11 +11,18 @@ export interface SyncScope {
   /** kernel releases to add (`--kernels`, resolved against the archive); none: every kernel */
   kernels?: readonly string[];
   prune: boolean;
+  /**
+   * the recipe-files hash an image gets now, by `<release>/<debian arch>` (recipe-files.ts):
+   * a held image with another (or none) was built by an older recipe and is rebuilt
+   */
+  recipes?: ReadonlyMap<string, string>;
 }
 
 export interface SyncPlan {
   /** offered, fetchable and not held (or held with another headers version: rebuilt) */
-  add: Array<DiscoveredKernel & { replaces?: KfarmImage }>;
+  add: Array<DiscoveredKernel & { replaces?: KfarmImage; recipeChanged?: true }>;
+  /** held, built by an older recipe, and not rebuilt this time (outside the selection, or not fetchable now): kept and said */
+  outdated: KfarmImage[];
   /** held kernels the archive no longer offers: removed with --prune, else only named */
   prune: KfarmImage[];
   gone: KfarmImage[];
@@ -38,18 +45,23 @@ export function planSync(held: readonly KfarmImage[], offered: readonly Discover
     for (const kernel of image.kernels) heldByKey.set(`${image.name}/${arch}/${kernel}`, { ...image, kernels: [kernel] });
   }
   const offeredKeys = new Set<string>();
-  const plan: SyncPlan = { add: [], prune: [], gone: [], unchanged: [], unfetchable: [] };
+  const plan: SyncPlan = { add: [], prune: [], gone: [], unchanged: [], unfetchable: [], outdated: [] };
+  const selected = (k: DiscoveredKernel) =>
+    (!scope.flavours || scope.flavours.length === 0 || scope.flavours.includes(k.flavour)) && (!scope.kernels || scope.kernels.includes(k.kernel));
   for (const k of offered) {
     if (!inScope(k.release, k.arch)) continue;
     const key = `${k.release}/${k.arch}/${k.kernel}`;
     offeredKeys.add(key);
     const have = heldByKey.get(key);
     if (have && (have.headersVersion === undefined || have.headersVersion === k.version)) {
-      plan.unchanged.push(have);
+      const recipe = scope.recipes?.get(`${k.release}/${k.arch}`);
+      if (recipe === undefined || have.recipeFiles === recipe) plan.unchanged.push(have);
+      // an older recipe's image: rebuilt when selected (the old one serves builds until the new one is tagged)
+      else if (selected(k) && k.fetch.fetchable) plan.add.push({ ...k, replaces: have, recipeChanged: true });
+      else plan.outdated.push(have);
       continue;
     }
-    if (!have && scope.flavours && scope.flavours.length > 0 && !scope.flavours.includes(k.flavour)) continue;
-    if (!have && scope.kernels && !scope.kernels.includes(k.kernel)) continue;
+    if (!have && !selected(k)) continue;
     if (!k.fetch.fetchable) {
       if (have) plan.unchanged.push(have);
       else plan.unfetchable.push(k);
@@ -68,15 +80,19 @@ export function planSync(held: readonly KfarmImage[], offered: readonly Discover
   plan.prune.sort(imageByKernel);
   plan.gone.sort(imageByKernel);
   plan.unchanged.sort(imageByKernel);
+  plan.outdated.sort(imageByKernel);
   return plan;
 }
 
 /** Pure: the one-line summary a sync prints first. */
 export function describePlan(plan: SyncPlan): string {
   if (plan.add.length === 0 && plan.prune.length === 0) {
-    return `nothing to do: ${plan.unchanged.length} kernel(s) held and current${plan.unfetchable.length ? `, ${plan.unfetchable.length} offered but not fetchable` : ''}`;
+    const outdated = plan.outdated.length ? `, ${plan.outdated.length} from an older recipe (kept)` : '';
+    return `nothing to do: ${plan.unchanged.length} kernel(s) held and current${outdated}${plan.unfetchable.length ? `, ${plan.unfetchable.length} offered but not fetchable` : ''}`;
   }
-  const parts = [`${plan.add.length} to add`, `${plan.unchanged.length} unchanged`];
+  const rebuilt = plan.add.filter((k) => k.recipeChanged).length;
+  const parts = [`${plan.add.length - rebuilt} to add`, ...(rebuilt ? [`${rebuilt} to rebuild (recipe changed)`] : []), `${plan.unchanged.length} unchanged`];
+  if (plan.outdated.length) parts.push(`${plan.outdated.length} from an older recipe (kept)`);
   if (plan.prune.length) parts.push(`${plan.prune.length} to prune`);
   if (plan.unfetchable.length) parts.push(`${plan.unfetchable.length} not fetchable (skipped)`);
   return parts.join(', ');

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { discoverKernels, type Discovery } from '../../src/archive/discover.js';
 import { resolveReleases } from '../../src/archive/releases.js';
 import { DockerRuntime } from '../../src/executor/docker-runtime.js';
-import { listKfarmImages } from '../../src/images/catalog.js';
+import { LABEL_RECIPE, LABEL_RECIPE_FILES, listKfarmImages } from '../../src/images/catalog.js';
+import { packTar } from '../../src/executor/archive.js';
 import { syncImages } from '../../src/images/image-sync.js';
 import { kernelImageRef, toolchainRef } from '../../src/images/kernel-ref.js';
 import { compareKernels } from '../../src/matrix/kernel-target.js';
@@ -106,6 +107,44 @@ describe('kfarm images sync', () => {
     const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as BuildReport;
     expect(report.kernels.map((k) => [k.kernel, k.verdict])).toEqual([[target, 'built']]);
   }, 600_000);
+
+  it('rebuilds an image an older recipe made when it is synced, and only names it otherwise', async () => {
+    const ref = kernelImageRef('debian-12', target);
+    const current = await runtime.inspectImage(ref);
+    expect(current?.labels[LABEL_RECIPE_FILES], 'sync labels the recipe files it built from').toMatch(/^[0-9a-f]{64}$/);
+    // the image as an older kfarm recipe left it: the same kernel, other recipe labels
+    await runtime.buildImage({
+      context: await packTar([{ path: 'Dockerfile', type: 'file', mode: 0o644, data: Buffer.from(`FROM ${current?.id ?? ''}\n`) }]),
+      tag: ref,
+      buildArgs: {},
+      labels: { [LABEL_RECIPE]: 'older-recipe', [LABEL_RECIPE_FILES]: 'older-recipe' },
+      onLine: () => undefined,
+    });
+    const older = await runtime.inspectImage(ref);
+    expect(older?.labels[LABEL_RECIPE_FILES]).toBe('older-recipe');
+    const others = new Map([...(await heldIds())].filter(([kernel]) => kernel !== target));
+
+    // a sync of other kernels names it and leaves it: the farm keeps building with it
+    const elsewhere = [...others.keys()].find((k) => k.startsWith('6.1.0-') && k.endsWith('-amd64') && !k.includes('cloud') && !k.includes('rt')) ?? 'none';
+    const kept = await kfarm(['images', 'sync', 'debian-12', '--arch', 'amd64', '--flavours', 'amd64', '--kernels', elsewhere], env);
+    expect(kept.exitCode, kept.stderr).toBe(0);
+    expect(kept.stderr).toContain(`${target} (debian-12) was built by an older recipe: kept as it is; \`kfarm images sync debian-12 --kernels '${target}'\` rebuilds it`);
+    expect((await runtime.inspectImage(ref))?.id).toBe(older?.id);
+
+    const run = await kfarm(['images', 'sync', 'debian-12', '--arch', 'amd64', '--flavours', 'amd64', '--kernels', target], env);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stderr).toContain('1 to rebuild (recipe changed)');
+    expect(run.stderr).toMatch(new RegExp(`\\[1/1\\] ${target.replace(/[.+]/g, '\\$&')} \\(debian-12, headers [^)]*\\): rebuilt \\(recipe changed\\) in`));
+    const rebuilt = await runtime.inspectImage(ref);
+    expect(rebuilt?.labels[LABEL_RECIPE_FILES]).toBe(current?.labels[LABEL_RECIPE_FILES]);
+    expect(rebuilt?.id).not.toBe(older?.id);
+    // the older image is gone, not left untagged; every other kernel's image is as it was
+    expect(await runtime.inspectImage(older?.id ?? '')).toBeUndefined();
+    const after = await heldIds();
+    for (const [kernel, id] of others) expect(after.get(kernel), kernel).toBe(id);
+    const again = await kfarm(['images', 'sync', 'debian-12', '--arch', 'amd64', '--flavours', 'amd64', '--kernels', target], env);
+    expect(again.stderr).toMatch(/nothing to do/);
+  }, 900_000);
 
   it('--prune removes it once the archive no longer offers it, and only it', async () => {
     // the archive of a later day, which dropped the kernel: the real index minus that kernel

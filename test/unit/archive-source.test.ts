@@ -1,5 +1,3 @@
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_ARCHIVE_SOURCE, archiveCacheDir, resolveArchiveSource, usesDebianMirrors } from '../../src/archive/archive-source.js';
 import { DEFAULT_MIRRORS, RELEASES } from '../../src/archive/releases.js';
@@ -14,7 +12,7 @@ import {
   type ArchiveBuildSource,
 } from '../../src/images/archive-recipe.js';
 import { compareOffers, offerKey } from '../../src/service/watch/archive-offers.js';
-import { imagesDir } from '../../src/paths.js';
+import { loadRecipe } from '../../src/images/image-builder.js';
 
 const local = { debian: 'http://127.0.0.1:8080/debian', 'debian-security': 'http://127.0.0.1:8080/debian-security' };
 const bookworm = RELEASES.find((r) => r.name === 'debian-12');
@@ -69,7 +67,7 @@ describe('a kernel recipe built from another mirror (archive-recipe)', () => {
 
   it("swaps the sources in right after FROM and puts Debian's back after the recipe's last step", async () => {
     for (const recipe of ['debian-11', 'debian-12', 'debian-13']) {
-      const original = await readFile(path.join(imagesDir, recipe, 'kernel.Dockerfile'));
+      const { kernel: original } = await loadRecipe(recipe);
       const lines = withArchiveSource(original).toString().trimEnd().split('\n');
       const from = lines.findIndex((l) => l.startsWith('FROM '));
       expect(lines[from + 2]).toBe('COPY kfarm-archive.sources kfarm-archive-keyring.gpg /etc/kfarm-archive/');

@@ -100,7 +100,7 @@ describe('images sync plan', () => {
       [offer('6.12.1+deb13-amd64', '6.12.1-1', { release: 'debian-13' }), offer('6.1.0-57-arm64', '6.1.192-3', { arch: 'arm64', flavour: 'arm64' })],
       { ...scope, prune: true },
     );
-    expect(plan).toEqual({ add: [], prune: [], gone: [], unchanged: [], unfetchable: [] });
+    expect(plan).toEqual({ add: [], prune: [], gone: [], unchanged: [], unfetchable: [], outdated: [] });
   });
 });
 
@@ -183,5 +183,41 @@ describe('images sync faults', () => {
     expect(syncStatusText({ added: 3, running: 2, queued: 30, failed: 1, total: 36, elapsedMs: 40_000 })).toBe(
       'sync: 3 added, 2 running, 30 queued, 1 failed of 36; 40.0 s, about 5 min 20 s left',
     );
+  });
+});
+
+describe('images sync plan when the recipe changed', () => {
+  const recipes = new Map([['debian-12/amd64', 'recipe-now']]);
+  const built = (kernel: string, recipeFiles?: string): KfarmImage => ({ ...held(kernel, '6.1.192-2'), ...(recipeFiles ? { recipeFiles } : {}) });
+
+  it('rebuilds a held image whose recipe files differ or are not said, keeps the current one', () => {
+    const plan = planSync(
+      [built('6.1.0-55-amd64', 'recipe-now'), built('6.1.0-56-amd64', 'recipe-before'), built('6.1.0-57-amd64')],
+      [offer('6.1.0-55-amd64', '6.1.192-2'), offer('6.1.0-56-amd64', '6.1.192-2'), offer('6.1.0-57-amd64', '6.1.192-2')],
+      { ...scope, recipes },
+    );
+    expect(plan.unchanged.map((i) => i.kernels[0])).toEqual(['6.1.0-55-amd64']);
+    expect(plan.add.map((k) => [k.kernel, k.recipeChanged, k.replaces?.id])).toEqual([
+      ['6.1.0-56-amd64', true, 'sha256:6.1.0-56-amd64'],
+      ['6.1.0-57-amd64', true, 'sha256:6.1.0-57-amd64'],
+    ]);
+    expect(describePlan(plan)).toBe('0 to add, 2 to rebuild (recipe changed), 1 unchanged');
+  });
+
+  it('keeps an outdated image outside the kernel selection or not fetchable now, and says so', () => {
+    const plan = planSync(
+      [built('6.1.0-56-amd64', 'recipe-before'), built('6.1.0-57-amd64', 'recipe-before'), built('6.1.0-58-amd64', 'recipe-before')],
+      [offer('6.1.0-56-amd64', '6.1.192-2'), offer('6.1.0-57-amd64', '6.1.192-2'), offer('6.1.0-58-amd64', '6.1.192-2', { fetch: { fetchable: false, reason: 'HTTP 404' } })],
+      { ...scope, recipes, kernels: ['6.1.0-57-amd64', '6.1.0-58-amd64'] },
+    );
+    expect(plan.add.map((k) => k.kernel)).toEqual(['6.1.0-57-amd64']);
+    expect(plan.outdated.map((i) => i.kernels[0])).toEqual(['6.1.0-56-amd64', '6.1.0-58-amd64']);
+    expect(describePlan(plan)).toBe('0 to add, 1 to rebuild (recipe changed), 0 unchanged, 2 from an older recipe (kept)');
+  });
+
+  it('judges nothing without recipe hashes (the plan of a caller that has none)', () => {
+    const plan = planSync([built('6.1.0-56-amd64', 'recipe-before')], [offer('6.1.0-56-amd64', '6.1.192-2')], scope);
+    expect(plan.unchanged).toHaveLength(1);
+    expect(describePlan(plan)).toBe('nothing to do: 1 kernel(s) held and current');
   });
 });

@@ -1,11 +1,15 @@
-# One kernel's headers on the release's toolchain image: its linux-headers-<kver> (pinned to
-# the version discovery saw), its -common, its linux-kbuild and its compiler package.
+# One kernel's headers on the release's toolchain image (images/<release>/toolchain.Dockerfile):
+# its linux-headers-<kver> (pinned to the version discovery saw), its -common, its linux-kbuild
+# and its compiler package (bullseye: linux-compiler-gcc-10-x86, the kernel's own compiler).
+# One recipe for every release: a change here reaches every held image at the next
+# `kfarm images sync` (the io.kfarm.recipe-files label, src/images/recipe-files.ts).
 # 6.12 headers depend on linux-image-<kver> (~100 MB, and through it systemd) that a module
 # build never reads. The headers .deb is fetched with `apt-get download` and installed with
 # `dpkg --force-depends`, everything else through apt as usual. So that apt in this image (or
 # one derived from it) never pulls a kernel in to "fix" that dependency, an empty placeholder
 # package linux-image-<kver>-unsigned of the same version satisfies it, and an apt pin
-# (priority -1) refuses every real linux-image-* package.
+# (priority -1) refuses every real linux-image-* package. 5.10 headers depend on no kernel
+# image: there no placeholder is made.
 ARG TOOLCHAIN
 FROM ${TOOLCHAIN}
 ARG KERNEL
