@@ -43,6 +43,17 @@ table.matrix { border-collapse: collapse; }
 ${VERDICT_CSS}
 .problems li { margin: .3rem 0; padding: .2rem .4rem; list-style: none; }
 .problems { padding: 0; }
+.regressions ul { padding: 0; }
+.regressions li.regression { list-style: none; margin: .4rem 0; padding: .3rem .6rem; border-left: 4px solid #999; background: #f6f6f6; }
+.regressions li.r-broken { border-color: #c0392b; background: #fdecea; }
+.regressions li.r-never-built { border-color: #e67e22; background: #fff3e6; }
+.regressions li.r-fixed { border-color: #2e8b57; background: #eaf6ee; }
+.regressions .r-state { text-transform: uppercase; font-size: .75rem; letter-spacing: .04em; }
+.changelog summary { cursor: pointer; color: #333; }
+.changelog .entry { margin: .4rem 0 .4rem 1rem; }
+.changelog .entry-head { font-family: ui-monospace, monospace; font-weight: bold; }
+.changelog pre { white-space: pre-wrap; word-break: break-word; font-size: .8rem; margin: .2rem 0; max-height: 24rem; overflow: auto; }
+.changelog .note { color: #555; font-style: italic; margin: .3rem 0; }
 `;
 
 export const REPORT_SCRIPT = `

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { compareKernels } from '../matrix/kernel-target.js';
 import { groupLine, reportGroups } from './groups.js';
-import type { BuildReport, KernelReport } from './report.js';
+import type { BuildReport, KernelReport, RegressionReport } from './report.js';
 import { htmlText, safeHref } from './html-text.js';
+import { debianArchOf as debianArch } from './release-arch.js';
 import { REPORT_CSS, REPORT_SCRIPT } from './html-assets.js';
 
 /**
@@ -98,6 +99,7 @@ export function renderHtml(report: BuildReport): string {
 <p class="meta groups">${groups.map((g) => htmlText(groupLine(g))).join(' &middot; ')}</p>
 ${report.warnings.length ? `<details class="warnings"><summary>${report.warnings.length} warning(s)</summary><ul>${report.warnings.map((w) => `<li>${htmlText(w)}</li>`).join('')}</ul></details>` : ''}
 </header>
+${regressionsHtml(report.regressions ?? [])}
 <form class="filters" id="filters">
 <label>release <select id="f-release"><option value="">all</option>${releases.map(option).join('')}</select></label>
 <label>arch <select id="f-arch"><option value="">all</option>${arches.map(option).join('')}</select></label>
@@ -148,6 +150,38 @@ function problemHtml(k: KernelReport, module: string): string {
   const reason = (state === 'load-failed' ? k.load?.reason : k.reason) ?? state;
   const log = state === 'load-failed' && k.load?.log ? k.load.log : k.log;
   return `<li class="c-${state}"><b class="letter">${state === 'failed' ? 'F' : 'LF'}</b> ${htmlText(module)} on ${htmlText(k.kernel)} (${htmlText(reason)}): <code>${htmlText(firstError)}</code> ${linkHtml(log, 'log')}</li>`;
+}
+
+const REGRESSION_LABELS: Record<RegressionReport['state'], string> = { broken: 'open', 'never-built': 'never built', fixed: 'fixed' };
+
+/** A farm build's regression windows (report.json `regressions`): open ones first, whatever order the file has. */
+function regressionsHtml(regressions: readonly RegressionReport[]): string {
+  if (regressions.length === 0) return '';
+  const order = (r: RegressionReport) => ['broken', 'never-built', 'fixed'].indexOf(r.state);
+  const sorted = [...regressions].sort((a, b) => order(a) - order(b));
+  const open = regressions.filter((r) => r.state === 'broken').length;
+  const items = sorted.map((r) => {
+    const series = `${r.module} ${r.version} on ${r.release} / ${debianArch(r.arch)}, ${r.flavour} ${r.line}`;
+    return [
+      `<li class="regression r-${htmlText(r.state)}" data-state="${htmlText(r.state)}" data-check="${htmlText(r.check)}" data-module="${htmlText(`${r.module} ${r.version}`)}">`,
+      `<div><b class="r-state">${htmlText(REGRESSION_LABELS[r.state] ?? r.state)}</b> ${htmlText(series)} (${htmlText(r.check)}): <span class="sentence">${htmlText(r.sentence)}</span></div>`,
+      r.firstError ? `<div class="first-error">${htmlText(r.firstError)}</div>` : '',
+      r.changelog ? changelogHtml(r.changelog) : '',
+      '</li>',
+    ].join('');
+  });
+  return `<section class="regressions" id="regressions"><h2>Regressions${open ? ` (${open} open)` : ''}</h2><ul>${items.join('\n')}</ul></section>`;
+}
+
+function changelogHtml(c: NonNullable<RegressionReport['changelog']>): string {
+  const between = c.lastGood ? `${c.lastGood.version ?? c.lastGood.kernel} and ${c.firstBad.version ?? c.firstBad.kernel}` : `${c.firstBad.version ?? c.firstBad.kernel}`;
+  const cut = c.omittedEntries > 0 || c.omittedLines > 0 ? `${c.omittedEntries} more entries and ${c.omittedLines} lines not shown` : '';
+  const notes = [c.note, cut].filter(Boolean).map((n) => `<p class="note">${htmlText(n ?? '')}</p>`);
+  const entries = c.entries.map(
+    (e) =>
+      `<div class="entry"><div class="entry-head">${htmlText(`${e.package} (${e.version}) ${e.distribution}${e.urgency ? `; urgency=${e.urgency}` : ''}`)}</div><pre>${htmlText(e.body.join('\n'))}</pre>${e.maintainer ? `<div class="facts">${htmlText(`-- ${e.maintainer}  ${e.date ?? ''}`.trimEnd())}</div>` : ''}</div>`,
+  );
+  return `<details class="changelog"><summary>Debian changelog ${c.lastGood ? 'between' : 'of'} ${htmlText(between)}: ${c.entries.length} entr${c.entries.length === 1 ? 'y' : 'ies'}</summary>${notes.join('')}${entries.join('')}</details>`;
 }
 
 function linkHtml(rel: string, label: string): string {

@@ -81,6 +81,57 @@ const kernelReport = z
   })
   .passthrough();
 
+const kernelName = z.string().regex(KERNEL_RELEASE);
+const changelogEntry = z
+  .object({
+    package: text(4096),
+    version: text(4096),
+    distribution: text(4096),
+    urgency: text(4096),
+    body: z.array(text(4096)).max(100_000),
+    maintainer: text(4096).optional(),
+    date: text(4096).optional(),
+  })
+  .passthrough();
+const headersVersion = z.object({ kernel: kernelName, version: text(256).optional() }).passthrough();
+const regression = z
+  .object({
+    module: moduleName,
+    version: moduleVersion,
+    release: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/),
+    arch: z.string().regex(ARCH),
+    flavour: text(128),
+    line: text(64),
+    check: z.enum(['build', 'load']),
+    state: z.enum(['broken', 'never-built', 'fixed']),
+    sentence: text(4096),
+    lastGood: kernelName.optional(),
+    firstBad: kernelName.optional(),
+    lastBad: kernelName.optional(),
+    fixedIn: kernelName.optional(),
+    firstError: text(4096).optional(),
+    reason: text(256).optional(),
+    buildId: text(128).optional(),
+    since: text(64),
+    changelog: z
+      .object({
+        lastGood: headersVersion.optional(),
+        firstBad: headersVersion,
+        source: z
+          .object({ image: text(512), path: text(4096) })
+          .passthrough()
+          .optional(),
+        entries: z.array(changelogEntry).max(10_000),
+        omittedEntries: count,
+        omittedLines: count,
+        complete: z.boolean(),
+        note: text(16_384).optional(),
+      })
+      .passthrough()
+      .optional(),
+  })
+  .passthrough();
+
 export const reportSchema = z
   .object({
     schemaVersion: z.literal(1),
@@ -103,6 +154,7 @@ export const reportSchema = z
       .array(artifact.extend({ format: z.string().regex(/^[a-z0-9-]{1,32}$/) }))
       .max(100_000)
       .optional(),
+    regressions: z.array(regression).max(10_000).optional(),
   })
   .passthrough();
 

@@ -72,6 +72,74 @@ export interface BuildReport {
   modules?: ModuleEntry[];
   /** the packages of `--format` / `kfarm pack`, below the out dir (the DKMS tarballs are above) */
   packages?: Array<ArtifactReport & { format: string }>;
+  /**
+   * `kfarm serve`'s builds only: each kernel series this build touched whose build or load window,
+   * judged over the farm's history of this module version, is not ok; open regressions first
+   * (docs/formats.md "Regressions"). A local build has none: it has no history.
+   */
+  regressions?: RegressionReport[];
+}
+
+/**
+ * What broke where, and since when, as plain data (the farm's regression view, src/service/regressions,
+ * computes it; the report only carries and shows it): "builds on 6.1.0-56-amd64, fails since 6.1.0-57-amd64".
+ */
+export interface RegressionReport {
+  module: string;
+  version: string;
+  release: string;
+  /** dkms's arch: x86_64, aarch64 */
+  arch: string;
+  /** the kernel flavour: amd64, cloud-amd64 */
+  flavour: string;
+  /** the upstream kernel line: 6.1, 6.12 */
+  line: string;
+  check: 'build' | 'load';
+  /** broken: the newest kernel fails and an earlier one built (open); never-built: every kernel fails; fixed: fails no more */
+  state: 'broken' | 'never-built' | 'fixed';
+  sentence: string;
+  /** broken: the newest kernel that built (loaded) before the failures; fixed: the newest kernel */
+  lastGood?: string;
+  /** the first kernel of the failing run */
+  firstBad?: string;
+  /** fixed: the last kernel that failed */
+  lastBad?: string;
+  /** fixed: the first kernel that built (loaded) again */
+  fixedIn?: string;
+  /** firstBad's first compiler (or load) error */
+  firstError?: string;
+  reason?: string;
+  /** the farm build that recorded firstBad's verdict */
+  buildId?: string;
+  /** ISO time the state began */
+  since: string;
+  /** broken and never-built: Debian's changelog between lastGood's headers and firstBad's, or why it could not be read */
+  changelog?: RegressionChangelog;
+}
+
+export interface RegressionChangelog {
+  lastGood?: { kernel: string; version?: string };
+  firstBad: { kernel: string; version?: string };
+  /** the image and file read, when one was */
+  source?: { image: string; path: string };
+  /** newest first: the entries after lastGood's upload up to firstBad's */
+  entries: ChangelogEntryReport[];
+  omittedEntries: number;
+  omittedLines: number;
+  /** the entries are the whole span */
+  complete: boolean;
+  /** why entries are missing or partial (or the changelog could not be read at all) */
+  note?: string;
+}
+
+export interface ChangelogEntryReport {
+  package: string;
+  version: string;
+  distribution: string;
+  urgency: string;
+  body: string[];
+  maintainer?: string;
+  date?: string;
 }
 
 export interface ModuleEntry {

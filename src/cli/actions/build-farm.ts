@@ -9,6 +9,7 @@ import { kernelRecordSchema } from '../../job/job-payload.js';
 import { readReport } from '../../report/read-report.js';
 import { withOutDirStage } from '../../report/out-dir.js';
 import type { BuildReport } from '../../report/report.js';
+import { debianArchOf } from '../../report/release-arch.js';
 import { farmClient, followEvents, type FarmClient, type SseEvent } from '../../service/client/farm-client.js';
 import type { BuildRow } from '../../service/farm-db.js';
 import { packSource } from '../../source/source-archive.js';
@@ -95,11 +96,26 @@ export async function buildOnFarm(ctx: CliContext, sourceDirs: string[], opts: B
   }
   if (!report) throw new KfarmError('COMMAND_FAILED', `the farm's build ${build.id} ended without an out dir`);
   ctx.out(reportTable(report, opts.table));
+  for (const line of regressionLines(report)) ctx.out(line);
   for (const p of report.packages ?? []) ctx.out(`${p.format.padEnd(12)} ${opts.out}/${p.path}`);
   ctx.out(
     `report: ${opts.out}/report.json, ${opts.out}/report.html, ${opts.out}/junit.xml${opts.junit ? ` (and ${opts.junit})` : ''} (built on ${client.url} in ${formatDuration(report.durationMs)})`,
   );
   ctx.setExitCode(report.summary.failed > 0 ? EXIT.kernelsFailed : EXIT.ok);
+}
+
+/**
+ * Pure: the farm's regression windows of this build (report.json `regressions`, a farm's report
+ * only), one line each with its first error under it: "regression: hello 1.0 debian-12/amd64
+ * amd64 6.1 (build): builds on 6.1.0-56-amd64, fails since 6.1.0-57-amd64". The text came from
+ * the farm: shown cleaned and capped.
+ */
+export function regressionLines(report: BuildReport): string[] {
+  const word = { broken: 'regression', 'never-built': 'never built', fixed: 'fixed' } as const;
+  return (report.regressions ?? []).flatMap((r) => [
+    shown(`${word[r.state] ?? r.state}: ${r.module} ${r.version} ${r.release}/${debianArchOf(r.arch)} ${r.flavour} ${r.line} (${r.check}): ${r.sentence}`, 1000),
+    ...(r.firstError ? [`  ${shown(r.firstError.split('\n')[0] ?? '', 1000)}`] : []),
+  ]);
 }
 
 async function farmToken(file: string | undefined): Promise<string> {

@@ -15,6 +15,10 @@ import { buildDir, type ServicePaths } from '../service-paths.js';
 import { unpackSource } from '../source-upload.js';
 import { BuildFeed } from './build-feed.js';
 import { resultRows } from './result-rows.js';
+import { headersChangelog } from '../regressions/headers-changelog.js';
+import { REPORT_CHANGELOG_LIMITS, reportRegressions } from '../findings/report-regressions.js';
+import type { BuildReport, RegressionReport } from '../../report/report.js';
+import type { OutDirStage } from '../../report/out-dir.js';
 
 export interface BuildRunnerDeps {
   db: FarmDb;
@@ -159,6 +163,7 @@ export class BuildRunner {
             signal: this.abort.signal,
           });
         }
+        report = await this.withRegressions(id, report, outcome.output.stage, log);
         await outcome.output.commit();
       } finally {
         await outcome.output.discard();
@@ -188,6 +193,34 @@ export class BuildRunner {
         error: `${describeError(err)}${err instanceof KfarmError && err.hint ? ` (${err.hint})` : ''}`,
       });
     }
+  }
+
+  /**
+   * The final report with what broke where, and since when (findings/report-regressions.ts),
+   * restaged before the one commit so report.json, report.html, junit.xml and SHA256SUMS agree.
+   * What cannot be worked out (the database unreadable) is logged and the report stays as built:
+   * the build's own verdicts never wait on its history.
+   */
+  private async withRegressions(id: string, report: BuildReport, stage: OutDirStage, log: Logger): Promise<BuildReport> {
+    const { db, runtime } = this.deps;
+    let regressions: RegressionReport[];
+    try {
+      const rows = resultRows(id, report, new Date().toISOString());
+      const before = [...new Set(rows.map((r) => r.module))].flatMap((m) => db.results.history(m));
+      const versions = new Map(db.kernels.list().map((k) => [k.kernel, k.version]));
+      regressions = await reportRegressions(before, rows, {
+        readChangelog: (request) => headersChangelog(runtime, request, REPORT_CHANGELOG_LIMITS),
+        headersVersion: (kernel) => versions.get(kernel),
+      });
+    } catch (err) {
+      log.warn({ err: describeError(err) }, "could not work out the build's regression windows: its report has none");
+      return report;
+    }
+    if (regressions.length === 0) return report;
+    const withThem: BuildReport = { ...report, regressions };
+    // not caught: a stage that cannot be written (a full disk) fails the build, as any of its outputs would
+    await stage.stageReports(withThem);
+    return withThem;
   }
 
   private finish(id: string, feed: BuildFeed, patch: Pick<BuildRow, 'state'> & Partial<Pick<BuildRow, 'exitCode' | 'summary' | 'error'>>): void {
