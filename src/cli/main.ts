@@ -9,6 +9,7 @@ import { ldtarballCommand } from './commands/ldtarball.js';
 import { packCommand } from './commands/pack.js';
 import { publishCommand } from './commands/publish.js';
 import { serveCommand } from './commands/serve.js';
+import { signCommand } from './commands/sign.js';
 import { tokensCommand } from './commands/tokens.js';
 import { verifyCommand } from './commands/verify.js';
 import { workerCommand } from './commands/worker.js';
@@ -50,6 +51,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
     .addCommand(buildCommand(ctx))
     .addCommand(packCommand(ctx))
+    .addCommand(signCommand(ctx))
     .addCommand(publishCommand(ctx))
     .addCommand(ldtarballCommand(ctx))
     .addCommand(workerCommand(ctx))

@@ -3,6 +3,7 @@ import type { ContainerRuntime } from '../executor/runtime.js';
 import type { PackFormat } from '../packaging/packer.js';
 import { buildReport, type BuildReport } from '../report/report.js';
 import { OutDirStage } from '../report/out-dir.js';
+import { setSigning } from '../report/signing-report.js';
 import type { SigningSetup } from '../signing/index.js';
 import type { SourceArchive } from '../source/source-archive.js';
 import { toolVersion } from '../version.js';
@@ -82,9 +83,10 @@ export async function writeBuildOutputs(input: WriteBuildOutputsInput): Promise<
         }),
       );
     }
-    // signed modules come with what a fleet enrols: the certificate in DER and ENROLL.md
-    if (signing) for (const f of await (await import('../signing/enroll-files.js')).enrollFiles(signing.setup.key)) await stage.stageFile(f.name, f.data);
+    // signed modules come with what a fleet enrols: the certificate in DER and ENROLL.md, listed in the report (and SHA256SUMS)
+    const enrol = signing ? await (await import('./stage-signing-files.js')).stageSigningFiles(stage, signing.setup.key) : undefined;
     const report = combineReports(reports, { startedAt, finishedAt: new Date() });
+    if (enrol) setSigning(report, enrol);
     await stage.stageReports(report, input.junitPath ? { junit: input.junitPath } : {});
     // the other formats are made from what was just staged (the stage is the view they read), as `kfarm pack` would
     const packages = input.formats?.length ? await (await import('../packaging/pack-out-dir.js')).packOutDir(stage, input.formats, deps.logger) : [];

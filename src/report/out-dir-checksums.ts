@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { KfarmError } from '../errors/kfarm-error.js';
 import type { BuildReport } from './report.js';
+import { signingOf } from './signing-report.js';
 
 export const SUMS_FILE = 'SHA256SUMS';
 /** the views of the report, written together by the out dir's writer (out-dir.ts) */
@@ -17,10 +18,12 @@ export interface Deliverable {
 
 /**
  * Pure: what SHA256SUMS vouches for, sorted: every artifact the report lists (each kernel's
- * binaries-only tarball, each module's full tarball, the packages of --format / `kfarm pack`)
- * and the report's own files. Never the logs (diagnostics, not deliverables), never a file the
- * report does not name: an out dir also holds what earlier builds left (tarballs of kernels this
- * build did not select) and whatever else someone put there, and kfarm vouches for neither.
+ * binaries-only tarball, each module's full tarball, the packages of --format / `kfarm pack`,
+ * the signing certificate and ENROLL.md of signed modules: signing-report.ts) and the report's
+ * own files. Never the logs (diagnostics, not deliverables), never a file the report does not
+ * name: an out dir also holds what earlier builds left (tarballs of kernels this build did not
+ * select, an earlier signed build's enrolment files) and whatever else someone put there, and
+ * kfarm vouches for neither.
  */
 export function deliverablesOf(report: BuildReport): Deliverable[] {
   const byPath = new Map<string, Deliverable>();
@@ -29,6 +32,8 @@ export function deliverablesOf(report: BuildReport): Deliverable[] {
   if (report.fullTarball) add({ path: report.fullTarball.path, sha256: report.fullTarball.sha256 });
   for (const m of report.modules ?? []) if (m.fullTarball) add({ path: m.fullTarball.path, sha256: m.fullTarball.sha256 });
   for (const p of report.packages ?? []) add({ path: p.path, sha256: p.sha256 });
+  // what a fleet enrols to trust signed modules (signing-cert.der, ENROLL.md): shipped with them, so vouched for
+  for (const f of signingOf(report)?.files ?? []) add({ path: f.path, sha256: f.sha256 });
   for (const f of REPORT_FILES) add({ path: f });
   return [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
