@@ -15,6 +15,7 @@ import { listKfarmImages } from './catalog.js';
 import { KERNEL_BUILD_CONCURRENCY, RECIPE_ARCHES, RECIPES, currentRecipeFiles, ensureKernelImage, ensureToolchain, loadRecipe } from './image-builder.js';
 import { errorChainText, saysNoSpace, watchBuildLines } from './sync-faults.js';
 import { describePlan, planSync, type SyncPlan } from './sync-plan.js';
+import { removeKernelImage } from './remove-kernel-image.js';
 
 export interface SyncRequest {
   releases: readonly ReleaseSpec[];
@@ -180,9 +181,8 @@ export async function syncImages(runtime: ContainerRuntime, request: SyncRequest
   }
 
   for (const image of plan.prune) {
-    const info = await runtime.inspectImage(image.ref);
-    const tags = (info?.tags ?? [image.ref]).filter((t) => t.startsWith(`kfarm/${image.name}:`));
-    const removed = await runtime.removeImages(tags);
+    const removed = await removeKernelImage(runtime, image);
+    const tags = removed.tags;
     if (removed.ok) {
       result.pruned.push(image.kernels[0] ?? image.ref);
       say(`pruned ${image.kernels[0] ?? '?'} (${tags.join(', ')})`);

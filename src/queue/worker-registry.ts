@@ -18,6 +18,8 @@ const advertSchema = z.object({
   images: z.array(z.object({ name: z.string(), ref: z.string(), id: z.string(), arch: z.string(), kernels: z.array(z.string()) })),
   /** the boot lanes it takes (kfarm worker --verify); absent: none */
   verify: z.array(z.enum(['kvm', 'tcg'])).optional(),
+  /** builds it runs now; absent: a worker of an older kfarm, which did not say */
+  running: z.number().int().nonnegative().optional(),
   seenAt: z.string(),
 });
 
@@ -26,10 +28,12 @@ export type WorkerAdvert = z.infer<typeof advertSchema>;
 const keyPrefix = (queue: string) => `kfarm:${queue}:worker:`;
 
 export interface Advertiser {
+  /** publishes again soon (what it runs changed): coalesced, at most one publish in flight */
+  refresh(): void;
   stop(): Promise<void>;
 }
 
-/** Publishes `describe()` now and every RENEW_MS until stopped; stop() withdraws it. */
+/** Publishes `describe()` now, every RENEW_MS and on refresh() until stopped; stop() withdraws it. */
 export async function startAdvertising(redis: Redis, queue: string, describe: () => Promise<Omit<WorkerAdvert, 'seenAt'>>, logger: Logger): Promise<Advertiser> {
   let key: string | undefined;
   const publish = async () => {
@@ -45,9 +49,32 @@ export async function startAdvertising(redis: Redis, queue: string, describe: ()
   const timer = setInterval(renew, RENEW_MS);
   // A Redis that restarted without its data has forgotten the advert: say it again at once.
   redis.on('ready', renew);
+  // a job starting or ending: one publish at a time, one more after it if anything changed meanwhile
+  let publishing: Promise<void> | undefined;
+  let again = false;
+  let stopped = false;
+  const refresh = () => {
+    if (stopped) return;
+    if (publishing) {
+      again = true;
+      return;
+    }
+    publishing = publish()
+      .catch((err: unknown) => logger.warn({ err }, 'could not renew the worker advert'))
+      .finally(() => {
+        publishing = undefined;
+        if (again) {
+          again = false;
+          refresh();
+        }
+      });
+  };
   return {
+    refresh,
     async stop() {
+      stopped = true;
       clearInterval(timer);
+      await publishing;
       redis.off('ready', renew);
       if (key) await redis.del(key).catch(() => undefined);
     },

@@ -102,6 +102,8 @@ export interface KernelSeenRow {
   lastSeen: string;
   /** set when a later look at the archive no longer listed it (the farm keeps building it) */
   goneSince?: string;
+  /** set when the watch removed its image, gone longer than serve's --prune-gone-after (its results stay) */
+  prunedAt?: string;
 }
 
 export interface FarmDb {
@@ -145,7 +147,9 @@ export interface FarmDb {
      * Gone is judged per (release, arch) the look offered any kernel of: a look that skipped a release or
      * arch, or could not read its index, marks none of its kernels gone. One offered again is no longer gone.
      */
-    observe(offered: ReadonlyArray<Omit<KernelSeenRow, 'firstSeen' | 'lastSeen' | 'goneSince'>>, at: string): { added: KernelSeenRow[]; gone: KernelSeenRow[] };
+    observe(offered: ReadonlyArray<Omit<KernelSeenRow, 'firstSeen' | 'lastSeen' | 'goneSince' | 'prunedAt'>>, at: string): { added: KernelSeenRow[]; gone: KernelSeenRow[] };
     list(): KernelSeenRow[];
+    /** records that these gone kernels were pruned (their images removed); one offered again later is no longer pruned */
+    markPruned(kernels: ReadonlyArray<Pick<KernelSeenRow, 'release' | 'arch' | 'kernel'>>, at: string): void;
   };
 }

@@ -18,7 +18,7 @@ import { createWebhookNotifier, type WebhookNotifier } from './notify/webhook-no
 import { servicePaths } from './service-paths.js';
 import { watchOnce, type WatchConfig } from './watch/watch-run.js';
 import { startWatchSchedule, type WatchSchedule } from './watch/watch-schedule.js';
-import { startWorkerWatch } from './watch/worker-watch.js';
+import { startWorkerWatch, type WorkerWatch } from './watch/worker-watch.js';
 
 export interface ServeOptions {
   env: Env;
@@ -113,14 +113,17 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       closers.push(() => s.close());
       schedule = s;
     }
-    if (notifier && target && env.redisUrl) {
-      const workers = startWorkerWatch({
-        target,
+    // the farm's workers for the dashboard (GET /api/v1/workers), and a gone one told to the webhook
+    let workers: WorkerWatch | undefined;
+    if (env.redisUrl) {
+      const w = startWorkerWatch({
+        target: target ?? { url: env.redisUrl },
         queueName: env.queueName,
         logger,
-        onGone: (w) => fault('worker-gone', `worker ${w.worker} on ${w.hostname} stopped advertising (gone, or stopped)`, w.worker),
+        ...(notifier ? { onGone: (gone) => fault('worker-gone', `worker ${gone.worker} on ${gone.hostname} stopped advertising (gone, or stopped)`, gone.worker) } : {}),
       });
-      closers.push(() => workers.close());
+      closers.push(() => w.close());
+      workers = w;
     }
     // with REDIS_URL the kernels are the workers' (their adverts), as kfarm build plans them; else this engine's images
     let listKernels = async () => kernelTargets(await listKfarmImages(options.runtime));
@@ -131,7 +134,19 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       listKernels = async () => kernelTargets((await farmCatalog({ runtime: options.runtime, farm: { redis, queueName: env.queueName, where: describeTarget(target) } })).images);
     }
     const server = await startServiceServer(
-      { db, runner, paths, env, runtime: options.runtime, logger, exitCodeFor: options.exitCodeFor, listKernels, ...(schedule ? { triggerSync: () => schedule.trigger() } : {}) },
+      {
+        db,
+        runner,
+        paths,
+        env,
+        runtime: options.runtime,
+        logger,
+        exitCodeFor: options.exitCodeFor,
+        listKernels,
+        ...(workers ? { workers: () => workers.workers() } : {}),
+        ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+        ...(schedule ? { triggerSync: () => schedule.trigger() } : {}),
+      },
       options.listen,
     );
     closers.push(() => server.close());

@@ -71,6 +71,20 @@ export async function startWorkerSet(opts: WorkerSetOptions): Promise<WorkerSet>
   let build: BuildWorker | undefined;
   let verify: VerifyWorker | undefined;
   let advertiser: Advertiser | undefined;
+  // builds running now: the advert says it, again each time it changes (the dashboard's workers)
+  let running = 0;
+  const counted =
+    <A extends unknown[], R>(f: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      running++;
+      advertiser?.refresh();
+      try {
+        return await f(...args);
+      } finally {
+        running--;
+        advertiser?.refresh();
+      }
+    };
   // what the advert says this host boots: KVM leaves once a boot here showed it cannot run a guest
   const advertisedLanes = (): VerifyLane[] => (kvmBroken ? lanes.filter((l) => l !== 'kvm') : [...lanes]);
   const close = async (graceMs = opts.graceMs ?? 10_000): Promise<void> => {
@@ -85,7 +99,7 @@ export async function startWorkerSet(opts: WorkerSetOptions): Promise<WorkerSet>
   };
   try {
     if (opts.concurrency > 0) {
-      build = await startBuildWorker(target, queueName, opts.concurrency, buildProcessor({ runtime, blobs, logger: jobLogger, hostname, signal }), { key, logger });
+      build = await startBuildWorker(target, queueName, opts.concurrency, counted(buildProcessor({ runtime, blobs, logger: jobLogger, hostname, signal })), { key, logger });
     }
     if (opts.verify && lanes.length > 0) {
       const boots = opts.verify.concurrency;
@@ -125,6 +139,7 @@ export async function startWorkerSet(opts: WorkerSetOptions): Promise<WorkerSet>
           concurrency: opts.concurrency,
           images: await listKfarmImages(runtime),
           verify: advertisedLanes(),
+          running,
         }),
         logger,
       );

@@ -53,7 +53,18 @@ async function freshFarm(): Promise<void> {
   ids = seedFarmDb(db);
   live = {
     queue: { waiting: 3, active: 2, delayed: 0, failed: 1 },
-    workers: [{ host: `worker-1${HOSTILE}`, running: 2, lastSeen: '2026-12-08T00:00:00Z' }],
+    workers: [
+      {
+        worker: `worker-1${HOSTILE}:7`,
+        host: `worker-1${HOSTILE}`,
+        running: 2,
+        concurrency: 4,
+        images: [{ name: 'debian-12', arch: 'x86_64', kernels: [K56, K57] }],
+        verify: [],
+        lastSeen: '2026-12-08T00:00:00Z',
+        state: 'live',
+      },
+    ],
     builds: [{ id: 'b-3', module: 'hello', done: 3, total: 8 }],
   };
   tamper = undefined;
@@ -209,7 +220,20 @@ describe('the dashboard in chromium', () => {
     db.results.record([result(b3, 'fails', K57ARM, 'failed', { reason: 'compile-error', firstError: `arm: ${HOSTILE}` })]);
     live = {
       queue: { waiting: 7, active: 1, delayed: 2, failed: 4 },
-      workers: [...live.workers, { host: 'worker-2', running: 1, lastSeen: '2026-12-08T00:00:02Z' }],
+      workers: [
+        ...live.workers,
+        {
+          worker: 'worker-2:9',
+          host: 'worker-2',
+          running: 0,
+          concurrency: 2,
+          images: [],
+          verify: [],
+          lastSeen: '2026-12-08T00:00:02Z',
+          state: 'gone',
+          goneSince: '2026-12-08T00:01:00Z',
+        },
+      ],
       builds: [{ id: b3, module: 'fails', done: 6, total: 8 }],
     };
     const before = await page.locator('#updated').textContent();
@@ -220,6 +244,10 @@ describe('the dashboard in chromium', () => {
     expect(await page.locator('#builds li progress').evaluate((p) => (p as unknown as { value: number }).value)).toBe(6);
     expect(await page.locator('#workers tr').count()).toBe(2);
     expect(await page.locator('#workers tr').first().locator('td').first().textContent()).toBe(`worker-1${HOSTILE}`);
+    expect(await page.locator('#workers tr').first().locator('td.images').textContent()).toBe(`debian-12 x86_64: ${K56}, ${K57}`);
+    expect(await page.locator('#workers tr').first().locator('td.running').textContent()).toBe('2 / 4');
+    expect(await page.locator('#workers tr[data-worker="worker-2:9"]').getAttribute('data-state')).toBe('gone');
+    expect(await page.locator('#workers tr[data-worker="worker-2:9"] td.state').textContent()).toBe('gone since 2026-12-08T00:01:00Z');
     expect(await arm.getAttribute('data-verdict')).toBe('failed');
     expect(await arm.locator('.letter').textContent()).toBe('F');
     await arm.locator('summary').click();

@@ -295,9 +295,10 @@ describe('farm database (SQLite)', () => {
     const db = openFarmDb(file);
     const b = db.builds.create({ module: 'hello', sourceSha256: 'a'.repeat(64), kernels: 'all', formats: [], trigger: 'api' });
     db.close();
-    // back to what the first kfarm serve wrote: no verify column, user_version 1
+    // back to what the first kfarm serve wrote: no verify column, no pruned_at column, user_version 1
     const raw = new Database(file);
     raw.exec('ALTER TABLE builds DROP COLUMN verify');
+    raw.exec('ALTER TABLE kernels DROP COLUMN pruned_at');
     raw.pragma('user_version = 1');
     raw.close();
     const again = open(file);

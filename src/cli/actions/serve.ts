@@ -11,8 +11,11 @@ import { EXIT, exitCodeFor } from '../exit-codes.js';
 import type { ServeCliOptions } from '../option-types.js';
 import type { BuildRow } from '../../service/farm-db.js';
 
+/** serve's options; --prune-gone-after (in ms) is read only here */
+type ServeOptions = ServeCliOptions & { pruneGoneAfter?: number };
+
 /** `kfarm serve` (options: commands/serve.ts): runs until SIGINT/SIGTERM; a running build is resumed at the next start. */
-export async function serveAction(ctx: CliContext, opts: ServeCliOptions): Promise<void> {
+export async function serveAction(ctx: CliContext, opts: ServeOptions): Promise<void> {
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
     throw new KfarmError('BAD_OPTION', `${opts.tlsCert ? '--tls-cert' : '--tls-key'} given without ${opts.tlsCert ? '--tls-key' : '--tls-cert'}`, {
       hint: 'HTTPS needs both: --tls-cert chain.pem --tls-key key.pem.',
@@ -77,10 +80,10 @@ async function farmPublisher(ctx: CliContext, opts: ServeCliOptions): Promise<((
 }
 
 /** --watch and its scope; the scope's options without --watch are refused (they would do nothing) */
-function watchConfig(opts: ServeCliOptions) {
-  const scoped = [opts.watchCron, opts.releases, opts.flavours, opts.mirror, opts.securityMirror, opts.keyring].some((v) => v !== undefined);
+function watchConfig(opts: ServeOptions) {
+  const scoped = [opts.watchCron, opts.releases, opts.flavours, opts.mirror, opts.securityMirror, opts.keyring, opts.pruneGoneAfter].some((v) => v !== undefined);
   if (!opts.watch) {
-    if (scoped) throw new KfarmError('BAD_OPTION', '--watch-cron, --releases, --flavours, --mirror, --security-mirror and --keyring go with --watch');
+    if (scoped) throw new KfarmError('BAD_OPTION', '--watch-cron, --releases, --flavours, --mirror, --security-mirror, --keyring and --prune-gone-after go with --watch');
     return undefined;
   }
   const releases = resolveReleases(opts.releases ? opts.releases.split(',').map((s) => s.trim()) : []);
@@ -97,5 +100,6 @@ function watchConfig(opts: ServeCliOptions) {
       ...(opts.keyring ? { keyring: opts.keyring } : {}),
     }),
     ...(opts.watchCron ? { cron: opts.watchCron } : { every: opts.watchEvery }),
+    ...(opts.pruneGoneAfter !== undefined ? { pruneGoneAfter: opts.pruneGoneAfter } : {}),
   };
 }

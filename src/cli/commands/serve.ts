@@ -27,6 +27,11 @@ export function serveCommand(ctx: CliContext): Command {
     .option('--mirror <url>', 'with --watch: the Debian mirror to read (default deb.debian.org)')
     .option('--security-mirror <url>', 'with --watch: the security mirror to read')
     .option('--keyring <file>', "with --watch: the keyring the mirror's InRelease is checked against")
+    .option(
+      '--prune-gone-after <days>',
+      'with --watch: remove the image of a kernel the archive stopped offering this long ago (30, 30d, 12h; 0: at the next run); its results and packages stay (default: never)',
+      goneAfter,
+    )
     .option('--webhook <url>', 'POST signed events here: a kernel built, a new failure, a regression, a farm fault')
     .option('--webhook-secret-file <file>', 'the HMAC-SHA256 secret of --webhook (a file: never a command-line value)')
     .action(async (opts: ServeCliOptions) => (await import('../actions/serve.js')).serveAction(ctx, opts));
@@ -37,6 +42,13 @@ function listenAddress(value: string): { host: string; port: number } {
   const port = Number(m?.[2]);
   if (!m || port > 65535) throw new InvalidArgumentError(`expected host:port or a port, got "${value}"`);
   return { host: (m[1] ?? '127.0.0.1').replace(/^\[|\]$/g, ''), port };
+}
+
+/** 30 (days), 30d, 12h, 90m, 0: how long a kernel is gone from the archive before the watch prunes it */
+function goneAfter(value: string): number {
+  const m = /^([0-9]{1,6})(d|h|m|s)?$/.exec(value.trim());
+  if (!m) throw new InvalidArgumentError(`expected days (30) or a duration (30d, 12h, 90m, 0), got "${value}"`);
+  return Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 'd') as 's' | 'm' | 'h' | 'd'];
 }
 
 /** 90s, 30m, 1h, 2d: a watch interval of at least ten seconds (the archive changes hourly at most; tests look more often) */

@@ -94,6 +94,7 @@ function kernelColumns(seen: readonly KernelSeenRow[], results: readonly ResultR
       flavour: k.flavour,
       firstSeen: k.firstSeen,
       ...(k.goneSince !== undefined ? { goneSince: k.goneSince } : {}),
+      ...(k.prunedAt !== undefined ? { prunedAt: k.prunedAt } : {}),
     });
   const listed = new Set(seen.map((k) => k.kernel));
   for (const r of results) {

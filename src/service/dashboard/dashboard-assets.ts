@@ -50,6 +50,9 @@ h3 { font-size: 1rem; margin: .75rem 0 .35rem; }
 table.plain { border-collapse: collapse; }
 .plain th, .plain td { text-align: left; padding: .15rem .6rem .15rem 0; border-bottom: 1px solid #eee; }
 .plain th, .plain td + td { white-space: nowrap; overflow-wrap: normal; }
+.plain td.images { white-space: normal; overflow-wrap: anywhere; min-width: 12rem; font-size: .85rem; }
+.plain tr.gone { color: #777; }
+.plain tr.gone td.state { color: #8a1010; }
 table.matrix { border-collapse: collapse; }
 .matrix th, .matrix td { border: 1px solid #ccc; padding: 0; text-align: center; vertical-align: top; }
 .matrix th.group { background: #eef; padding: .2rem .4rem; white-space: nowrap; }
@@ -99,6 +102,13 @@ export const DASHBOARD_SCRIPT = `
   }
   function str(v) { return typeof v === 'string' ? v : ''; }
   function num(v) { return typeof v === 'number' && isFinite(v) ? v : 0; }
+  // render-dashboard.ts imagesText says the same
+  function imagesText(images) {
+    return (Array.isArray(images) ? images : []).map(function (i) {
+      var ks = (Array.isArray(i.kernels) ? i.kernels : []).map(str).join(', ');
+      return str(i.name) + ' ' + str(i.arch) + ': ' + ks + (num(i.more) > 0 ? ' (+' + num(i.more) + ')' : '');
+    }).join('; ');
+  }
   function stateOf(c) {
     var s = c.verdict !== 'built' || !c.load ? c.verdict : (c.load === 'loaded' ? 'loaded' : c.load);
     return Object.prototype.hasOwnProperty.call(STATES, s) ? s : null;
@@ -189,10 +199,17 @@ export const DASHBOARD_SCRIPT = `
     var workers = byId('workers');
     while (workers.firstChild) workers.removeChild(workers.firstChild);
     (Array.isArray(live.workers) ? live.workers : []).forEach(function (w) {
-      var tr = el('tr');
-      tr.appendChild(el('td', null, str(w.host)));
-      tr.appendChild(el('td', null, num(w.running)));
-      tr.appendChild(el('td', null, str(w.lastSeen)));
+      var tr = el('tr'), gone = w.state === 'gone';
+      tr.setAttribute('data-worker', str(w.worker));
+      tr.setAttribute('data-state', gone ? 'gone' : 'live');
+      if (gone) tr.className = 'gone';
+      var host = el('td', 'host', str(w.host));
+      host.setAttribute('title', str(w.worker));
+      tr.appendChild(host);
+      tr.appendChild(el('td', 'images', imagesText(w.images)));
+      tr.appendChild(el('td', 'running', num(w.running) + ' / ' + num(w.concurrency)));
+      tr.appendChild(el('td', 'seen', str(w.lastSeen)));
+      tr.appendChild(el('td', 'state', gone ? 'gone since ' + (str(w.goneSince) || '?') : 'live'));
       workers.appendChild(tr);
     });
     byId('workers-none').hidden = workers.children.length > 0;

@@ -39,6 +39,8 @@ export interface DashboardKernel {
   firstSeen: string;
   /** ISO time it left the archive (the farm keeps building it) */
   goneSince?: string;
+  /** ISO time its image was removed (serve --prune-gone-after); its results stay */
+  prunedAt?: string;
 }
 
 export type LoadVerdict = NonNullable<ResultRow['load']>;
@@ -118,12 +120,39 @@ export interface QueueCounts {
   failed: number;
 }
 
+/** The build images a worker holds of one release and arch, and their kernels. */
+export interface WorkerImages {
+  /** debian-12 */
+  name: string;
+  /** x86_64, aarch64 */
+  arch: string;
+  /** uname -r of each, in version order (cut at MAX_WORKER_KERNELS; `more` says how many more) */
+  kernels: string[];
+  more?: number;
+}
+
+/**
+ * A host that builds: a `kfarm worker` as its advert in Redis says (distributed mode), or
+ * kfarm serve's own process (local mode). Every string comes from Redis, written by whoever can
+ * write there: cut to a bound and escaped by the renderers.
+ */
 export interface DashboardWorker {
+  /** its id: <host>:<pid> */
+  worker: string;
   host: string;
-  /** jobs it runs now */
+  /** builds it runs now */
   running: number;
-  /** ISO time of its last heartbeat */
+  /** builds it runs at once */
+  concurrency: number;
+  images: WorkerImages[];
+  /** the boot lanes it takes for load checks (kvm, tcg) */
+  verify: string[];
+  /** ISO time of its last advert */
   lastSeen: string;
+  /** live: advertising; gone: its advert expired or was withdrawn (kept in the list for a day) */
+  state: 'live' | 'gone';
+  /** ISO time the service saw it gone */
+  goneSince?: string;
 }
 
 export interface BuildInFlight {

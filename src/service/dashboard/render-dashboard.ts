@@ -2,7 +2,15 @@ import { compareKernels } from '../../matrix/kernel-target.js';
 import { CELL_STATES, type CellState } from '../../report/html.js';
 import { htmlText } from '../../report/html-text.js';
 import { DASHBOARD_CSS, DASHBOARD_SCRIPT } from './dashboard-assets.js';
-import { safeApiPath, type DashboardCell, type DashboardKernel, type DashboardModel, type DashboardModule, type DashboardRegression } from './dashboard-model.js';
+import {
+  safeApiPath,
+  type DashboardCell,
+  type DashboardKernel,
+  type DashboardModel,
+  type DashboardModule,
+  type DashboardRegression,
+  type DashboardWorker,
+} from './dashboard-model.js';
 import { cspHash, pageBase } from './page-security.js';
 
 /**
@@ -81,7 +89,7 @@ export function renderDashboard(model: DashboardModel, options: RenderDashboardO
     ...groups
       .flatMap((g) => g.kernels)
       .map((k, col) => {
-        const gone = k.goneSince ? ` gone from the archive since ${k.goneSince}` : '';
+        const gone = `${k.goneSince ? `, gone from the archive since ${k.goneSince}` : ''}${k.prunedAt ? `, its image pruned ${k.prunedAt}` : ''}`;
         return `<th class="kernel${k.goneSince ? ' gone' : ''}" data-col="${col}" title="${htmlText(`${k.kernel} (${k.flavour}), first seen ${k.firstSeen}${gone}`)}"><span>${htmlText(k.kernel)}</span></th>`;
       }),
     '</tr>',
@@ -103,7 +111,10 @@ export function renderDashboard(model: DashboardModel, options: RenderDashboardO
     const total = Math.max(Number(b.total) || 0, 1);
     return `<li data-build="${htmlText(b.id)}"><b>${htmlText(b.module ?? 'one-off source')}</b><progress max="${total}" value="${Math.min(Number(b.done) || 0, total)}"></progress><span class="done">${Number(b.done) || 0} / ${Number(b.total) || 0}</span>${link(`/api/v1/builds/${encodeURIComponent(b.id)}/report`, b.id) || `<span class="facts">${htmlText(b.id)}</span>`}</li>`;
   });
-  const workers = model.live.workers.map((w) => `<tr><td>${htmlText(w.host)}</td><td>${Number(w.running) || 0}</td><td>${htmlText(w.lastSeen)}</td></tr>`);
+  const workers = model.live.workers.map((w) => {
+    const gone = w.state === 'gone';
+    return `<tr data-worker="${htmlText(w.worker)}" data-state="${gone ? 'gone' : 'live'}"${gone ? ' class="gone"' : ''}><td class="host" title="${htmlText(w.worker)}">${htmlText(w.host)}</td><td class="images">${htmlText(imagesText(w.images))}</td><td class="running">${Number(w.running) || 0} / ${Number(w.concurrency) || 0}</td><td class="seen">${htmlText(w.lastSeen)}</td><td class="state">${htmlText(gone ? `gone since ${w.goneSince ?? '?'}` : 'live')}</td></tr>`;
+  });
   const regressions = [...model.regressions].sort((a, b) => a.module.localeCompare(b.module) || regressionKey(a).localeCompare(regressionKey(b)));
   const colOf = new Map(shape.kernels.map((k, i) => [k, i]));
   const firstSeen = new Map(model.kernels.map((k) => [k.kernel, k.firstSeen]));
@@ -154,7 +165,7 @@ ${regressions.length ? `<div class="cards">${regressions.map((r) => regressionHt
 <ul class="builds" id="builds">${builds.join('')}</ul>
 <p class="meta" id="builds-none"${builds.length ? ' hidden' : ''}>No build running.</p>
 <h3>Workers</h3>
-<div class="scroll"><table class="plain"><thead><tr><th>host</th><th>running</th><th>last seen</th></tr></thead><tbody id="workers">${workers.join('')}</tbody></table></div>
+<div class="scroll"><table class="plain"><thead><tr><th>host</th><th>kernels</th><th>running</th><th>last seen</th><th>state</th></tr></thead><tbody id="workers">${workers.join('')}</tbody></table></div>
 <p class="meta" id="workers-none"${workers.length ? ' hidden' : ''}>No worker has reported.</p>
 </section>
 <section id="latest">
@@ -181,6 +192,13 @@ ${timelines.join('\n')}
 }
 
 const STATE_OF = new Map(CELL_STATES.map((s) => [s.state, s]));
+
+/** A worker's build images in one line: "debian-12 x86_64: 6.1.0-41-amd64, 6.1.0-42-amd64 (+3)" (dashboard-assets.ts imagesText says the same). */
+export function imagesText(images: DashboardWorker['images']): string {
+  return (Array.isArray(images) ? images : [])
+    .map((i) => `${i.name} ${i.arch}: ${(Array.isArray(i.kernels) ? i.kernels : []).join(', ')}${Number(i.more) > 0 ? ` (+${Number(i.more)})` : ''}`)
+    .join('; ');
+}
 
 type Link = (path: string | undefined, label: string) => string;
 

@@ -11,6 +11,7 @@ interface KernelRecord {
   first_seen: string;
   last_seen: string;
   gone_since: string | null;
+  pruned_at: string | null;
 }
 
 const toRow = (r: KernelRecord): KernelSeenRow => ({
@@ -22,6 +23,7 @@ const toRow = (r: KernelRecord): KernelSeenRow => ({
   firstSeen: r.first_seen,
   lastSeen: r.last_seen,
   ...(r.gone_since === null ? {} : { goneSince: r.gone_since }),
+  ...(r.pruned_at === null || r.pruned_at === undefined ? {} : { prunedAt: r.pruned_at }),
 });
 
 type Offered = Parameters<FarmDb['kernels']['observe']>[0][number];
@@ -31,9 +33,14 @@ export function kernelsTable(db: Database, guard: Guard): FarmDb['kernels'] {
   const all = db.prepare<[], KernelRecord>('SELECT * FROM kernels ORDER BY release, arch, kernel');
   const stillHere = db.prepare<[string, string], KernelRecord>('SELECT * FROM kernels WHERE release = ? AND arch = ? AND gone_since IS NULL');
   const insert = db.prepare('INSERT INTO kernels (release, arch, kernel, flavour, version, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?)');
-  // seen again: a kernel that had gone and came back is no longer gone
-  const seen = db.prepare('UPDATE kernels SET flavour = ?, version = ?, last_seen = ?, gone_since = NULL WHERE release = ? AND arch = ? AND kernel = ?');
+  // seen again: a kernel that had gone and came back is no longer gone, nor pruned (the watch may sync it again)
+  const seen = db.prepare('UPDATE kernels SET flavour = ?, version = ?, last_seen = ?, gone_since = NULL, pruned_at = NULL WHERE release = ? AND arch = ? AND kernel = ?');
   const goneAt = db.prepare('UPDATE kernels SET gone_since = ? WHERE release = ? AND arch = ? AND kernel = ?');
+  // only a gone kernel is pruned: one the archive offers again in between stays as it is
+  const prunedAt = db.prepare('UPDATE kernels SET pruned_at = ? WHERE release = ? AND arch = ? AND kernel = ? AND gone_since IS NOT NULL');
+  const markPruned = db.transaction((kernels: ReadonlyArray<Pick<KernelSeenRow, 'release' | 'arch' | 'kernel'>>, at: string) => {
+    for (const k of kernels) prunedAt.run(at, k.release, k.arch, k.kernel);
+  });
 
   const observe = db.transaction((offered: readonly Offered[], at: string) => {
     const added: KernelSeenRow[] = [];
@@ -63,5 +70,6 @@ export function kernelsTable(db: Database, guard: Guard): FarmDb['kernels'] {
   return {
     observe: (offered, at) => guard('recording the kernels the archive offers', () => observe(offered, at)),
     list: () => guard('listing kernels', () => all.all().map(toRow)),
+    markPruned: (kernels, at) => guard('recording pruned kernels', () => markPruned(kernels, at)),
   };
 }

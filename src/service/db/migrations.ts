@@ -75,4 +75,6 @@ export const MIGRATIONS: readonly string[] = [
   `,
   // 2: a build may check that its modules load (kfarm serve's verify=load)
   `ALTER TABLE builds ADD COLUMN verify TEXT CHECK (verify IN ('load'));`,
+  // 3: a gone kernel's image removed by the watch (serve --prune-gone-after), and when
+  `ALTER TABLE kernels ADD COLUMN pruned_at TEXT;`,
 ];

@@ -1,6 +1,9 @@
 import { describeError } from '../../errors/kfarm-error.js';
 import { readDashboardModel } from '../dashboard/read-dashboard-model.js';
-import type { DashboardLive } from '../dashboard/dashboard-model.js';
+import type { DashboardLive, DashboardWorker } from '../dashboard/dashboard-model.js';
+import { localWorker } from '../dashboard/worker-roster.js';
+import { defaultConcurrency } from '../../config/concurrency.js';
+import type { KernelTarget } from '../../matrix/kernel-target.js';
 import { DASHBOARD_CSP, renderDashboard } from '../dashboard/render-dashboard.js';
 import { LOGIN_CSP, renderLogin } from '../dashboard/render-login.js';
 import type { HeadersChangelog } from '../regressions/headers-changelog.js';
@@ -65,9 +68,44 @@ function live(deps: ServiceDeps): DashboardLive {
   const sum = (f: (p: { total: number; done: number; running: number; failed: number }) => number) => builds.reduce((n, b) => n + (b.progress ? f(b.progress) : 0), 0);
   return {
     queue: { waiting: sum((p) => p.total - p.done - p.running), active: sum((p) => p.running), delayed: 0, failed: sum((p) => p.failed) },
-    workers: [],
+    workers: deps.workers
+      ? deps.workers()
+      : [
+          localWorkerOf(
+            deps,
+            sum((p) => p.running),
+          ),
+        ],
     builds: builds.map(({ build, progress }) => ({ id: build.id, ...(build.module ? { module: build.module } : {}), done: progress?.done ?? 0, total: progress?.total ?? 0 })),
   };
+}
+
+/** the kernels this engine holds, for the local worker's row: read in the background, at most once a minute (a Docker call is too slow for every poll) */
+const localKernels = new WeakMap<ServiceDeps, { at: number; kernels: KernelTarget[]; reading: boolean }>();
+const LOCAL_KERNELS_MS = 60_000;
+
+/** local mode: this process runs the builds (no REDIS_URL), so it is the farm's one worker */
+function localWorkerOf(deps: ServiceDeps, running: number): DashboardWorker {
+  const cache = localKernels.get(deps) ?? { at: 0, kernels: [], reading: false };
+  localKernels.set(deps, cache);
+  if (!cache.reading && Date.now() - cache.at > LOCAL_KERNELS_MS) {
+    cache.reading = true;
+    deps.listKernels().then(
+      (kernels) => Object.assign(cache, { at: Date.now(), kernels, reading: false }),
+      (err: unknown) => {
+        Object.assign(cache, { at: Date.now(), reading: false });
+        deps.logger.warn({ err: describeError(err) }, "could not list this engine's kernels for the dashboard");
+      },
+    );
+  }
+  return localWorker({
+    host: deps.env.hostname,
+    pid: process.pid,
+    running,
+    concurrency: deps.concurrency ?? defaultConcurrency(),
+    kernels: cache.kernels,
+    now: new Date().toISOString(),
+  });
 }
 
 const model = (deps: ServiceDeps) => readDashboardModel(deps.db, { now: new Date().toISOString(), live: live(deps), changelog: (open) => changelogOf(deps, open) });
@@ -94,6 +132,23 @@ export const DASHBOARD_ROUTES: Route[] = [
     summary: "The dashboard's model as JSON (docs/dashboard.md), what the page polls",
     doc: { responses: { 200: { description: 'the model', content: { 'application/json': { schema: { type: 'object' } } } } } },
     handle: async (ctx) => Promise.resolve({ status: 200, body: model(ctx.deps) }),
+  },
+  {
+    method: 'GET',
+    path: '/api/v1/workers',
+    scope: 'read',
+    summary: "The farm's workers (live, and those gone in the last day) and the queue's counts: the dashboard's live section without the builds",
+    doc: {
+      responses: {
+        200: { description: 'workers and queue', content: { 'application/json': { schema: { $ref: '#/components/schemas/Workers' } } } },
+        401: { description: 'no token', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+        403: { description: 'the token may not read', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+      },
+    },
+    handle: async (ctx) => {
+      const { queue, workers } = live(ctx.deps);
+      return Promise.resolve({ status: 200, body: { queue, workers } });
+    },
   },
   {
     method: 'GET',

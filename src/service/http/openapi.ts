@@ -14,7 +14,7 @@ export const SCHEMAS: Record<string, Record<string, unknown>> = {
   SeenKernel: {
     type: 'object',
     required: ['kernel', 'release', 'arch', 'flavour', 'version', 'firstSeen', 'lastSeen'],
-    properties: { kernel: str, release: str, arch: str, flavour: str, version: str, firstSeen: time, lastSeen: time, goneSince: time },
+    properties: { kernel: str, release: str, arch: str, flavour: str, version: str, firstSeen: time, lastSeen: time, goneSince: time, prunedAt: time },
     additionalProperties: false,
   },
   Module: {
@@ -89,6 +89,45 @@ export const SCHEMAS: Record<string, Record<string, unknown>> = {
     type: 'object',
     required: ['build', 'results'],
     properties: { build: { $ref: '#/components/schemas/Build' }, results: { type: 'array', items: { $ref: '#/components/schemas/Result' } } },
+    additionalProperties: false,
+  },
+  // the dashboard's live section (dashboard-model.ts DashboardWorker, QueueCounts): GET /api/v1/workers
+  Worker: {
+    type: 'object',
+    required: ['worker', 'host', 'running', 'concurrency', 'images', 'verify', 'lastSeen', 'state'],
+    properties: {
+      worker: { type: 'string', description: '<host>:<pid>' },
+      host: str,
+      running: { ...int, description: 'builds it runs now' },
+      concurrency: { ...int, description: 'builds it runs at once' },
+      images: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['name', 'arch', 'kernels'],
+          properties: { name: str, arch: str, kernels: { type: 'array', items: str }, more: { ...int, description: 'kernels not listed' } },
+          additionalProperties: false,
+        },
+      },
+      verify: { type: 'array', items: str, description: 'the boot lanes it takes (kvm, tcg)' },
+      lastSeen: time,
+      state: { enum: ['live', 'gone'] },
+      goneSince: time,
+    },
+    additionalProperties: false,
+  },
+  Workers: {
+    type: 'object',
+    required: ['queue', 'workers'],
+    properties: {
+      queue: {
+        type: 'object',
+        required: ['waiting', 'active', 'delayed', 'failed'],
+        properties: { waiting: int, active: int, delayed: int, failed: int },
+        additionalProperties: false,
+      },
+      workers: { type: 'array', description: 'live ones first, then those gone in the last day', items: { $ref: '#/components/schemas/Worker' } },
+    },
     additionalProperties: false,
   },
   SyncStarted: { type: 'object', required: ['started'], properties: { started: { type: 'boolean' }, reason: str }, additionalProperties: false },

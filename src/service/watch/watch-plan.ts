@@ -32,7 +32,8 @@ export interface WatchPlan {
 export function planWatch(input: WatchPlanInput): WatchPlan {
   if (input.seen.length === 0) return { sync: [], builds: [] };
   const baselineAt = input.seen.reduce((min, k) => (k.firstSeen < min ? k.firstSeen : min), input.seen[0]?.firstSeen ?? '');
-  const wanted = (k: KernelSeenRow) => k.firstSeen > baselineAt && (input.flavours.length === 0 || input.flavours.includes(k.flavour));
+  // a pruned kernel (gone from the archive, its image removed) is not synced again
+  const wanted = (k: KernelSeenRow) => k.firstSeen > baselineAt && k.prunedAt === undefined && (input.flavours.length === 0 || input.flavours.includes(k.flavour));
   const fresh = input.seen.filter(wanted).map((k) => k.kernel);
   const busy = new Set(input.unfinished.map((b) => b.module).filter((m): m is string => m !== undefined));
   const builds = input.modules

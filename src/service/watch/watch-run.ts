@@ -9,6 +9,7 @@ import type { BuildRunner } from '../builds/build-runner.js';
 import type { FarmDb, ResultRow } from '../farm-db.js';
 import { checkArchive } from './archive-check.js';
 import { planWatch } from './watch-plan.js';
+import { pruneGone } from './prune-gone.js';
 
 export interface WatchConfig {
   releases: readonly ReleaseSpec[];
@@ -16,6 +17,8 @@ export interface WatchConfig {
   /** flavours to follow (empty: every flavour the archive offers) */
   flavours: readonly string[];
   source: ArchiveSource;
+  /** remove what the archive stopped offering this long ago (ms; serve's --prune-gone-after); default never */
+  pruneGoneAfter?: number;
 }
 
 export interface WatchDeps {
@@ -36,12 +39,15 @@ export interface WatchRun {
   synced: string[];
   syncFailed: Array<{ kernel: string; error: string }>;
   builds: Array<{ module: string; id: string; kernels: string[] }>;
+  /** gone kernels whose images this run removed (--prune-gone-after) */
+  pruned: string[];
 }
 
 /**
  * One run of the watch: look at the archive (one InRelease GET per suite when nothing changed),
  * record what it offers, sync the images of new kernels, and queue a build of every registered
  * module for the new kernels it has no result for (the runner builds, publishes, notifies).
+ * With pruneGoneAfter, kernels gone from the archive that long lose their image first.
  * The archive unreachable or its signature bad fails the run loudly; the farm keeps serving
  * what it has and the next run tries again.
  */
@@ -54,11 +60,13 @@ export async function watchOnce(deps: WatchDeps): Promise<WatchRun> {
     check.kernels.map((k) => ({ kernel: k.kernel, release: k.release, arch: k.arch, flavour: k.flavour, version: k.version })),
     now,
   );
-  const run: WatchRun = { baseline, offered: check.kernels.length, added: [], synced: [], syncFailed: [], builds: [] };
+  const run: WatchRun = { baseline, offered: check.kernels.length, added: [], synced: [], syncFailed: [], builds: [], pruned: [] };
   if (baseline) {
     logger.info({ offered: check.kernels.length }, 'first look at the archive: its kernels are the baseline; kernels that appear from now on are built');
     return run;
   }
+  // before the sync: a pruned image frees the disk the new ones need
+  run.pruned = await pruneGone({ db, runtime: deps.runtime, logger, afterMs: config.pruneGoneAfter, now });
   const held = async () => new Set(kernelTargets(await listKfarmImages(deps.runtime)).map((t) => t.kernel));
   const modules = db.modules.list();
   const results = new Map<string, ResultRow[]>(modules.map((m) => [m.name, db.results.history(m.name)]));
@@ -102,6 +110,6 @@ export async function watchOnce(deps: WatchDeps): Promise<WatchRun> {
       logger.error({ module: b.module.name, err: describeError(err) }, 'the watch could not queue a build');
     }
   }
-  logger.info({ added: run.added, synced: run.synced, builds: run.builds.map((b) => b.id) }, 'watch run done');
+  logger.info({ added: run.added, synced: run.synced, builds: run.builds.map((b) => b.id), pruned: run.pruned }, 'watch run done');
   return run;
 }
