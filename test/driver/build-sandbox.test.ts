@@ -92,7 +92,9 @@ describe('the build container, seen from inside a module’s build', () => {
     'a build step runs as nobody (65534) with no capability and no-new-privs; root in the container holds only SETUID and SETGID',
     () => {
       expect(probe('uid')).toEqual(['65534 65534']);
-      const procs = probe('proc').map((line) => Object.fromEntries([...line.matchAll(/(\w+):(\S+)/g)].map((m) => [m[1], m[2]])));
+      const procs: Array<Record<string, string | undefined>> = probe('proc').map((line) =>
+        Object.fromEntries([...line.matchAll(/(\w+):(\S+)/g)].map((m) => [m[1] ?? '', m[2] ?? ''])),
+      );
       const caps = (p: Record<string, string | undefined>, key: string) => BigInt(`0x${p[key] ?? 'ffffffffffffffff'}`);
       const nobody = procs.filter((p) => p.Uid === '65534');
       const root = procs.filter((p) => p.Uid === '0');
