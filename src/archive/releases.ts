@@ -1,5 +1,6 @@
 import { KfarmError } from '../errors/kfarm-error.js';
 import { UNAME_OF_DEBIAN } from '../matrix/arch-names.js';
+import type { ReleaseStage } from '../matrix/release-stages.js';
 
 /**
  * The Debian releases kfarm has recipes for, as data: which archive suites hold their kernels,
@@ -13,12 +14,19 @@ export interface ArchiveSuite {
   mirror: Mirror;
 }
 
+export type { ReleaseStage };
+
 export interface ReleaseSpec {
   /** kfarm's name, also the image name prefix: debian-12 */
   name: string;
   codename: string;
+  /** the suites kernels are read from (the toolchain's debian.sources may list more: experimental's installs from sid too) */
   suites: readonly ArchiveSuite[];
   arches: readonly DebianArch[];
+  /** released: a Debian release (stable, oldstable, ...); pre-release: testing, unstable, experimental, whose kernels come and go */
+  stage: ReleaseStage;
+  /** the codename of the root its toolchain starts from, when not `codename` (experimental: sid) */
+  base?: string;
 }
 
 export const DEFAULT_MIRRORS: Readonly<Record<Mirror, string>> = {
@@ -58,11 +66,37 @@ const suitesOf = (codename: string, backports: boolean): ArchiveSuite[] => [
   ...(backports ? [{ suite: `${codename}-backports`, mirror: 'debian' as const }] : []),
 ];
 
+/**
+ * The pre-release suites are named by their role, not their codename: `debian-testing` is what
+ * a CI asks for ("what is coming"), and stays the name when Debian releases forky and testing
+ * becomes the next codename. Each row still names the codename it reads (forky), so that day is
+ * one edit here and in the recipe (and in src/dkms/driver.sh, which refuses a codename whose
+ * dkms it has not been told) rather than a silent switch to another dkms and compiler.
+ * Measured 2026-12-08: forky and sid carry dkms 3.2.2-1 (trixie's), kernels 7.2.x+deb14 on
+ * gcc-16; experimental 7.3~rc kernels named without an ABI number (7.3-amd64). forky-updates
+ * and forky-backports hold no packages (the latter is not served): not read.
+ */
 export const RELEASES: readonly ReleaseSpec[] = [
-  { name: 'debian-11', codename: 'bullseye', suites: suitesOf('bullseye', false), arches: ['amd64', 'arm64'] },
-  { name: 'debian-12', codename: 'bookworm', suites: suitesOf('bookworm', true), arches: ['amd64', 'arm64'] },
-  { name: 'debian-13', codename: 'trixie', suites: suitesOf('trixie', true), arches: ['amd64', 'arm64'] },
+  { name: 'debian-11', codename: 'bullseye', suites: suitesOf('bullseye', false), arches: ['amd64', 'arm64'], stage: 'released' },
+  { name: 'debian-12', codename: 'bookworm', suites: suitesOf('bookworm', true), arches: ['amd64', 'arm64'], stage: 'released' },
+  { name: 'debian-13', codename: 'trixie', suites: suitesOf('trixie', true), arches: ['amd64', 'arm64'], stage: 'released' },
+  {
+    name: 'debian-testing',
+    codename: 'forky',
+    suites: [
+      { suite: 'forky', mirror: 'debian' },
+      { suite: 'forky-security', mirror: 'debian-security' },
+    ],
+    arches: ['amd64', 'arm64'],
+    stage: 'pre-release',
+  },
+  { name: 'debian-unstable', codename: 'sid', suites: [{ suite: 'sid', mirror: 'debian' }], arches: ['amd64', 'arm64'], stage: 'pre-release' },
+  // kernels from experimental alone; everything else (gcc, make, the kernel's other packages) from sid
+  { name: 'debian-experimental', codename: 'experimental', base: 'sid', suites: [{ suite: 'experimental', mirror: 'debian' }], arches: ['amd64', 'arm64'], stage: 'pre-release' },
 ];
+
+/** Pure: the codename of the Debian root a release's toolchain starts from (kfarm/base:<it>). */
+export const baseCodename = (spec: Pick<ReleaseSpec, 'codename' | 'base'>): string => spec.base ?? spec.codename;
 
 export const ARCHES: readonly DebianArch[] = ['amd64', 'arm64'];
 
@@ -80,12 +114,16 @@ export function debianArch(name: string): DebianArch | undefined {
   return undefined;
 }
 
-/** Resolves the CLI's release names (none: all of them); an unknown one is bad input naming those that exist. */
+/**
+ * Resolves the CLI's release names (none: every released one; the pre-release suites are
+ * named to be read: a vendor's nightly `kfarm images sync` keeps to what ships); an unknown
+ * one is bad input naming those that exist. Debian's role names work too (testing, unstable).
+ */
 export function resolveReleases(names: readonly string[]): ReleaseSpec[] {
-  if (names.length === 0) return [...RELEASES];
+  if (names.length === 0) return RELEASES.filter((r) => r.stage === 'released');
   const chosen: ReleaseSpec[] = [];
   for (const name of names) {
-    const spec = RELEASES.find((r) => r.name === name || r.codename === name);
+    const spec = RELEASES.find((r) => r.name === name || r.codename === name || r.name === `debian-${name}`);
     if (!spec) {
       throw new KfarmError('BAD_OPTION', `kfarm has no recipe for release "${name}"`, {
         context: { release: name },

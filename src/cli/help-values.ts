@@ -9,7 +9,7 @@ import type { PackFormat } from '../packaging/packer.js';
 /** packaging/packers.ts PACKABLE_FORMATS(), in its order */
 export const PACKABLE_FORMAT_NAMES: readonly PackFormat[] = ['kmod-rpm', 'dkms-rpm', 'bmdeb', 'dkms-deb', 'kmm'];
 /** images/image-builder.ts RECIPES */
-export const RECIPE_NAMES = ['debian-11', 'debian-12', 'debian-13'] as const;
+export const RECIPE_NAMES = ['debian-11', 'debian-12', 'debian-13', 'debian-testing', 'debian-unstable', 'debian-experimental'] as const;
 /** images/image-builder.ts RECIPE_ARCHES */
 export const RECIPE_ARCH_NAMES = ['amd64', 'arm64'] as const;
 /** ldtarball/plan.ts DEFAULT_LIMITS */

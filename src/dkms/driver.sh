@@ -49,9 +49,11 @@ say() { printf '[kfarm] %s\n' "$*"; }
 # is one row: its dkms, the directives that dkms reads back from dkms.conf (its whitelist),
 # and the features (below) it has. A fourth release is one more row here, and nothing else.
 # An unknown VERSION_ID is an error (supervise says which), never a guess.
-# (VERSION_ID is the file's: the image's, whatever the build's environment says)
+# (VERSION_ID is the file's: the image's, whatever the build's environment says). Testing and
+# unstable have no VERSION_ID: their VERSION_CODENAME names them (forky for both, and for
+# experimental, which is sid's root), a row of its own once its dkms is checked.
 # shellcheck source=/dev/null disable=SC2153
-release_id=$(. /etc/os-release 2>/dev/null; echo "$VERSION_ID")
+release_id=$(. /etc/os-release 2>/dev/null; echo "${VERSION_ID:-$VERSION_CODENAME}")
 readonly release_id
 # The directives each dkms reads back: 3.0 adds BUILD_EXCLUSIVE_CONFIG; 3.2 _KERNEL_MIN/_MAX
 # and BUILD_DEPENDS_REBUILD (each list as that dkms spells it).
@@ -87,7 +89,8 @@ case $release_id in
    SIGN_FILE MOK_SIGNING_KEY MOK_CERTIFICATE
    REMAKE_INITRD MODULES_CONF MODULES_CONF_OBSOLETES
    MODULES_CONF_ALIAS_TYPE MODULES_CONF_OBSOLETE_ONLY" ;;
-    13) dialect=3.2 dkms_version=3.2.2
+    # forky (testing, unstable, experimental): dkms 3.2.2-1 as in trixie (measured 2026-12-08)
+    13|forky) dialect=3.2 dkms_version=3.2.2
         release_features="deprecated-directives-warned build-exclusive-config kernel-config-auto-conf
             overrides-without-version sparse-arrays default-name-for-one-record strict-conf make-llvm
             kernel-min-max build-depends-required make-log-first build-scripts-fatal
@@ -108,7 +111,7 @@ case $release_id in
     *) dialect="" dkms_version="" release_features="" dkms_conf_variables="" ;;
 esac
 readonly dialect dkms_version release_features dkms_conf_variables
-readonly supported_releases="11 (bullseye, dkms 2.8.4), 12 (bookworm, dkms 3.0.10) and 13 (trixie, dkms 3.2.2)"
+readonly supported_releases="11 (bullseye, dkms 2.8.4), 12 (bookworm, dkms 3.0.10) and 13 (trixie, dkms 3.2.2), and VERSION_CODENAME forky (testing and unstable, dkms 3.2.2)"
 # The features, by what each does where the release has it:
 #   crlf-kept                     a CR ending a dkms.conf value stays in it (3.1.5 drops it)
 #   clean-default                 CLEAN defaults to `make ... clean`, run before the build
@@ -137,7 +140,8 @@ readonly supported_releases="11 (bullseye, dkms 2.8.4), 12 (bookworm, dkms 3.0.1
 release_has() { [[ " ${release_features//$'\n'/ } " == *" $1 "* ]]; }
 release_error() {
     local has="VERSION_ID $release_id"
-    [[ $release_id ]] || has="no VERSION_ID in /etc/os-release"
+    [[ $release_id =~ ^[0-9] ]] || has="no VERSION_ID and VERSION_CODENAME $release_id"
+    [[ $release_id ]] || has="no VERSION_ID or VERSION_CODENAME in /etc/os-release"
     echo "this image's Debian release has $has, whose dkms kfarm's driver does not know: it supports VERSION_ID $supported_releases (add the release to the table at the top of src/dkms/driver.sh)"
 }
 # what the farm has for /etc/dkms (that is read-only here: it belongs to the image)

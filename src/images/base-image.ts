@@ -1,9 +1,11 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { ContainerRuntime } from '../executor/runtime.js';
+import { RELEASES } from '../archive/releases.js';
 import { KfarmError, describeError } from '../errors/kfarm-error.js';
 import { run, runStream } from '../process/run.js';
 
@@ -12,7 +14,9 @@ import { run, runStream } from '../process/run.js';
  * otherwise bootstrapped from the Debian archive with debootstrap and `docker import`, which
  * is how an air-gapped farm (or this project's CI) gets one.
  */
-export async function ensureBaseImage(runtime: ContainerRuntime, logger: Logger, say: (line: string) => void, codename = 'bookworm'): Promise<string> {
+export async function ensureBaseImage(runtime: ContainerRuntime, logger: Logger, say: (line: string) => void, release = 'bookworm'): Promise<string> {
+  // a release whose root is another's: experimental is a suite on top of sid, not a system of its own
+  const codename = RELEASES.find((r) => r.codename === release)?.base ?? release;
   const baseRef = `kfarm/base:${codename}`;
   const registryRef = `debian:${codename}`;
   if (await runtime.inspectImage(baseRef)) {
@@ -33,7 +37,7 @@ export async function ensureBaseImage(runtime: ContainerRuntime, logger: Logger,
   say(`no registry answered${pullFailure ? ` (${pullFailure})` : ''}; bootstrapping ${codename} from ${mirror} with debootstrap (about a minute)`);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'kfarm-debootstrap-'));
   try {
-    await run('debootstrap', ['--variant=minbase', codename, dir, mirror], { timeoutMs: 30 * 60_000 }).catch((err) => {
+    await run('debootstrap', debootstrapArgs(codename, dir, mirror, existsSync(path.join(DEBOOTSTRAP_SCRIPTS, codename))), { timeoutMs: 30 * 60_000 }).catch((err) => {
       throw new KfarmError('IMAGE_BUILD_FAILED', `debootstrap failed: ${describeError(err)}`, {
         cause: err,
         hint: `debootstrap needs root and the debootstrap package (\`bash scripts/setup.sh\` installs it), or pass --base-image with a Debian ${codename} image you have.`,
@@ -46,6 +50,17 @@ export async function ensureBaseImage(runtime: ContainerRuntime, logger: Logger,
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+const DEBOOTSTRAP_SCRIPTS = '/usr/share/debootstrap/scripts';
+
+/**
+ * Pure: debootstrap's arguments for a codename. A codename newer than the host's debootstrap
+ * (bookworm's 1.0.128 has sid, testing and unstable but not forky) is bootstrapped with the sid
+ * script: Debian's script for every new release is a link to sid's.
+ */
+export function debootstrapArgs(codename: string, dir: string, mirror: string, hasScript: boolean): string[] {
+  return ['--variant=minbase', codename, dir, mirror, ...(hasScript ? [] : [path.join(DEBOOTSTRAP_SCRIPTS, 'sid')])];
 }
 
 /** The Debian mirror this host uses (deb822 or one-line sources), else deb.debian.org. */

@@ -23,7 +23,7 @@ import { kernelImageRef, toolchainRef } from './kernel-ref.js';
  * The recipes kfarm knows; each is a folder in images/ with toolchain.Dockerfile and
  * debian.sources. Every release's kernel images are made by the one images/kernel.Dockerfile.
  */
-export const RECIPES = ['debian-11', 'debian-12', 'debian-13'] as const;
+export const RECIPES = ['debian-11', 'debian-12', 'debian-13', 'debian-testing', 'debian-unstable', 'debian-experimental'] as const;
 /** arches a recipe builds for: amd64 natively, arm64 cross-built on amd64 (images/cross/) */
 export const RECIPE_ARCHES = ['amd64', 'arm64'] as const;
 /** kernel images built at once: each is mostly apt download and dpkg, and the machine has 2 cores */

@@ -20,7 +20,14 @@ function splitFlavour(kernel: string): [string, string] {
   return m?.[1] && m[2] ? [m[1], m[2]] : [kernel, ''];
 }
 
-/** Kernel releases sort by their numeric parts: 6.1.0-9 before 6.1.0-10, 6.1 before 6.12, +deb13 before +deb13.1. */
+/** Pure: a kernel release's flavour: amd64, cloud-arm64-16k, rt-amd64 ('' when it names none) */
+export const kernelFlavour = (kernel: string): string => splitFlavour(kernel)[1];
+
+/**
+ * Kernel releases sort by their numeric parts: 6.1.0-9 before 6.1.0-10, 6.1 before 6.12, +deb13
+ * before +deb13.1; experimental's names without an ABI (7.3-amd64, a 7.3 rc) after every 7.2 and
+ * before 7.3.1+deb14 (a missing part is below any number).
+ */
 export function compareKernels(a: string, b: string): number {
   const [va, fa] = splitFlavour(a);
   const [vb, fb] = splitFlavour(b);

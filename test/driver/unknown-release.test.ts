@@ -64,7 +64,8 @@ async function runWithOsRelease(osRelease: string) {
     { input: source.tar, encoding: 'buffer', reject: false, timeout: 300_000 },
   );
   const result = await execa('tar', ['-xOf', '-', 'out/result'], { input: run.stdout, reject: false });
-  return { exitCode: run.exitCode, log: Buffer.from(run.stderr).toString('utf8'), driver: parseDriverResult(result.stdout), result: result.stdout };
+  const makeLog = await execa('tar', ['-xOf', '-', 'out/tree/log/make.log'], { input: run.stdout, reject: false });
+  return { exitCode: run.exitCode, log: Buffer.from(run.stderr).toString('utf8'), driver: parseDriverResult(result.stdout), result: result.stdout, makeLog: makeLog.stdout };
 }
 
 describe('an image whose Debian release the driver does not know', () => {
@@ -80,16 +81,33 @@ describe('an image whose Debian release the driver does not know', () => {
     expect(out.log).toContain('VERSION_ID 14');
   }, 300_000);
 
-  it('no VERSION_ID (a testing or unstable image): the same error, saying there is none', async () => {
+  it('neither VERSION_ID nor VERSION_CODENAME: the same error, saying there is none', async () => {
     const out = await runWithOsRelease('PRETTY_NAME="Debian GNU/Linux forky/sid"\nNAME="Debian GNU/Linux"\nID=debian\n');
     expect(out.exitCode, out.log).toBe(1);
     expect(out.result).toContain('reason\tdriver-error');
-    expect(out.result).toContain('no VERSION_ID in /etc/os-release, whose dkms kfarm');
+    expect(out.result).toContain('no VERSION_ID or VERSION_CODENAME in /etc/os-release, whose dkms kfarm');
   }, 300_000);
 
+  it('no VERSION_ID, VERSION_CODENAME duke (a testing the driver was not told of): the error names the codename', async () => {
+    const out = await runWithOsRelease('PRETTY_NAME="Debian GNU/Linux duke/sid"\nNAME="Debian GNU/Linux"\nVERSION_CODENAME=duke\nID=debian\n');
+    expect(out.exitCode, out.log).toBe(1);
+    expect(out.result).toContain('reason\tdriver-error');
+    expect(out.result).toContain('no VERSION_ID and VERSION_CODENAME duke, whose dkms kfarm');
+    expect(out.result).toContain('and VERSION_CODENAME forky (testing and unstable, dkms 3.2.2)');
+  }, 300_000);
   it('VERSION_ID 12 through the same bind mount: builds (the mount is not what fails)', async () => {
     const out = await runWithOsRelease('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n');
     expect(out.result, out.log).toContain('verdict\tbuilt');
     expect(out.exitCode).toBe(0);
+  }, 300_000);
+});
+
+/** testing, unstable and experimental (on sid) images have no VERSION_ID: forky is their codename, and their dkms is trixie's 3.2.2 */
+describe('a testing or unstable image (VERSION_CODENAME forky, no VERSION_ID)', () => {
+  it("builds under dkms 3.2.2's rules: make.log opens with its header", async () => {
+    const out = await runWithOsRelease('PRETTY_NAME="Debian GNU/Linux forky/sid"\nNAME="Debian GNU/Linux"\nVERSION_CODENAME=forky\nID=debian\n');
+    expect(out.result, out.log).toContain('verdict\tbuilt');
+    expect(out.exitCode).toBe(0);
+    expect(out.makeLog.split('\n')[0]).toMatch(/^DKMS \(dkms-3\.2\.2\) make\.log for hello\//);
   }, 300_000);
 });

@@ -88,15 +88,22 @@ describe('fuzz: QEMU console, selectors, CLI values', () => {
     );
   });
 
-  const targets: KernelTarget[] = ['6.1.0-28-amd64', '6.1.0-28-cloud-amd64', '6.12.117+deb12-amd64', '6.1.0-0.deb11.52-arm64', '5.10.0-30-rt-amd64', 'a'.repeat(60) + '-amd64'].map(
-    (kernel, i) => ({
+  const targets: KernelTarget[] = [
+    ...['6.1.0-28-amd64', '6.1.0-28-cloud-amd64', '6.12.117+deb12-amd64', '6.1.0-0.deb11.52-arm64', '5.10.0-30-rt-amd64', 'a'.repeat(60) + '-amd64'].map((kernel, i) => ({
       kernel,
       arch: kernel.endsWith('arm64') ? 'aarch64' : 'x86_64',
       image: i % 2 ? 'debian-12' : 'debian-13',
       imageRef: 'kfarm/debian-12:latest',
       imageId: 'sha256:x',
-    }),
-  );
+    })),
+    // the kernels to come: pre-release suites, experimental's without an ABI number
+    ...[
+      ['7.2.13+deb14-amd64', 'debian-unstable'],
+      ['7.2.12+deb14-arm64', 'debian-testing'],
+      ['7.3-amd64', 'debian-experimental'],
+      ['7.3-arm64-16k', 'debian-experimental'],
+    ].map(([kernel, image]) => ({ kernel: kernel!, arch: kernel!.includes('arm64') ? 'aarch64' : 'x86_64', image: image!, imageRef: `kfarm/${image!}:x`, imageId: 'sha256:y' })),
+  ];
   const selectorWord = fc.oneof(
     fc.constantFrom(
       'all',
@@ -109,6 +116,13 @@ describe('fuzz: QEMU console, selectors, CLI values', () => {
       'arch:',
       'release:debian-12',
       'release:',
+      'next',
+      '!next',
+      'stage:released',
+      '!stage:pre-release',
+      'stage:',
+      'stage:beta',
+      '7.3-*',
       '!6.1.0-28-amd64',
       ':',
       '!',

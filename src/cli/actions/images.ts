@@ -11,7 +11,7 @@ import { closeConnection, connectChecked, describeTarget } from '../../queue/red
 import { listKfarmImages } from '../../images/catalog.js';
 import { crossToolchainRef } from '../../images/kernel-recipe.js';
 import { toolchainRef } from '../../images/kernel-ref.js';
-import { buildImage, RECIPES } from '../../images/image-builder.js';
+import { buildImage } from '../../images/image-builder.js';
 import { syncImages } from '../../images/image-sync.js';
 import { syncProgress } from '../sync-progress.js';
 import { rootLogger } from '../../logging/logger.js';
@@ -19,6 +19,7 @@ import { formatDuration, formatTable } from '../render.js';
 import type { ImagesSyncCliOptions, KernelsCliOptions } from '../option-types.js';
 import type { CliContext } from '../context.js';
 import { usableStateDir } from '../../config/state-dir.js';
+import { AVAILABLE_HEADERS, HELD_HEADERS, availableCells, availableWithStage, heldRows } from '../kernels-table.js';
 
 /** `kfarm images build|sync|list` and `kfarm kernels` (options: commands/images.ts) */
 export async function imagesBuildAction(ctx: CliContext, name: string, opts: { kernels?: string; baseImage?: string }): Promise<void> {
@@ -43,7 +44,8 @@ export async function imagesSyncAction(ctx: CliContext, names: string[], opts: I
   const flavours = opts.flavours?.split(/[\s,]+/).filter(Boolean);
   const source = resolveArchiveSource(opts);
   const request = {
-    releases: resolveReleases(names.length > 0 ? names : [...RECIPES]),
+    // none named: the released ones (the pre-release suites are synced when named)
+    releases: resolveReleases(names),
     arches: resolveArches(opts.arch),
     prune: opts.prune === true,
     archiveCacheDir: archiveCacheDir(env.stateDir, source.mirrors),
@@ -123,8 +125,7 @@ export async function kernelsAction(ctx: CliContext, releases: string[], opts: K
       farm: redis && env.redisUrl ? { redis, queueName: env.queueName, where: describeTarget({ url: env.redisUrl }) } : undefined,
     });
     for (const conflict of catalog.conflicts) ctx.progress(`warning: ${conflict}`);
-    const rows = catalog.images.flatMap((i) => i.kernels.map((k) => [k, i.arch, i.name]));
-    ctx.out(formatTable(['KERNEL', 'ARCH', 'IMAGE'], rows));
+    ctx.out(formatTable(HELD_HEADERS, heldRows(catalog.images)));
   } finally {
     if (redis) closeConnection(redis);
   }
@@ -139,16 +140,11 @@ async function listAvailable(ctx: CliContext, releaseNames: readonly string[], o
   const discovery = await discoverKernels(releases, arches, { cacheDir: archiveCacheDir(env.stateDir, source.mirrors), logger: rootLogger, ...source });
   for (const w of discovery.warnings) ctx.progress(`warning: ${w}`);
   const held = await heldKernels(ctx);
-  const rows = availableRows(discovery.kernels, held);
+  const rows = availableWithStage(availableRows(discovery.kernels, held));
   if (opts.json) {
     ctx.out(JSON.stringify(rows, null, 2));
   } else {
-    ctx.out(
-      formatTable(
-        ['KERNEL', 'RELEASE', 'ARCH', 'FLAVOUR', 'SUITE', 'HEADERS VERSION', 'HELD', 'FETCHABLE'],
-        rows.map((r) => [r.kernel, r.release, r.arch, r.flavour, r.suite, r.headersVersion, r.held ? 'held' : '-', r.fetchable ? 'yes' : `no: ${r.reason ?? ''}`]),
-      ),
-    );
+    ctx.out(formatTable(AVAILABLE_HEADERS, availableCells(rows)));
   }
   for (const line of availableSummary(rows)) ctx.progress(line);
   const fresh = discovery.indexes.filter((i) => !i.fromCache).length;
