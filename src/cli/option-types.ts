@@ -15,6 +15,10 @@ export interface VerifyCliOptions {
   bootTimeout: number;
   /** accept a run whose every row is not-verified (default false: exit 1) */
   allowUnverified: boolean;
+  /** boot through OVMF Secure Boot, shim, GRUB and the signed kernel (verify/secure-boot/) */
+  secureBoot?: boolean;
+  /** comma-separated certificate files to enrol as MOKs (default: the out dir's signing-cert.der) */
+  mokCert?: string;
 }
 
 /** `kfarm build` */

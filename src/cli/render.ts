@@ -56,7 +56,7 @@ const kernelRow = (k: KernelReport, withLoad: boolean) => [
 function loadCell(k: KernelReport): string {
   const l = k.load;
   if (!l) return '-';
-  if (l.verdict === 'loaded') return `loaded (${l.accel ?? '?'})`;
+  if (l.verdict === 'loaded') return `loaded (${l.accel ?? '?'}${l.secureBoot ? ', secure boot' : ''})`;
   return shown(`${l.verdict}${l.reason ? `: ${l.reason}` : ''}`, 64);
 }
 

@@ -13,6 +13,7 @@ import { listWorkerAdverts } from '../queue/worker-registry.js';
 import { CONSOLE_LIMIT_BYTES, kvmUsable } from '../verify/boot-kernel.js';
 import { ensureVerifyImage } from '../verify/verify-image.js';
 import { kvmKnownBroken } from '../verify/kvm-broken.js';
+import { outDirMokCerts } from './out-dir-mok.js';
 import { bootConcurrency, DEFAULT_BOOT_TIMEOUT_SEC, type VerifyOptions } from '../verify/verify-kernel.js';
 import { loadFromResult, routeBoot, usableLanes, verifyPayloadSchema, type VerifyLane, type VerifyPayload } from '../job/verify-job.js';
 
@@ -60,6 +61,8 @@ export async function verifyOutDir(
     });
   }
   const limit = options.concurrency ?? bootConcurrency();
+  // --secure-boot: the MOKs to enrol (--mok-cert, else the build's own signing-cert.der), said before any boot
+  const mokCerts = options.secureBoot ? (options.mokCerts ?? (await outDirMokCerts(stage, options.say))) : undefined;
   // local mode: the image first, as before (its progress on stderr, a missing engine an error now)
   if (!env.redisUrl) await ensureVerifyImage(options.runtime, options.logger, options.say);
   // boots are queue jobs: a private redis-server and this process's worker, or REDIS_URL's workers
@@ -140,6 +143,7 @@ export async function verifyOutDir(
           timeoutSec: options.timeoutSec ?? DEFAULT_BOOT_TIMEOUT_SEC,
           requestId: randomBytes(16).toString('hex'),
           run: queue.run,
+          ...(mokCerts ? { secureBoot: true, mokCerts } : {}),
         });
         let outcome: Awaited<ReturnType<typeof boot>>;
         try {
@@ -167,7 +171,7 @@ export async function verifyOutDir(
         }
         row.load = load;
         options.say(
-          `  ${row.kernel}: ${load.verdict}${load.reason ? ` (${load.reason})` : ''} [${load.accel ?? '-'}]${load.bootMs !== undefined ? ` boot ${load.bootMs} ms` : ''}${load.loadMs !== undefined ? `, load ${load.loadMs} ms` : ''}${wallMs !== undefined ? ` (${Math.round(wallMs / 100) / 10} s in its container)` : ''}`,
+          `  ${row.kernel}: ${load.verdict}${load.reason ? ` (${load.reason})` : ''} [${load.accel ?? '-'}]${load.secureBoot !== undefined ? ` SecureBoot ${load.secureBoot ? 'on' : 'off'}, lockdown ${load.lockdown ?? 'none'}` : ''}${load.bootMs !== undefined ? ` boot ${load.bootMs} ms` : ''}${load.loadMs !== undefined ? `, load ${load.loadMs} ms` : ''}${wallMs !== undefined ? ` (${Math.round(wallMs / 100) / 10} s in its container)` : ''}`,
         );
       }),
     );

@@ -25,7 +25,16 @@ export interface LoadReport {
   loadMs?: number;
   /** the captured console (kernel log), relative to the out dir */
   log?: string;
+  /** `--secure-boot`: what the guest itself read before loading: the firmware's SecureBoot variable is 1 */
+  secureBoot?: boolean;
+  /** `--secure-boot`: the kernel's lockdown mode as the guest read it (/sys/kernel/security/lockdown) */
+  lockdown?: Lockdown;
 }
+
+export const LOCKDOWN_MODES = ['none', 'integrity', 'confidentiality'] as const;
+export type Lockdown = (typeof LOCKDOWN_MODES)[number];
+/** a MOK to enrol before a Secure Boot boot: one X.509 certificate in PEM (public, small) */
+export const MOK_CERT_PEM = /^-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]{64,8192}-----END CERTIFICATE-----\n$/;
 
 export const VERIFY_LANES = ['kvm', 'tcg'] as const;
 export type VerifyLane = (typeof VERIFY_LANES)[number];
@@ -73,12 +82,16 @@ export const verifyPayloadSchema = z.object({
    * must not hold up the next run's).
    */
   run: z.string().regex(/^[0-9a-f]{16,64}$/),
+  /** `--secure-boot`: OVMF in Secure Boot mode, shim, GRUB and the kernel's signed image, these certificates enrolled as MOKs */
+  secureBoot: z.boolean().optional(),
+  mokCerts: z.array(z.string().regex(MOK_CERT_PEM, 'not a PEM certificate')).max(8).optional(),
 });
 export type VerifyPayload = z.infer<typeof verifyPayloadSchema>;
 
 /** every reason word a boot can give (console-parse.ts, verify-kernel.ts, verify-out-dir.ts); anything else is refused */
 export const LOAD_REASONS = [
   'key-rejected',
+  'unsigned-rejected',
   'version-magic',
   'unknown-symbol',
   'invalid-format',
@@ -88,6 +101,10 @@ export const LOAD_REASONS = [
   'boot-failed',
   'no-kernel-image',
   'no-modules',
+  'no-signed-kernel',
+  'no-firmware',
+  'secure-boot-off',
+  'not-amd64',
 ] as const;
 
 export const verifyResultSchema = z.object({
@@ -111,6 +128,8 @@ export const verifyResultSchema = z.object({
         .nonnegative()
         .max(24 * 3600_000)
         .optional(),
+      secureBoot: z.boolean().optional(),
+      lockdown: z.enum(LOCKDOWN_MODES).optional(),
     })
     .strict(),
   /** the captured console, a blob (cleaned again when the coordinator writes it) */
@@ -184,5 +203,7 @@ export function loadFromResult(result: VerifyResult): LoadReport {
     ...(load.accel ? { accel: load.accel } : {}),
     ...(load.bootMs !== undefined ? { bootMs: load.bootMs } : {}),
     ...(load.loadMs !== undefined ? { loadMs: load.loadMs } : {}),
+    ...(load.secureBoot !== undefined ? { secureBoot: load.secureBoot } : {}),
+    ...(load.lockdown ? { lockdown: load.lockdown } : {}),
   };
 }

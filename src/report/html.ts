@@ -135,7 +135,7 @@ function cellHtml(k: KernelReport, module: string, where: string): string {
     `<div class="facts">${htmlText(formatMs(k.durationMs))}${k.cached ? ', cached' : ''}</div>`,
     ...(k.load && (k.load.bootMs !== undefined || k.load.accel)
       ? [
-          `<div class="facts">${htmlText([k.load.accel, k.load.bootMs !== undefined ? `boot ${formatMs(k.load.bootMs)}` : '', k.load.loadMs !== undefined ? `load ${formatMs(k.load.loadMs)}` : ''].filter(Boolean).join(', '))}</div>`,
+          `<div class="facts">${htmlText([k.load.accel, k.load.bootMs !== undefined ? `boot ${formatMs(k.load.bootMs)}` : '', k.load.loadMs !== undefined ? `load ${formatMs(k.load.loadMs)}` : '', k.load.secureBoot !== undefined ? `Secure Boot ${k.load.secureBoot ? 'on' : 'off'}, lockdown ${k.load.lockdown ?? 'none'}` : ''].filter(Boolean).join(', '))}</div>`,
         ]
       : []),
     linkHtml(k.log, 'build log'),

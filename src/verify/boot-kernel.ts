@@ -5,7 +5,7 @@ import path from 'node:path';
 import { packTar } from '../executor/archive.js';
 import type { ContainerRuntime } from '../executor/runtime.js';
 import { packageRoot } from '../paths.js';
-import { cleanText } from '../util/clean-text.js';
+import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';
 import { parseConsole, type BootOutcome, type BootStatus } from './console-parse.js';
 import { planBoot, type Accel, type GuestModule } from './initramfs-plan.js';
 
@@ -36,6 +36,9 @@ export interface BootRequest {
   modules: readonly GuestModule[];
   cmdline: string;
   timeoutSec: number;
+  /** OVMF in Secure Boot mode -> shim -> GRUB -> the signed kernel (kernelDeb), mokCerts enrolled as MOKs */
+  secureBoot?: boolean;
+  mokCerts?: readonly string[];
   signal?: AbortSignal;
   /** who runs the boot (host, pid, instance): a process killed outright leaves a container the next kfarm on the host reaps */
   ownerLabels?: Record<string, string>;
@@ -85,8 +88,23 @@ export async function bootKernel(runtime: ContainerRuntime, image: string, reque
   const statusLine = outcome.output?.toString('utf8') ?? '';
   const word = /^status=([a-z-]+)/.exec(statusLine)?.[1];
   const status: BootStatus =
-    outcome.stoppedBy === 'timeout' ? 'timeout' : word === 'ran' || word === 'timeout' || word === 'no-kernel-image' || word === 'no-modules' ? word : 'boot-failed';
+    outcome.stoppedBy === 'timeout'
+      ? 'timeout'
+      : word === 'ran' || word === 'timeout' || word === 'no-kernel-image' || word === 'no-modules' || word === 'no-firmware'
+        ? word
+        : 'boot-failed';
   const raw = Buffer.concat(chunks).toString('utf8');
   const console = cleanText(raw, CONSOLE_LIMIT_BYTES, { newlines: true }) + (bytes > CONSOLE_LIMIT_BYTES ? '\n[kfarm] console cut here\n' : '');
-  return { ...parseConsole(raw, nonce, status), accel: request.accel, console, wallMs };
+  const parsed = parseConsole(raw, nonce, status, { secureBoot: request.secureBoot === true });
+  if (parsed.verdict === 'not-verified' && !parsed.firstError) {
+    // QEMU's own complaint (no SMM under this KVM, a missing device) says more than boot-failed
+    const qemu = /^qemu-system-[a-z0-9_]+: .+$/m.exec(raw)?.[0];
+    if (qemu) parsed.firstError = cleanText(qemu, TEXT_LIMITS.firstError);
+  }
+  if (status === 'no-firmware') {
+    // boot.sh's own stdout names the Debian package that holds the missing file
+    const pkg = /package=([a-z0-9][a-z0-9.+-]{1,63})/.exec(statusLine)?.[1] ?? 'unknown';
+    parsed.firstError = `the verify image ${image} lacks the Secure Boot firmware or tools of Debian package ${pkg}`;
+  }
+  return { ...parsed, accel: request.accel, console, wallMs };
 }

@@ -1,7 +1,8 @@
 #!/bin/bash
 # kfarm load verification, inside the verify container (no network, read-only root, /work a tmpfs).
 # stdin: a tar with kernel.deb and mods/<path below /lib/modules/$KVER>; env: KVER, GUEST_ARCH
-# (x86_64|aarch64), ACCEL (kvm|tcg), NONCE, MEM_MB, BOOT_TIMEOUT (s), CMDLINE_EXTRA.
+# (x86_64|aarch64), ACCEL (kvm|tcg), NONCE, MEM_MB, BOOT_TIMEOUT (s), CMDLINE_EXTRA, SECURE_BOOT (1: boot
+# the signed kernel through OVMF in Secure Boot mode, shim and GRUB, with mok/*.pem enrolled as MOKs).
 # stderr: this script's steps ("kfarm-verify: ...") and then the guest's serial console.
 # stdout: one status line of this script's, which the guest cannot write to.
 set -euo pipefail
@@ -12,6 +13,21 @@ status() { echo "status=$1 qemu_exit=${2:-} wall_ms=${3:-}"; exit 0; }
 mkdir -p "$W/in" "$W/deb" "$W/initrd"
 tar -x -C "$W/in" --no-same-owner --no-same-permissions --no-overwrite-dir
 [ -f "$W/in/kernel.deb" ] || { say "no kernel.deb in the input"; status no-kernel-image; }
+SB="${SECURE_BOOT:-0}"
+# Secure Boot: Debian's firmware, shim and GRUB, all from the image; a missing one names its package.
+OVMF_CODE=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd
+OVMF_VARS=/usr/share/OVMF/OVMF_VARS_4M.ms.fd
+SHIM=/usr/lib/shim/shimx64.efi.signed
+MOKMANAGER=/usr/lib/shim/mmx64.efi.signed
+GRUB=/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed
+if [ "$SB" = 1 ]; then
+  [ "$GUEST_ARCH" = x86_64 ] || { say "Secure Boot verification boots x86_64 kernels only"; status boot-failed; }
+  for pair in "$OVMF_CODE:ovmf" "$OVMF_VARS:ovmf" "$SHIM:shim-signed" "$MOKMANAGER:shim-signed" "$GRUB:grub-efi-amd64-signed" \
+              "$(command -v virt-fw-vars || echo /usr/bin/virt-fw-vars):python3-virt-firmware" "$(command -v mcopy || echo /usr/bin/mcopy):mtools" \
+              "$(command -v mkfs.vfat || echo /usr/sbin/mkfs.vfat):dosfstools"; do
+    [ -f "${pair%:*}" ] || { say "missing ${pair%:*} (Debian package ${pair##*:})"; echo "status=no-firmware package=${pair##*:}"; exit 0; }
+  done
+fi
 
 # Only the kernel and its module tree, by name; GNU tar refuses absolute and .. member paths.
 say "extracting vmlinuz-$KVER and /lib/modules/$KVER from the kernel package"
@@ -78,6 +94,13 @@ for r in "${ORDER[@]}"; do
   echo "${out#"$R/lib/modules/$KVER/"}" >> "$R/kfarm/load.list"
 done
 cp "$MODDIR"/modules.order "$MODDIR"/modules.builtin "$R/lib/modules/$KVER/" 2>/dev/null || true
+if [ "$SB" = 1 ]; then
+  # efivarfs is a module in Debian's kernels (signed by Debian, so it loads under lockdown): the guest reads SecureBoot through it
+  for e in "$MODDIR"/kernel/fs/efivarfs/efivarfs.ko*; do
+    [ -f "$e" ] || continue
+    case "$e" in *.xz) xz -dc "$e" ;; *.zst) zstd -qdc "$e" ;; *.gz) gzip -dc "$e" ;; *) cat "$e" ;; esac > "$R/kfarm/efivarfs.ko"
+  done
+fi
 say "load order: $(tr '\n' ' ' < "$R/kfarm/load.list")"
 cat > "$R/init" <<EOF
 #!/bin/busybox sh
@@ -86,6 +109,16 @@ mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs 
 M="@@kfarm-$NONCE"
 up() { cut -d' ' -f1 /proc/uptime; }
 echo "\$M boot \$(up)"
+if [ "$SB" = 1 ]; then
+  # read from the guest: the firmware's SecureBoot variable (4 bytes of attributes, then the value) and the kernel's lockdown
+  [ -f /kfarm/efivarfs.ko ] && insmod /kfarm/efivarfs.ko 2>/dev/null
+  mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null; mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
+  f=/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c
+  if [ -f \$f ]; then sb=\$(tail -c 1 \$f | od -An -tu1 | tr -d ' '); else sb=none; fi
+  lk=\$(sed -n 's/.*\\[\\([a-z]*\\)\\].*/\\1/p' /sys/kernel/security/lockdown 2>/dev/null)
+  if dmesg | grep -q 'Secure boot enabled'; then kl=1; else kl=0; fi
+  echo "\$M secureboot \${sb:-none} \${lk:-none} \$kl"
+fi
 while read -r m; do
   echo "\$M insmod \$m \$(up)"
   if insmod "/lib/modules/$KVER/\$m"; then r=0; else r=\$?; fi
@@ -98,6 +131,39 @@ chmod 755 "$R/init"
 (cd "$R" && find . -print0 | cpio --null -o -H newc --quiet | gzip -1) > "$W/initrd.gz"
 
 CMDLINE="panic=-1 oops=panic loglevel=7 printk.time=1 ${CMDLINE_EXTRA:-}"
+if [ "$SB" = 1 ]; then
+  # The fleet's chain: OVMF (Microsoft's keys, Secure Boot on) -> shim -> GRUB -> the signed kernel,
+  # all on a FAT EFI system partition built without mounting; the certificates enrolled as MOKs
+  # in this boot's copy of the variable store (shim mirrors MokList to MokListRT for the kernel).
+  MOKS=()
+  while IFS= read -r -d '' c; do MOKS+=(--add-mok 7a8ef1d6-3c4e-4b7f-9d2a-6b1f0c5e4d21 "$c"); done < <(find "$W/in/mok" -name '*.pem' -type f -print0 2>/dev/null | sort -z)
+  say "secure boot chain: $(paste -sd, /usr/lib/kfarm/secure-boot-chain 2>/dev/null || echo unknown)"
+  say "variable store: $OVMF_VARS with $(( ${#MOKS[@]} / 3 )) MOK(s)"
+  virt-fw-vars --input "$OVMF_VARS" --output "$W/vars.fd" "${MOKS[@]}" 2>&1 | sed 's/^/kfarm-verify: virt-fw-vars: /' >&2
+  [ -s "$W/vars.fd" ] || { say "virt-fw-vars wrote no variable store"; status boot-failed; }
+  printf 'set timeout=0\nlinux /vmlinuz console=ttyS0 %s\ninitrd /initrd.gz\nboot\n' "$CMDLINE" > "$W/grub.cfg"
+  kb=$(( ( $(stat -c %s "$VMLINUZ") + $(stat -c %s "$W/initrd.gz") ) / 1024 + 8192 ))
+  ESP="$W/esp.img"
+  mkfs.vfat -C -n KFARMESP "$ESP" "$kb" >/dev/null
+  export MTOOLS_SKIP_CHECK=1
+  mmd -i "$ESP" ::/EFI ::/EFI/BOOT ::/EFI/debian
+  mcopy -i "$ESP" "$SHIM" ::/EFI/BOOT/BOOTX64.EFI
+  mcopy -i "$ESP" "$MOKMANAGER" ::/EFI/BOOT/mmx64.efi
+  mcopy -i "$ESP" "$GRUB" ::/EFI/BOOT/grubx64.efi
+  # Debian's signed GRUB reads grub.cfg from /EFI/debian (its prefix) or beside itself
+  mcopy -i "$ESP" "$W/grub.cfg" ::/EFI/BOOT/grub.cfg
+  mcopy -i "$ESP" "$W/grub.cfg" ::/EFI/debian/grub.cfg
+  mcopy -i "$ESP" "$VMLINUZ" ::/vmlinuz
+  mcopy -i "$ESP" "$W/initrd.gz" ::/initrd.gz
+  rm -f "$W/initrd.gz"
+  # the commas are qemu's (one option value each), not array separators
+  # shellcheck disable=SC2054
+  QEMU=(qemu-system-x86_64 -machine q35,smm=on -global driver=cfi.pflash01,property=secure,value=on
+        -drive "if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE" -drive "if=pflash,format=raw,unit=1,file=$W/vars.fd"
+        -drive "if=none,id=esp,format=raw,file=$ESP" -device virtio-blk-pci,drive=esp,bootindex=0)
+  # shellcheck disable=SC2054
+  if [ "$ACCEL" = kvm ]; then QEMU+=(-accel kvm -cpu host,-arch-capabilities); else QEMU+=(-accel tcg -cpu max); fi
+else
 case "$GUEST_ARCH" in
   x86_64)
     QEMU=(qemu-system-x86_64 -machine q35 -append "console=ttyS0 $CMDLINE")
@@ -110,8 +176,9 @@ case "$GUEST_ARCH" in
     if [ "$ACCEL" = kvm ]; then QEMU+=(-accel kvm -cpu host); else QEMU+=(-accel tcg -cpu max); fi ;;
   *) say "no QEMU for $GUEST_ARCH"; status boot-failed ;;
 esac
-QEMU+=(-m "${MEM_MB:-512}" -smp 1 -nographic -nodefaults -serial stdio -monitor none -nic none -no-reboot
-       -kernel "$VMLINUZ" -initrd "$W/initrd.gz")
+QEMU+=(-kernel "$VMLINUZ" -initrd "$W/initrd.gz")
+fi
+QEMU+=(-m "${MEM_MB:-512}" -smp 1 -nographic -nodefaults -serial stdio -monitor none -nic none -no-reboot)
 say "booting: ${QEMU[*]}"
 start=$(date +%s%3N)
 set +e

@@ -1,5 +1,5 @@
 import { cleanText, TEXT_LIMITS } from '../util/clean-text.js';
-import type { LoadReport } from '../job/verify-job.js';
+import type { LoadReport, Lockdown } from '../job/verify-job.js';
 
 /**
  * What a guest's serial console says about one boot. Pure; the console is untrusted text (the
@@ -14,14 +14,19 @@ export interface BootOutcome {
   loadMs?: number;
   /** per module in load order: insmod's exit status (undefined: it never returned) */
   results: Array<{ module: string; status: number | undefined }>;
+  /** Secure Boot boots: the firmware's SecureBoot variable as the guest read it (or, without efivarfs, the kernel's "Secure boot enabled") */
+  secureBoot?: boolean;
+  lockdown?: Lockdown;
 }
 
 /** How the container's script ended (its own stdout, which the guest cannot write). */
-export type BootStatus = 'ran' | 'timeout' | 'no-kernel-image' | 'no-modules' | 'boot-failed';
+export type BootStatus = 'ran' | 'timeout' | 'no-kernel-image' | 'no-modules' | 'no-firmware' | 'boot-failed';
 
 /** Kernel log lines that say why a module was refused, most specific first; reason words are stable. */
 const REFUSALS: ReadonlyArray<{ reason: string; pattern: RegExp }> = [
-  { reason: 'key-rejected', pattern: /Loading of (?:unsigned module|module with unavailable key) is rejected|Key was rejected by service|Required key not available/i },
+  // the kernel's line tells the two apart; insmod says "Key was rejected by service" for both
+  { reason: 'unsigned-rejected', pattern: /Loading of unsigned module is rejected/i },
+  { reason: 'key-rejected', pattern: /Loading of module with unavailable key is rejected|Key was rejected by service|Required key not available/i },
   { reason: 'version-magic', pattern: /version magic '[^']*' should be '|disagrees about version of symbol|no symbol version for/i },
   { reason: 'unknown-symbol', pattern: /Unknown symbol|unknown symbol in module/i },
   { reason: 'invalid-format', pattern: /Invalid module format|invalid ELF header|module has bad taint|exec format error/i },
@@ -51,12 +56,13 @@ function refusalIn(lines: readonly string[]): { reason: string; line: string } |
  */
 const MARKER_LINE_MAX = 2048;
 
-export function parseConsole(text: string, nonce: string, status: BootStatus): BootOutcome {
-  if (status === 'no-kernel-image' || status === 'no-modules') return { verdict: 'not-verified', reason: status, results: [] };
+export function parseConsole(text: string, nonce: string, status: BootStatus, opts: { secureBoot?: boolean } = {}): BootOutcome {
+  if (status === 'no-kernel-image' || status === 'no-modules' || status === 'no-firmware') return { verdict: 'not-verified', reason: status, results: [] };
   // a kernel line can land in the middle of one of init's (both write the console): split there
   const lines = text.replace(/\r/g, '').split(/\n|(?=\[\s*\d+\.\d{6}\] )/);
-  const marker = new RegExp(`@@kfarm-${nonce} (boot|insmod|result|done)((?: [^ ]+)*)\\s*$`);
+  const marker = new RegExp(`@@kfarm-${nonce} (boot|secureboot|insmod|result|done)((?: [^ ]+)*)\\s*$`);
   let bootAt: number | undefined;
+  let secure: { secureBoot: boolean; lockdown: Lockdown } | undefined;
   let doneAt: number | undefined;
   let firstInsmodAt: number | undefined;
   const results: BootOutcome['results'] = [];
@@ -78,6 +84,14 @@ export function parseConsole(text: string, nonce: string, status: BootStatus): B
       case 'boot':
         bootAt ??= seconds(args[0]);
         break;
+      case 'secureboot':
+        // init's own line, before any module loads: `<SecureBoot variable: 0|1|none> <lockdown word|none> <kernel said "Secure boot enabled": 0|1>`
+        if (secure || results.length > 0) break;
+        secure = {
+          secureBoot: args[0] === '1' || (args[0] === 'none' && args[2] === '1'),
+          lockdown: args[1] === 'integrity' || args[1] === 'confidentiality' ? args[1] : 'none',
+        };
+        break;
       case 'insmod':
         firstInsmodAt ??= seconds(args[1]);
         results.push({ module: cleanText(args[0] ?? '', 256), status: undefined });
@@ -97,6 +111,32 @@ export function parseConsole(text: string, nonce: string, status: BootStatus): B
     ...(firstInsmodAt !== undefined && doneAt !== undefined ? { loadMs: Math.max(0, doneAt - firstInsmodAt) } : {}),
   };
   const refusal = firstRefusal(bootAt === undefined ? kernelLines : loadLines);
+  if (opts.secureBoot && bootAt !== undefined) {
+    // the proof is a load under Secure Boot with lockdown: a guest that did not see both verified nothing
+    if (!secure || !secure.secureBoot || secure.lockdown === 'none') {
+      const seen = secure ? `SecureBoot ${secure.secureBoot ? 'on' : 'off'}, lockdown ${secure.lockdown}` : 'no Secure Boot report from init';
+      return {
+        verdict: 'not-verified',
+        reason: 'secure-boot-off',
+        firstError: `the guest booted without Secure Boot and lockdown (${seen})`,
+        ...timing,
+        results,
+        ...(secure ?? {}),
+      };
+    }
+    return { ...outcome(refusal, bootAt, doneAt, status, timing, results), ...secure };
+  }
+  return outcome(refusal, bootAt, doneAt, status, timing, results);
+}
+
+function outcome(
+  refusal: { reason: string; line: string } | undefined,
+  bootAt: number | undefined,
+  doneAt: number | undefined,
+  status: BootStatus,
+  timing: { bootMs?: number; loadMs?: number },
+  results: BootOutcome['results'],
+): BootOutcome {
   if (bootAt === undefined) {
     // the kernel never reached init: nothing of the module ran, so nothing was verified
     return { verdict: 'not-verified', reason: status === 'timeout' ? 'timeout' : 'boot-failed', ...(refusal ? { firstError: refusal.line } : {}), results };

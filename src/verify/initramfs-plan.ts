@@ -34,6 +34,10 @@ export function planBoot(input: {
   nonce: string;
   cmdline: string;
   timeoutSec: number;
+  /** boot through OVMF (Secure Boot, Microsoft's keys), shim and GRUB; kernelDeb is then the signed linux-image */
+  secureBoot?: boolean;
+  /** PEM certificates enrolled as MOKs in the boot's copy of the variable store */
+  mokCerts?: readonly string[];
 }): BootPlan {
   if (input.modules.length === 0) throw new KfarmError('BAD_OPTION', `no built modules to load on ${input.kernel}`);
   if (input.arch !== 'x86_64' && input.arch !== 'aarch64') {
@@ -44,8 +48,12 @@ export function planBoot(input: {
       hint: 'Give kernel parameters such as module.sig_enforce=1 (letters, digits, . _ = , : + -, spaces).',
     });
   }
+  if (input.secureBoot && input.arch !== 'x86_64') {
+    throw new KfarmError('BAD_OPTION', `--secure-boot boots x86_64 kernels only, not ${input.kernel}`);
+  }
   const seen = new Set<string>();
   const files = [{ path: 'kernel.deb', data: input.kernelDeb }];
+  if (input.secureBoot) (input.mokCerts ?? []).forEach((pem, i) => files.push({ path: `mok/${i}.pem`, data: Buffer.from(pem) }));
   for (const m of input.modules) {
     const location = m.installLocation
       .split('/')
@@ -69,6 +77,7 @@ export function planBoot(input: {
       MEM_MB: String(GUEST_MEM_MB),
       BOOT_TIMEOUT: String(input.timeoutSec),
       CMDLINE_EXTRA: input.cmdline,
+      SECURE_BOOT: input.secureBoot ? '1' : '0',
       LANG: 'C.UTF-8',
     },
   };

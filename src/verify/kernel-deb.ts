@@ -17,6 +17,18 @@ export function pickKernelDeb(stanzas: readonly LocatedStanza[], kver: string): 
 }
 
 /**
+ * Pure: `--secure-boot`'s kernel: linux-image-<kver> as built from linux-signed-<arch> (its
+ * vmlinuz signed by Debian's Secure Boot key, which shim trusts), never the unsigned twin; none
+ * when the archive has no signed build of it (an old ABI, a kernel Debian does not sign).
+ */
+export function pickSignedKernelDeb(stanzas: readonly LocatedStanza[], kver: string): KernelDebEntry | undefined {
+  return newestDeb(
+    stanzas.filter(({ stanza }) => /^linux-signed-/.test(stanza.get('source') ?? '')),
+    `linux-image-${kver}`,
+  );
+}
+
+/**
  * The kernel's .deb, downloaded once and kept under `debDir` by its sha256 (the signed index
  * gives it): later boots of that kernel read the cached file, checked again before use.
  */
@@ -26,8 +38,11 @@ export async function kernelDeb(input: {
   debianArch: string;
   debDir: string;
   index: IndexStoreOptions;
+  /** the signed build only (pickSignedKernelDeb) */
+  signed?: boolean;
 }): Promise<{ entry: KernelDebEntry; file: string } | undefined> {
-  const entry = pickKernelDeb(await releaseStanzas(input.release, input.debianArch, IMAGE_STANZAS, input.index), input.kernel);
+  const stanzas = await releaseStanzas(input.release, input.debianArch, IMAGE_STANZAS, input.index);
+  const entry = input.signed ? pickSignedKernelDeb(stanzas, input.kernel) : pickKernelDeb(stanzas, input.kernel);
   if (!entry) return undefined;
   return { entry, file: await fetchDeb(entry, input.debDir) };
 }

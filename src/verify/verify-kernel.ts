@@ -39,6 +39,10 @@ export interface VerifyOptions {
   concurrency?: number;
   /** labels naming this process on each boot container (worker/build-worker.ts reapOrphans removes those of a process that is gone) */
   ownerLabels?: Record<string, string>;
+  /** `--secure-boot`: boot as a Secure Boot fleet does (OVMF, shim, GRUB, the signed kernel), mokCerts enrolled as MOKs */
+  secureBoot?: boolean;
+  /** PEM certificates; the coordinator's default is the build's signing certificate (signing-cert.der in the out dir) */
+  mokCerts?: readonly string[];
 }
 
 /** a boot under TCG takes seconds (measured: 5-10 s for Debian's 6.1 and 6.12); this is far past it */
@@ -60,6 +64,8 @@ export interface VerifyContext {
   /** set once a KVM boot under `auto` showed KVM cannot boot a guest here: later boots go straight to TCG */
   kvmBroken: boolean;
   kvm: boolean;
+  /** set once a Secure Boot boot showed this host's KVM has no System Management Mode (nested KVM): OVMF's Secure Boot build needs it */
+  kvmNoSmm?: boolean;
 }
 
 export async function verifyContext(options: VerifyOptions): Promise<VerifyContext> {
@@ -78,7 +84,14 @@ export async function verifyKernel(
   ctx: VerifyContext,
   target: { kernel: string; arch: string; release: string; debianArch: string; modules: readonly GuestModule[] },
 ): Promise<{ load: LoadReport; console: string; wallMs?: number }> {
-  const key = `${target.release}/${target.debianArch}/${target.kernel}`;
+  const signed = ctx.options.secureBoot === true;
+  if (signed && target.arch !== 'x86_64') {
+    return {
+      load: { verdict: 'not-verified', reason: 'not-amd64', firstError: `--secure-boot boots amd64 kernels only (OVMF, shim and GRUB for x86_64), not ${target.arch}` },
+      console: '',
+    };
+  }
+  const key = `${target.release}/${target.debianArch}/${target.kernel}${signed ? '/signed' : ''}`;
   let deb = ctx.debs.get(key);
   if (!deb) {
     deb = kernelDeb({
@@ -87,6 +100,7 @@ export async function verifyKernel(
       debianArch: target.debianArch,
       debDir: path.join(ctx.options.stateDir, 'verify', 'debs'),
       index: { cacheDir: path.join(ctx.options.stateDir, 'archive'), logger: ctx.options.logger },
+      signed,
     }).then((found) => (found ? readFile(found.file) : undefined));
     ctx.debs.set(key, deb);
   }
@@ -96,6 +110,15 @@ export async function verifyKernel(
   } catch (err) {
     return { load: { verdict: 'not-verified', reason: 'no-kernel-image', firstError: cleanText(describeError(err), TEXT_LIMITS.firstError) }, console: '' };
   }
+  if (!data && signed)
+    return {
+      load: {
+        verdict: 'not-verified',
+        reason: 'no-signed-kernel',
+        firstError: `the ${target.release} archive has no signed build of ${target.kernel} (linux-image-${target.kernel} from linux-signed-${target.debianArch}) for Secure Boot`,
+      },
+      console: '',
+    };
   if (!data)
     return {
       load: {
@@ -108,7 +131,7 @@ export async function verifyKernel(
   const { options } = ctx;
   const timeoutSec = options.timeoutSec ?? DEFAULT_BOOT_TIMEOUT_SEC;
   const hostArch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
-  const kvmFits = ctx.kvm && target.arch === hostArch && options.accel !== 'tcg' && !(options.accel === 'auto' && ctx.kvmBroken);
+  const kvmFits = ctx.kvm && target.arch === hostArch && options.accel !== 'tcg' && !(options.accel === 'auto' && (ctx.kvmBroken || (signed && ctx.kvmNoSmm)));
   const boot = (accel: Accel, limit: number) =>
     bootKernel(options.runtime, ctx.image, {
       kernel: target.kernel,
@@ -118,6 +141,7 @@ export async function verifyKernel(
       modules: target.modules,
       cmdline: options.cmdline,
       timeoutSec: limit,
+      ...(signed ? { secureBoot: true, mokCerts: options.mokCerts ?? [] } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.ownerLabels ? { ownerLabels: options.ownerLabels } : {}),
     });
@@ -125,7 +149,13 @@ export async function verifyKernel(
   let note = '';
   if (kvmFits) {
     result = await boot('kvm', options.accel === 'auto' ? Math.min(KVM_PROBE_TIMEOUT_SEC, timeoutSec) : timeoutSec);
-    if (options.accel === 'auto' && result.verdict === 'not-verified' && result.results.length === 0) {
+    const noSmm = signed && /System Management Mode not supported/.test(result.console);
+    if (options.accel === 'auto' && noSmm) {
+      // OVMF's Secure Boot build needs SMM, which a nested KVM may lack: that says nothing about KVM for direct boots
+      ctx.kvmNoSmm = true;
+      note = "[kfarm] this host's KVM has no System Management Mode, which OVMF's Secure Boot build needs; booted under TCG\n";
+      result = await boot('tcg', timeoutSec);
+    } else if (options.accel === 'auto' && result.verdict === 'not-verified' && result.results.length === 0 && (result.reason === 'boot-failed' || result.reason === 'timeout')) {
       // no init under KVM (the kernel never reached it): this host's KVM cannot run the guest
       ctx.kvmBroken = true;
       options.logger.warn({ kernel: target.kernel, reason: result.reason }, 'a KVM boot reached no init: booting under TCG from now on');
@@ -142,6 +172,8 @@ export async function verifyKernel(
     accel: result.accel,
     ...(result.bootMs !== undefined ? { bootMs: result.bootMs } : {}),
     ...(result.loadMs !== undefined ? { loadMs: result.loadMs } : {}),
+    ...(result.secureBoot !== undefined ? { secureBoot: result.secureBoot } : {}),
+    ...(result.lockdown ? { lockdown: result.lockdown } : {}),
   };
   return { load, console: note + result.console, wallMs: result.wallMs };
 }

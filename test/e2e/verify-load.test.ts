@@ -86,11 +86,11 @@ describe('kfarm build --verify load', () => {
 });
 
 describe('kfarm verify <out-dir>', () => {
-  it('with module.sig_enforce=1 the unsigned module is refused: key-rejected (exit 1)', async () => {
+  it('with module.sig_enforce=1 the unsigned module is refused: unsigned-rejected (exit 1)', async () => {
     const run = await kfarm(['verify', helloOut, '--kernels', k61, '--accel', 'tcg', '--cmdline', 'module.sig_enforce=1'], env, 600_000);
     expect(run.exitCode, run.stderr).toBe(1);
     const report = await readReport(helloOut);
-    expect(row(report, k61).load).toMatchObject({ verdict: 'load-failed', reason: 'key-rejected', firstError: 'Loading of unsigned module is rejected' });
+    expect(row(report, k61).load).toMatchObject({ verdict: 'load-failed', reason: 'unsigned-rejected', firstError: 'Loading of unsigned module is rejected' });
     // the other kernels' rows keep their earlier check
     expect(row(report, k612).load?.verdict).toBe('loaded');
   });

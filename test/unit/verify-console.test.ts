@@ -64,7 +64,7 @@ describe('parseConsole', () => {
     expect(parseConsole(text, N, 'ran')).toMatchObject({ verdict: 'load-failed', reason: 'version-magic' });
   });
 
-  it('sig_enforce and an unsigned module: key-rejected', () => {
+  it('sig_enforce and an unsigned module: unsigned-rejected', () => {
     const text = console_(
       `@@kfarm-${N} insmod updates/dkms/hello.ko 1.70`,
       '[    1.720000] Loading of unsigned module is rejected',
@@ -72,7 +72,7 @@ describe('parseConsole', () => {
       `@@kfarm-${N} result updates/dkms/hello.ko 1 1.72`,
       `@@kfarm-${N} done 1.72`,
     );
-    expect(parseConsole(text, N, 'ran')).toMatchObject({ verdict: 'load-failed', reason: 'key-rejected', firstError: 'Loading of unsigned module is rejected' });
+    expect(parseConsole(text, N, 'ran')).toMatchObject({ verdict: 'load-failed', reason: 'unsigned-rejected', firstError: 'Loading of unsigned module is rejected' });
   });
 
   it('a guest that never reached init: not-verified, boot-failed or timeout', () => {

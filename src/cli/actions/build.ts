@@ -24,6 +24,8 @@ export async function buildAction(ctx: CliContext, sourceDirs: string[], opts: B
   const oci = opts.oci !== undefined || [opts.ociCa, opts.ociAuthfile, opts.ociInsecure, opts.ociManifests].some((v) => v !== undefined);
   if (oci) (await import('./publish-oci.js')).checkBuildOci(opts, opts.format);
   const publishing = publishRequested(opts) ? await (await import('./publish.js')).preparePublish(opts, publishFormats(opts.format)) : undefined;
+  // --secure-boot without --verify load, or a --mok-cert that is no certificate: refused before any build
+  if (opts.secureBoot || opts.mokCert !== undefined) await (await import('./verify.js')).secureBootOptions(opts, opts.verify === 'load');
   const live = ctx.live();
   const progress = buildProgress(live, live.tty);
   let outcome;

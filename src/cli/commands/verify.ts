@@ -15,7 +15,9 @@ export function addVerifyOptions(cmd: Command): Command {
     )
     .option('--cmdline <args>', 'extra kernel command line for the boots, e.g. module.sig_enforce=1', '')
     .option('--boot-timeout <seconds>', 'hard limit of one boot', positiveInt, 300)
-    .option('--allow-unverified', 'exit 0 even when no kernel could be verified (every row not-verified); by default that is exit 1', false);
+    .option('--allow-unverified', 'exit 0 even when no kernel could be verified (every row not-verified); by default that is exit 1', false)
+    .option('--secure-boot', "boot amd64 kernels as a Secure Boot fleet does: OVMF with Microsoft's keys, Debian's signed shim, GRUB and kernel, lockdown on")
+    .option('--mok-cert <files>', "with --secure-boot: certificates (DER or PEM, comma-separated) enrolled as MOKs; default: the out dir's signing-cert.der");
 }
 
 /** `kfarm verify <out-dir>`: boot each built kernel of an earlier build in QEMU and load its modules. */
