@@ -66,16 +66,10 @@ function changelogOf(deps: ServiceDeps, open: OpenRegression): HeadersChangelog 
 function live(deps: ServiceDeps): DashboardLive {
   const builds = deps.db.builds.unfinished().map((b) => ({ build: b, progress: deps.runner.feed(b.id)?.progress() }));
   const sum = (f: (p: { total: number; done: number; running: number; failed: number }) => number) => builds.reduce((n, b) => n + (b.progress ? f(b.progress) : 0), 0);
+  const active = sum((p) => p.running);
   return {
-    queue: { waiting: sum((p) => p.total - p.done - p.running), active: sum((p) => p.running), delayed: 0, failed: sum((p) => p.failed) },
-    workers: deps.workers
-      ? deps.workers()
-      : [
-          localWorkerOf(
-            deps,
-            sum((p) => p.running),
-          ),
-        ],
+    queue: { waiting: sum((p) => p.total - p.done - p.running), active, delayed: 0, failed: sum((p) => p.failed) },
+    workers: deps.workers ? deps.workers() : [localWorkerOf(deps, active)],
     builds: builds.map(({ build, progress }) => ({ id: build.id, ...(build.module ? { module: build.module } : {}), done: progress?.done ?? 0, total: progress?.total ?? 0 })),
   };
 }
