@@ -15,6 +15,8 @@ import { listKfarmImages } from './catalog.js';
 import { KERNEL_BUILD_CONCURRENCY, RECIPE_ARCHES, RECIPES, currentRecipeFiles, ensureKernelImage, ensureToolchain, loadRecipe } from './image-builder.js';
 import { errorChainText, saysNoSpace, watchBuildLines } from './sync-faults.js';
 import { describePlan, planSync, type SyncPlan } from './sync-plan.js';
+import { missingPackages } from './missing-dependencies.js';
+import { stageOfRelease } from '../matrix/release-stages.js';
 import { removeKernelImage } from './remove-kernel-image.js';
 
 export interface SyncRequest {
@@ -41,6 +43,8 @@ export interface SyncResult {
   /** kernels never started: the engine's disk filled first */
   notStarted: string[];
   pruned: string[];
+  /** pre-release kernels whose headers depend on packages their suite does not have yet: not added, tried again next sync */
+  waiting: Array<{ kernel: string; release: string; missing: string[] }>;
 }
 
 /** Where the adding stands, for a live status line. */
@@ -103,12 +107,15 @@ export async function syncImages(runtime: ContainerRuntime, request: SyncRequest
     );
   for (const image of plan.gone)
     say(`${image.kernels[0] ?? '?'} (${image.name}) is no longer offered by the archive: kept; \`kfarm images sync ${image.name} --prune\` removes it`);
-  const result: SyncResult = { plan, added: [], failed: [], notStarted: [], pruned: [] };
+  const result: SyncResult = { plan, added: [], failed: [], notStarted: [], pruned: [], waiting: [] };
 
   // build output lines that said "no space", by kernel (or toolchain ref)
   const noSpace = new Set<string>();
+  // apt's complaints per kernel (or cross toolchain ref), for a pre-release kernel that is early (missing-dependencies.ts)
+  const aptErrors = new Map<string, string[]>();
   const logger = watchBuildLines(baseLogger, (key, line) => {
     if (saysNoSpace(line)) noSpace.add(key);
+    if (/(?:^|\s)(?:E|Error): |Depends: /.test(line)) aptErrors.set(key, [...(aptErrors.get(key) ?? []), line].slice(-50));
   });
   let diskFull: { during: string } | undefined;
 
@@ -133,11 +140,20 @@ export async function syncImages(runtime: ContainerRuntime, request: SyncRequest
     const report = () =>
       out.progress?.({
         ...counts,
-        queued: plan.add.length - counts.added - counts.failed - counts.running - result.notStarted.length,
+        queued: plan.add.length - counts.added - counts.failed - counts.running - result.notStarted.length - result.waiting.length,
         total: plan.add.length,
         elapsedMs: Date.now() - started,
       });
     let done = 0;
+    // a pre-release kernel that failed because apt found not all its dependencies in the suite yet: those packages
+    const early = (k: DiscoveredKernel, err: unknown): string[] =>
+      stageOfRelease(k.release) === 'pre-release' && noSpace.size === 0
+        ? missingPackages([
+            ...(aptErrors.get(k.kernel) ?? []),
+            ...[...aptErrors].filter(([key]) => key.startsWith(`kfarm/${k.release}-toolchain:`)).flatMap(([, lines]) => lines),
+            ...errorChainText(err).split(' | '),
+          ])
+        : [];
     await mapLimit(plan.add, KERNEL_BUILD_CONCURRENCY, async (k) => {
       const recipe = recipes.get(k.release);
       const toolchain = toolchains.get(k.release);
@@ -153,7 +169,7 @@ export async function syncImages(runtime: ContainerRuntime, request: SyncRequest
         const image = await ensureKernelImage(runtime, recipe, toolchain, k, logger, archive.get(k.release)).catch(async (err: unknown) => {
           // A DNS or mirror hiccup fails about one kernel in a hundred here, past apt's own
           // retries: one more try after a pause, unless the disk is full (that stops the sync).
-          if (diskFull || noSpace.size > 0 || saysNoSpace(errorChainText(err))) throw err;
+          if (diskFull || noSpace.size > 0 || saysNoSpace(errorChainText(err)) || early(k, err).length > 0) throw err;
           logger.warn({ kernel: k.kernel, err: describeError(err) }, 'kernel image failed; trying once more');
           await new Promise((resolve) => setTimeout(resolve, RETRY_PAUSE_MS));
           return ensureKernelImage(runtime, recipe, toolchain, k, logger, archive.get(k.release));
@@ -169,6 +185,16 @@ export async function syncImages(runtime: ContainerRuntime, request: SyncRequest
       } catch (err) {
         done++;
         counts.running--;
+        const missing = early(k, err);
+        if (missing.length > 0) {
+          result.waiting.push({ kernel: k.kernel, release: k.release, missing });
+          out.say(
+            `[${done}/${plan.add.length}] ${k.kernel} (${k.release}): waiting: its headers depend on ${missing.join(', ')}, not in ${k.suite} yet; not added, the next sync tries again`,
+            'failed',
+          );
+          report();
+          return;
+        }
         counts.failed++;
         // the disk is the engine's: a no-space line from any build (this kernel's, a cross toolchain's) means it is full
         const full = noSpace.size > 0 || saysNoSpace(errorChainText(err));

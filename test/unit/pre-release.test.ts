@@ -12,6 +12,7 @@ import type { KfarmImage } from '../../src/images/catalog.js';
 import { RECIPES } from '../../src/images/image-builder.js';
 import { aptDependencies, crossDependencies, crossGcc } from '../../src/images/kernel-recipe.js';
 import { kernelImageRef } from '../../src/images/kernel-ref.js';
+import { missingPackages } from '../../src/images/missing-dependencies.js';
 import { planSync } from '../../src/images/sync-plan.js';
 import { nextKernels, selectKernels } from '../../src/matrix/kernel-selector.js';
 import { compareKernels, kernelFlavour, type KernelTarget } from '../../src/matrix/kernel-target.js';
@@ -306,5 +307,34 @@ describe('images sync for the pre-release suites', () => {
     const plan = planSync([held('debian-experimental', '7.3-amd64', '7.3~rc7-1~exp1')], [offer('7.3.1+deb14-amd64', '7.3.1-1', 'debian-unstable')], scope);
     expect(plan.prune.map((i) => i.kernels[0])).toEqual(['7.3-amd64']);
     expect(plan.add.map((k) => `${k.release}:${k.kernel}`)).toEqual(['debian-unstable:7.3.1+deb14-amd64']);
+  });
+});
+
+describe('a pre-release kernel that is early: what apt could not find', () => {
+  it('reads the packages from apt 2 output (BuildKit-prefixed or not), each once', () => {
+    expect(missingPackages(['#7 3.120 E: Unable to locate package gcc-16-for-host'])).toEqual(['gcc-16-for-host']);
+    expect(missingPackages(["E: Package 'linux-kbuild-7.2' has no installation candidate"])).toEqual(['linux-kbuild-7.2']);
+    expect(missingPackages(["E: Version '7.2.13-1' for 'linux-headers-7.2.13+deb14-common' was not found"])).toEqual(['linux-headers-7.2.13+deb14-common']);
+    expect(
+      missingPackages([
+        'The following packages have unmet dependencies:',
+        ' linux-headers-7.2.13+deb14-common : Depends: linux-kbuild-7.2 (>= 7.2.13-1) but it is not installable',
+        '                                     Depends: gcc-16-for-host but it is not installable',
+        ' linux-base-7.2.13+deb14-amd64 : Depends: linux-base (>= 4.12~) but 4.11 is to be installed',
+        'E: Unable to correct problems, you have held broken packages.',
+        'E: Unable to locate package gcc-16-for-host',
+      ]),
+    ).toEqual(['linux-kbuild-7.2', 'gcc-16-for-host', 'linux-base']);
+  });
+
+  it('finds nothing in a failure of another kind (a network error, a full disk, a dpkg error)', () => {
+    expect(
+      missingPackages([
+        'E: Failed to fetch http://deb.debian.org/debian/pool/main/l/linux/linux-kbuild-7.2_7.2.13-1_amd64.deb  Temporary failure resolving deb.debian.org',
+        'E: Write error - write (28: No space left on device)',
+        'E: Sub-process /usr/bin/dpkg returned an error code (1)',
+        'no headers for 7.2.13+deb14-amd64',
+      ]),
+    ).toEqual([]);
   });
 });

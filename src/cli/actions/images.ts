@@ -59,7 +59,7 @@ export async function imagesSyncAction(ctx: CliContext, names: string[], opts: I
   const { plan } = result;
   ctx.out(
     `added ${result.added.length}, pruned ${result.pruned.length}, unchanged ${plan.unchanged.length}, ` +
-      `not fetchable ${plan.unfetchable.length}, failed ${result.failed.length} (${formatDuration(Date.now() - started)})`,
+      `not fetchable ${plan.unfetchable.length}, failed ${result.failed.length}${result.waiting.length ? `, waiting ${result.waiting.length} (pre-release: dependencies not in the suite yet)` : ''} (${formatDuration(Date.now() - started)})`,
   );
   if (result.failed.length > 0) {
     throw new KfarmError('IMAGE_BUILD_FAILED', `${result.failed.length} kernel image(s) did not build: ${result.failed.map((f) => f.kernel).join(', ')}`, {

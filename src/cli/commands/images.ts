@@ -18,10 +18,10 @@ export function imagesCommand(ctx: CliContext): Command {
   images
     .command('sync')
     .description('add an image for every kernel the Debian archive offers and this engine lacks (one image per kernel on the release toolchain); idempotent')
-    .argument('[release...]', `releases (image recipes: ${RECIPE_NAMES.join(', ')}; default all of them)`)
+    .argument('[release...]', `releases (image recipes: ${RECIPE_NAMES.join(', ')}; default the released ones, debian-testing/-unstable/-experimental only when named)`)
     .option('--arch <list>', `arches, comma-separated (${RECIPE_ARCH_NAMES.join(', ')})`, RECIPE_ARCH_NAMES.join(','))
     .option('--flavours <list>', 'Debian flavours to add, comma-separated (e.g. amd64,cloud-amd64,rt-amd64; default all)')
-    .option('-k, --kernels <selector>', 'add only these kernels (a selector, as for build: 6.1.0-4*-amd64, release:debian-12)')
+    .option('-k, --kernels <selector>', 'add only these kernels (a selector, as for build: 6.1.0-4*-amd64, release:debian-12, next)')
     .option('--prune', 'remove the kernels the archive no longer offers')
     .option('--base-image <ref>', 'Debian base image of the release to start from (default: kfarm/base:<codename>, pulled or bootstrapped)')
     .option('--mirror <url>', `Debian mirror to read the indexes from (default ${DEFAULT_MIRRORS.debian})`)
@@ -38,7 +38,7 @@ export function imagesCommand(ctx: CliContext): Command {
 export function kernelsCommand(ctx: CliContext): Command {
   return new Command('kernels')
     .description("every kernel available to build for: on this engine, or with REDIS_URL on the farm's workers; with --available, every kernel the Debian archive offers")
-    .argument('[release...]', `with --available: releases to list (${RELEASES_AVAILABLE}; default all)`)
+    .argument('[release...]', `with --available: releases to list (${RELEASES_AVAILABLE}; default the released ones)`)
     .option('--available', 'list the kernels the Debian archive offers, marked held or not, newest first')
     .option('--arch <list>', 'with --available: arches, comma-separated (amd64,arm64; x86_64 and aarch64 also work; default all)')
     .option('--json', 'with --available: one JSON array on stdout')
