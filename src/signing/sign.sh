@@ -38,7 +38,9 @@ if [[ $mode == probe ]]; then
     # without arguments sign-file prints its usage; 126 or 127 mean it cannot run here
     rc=0; "$sign_file" >/dev/null 2>&1 || rc=$?
     if ((rc == 126 || rc == 127)); then echo "kfarm-sign: $sign_file cannot run in this image (status $rc)"; exit 5; fi
-    printf 'sign_file=%s\nhash=%s\n' "$sign_file" "$hash" >&3
+    # can the kernel verify an ECDSA signature (CONFIG_CRYPTO_ECDSA, built in since 5.13 where set)? y, m or n
+    ecdsa=$(sed -n 's/^CONFIG_CRYPTO_ECDSA=\([ym]\)$/\1/p' -- "$build/include/config/auto.conf" "$build/.config" 2>/dev/null | head -n 1) || true
+    printf 'sign_file=%s\nhash=%s\necdsa=%s\n' "$sign_file" "$hash" "${ecdsa:-n}" >&3
     exit 0
 fi
 

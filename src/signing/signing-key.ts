@@ -110,6 +110,24 @@ export async function loadCertificate(certPath: string, file?: Buffer): Promise<
   return { certPem, subject: field('subject'), serial: field('serial') };
 }
 
+/** The public key's kind as module signing cares: RSA, or ECDSA on a NIST curve the kernel verifies (P-256, P-384). */
+export type CertKeyType = { type: 'rsa' } | { type: 'ec'; curve: 'P-256' | 'P-384' } | { type: 'other'; name: string };
+
+/** Pure: `openssl x509 -noout -text`'s public key lines → the key's type. */
+export function parseCertKeyType(text: string): CertKeyType {
+  const algorithm = /Public Key Algorithm:\s*(\S+)/.exec(text)?.[1] ?? 'unknown';
+  if (algorithm === 'rsaEncryption') return { type: 'rsa' };
+  if (algorithm !== 'id-ecPublicKey') return { type: 'other', name: algorithm };
+  const curve = /NIST CURVE:\s*(P-\d+)/.exec(text)?.[1];
+  return curve === 'P-256' || curve === 'P-384' ? { type: 'ec', curve } : { type: 'other', name: `EC ${curve ?? /ASN1 OID:\s*(\S+)/.exec(text)?.[1] ?? 'of an unknown curve'}` };
+}
+
+/** The certificate's (and so the key's) type, read by the host's openssl. */
+export async function certKeyType(certPem: Buffer): Promise<CertKeyType> {
+  const r = await openssl(['x509', '-noout', '-text'], { input: certPem });
+  return parseCertKeyType(r.stdout.toString('utf8'));
+}
+
 export const firstLine = (text: string) =>
   text
     .split('\n')

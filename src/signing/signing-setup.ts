@@ -4,8 +4,8 @@ import type { KfarmImage } from '../images/catalog.js';
 import { mapLimit } from '../util/map-limit.js';
 import { lastLines, runSigner } from './signer-container.js';
 import { loadTokenKey, type TokenKey } from './pkcs11-token.js';
-import { isPkcs11Uri } from './pkcs11-uri.js';
-import { loadSigningKey, type SigningKey } from './signing-key.js';
+import { isPkcs11Uri, redact } from './pkcs11-uri.js';
+import { certKeyType, loadSigningKey, type CertKeyType, type SigningKey } from './signing-key.js';
 
 export interface KernelSigner {
   kernel: string;
@@ -14,6 +14,8 @@ export interface KernelSigner {
   signFile: string;
   /** CONFIG_MODULE_SIG_HASH of the kernel */
   hash: string;
+  /** CONFIG_CRYPTO_ECDSA is y or m: the kernel can verify an ECDSA module signature (Debian: 6.12 and later, not 6.1) */
+  ecdsa: boolean;
 }
 
 export interface SigningSetup {
@@ -46,7 +48,36 @@ export async function checkSigningSetup(request: {
     : await loadSigningKey({ keyPath: request.keyPath, certPath: request.certPath, pin: request.pin });
   const targets = request.images.flatMap((image) => image.kernels.map((kernel) => ({ image: image.ref, kernel })));
   const kernels = await mapLimit(targets, 2, (t) => probeKernel(request.runtime, t.image, t.kernel, request.labels));
+  refuseUnverifiable(await certKeyType(key.certPem), kernels, request.keyPath);
   return { key, kernels };
+}
+
+/**
+ * Module signatures the kernel cannot check are refused before any build, never written: an
+ * RSA key always; an ECDSA key (P-256, P-384) only for kernels built with CONFIG_CRYPTO_ECDSA
+ * (Debian 12's 6.1 kernels are not: their module loader cannot verify such a signature, so
+ * under Secure Boot the module would not load); any other key type (Ed25519, ...) never.
+ */
+export function refuseUnverifiable(keyType: CertKeyType, kernels: readonly KernelSigner[], keyPath: string): void {
+  if (keyType.type === 'rsa') return;
+  const context = { 'sign-key': redact(keyPath) };
+  if (keyType.type === 'other') {
+    throw new KfarmError('BAD_OPTION', `--sign-key ${redact(keyPath)}: a ${keyType.name} key cannot sign kernel modules`, {
+      context,
+      hint: 'Module signatures are RSA or ECDSA (P-256, P-384): make an RSA key (`openssl req -newkey rsa:4096 ...`).',
+    });
+  }
+  const without = kernels.filter((k) => !k.ecdsa).map((k) => k.kernel);
+  if (without.length > 0) {
+    throw new KfarmError(
+      'BAD_OPTION',
+      `--sign-key ${redact(keyPath)}: an ECDSA ${keyType.curve} key, but ${without.join(', ')} cannot verify ECDSA module signatures (CONFIG_CRYPTO_ECDSA is not set)`,
+      {
+        context: { ...context, kernels: without.join(',') },
+        hint: 'Such a module would not load under Secure Boot on those kernels (Debian 12 6.1 kernels; 6.12 and later verify ECDSA). Sign with an RSA key, or leave those kernels out of --kernels.',
+      },
+    );
+  }
 }
 
 async function probeKernel(runtime: ContainerRuntime, image: string, kernel: string, labels: Record<string, string> | undefined): Promise<KernelSigner> {
@@ -61,6 +92,7 @@ async function probeKernel(runtime: ContainerRuntime, image: string, kernel: str
   const text = run.output?.toString('utf8') ?? '';
   const signFile = /^sign_file=(\/[^\n]+)$/m.exec(text)?.[1];
   const hash = /^hash=([a-z0-9-]+)$/m.exec(text)?.[1];
+  const ecdsa = /^ecdsa=[ym]$/m.test(text);
   if (run.exitCode !== 0 || !signFile || !hash) {
     const missing = run.exitCode === 3 || run.exitCode === 5;
     throw new KfarmError(
@@ -77,5 +109,5 @@ async function probeKernel(runtime: ContainerRuntime, image: string, kernel: str
   if (!HASHES.has(hash)) {
     throw new KfarmError('BAD_OPTION', `cannot sign modules for ${kernel}: its CONFIG_MODULE_SIG_HASH is ${hash}, which kfarm does not know`, { context: { kernel, image, hash } });
   }
-  return { kernel, image, signFile, hash };
+  return { kernel, image, signFile, hash, ecdsa };
 }

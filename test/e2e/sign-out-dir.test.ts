@@ -11,7 +11,7 @@ import { parseModuleSignature, verifyPkcs7 } from '../../src/signing/index.js';
 import { runOracle } from '../helpers/dkms-oracle.js';
 import { debian12Kernels, example, isolatedEnv, kfarm, kfarmProcess, tempDir } from '../helpers/kfarm-cli.js';
 import { MODULE_FILE, moduleEntry, plainModule } from '../helpers/module-files.js';
-import { makeTestToken, type TestToken } from '../helpers/softhsm.js';
+import { addEcKey, makeTestToken, type TestToken } from '../helpers/softhsm.js';
 import { unpackAll } from '../helpers/unpack-all.js';
 
 /**
@@ -33,7 +33,7 @@ type ReportWithSigning = BuildReport & { signing?: SigningReport };
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const readReportJson = async (out: string) => JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as ReportWithSigning;
 
-async function makeKey(name: string): Promise<{ key: string; cert: string }> {
+async function makeKey(name: string, newkey = ['-newkey', 'rsa:2048']): Promise<{ key: string; cert: string }> {
   const config = path.join(dir, `${name}.genkey`);
   await writeFile(
     config,
@@ -41,25 +41,7 @@ async function makeKey(name: string): Promise<{ key: string; cert: string }> {
   );
   const key = path.join(dir, `${name}.key.pem`);
   const cert = path.join(dir, `${name}.cert.pem`);
-  await execa('openssl', [
-    'req',
-    '-new',
-    '-nodes',
-    '-utf8',
-    '-sha256',
-    '-days',
-    '36500',
-    '-batch',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-config',
-    config,
-    '-out',
-    cert,
-    '-keyout',
-    key,
-  ]);
+  await execa('openssl', ['req', '-new', '-nodes', '-utf8', '-sha256', '-days', '36500', '-batch', '-x509', ...newkey, '-config', config, '-out', cert, '-keyout', key]);
   return { key, cert };
 }
 
@@ -105,6 +87,14 @@ async function modinfo(data: Buffer, fileName: string, field: string): Promise<s
 async function packagedModules(out: string, format: string): Promise<string[]> {
   const unpacked = await unpackAll(path.join(out, format), await tempDir(`sign-${format}`));
   return unpacked.files.filter((f) => /(^|\/)hello\.ko(\.xz)?$/.test(f) && MODULE_FILE.test(f));
+}
+
+/** `kfarm build --sign-key` of the same hello and kernels, from the cache (nothing compiled again), with bmdeb */
+async function builtWith(key: { key: string; cert: string }): Promise<string> {
+  const out = path.join(dir, `built-${copies++}`);
+  const build = await kfarm(['build', example('hello'), '--out', out, '--kernels', `${K61},${K612}`, '--format', 'bmdeb', '--sign-key', key.key, '--sign-cert', key.cert], env);
+  expect(build.exitCode, build.stderr).toBe(0);
+  return out;
 }
 
 const sums = async (out: string) => {
@@ -222,6 +212,14 @@ describe('kfarm sign <out-dir> with a key file', () => {
     expect(loaded.output).toContain('kfarm sign file');
   }, 600_000);
 
+  it('kfarm build --sign-key lists signing-cert.der and ENROLL.md in SHA256SUMS (report.json names them), and sha256sum -c passes', async () => {
+    const out = await builtWith(await makeKey('built'));
+    const checked = await sums(out);
+    expect(checked.ok, checked.output).toBe(true);
+    expect(checked.listed).toEqual(expect.arrayContaining(['ENROLL.md', 'signing-cert.der']));
+    expect((await readReportJson(out)).signing?.subject).toBe('CN=kfarm sign built');
+  }, 600_000);
+
   it('signed again with another key: the old signature is replaced, the same bytes as signing the unsigned build, and as kfarm build --sign-key writes', async () => {
     const other = await makeKey('other');
     const twice = path.join(dir, `twice-${copies++}`);
@@ -238,18 +236,8 @@ describe('kfarm sign <out-dir> with a key file', () => {
     expect(a.map((m) => sha(m.data))).toEqual(b.map((m) => sha(m.data)));
     for (const m of a) expect(await modinfo(m.data, m.file, 'signer')).toBe('kfarm sign other');
 
-    // the build's own signing (from the cache, nothing compiled again) writes these very modules, and lists the enrolment files too
-    const built = path.join(dir, `built-${copies++}`);
-    const build = await kfarm(
-      ['build', example('hello'), '--out', built, '--kernels', `${K61},${K612}`, '--format', 'bmdeb', '--sign-key', other.key, '--sign-cert', other.cert],
-      env,
-    );
-    expect(build.exitCode, build.stderr).toBe(0);
-    expect((await tarballModules(built)).map((m) => sha(m.data))).toEqual(b.map((m) => sha(m.data)));
-    const checked = await sums(built);
-    expect(checked.ok, checked.output).toBe(true);
-    expect(checked.listed).toEqual(expect.arrayContaining(['ENROLL.md', 'signing-cert.der']));
-    expect((await readReportJson(built)).signing?.subject).toBe('CN=kfarm sign other');
+    // the build's own signing (from the cache, nothing compiled again) writes these very modules
+    expect((await tarballModules(await builtWith(other))).map((m) => sha(m.data))).toEqual(b.map((m) => sha(m.data)));
   }, 600_000);
 
   it('a failure half way (a package format this kfarm cannot make, after every module was signed) leaves the out dir byte for byte as it was', async () => {
@@ -336,6 +324,41 @@ describe('kfarm sign <out-dir> with a key in a token (SoftHSM2)', () => {
       expect(run.exitCode, `${what}: ${run.stderr}`).toBe(2);
       expect(run.stderr, what).toMatch(message);
       expect(await snapshot(out), what).toEqual(before);
+    }
+  }, 600_000);
+});
+
+describe('ECDSA keys (P-256, P-384): only for kernels that verify them', () => {
+  it('a kernel built without CONFIG_CRYPTO_ECDSA (Debian 12 6.1) is refused, named, the out dir as it was; 6.12 is signed (key file P-384, token P-256) and verifies', async () => {
+    const ec384 = await makeKey('ec384', ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-384']);
+    const both = await copyOut('ec-both');
+    const before = await snapshot(both);
+    const refused = await kfarm(['sign', both, '--sign-key', ec384.key, '--sign-cert', ec384.cert], env);
+    expect(refused.exitCode, refused.stderr).toBe(2);
+    expect(refused.stderr).toContain(`an ECDSA P-384 key, but ${K61} cannot verify ECDSA module signatures (CONFIG_CRYPTO_ECDSA is not set)`);
+    expect(await snapshot(both)).toEqual(before);
+
+    // 6.12 alone (its result from the cache): signed with the file and through the token
+    const only612 = path.join(dir, `only612-${copies++}`);
+    const built = await kfarm(['build', example('hello'), '--out', only612, '--kernels', K612], env);
+    expect(built.exitCode, built.stderr).toBe(0);
+    const tokenCert = await addEcKey(token, path.join(dir, 'token'), 'ecsign', 'prime256v1');
+    const cases: Array<[string, string, string, Record<string, string>, string]> = [
+      ['file P-384', ec384.key, ec384.cert, {}, 'kfarm sign ec384'],
+      ['token P-256', `pkcs11:token=${token.label};object=ecsign`, tokenCert, { ...token.env, KFARM_PKCS11_PIN: token.pin }, 'kfarm token ecsign'],
+    ];
+    for (const [what, signKey, signCert, extra, signer] of cases) {
+      const out = path.join(dir, `ec-${copies++}`);
+      await cp(only612, out, { recursive: true });
+      const run = await kfarm(['sign', out, '--sign-key', signKey, '--sign-cert', signCert], { ...env, ...extra });
+      expect(run.exitCode, `${what}: ${run.stderr}`).toBe(0);
+      const [m] = await tarballModules(out);
+      expect(m?.file).toBe('hello.ko.xz');
+      expect(await modinfo(m!.data, m!.file, 'signer'), what).toBe(signer);
+      const signature = parseModuleSignature(await plainModule(m!.data, m!.file));
+      expect((await verifyPkcs7(signature!.content, signature!.pkcs7, await readFile(signCert))).ok, what).toBe(true);
+      const checked = await sums(out);
+      expect(checked.ok, checked.output).toBe(true);
     }
   }, 600_000);
 });

@@ -67,3 +67,54 @@ export async function makeTestToken(dir: string, subject = 'kfarm token key'): P
   if (req.exitCode !== 0) throw new Error(`openssl req through the token: ${req.stderr}`);
   return { label, pin, env, certPath };
 }
+
+/** An ECDSA key generated in the token (`object=<label>`, on `curve`: prime256v1, secp384r1) and its certificate, self-signed through the engine. */
+export async function addEcKey(token: TestToken, dir: string, label: string, curve: string): Promise<string> {
+  const argv = [
+    '--module',
+    SOFTHSM,
+    '--token-label',
+    token.label,
+    '--login',
+    '--pin',
+    'env:P',
+    '--keypairgen',
+    '--key-type',
+    `EC:${curve}`,
+    '--label',
+    label,
+    '--id',
+    '44',
+    '--sensitive',
+  ];
+  const r = await execa('pkcs11-tool', argv, { env: { ...token.env, P: token.pin }, reject: false, stdin: 'ignore' });
+  if (r.exitCode !== 0) throw new Error(`pkcs11-tool --keypairgen EC: ${r.stderr}`);
+  const certPath = path.join(dir, `${label}-cert.pem`);
+  const key = `pkcs11:token=${token.label};object=${label};type=private`;
+  const req = await execa(
+    'openssl',
+    [
+      'req',
+      '-new',
+      '-x509',
+      '-engine',
+      'pkcs11',
+      '-keyform',
+      'engine',
+      '-key',
+      key,
+      '-passin',
+      'env:P',
+      '-subj',
+      `/CN=kfarm token ${label}`,
+      '-days',
+      '3650',
+      '-sha256',
+      '-out',
+      certPath,
+    ],
+    { env: { ...token.env, OPENSSL_CONF: path.join(dir, 'openssl-token.cnf'), P: token.pin }, reject: false, stdin: 'ignore' },
+  );
+  if (req.exitCode !== 0) throw new Error(`openssl req through the token (EC): ${req.stderr}`);
+  return certPath;
+}
