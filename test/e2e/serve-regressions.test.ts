@@ -1,10 +1,16 @@
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { execa } from 'execa';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { htmlText } from '../../src/report/html-text.js';
+import { readReport } from '../../src/report/read-report.js';
+import type { BuildReport } from '../../src/report/report.js';
 import { REGRESSION_ROUTES } from '../../src/service/http/regressions-routes.js';
-import { debian12Kernels, fixture, isolatedEnv, tempDir } from '../helpers/kfarm-cli.js';
+import { buildDir, servicePaths } from '../../src/service/service-paths.js';
+import { debian12Kernels, fixture, isolatedEnv, KFARM_BIN, tempDir } from '../helpers/kfarm-cli.js';
 import { apiCall, makeToken, startServe, type ServeProcess } from '../helpers/serve-process.js';
 
 /**
@@ -18,6 +24,7 @@ const { k61, k61b, k612 } = await debian12Kernels();
 const abi = (kernel: string) => Number(/^6\.1\.0-(\d+)-/.exec(kernel)?.[1]);
 
 let serve: ServeProcess;
+let state: string;
 let read: string;
 let submit: string;
 let doc: {
@@ -44,13 +51,20 @@ function conforms(template: string, method: string, status: number, json: unknow
 
 /** the fixture, broken from the newest 6.1 ABI setup holds on (whatever setup synced) */
 async function moduleSource(): Promise<Buffer> {
+  const dir = await moduleDir();
+  const { stdout } = await execa('tar', ['-C', dir, '-czf', '-', '.'], { encoding: 'buffer' });
+  return Buffer.from(stdout);
+}
+
+async function moduleDir(): Promise<string> {
   const dir = path.join(await tempDir('fails-from-abi'), 'src');
   await cp(fixture('fails-from-abi'), dir, { recursive: true });
   const c = path.join(dir, 'failsfromabi.c');
   await writeFile(c, (await readFile(c, 'utf8')).replace(/#define BROKEN_FROM_ABI \d+/, `#define BROKEN_FROM_ABI ${abi(k61)}`));
-  const { stdout } = await execa('tar', ['-C', dir, '-czf', '-', '.'], { encoding: 'buffer' });
-  return Buffer.from(stdout);
+  return dir;
 }
+
+const FIRST_ERROR = /failsfromabi\.c:\d+:\d+: error: #error "failsfromabi: struct changed in this 6\.1 ABI"/;
 
 interface Window {
   state: string;
@@ -73,7 +87,7 @@ const base = '/api/v1/modules/failsfromabi/regressions';
 beforeAll(async () => {
   expect(abi(k61b), `setup's two 6.1 kernels ${k61b} ${k61}`).toBeLessThan(abi(k61));
   const env = await isolatedEnv('serve-regressions');
-  const state = env.KFARM_STATE_DIR as string;
+  state = env.KFARM_STATE_DIR as string;
   read = makeToken(state, 'reader', ['read']);
   submit = makeToken(state, 'ci', ['submit']);
   serve = await startServe(env);
@@ -125,6 +139,56 @@ describe('kfarm serve: what broke, where, and since when', () => {
     expect(body.series[1]?.build?.sentence).toBe(`builds on ${k612}`);
   }, 300_000);
 
+  it("the build's own out dir says it too: report.json and report.html carry the window, its first error and changelog, and SHA256SUMS checks", async () => {
+    const out = buildDir(servicePaths(state), buildId).out;
+    // the one schema-checked reader reads it back
+    const report = await readReport(out);
+    expect(report.regressions?.map((r) => [r.release, r.arch, r.flavour, r.line, r.check, r.state])).toEqual([['debian-12', 'x86_64', 'amd64', '6.1', 'build', 'broken']]);
+    const r = report.regressions?.[0];
+    expect(r).toMatchObject({ module: 'failsfromabi', lastGood: k61b, firstBad: k61, buildId, sentence: `builds on ${k61b}, fails since ${k61}` });
+    expect(r?.firstError).toMatch(FIRST_ERROR);
+    expect(r?.firstError).toBe(report.kernels.find((k) => k.kernel === k61)?.firstError);
+    expect(r?.changelog?.entries.length, r?.changelog?.note).toBeGreaterThan(0);
+    expect(r?.changelog?.entries[0]).toMatchObject({ package: 'linux', version: r?.changelog?.firstBad.version });
+    expect(r?.changelog?.complete, r?.changelog?.note).toBe(true);
+    // the API answers the same report
+    expect(((await call('GET', `/api/v1/builds/${buildId}/report`, read)).json as BuildReport).regressions).toEqual(report.regressions);
+
+    const html = await readFile(path.join(out, 'report.html'), 'utf8');
+    expect(html).toContain(`<span class="sentence">${htmlText(r?.sentence ?? 'none')}</span>`);
+    expect(html).toContain(`<div class="first-error">${htmlText(r?.firstError ?? 'none')}</div>`);
+    // SHA256SUMS was made for the report with its regressions: every view and the model agree
+    await execa('sha256sum', ['-c', 'SHA256SUMS', '--quiet'], { cwd: out });
+
+    // as a person sees it: the section shows, styled (its CSS allowed by the page's CSP hash), and nothing is refused
+    const browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    try {
+      const page = await browser.newPage();
+      const problems: string[] = [];
+      page.on('console', (m) => {
+        if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
+      });
+      page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+      await page.addInitScript(`document.addEventListener('securitypolicyviolation', (e) => console.error('csp violation: ' + e.violatedDirective + ' ' + e.blockedURI));`);
+      await page.goto(pathToFileURL(path.join(out, 'report.html')).href);
+      const item = page.locator('#regressions li.regression');
+      expect(await item.count()).toBe(1);
+      expect(await item.locator('.sentence').textContent()).toBe(r?.sentence);
+      expect(await item.locator('.first-error').textContent()).toBe(r?.firstError);
+      expect(await item.evaluate((el) => (globalThis as unknown as { getComputedStyle(e: unknown): { borderLeftColor: string } }).getComputedStyle(el).borderLeftColor)).toBe(
+        'rgb(192, 57, 43)',
+      );
+      // the matrix's script ran too (it fills the shown count)
+      expect(await page.locator('#shown').textContent()).toBe(`${report.kernels.length} of ${report.kernels.length} results shown`);
+      expect(problems).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  }, 120_000);
+
   it("gives the Debian changelog entries between the last good and the first bad kernel, read from the first bad kernel's headers", async () => {
     const r = await call('GET', `${base}/changelog?release=debian-12&arch=amd64&flavour=amd64&line=6.1`, read);
     expect(r.status, r.text).toBe(200);
@@ -165,4 +229,21 @@ describe('kfarm serve: what broke, where, and since when', () => {
     expect(none.status).toBe(404);
     conforms('/api/v1/modules/{name}/regressions/changelog', 'GET', 404, none.json);
   });
+
+  it('kfarm build --farm prints each regression and its first error after the table, and its out dir carries them', async () => {
+    const farmOut = await tempDir('regressions-farm-out');
+    const run = await execa('node', [KFARM_BIN, 'build', await moduleDir(), '--farm', serve.url, '--kernels', `${k61b},${k61},${k612}`, '--out', farmOut], {
+      env: { KFARM_STATE_DIR: await tempDir('regressions-client'), KFARM_FARM_TOKEN: submit, DOCKER_HOST: 'unix:///nonexistent/docker.sock', PATH: process.env.PATH ?? '' },
+      extendEnv: false,
+      reject: false,
+    });
+    expect(run.exitCode, run.stderr).toBe(1);
+    const lines = run.stdout.split('\n');
+    const at = lines.findIndex((l) => l === `regression: failsfromabi 0.1 debian-12/amd64 amd64 6.1 (build): builds on ${k61b}, fails since ${k61}`);
+    expect(at, run.stdout).toBeGreaterThan(0);
+    expect(lines[at + 1]).toMatch(new RegExp(`^  \\S*${FIRST_ERROR.source}$`));
+    const report = await readReport(farmOut);
+    expect(report.regressions?.map((r) => r.sentence)).toEqual([`builds on ${k61b}, fails since ${k61}`]);
+    await execa('sha256sum', ['-c', 'SHA256SUMS', '--quiet'], { cwd: farmOut });
+  }, 300_000);
 });
