@@ -240,6 +240,8 @@ describe('checkSigningSetup', () => {
       expect(k.hash).toBe('sha256');
       expect(k.signFile).toBe(`/lib/modules/${k.kernel}/build/scripts/sign-file`);
     }
+    // which of them can verify an ECDSA module signature (CONFIG_CRYPTO_ECDSA): 5.10 and 6.1 cannot, 6.12 and 7.3 can
+    expect(setup.kernels.map((k) => k.ecdsa)).toEqual([false, false, true, true, true]);
     expect(setup.key.subject).toBe(`CN=${CN}`);
   }, 1_500_000);
 
