@@ -229,7 +229,7 @@ describe('kfarm serve: the dashboard in chromium', () => {
     const seen: string[] = [];
     const snapshot = () =>
       page.evaluate<string>(
-        `(() => { const b = document.querySelector('#builds li[data-build="${id}"] .done'); return [b ? b.textContent : '-', ...['waiting', 'active', 'failed'].map((k) => document.getElementById('q-' + k).textContent)].join(' | '); })()`,
+        `(() => { const b = document.querySelector('#builds li[data-build="${id}"] .done'); const w = document.querySelector('#workers tr[data-state="live"] td.running'); return [b ? b.textContent : '-', ...['waiting', 'active', 'failed'].map((k) => document.getElementById('q-' + k).textContent), w ? w.textContent : 'no worker'].join(' | '); })()`,
       );
     let ended = false;
     const end = buildEnd(id).then((e) => {
@@ -261,6 +261,13 @@ describe('kfarm serve: the dashboard in chromium', () => {
       expect(failed).toBe('0');
     }
     expect(inFlight.some(([, , active]) => active === '1')).toBe(true);
+    // the farm's one worker (local mode: this serve process, --concurrency 1) ran the build's kernels one at a time, and said so live
+    const workerRunning = seen.map((s) => s.split(' | ')[4]);
+    expect(workerRunning, seen.join('\n')).toContain('1 / 1');
+    expect(
+      workerRunning.every((w) => w === '0 / 1' || w === '1 / 1' || w === '2 / 1'),
+      seen.join('\n'),
+    ).toBe(true);
 
     // done: the build leaves the live section, its cells are the database's, all without a reload
     await expect.poll(() => page.locator('#builds-none').isVisible(), { timeout: 10_000 }).toBe(true);
@@ -269,6 +276,18 @@ describe('kfarm serve: the dashboard in chromium', () => {
     await expect.poll(() => pageCells(page), { timeout: 10_000 }).toEqual(want);
     expect(await page.locator('#q-active').textContent()).toBe('0');
     expect(await page.locator('#q-waiting').textContent()).toBe('0');
+    // the worker row: live, running nothing now, holding setup's kernels; the API says the same (and is read-scoped)
+    const row = page.locator('#workers tr');
+    expect(await row.count()).toBe(1);
+    expect(await row.getAttribute('data-state')).toBe('live');
+    await expect.poll(() => row.locator('td.running').textContent(), { timeout: 10_000 }).toBe('0 / 1');
+    for (const k of KERNELS) expect(await row.locator('td.images').textContent()).toContain(k);
+    const api = await call('GET', '/api/v1/workers', read);
+    expect(api.status, api.text).toBe(200);
+    const workers = (api.json as { workers: Array<{ state: string; running: number; concurrency: number; images: Array<{ kernels: string[] }> }> }).workers;
+    expect(workers.map((w) => [w.state, w.running, w.concurrency])).toEqual([['live', 0, 1]]);
+    expect(workers[0]?.images.flatMap((i) => i.kernels)).toEqual(expect.arrayContaining(KERNELS));
+    expect((await apiCall(serve.url, 'GET', '/api/v1/workers', undefined)).status).toBe(401);
     expect(await page.locator('#stale').isVisible()).toBe(false);
     expect(await page.evaluate<string>('window.kfarmMarker')).toBe('same page');
     expect(problems).toEqual([]);
