@@ -9,7 +9,7 @@ import type { BuildReport } from '../../src/report/report.js';
 import type { SigningReport } from '../../src/report/signing-report.js';
 import { parseModuleSignature, verifyPkcs7 } from '../../src/signing/index.js';
 import { runOracle } from '../helpers/dkms-oracle.js';
-import { debian12Kernels, example, isolatedEnv, kfarm, kfarmProcess, tempDir } from '../helpers/kfarm-cli.js';
+import { debian12Kernels, example, fixture, isolatedEnv, kfarm, kfarmProcess, tempDir } from '../helpers/kfarm-cli.js';
 import { MODULE_FILE, moduleEntry, plainModule } from '../helpers/module-files.js';
 import { addEcKey, makeTestToken, type TestToken } from '../helpers/softhsm.js';
 import { unpackAll } from '../helpers/unpack-all.js';
@@ -274,6 +274,39 @@ describe('kfarm sign <out-dir> with a key file', () => {
     const left = await execa('docker', ['ps', '-aq', '--filter', `label=kfarm.pid=${proc.pid ?? -1}`]);
     expect(left.stdout.trim()).toBe('');
   }, 600_000);
+});
+
+describe('kfarm sign <out-dir> of a build of several sources', () => {
+  it("signs each module's built kernels (an excluded row left as it is), each module's tarballs again; SHA256SUMS holds", async () => {
+    const out = path.join(dir, `several-${copies++}`);
+    const built = await kfarm(['build', example('hello'), fixture('exclusive-61'), '--out', out, '--kernels', `${K61},${K612}`], env);
+    expect(built.exitCode, built.stderr).toBe(0);
+    const key = await makeKey('several');
+    const run = await kfarm(['sign', out, '--sign-key', key.key, '--sign-cert', key.cert], env);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stdout).toContain('3 module(s) for 3 kernel(s)');
+    const report = await readReportJson(out);
+    expect(report.kernels.map((k) => `${k.module ?? ''} ${k.kernel} ${k.verdict}`).sort()).toEqual(
+      [`hello ${K61} built`, `hello ${K612} built`, `only61 ${K61} built`, `only61 ${K612} excluded`].sort(),
+    );
+    for (const k of report.kernels.filter((r) => r.verdict === 'built')) {
+      const name = k.module === 'only61' ? 'only61' : 'hello';
+      const tarball = moduleEntry(await tarEntries(path.join(out, k.tarball!.path)), k.kernel, 'x86_64', name);
+      expect(await modinfo(tarball!.data!, path.basename(tarball!.path), 'signer'), `${name} ${k.kernel}`).toBe('kfarm sign several');
+      expect(sha(tarball!.data!)).toBe(k.modules[0]?.sha256);
+    }
+    for (const m of report.modules ?? []) {
+      const full = await tarEntries(path.join(out, m.fullTarball!.path));
+      const kernels = m.name === 'only61' ? [K61] : [K61, K612];
+      for (const k of kernels) {
+        const e = moduleEntry(full, k, 'x86_64', m.name);
+        expect(await modinfo(e!.data!, path.basename(e!.path), 'signer'), `${m.name} full ${k}`).toBe('kfarm sign several');
+      }
+    }
+    const checked = await sums(out);
+    expect(checked.ok, checked.output).toBe(true);
+    expect(checked.listed).toEqual(expect.arrayContaining(['hello-1.0.0.dkms.tar.gz', 'only61-2.0.dkms.tar.gz', 'signing-cert.der']));
+  }, 900_000);
 });
 
 describe('kfarm sign <out-dir> with a key in a token (SoftHSM2)', () => {
