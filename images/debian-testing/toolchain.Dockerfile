@@ -9,9 +9,13 @@ FROM ${BASE_IMAGE}
 # forky and forky-security (forky-updates is empty, forky-backports not served).
 COPY debian.sources /etc/apt/sources.list.d/debian.sources
 # util-linux gives setpriv and coreutils timeout: the driver drops privileges and bounds steps with them.
-# apt retries a failed download before the build fails.
+# apt retries a failed download before the build fails. A pre-release suite's InRelease is valid
+# for a week (Valid-Until), and a mirror that lags a week stops every build (deb.debian.org here on
+# 2026-12-08 served sid, forky and experimental of 2026-10-30, expired 2026-11-06): apt still checks
+# the signatures, not that date, as kfarm's own index reading does (docs/images.md).
 RUN set -eux; \
     echo 'Acquire::Retries "3";' > /etc/apt/apt.conf.d/80kfarm-retries; \
+    echo 'Acquire::Check-Valid-Until "false";' > /etc/apt/apt.conf.d/80kfarm-valid-until; \
     rm -f /etc/apt/sources.list; \
     apt-get update; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \

@@ -327,6 +327,21 @@ describe('a pre-release kernel that is early: what apt could not find', () => {
     ).toEqual(['linux-kbuild-7.2', 'gcc-16-for-host', 'linux-base']);
   });
 
+  it("reads sid's apt 3.3.3 (recorded 2026-12-08 in a sid root: a package depending on a missing one and on a newer libc6)", () => {
+    const recorded = [
+      'The following packages have unmet dependencies:',
+      ' kfarm-probe : Depends: gcc-99-for-host but it is not installable',
+      '               Depends: libc6 (>= 99) but 2.43-7 is to be installed',
+      'E: Unable to satisfy dependencies. Reached two conflicting assignments:',
+      '   1. kfarm-probe:amd64=1 is selected for install',
+      '   2. kfarm-probe:amd64 Depends gcc-99-for-host',
+      '      but none of the choices are installable:',
+      '      [no choices]',
+      "E: Version '9.9-1' for 'linux-kbuild-7.2.13+deb14' was not found",
+    ];
+    expect(missingPackages(recorded)).toEqual(['gcc-99-for-host', 'libc6', 'linux-kbuild-7.2.13+deb14']);
+  });
+
   it('finds nothing in a failure of another kind (a network error, a full disk, a dpkg error)', () => {
     expect(
       missingPackages([
