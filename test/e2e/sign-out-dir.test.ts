@@ -253,6 +253,16 @@ describe('kfarm sign <out-dir> with a key file', () => {
     expect(await snapshot(out)).toEqual(before);
   }, 600_000);
 
+  it('drops the load results of an earlier kfarm verify: they were for the unsigned bytes', async () => {
+    const out = await copyOut('loaded');
+    const report = await readReportJson(out);
+    for (const k of report.kernels) k.load = { verdict: 'loaded', accel: 'tcg', bootMs: 1000, loadMs: 10 };
+    await writeFile(path.join(out, 'report.json'), JSON.stringify(report, null, 2));
+    const run = await kfarm(['sign', out, '--sign-key', key.key, '--sign-cert', key.cert], env);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect((await readReportJson(out)).kernels.map((k) => k.load)).toEqual([undefined, undefined]);
+  }, 600_000);
+
   it('Ctrl-C while signing: exit 130, the out dir byte for byte as it was, no signer container left', async () => {
     const out = await copyOut('interrupt');
     const before = await snapshot(out);
