@@ -111,11 +111,11 @@ export async function syncImages(runtime: ContainerRuntime, request: SyncRequest
 
   // build output lines that said "no space", by kernel (or toolchain ref)
   const noSpace = new Set<string>();
-  // apt's complaints per kernel (or cross toolchain ref), for a pre-release kernel that is early (missing-dependencies.ts)
+  // the last build lines per kernel (or cross toolchain ref), where apt says what a pre-release kernel that is early lacks (missing-dependencies.ts)
   const aptErrors = new Map<string, string[]>();
   const logger = watchBuildLines(baseLogger, (key, line) => {
     if (saysNoSpace(line)) noSpace.add(key);
-    if (/(?:^|\s)(?:E|Error): |Depends: /.test(line)) aptErrors.set(key, [...(aptErrors.get(key) ?? []), line].slice(-50));
+    aptErrors.set(key, [...(aptErrors.get(key) ?? []), line].slice(-100));
   });
   let diskFull: { during: string } | undefined;
 

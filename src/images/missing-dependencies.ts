@@ -7,12 +7,15 @@
  * tries it again (nothing was tagged for it).
  */
 const PATTERNS: readonly RegExp[] = [
-  // E: Unable to locate package gcc-16-for-host   (apt 3: Error: ...)
-  /^(?:E|Error): Unable to locate package (\S+)/,
+  // E: Unable to locate package gcc-16-for-host   (apt 3: Error: ...). The builder's output may
+  // split apt's "E: " from its message, so no pattern needs that prefix.
+  /(?:^|: )Unable to locate package (\S+)/,
   // E: Package 'linux-kbuild-7.3' has no installation candidate
-  /^(?:E|Error): Package '([^']+)' has no installation candidate/,
+  /(?:^|: )Package '([^']+)' has no installation candidate/,
+  // Package linux-kbuild-7.2.13+deb14 is not available, but is referred to by another package.
+  /^Package (\S+) is not available, but is referred to by another package/,
   // E: Version '7.3~rc7-1~exp1' for 'linux-headers-7.3-common' was not found
-  /^(?:E|Error): Version '[^']+' for '([^']+)' was not found/,
+  /(?:^|: )Version '[^']+' for '([^']+)' was not found/,
   //  linux-headers-7.2.13+deb14-amd64 : Depends: gcc-16-for-host but it is not installable
   //  ... : Depends: linux-kbuild-7.2 (= 7.2.13-1) but 7.2.12-1 is to be installed
   /^\s*\S+ : (?:Pre-)?Depends: (\S+)(?: \([^)]*\))? but (?:it is not installable|[^ ]+ is to be installed)/,
@@ -25,7 +28,7 @@ export function missingPackages(lines: readonly string[]): string[] {
   const found: string[] = [];
   for (const raw of lines) {
     // BuildKit prefixes each output line with its step ("#7 12.34 "): cut it
-    const line = raw.replace(/^#\d+ \d+(?:\.\d+)? /, '');
+    const line = raw.replace(/^#\d+ \d+(?:\.\d+)? /, '').trimEnd();
     for (const pattern of PATTERNS) {
       const name = pattern.exec(line)?.[1]?.replace(/:[a-z0-9]+$/, '');
       if (name && /^[a-z0-9][a-z0-9+.-]*$/.test(name) && !found.includes(name)) found.push(name);

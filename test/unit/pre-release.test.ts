@@ -342,6 +342,19 @@ describe('a pre-release kernel that is early: what apt could not find', () => {
     expect(missingPackages(recorded)).toEqual(['gcc-99-for-host', 'libc6', 'linux-kbuild-7.2.13+deb14']);
   });
 
+  it('reads them when the image builder\'s output split apt\'s "E:" from its message (recorded from a kernel image build, 2026-12-08)', () => {
+    const recorded = [
+      'Reading state information...',
+      'Package linux-kbuild-7.2.13+deb14 is not available, but is referred to by another package.',
+      'This may mean that the package is missing, has been obsoleted, or',
+      'is only available from another source',
+      'E:',
+      "Package 'linux-kbuild-7.2.13+deb14' has no installation candidate",
+      'Removing intermediate container 8f338794db4c',
+    ];
+    expect(missingPackages(recorded)).toEqual(['linux-kbuild-7.2.13+deb14']);
+  });
+
   it('finds nothing in a failure of another kind (a network error, a full disk, a dpkg error)', () => {
     expect(
       missingPackages([
