@@ -162,5 +162,36 @@ describe('kfarm serve --watch against a Debian mirror on this machine', () => {
     expect(JSON.stringify(fault)).toMatch(/no valid signature/);
     expect(((await get('/api/v1/builds')) as unknown[]).length).toBeGreaterThan(0);
     receiver.close();
-  }, 1_200_000);
+
+    // SECOND leaves the archive. Without --prune-gone-after the farm keeps it (fleets still run it):
+    // gone, its image held, after more runs too
+    await mirror.signWith('archive');
+    await mirror.removeKernel(SECOND);
+    const secondRow = async () => ((await get('/api/v1/archive/kernels')) as Array<{ kernel: string; goneSince?: string; prunedAt?: string }>).find((k) => k.kernel === SECOND);
+    const holdsSecond = async () => (await listKfarmImages(runtime)).some((i) => i.name === 'debian-12' && i.kernels.includes(SECOND));
+    const inRelease = () => mirror.requests.filter((r) => r.path.endsWith('/InRelease')).length;
+    await until(`${SECOND} gone from the archive`, 120_000, async () => (await secondRow())?.goneSince);
+    const looks = inRelease();
+    await until('two more looks at the archive', 120_000, async () => Promise.resolve(inRelease() >= looks + 2 || undefined));
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(await secondRow()).not.toHaveProperty('prunedAt');
+    expect(await holdsSecond()).toBe(true);
+
+    // with --prune-gone-after 0 (gone at least 0 days ago): the next run removes its image and marks it pruned;
+    // its results and its published package stay, the log says what was pruned
+    await serve.stop();
+    serve = await startServe({ ...env, KFARM_LOG_LEVEL: 'info' }, [...args, '--prune-gone-after', '0']);
+    const pruned = await until(`${SECOND} pruned`, 120_000, async () => (await secondRow())?.prunedAt);
+    expect(Date.parse(pruned)).toBeGreaterThan(Date.parse((await secondRow())?.goneSince ?? ''));
+    expect(await holdsSecond()).toBe(false);
+    expect(serve.output()).toMatch(new RegExp(`"kernel":"${SECOND.replace(/[.+]/g, '\\$&')}".*"msg":"pruned a kernel gone from the archive: its image removed, its results kept"`));
+    expect(serve.output()).toMatch(new RegExp(`"pruned":\\["${SECOND.replace(/[.+]/g, '\\$&')}"\\].*"msg":"watch run done"`));
+    const built = (await get('/api/v1/builds')) as Array<{ id: string; trigger: string }>;
+    const watchBuild = built.find((b) => b.trigger === 'watch');
+    const detail = (await get(`/api/v1/builds/${watchBuild?.id ?? ''}`)) as { results: Array<{ kernel: string; verdict: string }> };
+    expect(detail.results.map((r) => [r.kernel, r.verdict])).toEqual([[SECOND, 'built']]);
+    expect(await readFile(packages, 'utf8')).toContain(`Package: hello-modules-${SECOND}\n`);
+    // the baseline kernel, still offered, is not touched
+    expect(((await get('/api/v1/archive/kernels')) as Array<{ kernel: string; goneSince?: string }>).find((k) => k.kernel === FIRST)).not.toHaveProperty('goneSince');
+  }, 1_500_000);
 });

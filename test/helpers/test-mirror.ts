@@ -36,6 +36,8 @@ export interface TestMirror {
   requests: Array<{ method: string; path: string; status: number }>;
   /** adds a kernel (its stanzas in the suite Debian has it in), rewrites and re-signs the indexes */
   addKernel(kernel: string): Promise<void>;
+  /** stops offering a kernel (its linux-headers-<kernel> stanzas; what other kernels share stays), rewrites and re-signs the indexes */
+  removeKernel(kernel: string): Promise<void>;
   /** stops offering a package (every version of it), as a suite a kernel's dependency has not reached yet; addKernel serves it again */
   withholdPackage(name: string): Promise<void>;
   /** signs the indexes with another key from now on (one kfarm is not told to trust) */
@@ -169,6 +171,10 @@ export async function startTestMirror(options: TestMirrorOptions): Promise<TestM
     keyringFile: keys.keyring,
     requests,
     addKernel,
+    removeKernel: async (kernel) => {
+      for (const picks of suites.values()) for (const [key, p] of picks) if (p.name === `linux-headers-${kernel}`) picks.delete(key);
+      await publish();
+    },
     withholdPackage: async (name) => {
       for (const picks of suites.values()) for (const [key, p] of picks) if (p.name === name) picks.delete(key);
       await publish();
