@@ -14,9 +14,23 @@ import { vermagicProblems, type AvailableKernel } from '../helpers/matrix-checks
  * `kfarm build --kernels <list>`, each .ko's vermagic checked, and every per-kernel tarball
  * ingested by the dkms of its own release (test/helpers/release-dkms.ts).
  * KFARM_CROSS_RELEASES narrows the releases (comma list); the default is all three.
+ * And one pre-release kernel per arch (issue 25 §2): the newest generic kernel of
+ * debian-unstable on amd64 and of debian-experimental on arm64; KFARM_CROSS_PRE_RELEASE=0 leaves
+ * them out. Their tarballs are ingested by trixie's dkms: forky and sid carry the same dkms,
+ * 3.2.2 (measured 2026-12-08).
  */
 const ALL_RELEASES: readonly CheckerRelease[] = ['debian-11', 'debian-12', 'debian-13'];
 const RELEASES = (process.env.KFARM_CROSS_RELEASES?.split(',').filter(Boolean) ?? ALL_RELEASES) as CheckerRelease[];
+const PRE_RELEASE: ReadonlyArray<{ release: string; arch: string }> =
+  process.env.KFARM_CROSS_PRE_RELEASE === '0'
+    ? []
+    : [
+        { release: 'debian-unstable', arch: 'amd64' },
+        { release: 'debian-experimental', arch: 'arm64' },
+      ];
+/** whose dkms ingests a pre-release suite's tarballs: the release carrying the same dkms */
+const CHECKER_OF: Readonly<Record<string, CheckerRelease>> = { 'debian-unstable': 'debian-13', 'debian-experimental': 'debian-13', 'debian-testing': 'debian-13' };
+const checkerOf = (image: string): CheckerRelease => CHECKER_OF[image] ?? (image as CheckerRelease);
 /** the release whose every amd64 generic ABI is built: bullseye's 5.10 ABIs span the oldest toolchain */
 const EVERY_ABI = { release: 'debian-11', arch: 'amd64', flavour: 'amd64' };
 
@@ -26,7 +40,13 @@ type Available = AvailableKernel;
 function crossSection(available: readonly Available[], releases: readonly string[]): Available[] {
   const chosen = new Map<string, Available>();
   for (const k of available) {
-    if (!k.fetchable || !releases.includes(k.release)) continue;
+    if (!k.fetchable) continue;
+    // a pre-release suite: its newest generic kernel, on the one arch it is picked for
+    if (PRE_RELEASE.some((p) => p.release === k.release && p.arch === k.arch && k.flavour === k.arch)) {
+      if (!chosen.has(`${k.release}/${k.arch}`)) chosen.set(`${k.release}/${k.arch}`, k);
+      continue;
+    }
+    if (!releases.includes(k.release)) continue;
     const group = `${k.release}/${k.arch}/${k.flavour}`;
     if (!chosen.has(group)) chosen.set(group, k);
     const everyAbi = k.release === EVERY_ABI.release && k.arch === EVERY_ABI.arch && k.flavour === EVERY_ABI.flavour;
@@ -45,7 +65,8 @@ describe("matrix cross-section: every (release, arch, flavour), every debian-11 
 
   beforeAll(async () => {
     env = await isolatedEnv('cross');
-    const available = await kfarm(['kernels', '--available', ...RELEASES, '--arch', 'amd64,arm64', '--json'], env);
+    const preReleases = [...new Set(PRE_RELEASE.map((p) => p.release))];
+    const available = await kfarm(['kernels', '--available', ...RELEASES, ...preReleases, '--arch', 'amd64,arm64', '--json'], env);
     expect(available.exitCode, available.stderr).toBe(0);
     picked = crossSection(JSON.parse(available.stdout) as Available[], RELEASES);
     const counts = new Map<string, number>();
@@ -54,7 +75,7 @@ describe("matrix cross-section: every (release, arch, flavour), every debian-11 
     const list = picked.map((k) => k.kernel).join(',');
 
     let started = Date.now();
-    const syncArgs = ['images', 'sync', ...RELEASES, '--arch', 'amd64,arm64', '--kernels', list];
+    const syncArgs = ['images', 'sync', ...RELEASES, ...preReleases, '--arch', 'amd64,arm64', '--kernels', list];
     let sync = await kfarm(syncArgs, env, 3_600_000);
     console.log(`[cross-section] sync in ${Math.round((Date.now() - started) / 1000)} s: ${sync.stdout.trim().split('\n').slice(-1)[0] ?? ''}`);
     if (sync.exitCode !== 0) {
@@ -76,6 +97,7 @@ describe("matrix cross-section: every (release, arch, flavour), every debian-11 
     console.log(`[cross-section] build in ${Math.round((Date.now() - started) / 1000)} s`);
     buildExit = build.exitCode;
     buildStderr = build.stderr;
+    if (build.exitCode !== 0) console.log(`[cross-section] build exit ${build.exitCode}:\n${build.stderr.slice(-3000)}`);
     report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as BuildReport;
   }, 3_600_000);
 
@@ -84,6 +106,7 @@ describe("matrix cross-section: every (release, arch, flavour), every debian-11 
     for (const release of RELEASES) for (const arch of ['amd64', 'arm64']) expect(groups, `${release}/${arch}`).toContain(`${release}/${arch}`);
     const flavours = new Set(picked.map((k) => k.flavour));
     for (const f of ['amd64', 'cloud-amd64', 'rt-amd64', 'arm64', 'cloud-arm64', 'rt-arm64']) expect(flavours).toContain(f);
+    for (const p of PRE_RELEASE) expect(groups, `${p.release}/${p.arch}`).toContain(`${p.release}/${p.arch}`);
     if (RELEASES.includes('debian-11')) {
       const abis = picked.filter((k) => k.release === 'debian-11' && k.arch === 'amd64' && k.flavour === 'amd64');
       expect(abis.length, abis.map((k) => k.kernel).join(' ')).toBeGreaterThan(1);
@@ -108,8 +131,8 @@ describe("matrix cross-section: every (release, arch, flavour), every debian-11 
 
   it('the dkms of each release (bullseye 2.8, bookworm 3.0, trixie 3.2) lists every per-kernel tarball of that release as built', async () => {
     const byRelease = new Map<CheckerRelease, KernelReport[]>();
-    for (const k of report.kernels) byRelease.set(k.image as CheckerRelease, [...(byRelease.get(k.image as CheckerRelease) ?? []), k]);
-    expect([...byRelease.keys()].sort()).toEqual([...RELEASES].sort());
+    for (const k of report.kernels) byRelease.set(checkerOf(k.image), [...(byRelease.get(checkerOf(k.image)) ?? []), k]);
+    expect([...byRelease.keys()].sort()).toEqual([...new Set([...RELEASES, ...PRE_RELEASE.map((p) => checkerOf(p.release))])].sort());
     const results = await Promise.all(
       [...byRelease].map(async ([release, rows]) => {
         const tarballs = await Promise.all(
