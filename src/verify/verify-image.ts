@@ -13,8 +13,10 @@ import { cleanText } from '../util/clean-text.js';
 export const VERIFY_IMAGE = 'kfarm/verify:latest';
 
 /**
- * kfarm/verify:latest (QEMU, busybox, kmod), built from images/verify/ on the bootstrapped
- * bookworm root like the build images (no registry); rebuilt only when its recipe or base changed.
+ * kfarm/verify (QEMU, busybox, kmod; OVMF, shim, GRUB, virt-fw-vars for --secure-boot), built from
+ * images/verify/ on the bootstrapped bookworm root like the build images (no registry); rebuilt
+ * only when its recipe or base changed. Returns the recipe's own tag (kfarm/verify:r-<hash>);
+ * :latest follows the newest build.
  */
 export async function ensureVerifyImage(runtime: ContainerRuntime, logger: Logger, say: (line: string) => void): Promise<string> {
   const dir = path.join(imagesDir, 'verify');
@@ -23,9 +25,17 @@ export async function ensureVerifyImage(runtime: ContainerRuntime, logger: Logge
   const baseInfo = await runtime.inspectImage(base);
   if (!baseInfo) throw new KfarmError('IMAGE_NOT_FOUND', `base image ${base} is not present`);
   const hash = createHash('sha256').update(dockerfile).update('\0').update(sources).update(`\0base\0${baseInfo.id}`).digest('hex');
+  // Boots run the image of this recipe by its own tag: another checkout on the same engine (a CI
+  // clone of an older commit) that rebuilds :latest from its recipe cannot swap it under this run.
+  const pinnedTag = `r-${hash.slice(0, 16)}`;
+  const pinned = `kfarm/verify:${pinnedTag}`;
+  if ((await runtime.inspectImage(pinned))?.labels[LABEL_RECIPE] === hash) return pinned;
   const existing = await runtime.inspectImage(VERIFY_IMAGE);
-  if (existing?.labels[LABEL_RECIPE] === hash) return VERIFY_IMAGE;
-  say(`building the verify image ${VERIFY_IMAGE} (QEMU, busybox, kmod)`);
+  if (existing?.labels[LABEL_RECIPE] === hash) {
+    await runtime.tagImage(existing.id, 'kfarm/verify', pinnedTag);
+    return pinned;
+  }
+  say(`building the verify image ${VERIFY_IMAGE} (QEMU, busybox, kmod, OVMF, shim, GRUB)`);
   const tail: string[] = [];
   try {
     await runtime.buildImage({
@@ -33,7 +43,7 @@ export async function ensureVerifyImage(runtime: ContainerRuntime, logger: Logge
         { path: 'Dockerfile', type: 'file', mode: 0o644, data: dockerfile },
         { path: 'debian.sources', type: 'file', mode: 0o644, data: sources },
       ]),
-      tag: VERIFY_IMAGE,
+      tag: pinned,
       buildArgs: { BASE_IMAGE: base },
       labels: { [LABEL_RECIPE]: hash, 'io.kfarm.verify': '1' },
       onLine: (line) => {
@@ -49,6 +59,7 @@ export async function ensureVerifyImage(runtime: ContainerRuntime, logger: Logge
       hint: 'It needs the Debian archive (qemu-system-x86, qemu-system-arm, busybox-static, kmod, cpio); rerun to retry.',
     });
   }
-  if (!(await runtime.inspectImage(VERIFY_IMAGE))) throw new KfarmError('IMAGE_BUILD_FAILED', `the build of ${VERIFY_IMAGE} left no image`);
-  return VERIFY_IMAGE;
+  if (!(await runtime.inspectImage(pinned))) throw new KfarmError('IMAGE_BUILD_FAILED', `the build of ${pinned} left no image`);
+  await runtime.tagImage(pinned, 'kfarm/verify', 'latest');
+  return pinned;
 }

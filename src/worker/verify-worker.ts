@@ -50,6 +50,8 @@ export function verifyProcessor(deps: {
   let kvm: Promise<boolean> | undefined;
   const debs: VerifyContext['debs'] = new Map();
   let kvmBroken = false;
+  // a Secure Boot boot showed this host's KVM has no SMM: later ones go straight to TCG (direct boots keep KVM)
+  let kvmNoSmm = false;
   return (payload, job) =>
     limit(async () => {
       // its run went away while the boot waited for a slot
@@ -75,6 +77,7 @@ export function verifyProcessor(deps: {
         image: await image,
         debs,
         kvmBroken,
+        kvmNoSmm,
         kvm: await kvm,
       };
       const { load, console, wallMs } = await verifyKernel(ctx, {
@@ -86,6 +89,7 @@ export function verifyProcessor(deps: {
       });
       if (ctx.kvmBroken && !kvmBroken) deps.onKvmBroken?.();
       kvmBroken ||= ctx.kvmBroken;
+      kvmNoSmm ||= ctx.kvmNoSmm === true;
       // this worker is stopping: the boot was cut short, which is no verdict; the job is tried again
       if (deps.signal?.aborted) throw new KfarmError('INTERRUPTED', `the boot of ${payload.kernel} was interrupted: this worker is stopping`);
       const result: VerifyResult = {
