@@ -122,5 +122,7 @@ export type ServeCliOptions = {
   keyring?: string;
   webhook?: string;
   webhookSecretFile?: string;
+  signKey?: string;
+  signCert?: string;
 } & PublishTargetCliOptions &
   OciTargetCliOptions;

@@ -24,6 +24,8 @@ export interface ModuleSettings {
   kernels?: string;
   /** `load`: its builds boot each built kernel and load the modules (kfarm build --verify load) */
   verify?: 'load';
+  /** true: its builds are signed with the farm's key (kfarm serve --sign-key), as kfarm build --sign-key signs */
+  sign?: true;
 }
 
 export interface ModuleRow {

@@ -34,6 +34,8 @@ export interface ServeOptions {
   watch?: WatchConfig & { every?: number; cron?: string };
   /** POST events (kernel built, new failure, regression, farm fault) here, signed with the secret in secretFile */
   webhook?: { url: string; secretFile: string };
+  /** the farm's signing key: builds of modules registered with sign=true are signed with it (BuildRunner) */
+  signing?: { keyPath: string; certPath: string; pin?: string };
 }
 
 export interface RunningService {
@@ -82,6 +84,7 @@ export async function startService(options: ServeOptions): Promise<RunningServic
       exitCodeFor: options.exitCodeFor,
       ...(options.concurrency ? { concurrency: options.concurrency } : {}),
       ...(options.publish ? { publish: options.publish } : {}),
+      ...(options.signing ? { signing: options.signing } : {}),
       // what a build changed (a kernel built, a new failure, a regression) goes to the webhook
       ...(notifier ? { onFinished: afterBuild({ db, notify: (e) => notifier.notify(e), logger, reportPath: apiReportPath }) } : {}),
     });

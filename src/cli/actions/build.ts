@@ -1,6 +1,5 @@
 import { defaultConcurrency } from '../../config/concurrency.js';
 import { buildOptions } from '../../config/build-options.js';
-import { KfarmError } from '../../errors/kfarm-error.js';
 import { readDkmsOverrides } from '../../config/dkms-overrides.js';
 import { sourceDateEpoch } from '../../packaging/pack-input.js';
 import { env } from '../../config/env.js';
@@ -9,6 +8,7 @@ import { DockerRuntime } from '../../executor/docker-runtime.js';
 import { rootLogger } from '../../logging/logger.js';
 import { EXIT } from '../exit-codes.js';
 import { buildProgress } from '../build-progress.js';
+import { signingOption } from '../signing-option.js';
 import { formatDuration, reportTable } from '../render.js';
 import type { CliContext } from '../context.js';
 import type { BuildCliOptions } from '../option-types.js';
@@ -107,16 +107,4 @@ function publishFormats(format: string): { apt: boolean; dnf: boolean } {
 /** SOURCE_DATE_EPOCH, when set, dates make.log as reproducible builds expect (and is part of the job id) */
 function sourceDateOption(): { sourceDateEpoch?: number } {
   return process.env.SOURCE_DATE_EPOCH ? { sourceDateEpoch: sourceDateEpoch(process.env) } : {};
-}
-
-/** --sign-key and --sign-cert go together; the key's passphrase comes as kbuild takes it */
-function signingOption(keyPath: string | undefined, certPath: string | undefined): { signing?: { keyPath: string; certPath: string; pin?: string } } {
-  if (keyPath === undefined && certPath === undefined) return {};
-  if (keyPath === undefined || certPath === undefined) {
-    throw new KfarmError('BAD_OPTION', `${keyPath === undefined ? '--sign-cert' : '--sign-key'} given without ${keyPath === undefined ? '--sign-key' : '--sign-cert'}`, {
-      hint: 'Signing needs both: --sign-key key.pem --sign-cert cert.pem (the certificate of that key).',
-    });
-  }
-  const pin = process.env.KBUILD_SIGN_PIN;
-  return { signing: { keyPath, certPath, ...(pin ? { pin } : {}) } };
 }

@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { env } from '../../config/env.js';
 import { resolveArchiveSource } from '../../archive/archive-source.js';
 import { resolveArches, resolveReleases } from '../../archive/releases.js';
@@ -9,6 +10,7 @@ import { startService } from '../../service/serve.js';
 import type { CliContext } from '../context.js';
 import { EXIT, exitCodeFor } from '../exit-codes.js';
 import type { ServeCliOptions } from '../option-types.js';
+import { signingOption } from '../signing-option.js';
 import type { BuildRow } from '../../service/farm-db.js';
 
 /** serve's options; --prune-gone-after (in ms) is read only here */
@@ -29,6 +31,7 @@ export async function serveAction(ctx: CliContext, opts: ServeOptions): Promise<
       hint: 'A webhook is signed: --webhook https://hooks.example/kfarm --webhook-secret-file webhook.secret (openssl rand -hex 32 > webhook.secret).',
     });
   }
+  const signing = await farmSigning(opts);
   const service = await startService({
     env,
     runtime: new DockerRuntime(),
@@ -37,6 +40,7 @@ export async function serveAction(ctx: CliContext, opts: ServeOptions): Promise<
     exitCodeFor,
     ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
     ...(publish ? { publish } : {}),
+    ...(signing ? { signing } : {}),
     ...(watch ? { watch } : {}),
     ...(opts.webhook && opts.webhookSecretFile ? { webhook: { url: opts.webhook, secretFile: opts.webhookSecretFile } } : {}),
   });
@@ -102,4 +106,25 @@ function watchConfig(opts: ServeOptions) {
     ...(opts.watchCron ? { cron: opts.watchCron } : { every: opts.watchEvery }),
     ...(opts.pruneGoneAfter !== undefined ? { pruneGoneAfter: opts.pruneGoneAfter } : {}),
   };
+}
+
+/**
+ * --sign-key/--sign-cert: the files are looked at now, so that a typo is said at start and not
+ * in the first build of a module registered with sign=true; the key itself is checked as
+ * kfarm build checks it, at each build (against the kernels' sign-file).
+ */
+async function farmSigning(opts: ServeCliOptions): Promise<{ keyPath: string; certPath: string; pin?: string } | undefined> {
+  const { signing } = signingOption(opts.signKey, opts.signCert);
+  if (!signing) return undefined;
+  const files = { '--sign-cert': path.resolve(signing.certPath), ...(signing.keyPath.startsWith('pkcs11:') ? {} : { '--sign-key': path.resolve(signing.keyPath) }) };
+  for (const [option, file] of Object.entries(files)) {
+    await access(file).catch((err: unknown) => {
+      throw new KfarmError('BAD_OPTION', `${option} ${file} cannot be read`, {
+        cause: err,
+        context: { [option]: file },
+        hint: 'Give a readable PEM key and its certificate (docs/serve.md, "Signing").',
+      });
+    });
+  }
+  return { ...signing, certPath: files['--sign-cert'], ...(files['--sign-key'] ? { keyPath: files['--sign-key'] } : {}) };
 }

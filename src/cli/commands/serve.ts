@@ -32,6 +32,11 @@ export function serveCommand(ctx: CliContext): Command {
       'with --watch: remove the image of a kernel the archive stopped offering this long ago (30, 30d, 12h; 0: at the next run); its results and packages stay (default: never)',
       goneAfter,
     )
+    .option(
+      '--sign-key <file|uri>',
+      'sign the builds of modules registered with sign=true with this key, as kfarm build --sign-key (KBUILD_SIGN_PIN; pkcs11:<URI> with KFARM_PKCS11_PIN or _FILE)',
+    )
+    .option('--sign-cert <file>', 'the X.509 certificate (PEM or DER) of --sign-key')
     .option('--webhook <url>', 'POST signed events here: a kernel built, a new failure, a regression, a farm fault')
     .option('--webhook-secret-file <file>', 'the HMAC-SHA256 secret of --webhook (a file: never a command-line value)')
     .action(async (opts: ServeCliOptions) => (await import('../actions/serve.js')).serveAction(ctx, opts));

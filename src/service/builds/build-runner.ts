@@ -38,6 +38,8 @@ export interface BuildRunnerDeps {
    * farm's, said in the build's feed and log: the build's own verdicts stand.
    */
   publish?: (build: BuildRow, outDir: string) => Promise<void>;
+  /** the farm's signing key (serve's --sign-key/--sign-cert): builds of modules registered with sign=true are signed with it */
+  signing?: { keyPath: string; certPath: string; pin?: string };
 }
 
 export interface SubmitRequest {
@@ -64,6 +66,11 @@ export class BuildRunner {
   private readonly abort = new AbortController();
 
   constructor(private readonly deps: BuildRunnerDeps) {}
+
+  /** whether builds can be signed here (the farm was started with a signing key) */
+  canSign(): boolean {
+    return this.deps.signing !== undefined;
+  }
 
   /** a bad format is the submitter's error, said when submitted (400), not a failed build later */
   checkFormats(formats: readonly string[]): void {
@@ -129,6 +136,7 @@ export class BuildRunner {
       await rm(where.src, { recursive: true, force: true });
       await makeDirs(where.dir);
       await unpackSource(this.deps.paths, row.sourceSha256, where.src);
+      const signing = this.signingFor(row);
       const outcome = await runBuild(
         {
           sourceDirs: [where.src],
@@ -138,6 +146,7 @@ export class BuildRunner {
           concurrency: this.deps.concurrency ?? defaultConcurrency(),
           formats: row.formats.length > 0 ? parseFormats(row.formats.join(',')) : [],
           noCache: false,
+          ...(signing ? { signing } : {}),
         },
         { env: this.deps.env, runtime: this.deps.runtime, logger: log, signal: this.abort.signal, onEvent: (e: BuildEvent) => feed.push(e.type, e) },
       );
@@ -221,6 +230,19 @@ export class BuildRunner {
     // not caught: a stage that cannot be written (a full disk) fails the build, as any of its outputs would
     await stage.stageReports(withThem);
     return withThem;
+  }
+
+  /** a registered module's builds are signed when its settings say so; a farm started without the key then fails them, saying why */
+  private signingFor(row: BuildRow): BuildRunnerDeps['signing'] {
+    const wants = row.module !== undefined && this.deps.db.modules.get(row.module)?.settings.sign === true;
+    if (!wants) return undefined;
+    if (!this.deps.signing) {
+      throw new KfarmError('BAD_OPTION', `module ${row.module ?? ''} is registered with sign=true, and this farm was started without a signing key`, {
+        context: { module: row.module },
+        hint: 'Restart kfarm serve with --sign-key and --sign-cert, or register the module again without sign=true.',
+      });
+    }
+    return this.deps.signing;
   }
 
   private finish(id: string, feed: BuildFeed, patch: Pick<BuildRow, 'state'> & Partial<Pick<BuildRow, 'exitCode' | 'summary' | 'error'>>): void {

@@ -27,7 +27,7 @@ export const SCHEMAS: Record<string, Record<string, unknown>> = {
       settings: {
         type: 'object',
         required: ['formats'],
-        properties: { formats: { type: 'array', items: str }, kernels: str, verify: { const: 'load' } },
+        properties: { formats: { type: 'array', items: str }, kernels: str, verify: { const: 'load' }, sign: { const: true } },
       },
       createdAt: time,
       updatedAt: time,

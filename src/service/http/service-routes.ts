@@ -50,6 +50,19 @@ const verifyOf = (value: string | null | undefined): { verify?: 'load' } => {
   return { verify: 'load' };
 };
 
+/** `sign=true`: the module's builds are signed with the farm's key; refused where the farm has none */
+const signOf = (value: string | null | undefined, farmCanSign: boolean): { sign?: true } => {
+  if (value === null || value === undefined || value === '' || value === 'false') return {};
+  if (value !== 'true') throw new HttpError(400, `sign=${value.slice(0, 32)}: sign=true or sign=false`);
+  if (!farmCanSign)
+    throw new HttpError(
+      400,
+      "this farm has no signing key, so it cannot sign the module's builds",
+      'Start kfarm serve with --sign-key and --sign-cert (docs/serve.md), or register the module without sign=true.',
+    );
+  return { sign: true };
+};
+
 const KERNELS_MAX = 4096;
 const kernelsOf = (value: string | null | undefined): string => {
   const v = (value ?? '').trim() || 'all';
@@ -138,6 +151,7 @@ export const ROUTES: Route[] = [
         queryParam('formats', 'package formats besides the DKMS tarballs, comma-separated (bmdeb,kmod-rpm,...)'),
         queryParam('kernels', 'the kernels its builds cover by default (a kernel selector; default all)'),
         queryParam('verify', 'load: its builds boot each built kernel and load the modules'),
+        queryParam('sign', "true: its builds are signed with the farm's key (kfarm serve --sign-key); refused when the farm has none"),
       ],
       requestBody: {
         required: true,
@@ -150,6 +164,7 @@ export const ROUTES: Route[] = [
       const formats = formatsOf(ctx.query.get('formats'));
       const kernels = ctx.query.get('kernels') ? kernelsOf(ctx.query.get('kernels')) : undefined;
       verifyOf(ctx.query.get('verify'));
+      const sign = signOf(ctx.query.get('sign'), ctx.deps.runner.canSign());
       if (formats.length > 0) ctx.deps.runner.checkFormats(formats);
       const accepted = await acceptSource(await readBody(ctx.req, MAX_SOURCE_BYTES), ctx.deps.paths, ctx.deps.paths.root);
       if (accepted.declared.name && accepted.declared.name !== name) {
@@ -160,7 +175,7 @@ export const ROUTES: Route[] = [
         name,
         version: accepted.declared.version ?? 'unknown',
         sourceSha256: accepted.sha256,
-        settings: { formats, ...(kernels ? { kernels } : {}), ...verifyOf(ctx.query.get('verify')) },
+        settings: { formats, ...(kernels ? { kernels } : {}), ...verifyOf(ctx.query.get('verify')), ...sign },
       });
       return { status: existed ? 200 : 201, body: row };
     },
