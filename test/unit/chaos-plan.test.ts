@@ -62,26 +62,26 @@ describe('chaos schedule', () => {
 });
 
 describe('chaos judgement against a quiet run', () => {
-  const quiet = [report([row('6.1.0-56-amd64', 'built'), row('6.1.0-57-amd64', 'failed', undefined, { reason: 'compile-error' })])];
+  const quiet = [report([row('6.1.0-56-amd64', 'built'), row('6.1.0-57-amd64', 'failed', undefined, { reason: 'make-failed' })])];
 
   it('passes a chaos run that ends with one row per cell, the same verdicts and the same bytes', () => {
-    const j = judgeChaos(quiet, [report([row('6.1.0-57-amd64', 'failed', undefined, { reason: 'compile-error' }), row('6.1.0-56-amd64', 'built')])]);
+    const j = judgeChaos(quiet, [report([row('6.1.0-57-amd64', 'failed', undefined, { reason: 'make-failed' }), row('6.1.0-56-amd64', 'built')])]);
     expect(j).toMatchObject({ ok: true, cells: 2, missing: [], duplicated: [], extra: [], verdicts: [], artifacts: [] });
   });
 
   it('names a missing cell, a duplicated one, one the quiet run did not have, a verdict blamed on a fault and other bytes', () => {
     expect(judgeChaos(quiet, [report([row('6.1.0-56-amd64', 'built')])]).missing).toEqual(['hello 1.0.0 6.1.0-57-amd64 x86_64']);
     const twice = judgeChaos(quiet, [
-      report([row('6.1.0-56-amd64', 'built'), row('6.1.0-56-amd64', 'built'), row('6.1.0-57-amd64', 'failed', undefined, { reason: 'compile-error' })]),
+      report([row('6.1.0-56-amd64', 'built'), row('6.1.0-56-amd64', 'built'), row('6.1.0-57-amd64', 'failed', undefined, { reason: 'make-failed' })]),
     ]);
     expect(twice.duplicated).toEqual(['hello 1.0.0 6.1.0-56-amd64 x86_64']);
     expect(twice.ok).toBe(false);
     const blamed = judgeChaos(quiet, [
-      report([row('6.1.0-56-amd64', 'failed', undefined, { reason: 'timeout' }), row('6.1.0-57-amd64', 'failed', undefined, { reason: 'compile-error' })]),
+      report([row('6.1.0-56-amd64', 'failed', undefined, { reason: 'timeout' }), row('6.1.0-57-amd64', 'failed', undefined, { reason: 'make-failed' })]),
     ]);
     expect(blamed.verdicts).toEqual([{ cell: 'hello 1.0.0 6.1.0-56-amd64 x86_64', quiet: 'built', chaos: 'failed/timeout' }]);
     const other = judgeChaos(quiet, [
-      report([row('6.1.0-56-amd64', 'built', 'b'.repeat(64)), row('6.1.0-57-amd64', 'failed', undefined, { reason: 'compile-error' }), row('6.12.1-amd64', 'built')]),
+      report([row('6.1.0-56-amd64', 'built', 'b'.repeat(64)), row('6.1.0-57-amd64', 'failed', undefined, { reason: 'make-failed' }), row('6.12.1-amd64', 'built')]),
     ]);
     expect(other.artifacts.map((d) => d.cell)).toEqual(['hello 1.0.0 6.1.0-56-amd64 x86_64']);
     expect(other.extra).toEqual(['hello 1.0.0 6.12.1-amd64 x86_64']);
