@@ -7,6 +7,7 @@ import { extractTar } from '../../src/executor/archive.js';
 import type { BuildReport } from '../../src/report/report.js';
 import { debian12Kernels, example, isolatedEnv, KFARM_BIN, tempDir } from '../helpers/kfarm-cli.js';
 import { moduleEntry } from '../helpers/module-files.js';
+import { makeSigningKey } from '../helpers/signing-key.js';
 import { apiCall, makeToken, startServe, type ServeProcess } from '../helpers/serve-process.js';
 
 /**
@@ -52,32 +53,7 @@ async function buildAndRead(serve: ServeProcess, token: string): Promise<{ signe
 
 beforeAll(async () => {
   dir = await tempDir('serve-signing');
-  const config = path.join(dir, 'key.genkey');
-  await writeFile(
-    config,
-    '[ req ]\ndistinguished_name = dn\nprompt = no\nx509_extensions = ext\n[ dn ]\nCN = kfarm farm key\n[ ext ]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=codeSigning\nsubjectKeyIdentifier=hash\n',
-  );
-  key = path.join(dir, 'farm.key.pem');
-  cert = path.join(dir, 'farm.cert.pem');
-  await execa('openssl', [
-    'req',
-    '-new',
-    '-nodes',
-    '-utf8',
-    '-sha256',
-    '-days',
-    '36500',
-    '-batch',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-config',
-    config,
-    '-out',
-    cert,
-    '-keyout',
-    key,
-  ]);
+  ({ key, cert } = await makeSigningKey(dir, 'farm', 'kfarm farm key'));
   const signedEnv = await isolatedEnv('serve-signing');
   const keylessEnv = await isolatedEnv('serve-keyless');
   tokens = { signed: makeToken(signedEnv.KFARM_STATE_DIR as string, 'ci', ['submit', 'read']), keyless: makeToken(keylessEnv.KFARM_STATE_DIR as string, 'ci', ['submit', 'read']) };

@@ -13,6 +13,7 @@ import { debian12Kernels, example, fixture, isolatedEnv, kfarm, kfarmProcess, te
 import { MODULE_FILE, moduleEntry, plainModule } from '../helpers/module-files.js';
 import { addEcKey, makeTestToken, type TestToken } from '../helpers/softhsm.js';
 import { unpackAll } from '../helpers/unpack-all.js';
+import { makeSigningKey } from '../helpers/signing-key.js';
 
 /**
  * `kfarm sign <out-dir>`: an unsigned build of hello (6.1: .ko, 6.12: .ko.xz, with bmdeb and
@@ -33,16 +34,8 @@ type ReportWithSigning = BuildReport & { signing?: SigningReport };
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const readReportJson = async (out: string) => JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8')) as ReportWithSigning;
 
-async function makeKey(name: string, newkey = ['-newkey', 'rsa:2048']): Promise<{ key: string; cert: string }> {
-  const config = path.join(dir, `${name}.genkey`);
-  await writeFile(
-    config,
-    `[ req ]\ndistinguished_name = dn\nprompt = no\nx509_extensions = ext\n[ dn ]\nCN = kfarm sign ${name}\n[ ext ]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=codeSigning\nsubjectKeyIdentifier=hash\n`,
-  );
-  const key = path.join(dir, `${name}.key.pem`);
-  const cert = path.join(dir, `${name}.cert.pem`);
-  await execa('openssl', ['req', '-new', '-nodes', '-utf8', '-sha256', '-days', '36500', '-batch', '-x509', ...newkey, '-config', config, '-out', cert, '-keyout', key]);
-  return { key, cert };
+async function makeKey(name: string, newkey?: string[]): Promise<{ key: string; cert: string }> {
+  return makeSigningKey(dir, name, `kfarm sign ${name}`, newkey);
 }
 
 /** a fresh copy of the unsigned out dir (timestamps kept) */

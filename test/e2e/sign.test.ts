@@ -11,6 +11,7 @@ import { moduleEntry, plainModule } from '../helpers/module-files.js';
 import { unpackAll } from '../helpers/unpack-all.js';
 import { createPrivateKey } from 'node:crypto';
 import { PACKABLE_FORMATS } from '../../src/packaging/packers.js';
+import { makeSigningKey } from '../helpers/signing-key.js';
 
 /**
  * `kfarm build --sign-key --sign-cert` end to end: every module in the out dir is signed by the
@@ -23,48 +24,7 @@ let dir: string;
 let kernels: string;
 
 async function makeKey(name: string): Promise<{ key: string; cert: string }> {
-  const config = path.join(dir, `${name}.genkey`);
-  await writeFile(
-    config,
-    [
-      '[ req ]',
-      'distinguished_name = dn',
-      'prompt = no',
-      'x509_extensions = ext',
-      '[ dn ]',
-      `CN = kfarm e2e ${name}`,
-      '[ ext ]',
-      'basicConstraints=critical,CA:FALSE',
-      'keyUsage=digitalSignature',
-      'extendedKeyUsage=codeSigning',
-      'subjectKeyIdentifier=hash',
-      '',
-    ].join('\n'),
-  );
-  const key = path.join(dir, `${name}.key.pem`);
-  const cert = path.join(dir, `${name}.cert.pem`);
-  await run('openssl', [
-    'req',
-    '-new',
-    '-nodes',
-    '-utf8',
-    '-sha256',
-    '-days',
-    '36500',
-    '-batch',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-config',
-    config,
-    '-outform',
-    'PEM',
-    '-out',
-    cert,
-    '-keyout',
-    key,
-  ]);
-  return { key, cert };
+  return makeSigningKey(dir, name, `kfarm e2e ${name}`);
 }
 
 beforeAll(async () => {

@@ -1,14 +1,14 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DockerRuntime } from '../../src/executor/docker-runtime.js';
 import { ensureBaseImage } from '../../src/images/base-image.js';
 import { rootLogger } from '../../src/logging/logger.js';
-import { run } from '../../src/process/run.js';
 import type { BuildReport, KernelReport } from '../../src/report/report.js';
 import { bootKernel } from '../../src/verify/boot-kernel.js';
 import { verifyContext, verifyKernel } from '../../src/verify/verify-kernel.js';
 import { debian12Kernels, example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
+import { makeSigningKey } from '../helpers/signing-key.js';
 
 /**
  * `--secure-boot` end to end, with real QEMU, Debian's OVMF (Secure Boot on, Microsoft's keys),
@@ -36,46 +36,7 @@ const row = (report: BuildReport, kernel: string): KernelReport => {
 };
 
 async function makeKey(name: string): Promise<{ key: string; cert: string }> {
-  const config = path.join(dir, `${name}.genkey`);
-  await writeFile(
-    config,
-    [
-      '[ req ]',
-      'distinguished_name = dn',
-      'prompt = no',
-      'x509_extensions = ext',
-      '[ dn ]',
-      `CN = kfarm e2e ${name}`,
-      '[ ext ]',
-      'basicConstraints=critical,CA:FALSE',
-      'keyUsage=digitalSignature',
-      'extendedKeyUsage=codeSigning',
-      'subjectKeyIdentifier=hash',
-      '',
-    ].join('\n'),
-  );
-  const key = path.join(dir, `${name}.key.pem`);
-  const cert = path.join(dir, `${name}.cert.pem`);
-  const made = await run('openssl', [
-    'req',
-    '-new',
-    '-nodes',
-    '-sha256',
-    '-days',
-    '36500',
-    '-batch',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-config',
-    config,
-    '-out',
-    cert,
-    '-keyout',
-    key,
-  ]);
-  if (made.exitCode !== 0) throw new Error(made.stderr);
-  return { key, cert };
+  return makeSigningKey(dir, name, `kfarm e2e ${name}`);
 }
 
 beforeAll(async () => {
