@@ -132,13 +132,21 @@ export interface RegressionChangelog {
   note?: string;
 }
 
+/** one Debian changelog entry (service/regressions/debian-changelog.ts parses them) */
 export interface ChangelogEntryReport {
+  /** the source package: linux */
   package: string;
+  /** 6.1.192-3 */
   version: string;
+  /** as written: bookworm-security (several, space-separated, in old uploads) */
   distribution: string;
+  /** low, medium, high, critical, emergency; '' when the line has none */
   urgency: string;
+  /** the lines between the header and the trailer, as written (indentation kept), blank ends removed */
   body: string[];
+  /** Name <email> of the trailer; undefined when the entry has no trailer line */
   maintainer?: string;
+  /** the trailer's RFC 5322 date, as written */
   date?: string;
 }
 

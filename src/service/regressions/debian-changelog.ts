@@ -1,5 +1,6 @@
 import { compareDebianVersions } from '../../archive/debian-version.js';
 import { cleanText, TEXT_LIMITS } from '../../util/clean-text.js';
+import type { ChangelogEntryReport } from '../../report/report.js';
 
 /**
  * Pure: a Debian changelog (debian/changelog, shipped as /usr/share/doc/<pkg>/changelog.Debian.gz),
@@ -16,22 +17,8 @@ import { cleanText, TEXT_LIMITS } from '../../util/clean-text.js';
  * been removed` note, Emacs local variables) are skipped.
  */
 
-export interface ChangelogEntry {
-  /** the source package: linux */
-  package: string;
-  /** 6.1.192-3 */
-  version: string;
-  /** as written: bookworm-security (several, space-separated, in old uploads) */
-  distribution: string;
-  /** low, medium, high, critical, emergency; '' when the line has none */
-  urgency: string;
-  /** the lines between the header and the trailer, as written (indentation kept), blank ends removed */
-  body: string[];
-  /** Name <email> of the trailer; undefined when the entry has no trailer line */
-  maintainer?: string;
-  /** the trailer's RFC 5322 date, as written */
-  date?: string;
-}
+/** one entry as parsed: the report carries the same shape (report.ts's ChangelogEntryReport) */
+export type ChangelogEntry = ChangelogEntryReport;
 
 const HEADER = /^([a-z0-9][a-z0-9+.-]*) \(([^()\s]+)\)((?:\s+[A-Za-z0-9+./-]+)+)\s*;(.*)$/;
 const TRAILER = /^ -- (.+?<[^>]*>) {1,2}(\S.*)$/;
