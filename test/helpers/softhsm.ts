@@ -32,9 +32,7 @@ export async function makeTestToken(dir: string, subject = 'kfarm token key'): P
     ['twin', '02'],
     ['twin', '03'],
   ] as const) {
-    const argv = ['--module', SOFTHSM, '--token-label', label, '--login', '--pin', 'env:P', '--keypairgen', '--key-type', 'rsa:2048', '--label', key, '--id', id, '--sensitive'];
-    const r = await execa('pkcs11-tool', argv, { env: { ...env, P: pin }, reject: false, stdin: 'ignore' });
-    if (r.exitCode !== 0) throw new Error(`pkcs11-tool --keypairgen: ${r.stderr}`);
+    await keypairgen({ label, pin, env }, 'rsa:2048', key, id);
   }
   const cnf = path.join(dir, 'openssl-token.cnf');
   await writeFile(
@@ -42,7 +40,28 @@ export async function makeTestToken(dir: string, subject = 'kfarm token key'): P
     `openssl_conf = oc\n[oc]\nengines = e\n[e]\npkcs11 = p\n[p]\nengine_id = pkcs11\nMODULE_PATH = ${SOFTHSM}\ninit = 0\n[req]\ndistinguished_name = dn\nx509_extensions = ext\n[dn]\n[ext]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=codeSigning\nsubjectKeyIdentifier=hash\n`,
   );
   const certPath = path.join(dir, 'token-cert.pem');
-  const key = `pkcs11:token=${label};object=modsign;type=private`;
+  await certThroughToken({ label, pin, env }, cnf, 'modsign', subject, certPath);
+  return { label, pin, env, certPath };
+}
+
+/** An ECDSA key generated in the token (`object=<label>`, on `curve`: prime256v1, secp384r1) and its certificate, self-signed through the engine. */
+export async function addEcKey(token: TestToken, dir: string, label: string, curve: string): Promise<string> {
+  await keypairgen(token, `EC:${curve}`, label, '44');
+  const certPath = path.join(dir, `${label}-cert.pem`);
+  await certThroughToken(token, path.join(dir, 'openssl-token.cnf'), label, `kfarm token ${label}`, certPath);
+  return certPath;
+}
+
+/** a key pair generated inside the token, sensitive (never readable out of it) */
+async function keypairgen(token: Pick<TestToken, 'label' | 'pin' | 'env'>, keyType: string, label: string, id: string): Promise<void> {
+  const argv = ['--module', SOFTHSM, '--token-label', token.label, '--login', '--pin', 'env:P', '--keypairgen', '--key-type', keyType, '--label', label, '--id', id, '--sensitive'];
+  const r = await execa('pkcs11-tool', argv, { env: { ...token.env, P: token.pin }, reject: false, stdin: 'ignore' });
+  if (r.exitCode !== 0) throw new Error(`pkcs11-tool --keypairgen ${keyType}: ${r.stderr}`);
+}
+
+/** the token key `object`'s self-signed certificate, made through OpenSSL's pkcs11 engine (cnf: the engine's openssl config) */
+async function certThroughToken(token: Pick<TestToken, 'label' | 'pin' | 'env'>, cnf: string, object: string, subject: string, certPath: string): Promise<void> {
+  const key = `pkcs11:token=${token.label};object=${object};type=private`;
   const argv = [
     'req',
     '-new',
@@ -63,58 +82,6 @@ export async function makeTestToken(dir: string, subject = 'kfarm token key'): P
     '-out',
     certPath,
   ];
-  const req = await execa('openssl', argv, { env: { ...env, OPENSSL_CONF: cnf, P: pin }, reject: false, stdin: 'ignore' });
-  if (req.exitCode !== 0) throw new Error(`openssl req through the token: ${req.stderr}`);
-  return { label, pin, env, certPath };
-}
-
-/** An ECDSA key generated in the token (`object=<label>`, on `curve`: prime256v1, secp384r1) and its certificate, self-signed through the engine. */
-export async function addEcKey(token: TestToken, dir: string, label: string, curve: string): Promise<string> {
-  const argv = [
-    '--module',
-    SOFTHSM,
-    '--token-label',
-    token.label,
-    '--login',
-    '--pin',
-    'env:P',
-    '--keypairgen',
-    '--key-type',
-    `EC:${curve}`,
-    '--label',
-    label,
-    '--id',
-    '44',
-    '--sensitive',
-  ];
-  const r = await execa('pkcs11-tool', argv, { env: { ...token.env, P: token.pin }, reject: false, stdin: 'ignore' });
-  if (r.exitCode !== 0) throw new Error(`pkcs11-tool --keypairgen EC: ${r.stderr}`);
-  const certPath = path.join(dir, `${label}-cert.pem`);
-  const key = `pkcs11:token=${token.label};object=${label};type=private`;
-  const req = await execa(
-    'openssl',
-    [
-      'req',
-      '-new',
-      '-x509',
-      '-engine',
-      'pkcs11',
-      '-keyform',
-      'engine',
-      '-key',
-      key,
-      '-passin',
-      'env:P',
-      '-subj',
-      `/CN=kfarm token ${label}`,
-      '-days',
-      '3650',
-      '-sha256',
-      '-out',
-      certPath,
-    ],
-    { env: { ...token.env, OPENSSL_CONF: path.join(dir, 'openssl-token.cnf'), P: token.pin }, reject: false, stdin: 'ignore' },
-  );
-  if (req.exitCode !== 0) throw new Error(`openssl req through the token (EC): ${req.stderr}`);
-  return certPath;
+  const req = await execa('openssl', argv, { env: { ...token.env, OPENSSL_CONF: cnf, P: token.pin }, reject: false, stdin: 'ignore' });
+  if (req.exitCode !== 0) throw new Error(`openssl req through the token (${object}): ${req.stderr}`);
 }
