@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, stat, writeFile, mkdir } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import { readPackInputs } from '../../src/packaging/pack-input.js';
 import { appendSignature, cmsSignature, signModules, type ModuleFile } from '../../src/signing/index.js';
 import { parseModuleSignature } from '../../src/signing/module-signature.js';
 import { debian12Kernels, example, isolatedEnv, kfarm, tempDir } from '../helpers/kfarm-cli.js';
+import { makeTestToken, SOFTHSM } from '../helpers/softhsm.js';
 
 /**
  * `--sign-key pkcs11:<uri>` with SoftHSM2 as the token: an RSA key generated inside it
@@ -17,7 +18,6 @@ import { debian12Kernels, example, isolatedEnv, kfarm, tempDir } from '../helper
  * built and signed for a 6.1 kernel (.ko) and a 6.12 one (.ko.xz). And the proof that the
  * host's signature is sign-file's: with a key file, byte for byte the same module.
  */
-const SOFTHSM = '/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so';
 const PIN = '24682468';
 const runtime = new DockerRuntime();
 let dir: string;
@@ -53,52 +53,13 @@ beforeAll(async () => {
   dir = await tempDir('pkcs11');
   ({ k61: K61, k612: K612 } = await debian12Kernels());
   images = await listKfarmImages(runtime);
-  await mkdir(path.join(dir, 'tokens'));
-  const conf = path.join(dir, 'softhsm2.conf');
-  await writeFile(conf, `directories.tokendir = ${path.join(dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`);
-  tokenEnv = { SOFTHSM2_CONF: conf, KFARM_PKCS11_MODULE: SOFTHSM };
+  // the token of the other token tests: keys modsign (its certificate at certPath) and two named twin
+  const token = await makeTestToken(dir);
+  expect(token.pin).toBe(PIN);
+  tokenEnv = token.env;
+  certPath = token.certPath;
   // loadTokenKey called in this process: its pkcs11-tool and openssl find the token through it
-  process.env.SOFTHSM2_CONF = conf;
-  await execa('softhsm2-util', ['--init-token', '--free', '--label', 'kfarm-test', '--so-pin', '13571357', '--pin', PIN], { env: tokenEnv });
-  const gen = async (label: string, id: string) => {
-    const r = await p11(['--login', '--pin', 'env:P', '--keypairgen', '--key-type', 'rsa:2048', '--label', label, '--id', id, '--sensitive'], { P: PIN });
-    expect(r.exitCode, r.stderr).toBe(0);
-  };
-  await gen('modsign', '01');
-  await gen('twin', '02');
-  await gen('twin', '03');
-  // the certificate, self-signed by the token's key through the engine
-  const cnf = path.join(dir, 'openssl.cnf');
-  await writeFile(
-    cnf,
-    `openssl_conf = oc\n[oc]\nengines = e\n[e]\npkcs11 = p\n[p]\nengine_id = pkcs11\nMODULE_PATH = ${SOFTHSM}\ninit = 0\n[req]\ndistinguished_name = dn\nx509_extensions = ext\n[dn]\n[ext]\nbasicConstraints=critical,CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=codeSigning\nsubjectKeyIdentifier=hash\n`,
-  );
-  certPath = path.join(dir, 'token-cert.pem');
-  const req = await execa(
-    'openssl',
-    [
-      'req',
-      '-new',
-      '-x509',
-      '-engine',
-      'pkcs11',
-      '-keyform',
-      'engine',
-      '-key',
-      'pkcs11:token=kfarm-test;object=modsign;type=private',
-      '-passin',
-      'env:P',
-      '-subj',
-      '/CN=kfarm token key',
-      '-days',
-      '3650',
-      '-sha256',
-      '-out',
-      certPath,
-    ],
-    { env: { ...tokenEnv, OPENSSL_CONF: cnf, P: PIN }, reject: false, stdin: 'ignore' },
-  );
-  expect(req.exitCode, req.stderr).toBe(0);
+  process.env.SOFTHSM2_CONF = token.env.SOFTHSM2_CONF;
 }, 120_000);
 
 describe('kfarm build --sign-key pkcs11:', () => {
