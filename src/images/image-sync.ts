@@ -12,7 +12,7 @@ import { KfarmError, describeError, isKfarmError } from '../errors/kfarm-error.j
 import { mapLimit } from '../util/map-limit.js';
 import { ensureBaseImage } from './base-image.js';
 import { listKfarmImages } from './catalog.js';
-import { KERNEL_BUILD_CONCURRENCY, RECIPE_ARCHES, RECIPES, currentRecipeFiles, ensureKernelImage, ensureToolchain, loadRecipe } from './image-builder.js';
+import { KERNEL_BUILD_CONCURRENCY, RECIPE_ARCHES, RECIPES, currentRecipeFiles, ensureKernelImage, ensureToolchain, loadRecipe, type Recipe } from './image-builder.js';
 import { errorChainText, saysNoSpace, watchBuildLines } from './sync-faults.js';
 import { describePlan, planSync, type SyncPlan } from './sync-plan.js';
 import { missingPackages } from './missing-dependencies.js';
@@ -87,6 +87,8 @@ export async function syncImages(runtime: ContainerRuntime, request: SyncRequest
     }
   }
   await runtime.ping();
+  // every recipe in scope, read once: the plan judges held images by them, the adds build from them
+  const recipes = new Map(await Promise.all(request.releases.map(async (r) => [r.name, await loadRecipe(r.name)] as const)));
   const held = await listKfarmImages(runtime);
   const discovery = request.discovery ?? (await discover(request, held.length, baseLogger));
   for (const w of discovery.warnings) say(`warning: ${w}`);
@@ -97,7 +99,7 @@ export async function syncImages(runtime: ContainerRuntime, request: SyncRequest
     ...(request.flavours ? { flavours: request.flavours } : {}),
     ...(selected ? { kernels: selected } : {}),
     prune: request.prune,
-    recipes: await currentRecipes(request.releases, request.arches),
+    recipes: await currentRecipes(recipes, request.arches),
   });
   say(describePlan(plan));
   for (const k of plan.unfetchable) say(`skipped ${k.kernel} (${k.release}): not fetchable: ${k.fetch.fetchable ? 'unknown' : k.fetch.reason}`);
@@ -121,10 +123,9 @@ export async function syncImages(runtime: ContainerRuntime, request: SyncRequest
 
   if (plan.add.length > 0) {
     const toolchains = new Map<string, Awaited<ReturnType<typeof ensureToolchain>>>();
-    const recipes = new Map<string, Awaited<ReturnType<typeof loadRecipe>>>();
     for (const release of new Set(plan.add.map((k) => k.release))) {
-      const recipe = await loadRecipe(release);
-      recipes.set(release, recipe);
+      const recipe = recipes.get(release);
+      if (!recipe) continue; // planSync adds only releases in scope
       const base = request.baseImage ?? (await ensureBaseImage(runtime, logger, say, recipe.release.codename));
       try {
         toolchains.set(release, await ensureToolchain(runtime, recipe, base, logger, say));
@@ -221,13 +222,10 @@ export async function syncImages(runtime: ContainerRuntime, request: SyncRequest
 }
 
 /** The recipe-files hash each (release, arch) in scope gets now: held images with another are rebuilt. */
-async function currentRecipes(releases: readonly ReleaseSpec[], arches: readonly DebianArch[]): Promise<Map<string, string>> {
-  const recipes = new Map<string, string>();
-  for (const release of releases) {
-    const recipe = await loadRecipe(release.name);
-    for (const arch of arches) recipes.set(`${release.name}/${arch}`, await currentRecipeFiles(recipe, arch));
-  }
-  return recipes;
+async function currentRecipes(recipes: ReadonlyMap<string, Recipe>, arches: readonly DebianArch[]): Promise<Map<string, string>> {
+  const hashes = new Map<string, string>();
+  for (const [name, recipe] of recipes) for (const arch of arches) hashes.set(`${name}/${arch}`, await currentRecipeFiles(recipe, arch));
+  return hashes;
 }
 
 /** the pause before a failed kernel image's second try */
